@@ -1,0 +1,15 @@
+// Turns vitest's JSON report into the plain "N passed, N failed" line CI reads. A test file that
+// failed to load has no tests in the report, so it counts as one failure.
+import { existsSync, readFileSync } from 'node:fs';
+
+const path = process.argv[2];
+if (!path || !existsSync(path)) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+const report = JSON.parse(readFileSync(path, 'utf8'));
+const brokenFiles = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0).length;
+const passed = report.numPassedTests;
+const failed = report.numFailedTests + brokenFiles;
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,91 @@
+import { simulate } from '../../sim/simulate.js';
+import type { StrategyName } from '../../sim/plan/plan.js';
+import type { CliIo } from '../io.js';
+import { formatSeconds, renderTable } from '../format.js';
+import { resolveScenario } from '../scenario-flags.js';
+
+/** The paper's setting (Cho et al., ICML 2024 §5): 8 x A100, fp16, links of 300 and 10 GB/s. */
+export const DEMO_SETTING = {
+  models: ['llama2-7b', 'falcon-7b'],
+  gpu: 'a100-80g',
+  gpus: 8,
+  topology: 'switch',
+  bandwidths: ['300 GB/s', '10 GB/s'],
+  contexts: [4096, 8192, 12288, 16384],
+  strategies: ['single', 'tsp', 'kvr-e'] as StrategyName[],
+};
+
+export interface DemoRow {
+  model: string;
+  bandwidth: string;
+  context: number;
+  ttft_s: Record<string, number>;
+  /** TSP's TTFT over each strategy's TTFT. */
+  speedup_over_tsp: Record<string, number>;
+}
+
+export function demoRows(): DemoRow[] {
+  const s = DEMO_SETTING;
+  const rows: DemoRow[] = [];
+  for (const model of s.models) {
+    for (const bandwidth of s.bandwidths) {
+      for (const context of s.contexts) {
+        const ttft: Record<string, number> = {};
+        for (const strategy of s.strategies) {
+          const scenario = resolveScenario(
+            {
+              model,
+              gpu: s.gpu,
+              gpus: strategy === 'single' ? '1' : String(s.gpus),
+              topology: s.topology,
+              bandwidth,
+              context: String(context),
+              strategy,
+            },
+            noFiles,
+          );
+          ttft[strategy] = simulate(scenario).result.ttft_s;
+        }
+        const speedup: Record<string, number> = {};
+        for (const strategy of s.strategies) speedup[strategy] = ttft.tsp! / ttft[strategy]!;
+        rows.push({ model, bandwidth, context, ttft_s: ttft, speedup_over_tsp: speedup });
+      }
+    }
+  }
+  return rows;
+}
+
+export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
+  const rows = demoRows();
+  if (flags.json) {
+    io.stdout(`${JSON.stringify({ schema: 'kvr-demo@1', setting: DEMO_SETTING, rows }, null, 2)}\n`);
+    return;
+  }
+  const s = DEMO_SETTING;
+  const others = s.strategies.filter((name) => name !== 'tsp' && name !== 'single');
+  const header = ['model', 'link', 'context', ...s.strategies.map((name) => `${name} TTFT`), ...others.map((name) => `${name} vs tsp`)];
+  const table = rows.map((row) => [
+    row.model,
+    row.bandwidth,
+    String(row.context),
+    ...s.strategies.map((name) => formatSeconds(row.ttft_s[name]!)),
+    ...others.map((name) => `${row.speedup_over_tsp[name]!.toFixed(2)}x`),
+  ]);
+  io.stdout(
+    `kvr demo: prefill TTFT on ${s.gpus} x ${s.gpu} behind one switch (the KV-Runahead paper's setting)\n` +
+      'single = one GPU; tsp = tensor/sequence-parallel baseline; kvr-e = KV-Runahead, even chunks\n' +
+      'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n\n' +
+      renderTable(header, table, 2),
+  );
+}
+
+const noFiles: CliIo = {
+  stdout: () => undefined,
+  stderr: () => undefined,
+  readFile: () => {
+    throw new Error('the demo reads no files');
+  },
+  writeFile: () => {
+    throw new Error('the demo writes no files');
+  },
+};

@@ -1,0 +1,66 @@
+import type { SimResult } from '../../sim/result/result.js';
+import { simulate, type Scenario } from '../../sim/simulate.js';
+import { perfettoTrace } from '../../sim/trace/perfetto.js';
+import { KvrInputError } from '../../sim/errors.js';
+import type { CliIo } from '../io.js';
+import { formatBytes, formatRate, formatSeconds, renderTable } from '../format.js';
+import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+import { oneLine } from '../load-json.js';
+
+export interface SimulateFlags extends ScenarioFlags {
+  json?: boolean;
+  trace?: string;
+}
+
+export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
+  const scenario = resolveScenario(flags, io);
+  const { plan, run, result } = simulate(scenario);
+  if (flags.trace !== undefined) {
+    const trace = perfettoTrace(plan, run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });
+    try {
+      io.writeFile(flags.trace, JSON.stringify(trace));
+    } catch (error) {
+      throw new KvrInputError('--trace', `cannot write ${JSON.stringify(flags.trace)}: ${oneLine(error)}`);
+    }
+  }
+  io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderResult(result, scenario));
+}
+
+/** A readable summary: headline, memory verdict, calibration status, then one row per rank. */
+export function renderResult(result: SimResult, scenario: Scenario): string {
+  const lines: string[] = [];
+  lines.push(
+    `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}`,
+  );
+  lines.push(
+    `TTFT ${formatSeconds(result.ttft_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
+  );
+  if (result.memory_overflow !== null) {
+    const o = result.memory_overflow;
+    lines.push(`memory: does NOT fit: rank ${o.rank} needs ${formatBytes(o.over_by_bytes)} more than its ${formatBytes(o.capacity_bytes)}`);
+  } else {
+    lines.push('memory: fits on every rank');
+  }
+  if (result.uncalibrated) {
+    lines.push(`gpu profile: ${result.gpu_profile}, uncalibrated (efficiencies are published ranges, not measurements)`);
+  }
+  lines.push('');
+  const rows = result.ranks.map((r) => [
+    String(r.rank),
+    String(r.tokens),
+    formatSeconds(r.compute_s),
+    formatSeconds(r.wait_s),
+    formatSeconds(r.finish_s),
+    formatBytes(r.sent_bytes),
+    formatBytes(r.kv_cache_bytes),
+    formatBytes(r.peak_mem_bytes) + (r.fits ? '' : ' !'),
+  ]);
+  return `${lines.join('\n')}\n${renderTable(['rank', 'tokens', 'compute', 'wait', 'finish', 'sent', 'kv-cache', 'peak mem'], rows)}`;
+}
+
+function describeLinks(scenario: Scenario): string {
+  const topology = scenario.topology;
+  const rates = new Set(topology.links.map((l) => formatRate(Math.min(l.bandwidth_ab, l.bandwidth_ba))));
+  const rateText = rates.size === 0 ? 'no links' : [...rates].join(' / ');
+  return `${topology.name}, ${rateText}`;
+}

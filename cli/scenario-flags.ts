@@ -1,0 +1,179 @@
+import { Command, Option } from 'commander';
+import { KvrInputError, describeValue } from '../sim/errors.js';
+import { GPU_PRESETS, GPU_PRESET_NAMES } from '../sim/hardware/gpu-presets.js';
+import { gpuFromJson, type GpuSpec } from '../sim/hardware/gpu-spec.js';
+import { parseIntegerText } from '../sim/input/fields.js';
+import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
+import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
+import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
+import { STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
+import type { Scenario } from '../sim/simulate.js';
+import { TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
+import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
+import { parseQuantity } from '../sim/units/quantity.js';
+import type { CliIo } from './io.js';
+import { loadJsonFile, looksLikePath } from './load-json.js';
+
+/** Raw strings of the scenario flags shared by simulate, demo-like and later commands. */
+export interface ScenarioFlags {
+  model?: string;
+  gpu?: string;
+  gpus?: string;
+  topology?: string;
+  bandwidth?: string;
+  latency?: string;
+  context?: string;
+  strategy?: string;
+  partition?: string;
+  gpusPerNode?: string;
+  nicBandwidth?: string;
+  nicLatency?: string;
+  gpusPerSwitch?: string;
+}
+
+export const SCENARIO_DEFAULTS = {
+  model: 'llama2-7b',
+  gpu: 'a100-80g',
+  gpus: '8',
+  topology: 'switch',
+  latency: '2 us',
+  context: '16384',
+  strategy: 'kvr-e',
+  gpusPerNode: '8',
+  nicBandwidth: '50 GB/s',
+  nicLatency: '5 us',
+  gpusPerSwitch: '2',
+} as const;
+
+/** Adds the scenario flags to a command. Defaults are applied later, so "given" stays knowable. */
+export function addScenarioOptions(command: Command): Command {
+  const d = SCENARIO_DEFAULTS;
+  return command
+    .addOption(new Option('--model <name|file>', `model preset (${MODEL_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.model})`))
+    .addOption(new Option('--gpu <name|file>', `GPU preset (${GPU_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.gpu})`))
+    .addOption(new Option('--gpus <n>', `number of GPUs (default: ${d.gpus}; 1 for single; a topology file's GPU count)`))
+    .addOption(new Option('--topology <name|file>', `topology preset (${TOPOLOGY_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.topology})`))
+    .addOption(new Option('--bandwidth <rate>', "per-direction bandwidth of each GPU's link, e.g. \"300 GB/s\" (default: the GPU's NVLink; PCIe for pcie)"))
+    .addOption(new Option('--latency <time>', `GPU-to-GPU transfer latency, e.g. "2 us" (default: ${d.latency})`))
+    .addOption(new Option('--context <tokens>', `prompt tokens (default: ${d.context})`))
+    .addOption(new Option('--strategy <name>', `${STRATEGY_NAMES.join('|')} (default: ${d.strategy})`))
+    .addOption(new Option('--partition <a,b,...>', 'tokens of each rank, summing to the context (strategy kvr)'))
+    .addOption(new Option('--gpus-per-node <n>', `multi-node: GPUs per node (default: ${d.gpusPerNode})`))
+    .addOption(new Option('--nic-bandwidth <rate>', `multi-node: per-GPU NIC bandwidth (default: ${d.nicBandwidth})`))
+    .addOption(new Option('--nic-latency <time>', `multi-node: inter-node latency (default: ${d.nicLatency})`))
+    .addOption(new Option('--gpus-per-switch <n>', `pcie: GPUs per PCIe switch (default: ${d.gpusPerSwitch})`));
+}
+
+/** Resolves the flags into a scenario, rejecting anything unknown, malformed or unused. */
+export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
+  const model = resolveModel(flags.model ?? SCENARIO_DEFAULTS.model, io);
+  const gpu = resolveGpu(flags.gpu ?? SCENARIO_DEFAULTS.gpu, io);
+  const strategy = resolveStrategy(flags.strategy ?? SCENARIO_DEFAULTS.strategy);
+  const topologyName = flags.topology ?? SCENARIO_DEFAULTS.topology;
+  const isPreset = (TOPOLOGY_PRESET_NAMES as readonly string[]).includes(topologyName);
+  let topology: Topology;
+  let gpus: number;
+  if (isPreset) {
+    gpus = parseIntegerText(flags.gpus ?? (strategy === 'single' ? '1' : SCENARIO_DEFAULTS.gpus), '--gpus', { min: 1, max: MAX_GPUS });
+    topology = resolvePresetTopology(topologyName as TopologyPresetName, gpus, gpu, flags);
+  } else {
+    topology = resolveTopologyFile(topologyName, flags, io);
+    const available = gpuNodes(topology).length;
+    gpus =
+      flags.gpus === undefined
+        ? strategy === 'single'
+          ? 1
+          : available
+        : parseIntegerText(flags.gpus, '--gpus', { min: 1, max: Math.min(MAX_GPUS, available) });
+  }
+  const context = parseIntegerText(flags.context ?? SCENARIO_DEFAULTS.context, '--context', { min: gpus, max: MAX_CONTEXT });
+  const scenario: Scenario = { model, gpu, topology, gpus, context, strategy };
+  if (flags.partition !== undefined) scenario.partition = parsePartition(flags.partition);
+  return scenario;
+}
+
+function resolveModel(value: string, io: CliIo): ModelSpec {
+  const preset = MODEL_PRESETS[value];
+  if (preset !== undefined) return preset;
+  if (!looksLikePath(value)) {
+    throw new KvrInputError('--model', `unknown model ${describeValue(value)} (presets: ${MODEL_PRESET_NAMES.join(', ')}; or a JSON file)`);
+  }
+  return modelFromJson(loadJsonFile(io, value, '--model'), value);
+}
+
+function resolveGpu(value: string, io: CliIo): GpuSpec {
+  const preset = GPU_PRESETS[value];
+  if (preset !== undefined) return preset;
+  if (!looksLikePath(value)) {
+    throw new KvrInputError('--gpu', `unknown GPU ${describeValue(value)} (presets: ${GPU_PRESET_NAMES.join(', ')}; or a JSON file)`);
+  }
+  return gpuFromJson(loadJsonFile(io, value, '--gpu'), value);
+}
+
+function resolveStrategy(value: string): StrategyName {
+  if (!(STRATEGY_NAMES as readonly string[]).includes(value)) {
+    throw new KvrInputError('--strategy', `unknown strategy ${describeValue(value)} (allowed: ${STRATEGY_NAMES.join(', ')})`);
+  }
+  return value as StrategyName;
+}
+
+function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuSpec, flags: ScenarioFlags): Topology {
+  const d = SCENARIO_DEFAULTS;
+  const onlyFor = (flag: string, given: string | undefined, preset: TopologyPresetName): void => {
+    if (given !== undefined && name !== preset) {
+      throw new KvrInputError(flag, `only applies to --topology ${preset} (topology is ${name})`);
+    }
+  };
+  onlyFor('--gpus-per-node', flags.gpusPerNode, 'multi-node');
+  onlyFor('--nic-bandwidth', flags.nicBandwidth, 'multi-node');
+  onlyFor('--nic-latency', flags.nicLatency, 'multi-node');
+  onlyFor('--gpus-per-switch', flags.gpusPerSwitch, 'pcie');
+  const defaultBandwidth = name === 'pcie' ? gpu.pcie_bandwidth : gpu.link_bandwidth;
+  if (flags.bandwidth === undefined && defaultBandwidth === null) {
+    throw new KvrInputError('--bandwidth', `is required: GPU ${gpu.name} has no default ${name === 'pcie' ? 'PCIe' : 'NVLink'} bandwidth (e.g. "300 GB/s")`);
+  }
+  const bandwidth = flags.bandwidth === undefined ? defaultBandwidth! : positiveRate(flags.bandwidth, '--bandwidth');
+  return presetTopology(name, {
+    gpus,
+    bandwidth,
+    latency_s: parseQuantity(flags.latency ?? d.latency, 'time', '--latency'),
+    gpus_per_node: parseIntegerText(flags.gpusPerNode ?? d.gpusPerNode, '--gpus-per-node', { min: 1, max: MAX_GPUS }),
+    nic_bandwidth: positiveRate(flags.nicBandwidth ?? d.nicBandwidth, '--nic-bandwidth'),
+    nic_latency_s: parseQuantity(flags.nicLatency ?? d.nicLatency, 'time', '--nic-latency'),
+    gpus_per_switch: parseIntegerText(flags.gpusPerSwitch ?? d.gpusPerSwitch, '--gpus-per-switch', { min: 1, max: MAX_GPUS }),
+  });
+}
+
+function resolveTopologyFile(value: string, flags: ScenarioFlags, io: CliIo): Topology {
+  if (!looksLikePath(value)) {
+    throw new KvrInputError('--topology', `unknown topology ${describeValue(value)} (presets: ${TOPOLOGY_PRESET_NAMES.join(', ')}; or a JSON file)`);
+  }
+  const presetOnly: [string, string | undefined][] = [
+    ['--bandwidth', flags.bandwidth],
+    ['--latency', flags.latency],
+    ['--gpus-per-node', flags.gpusPerNode],
+    ['--nic-bandwidth', flags.nicBandwidth],
+    ['--nic-latency', flags.nicLatency],
+    ['--gpus-per-switch', flags.gpusPerSwitch],
+  ];
+  for (const [flag, given] of presetOnly) {
+    if (given !== undefined) throw new KvrInputError(flag, 'only applies to topology presets (a topology file gives each link its own)');
+  }
+  return topologyFromJson(loadJsonFile(io, value, '--topology'), value);
+}
+
+function positiveRate(text: string, field: string): number {
+  const rate = parseQuantity(text, 'bandwidth', field);
+  if (rate <= 0) throw new KvrInputError(field, `must be > 0, e.g. "300 GB/s" (got ${describeValue(text)})`);
+  return rate;
+}
+
+function parsePartition(text: string): number[] {
+  const parts = text.split(',');
+  return parts.map((part, i) => {
+    if (!/^\s*\d+\s*$/.test(part)) {
+      throw new KvrInputError('--partition', `chunk ${i} must be a positive integer (got ${describeValue(part)}); expected e.g. 6000,5000,5384`);
+    }
+    return Number(part);
+  });
+}

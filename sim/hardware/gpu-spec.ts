@@ -1,0 +1,123 @@
+import { KvrInputError } from '../errors.js';
+import {
+  checkBoolean,
+  checkFraction,
+  checkString,
+  expectObject,
+  rejectUnknownKeys,
+  requireKey,
+} from '../input/fields.js';
+import { parseQuantity } from '../units/quantity.js';
+
+/** Which roofline a kernel sits on and which efficiency applies to it. */
+export type GpuProfileKind = 'datasheet' | 'abstract' | 'calibrated' | 'user';
+
+/** True where the numbers are published ranges or unverified, not measured or exact. */
+export function isUncalibrated(gpu: GpuSpec): boolean {
+  return gpu.profile === 'datasheet' || gpu.profile === 'user';
+}
+
+export type KernelClass = 'gemm' | 'attention' | 'memory';
+
+/** Achieved fraction of peak: FLOP/s for gemm and attention, HBM bytes/s for memory traffic. */
+export interface Efficiency {
+  gemm: number;
+  attention: number;
+  memory: number;
+}
+
+/** One GPU as the cost model sees it. Rates are in base units (FLOP/s, bytes/s, bytes, s). */
+export interface GpuSpec {
+  name: string;
+  /** Dense fp16 tensor-core peak. */
+  peak_flops: number;
+  /** HBM bandwidth; null means memory traffic is free (the `ideal` GPU). */
+  hbm_bandwidth: number | null;
+  /** Memory capacity; null means unlimited. */
+  memory_bytes: number | null;
+  /** Added to every kernel. */
+  launch_overhead_s: number;
+  efficiency: Efficiency;
+  /** Default per-direction GPU-to-GPU link bandwidth (NVLink) for the switch/ring presets. */
+  link_bandwidth: number | null;
+  /** Default per-direction PCIe bandwidth for the pcie preset. */
+  pcie_bandwidth: number | null;
+  /**
+   * datasheet: presets whose efficiencies are published ranges, not measurements (uncalibrated);
+   * abstract: the `ideal` GPU, exact by definition; calibrated: fitted to measurements;
+   * user: read from a file not marked calibrated.
+   */
+  profile: GpuProfileKind;
+  /** Where the numbers come from. */
+  source: string;
+}
+
+const KEYS = [
+  'name',
+  'peak_flops',
+  'hbm_bandwidth',
+  'memory',
+  'launch_overhead',
+  'efficiency',
+  'link_bandwidth',
+  'pcie_bandwidth',
+  'calibrated',
+  'source',
+] as const;
+
+/**
+ * Reads a GPU from a parsed JSON object. Quantities are unit strings ("312 TFLOP/s", "2039 GB/s",
+ * "80 GiB", "4 us") or numbers in base units; hbm_bandwidth and memory may be null (unlimited).
+ */
+export function gpuFromJson(value: unknown, field = 'gpu'): GpuSpec {
+  const object = expectObject(value, field);
+  rejectUnknownKeys(object, KEYS, field);
+  const quantity = (key: string, kind: Parameters<typeof parseQuantity>[1]): number =>
+    parseQuantity(requireKey(object, key, field), kind, `${field}.${key}`, { bareNumbers: true });
+  const optionalRate = (key: string): number | null => {
+    const raw = object[key];
+    if (raw === undefined || raw === null) return null;
+    return positive(parseQuantity(raw, 'bandwidth', `${field}.${key}`, { bareNumbers: true }), `${field}.${key}`);
+  };
+  const efficiencyObject = expectObject(requireKey(object, 'efficiency', field), `${field}.efficiency`);
+  rejectUnknownKeys(efficiencyObject, ['gemm', 'attention', 'memory'], `${field}.efficiency`);
+  const efficiency: Efficiency = {
+    gemm: checkFraction(requireKey(efficiencyObject, 'gemm', `${field}.efficiency`), `${field}.efficiency.gemm`),
+    attention: checkFraction(
+      requireKey(efficiencyObject, 'attention', `${field}.efficiency`),
+      `${field}.efficiency.attention`,
+    ),
+    memory: checkFraction(
+      requireKey(efficiencyObject, 'memory', `${field}.efficiency`),
+      `${field}.efficiency.memory`,
+    ),
+  };
+  const hbm = requireKey(object, 'hbm_bandwidth', field);
+  const memory = requireKey(object, 'memory', field);
+  return {
+    name: checkString(requireKey(object, 'name', field), `${field}.name`),
+    peak_flops: positive(quantity('peak_flops', 'flop-rate'), `${field}.peak_flops`),
+    hbm_bandwidth:
+      hbm === null
+        ? null
+        : positive(parseQuantity(hbm, 'bandwidth', `${field}.hbm_bandwidth`, { bareNumbers: true }), `${field}.hbm_bandwidth`),
+    memory_bytes:
+      memory === null
+        ? null
+        : positive(parseQuantity(memory, 'bytes', `${field}.memory`, { bareNumbers: true }), `${field}.memory`),
+    launch_overhead_s: quantity('launch_overhead', 'time'),
+    efficiency,
+    link_bandwidth: optionalRate('link_bandwidth'),
+    pcie_bandwidth: optionalRate('pcie_bandwidth'),
+    profile:
+      object.calibrated !== undefined && checkBoolean(object.calibrated, `${field}.calibrated`)
+        ? 'calibrated'
+        : 'user',
+    source: object.source === undefined ? 'user file' : checkString(object.source, `${field}.source`),
+  };
+}
+
+function positive(value: number, field: string): number {
+  if (value <= 0) throw new KvrInputError(field, `must be > 0 (got ${value})`);
+  return value;
+}

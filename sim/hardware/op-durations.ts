@@ -1,0 +1,41 @@
+import type { Plan } from '../plan/plan.js';
+import { COMPUTE_OP_NAMES, type ComputeOpName } from '../work/compute-op.js';
+import { opKernels } from '../work/op-kernels.js';
+import type { GpuSpec } from './gpu-spec.js';
+import { kernelsSeconds } from './kernel-cost.js';
+
+const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
+
+/**
+ * Seconds of every compute op of a plan on `gpu` (transfers get 0: the network times them).
+ * A rank repeats the same shapes layer after layer, so each (rank, op name) slot remembers the
+ * last shape it costed and reuses the time when the next layer's op has the same shape.
+ */
+export function opDurations(plan: Plan, gpu: GpuSpec): Float64Array {
+  const durations = new Float64Array(plan.ops.length);
+  const slots = plan.gpus * COMPUTE_OP_NAMES.length;
+  const lastTokens = new Float64Array(slots).fill(-1);
+  const lastPrefix = new Float64Array(slots);
+  const lastKeys = new Float64Array(slots);
+  const lastCausal = new Uint8Array(slots);
+  const lastSeconds = new Float64Array(slots);
+  for (const op of plan.ops) {
+    if (op.kind !== 'compute') continue;
+    const slot = op.rank * COMPUTE_OP_NAMES.length + NAME_INDEX[op.name];
+    const causal = op.causal ? 1 : 0;
+    if (
+      lastTokens[slot] !== op.tokens ||
+      lastPrefix[slot] !== op.prefix ||
+      lastKeys[slot] !== op.keys ||
+      lastCausal[slot] !== causal
+    ) {
+      lastTokens[slot] = op.tokens;
+      lastPrefix[slot] = op.prefix;
+      lastKeys[slot] = op.keys;
+      lastCausal[slot] = causal;
+      lastSeconds[slot] = kernelsSeconds(opKernels(plan.model, op), gpu);
+    }
+    durations[op.id] = lastSeconds[slot]!;
+  }
+  return durations;
+}

@@ -1,0 +1,31 @@
+/**
+ * kvr simulator: pure TypeScript, no I/O.
+ *
+ *   scenario (model, gpu, topology, strategy, context)
+ *     -> buildPlan        per-rank op DAG, plain JSON (plan/)
+ *     -> opDurations      roofline cost of each compute op on the GPU (hardware/, work/)
+ *     -> runPlan          discrete events on compute streams, channels and shared links (engine/)
+ *     -> buildResult      kvr-sim/result@1 (result/)   + perfettoTrace (trace/)
+ */
+export * from './errors.js';
+export * from './units/quantity.js';
+export * from './model/model-spec.js';
+export * from './model/presets.js';
+export * from './model/model-size.js';
+export * from './hardware/gpu-spec.js';
+export * from './hardware/gpu-presets.js';
+export * from './hardware/kernel-cost.js';
+export * from './hardware/op-durations.js';
+export * from './work/compute-op.js';
+export * from './work/op-kernels.js';
+export * from './topology/topology.js';
+export * from './topology/presets.js';
+export * from './topology/routing.js';
+export * from './plan/plan.js';
+export * from './plan/partition.js';
+export * from './plan/build-plan.js';
+export * from './engine/engine.js';
+export * from './result/memory.js';
+export * from './result/result.js';
+export * from './trace/perfetto.js';
+export * from './simulate.js';

@@ -1,0 +1,36 @@
+import type { ModelSpec } from './model-spec.js';
+
+/** KV bytes per token per layer: kvb = 2 * h_kv * hd * b (K and V). */
+export function kvBytesPerToken(model: ModelSpec): number {
+  return 2 * model.kv_heads * model.head_dim * model.dtype_bytes;
+}
+
+/** Parameters of one norm: RMSNorm has a scale; LayerNorm a scale and a bias. */
+function normParams(model: ModelSpec): number {
+  return model.norm === 'layernorm' ? 2 * model.hidden : model.hidden;
+}
+
+/**
+ * Parameters of one decoder layer. No biases in the linear layers (true of every preset).
+ * A parallel block (Falcon) has one input norm shared by attention and MLP.
+ */
+export function layerParams(model: ModelSpec): number {
+  const d = model.hidden;
+  const qkv = d * (model.heads + 2 * model.kv_heads) * model.head_dim;
+  const out = model.heads * model.head_dim * d;
+  const mlp = (model.mlp === 'swiglu' ? 3 : 2) * d * model.ffn;
+  const norms = (model.block === 'parallel' ? 1 : 2) * normParams(model);
+  return qkv + out + mlp + norms;
+}
+
+/** All parameters: layers, embedding, final norm and LM head (shared with the embedding if tied). */
+export function modelParams(model: ModelSpec): number {
+  const embedding = model.vocab * model.hidden;
+  const lmHead = model.tied_embeddings ? 0 : embedding;
+  return model.layers * layerParams(model) + embedding + normParams(model) + lmHead;
+}
+
+/** Weight bytes held by each rank: every strategy here replicates the weights. */
+export function weightBytes(model: ModelSpec): number {
+  return modelParams(model) * model.dtype_bytes;
+}

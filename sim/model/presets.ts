@@ -1,0 +1,57 @@
+import type { ModelSpec } from './model-spec.js';
+
+/**
+ * Public configurations (DESIGN §7), as published in each model's Hugging Face config.json.
+ * Falcon-7B: multi-query attention (one KV head), parallel attention+MLP block, LayerNorm, GELU,
+ * input embedding tied to the LM head.
+ */
+export const MODEL_PRESETS: Readonly<Record<string, ModelSpec>> = {
+  'llama2-7b': llama('llama2-7b', 32, 4096, 32, 32, 11008, 32000),
+  'llama2-13b': llama('llama2-13b', 40, 5120, 40, 40, 13824, 32000),
+  'llama2-70b': llama('llama2-70b', 80, 8192, 64, 8, 28672, 32000),
+  'llama3-8b': llama('llama3-8b', 32, 4096, 32, 8, 14336, 128256),
+  'mistral-7b': llama('mistral-7b', 32, 4096, 32, 8, 14336, 32000),
+  'falcon-7b': {
+    name: 'falcon-7b',
+    layers: 32,
+    hidden: 4544,
+    heads: 71,
+    kv_heads: 1,
+    head_dim: 64,
+    ffn: 18176,
+    vocab: 65024,
+    dtype_bytes: 2,
+    mlp: 'gelu',
+    block: 'parallel',
+    norm: 'layernorm',
+    tied_embeddings: true,
+  },
+};
+
+function llama(
+  name: string,
+  layers: number,
+  hidden: number,
+  heads: number,
+  kvHeads: number,
+  ffn: number,
+  vocab: number,
+): ModelSpec {
+  return {
+    name,
+    layers,
+    hidden,
+    heads,
+    kv_heads: kvHeads,
+    head_dim: 128,
+    ffn,
+    vocab,
+    dtype_bytes: 2,
+    mlp: 'swiglu',
+    block: 'sequential',
+    norm: 'rmsnorm',
+    tied_embeddings: false,
+  };
+}
+
+export const MODEL_PRESET_NAMES = Object.keys(MODEL_PRESETS);

@@ -1,0 +1,45 @@
+import type { ModelSpec } from '../../model/model-spec.js';
+import { prefixes } from '../partition.js';
+import type { Plan } from '../plan.js';
+import { PlanBuilder } from '../plan-builder.js';
+
+/**
+ * KV-Runahead (DESIGN §2): rank i owns the contiguous chunk c_i after prefix P_i. Per layer on
+ * rank i: qkv -> (i > 0: wait for K,V of tokens [0, P_i) from rank i-1) -> causal attn -> o -> mlp.
+ * Rank i < p-1 sends K,V of tokens [0, P_i + c_i) of each layer to rank i+1 once its qkv and (i > 0)
+ * its receive of that layer are done. The last rank computes the logits. `single` is the one-rank
+ * case: c_0 = C, P_0 = 0, nothing to send.
+ */
+export function kvrPlan(model: ModelSpec, partition: number[], strategy: 'kvr' | 'kvr-e' | 'single'): Plan {
+  const builder = new PlanBuilder(model);
+  const p = partition.length;
+  const prefix = prefixes(partition);
+  const previousMlp: (number | undefined)[] = new Array(p).fill(undefined);
+  for (let layer = 0; layer < model.layers; layer++) {
+    let incoming: number | undefined; // the send from rank i-1 of this layer
+    for (let rank = 0; rank < p; rank++) {
+      const c = partition[rank]!;
+      const P = prefix[rank]!;
+      const shape = { tokens: c, prefix: P, keys: P + c, causal: true };
+      const before = previousMlp[rank];
+      const qkv = builder.compute(rank, 'qkv', layer, shape, before === undefined ? [] : [before]);
+      const received = incoming === undefined ? [] : [incoming];
+      incoming = rank + 1 < p ? builder.transfer('send', rank, rank + 1, layer, 0, P + c, [qkv, ...received]) : undefined;
+      const attn = builder.compute(rank, 'attn', layer, shape, [qkv, ...received]);
+      const o = builder.compute(rank, 'o', layer, shape, [attn]);
+      previousMlp[rank] = builder.compute(rank, 'mlp', layer, shape, [o]);
+    }
+  }
+  const last = p - 1;
+  const context = prefix[last]! + partition[last]!;
+  builder.compute(last, 'lm_head', null, { tokens: 1, prefix: context - 1, keys: context, causal: true }, [
+    previousMlp[last]!,
+  ]);
+  return builder.build({
+    strategy,
+    context,
+    partition,
+    kvTokens: partition.map((c, rank) => prefix[rank]! + c),
+    lastRank: last,
+  });
+}

@@ -1,0 +1,56 @@
+import type { ModelSpec } from '../../model/model-spec.js';
+import { prefixes } from '../partition.js';
+import type { Plan } from '../plan.js';
+import { PlanBuilder } from '../plan-builder.js';
+
+/**
+ * The Tensor/Sequence-parallel baseline (DESIGN §2): every rank holds an even chunk of queries and
+ * a replica of the weights. Per layer: qkv on every rank; once all ranks finished qkv, a ring
+ * all-gather of every rank's K,V (p-1 steps; in step s rank r forwards the block of rank r-s to
+ * rank r+1); attn over all C keys (dense-masked for tsp, causal-aware for tsp-causal); o; mlp.
+ */
+export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal'): Plan {
+  const builder = new PlanBuilder(model);
+  const p = partition.length;
+  const prefix = prefixes(partition);
+  const context = prefix[p - 1]! + partition[p - 1]!;
+  const causal = strategy === 'tsp-causal';
+  const previousMlp: (number | undefined)[] = new Array(p).fill(undefined);
+  for (let layer = 0; layer < model.layers; layer++) {
+    const shapes = partition.map((c, rank) => {
+      const P = prefix[rank]!;
+      return { tokens: c, prefix: P, keys: causal ? P + c : context, causal };
+    });
+    const qkv = shapes.map((shape, rank) => {
+      const before = previousMlp[rank];
+      return builder.compute(rank, 'qkv', layer, shape, before === undefined ? [] : [before]);
+    });
+    // incoming[r]: the ring steps that delivered blocks to rank r in this layer.
+    const incoming: number[][] = partition.map(() => []);
+    for (let step = 0; step + 1 < p; step++) {
+      const sent = partition.map((_, rank) => {
+        const owner = (rank - step + p) % p;
+        const deps = step === 0 ? qkv : [incoming[rank]![step - 1]!];
+        const start = prefix[owner]!;
+        return builder.transfer('allgather', rank, (rank + 1) % p, layer, start, start + partition[owner]!, deps, step);
+      });
+      sent.forEach((id, rank) => incoming[(rank + 1) % p]!.push(id));
+    }
+    shapes.forEach((shape, rank) => {
+      const attn = builder.compute(rank, 'attn', layer, shape, [qkv[rank]!, ...incoming[rank]!]);
+      const o = builder.compute(rank, 'o', layer, shape, [attn]);
+      previousMlp[rank] = builder.compute(rank, 'mlp', layer, shape, [o]);
+    });
+  }
+  const last = p - 1;
+  builder.compute(last, 'lm_head', null, { tokens: 1, prefix: context - 1, keys: context, causal: true }, [
+    previousMlp[last]!,
+  ]);
+  return builder.build({
+    strategy,
+    context,
+    partition,
+    kvTokens: partition.map(() => context),
+    lastRank: last,
+  });
+}

@@ -1,0 +1,133 @@
+import type { EngineRun } from '../engine/engine.js';
+import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/gpu-spec.js';
+import type { Plan, StrategyName } from '../plan/plan.js';
+import type { Topology } from '../topology/topology.js';
+import { rankMemory } from './memory.js';
+
+export const RESULT_SCHEMA = 'kvr-sim/result@1';
+
+/** Per-rank figures (DESIGN §4); bytes are exact integers, times in seconds. */
+export interface RankResult {
+  rank: number;
+  tokens: number;
+  flops: number;
+  /** Sum of this rank's compute-op durations. */
+  compute_s: number;
+  /** Idle time of the compute stream before it finished (waiting for K,V). */
+  wait_s: number;
+  /** End of this rank's last compute op. */
+  finish_s: number;
+  sent_bytes: number;
+  recv_bytes: number;
+  /** Tokens of K,V held after prefill x kvb x L. */
+  kv_cache_bytes: number;
+  weights_bytes: number;
+  activation_bytes: number;
+  /** weights + KV-cache + peak activations. */
+  peak_mem_bytes: number;
+  fits: boolean;
+}
+
+export interface MemoryOverflow {
+  /** The rank that exceeds its GPU's memory by the most. */
+  rank: number;
+  over_by_bytes: number;
+  capacity_bytes: number;
+}
+
+export interface SimResult {
+  schema: typeof RESULT_SCHEMA;
+  strategy: StrategyName;
+  model: string;
+  gpu: string;
+  gpus: number;
+  context: number;
+  partition: number[];
+  /** Time to first token: from the common start to the last op's end (the logits). */
+  ttft_s: number;
+  flops_total: number;
+  comm_bytes_total: number;
+  topology: string;
+  gpu_profile: GpuProfileKind;
+  /** True for datasheet presets and uncalibrated files: efficiencies are not measured. */
+  uncalibrated: boolean;
+  /** Whether every rank's peak memory fits its GPU; not fitting is a finding, not an error. */
+  fits: boolean;
+  memory_overflow: MemoryOverflow | null;
+  events: number;
+  ranks: RankResult[];
+}
+
+export function buildResult(
+  plan: Plan,
+  run: EngineRun,
+  durations: Float64Array,
+  gpu: GpuSpec,
+  topology: Topology,
+): SimResult {
+  const p = plan.gpus;
+  const flops = new Array<number>(p).fill(0);
+  const compute = new Array<number>(p).fill(0);
+  const finish = new Array<number>(p).fill(0);
+  const sent = new Array<number>(p).fill(0);
+  const received = new Array<number>(p).fill(0);
+  let flopsTotal = 0;
+  let commTotal = 0;
+  for (const op of plan.ops) {
+    if (op.kind === 'compute') {
+      flops[op.rank]! += op.flops;
+      compute[op.rank]! += durations[op.id]!;
+      finish[op.rank] = Math.max(finish[op.rank]!, run.end[op.id]!);
+      flopsTotal += op.flops;
+    } else {
+      sent[op.src]! += op.bytes;
+      received[op.dst]! += op.bytes;
+      commTotal += op.bytes;
+    }
+  }
+  let overflow: MemoryOverflow | null = null;
+  const ranks = plan.partition.map((tokens, rank): RankResult => {
+    const memory = rankMemory(plan.model, tokens, plan.kv_tokens[rank]!);
+    const fits = gpu.memory_bytes === null || memory.total <= gpu.memory_bytes;
+    if (!fits) {
+      const over = memory.total - gpu.memory_bytes!;
+      if (overflow === null || over > overflow.over_by_bytes) {
+        overflow = { rank, over_by_bytes: over, capacity_bytes: gpu.memory_bytes! };
+      }
+    }
+    return {
+      rank,
+      tokens,
+      flops: flops[rank]!,
+      compute_s: compute[rank]!,
+      wait_s: Math.max(0, finish[rank]! - compute[rank]!),
+      finish_s: finish[rank]!,
+      sent_bytes: sent[rank]!,
+      recv_bytes: received[rank]!,
+      kv_cache_bytes: memory.kv_cache,
+      weights_bytes: memory.weights,
+      activation_bytes: memory.activations,
+      peak_mem_bytes: memory.total,
+      fits,
+    };
+  });
+  return {
+    schema: RESULT_SCHEMA,
+    strategy: plan.strategy,
+    model: plan.model.name,
+    gpu: gpu.name,
+    gpus: p,
+    context: plan.context,
+    partition: plan.partition,
+    ttft_s: run.makespan,
+    flops_total: flopsTotal,
+    comm_bytes_total: commTotal,
+    topology: topology.name,
+    gpu_profile: gpu.profile,
+    uncalibrated: isUncalibrated(gpu),
+    fits: overflow === null,
+    memory_overflow: overflow,
+    events: run.events,
+    ranks,
+  };
+}

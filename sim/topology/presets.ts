@@ -1,0 +1,113 @@
+import type { Topology, TopologyLink, TopologyNode } from './topology.js';
+
+export const TOPOLOGY_PRESET_NAMES = ['switch', 'ring', 'pcie', 'multi-node'] as const;
+export type TopologyPresetName = (typeof TOPOLOGY_PRESET_NAMES)[number];
+
+/**
+ * Parameters of the preset topologies. `latency_s` is what one GPU-to-GPU transfer over the
+ * preset's basic path costs (split over the hops of that path), so `--latency 2us` means the
+ * same on every preset.
+ */
+export interface PresetOptions {
+  gpus: number;
+  /** Per-direction bandwidth of each GPU's link (NVLink, or PCIe for `pcie`). */
+  bandwidth: number;
+  latency_s: number;
+  /** multi-node: GPUs per node (NVSwitch inside). */
+  gpus_per_node: number;
+  /** multi-node: per-direction bandwidth of each GPU's NIC into the leaf switch. */
+  nic_bandwidth: number;
+  /** multi-node: latency of an inter-node transfer. */
+  nic_latency_s: number;
+  /** pcie: GPUs under each PCIe switch. */
+  gpus_per_switch: number;
+}
+
+export function presetTopology(name: TopologyPresetName, options: PresetOptions): Topology {
+  switch (name) {
+    case 'switch':
+      return switchTopology(options);
+    case 'ring':
+      return ringTopology(options);
+    case 'pcie':
+      return pcieTopology(options);
+    case 'multi-node':
+      return multiNodeTopology(options);
+  }
+}
+
+class GraphBuilder {
+  readonly nodes: TopologyNode[] = [];
+  readonly links: TopologyLink[] = [];
+
+  node(id: string, kind: TopologyNode['kind']): number {
+    this.nodes.push({ id, kind });
+    return this.nodes.length - 1;
+  }
+
+  link(a: number, b: number, bandwidth: number, latency: number): void {
+    this.links.push({ a, b, bandwidth_ab: bandwidth, bandwidth_ba: bandwidth, latency_s: latency });
+  }
+
+  build(name: string): Topology {
+    return { name, nodes: this.nodes, links: this.links, routes: [] };
+  }
+}
+
+function gpus(graph: GraphBuilder, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => graph.node(`gpu${i}`, 'gpu'));
+}
+
+/** Every GPU has one link to a non-blocking switch (a DGX NVSwitch, or the paper's 10 GB/s fabric). */
+function switchTopology(o: PresetOptions): Topology {
+  const graph = new GraphBuilder();
+  const ranks = gpus(graph, o.gpus);
+  const hub = graph.node('switch', 'switch');
+  for (const gpu of ranks) graph.link(gpu, hub, o.bandwidth, o.latency_s / 2);
+  return graph.build('switch');
+}
+
+/** Each GPU linked to its two neighbours; traffic to farther GPUs crosses the GPUs between. */
+function ringTopology(o: PresetOptions): Topology {
+  const graph = new GraphBuilder();
+  const ranks = gpus(graph, o.gpus);
+  for (let i = 0; i + 1 < ranks.length; i++) graph.link(ranks[i]!, ranks[i + 1]!, o.bandwidth, o.latency_s);
+  if (ranks.length > 2) graph.link(ranks[ranks.length - 1]!, ranks[0]!, o.bandwidth, o.latency_s);
+  return graph.build('ring');
+}
+
+/**
+ * A PCIe tree: `gpus_per_switch` GPUs share a PCIe switch whose uplink to the host bridge has the
+ * same bandwidth as one GPU link, so GPUs under different switches contend on the uplinks.
+ */
+function pcieTopology(o: PresetOptions): Topology {
+  const graph = new GraphBuilder();
+  const ranks = gpus(graph, o.gpus);
+  const host = graph.node('host', 'host');
+  for (let first = 0; first < ranks.length; first += o.gpus_per_switch) {
+    const pcieSwitch = graph.node(`pcie-switch${first / o.gpus_per_switch}`, 'switch');
+    graph.link(pcieSwitch, host, o.bandwidth, 0);
+    for (const gpu of ranks.slice(first, first + o.gpus_per_switch)) {
+      graph.link(gpu, pcieSwitch, o.bandwidth, o.latency_s / 2);
+    }
+  }
+  return graph.build('pcie');
+}
+
+/**
+ * Nodes of `gpus_per_node` GPUs on an NVSwitch; every GPU also has its own NIC link into one leaf
+ * switch (rail-optimised), so inter-node traffic leaves through the sender's NIC.
+ */
+function multiNodeTopology(o: PresetOptions): Topology {
+  const graph = new GraphBuilder();
+  const ranks = gpus(graph, o.gpus);
+  const leaf = graph.node('leaf', 'switch');
+  for (let first = 0; first < ranks.length; first += o.gpus_per_node) {
+    const nvswitch = graph.node(`nvswitch${first / o.gpus_per_node}`, 'switch');
+    for (const gpu of ranks.slice(first, first + o.gpus_per_node)) {
+      graph.link(gpu, nvswitch, o.bandwidth, o.latency_s / 2);
+      graph.link(gpu, leaf, o.nic_bandwidth, o.nic_latency_s / 2);
+    }
+  }
+  return graph.build('multi-node');
+}

@@ -1,0 +1,183 @@
+import { KvrInputError } from '../errors.js';
+import { gpuNodes, type Topology } from './topology.js';
+
+/** The path of a transfer: directed link resources it occupies, and the sum of their latencies. */
+export interface Route {
+  /** Directed resource ids: 2 * link + 0 for a->b, 2 * link + 1 for b->a. */
+  resources: Int32Array;
+  latency_s: number;
+  /** Node indices from source to destination, for display. */
+  nodes: number[];
+}
+
+/**
+ * Bytes of the reference message that ranks candidate paths: a path costs the sum over its links
+ * of latency + REFERENCE_BYTES / bandwidth, so large transfers prefer fat links and equal paths
+ * prefer fewer hops.
+ */
+const REFERENCE_BYTES = 2 ** 20;
+
+interface Edge {
+  to: number;
+  link: number;
+  resource: number;
+}
+
+/** Routes transfers between ranks: explicit routes from the topology first, else the fastest path. */
+export class Router {
+  private readonly topology: Topology;
+  private readonly gpus: number[];
+  private readonly adjacency: Edge[][];
+  private readonly explicit = new Map<string, number[]>();
+  private readonly cache = new Map<number, Route>();
+
+  constructor(topology: Topology) {
+    this.topology = topology;
+    this.gpus = gpuNodes(topology);
+    this.adjacency = topology.nodes.map(() => []);
+    topology.links.forEach((link, i) => {
+      this.adjacency[link.a]!.push({ to: link.b, link: i, resource: 2 * i });
+      this.adjacency[link.b]!.push({ to: link.a, link: i, resource: 2 * i + 1 });
+    });
+    for (const edges of this.adjacency) edges.sort((x, y) => x.to - y.to || x.link - y.link);
+    for (const route of topology.routes) {
+      const nodes = route.nodes;
+      this.explicit.set(`${nodes[0]}:${nodes[nodes.length - 1]}`, nodes);
+    }
+  }
+
+  get gpuCount(): number {
+    return this.gpus.length;
+  }
+
+  /** Per-direction capacity (bytes/s) of every directed resource. */
+  capacities(): Float64Array {
+    const capacity = new Float64Array(2 * this.topology.links.length);
+    this.topology.links.forEach((link, i) => {
+      capacity[2 * i] = link.bandwidth_ab;
+      capacity[2 * i + 1] = link.bandwidth_ba;
+    });
+    return capacity;
+  }
+
+  route(srcRank: number, dstRank: number): Route {
+    const key = srcRank * this.gpus.length + dstRank;
+    let route = this.cache.get(key);
+    if (route === undefined) {
+      route = this.findRoute(srcRank, dstRank);
+      this.cache.set(key, route);
+    }
+    return route;
+  }
+
+  private findRoute(srcRank: number, dstRank: number): Route {
+    const src = this.gpus[srcRank]!;
+    const dst = this.gpus[dstRank]!;
+    const nodes =
+      this.explicit.get(`${src}:${dst}`) ?? this.fastestPath(src, dst, false) ?? this.fastestPath(src, dst, true);
+    if (nodes === undefined) {
+      throw new KvrInputError(
+        'topology',
+        `no path from ${this.topology.nodes[src]!.id} to ${this.topology.nodes[dst]!.id}`,
+      );
+    }
+    const resources = new Int32Array(nodes.length - 1);
+    let latency = 0;
+    for (let i = 1; i < nodes.length; i++) {
+      const edge = this.adjacency[nodes[i - 1]!]!.find((e) => e.to === nodes[i]);
+      if (edge === undefined) throw new Error(`route has no link ${nodes[i - 1]}->${nodes[i]}`);
+      resources[i - 1] = edge.resource;
+      latency += this.topology.links[edge.link]!.latency_s;
+    }
+    return { resources, latency_s: latency, nodes };
+  }
+
+  /**
+   * Dijkstra over directed link costs; ties go to the lower node index, so routes are
+   * deterministic. GPUs are endpoints, not routers: a path crosses another GPU only when no other
+   * path exists (`throughGpus`), as on a ring of NVLinks without a switch.
+   */
+  private fastestPath(src: number, dst: number, throughGpus: boolean): number[] | undefined {
+    const count = this.topology.nodes.length;
+    const distance = new Float64Array(count).fill(Infinity);
+    const previous = new Int32Array(count).fill(-1);
+    const done = new Uint8Array(count);
+    const heap = new MinHeap();
+    distance[src] = 0;
+    heap.push(0, src);
+    while (heap.size > 0) {
+      const node = heap.pop();
+      if (done[node]) continue;
+      done[node] = 1;
+      if (node === dst) break;
+      if (!throughGpus && node !== src && this.topology.nodes[node]!.kind === 'gpu') continue;
+      for (const edge of this.adjacency[node]!) {
+        const link = this.topology.links[edge.link]!;
+        const bandwidth = edge.resource % 2 === 0 ? link.bandwidth_ab : link.bandwidth_ba;
+        const candidate = distance[node]! + link.latency_s + REFERENCE_BYTES / bandwidth;
+        if (candidate < distance[edge.to]!) {
+          distance[edge.to] = candidate;
+          previous[edge.to] = node;
+          heap.push(candidate, edge.to);
+        }
+      }
+    }
+    if (!done[dst]) return undefined;
+    const path = [dst];
+    while (path[path.length - 1] !== src) path.push(previous[path[path.length - 1]!]!);
+    return path.reverse();
+  }
+}
+
+/** Binary heap of (key, node), ordered by key then node index. */
+class MinHeap {
+  private keys: number[] = [];
+  private nodes: number[] = [];
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  push(key: number, node: number): void {
+    this.keys.push(key);
+    this.nodes.push(node);
+    let i = this.keys.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(i, parent)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  pop(): number {
+    const top = this.nodes[0]!;
+    const lastKey = this.keys.pop()!;
+    const lastNode = this.nodes.pop()!;
+    if (this.keys.length > 0) {
+      this.keys[0] = lastKey;
+      this.nodes[0] = lastNode;
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < this.keys.length && this.less(left, smallest)) smallest = left;
+        if (right < this.keys.length && this.less(right, smallest)) smallest = right;
+        if (smallest === i) break;
+        this.swap(i, smallest);
+        i = smallest;
+      }
+    }
+    return top;
+  }
+
+  private less(i: number, j: number): boolean {
+    return this.keys[i]! < this.keys[j]! || (this.keys[i] === this.keys[j] && this.nodes[i]! < this.nodes[j]!);
+  }
+
+  private swap(i: number, j: number): void {
+    [this.keys[i], this.keys[j]] = [this.keys[j]!, this.keys[i]!];
+    [this.nodes[i], this.nodes[j]] = [this.nodes[j]!, this.nodes[i]!];
+  }
+}

@@ -1,0 +1,72 @@
+import type { KernelClass } from '../hardware/gpu-spec.js';
+import type { ModelSpec } from '../model/model-spec.js';
+import { computeOpFlops, type ComputeShape } from './compute-op.js';
+
+/** One GPU kernel inside a canonical op: its matmul FLOPs and the HBM bytes it moves. */
+export interface Kernel {
+  name: string;
+  kind: KernelClass;
+  flops: number;
+  bytes: number;
+}
+
+/**
+ * Splits a canonical op into the kernels a fused fp16 implementation launches, so the cost model
+ * can charge each its roofline time and launch overhead. The matmul FLOPs add up to
+ * computeOpFlops; memory-bound kernels (norms, RoPE, activations, residual adds) carry bytes only.
+ * Byte counts are reads plus writes of each kernel's operands (weights once per kernel).
+ */
+export function opKernels(model: ModelSpec, op: ComputeShape): Kernel[] {
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f, dtype_bytes: b } = model;
+  const c = op.tokens;
+  const normWeights = model.norm === 'layernorm' ? 2 * d : d;
+  const norm = (rows: number): Kernel => memory('norm', b * (2 * rows * d + normWeights));
+  const residual = (operands: number): Kernel => memory('residual', b * operands * c * d);
+  const qkvWidth = (h + 2 * hkv) * hd;
+  switch (op.name) {
+    case 'qkv':
+      return [
+        norm(c),
+        gemm('qkv_proj', 2 * c * d * qkvWidth, b * (d * qkvWidth + c * d + c * qkvWidth)),
+        memory('rope', b * 2 * c * (h + hkv) * hd),
+      ];
+    case 'attn': {
+      // Q in, O out, every attended key's K and V read once.
+      const bytes = b * (2 * c * h * hd + 2 * op.keys * hkv * hd);
+      return [{ name: 'attention', kind: 'attention', flops: computeOpFlops(model, op), bytes }];
+    }
+    case 'o': {
+      const kernels = [gemm('o_proj', 2 * c * h * hd * d, b * (h * hd * d + c * h * hd + c * d))];
+      // x + attn(x); a parallel block adds attention and MLP outputs together in the mlp op.
+      if (model.block === 'sequential') kernels.push(residual(3));
+      return kernels;
+    }
+    case 'mlp': {
+      const kernels: Kernel[] = [];
+      if (model.block === 'sequential') kernels.push(norm(c));
+      if (model.mlp === 'swiglu') {
+        kernels.push(gemm('gate_up_proj', 4 * c * d * f, b * (2 * d * f + c * d + 2 * c * f)));
+        kernels.push(memory('silu_mul', b * 3 * c * f));
+      } else {
+        kernels.push(gemm('up_proj', 2 * c * d * f, b * (d * f + c * d + c * f)));
+        kernels.push(memory('gelu', b * 2 * c * f));
+      }
+      kernels.push(gemm('down_proj', 2 * c * f * d, b * (f * d + c * f + c * d)));
+      kernels.push(residual(model.block === 'sequential' ? 3 : 4));
+      return kernels;
+    }
+    case 'lm_head':
+      return [
+        norm(1),
+        gemm('lm_head', 2 * d * model.vocab, b * (d * model.vocab + d + model.vocab)),
+      ];
+  }
+}
+
+function gemm(name: string, flops: number, bytes: number): Kernel {
+  return { name, kind: 'gemm', flops, bytes };
+}
+
+function memory(name: string, bytes: number): Kernel {
+  return { name, kind: 'memory', flops: 0, bytes };
+}

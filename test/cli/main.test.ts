@@ -1,0 +1,161 @@
+import { describe, expect, test } from 'vitest';
+import { runCli } from '../../cli/main.js';
+import { MODEL_PRESETS } from '../../sim/model/presets.js';
+import { MemoryIo } from '../support/memory-io.js';
+
+async function run(argv: string[], files: Record<string, string> = {}) {
+  const io = new MemoryIo(files);
+  const code = await runCli(argv, io);
+  return { code, out: io.out, err: io.err, io };
+}
+
+const gpuFile = JSON.stringify({
+  name: 'my-gpu',
+  peak_flops: '100 TFLOP/s',
+  hbm_bandwidth: '1 TB/s',
+  memory: '40 GiB',
+  launch_overhead: '0',
+  efficiency: { gemm: 1, attention: 1, memory: 1 },
+});
+
+const topologyFile = JSON.stringify({
+  name: 'slow-middle',
+  nodes: [0, 1, 2, 3].map((i) => ({ id: `gpu${i}`, kind: 'gpu' })),
+  links: [
+    { a: 'gpu0', b: 'gpu1', bandwidth: '300 GB/s' },
+    { a: 'gpu1', b: 'gpu2', bandwidth: '10 GB/s' },
+    { a: 'gpu2', b: 'gpu3', bandwidth: '300 GB/s' },
+  ],
+});
+
+describe('kvr simulate', () => {
+  test('--json prints kvr-sim/result@1 with the exact field names of DESIGN §4', async () => {
+    const { code, out, err } = await run(['simulate', '--model', 'llama2-7b', '--gpus', '4', '--context', '16384', '--strategy', 'kvr-e', '--json']);
+    expect([code, err]).toEqual([0, '']);
+    const result = JSON.parse(out);
+    expect(result.schema).toBe('kvr-sim/result@1');
+    for (const key of ['strategy', 'model', 'gpu', 'gpus', 'context', 'partition', 'ttft_s', 'flops_total', 'comm_bytes_total', 'ranks']) {
+      expect(result).toHaveProperty(key);
+    }
+    for (const key of ['rank', 'tokens', 'flops', 'compute_s', 'wait_s', 'finish_s', 'sent_bytes', 'kv_cache_bytes', 'peak_mem_bytes']) {
+      expect(result.ranks[0]).toHaveProperty(key);
+    }
+    expect(result.comm_bytes_total).toBe(24576 * 16384 * 32);
+    expect(result.uncalibrated).toBe(true);
+  });
+
+  test('the table names the scenario, the TTFT, the memory verdict and the uncalibrated profile', async () => {
+    const { code, out } = await run(['simulate', '--gpus', '2', '--context', '4096']);
+    expect(code).toBe(0);
+    expect(out).toMatch(/^llama2-7b on 2 x a100-80g \(switch, 300 GB\/s\), 4096 tokens, kvr-e/);
+    expect(out).toMatch(/TTFT \d/);
+    expect(out).toMatch(/memory: fits on every rank/);
+    expect(out).toMatch(/uncalibrated/);
+    expect(out.split('\n').filter((line) => /^\d\s/.test(line))).toHaveLength(2);
+  });
+
+  test('a plan that does not fit is reported, with exit 0', async () => {
+    const { code, out } = await run(['simulate', '--strategy', 'single', '--context', '1048576']);
+    expect(code).toBe(0);
+    expect(out).toMatch(/memory: does NOT fit: rank 0 needs/);
+  });
+
+  test('--trace writes a Perfetto trace', async () => {
+    const { code, io } = await run(['simulate', '--gpus', '2', '--context', '2048', '--trace', 'out.json']);
+    expect(code).toBe(0);
+    const trace = JSON.parse(io.files.get('out.json')!);
+    expect(trace.traceEvents.some((e: { name: string }) => e.name === 'qkv')).toBe(true);
+  });
+
+  test('model, GPU and topology files are read; kvr takes an explicit partition', async () => {
+    const model = JSON.stringify({ ...MODEL_PRESETS['llama2-7b'], name: 'my-llama' });
+    const { code, out, err } = await run(
+      ['simulate', '--model', 'm.json', '--gpu', 'g.json', '--topology', 't.json', '--context', '8000', '--strategy', 'kvr', '--partition', '2600,2100,1800,1500', '--json'],
+      { 'm.json': model, 'g.json': gpuFile, 't.json': topologyFile },
+    );
+    expect([code, err]).toEqual([0, '']);
+    const result = JSON.parse(out);
+    expect([result.model, result.gpu, result.topology, result.gpus]).toEqual(['my-llama', 'my-gpu', 'slow-middle', 4]);
+    expect(result.partition).toEqual([2600, 2100, 1800, 1500]);
+  });
+
+  test('the same command prints the same bytes twice', async () => {
+    const argv = ['simulate', '--strategy', 'tsp', '--topology', 'ring', '--gpus', '6', '--context', '10000', '--json'];
+    expect((await run(argv)).out).toBe((await run(argv)).out);
+  });
+});
+
+describe('bad input: one line naming the field and what is allowed, exit 2', () => {
+  test.each([
+    [['simulate', '--model', 'llama9'], /^kvr: --model: unknown model "llama9" \(presets: llama2-7b, .*; or a JSON file\)$/],
+    [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, ideal; or a JSON file\)$/],
+    [['simulate', '--topology', 'torus'], /^kvr: --topology: unknown topology "torus" \(presets: switch, ring, pcie, multi-node; or a JSON file\)$/],
+    [['simulate', '--strategy', 'ring-kv'], /^kvr: --strategy: unknown strategy "ring-kv" \(allowed: single, tsp, tsp-causal, kvr, kvr-e\)$/],
+    [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '50,49'], /^kvr: --partition: chunks must sum to the context 100 \(they sum to 99\)$/],
+    [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '100,0'], /^kvr: --partition: chunk 1 must be a positive integer/],
+    [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '120,-20'], /^kvr: --partition: chunk 1 must be a positive integer/],
+    [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100'], /^kvr: --partition: is required by strategy kvr/],
+    [['simulate', '--partition', '50,50', '--gpus', '2', '--context', '100'], /^kvr: --partition: only strategy kvr takes a partition/],
+    [['simulate', '--gpus', '0'], /^kvr: --gpus: expected an integer in 1\.\.1024 \(got 0\)$/],
+    [['simulate', '--gpus', 'eight'], /^kvr: --gpus: expected an integer/],
+    [['simulate', '--gpus', '8', '--context', '7'], /^kvr: --context: expected an integer in 8\.\.16777216/],
+    [['simulate', '--bandwidth', '0 GB/s'], /^kvr: --bandwidth: must be > 0/],
+    [['simulate', '--bandwidth', '-3 GB/s'], /^kvr: --bandwidth: expected a bandwidth/],
+    [['simulate', '--bandwidth', '300'], /^kvr: --bandwidth: needs a unit, e.g. "300 GB\/s"/],
+    [['simulate', '--bandwidth', '300 parsecs'], /^kvr: --bandwidth: expected a bandwidth such as "300 GB\/s"/],
+    [['simulate', '--latency', 'quick'], /^kvr: --latency: expected a time such as "2 us"/],
+    [['simulate', '--gpu', 'ideal'], /^kvr: --bandwidth: is required: GPU ideal has no default NVLink bandwidth/],
+    [['simulate', '--nic-bandwidth', '50 GB/s'], /^kvr: --nic-bandwidth: only applies to --topology multi-node/],
+    [['simulate', '--strategy', 'single', '--gpus', '4'], /^kvr: --gpus: strategy single runs on one GPU/],
+    [['simulate', '--model', 'missing.json'], /^kvr: --model: cannot read "missing.json": ENOENT/],
+    [['simulate', '--model', 'bad.json'], /^kvr: --model: "bad.json" is not valid JSON: /],
+    [['simulate', '--model', 'partial-model.json'], /^kvr: partial-model.json.hidden: is required$/],
+    [['simulate', '--gpu', 'partial-gpu.json'], /^kvr: partial-gpu.json.efficiency: is required$/],
+    [['simulate', '--topology', 'bad.json'], /^kvr: --topology: "bad.json" is not valid JSON/],
+    [['simulate', '--topology', 't.json', '--bandwidth', '1 GB/s'], /^kvr: --bandwidth: only applies to topology presets/],
+    [['simulate', '--topology', 't.json', '--gpus', '5'], /^kvr: --gpus: expected an integer in 1\.\.4/],
+    [['simulate', '--trace', '/nonexistent/dir/t.json', '--gpus', '2', '--context', '64'], /^kvr: --trace: cannot write/],
+    [['simulate', '--frobnicate'], /^kvr: unknown option '--frobnicate'/],
+    [['simulate', '--gpus'], /^kvr: option '--gpus <n>' argument missing$/],
+    [['simulate', 'extra'], /^kvr: too many arguments/],
+    [['simulate-all'], /^kvr: unknown command 'simulate-all'/],
+  ])('%j', async (argv, message) => {
+    const files = {
+      'bad.json': '{"name": "x",',
+      'partial-model.json': '{"name": "x", "layers": 2}',
+      'partial-gpu.json': '{"name": "x", "peak_flops": "1 TFLOP/s"}',
+      't.json': topologyFile,
+    };
+    const { code, out, err } = await run(argv, files);
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(err.endsWith('\n')).toBe(true);
+    expect(err.trimEnd().split('\n')).toHaveLength(1);
+    expect(err.trimEnd()).toMatch(message);
+  });
+});
+
+describe('kvr demo and help', () => {
+  test('demo prints the paper setting with speedups over TSP', async () => {
+    const { code, out } = await run(['demo']);
+    expect(code).toBe(0);
+    for (const fragment of ['llama2-7b', 'falcon-7b', '300 GB/s', '10 GB/s', '16384', 'kvr-e vs tsp', 'uncalibrated']) {
+      expect(out).toContain(fragment);
+    }
+    expect(out.split('\n').filter((line) => /^(llama2-7b|falcon-7b)\s/.test(line))).toHaveLength(16);
+  });
+
+  test('demo --json rows: every KVR-E speedup is TSP TTFT over KVR-E TTFT', async () => {
+    const { out } = await run(['demo', '--json']);
+    const demo = JSON.parse(out);
+    expect(demo.rows).toHaveLength(16);
+    for (const row of demo.rows) expect(row.speedup_over_tsp['kvr-e']).toBe(row.ttft_s.tsp / row.ttft_s['kvr-e']);
+  });
+
+  test('help and no arguments print usage with exit 0', async () => {
+    expect((await run([])).out).toMatch(/Usage: kvr/);
+    const help = await run(['simulate', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/--strategy <name>\s+single\|tsp\|tsp-causal\|kvr\|kvr-e/);
+  });
+});

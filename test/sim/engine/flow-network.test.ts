@@ -1,0 +1,68 @@
+import { describe, expect, test } from 'vitest';
+import { FlowNetwork } from '../../../sim/engine/flow-network.js';
+
+/** Runs recompute and returns the finish time the network announces for each changed flow. */
+function recompute(network: FlowNetwork, now: number): Map<number, number> {
+  const finishes = new Map<number, number>();
+  network.recompute(now, (flow, finish) => finishes.set(flow, finish));
+  return finishes;
+}
+
+describe('FlowNetwork (max-min fair)', () => {
+  test('a lone flow runs at its narrowest link', () => {
+    const routes = [Int32Array.of(0, 1)];
+    const network = new FlowNetwork(Float64Array.of(10, 4), 1, (f) => routes[f]!);
+    network.add(0, 100, 0);
+    expect(recompute(network, 0).get(0)).toBe(25);
+    expect(network.rate[0]).toBe(4);
+  });
+
+  test('two flows on one link get half each', () => {
+    const routes = [Int32Array.of(0), Int32Array.of(0)];
+    const network = new FlowNetwork(Float64Array.of(10), 2, (f) => routes[f]!);
+    network.add(0, 50, 0);
+    network.add(1, 100, 0);
+    const finishes = recompute(network, 0);
+    expect([network.rate[0], network.rate[1]]).toEqual([5, 5]);
+    expect(finishes.get(0)).toBe(10);
+    // When flow 0 ends at t=10, flow 1 (50 bytes left) takes the whole link: done at 15.
+    network.remove(0, 10);
+    expect(recompute(network, 10).get(1)).toBe(15);
+  });
+
+  test('a flow held back elsewhere leaves its unused share to the others', () => {
+    // Link 0 (cap 10) carries A and B; B also crosses link 1 (cap 3): B = 3, A = 7.
+    const routes = [Int32Array.of(0), Int32Array.of(0, 1)];
+    const network = new FlowNetwork(Float64Array.of(10, 3), 2, (f) => routes[f]!);
+    network.add(0, 70, 0);
+    network.add(1, 30, 0);
+    recompute(network, 0);
+    expect([network.rate[0], network.rate[1]]).toEqual([7, 3]);
+  });
+
+  test('rates are recomputed when a flow starts mid-way', () => {
+    // A: 100 bytes alone at 10 B/s; B (25 bytes) joins at t=5; both get 5 B/s; B ends at t=10;
+    // A has 25 bytes left and ends at t=12.5.
+    const routes = [Int32Array.of(0), Int32Array.of(0)];
+    const network = new FlowNetwork(Float64Array.of(10), 2, (f) => routes[f]!);
+    network.add(0, 100, 0);
+    expect(recompute(network, 0).get(0)).toBe(10);
+    network.add(1, 25, 5);
+    const finishes = recompute(network, 5);
+    expect(finishes.get(1)).toBe(10);
+    expect(finishes.get(0)).toBe(15);
+    network.remove(1, 10);
+    expect(recompute(network, 10).get(0)).toBe(12.5);
+  });
+
+  test('flows whose rate is unchanged keep their finish time (no new event)', () => {
+    const routes = [Int32Array.of(0), Int32Array.of(1)];
+    const network = new FlowNetwork(Float64Array.of(10, 10), 2, (f) => routes[f]!);
+    network.add(0, 100, 0);
+    recompute(network, 0);
+    network.add(1, 10, 3);
+    const finishes = recompute(network, 3);
+    expect([...finishes.keys()]).toEqual([1]);
+    expect(network.version[0]).toBe(1);
+  });
+});

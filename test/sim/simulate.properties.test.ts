@@ -1,0 +1,194 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
+import type { ModelSpec } from '../../sim/model/model-spec.js';
+import { STRATEGY_NAMES, type StrategyName } from '../../sim/plan/plan.js';
+import { simulate, type Scenario } from '../../sim/simulate.js';
+import { TOPOLOGY_PRESET_NAMES } from '../../sim/topology/presets.js';
+import type { Topology } from '../../sim/topology/topology.js';
+import { propertyOptions } from '../support/property.js';
+import { topology } from '../support/scenarios.js';
+
+const modelArb: fc.Arbitrary<ModelSpec> = fc
+  .record({
+    layers: fc.integer({ min: 1, max: 3 }),
+    hidden: fc.constantFrom(32, 64, 96),
+    kvHeads: fc.constantFrom(1, 2),
+    groups: fc.constantFrom(1, 2, 4),
+    headDim: fc.constantFrom(8, 16),
+    ffn: fc.constantFrom(64, 160),
+    vocab: fc.constantFrom(100, 320),
+    mlp: fc.constantFrom('swiglu' as const, 'gelu' as const),
+    block: fc.constantFrom('sequential' as const, 'parallel' as const),
+  })
+  .map((r) => ({
+    name: 'random',
+    layers: r.layers,
+    hidden: r.hidden,
+    heads: r.kvHeads * r.groups,
+    kv_heads: r.kvHeads,
+    head_dim: r.headDim,
+    ffn: r.ffn,
+    vocab: r.vocab,
+    dtype_bytes: 2,
+    mlp: r.mlp,
+    block: r.block,
+    norm: r.block === 'parallel' ? ('layernorm' as const) : ('rmsnorm' as const),
+    tied_embeddings: r.block === 'parallel',
+  }));
+
+/** Random partition of `context` tokens into `gpus` positive chunks. */
+function partitionArb(context: number, gpus: number): fc.Arbitrary<number[]> {
+  return fc
+    .uniqueArray(fc.integer({ min: 1, max: context - 1 }), { minLength: gpus - 1, maxLength: gpus - 1 })
+    .map((cuts) => {
+      const bounds = [0, ...cuts.sort((a, b) => a - b), context];
+      return bounds.slice(1).map((b, i) => b - bounds[i]!);
+    });
+}
+
+const scenarioArb: fc.Arbitrary<Scenario> = fc
+  .record({
+    model: modelArb,
+    gpu: fc.constantFrom('ideal', 'a100-80g', 'h100-sxm'),
+    gpus: fc.integer({ min: 1, max: 6 }),
+    extraTokens: fc.integer({ min: 0, max: 3000 }),
+    strategy: fc.constantFrom(...STRATEGY_NAMES),
+    topology: fc.constantFrom(...TOPOLOGY_PRESET_NAMES),
+    bandwidth: fc.double({ min: 1e8, max: 1e12, noNaN: true }),
+    latency: fc.constantFrom(0, 1e-6, 1e-5),
+  })
+  .chain((r) => {
+    const gpus = r.strategy === 'single' ? 1 : r.gpus;
+    const context = gpus + r.extraTokens;
+    const base: Scenario = {
+      model: r.model,
+      gpu: GPU_PRESETS[r.gpu]!,
+      topology: topology(r.topology, gpus, r.bandwidth, r.latency, { gpus_per_node: 2, nic_bandwidth: r.bandwidth / 4, nic_latency_s: r.latency }),
+      gpus,
+      context,
+      strategy: r.strategy as StrategyName,
+    };
+    if (r.strategy !== 'kvr') return fc.constant(base);
+    return partitionArb(context, gpus).map((partition) => ({ ...base, partition }));
+  });
+
+/** A copy of the topology with one link (or one direction of it) made faster. */
+function withFasterLink(t: Topology, link: number, factor: number, direction: 'ab' | 'ba' | 'both'): Topology {
+  return {
+    ...t,
+    links: t.links.map((l, i) =>
+      i !== link
+        ? l
+        : {
+            ...l,
+            bandwidth_ab: direction === 'ba' ? l.bandwidth_ab : l.bandwidth_ab * factor,
+            bandwidth_ba: direction === 'ab' ? l.bandwidth_ba : l.bandwidth_ba * factor,
+          },
+    ),
+  };
+}
+
+/** Rounding in the event arithmetic may move equal times by an ulp or so, never more. */
+const ROUNDING = 1e-12;
+
+describe('simulator properties', () => {
+  test('TTFT never rises when any link gets faster', () => {
+    // On the presets' traffic patterns (chains and rings) no two flows share a directed link, so
+    // the fluid network is monotone. With shared links, max-min fairness itself is not: a faster
+    // link can hand one flow more of a second link at another flow's expense.
+    fc.assert(
+      fc.property(
+        scenarioArb.filter((s) => s.topology.links.length > 0),
+        fc.nat(),
+        fc.double({ min: 1.01, max: 100, noNaN: true }),
+        fc.constantFrom('ab' as const, 'ba' as const, 'both' as const),
+        (s, pick, factor, direction) => {
+          const before = simulate(s).result.ttft_s;
+          const faster = withFasterLink(s.topology, pick % s.topology.links.length, factor, direction);
+          const after = simulate({ ...s, topology: faster }).result.ttft_s;
+          expect(after).toBeLessThanOrEqual(before * (1 + ROUNDING));
+        },
+      ),
+      propertyOptions(150),
+    );
+  });
+
+  test('TTFT never falls when the context grows', () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.integer({ min: 1, max: 500 }), fc.nat(), (s, more, pick) => {
+        const before = simulate(s).result.ttft_s;
+        const grown: Scenario = { ...s, context: s.context + more };
+        if (s.partition !== undefined) {
+          const rank = pick % s.partition.length;
+          grown.partition = s.partition.map((c, i) => (i === rank ? c + more : c));
+        }
+        expect(simulate(grown).result.ttft_s).toBeGreaterThanOrEqual(before * (1 - ROUNDING));
+      }),
+      propertyOptions(150),
+    );
+  });
+
+  test("kvr's flops_total equals single's for every partition", () => {
+    fc.assert(
+      fc.property(
+        scenarioArb.filter((s) => s.strategy === 'kvr'),
+        (s) => {
+          const single = simulate({ ...s, strategy: 'single', gpus: 1, partition: undefined }).result;
+          expect(simulate(s).result.flops_total).toBe(single.flops_total);
+        },
+      ),
+      propertyOptions(100),
+    );
+  });
+
+  test('kvr with one rank equals single', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const one = { ...s, gpus: 1, topology: topology('switch', 1, 1e11) };
+        const kvr = simulate({ ...one, strategy: 'kvr', partition: [s.context] }).result;
+        const single = simulate({ ...one, strategy: 'single', partition: undefined }).result;
+        expect({ ...kvr, strategy: 'single' }).toEqual(single);
+      }),
+      propertyOptions(100),
+    );
+  });
+
+  test('the same input gives the same output, bit for bit', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const first = simulate(s);
+        const second = simulate(structuredClone(s));
+        expect(JSON.stringify(second.result)).toBe(JSON.stringify(first.result));
+        expect(Buffer.from(second.run.end.buffer).equals(Buffer.from(first.run.end.buffer))).toBe(true);
+      }),
+      propertyOptions(100),
+    );
+  });
+
+  test('bytes sent equal bytes received, and both equal comm_bytes_total', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const { result } = simulate(s);
+        const sent = result.ranks.reduce((sum, r) => sum + r.sent_bytes, 0);
+        const received = result.ranks.reduce((sum, r) => sum + r.recv_bytes, 0);
+        expect(sent).toBe(received);
+        expect(sent).toBe(result.comm_bytes_total);
+      }),
+      propertyOptions(100),
+    );
+  });
+
+  test('every rank finishes no later than TTFT and never computes longer than it finishes', () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const { result } = simulate(s);
+        for (const rank of result.ranks) {
+          expect(rank.finish_s).toBeLessThanOrEqual(result.ttft_s);
+          expect(rank.compute_s).toBeLessThanOrEqual(rank.finish_s * (1 + ROUNDING));
+        }
+      }),
+      propertyOptions(100),
+    );
+  });
+});
