@@ -1,12 +1,16 @@
 /**
  * `npm run bench`: wall time of whole simulations (plan + costs + events + result), median of
- * repeated runs after a warm-up, on this machine. Targets come from issue #2.
+ * repeated runs after a warm-up, on this machine; and of one fast partition search. Targets come
+ * from issues #2 and #3.
  */
 import os from 'node:os';
 import { GPU_PRESETS } from '../sim/hardware/gpu-presets.js';
 import { MODEL_PRESETS } from '../sim/model/presets.js';
 import { simulate, type Scenario } from '../sim/simulate.js';
 import { presetTopology } from '../sim/topology/presets.js';
+import { fastSearch } from '../sim/partition/fast-search.js';
+import { DEFAULT_GRANULARITY, makeLattice } from '../sim/partition/lattice.js';
+import { TtftEvaluator } from '../sim/partition/ttft-evaluator.js';
 
 interface BenchCase {
   name: string;
@@ -44,6 +48,22 @@ const cases: BenchCase[] = [
   },
 ];
 
+interface SearchBench {
+  name: string;
+  scenario: Scenario;
+  target_ms: number;
+  runs: number;
+}
+
+const searches: SearchBench[] = [
+  {
+    name: 'fast partition search, llama2-7b, 8 x a100-80g, switch 300 GB/s, 16k',
+    scenario: { ...cases[0]!.scenario, strategy: 'kvr-s' },
+    target_ms: 100,
+    runs: 30,
+  },
+];
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -66,6 +86,23 @@ for (const bench of cases) {
   if (!ok) missed += 1;
   console.log(
     `${bench.name}: median ${ms.toFixed(3)} ms over ${bench.runs} runs (target <= ${bench.target_ms} ms, ${ok ? 'met' : 'MISSED'}), ${events} events`,
+  );
+}
+for (const bench of searches) {
+  const lattice = makeLattice(bench.scenario.context, bench.scenario.gpus, DEFAULT_GRANULARITY);
+  for (let i = 0; i < 5; i++) fastSearch(new TtftEvaluator(bench.scenario), lattice); // warm-up
+  const times: number[] = [];
+  let simulations = 0;
+  for (let i = 0; i < bench.runs; i++) {
+    const start = performance.now();
+    simulations = fastSearch(new TtftEvaluator(bench.scenario), lattice).simulations;
+    times.push(performance.now() - start);
+  }
+  const ms = median(times);
+  const ok = ms <= bench.target_ms;
+  if (!ok) missed += 1;
+  console.log(
+    `${bench.name}: median ${ms.toFixed(1)} ms over ${bench.runs} runs (target <= ${bench.target_ms} ms, ${ok ? 'met' : 'MISSED'}), ${simulations} simulations`,
   );
 }
 process.exitCode = missed === 0 ? 0 : 1;

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { KvrInputError } from '../sim/errors.js';
 import { demoCommand } from './commands/demo.js';
+import { partitionCommand, type PartitionFlags } from './commands/partition.js';
+import { buildTableCommand, validateTableCommand, type BuildTableFlags, type ValidateFlags } from './commands/partition-table.js';
 import { simulateCommand, type SimulateFlags } from './commands/simulate.js';
 import { addScenarioOptions } from './scenario-flags.js';
 import type { CliIo } from './io.js';
@@ -17,6 +19,9 @@ const FLAG_OF_FIELD: Record<string, string> = {
   partition: '--partition',
   strategy: '--strategy',
   topology: '--topology',
+  granularity: '--granularity',
+  search: '--search',
+  table: '--table',
 };
 
 /**
@@ -27,6 +32,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('kvr')
     .description('Predict and measure time-to-first-token of long-context prefill spread over many GPUs')
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({
       writeOut: (text) => io.stdout(text),
       writeErr: (text) => io.stderr(text),
@@ -41,6 +47,27 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--json', 'print the kvr-sim/result@1 JSON')
       .option('--trace <file>', 'write a Perfetto trace (open in ui.perfetto.dev)'),
   ).action((flags: SimulateFlags) => simulateCommand(flags, io));
+
+  const partition = addScenarioOptions(
+    program
+      .command('partition')
+      .description('search the KV-Runahead partition with the lowest simulated TTFT (KVR-S) for a scenario')
+      .option('--json', 'print the kvr-partition/result@1 JSON')
+      // Options after `build-table`/`validate` belong to them, not to `partition`.
+      .enablePositionalOptions(),
+  ).action((flags: PartitionFlags) => partitionCommand(flags, io));
+  addScenarioOptions(
+    partition
+      .command('build-table')
+      .description('search partitions over lists of --gpus, --bandwidth and --context and write a partition table for kvr-p')
+      .option('--out <file>', 'where to write the table (default: calibration/partition-tables/<model>.<gpu>.<topology>.json)'),
+  ).action((flags: BuildTableFlags) => buildTableCommand(flags, argv, io));
+  addScenarioOptions(
+    partition
+      .command('validate')
+      .description('score kvr-p predictors against kvr-s on contexts not in a table (--table FILE)')
+      .option('--json', 'print the report as JSON'),
+  ).action((flags: ValidateFlags) => validateTableCommand(flags, io));
 
   program
     .command('demo')

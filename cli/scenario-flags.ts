@@ -11,7 +11,12 @@ import type { Scenario } from '../sim/simulate.js';
 import { TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
 import { parseQuantity } from '../sim/units/quantity.js';
+import { DEFAULT_GRANULARITY } from '../sim/partition/lattice.js';
+import { partitionTableFromJson, type PartitionTable } from '../sim/partition/partition-table.js';
+import { PREDICTORS } from '../sim/partition/predict-partition.js';
+import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-partition.js';
 import type { CliIo } from './io.js';
+import { defaultTablePath } from './project-root.js';
 import { loadJsonFile, looksLikePath } from './load-json.js';
 
 /** Raw strings of the scenario flags shared by simulate, demo-like and later commands. */
@@ -29,6 +34,10 @@ export interface ScenarioFlags {
   nicBandwidth?: string;
   nicLatency?: string;
   gpusPerSwitch?: string;
+  search?: string;
+  granularity?: string;
+  table?: string;
+  predictor?: string;
 }
 
 export const SCENARIO_DEFAULTS = {
@@ -43,6 +52,9 @@ export const SCENARIO_DEFAULTS = {
   nicBandwidth: '50 GB/s',
   nicLatency: '5 us',
   gpusPerSwitch: '2',
+  search: 'fast',
+  granularity: String(DEFAULT_GRANULARITY),
+  predictor: 'model',
 } as const;
 
 /** Adds the scenario flags to a command. Defaults are applied later, so "given" stays knowable. */
@@ -61,7 +73,11 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--gpus-per-node <n>', `multi-node: GPUs per node (default: ${d.gpusPerNode})`))
     .addOption(new Option('--nic-bandwidth <rate>', `multi-node: per-GPU NIC bandwidth (default: ${d.nicBandwidth})`))
     .addOption(new Option('--nic-latency <time>', `multi-node: inter-node latency (default: ${d.nicLatency})`))
-    .addOption(new Option('--gpus-per-switch <n>', `pcie: GPUs per PCIe switch (default: ${d.gpusPerSwitch})`));
+    .addOption(new Option('--gpus-per-switch <n>', `pcie: GPUs per PCIe switch (default: ${d.gpusPerSwitch})`))
+    .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
+    .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
+    .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.json)'))
+    .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`));
 }
 
 /** Resolves the flags into a scenario, rejecting anything unknown, malformed or unused. */
@@ -89,7 +105,52 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
   const context = parseIntegerText(flags.context ?? SCENARIO_DEFAULTS.context, '--context', { min: gpus, max: MAX_CONTEXT });
   const scenario: Scenario = { model, gpu, topology, gpus, context, strategy };
   if (flags.partition !== undefined) scenario.partition = parsePartition(flags.partition);
+  const onlyFor = (flag: string, given: string | undefined, wanted: StrategyName): void => {
+    if (given !== undefined && strategy !== wanted) {
+      throw new KvrInputError(flag, `only applies to --strategy ${wanted} (strategy is ${strategy})`);
+    }
+  };
+  onlyFor('--search', flags.search, 'kvr-s');
+  onlyFor('--granularity', flags.granularity, 'kvr-s');
+  onlyFor('--table', flags.table, 'kvr-p');
+  onlyFor('--predictor', flags.predictor, 'kvr-p');
+  if (strategy === 'kvr-s') scenario.search = resolveSearch(flags);
+  if (strategy === 'kvr-p') {
+    scenario.predictor = checkChoice(flags.predictor ?? SCENARIO_DEFAULTS.predictor, PREDICTORS, '--predictor');
+    if (scenario.predictor === 'interpolate') {
+      scenario.partitionTable = loadPartitionTable(flags.table ?? defaultTablePath(model.name, gpu.name, topology.name), io, flags.table === undefined);
+    } else if (flags.table !== undefined) {
+      throw new KvrInputError('--table', 'only applies to --predictor interpolate (the model predictor needs no table)');
+    }
+  }
   return scenario;
+}
+
+/** --search and --granularity, for kvr-s and `kvr partition`. */
+export function resolveSearch(flags: ScenarioFlags): SearchOptions {
+  return {
+    method: checkChoice(flags.search ?? SCENARIO_DEFAULTS.search, SEARCH_METHODS, '--search'),
+    granularity: parseIntegerText(flags.granularity ?? SCENARIO_DEFAULTS.granularity, '--granularity', { min: 1, max: MAX_CONTEXT }),
+  };
+}
+
+/** Reads a partition table; a missing default table gets a message saying how to make one. */
+export function loadPartitionTable(path: string, io: CliIo, isDefault: boolean): PartitionTable {
+  if (isDefault) {
+    try {
+      io.readFile(path);
+    } catch {
+      throw new KvrInputError('--table', `--predictor interpolate needs a partition table and there is none at ${path} (write one with kvr partition build-table, or pass --table FILE)`);
+    }
+  }
+  return partitionTableFromJson(loadJsonFile(io, path, '--table'), path);
+}
+
+function checkChoice<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new KvrInputError(flag, `unknown value ${describeValue(value)} (allowed: ${allowed.join(', ')})`);
+  }
+  return value as T;
 }
 
 function resolveModel(value: string, io: CliIo): ModelSpec {

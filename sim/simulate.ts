@@ -3,9 +3,13 @@ import { KvrInputError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
 import { opDurations } from './hardware/op-durations.js';
 import type { ModelSpec } from './model/model-spec.js';
-import { buildPlan } from './plan/build-plan.js';
+import type { PartitionTable } from './partition/partition-table.js';
+import { predictPartition, type Predictor } from './partition/predict-partition.js';
+import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
+import { DEFAULT_GRANULARITY } from './partition/lattice.js';
+import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
 import type { Plan, StrategyName } from './plan/plan.js';
-import { buildResult, type SimResult } from './result/result.js';
+import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
 import { Router } from './topology/routing.js';
 import type { Topology } from './topology/topology.js';
 
@@ -20,6 +24,11 @@ export interface Scenario {
   strategy: StrategyName;
   /** Strategy kvr only. */
   partition?: number[];
+  /** Strategy kvr-s: how to search (default: fast, 64-token granularity). */
+  search?: SearchOptions;
+  /** Strategy kvr-p: the predictor (default: model) and, for interpolate, its partition table. */
+  predictor?: Predictor;
+  partitionTable?: PartitionTable;
 }
 
 export interface Simulation {
@@ -29,7 +38,10 @@ export interface Simulation {
   result: SimResult;
 }
 
-/** scenario -> plan -> op costs -> event engine -> result. Pure: same scenario, same bits. */
+/**
+ * scenario -> (kvr-s: search | kvr-p: predict) partition -> plan -> op costs -> event engine ->
+ * result. Pure: the same scenario gives the same bits.
+ */
 export function simulate(scenario: Scenario): Simulation {
   const router = new Router(scenario.topology);
   if (scenario.gpus > router.gpuCount) {
@@ -38,16 +50,42 @@ export function simulate(scenario: Scenario): Simulation {
       `topology ${scenario.topology.name} has ${router.gpuCount} GPUs, fewer than ${scenario.gpus}`,
     );
   }
-  const request = {
-    strategy: scenario.strategy,
-    model: scenario.model,
-    context: scenario.context,
-    gpus: scenario.gpus,
-    ...(scenario.partition === undefined ? {} : { partition: scenario.partition }),
-  };
-  const plan = buildPlan(request);
+  const { strategy, model, context, gpus } = scenario;
+  checkPlanRequest({ strategy, model, context, gpus });
+  if (scenario.partition !== undefined && strategy !== 'kvr') {
+    throw new KvrInputError('partition', `only strategy kvr takes a partition (strategy is ${strategy})`);
+  }
+  const { partition, origin } = resolvePartition(scenario);
+  const plan = buildPlan({ strategy, model, context, gpus, ...(partition === undefined ? {} : { partition }) });
   const durations = opDurations(plan, scenario.gpu);
   const run = runPlan(plan, durations, router);
-  const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology);
+  const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin);
   return { plan, durations, run, result };
+}
+
+function resolvePartition(scenario: Scenario): { partition?: number[]; origin: PartitionOrigin } {
+  switch (scenario.strategy) {
+    case 'kvr':
+      return { ...(scenario.partition === undefined ? {} : { partition: scenario.partition }), origin: { kind: 'given' } };
+    case 'kvr-s': {
+      const search = scenario.search ?? DEFAULT_SEARCH;
+      const outcome = searchPartition(scenario, search);
+      return {
+        partition: outcome.partition,
+        origin: { kind: 'searched', method: search.method, granularity: search.granularity, simulations: outcome.simulations },
+      };
+    }
+    case 'kvr-p': {
+      const predictor = scenario.predictor ?? 'model';
+      const partition = predictPartition(scenario, predictor, scenario.partitionTable);
+      return {
+        partition,
+        origin: { kind: 'predicted', predictor, granularity: scenario.partitionTable?.granularity ?? DEFAULT_GRANULARITY },
+      };
+    }
+    case 'single':
+      return { origin: { kind: 'single' } };
+    default:
+      return { origin: { kind: 'even' } };
+  }
 }

@@ -12,7 +12,7 @@ export const DEMO_SETTING = {
   topology: 'switch',
   bandwidths: ['300 GB/s', '10 GB/s'],
   contexts: [4096, 8192, 12288, 16384],
-  strategies: ['single', 'tsp', 'kvr-e'] as StrategyName[],
+  strategies: ['single', 'tsp', 'kvr-e', 'kvr-s', 'kvr-p'] as StrategyName[],
 };
 
 export interface DemoRow {
@@ -24,7 +24,7 @@ export interface DemoRow {
   speedup_over_tsp: Record<string, number>;
 }
 
-export function demoRows(): DemoRow[] {
+export function demoRows(io: CliIo): DemoRow[] {
   const s = DEMO_SETTING;
   const rows: DemoRow[] = [];
   for (const model of s.models) {
@@ -42,7 +42,7 @@ export function demoRows(): DemoRow[] {
               context: String(context),
               strategy,
             },
-            noFiles,
+            io,
           );
           ttft[strategy] = simulate(scenario).result.ttft_s;
         }
@@ -56,7 +56,7 @@ export function demoRows(): DemoRow[] {
 }
 
 export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
-  const rows = demoRows();
+  const rows = demoRows(io);
   if (flags.json) {
     io.stdout(`${JSON.stringify({ schema: 'kvr-demo@1', setting: DEMO_SETTING, rows }, null, 2)}\n`);
     return;
@@ -73,19 +73,9 @@ export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
   ]);
   io.stdout(
     `kvr demo: prefill TTFT on ${s.gpus} x ${s.gpu} behind one switch (the KV-Runahead paper's setting)\n` +
-      'single = one GPU; tsp = tensor/sequence-parallel baseline; kvr-e = KV-Runahead, even chunks\n' +
+      'single = one GPU; tsp = tensor/sequence-parallel baseline; KV-Runahead with kvr-e = even chunks,\n' +
+      'kvr-s = searched chunks (simulated TTFT), kvr-p = chunks predicted by the cost model without search\n' +
       'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n\n' +
       renderTable(header, table, 2),
   );
 }
-
-const noFiles: CliIo = {
-  stdout: () => undefined,
-  stderr: () => undefined,
-  readFile: () => {
-    throw new Error('the demo reads no files');
-  },
-  writeFile: () => {
-    throw new Error('the demo writes no files');
-  },
-};

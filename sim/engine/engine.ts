@@ -31,6 +31,32 @@ const FLOW_DONE = 2;
  * Events at equal times are handled in insertion order; rates are recomputed once per instant.
  */
 export function runPlan(plan: Plan, durations: Float64Array, router: Router): EngineRun {
+  return executeProgram(compilePlan(plan, router), durations);
+}
+
+/**
+ * A plan's dependency structure, queues and routes, compiled once. Searches that only change
+ * op durations and transfer sizes (not the op graph) reuse it and pass new numbers to
+ * executeProgram.
+ */
+export interface EngineProgram {
+  count: number;
+  gpus: number;
+  isTransfer: Uint8Array;
+  queueOf: Int32Array;
+  /** Bytes of each transfer (0 for compute ops); executeProgram may be given others. */
+  bytes: Float64Array;
+  depCount: Int32Array;
+  succOffset: Int32Array;
+  succ: Int32Array;
+  queueCount: number;
+  queueOffset: Int32Array;
+  queueOps: Int32Array;
+  routes: (Route | undefined)[];
+  capacities: Float64Array;
+}
+
+export function compilePlan(plan: Plan, router: Router): EngineProgram {
   const ops = plan.ops;
   const n = ops.length;
   const p = plan.gpus;
@@ -80,14 +106,38 @@ export function runPlan(plan: Plan, durations: Float64Array, router: Router): En
   const queueOps = new Int32Array(n);
   const queueFill = queueOffset.slice(0, queueCount);
   for (let i = 0; i < n; i++) queueOps[queueFill[queueOf[i]!]!++] = i;
+  return {
+    count: n,
+    gpus: p,
+    isTransfer,
+    queueOf,
+    bytes,
+    depCount: depsLeft,
+    succOffset,
+    succ,
+    queueCount,
+    queueOffset,
+    queueOps,
+    routes,
+    capacities: router.capacities(),
+  };
+}
+
+/** Runs a compiled plan with the given compute durations and transfer sizes (seconds, bytes). */
+export function executeProgram(
+  program: EngineProgram,
+  durations: Float64Array,
+  bytes: Float64Array = program.bytes,
+): EngineRun {
+  const { count: n, isTransfer, queueOf, succOffset, succ, queueCount, queueOffset, queueOps, routes } = program;
+  const depsLeft = program.depCount.slice();
   const queueNext = queueOffset.slice(0, queueCount);
   const queueBusy = new Uint8Array(queueCount);
-
   const start = new Float64Array(n);
   const flowStart = new Float64Array(n);
   const end = new Float64Array(n).fill(NaN);
   const events = new EventQueue();
-  const network = new FlowNetwork(router.capacities(), n, (flow) => routes[flow]!.resources);
+  const network = new FlowNetwork(program.capacities, n, (flow) => routes[flow]!.resources);
   let now = 0;
   let processed = 0;
   let completed = 0;
@@ -170,8 +220,8 @@ export function runPlan(plan: Plan, durations: Float64Array, router: Router): En
   // Dependencies and queue order both point backwards in plan order, so every op runs; this
   // guards that invariant if either rule is ever relaxed.
   if (completed !== n) {
-    const stuck = ops.find((op) => Number.isNaN(end[op.id]!));
-    throw new Error(`plan deadlocked: op ${stuck?.id} (${stuck?.name}) never ran`);
+    const stuck = end.findIndex((time) => Number.isNaN(time));
+    throw new Error(`plan deadlocked: op ${stuck} never ran`);
   }
   let makespan = 0;
   for (let i = 0; i < n; i++) if (end[i]! > makespan) makespan = end[i]!;

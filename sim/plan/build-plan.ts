@@ -10,7 +10,7 @@ export interface PlanRequest {
   model: ModelSpec;
   context: number;
   gpus: number;
-  /** Only for strategy kvr: the chunk of each rank. */
+  /** The chunk of each rank: given for kvr, searched for kvr-s, predicted for kvr-p. */
   partition?: number[];
 }
 
@@ -26,9 +26,9 @@ export function planOpCount(strategy: StrategyName, layers: number, gpus: number
   return layers * (4 * ranks + transfers) + 1;
 }
 
-/** Turns a strategy and a scenario into a plan, rejecting combinations that mean nothing. */
-export function buildPlan(request: PlanRequest): Plan {
-  const { strategy, model, context, gpus, partition } = request;
+/** Rejects strategy, GPU count and context combinations that mean nothing, before any work. */
+export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void {
+  const { strategy, model, context, gpus } = request;
   if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
     throw new KvrInputError('strategy', `expected one of ${STRATEGY_NAMES.join(', ')} (got "${strategy}")`);
   }
@@ -48,8 +48,15 @@ export function buildPlan(request: PlanRequest): Plan {
       `${strategy} on ${gpus} GPUs with ${model.layers} layers needs ${opCount} plan ops (limit ${MAX_PLAN_OPS}); use fewer GPUs`,
     );
   }
-  if (strategy === 'kvr') {
-    if (partition === undefined) throw new KvrInputError('partition', 'is required by strategy kvr (e.g. 6000,5000,5384)');
+}
+
+/** Turns a strategy and a scenario into a plan. */
+export function buildPlan(request: PlanRequest): Plan {
+  checkPlanRequest(request);
+  const { strategy, model, context, gpus, partition } = request;
+  const takesPartition = strategy === 'kvr' || strategy === 'kvr-s' || strategy === 'kvr-p';
+  if (takesPartition) {
+    if (partition === undefined) throw new KvrInputError('partition', `is required by strategy ${strategy} (e.g. 6000,5000,5384)`);
     checkPartition(partition, context, gpus);
   } else if (partition !== undefined) {
     throw new KvrInputError('partition', `only strategy kvr takes a partition (strategy is ${strategy})`);
@@ -58,7 +65,9 @@ export function buildPlan(request: PlanRequest): Plan {
     case 'single':
       return kvrPlan(model, [context], 'single');
     case 'kvr':
-      return kvrPlan(model, [...partition!], 'kvr');
+    case 'kvr-s':
+    case 'kvr-p':
+      return kvrPlan(model, [...partition!], strategy);
     case 'kvr-e':
       return kvrPlan(model, evenPartition(context, gpus), 'kvr-e');
     case 'tsp':

@@ -3,7 +3,7 @@ import type { ComputeOpName } from '../work/compute-op.js';
 
 export const PLAN_SCHEMA = 'kvr-plan@1';
 
-export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e'] as const;
+export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /**

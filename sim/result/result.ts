@@ -28,6 +28,12 @@ export interface RankResult {
   fits: boolean;
 }
 
+/** Where the partition came from: given, even, searched (kvr-s) or predicted (kvr-p). */
+export type PartitionOrigin =
+  | { kind: 'single' | 'even' | 'given' }
+  | { kind: 'searched'; method: string; granularity: number; simulations: number }
+  | { kind: 'predicted'; predictor: string; granularity: number };
+
 export interface MemoryOverflow {
   /** The rank that exceeds its GPU's memory by the most. */
   rank: number;
@@ -43,6 +49,7 @@ export interface SimResult {
   gpus: number;
   context: number;
   partition: number[];
+  partition_origin: PartitionOrigin;
   /** Time to first token: from the common start to the last op's end (the logits). */
   ttft_s: number;
   flops_total: number;
@@ -64,6 +71,7 @@ export function buildResult(
   durations: Float64Array,
   gpu: GpuSpec,
   topology: Topology,
+  origin: PartitionOrigin,
 ): SimResult {
   const p = plan.gpus;
   const flops = new Array<number>(p).fill(0);
@@ -119,6 +127,7 @@ export function buildResult(
     gpus: p,
     context: plan.context,
     partition: plan.partition,
+    partition_origin: origin,
     ttft_s: run.makespan,
     flops_total: flopsTotal,
     comm_bytes_total: commTotal,

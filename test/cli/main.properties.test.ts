@@ -15,7 +15,12 @@ const VALUE_FLAGS: Record<string, fc.Arbitrary<string>> = {
   '--bandwidth': fc.constantFrom('300 GB/s', '10 GB/s', '0', '0 GB/s', '300', '-1 GB/s', '5 s', 'fast'),
   '--latency': fc.constantFrom('2 us', '0', '1 ms', '2', '-1 us', '3 GB'),
   '--context': fc.oneof(fc.integer({ min: -5, max: 20000 }).map(String), fc.constantFrom('16k', '1e4', '')),
-  '--strategy': fc.constantFrom('single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'ring'),
+  '--strategy': fc.constantFrom('single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring'),
+  // grid and exhaustive are left out: a valid one may rightly take a minute.
+  '--search': fc.constantFrom('fast', 'random', ''),
+  '--granularity': fc.constantFrom('64', '1', '0', '-3', 'x', '100000'),
+  '--table': fc.constantFrom('a.json', 'b.json', 'missing.json'),
+  '--predictor': fc.constantFrom('model', 'interpolate', 'oracle'),
   '--partition': fc.oneof(
     fc.array(fc.integer({ min: -5, max: 5000 }), { minLength: 1, maxLength: 5 }).map((a) => a.join(',')),
     fc.constantFrom('', ',', 'a,b', '1,,2'),
@@ -35,7 +40,7 @@ const token = fc.oneof(
 
 const argvArb = fc
   .tuple(
-    fc.constantFrom('simulate', 'simulate', 'simulate', 'simulate', 'demo', 'nope'),
+    fc.constantFrom('simulate', 'simulate', 'simulate', 'simulate', 'partition', 'demo', 'nope'),
     fc.array(token, { maxLength: 8 }),
   )
   .map(([command, rest]) => [command, ...rest.flat()]);

@@ -1,4 +1,6 @@
 import type { ModelSpec } from '../../model/model-spec.js';
+import { kvBytesPerToken } from '../../model/model-size.js';
+import { computeOpFlops } from '../../work/compute-op.js';
 import { prefixes } from '../partition.js';
 import type { Plan } from '../plan.js';
 import { PlanBuilder } from '../plan-builder.js';
@@ -8,9 +10,9 @@ import { PlanBuilder } from '../plan-builder.js';
  * rank i: qkv -> (i > 0: wait for K,V of tokens [0, P_i) from rank i-1) -> causal attn -> o -> mlp.
  * Rank i < p-1 sends K,V of tokens [0, P_i + c_i) of each layer to rank i+1 once its qkv and (i > 0)
  * its receive of that layer are done. The last rank computes the logits. `single` is the one-rank
- * case: c_0 = C, P_0 = 0, nothing to send.
+ * case: c_0 = C, P_0 = 0, nothing to send. kvr-e, kvr-s and kvr-p differ only in the partition.
  */
-export function kvrPlan(model: ModelSpec, partition: number[], strategy: 'kvr' | 'kvr-e' | 'single'): Plan {
+export function kvrPlan(model: ModelSpec, partition: number[], strategy: 'kvr' | 'kvr-e' | 'kvr-s' | 'kvr-p' | 'single'): Plan {
   const builder = new PlanBuilder(model);
   const p = partition.length;
   const prefix = prefixes(partition);
@@ -42,4 +44,27 @@ export function kvrPlan(model: ModelSpec, partition: number[], strategy: 'kvr' |
     kvTokens: partition.map((c, rank) => prefix[rank]! + c),
     lastRank: last,
   });
+}
+
+/**
+ * Rewrites a KV-Runahead plan in place for another partition of the same context over the same
+ * ranks: op shapes, FLOPs and transfer sizes change, the op graph does not. Lets a partition
+ * search compile the graph once.
+ */
+export function reshapeKvrPlan(plan: Plan, partition: readonly number[]): void {
+  const prefix = prefixes(partition);
+  const kvBytes = kvBytesPerToken(plan.model);
+  for (const op of plan.ops) {
+    if (op.kind === 'transfer') {
+      op.token_end = prefix[op.src]! + partition[op.src]!;
+      op.bytes = op.token_end * kvBytes;
+    } else if (op.name !== 'lm_head') {
+      op.tokens = partition[op.rank]!;
+      op.prefix = prefix[op.rank]!;
+      op.keys = op.prefix + op.tokens;
+      op.flops = computeOpFlops(plan.model, op);
+    }
+  }
+  plan.partition = [...partition];
+  plan.kv_tokens = partition.map((c, rank) => prefix[rank]! + c);
 }

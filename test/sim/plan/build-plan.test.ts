@@ -13,7 +13,7 @@ describe('buildPlan', () => {
   });
 
   test.each([
-    [{ strategy: 'ring' }, /^strategy: expected one of single, tsp, tsp-causal, kvr, kvr-e/],
+    [{ strategy: 'ring' }, /^strategy: expected one of single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p/],
     [{ gpus: 0 }, /^gpus: expected an integer in 1\.\.1024/],
     [{ context: 3, gpus: 4 }, /^context: expected an integer in 4\.\./],
     [{ strategy: 'single', gpus: 2 }, /^gpus: strategy single runs on one GPU/],

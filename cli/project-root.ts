@@ -1,0 +1,29 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let root: string | undefined;
+
+/**
+ * The kvr package's root folder (where package.json and calibration/ live), found by walking up
+ * from this module, so it is the same whether the CLI runs from dist/ or from the TypeScript source.
+ */
+export function projectRoot(): string {
+  if (root !== undefined) return root;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'kvr') {
+      root = dir;
+      return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the kvr package root');
+    dir = parent;
+  }
+}
+
+/** Where the partition table for a model, GPU and topology kind is kept by default. */
+export function defaultTablePath(model: string, gpu: string, topology: string): string {
+  return join(projectRoot(), 'calibration', 'partition-tables', `${model}.${gpu}.${topology}.json`);
+}

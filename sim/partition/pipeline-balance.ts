@@ -1,0 +1,155 @@
+import { kernelsSeconds } from '../hardware/kernel-cost.js';
+import { kvBytesPerToken } from '../model/model-size.js';
+import type { Scenario } from '../simulate.js';
+import type { Router } from '../topology/routing.js';
+import { opKernels } from '../work/op-kernels.js';
+import { kvrChainHops, type ChainHop } from './kvr-chain.js';
+import { snapToLattice, type Lattice } from './lattice.js';
+
+/**
+ * A closed-form starting point for partition search, from the cost model alone (no simulation).
+ *
+ * KV-Runahead is a pipeline over ranks: in steady state every layer, rank i computes its chunk
+ * (time tau(c_i, P_i): qkv, causal attention over prefix P_i, o, mlp) and the hop i-1 -> i carries
+ * K,V of the P_i tokens before it. The slowest stage paces all layers, so we pick the partition
+ * minimising the largest stage time T, found by bisection on T (feasibility is monotone in T).
+ * Without links this is the attention-balanced split (c_i ~ C(sqrt(i+1) - sqrt(i))/sqrt(p) for
+ * attention alone); slow links push tokens towards later ranks, since early chunks are forwarded
+ * by every later hop.
+ */
+export class PipelineBalance {
+  private readonly scenario: Scenario;
+  private readonly kvBytes: number;
+  /** Per hop i -> i+1: route latency and narrowest per-direction bandwidth. */
+  private readonly hops: ChainHop[];
+  /** Cost-model evaluations so far (reported; not simulations). */
+  evaluations = 0;
+
+  constructor(scenario: Scenario, router: Router) {
+    this.scenario = scenario;
+    this.kvBytes = kvBytesPerToken(scenario.model);
+    this.hops = kvrChainHops(scenario, router);
+  }
+
+  /** Per-layer compute seconds of a chunk of c tokens after a prefix of P tokens. */
+  stageCompute(c: number, P: number): number {
+    this.evaluations += 1;
+    if (c <= 0) return 0;
+    const model = this.scenario.model;
+    const gpu = this.scenario.gpu;
+    let seconds = 0;
+    for (const name of ['qkv', 'attn', 'o', 'mlp'] as const) {
+      seconds += kernelsSeconds(opKernels(model, { name, tokens: c, prefix: P, keys: P + c, causal: true }), gpu);
+    }
+    return seconds;
+  }
+
+  /** Seconds to move K,V of `tokens` tokens of one layer over hop i -> i+1. */
+  hopTransfer(hop: number, tokens: number): number {
+    const h = this.hops[hop]!;
+    return h.latency_s + (tokens * this.kvBytes) / h.bandwidth;
+  }
+
+  /**
+   * The split for stage time T, or undefined when T is infeasible. Works backwards from the last
+   * rank, placing every boundary Q_i as early as rank i's compute allows: an earlier boundary
+   * leaves less for the hop into rank i to carry and less prefix for the ranks before it, so the
+   * earliest choice is the most feasible one. Rank 0 takes what is left and must fit in T too.
+   */
+  splitFor(T: number): number[] | undefined {
+    const { context: C, gpus: p } = this.scenario;
+    const boundaries = new Array<number>(p + 1);
+    boundaries[p] = C;
+    for (let i = p - 1; i >= 1; i--) {
+      const end = boundaries[i + 1]!;
+      // Smallest Q in [i, end - 1] with compute(end - Q, Q) <= T (it falls as Q grows).
+      if (this.stageCompute(end - (end - 1), end - 1) > T) return undefined;
+      let lo = i;
+      let hi = end - 1;
+      while (lo < hi) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (this.stageCompute(end - mid, mid) <= T) hi = mid;
+        else lo = mid + 1;
+      }
+      if (this.hopTransfer(i - 1, lo) > T) return undefined;
+      boundaries[i] = lo;
+    }
+    boundaries[0] = 0;
+    if (this.stageCompute(boundaries[1]!, 0) > T) return undefined;
+    return boundaries.slice(1).map((b, i) => b - boundaries[i]!);
+  }
+
+  /** Largest stage time (compute of each rank, transfer into each rank) of a partition. */
+  slowestStage(partition: readonly number[]): number {
+    let P = 0;
+    let slowest = 0;
+    partition.forEach((c, i) => {
+      slowest = Math.max(slowest, this.stageCompute(c, P));
+      if (i > 0) slowest = Math.max(slowest, this.hopTransfer(i - 1, P));
+      P += c;
+    });
+    return slowest;
+  }
+
+  /**
+   * Rounds a partition's boundaries to the lattice, each down or up, choosing the combination
+   * whose slowest stage is fastest. Rounding every boundary to its nearest point instead can
+   * cost more than a percent when a chunk is only a few granules long. Dynamic programming over
+   * boundaries: stage i depends only on the roundings of boundaries i and i+1.
+   */
+  roundToLattice(partition: readonly number[], lattice: Lattice): number[] {
+    const g = lattice.granularity;
+    const r = partition.length - 1;
+    if (r === 0) return [];
+    const exact: number[] = [];
+    let sum = 0;
+    for (let i = 0; i < r; i++) exact.push((sum += partition[i]!) / g);
+    const options = exact.map((b, i) => {
+      const lo = Math.min(lattice.maxIndex - (r - 1 - i), Math.max(i + 1, Math.floor(b)));
+      const hi = Math.min(lattice.maxIndex - (r - 1 - i), Math.max(i + 1, Math.ceil(b)));
+      return lo === hi ? [lo] : [lo, hi];
+    });
+    // best[i][k]: slowest stage of ranks 0..i when boundary i takes options[i][k], and the choice path.
+    const stage = (rank: number, from: number, to: number): number =>
+      Math.max(this.stageCompute((to - from) * g, from * g), rank > 0 ? this.hopTransfer(rank - 1, from * g) : 0);
+    let best = options[0]!.map((b) => ({ cost: stage(0, 0, b), path: [b] }));
+    for (let i = 1; i < r; i++) {
+      best = options[i]!.map((b) => {
+        let chosen = { cost: Infinity, path: [] as number[] };
+        for (const previous of best) {
+          const from = previous.path[previous.path.length - 1]!;
+          if (from >= b) continue;
+          const cost = Math.max(previous.cost, stage(i, from, b));
+          if (cost < chosen.cost) chosen = { cost, path: [...previous.path, b] };
+        }
+        return chosen;
+      });
+    }
+    const last = (b: number): number => {
+      const from = b * g;
+      return Math.max(this.stageCompute(lattice.context - from, from), this.hopTransfer(r - 1, from));
+    };
+    let answer = { cost: Infinity, path: [] as number[] };
+    for (const candidate of best) {
+      if (candidate.path.length !== r) continue;
+      const cost = Math.max(candidate.cost, last(candidate.path[r - 1]!));
+      if (cost < answer.cost) answer = { cost, path: candidate.path };
+    }
+    return answer.path.length === r ? answer.path : snapToLattice(lattice, partition);
+  }
+
+  /** The partition with the smallest feasible largest stage time. */
+  balancedPartition(): number[] {
+    const { context: C, gpus: p } = this.scenario;
+    if (p === 1) return [C];
+    let lo = 0;
+    let hi = this.stageCompute(C, 0) + this.hopTransfer(p - 2, C) + 1e-9;
+    while (this.splitFor(hi) === undefined) hi *= 2;
+    for (let k = 0; k < 60 && hi - lo > hi * 1e-12; k++) {
+      const mid = (lo + hi) / 2;
+      if (this.splitFor(mid) === undefined) lo = mid;
+      else hi = mid;
+    }
+    return this.splitFor(hi)!;
+  }
+}

@@ -1,0 +1,39 @@
+import { KvrInputError } from '../errors.js';
+import type { Scenario } from '../simulate.js';
+import { exhaustiveSearch } from './exhaustive-search.js';
+import { fastSearch } from './fast-search.js';
+import { gridSearch } from './grid-search.js';
+import { DEFAULT_GRANULARITY, makeLattice } from './lattice.js';
+import type { SearchOutcome } from './search-outcome.js';
+import { TtftEvaluator } from './ttft-evaluator.js';
+
+export const SEARCH_METHODS = ['fast', 'grid', 'exhaustive'] as const;
+export type SearchMethod = (typeof SEARCH_METHODS)[number];
+
+export interface SearchOptions {
+  method: SearchMethod;
+  /** Chunks (all but the last) are multiples of this many tokens. */
+  granularity: number;
+}
+
+export const DEFAULT_SEARCH: SearchOptions = { method: 'fast', granularity: DEFAULT_GRANULARITY };
+
+/** KVR-S: the partition of the scenario's context that minimises simulated TTFT. */
+export function searchPartition(scenario: Scenario, options: SearchOptions = DEFAULT_SEARCH): SearchOutcome {
+  if (!(SEARCH_METHODS as readonly string[]).includes(options.method)) {
+    throw new KvrInputError('search', `expected one of ${SEARCH_METHODS.join(', ')} (got "${options.method}")`);
+  }
+  if (scenario.gpus === 1) {
+    return { partition: [scenario.context], ttft_s: new TtftEvaluator(scenario).ttft([scenario.context]), simulations: 1, detail: {} };
+  }
+  const lattice = makeLattice(scenario.context, scenario.gpus, options.granularity);
+  const evaluator = new TtftEvaluator(scenario);
+  switch (options.method) {
+    case 'fast':
+      return fastSearch(evaluator, lattice);
+    case 'grid':
+      return gridSearch(evaluator, lattice);
+    case 'exhaustive':
+      return exhaustiveSearch(evaluator, lattice);
+  }
+}

@@ -1,0 +1,52 @@
+import { compilePlan, executeProgram, type EngineProgram } from '../engine/engine.js';
+import { opDurations } from '../hardware/op-durations.js';
+import type { Plan } from '../plan/plan.js';
+import { kvrPlan, reshapeKvrPlan } from '../plan/strategies/kvr.js';
+import type { Scenario } from '../simulate.js';
+import { Router } from '../topology/routing.js';
+
+/**
+ * Simulated TTFT of KV-Runahead partitions for one scenario. Every call of `ttft` on a partition
+ * not seen before runs the full event engine once and counts as one simulation; repeats are
+ * answered from memory, so searchers are charged only for distinct partitions. The op graph is
+ * the same for every partition, so it is compiled once and only op costs change.
+ */
+export class TtftEvaluator {
+  readonly scenario: Scenario;
+  private readonly router: Router;
+  private readonly memo = new Map<string, number>();
+  private template: { plan: Plan; program: EngineProgram; bytes: Float64Array } | undefined;
+
+  constructor(scenario: Scenario) {
+    this.scenario = scenario;
+    this.router = new Router(scenario.topology);
+  }
+
+  /** Distinct partitions simulated so far. */
+  get simulations(): number {
+    return this.memo.size;
+  }
+
+  ttft(partition: readonly number[]): number {
+    const key = partition.join(',');
+    let ttft = this.memo.get(key);
+    if (ttft === undefined) {
+      ttft = this.simulate(partition);
+      this.memo.set(key, ttft);
+    }
+    return ttft;
+  }
+
+  private simulate(partition: readonly number[]): number {
+    if (this.template === undefined) {
+      const plan = kvrPlan(this.scenario.model, [...partition], 'kvr');
+      const program = compilePlan(plan, this.router);
+      this.template = { plan, program, bytes: new Float64Array(plan.ops.length) };
+    } else {
+      reshapeKvrPlan(this.template.plan, partition);
+    }
+    const { plan, program, bytes } = this.template;
+    for (const op of plan.ops) if (op.kind === 'transfer') bytes[op.id] = op.bytes;
+    return executeProgram(program, opDurations(plan, this.scenario.gpu), bytes).makespan;
+  }
+}

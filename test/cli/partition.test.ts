@@ -1,0 +1,79 @@
+import { describe, expect, test } from 'vitest';
+import { runCli } from '../../cli/main.js';
+import { partitionTableFromJson } from '../../sim/partition/partition-table.js';
+import { MemoryIo } from '../support/memory-io.js';
+
+async function run(argv: string[], io = new MemoryIo()) {
+  const code = await runCli(argv, io);
+  return { code, out: io.out, err: io.err, io };
+}
+
+describe('kvr partition', () => {
+  test('--json: the searched partition beside kvr-e and tsp, with simulations and elapsed time', async () => {
+    const { code, out, err } = await run(['partition', '--gpus', '4', '--context', '8192', '--json']);
+    expect([code, err]).toEqual([0, '']);
+    const report = JSON.parse(out);
+    expect(report.schema).toBe('kvr-partition/result@1');
+    expect(report.partition.reduce((a: number, b: number) => a + b)).toBe(8192);
+    expect(report.ttft_s).toBeLessThanOrEqual(report.kvr_e.ttft_s);
+    expect(report.ttft_s).toBeLessThan(report.tsp.ttft_s);
+    expect(report.simulations).toBeGreaterThan(0);
+    expect(report.elapsed_s).toBeGreaterThan(0);
+    expect([report.search, report.granularity]).toEqual(['fast', 64]);
+  });
+
+  test('the table names the partition, the speedups and the search cost', async () => {
+    const { code, out } = await run(['partition', '--gpus', '4', '--context', '8192', '--search', 'grid', '--granularity', '128']);
+    expect(code).toBe(0);
+    expect(out).toMatch(/grid search, 128-token granularity/);
+    expect(out).toMatch(/^kvr-s partition \d+,\d+,\d+,\d+$/m);
+    expect(out).toMatch(/search: \d+ simulations in /);
+  });
+
+  test('build-table writes a table that validate and kvr-p --predictor interpolate read', async () => {
+    const io = new MemoryIo();
+    const built = await run(['partition', 'build-table', '--gpus', '2,4', '--bandwidth', '300 GB/s,10 GB/s', '--context', '2048,6144', '--out', 't.json'], io);
+    expect([built.code, built.err]).toEqual([0, '']);
+    expect(built.out).toMatch(/^wrote t.json: 8 searched partitions/);
+    const table = partitionTableFromJson(JSON.parse(io.files.get('t.json')!));
+    expect(table.entries.map((e) => [e.gpus, e.bandwidth, e.context])).toContainEqual([4, 10e9, 6144]);
+    expect(table.command).toBe('kvr partition build-table --gpus 2,4 --bandwidth 300 GB/s,10 GB/s --context 2048,6144 --out t.json');
+
+    io.out = '';
+    const validated = await run(['partition', 'validate', '--table', 't.json', '--gpus', '4'], io);
+    expect(validated.code).toBe(0);
+    expect(validated.out).toMatch(/KVR-P vs KVR-S on 2 held-out scenarios/);
+    expect(validated.out).toMatch(/^model \(ours, no table\): mean gap -?\d+\.\d+%, max -?\d+\.\d+%$/m);
+    expect(validated.out).toMatch(/^interpolate \(paper, table\): mean gap/m);
+
+    io.out = '';
+    const predicted = await run(['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--table', 't.json', '--gpus', '4', '--context', '4000', '--json'], io);
+    expect([predicted.code, predicted.err]).toEqual([0, '']);
+    expect(JSON.parse(predicted.out).partition_origin).toEqual({ kind: 'predicted', predictor: 'interpolate', granularity: 64 });
+  });
+
+  test('kvr-p with the model predictor needs no table', async () => {
+    const { code, out } = await run(['simulate', '--strategy', 'kvr-p', '--gpus', '8', '--context', '12000', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(out).partition_origin.predictor).toBe('model');
+  });
+
+  test.each([
+    [['partition', '--strategy', 'tsp'], /^kvr: --strategy: does not apply to kvr partition/],
+    [['partition', '--search', 'random'], /^kvr: --search: unknown value "random" \(allowed: fast, grid, exhaustive\)$/],
+    [['partition', '--granularity', '0'], /^kvr: --granularity: expected an integer in 1\.\./],
+    [['partition', '--gpus', '4', '--context', '100'], /^kvr: --granularity: 64 tokens is too coarse for 100 tokens on 4 GPUs: needs context >= 193$/],
+    [['simulate', '--search', 'grid'], /^kvr: --search: only applies to --strategy kvr-s \(strategy is kvr-e\)$/],
+    [['simulate', '--strategy', 'kvr-p', '--table', 't.json'], /^kvr: --table: only applies to --predictor interpolate/],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--model', 'llama2-13b'], /^kvr: --table: --predictor interpolate needs a partition table and there is none at .*llama2-13b\.a100-80g\.switch\.json/],
+    [['partition', 'validate'], /^kvr: --table: is required/],
+    [['partition', 'build-table', '--gpus', '1', '--context', '64'], /^kvr: --gpus: a partition table needs 2 or more GPUs$/],
+    [['partition', 'build-table', '--gpus', '2,,4'], /^kvr: --gpus: expected a comma-separated list without empty items/],
+  ])('%j', async (argv, message) => {
+    const { code, out, err } = await run(argv);
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(err.trimEnd().split('\n')).toHaveLength(1);
+    expect(err.trimEnd()).toMatch(message);
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, test } from 'vitest';
+import { makeLattice, partitionFromIndices, snapToLattice, validIndices } from '../../../sim/partition/lattice.js';
+import { PipelineBalance } from '../../../sim/partition/pipeline-balance.js';
+import { TtftEvaluator } from '../../../sim/partition/ttft-evaluator.js';
+import type { Scenario } from '../../../sim/simulate.js';
+import { Router } from '../../../sim/topology/routing.js';
+import { a100, ideal, llama7b, topology } from '../../support/scenarios.js';
+
+function balance(s: Scenario): PipelineBalance {
+  return new PipelineBalance(s, new Router(s.topology));
+}
+
+describe('PipelineBalance', () => {
+  test('with free links it equalises per-layer compute: earlier ranks (shorter prefix) get more tokens', () => {
+    const s: Scenario = { model: llama7b, gpu: ideal, topology: topology('switch', 4, 1e15), gpus: 4, context: 16384, strategy: 'kvr-s' };
+    const b = balance(s);
+    const partition = b.balancedPartition();
+    expect(partition.reduce((x, y) => x + y)).toBe(16384);
+    for (let i = 1; i < 4; i++) expect(partition[i]!).toBeLessThan(partition[i - 1]!);
+    const prefix = [0, partition[0]!, partition[0]! + partition[1]!, 16384 - partition[3]!];
+    const stages = partition.map((c, i) => b.stageCompute(c, prefix[i]!));
+    // Equal to within one token's work.
+    const oneToken = b.stageCompute(1, 16383);
+    expect(Math.max(...stages) - Math.min(...stages)).toBeLessThanOrEqual(2 * oneToken);
+  });
+
+  test('a slow chain moves tokens to later ranks, which forward less', () => {
+    const fast: Scenario = { model: llama7b, gpu: a100, topology: topology('switch', 4, 300e9), gpus: 4, context: 16384, strategy: 'kvr-s' };
+    const slow: Scenario = { ...fast, topology: topology('switch', 4, 10e9) };
+    const fastSplit = balance(fast).balancedPartition();
+    const slowSplit = balance(slow).balancedPartition();
+    expect(slowSplit[3]!).toBeGreaterThan(fastSplit[3]!);
+  });
+
+  test('lattice rounding by the model equals the best of all floor/ceil roundings', () => {
+    const s: Scenario = { model: llama7b, gpu: a100, topology: topology('switch', 5, 300e9), gpus: 5, context: 4608, strategy: 'kvr-s' };
+    const b = balance(s);
+    const lattice = makeLattice(4608, 5, 64);
+    const start = b.balancedPartition();
+    const rounded = b.roundToLattice(start, lattice);
+    let bestStage = Infinity;
+    let sum = 0;
+    const exact = start.slice(0, -1).map((c) => (sum += c) / 64);
+    for (let mask = 0; mask < 16; mask++) {
+      const indices = exact.map((x, i) => ((mask >> i) & 1 ? Math.ceil(x) : Math.floor(x)));
+      if (validIndices(lattice, indices)) bestStage = Math.min(bestStage, b.slowestStage(partitionFromIndices(lattice, indices)));
+    }
+    expect(b.slowestStage(partitionFromIndices(lattice, rounded))).toBe(bestStage);
+    // And it is no worse in simulated TTFT than rounding each boundary to its nearest point.
+    const evaluator = new TtftEvaluator(s);
+    const nearest = partitionFromIndices(lattice, snapToLattice(lattice, start));
+    expect(evaluator.ttft(partitionFromIndices(lattice, rounded))).toBeLessThanOrEqual(evaluator.ttft(nearest));
+  });
+});
