@@ -4,13 +4,20 @@ import { demoCommand } from './commands/demo.js';
 import { partitionCommand, type PartitionFlags } from './commands/partition.js';
 import { buildTableCommand, validateTableCommand, type BuildTableFlags, type ValidateFlags } from './commands/partition-table.js';
 import { simulateCommand, type SimulateFlags } from './commands/simulate.js';
-import { addScenarioOptions } from './scenario-flags.js';
+import { devicesCommand } from './commands/devices.js';
+import { execCommand, type ExecFlags } from './commands/exec.js';
+import { exportPlanCommand } from './commands/export-plan.js';
+import { INPUT_ERROR_CODES, NativeError, UNAVAILABLE_ERROR_CODES } from '../native/js/native-error.js';
+import { addScenarioOptions, type ScenarioFlags } from './scenario-flags.js';
 import type { CliIo } from './io.js';
 import { oneLine } from './load-json.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
 export const EXIT_USAGE = 2;
+/** The machine or build lacks what was asked for (CUDA, a device, NCCL, the addon). */
+export const EXIT_UNAVAILABLE = 3;
+export const EXIT_OUT_OF_MEMORY = 4;
 
 /** Field names the simulator library uses, spelled as the CLI flags that set them. */
 const FLAG_OF_FIELD: Record<string, string> = {
@@ -26,7 +33,9 @@ const FLAG_OF_FIELD: Record<string, string> = {
 
 /**
  * Runs the kvr command line and returns the exit code: 0 on success, 2 on bad input (one line on
- * stderr naming the field and what is allowed), 1 on an internal error. Never throws.
+ * stderr naming the field and what is allowed), 3 when the build or machine lacks what was asked
+ * for (CUDA, a GPU, NCCL), 4 when the plan does not fit in memory, 1 on an internal error. Never
+ * throws.
  */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('kvr')
@@ -69,6 +78,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--json', 'print the report as JSON'),
   ).action((flags: ValidateFlags) => validateTableCommand(flags, io));
 
+  addScenarioOptions(
+    program
+      .command('export-plan')
+      .description('print the kvr-plan@1 JSON the simulator runs for a scenario (input of kvr exec and kvr-exec)'),
+  ).action((flags: ScenarioFlags) => exportPlanCommand(flags, io));
+
+  addScenarioOptions(
+    program
+      .command('exec')
+      .description('run a plan on the native executor (a plan file, or the plan of the scenario flags) and measure it')
+      .argument('[plan]', 'a kvr-plan@1 JSON file (from kvr export-plan)')
+      .option('--backend <name>', 'cpu|cuda (default: cpu)')
+      .option('--transport <name>', 'auto|peer|nccl (default: auto)')
+      .option('--warmup <n>', 'untimed runs first (default: 1)')
+      .option('--repeats <n>', 'timed runs; TTFT is their median (default: 3)')
+      .option('--seed <n>', 'seed of the random weights and tokens (default: 1234)')
+      .option('--json', 'print the kvr-exec/measurement@1 JSON')
+      .option('--trace <file>', 'write the measured Perfetto trace'),
+  ).action((plan: string | undefined, flags: ExecFlags) => execCommand(plan, flags, io));
+
+  program
+    .command('devices')
+    .description('what this build of the native executor and this machine support')
+    .option('--json', 'print JSON')
+    .action((flags: { json?: boolean }) => devicesCommand(flags, io));
+
   program
     .command('demo')
     .description("the KV-Runahead paper's setting on built-in defaults: TTFT of single, TSP and KVR")
@@ -92,6 +127,13 @@ function reportError(error: unknown, io: CliIo): number {
     if (error.exitCode === 0) return EXIT_OK; // --help, --version
     io.stderr(`kvr: ${oneLine(error.message.replace(/^error: /, ''))}\n`);
     return EXIT_USAGE;
+  }
+  if (error instanceof NativeError) {
+    const where = error.where ? ` (${error.where})` : '';
+    io.stderr(`kvr: ${error.code}: ${oneLine(error.message)}${where}\n`);
+    if (INPUT_ERROR_CODES.includes(error.code)) return EXIT_USAGE;
+    if (UNAVAILABLE_ERROR_CODES.includes(error.code)) return EXIT_UNAVAILABLE;
+    return error.code === 'out-of-memory' ? EXIT_OUT_OF_MEMORY : EXIT_INTERNAL;
   }
   if (error instanceof KvrInputError) {
     const field = FLAG_OF_FIELD[error.field] ?? error.field;

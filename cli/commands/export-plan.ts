@@ -1,0 +1,11 @@
+import { simulate } from '../../sim/simulate.js';
+import type { CliIo } from '../io.js';
+import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+
+/**
+ * `kvr export-plan`: the plan the simulator runs for a scenario, as kvr-plan@1 JSON, so the native
+ * executor (`kvr exec PLAN.json`, `kvr-exec run PLAN.json`) runs exactly the same thing.
+ */
+export function exportPlanCommand(flags: ScenarioFlags, io: CliIo): void {
+  io.stdout(`${JSON.stringify(simulate(resolveScenario(flags, io)).plan)}\n`);
+}

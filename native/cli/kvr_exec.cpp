@@ -1,0 +1,377 @@
+// kvr-exec: runs simulator plans on this machine without Node (GPU hosts, gpu-check.sh).
+// Every failure ends as one line on stderr and an exit code that says what kind of failure it was.
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kvr/cuda_api.hpp"
+#include "kvr/devices.hpp"
+#include "kvr/error.hpp"
+#include "kvr/executor.hpp"
+#include "kvr/json.hpp"
+#include "kvr/plan.hpp"
+
+namespace kvr {
+namespace {
+
+const char kUsage[] = R"(kvr-exec: run kvr plans (schema kvr-plan@1) on this machine and measure them op by op.
+
+Usage:
+  kvr-exec run PLAN.json [--backend cpu|cuda] [--transport auto|peer|nccl] [--warmup N]
+                         [--repeats N] [--seed S] [--device-offset N] [--out FILE] [--trace FILE]
+      Runs the plan: N warm-up runs, then timed repeats; prints kvr-exec/measurement@1 JSON
+      (the median run's op times) to stdout or FILE, and optionally a Perfetto trace to FILE.
+      Defaults: --backend cpu --transport auto --warmup 1 --repeats 3 --seed 1234.
+  kvr-exec compare PLAN.json [--backends cpu,cuda] [--transport T] [--seed S]
+      Runs the plan once on each backend and prints kvr-exec/compare@1 JSON with the relative
+      error of the last token's logits against the first backend (exit 0 however large).
+  kvr-exec bench-attention [--heads H] [--kv-heads K] [--head-dim D] [--chunk C] [--prefix P]
+                           [--dense] [--warmup N] [--repeats N] [--seed S] [--no-check]
+      Times the CUDA attention kernels on one shape and prints the result as JSON.
+  kvr-exec devices
+      Prints what this build and this machine support, as JSON.
+  kvr-exec --help
+
+Plans come from the simulator: `kvr export-plan --strategy kvr-e --model llama2-7b --gpus 4
+--context 16384 > plan.json`; native/scripts/plans/ holds the ones gpu-check.sh runs.
+
+Exit codes: 0 success; 1 other failure; 2 invalid argument or plan; 3 CUDA or NCCL unavailable
+(built without CUDA, no CUDA device, no NCCL); 4 out of memory.
+Errors print one line: kvr-exec: <code>: <message> (<where>).
+)";
+
+// --- command line --------------------------------------------------------------------------------
+
+// The options of one subcommand: "--name value", "--name=value", or "--flag".
+class Options {
+ public:
+  Options(const std::vector<std::string>& args, const std::vector<std::string>& valued,
+          const std::vector<std::string>& flags) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string& arg = args[i];
+      if (arg.rfind("--", 0) != 0 || arg == "--") {
+        KVR_CHECK(arg.empty() || arg[0] != '-' || arg == "-", ErrorCode::InvalidArgument,
+                  "unknown option " + arg + " (see kvr-exec --help)");
+        positional_.push_back(arg);
+        continue;
+      }
+      const size_t equals = arg.find('=');
+      const std::string name = arg.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
+      if (contains(flags, name)) {
+        KVR_CHECK(equals == std::string::npos, ErrorCode::InvalidArgument, "--" + name + " takes no value");
+        values_.emplace_back(name, "");
+      } else if (contains(valued, name)) {
+        if (equals != std::string::npos) {
+          values_.emplace_back(name, arg.substr(equals + 1));
+        } else {
+          KVR_CHECK(i + 1 < args.size(), ErrorCode::InvalidArgument, "--" + name + ": expected a value");
+          values_.emplace_back(name, args[++i]);
+        }
+      } else {
+        KVR_FAIL(ErrorCode::InvalidArgument, "unknown option --" + name + " (see kvr-exec --help)");
+      }
+    }
+  }
+
+  const std::vector<std::string>& positional() const { return positional_; }
+
+  bool has(const std::string& name) const {
+    for (const auto& [key, value] : values_) {
+      if (key == name) return true;
+    }
+    return false;
+  }
+
+  // The last occurrence wins, as in most CLIs.
+  std::string get(const std::string& name, const std::string& fallback) const {
+    std::string result = fallback;
+    for (const auto& [key, value] : values_) {
+      if (key == name) result = value;
+    }
+    return result;
+  }
+
+  int64_t get_int(const std::string& name, int64_t fallback, int64_t min, int64_t max) const {
+    if (!has(name)) return fallback;
+    const std::string text = get(name, "");
+    errno = 0;
+    char* end = nullptr;
+    const long long value = std::strtoll(text.c_str(), &end, 10);
+    const bool ok = !text.empty() && errno == 0 && end == text.c_str() + text.size() && value >= min && value <= max;
+    KVR_CHECK(ok, ErrorCode::InvalidArgument,
+              "--" + name + ": expected an integer in " + std::to_string(min) + ".." + std::to_string(max) +
+                  " (got \"" + text + "\")");
+    return value;
+  }
+
+  uint64_t get_seed(uint64_t fallback) const {
+    if (!has("seed")) return fallback;
+    const std::string text = get("seed", "");
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+    const bool ok = !text.empty() && text[0] >= '0' && text[0] <= '9' && errno == 0 &&
+                    end == text.c_str() + text.size();
+    KVR_CHECK(ok, ErrorCode::InvalidArgument, "--seed: expected an integer in 0..2^64-1 (got \"" + text + "\")");
+    return value;
+  }
+
+  std::string get_choice(const std::string& name, const std::string& fallback,
+                         const std::vector<std::string>& choices) const {
+    const std::string value = get(name, fallback);
+    if (contains(choices, value)) return value;
+    std::string list;
+    for (const std::string& choice : choices) list += (list.empty() ? "" : "|") + choice;
+    KVR_FAIL(ErrorCode::InvalidArgument, "--" + name + ": expected " + list + " (got \"" + value + "\")");
+  }
+
+ private:
+  static bool contains(const std::vector<std::string>& names, const std::string& name) {
+    for (const std::string& candidate : names) {
+      if (candidate == name) return true;
+    }
+    return false;
+  }
+
+  std::vector<std::string> positional_;
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  KVR_CHECK(in.good(), ErrorCode::InvalidArgument, "cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  KVR_CHECK(!in.bad(), ErrorCode::InvalidArgument, "cannot read " + path + ": " + std::strerror(errno));
+  return text.str();
+}
+
+// Writes JSON plus a newline to `path`, or to stdout when path is empty.
+void write_json(const std::string& path, const json::Value& value) {
+  const std::string text = json::stringify(value) + "\n";
+  if (path.empty()) {
+    std::cout << text << std::flush;
+    KVR_CHECK(std::cout.good(), ErrorCode::Internal, "cannot write to stdout");
+    return;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  KVR_CHECK(out.good(), ErrorCode::InvalidArgument, "cannot write " + path + ": " + std::strerror(errno));
+  out << text;
+  out.close();
+  KVR_CHECK(!out.fail(), ErrorCode::InvalidArgument, "cannot write " + path + ": " + std::strerror(errno));
+}
+
+Plan load_plan(const Options& options) {
+  KVR_CHECK(options.positional().size() == 1, ErrorCode::InvalidArgument,
+            "expected one plan file (got " + std::to_string(options.positional().size()) + " arguments)");
+  return parse_plan_text(read_file(options.positional()[0]));
+}
+
+BackendOptions backend_options(const Options& options) {
+  BackendOptions backend;
+  backend.seed = options.get_seed(backend.seed);
+  backend.transport = options.get_choice("transport", backend.transport, {"auto", "peer", "nccl"});
+  backend.device_offset = static_cast<int>(options.get_int("device-offset", backend.device_offset, 0, 1 << 16));
+  return backend;
+}
+
+// --- subcommands -------------------------------------------------------------------------------
+
+int command_run(const std::vector<std::string>& args) {
+  const Options options(
+      args, {"backend", "transport", "warmup", "repeats", "seed", "device-offset", "out", "trace"}, {});
+  const Plan plan = load_plan(options);
+  ExecOptions exec;
+  exec.backend = options.get_choice("backend", "cpu", {"cpu", "cuda"});
+  exec.backend_options = backend_options(options);
+  exec.warmup = static_cast<int>(options.get_int("warmup", exec.warmup, 0, 100));
+  exec.repeats = static_cast<int>(options.get_int("repeats", exec.repeats, 1, 1000));
+  const Measurement measurement = execute(plan, exec);
+  write_json(options.get("out", ""), measurement_json(plan, measurement));
+  if (options.has("trace")) write_json(options.get("trace", ""), measurement_trace(plan, measurement));
+  return 0;
+}
+
+struct LogitError {
+  double max_rel = 0;  // max_i |a_i - b_i| / max_j |b_j|
+  double l2_rel = 0;   // ||a - b|| / ||b||
+};
+
+// 0/0 is agreement; anything else over 0 is infinite (printed as null).
+double ratio(double numerator, double denominator) {
+  if (denominator > 0) return numerator / denominator;
+  return numerator == 0 ? 0.0 : INFINITY;
+}
+
+LogitError logit_error(const std::vector<float>& a, const std::vector<float>& reference) {
+  KVR_CHECK(a.size() == reference.size(), ErrorCode::Internal,
+            "backends returned " + std::to_string(a.size()) + " and " + std::to_string(reference.size()) + " logits");
+  double max_diff = 0, max_ref = 0, diff_squares = 0, ref_squares = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double diff = std::fabs(static_cast<double>(a[i]) - reference[i]);
+    // NaN must not vanish into max(): it makes the error non-finite.
+    max_diff = (std::isnan(diff) || diff > max_diff) ? diff : max_diff;
+    max_ref = std::fmax(max_ref, std::fabs(static_cast<double>(reference[i])));
+    diff_squares += diff * diff;
+    ref_squares += static_cast<double>(reference[i]) * reference[i];
+  }
+  return {ratio(max_diff, max_ref), ratio(std::sqrt(diff_squares), std::sqrt(ref_squares))};
+}
+
+int command_compare(const std::vector<std::string>& args) {
+  const Options options(args, {"backends", "transport", "seed", "device-offset"}, {});
+  const Plan plan = load_plan(options);
+  std::vector<std::string> backends;
+  {
+    std::stringstream list(options.get("backends", "cpu,cuda"));
+    std::string name;
+    while (std::getline(list, name, ',')) {
+      KVR_CHECK(name == "cpu" || name == "cuda", ErrorCode::InvalidArgument,
+                "--backends: expected a comma-separated list of cpu and cuda (got \"" + name + "\")");
+      backends.push_back(name);
+    }
+  }
+  KVR_CHECK(backends.size() >= 2, ErrorCode::InvalidArgument, "--backends: expected at least two backends to compare");
+
+  std::vector<Measurement> measurements;
+  for (const std::string& name : backends) {
+    ExecOptions exec;
+    exec.backend = name;
+    exec.backend_options = backend_options(options);
+    // --transport picks how CUDA ranks talk; the CPU reference always uses its own.
+    if (name == "cpu") exec.backend_options.transport = "auto";
+    exec.warmup = 0;
+    exec.repeats = 1;
+    measurements.push_back(execute(plan, exec));
+  }
+
+  const std::vector<float>& reference = measurements.front().logits;
+  LogitError worst;
+  json::Value entries = json::Value(json::Value::Array{});
+  for (size_t b = 0; b < measurements.size(); ++b) {
+    const Measurement& m = measurements[b];
+    json::Value entry;
+    entry.set("backend", m.backend);
+    entry.set("device", m.device);
+    entry.set("transport", m.transport);
+    entry.set("ttft_s", m.ttft_s);
+    if (b > 0) {
+      const LogitError error = logit_error(m.logits, reference);
+      entry.set("logits_max_rel_error", error.max_rel);
+      entry.set("logits_l2_rel_error", error.l2_rel);
+      // Non-finite errors must dominate, not be skipped by a comparison with NaN.
+      worst.max_rel = (!(error.max_rel <= worst.max_rel)) ? error.max_rel : worst.max_rel;
+      worst.l2_rel = (!(error.l2_rel <= worst.l2_rel)) ? error.l2_rel : worst.l2_rel;
+    }
+    entries.push(std::move(entry));
+  }
+
+  json::Value out;
+  out.set("schema", "kvr-exec/compare@1");
+  out.set("strategy", plan.strategy);
+  out.set("model", plan.model.name);
+  out.set("context", plan.context);
+  out.set("gpus", plan.gpus);
+  out.set("reference", backends.front());
+  out.set("backends", std::move(entries));
+  out.set("logits_max_rel_error", worst.max_rel);
+  out.set("logits_l2_rel_error", worst.l2_rel);
+  write_json("", out);
+  return 0;
+}
+
+int command_bench_attention(const std::vector<std::string>& args) {
+  const Options options(args, {"heads", "kv-heads", "head-dim", "chunk", "prefix", "warmup", "repeats", "seed"},
+                        {"dense", "no-check"});
+  KVR_CHECK(options.positional().empty(), ErrorCode::InvalidArgument,
+            "bench-attention takes no arguments (got " + options.positional().front() + ")");
+  AttentionBenchOptions bench;
+  bench.heads = static_cast<int>(options.get_int("heads", bench.heads, 1, 65536));
+  bench.kv_heads = static_cast<int>(options.get_int("kv-heads", bench.kv_heads, 1, 65536));
+  KVR_CHECK(bench.heads % bench.kv_heads == 0, ErrorCode::InvalidArgument,
+            "--kv-heads: must divide --heads (" + std::to_string(bench.heads) + "); got " +
+                std::to_string(bench.kv_heads));
+  bench.head_dim = static_cast<int>(options.get_int("head-dim", bench.head_dim, 2, 65536));
+  bench.chunk = options.get_int("chunk", bench.chunk, 1, int64_t{1} << 24);
+  bench.prefix = options.get_int("prefix", bench.prefix, 0, int64_t{1} << 24);
+  bench.causal = !options.has("dense");
+  bench.warmup = static_cast<int>(options.get_int("warmup", bench.warmup, 0, 100));
+  bench.repeats = static_cast<int>(options.get_int("repeats", bench.repeats, 1, 1000));
+  bench.seed = options.get_seed(bench.seed);
+  bench.check = !options.has("no-check");
+  write_json("", bench_attention(bench));
+  return 0;
+}
+
+int command_devices(const std::vector<std::string>& args) {
+  KVR_CHECK(args.empty(), ErrorCode::InvalidArgument, "devices takes no arguments (got " + args.front() + ")");
+  write_json("", describe_devices());
+  return 0;
+}
+
+int run_cli(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string& command = args.front();
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h" || (arg == "help" && &arg == &args.front())) {
+      std::cout << kUsage;
+      return 0;
+    }
+  }
+  if (command == "run") return command_run(rest);
+  if (command == "compare") return command_compare(rest);
+  if (command == "bench-attention") return command_bench_attention(rest);
+  if (command == "devices") return command_devices(rest);
+  KVR_FAIL(ErrorCode::InvalidArgument,
+           "unknown command " + command + " (expected run, compare, bench-attention or devices; see --help)");
+}
+
+int exit_code(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::InvalidArgument:
+    case ErrorCode::InvalidPlan: return 2;
+    case ErrorCode::BuiltWithoutCuda:
+    case ErrorCode::NoCudaDevice:
+    case ErrorCode::NcclUnavailable: return 3;
+    case ErrorCode::OutOfMemory: return 4;
+    case ErrorCode::CudaError:
+    case ErrorCode::Internal: return 1;
+  }
+  return 1;
+}
+
+int report(const char* code, const std::string& message, const std::string& where, int status) {
+  std::cerr << "kvr-exec: " << code << ": " << message << " (" << where << ")" << std::endl;
+  return status;
+}
+
+}  // namespace
+}  // namespace kvr
+
+int main(int argc, char** argv) {
+  using namespace kvr;
+  const char* here = "cli/kvr_exec.cpp";
+  try {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    return run_cli(args);
+  } catch (const Error& e) {
+    return report(error_code_name(e.code()), e.what(), e.where(), exit_code(e.code()));
+  } catch (const std::bad_alloc&) {
+    return report(error_code_name(ErrorCode::OutOfMemory), "out of host memory", here, 4);
+  } catch (const std::exception& e) {
+    return report(error_code_name(ErrorCode::Internal), e.what(), here, 1);
+  } catch (...) {
+    return report(error_code_name(ErrorCode::Internal), "unknown exception", here, 1);
+  }
+}

@@ -1,0 +1,54 @@
+// Runs a plan on a backend: a warm-up, then timed repeats from a common start to the last rank's
+// first-token logits, with every op's start and end. Results serialise to kvr-exec/measurement@1
+// and to a Perfetto trace with the simulator's op names and tracks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kvr/backend.hpp"
+#include "kvr/json.hpp"
+#include "kvr/plan.hpp"
+
+namespace kvr {
+
+struct ExecOptions {
+  std::string backend = "cpu";
+  BackendOptions backend_options;
+  int warmup = 1;   // untimed runs first (JIT, caches, cuBLAS heuristics)
+  int repeats = 3;  // timed runs; the reported TTFT is their median
+  bool capture_kv = false;  // keep the last rank's K,V cache of the last run (for correctness checks)
+};
+
+struct RunRecord {
+  double ttft_s = 0;           // end of lm_head, from the common start
+  std::vector<OpTime> ops;     // indexed by op id
+};
+
+struct Measurement {
+  std::string backend;
+  std::string device;
+  std::string transport;
+  int warmup = 0;
+  std::vector<RunRecord> runs;  // the timed repeats
+  double ttft_s = 0;            // median over runs
+  std::vector<float> logits;    // last token's logits, last run
+  std::vector<float> last_rank_kv;  // when capture_kv
+};
+
+Measurement execute(const Plan& plan, const ExecOptions& options);
+
+// { "schema": "kvr-exec/measurement@1", "strategy", "model", "context", "gpus", "partition",
+//   "backend", "device", "transport", "warmup", "repeats", "ttft_s", "ttft_runs_s": [...],
+//   "logits_head": first 8 logits, "logits_l2": ...,
+//   "ranks": [{ "rank", "finish_s", "compute_s", "ops": [{ "id", "name", "layer", "start_s", "end_s" }] }],
+//   "transfers": [{ "id", "name", "src", "dst", "layer", "bytes", "start_s", "end_s" }] }
+// Times are those of the median run.
+json::Value measurement_json(const Plan& plan, const Measurement& m);
+
+// Chrome/Perfetto trace of the median run: one process per rank, tracks compute/send/recv, op names
+// as in the simulator (qkv, attn, o, mlp, lm_head, send, allgather, recv), flow arrows send -> recv.
+json::Value measurement_trace(const Plan& plan, const Measurement& m);
+
+}  // namespace kvr
