@@ -7,6 +7,8 @@ import { simulateCommand, type SimulateFlags } from './commands/simulate.js';
 import { devicesCommand } from './commands/devices.js';
 import { execCommand, type ExecFlags } from './commands/exec.js';
 import { exportPlanCommand } from './commands/export-plan.js';
+import { calibrateCommand, type CalibrateFlags } from './commands/calibrate.js';
+import { validateCommand, type ValidateFlags as ValidateCommandFlags } from './commands/validate.js';
 import { INPUT_ERROR_CODES, NativeError, UNAVAILABLE_ERROR_CODES } from '../native/js/native-error.js';
 import { addScenarioOptions, type ScenarioFlags } from './scenario-flags.js';
 import type { CliIo } from './io.js';
@@ -97,6 +99,31 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--json', 'print the kvr-exec/measurement@1 JSON')
       .option('--trace <file>', 'write the measured Perfetto trace'),
   ).action((plan: string | undefined, flags: ExecFlags) => execCommand(plan, flags, io));
+
+  program
+    .command('calibrate')
+    .description('measure ops on a device through the executor, fit the simulator to them, write calibration/profiles/<name>.json')
+    .option('--backend <name>', 'cpu|cuda (default: cpu)')
+    .option('--name <gpu>', 'profile name, the --gpu it calibrates (default: cpu; required for cuda, e.g. h200)')
+    .option('--model <list>', 'models to time (default: tiny-llama,tiny-falcon on cpu; the 7-13B presets on cuda)')
+    .option('--tokens <list>', 'chunk sizes of the grid')
+    .option('--prefixes <list>', 'attention prefixes of the grid')
+    .option('--link-bandwidth <rate>', 'emulated link of the transfer samples')
+    .option('--link-latency <time>', 'its latency')
+    .option('--warmup <n>', 'untimed runs of each op (default: 1)')
+    .option('--repeats <n>', 'timed runs of each op (default: 5)')
+    .option('--out <file>', 'where to write the profile (default: calibration/profiles/<name>.json)')
+    .action((flags: CalibrateFlags) => calibrateCommand(flags, argv, io));
+
+  program
+    .command('validate')
+    .description('run a matrix of scenarios on the executor and compare with the simulator under a calibrated profile')
+    .option('--gpu <name>', 'the calibrated profile (default: cpu)')
+    .option('--backend <name>', 'cpu|cuda (default: cpu)')
+    .option('--model <list>', 'models (default: tiny-llama on cpu, llama2-7b on cuda)')
+    .option('--repeats <n>', 'timed runs per case (default: 3)')
+    .option('--out <dir>', 'report folder (default: calibration/validation/<gpu>)')
+    .action((flags: ValidateCommandFlags) => validateCommand(flags, io));
 
   program
     .command('devices')

@@ -27,3 +27,15 @@ export function projectRoot(): string {
 export function defaultTablePath(model: string, gpu: string, topology: string): string {
   return join(projectRoot(), 'calibration', 'partition-tables', `${model}.${gpu}.${topology}.json`);
 }
+
+/** Where `kvr calibrate` writes the calibrated profile of a GPU, and where --gpu NAME finds it. */
+export function defaultProfilePath(gpu: string): string {
+  return join(projectRoot(), 'calibration', 'profiles', `${gpu}.json`);
+}
+
+/** Models small enough for the CPU backend, kept with the native executor's scripts (CI runs them). */
+export const TINY_MODELS = ['tiny-llama', 'tiny-falcon'];
+
+export function tinyModelPath(name: string): string {
+  return join(projectRoot(), 'native', 'scripts', 'models', `${name}.json`);
+}

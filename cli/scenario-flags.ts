@@ -16,7 +16,8 @@ import { partitionTableFromJson, type PartitionTable } from '../sim/partition/pa
 import { PREDICTORS } from '../sim/partition/predict-partition.js';
 import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-partition.js';
 import type { CliIo } from './io.js';
-import { defaultTablePath } from './project-root.js';
+import { defaultProfilePath, defaultTablePath, TINY_MODELS, tinyModelPath } from './project-root.js';
+import { gpuProfileFromJson, isGpuProfile } from '../sim/hardware/gpu-profile.js';
 import { loadJsonFile, looksLikePath } from './load-json.js';
 
 /** Raw strings of the scenario flags shared by simulate, demo-like and later commands. */
@@ -153,22 +154,37 @@ function checkChoice<T extends string>(value: string, allowed: readonly T[], fla
   return value as T;
 }
 
-function resolveModel(value: string, io: CliIo): ModelSpec {
+/** A model preset, one of the tiny test models of native/scripts/models, or a JSON file. */
+export function resolveModel(value: string, io: CliIo): ModelSpec {
   const preset = MODEL_PRESETS[value];
   if (preset !== undefined) return preset;
+  if (TINY_MODELS.includes(value)) return modelFromJson(loadJsonFile(io, tinyModelPath(value), '--model'), value);
   if (!looksLikePath(value)) {
-    throw new KvrInputError('--model', `unknown model ${describeValue(value)} (presets: ${MODEL_PRESET_NAMES.join(', ')}; or a JSON file)`);
+    throw new KvrInputError('--model', `unknown model ${describeValue(value)} (presets: ${MODEL_PRESET_NAMES.join(', ')}; test models: ${TINY_MODELS.join(', ')}; or a JSON file)`);
   }
   return modelFromJson(loadJsonFile(io, value, '--model'), value);
 }
 
+/**
+ * A GPU by name or file. A calibrated profile (calibration/profiles/<name>.json) wins over the
+ * datasheet preset of the same name; a file may be a GPU description or a calibrated profile.
+ */
 function resolveGpu(value: string, io: CliIo): GpuSpec {
-  const preset = GPU_PRESETS[value];
-  if (preset !== undefined) return preset;
   if (!looksLikePath(value)) {
-    throw new KvrInputError('--gpu', `unknown GPU ${describeValue(value)} (presets: ${GPU_PRESET_NAMES.join(', ')}; or a JSON file)`);
+    const profilePath = defaultProfilePath(value);
+    let profileText: string | undefined;
+    try {
+      profileText = io.readFile(profilePath);
+    } catch {
+      profileText = undefined;
+    }
+    if (profileText !== undefined) return gpuProfileFromJson(loadJsonFile(io, profilePath, '--gpu'), profilePath);
+    const preset = GPU_PRESETS[value];
+    if (preset !== undefined) return preset;
+    throw new KvrInputError('--gpu', `unknown GPU ${describeValue(value)} (presets: ${GPU_PRESET_NAMES.join(', ')}; a calibrated profile in calibration/profiles/; or a JSON file)`);
   }
-  return gpuFromJson(loadJsonFile(io, value, '--gpu'), value);
+  const document = loadJsonFile(io, value, '--gpu');
+  return isGpuProfile(document) ? gpuProfileFromJson(document, value) : gpuFromJson(document, value);
 }
 
 function resolveStrategy(value: string): StrategyName {

@@ -1,4 +1,5 @@
 import { runPlan, type EngineRun } from './engine/engine.js';
+import { scenarioRouter } from './scenario-router.js';
 import { KvrInputError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
 import { opDurations } from './hardware/op-durations.js';
@@ -10,7 +11,6 @@ import { DEFAULT_GRANULARITY } from './partition/lattice.js';
 import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
 import type { Plan, StrategyName } from './plan/plan.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
-import { Router } from './topology/routing.js';
 import type { Topology } from './topology/topology.js';
 
 /** Everything one prediction depends on. */
@@ -43,7 +43,7 @@ export interface Simulation {
  * result. Pure: the same scenario gives the same bits.
  */
 export function simulate(scenario: Scenario): Simulation {
-  const router = new Router(scenario.topology);
+  const router = scenarioRouter(scenario);
   if (scenario.gpus > router.gpuCount) {
     throw new KvrInputError(
       'gpus',

@@ -4,6 +4,7 @@
 // file:line that raised them; nothing native escapes as a crash.
 #include <napi.h>
 
+#include <cmath>
 #include <functional>
 #include <new>
 #include <string>
@@ -14,6 +15,8 @@
 #include "kvr/error.hpp"
 #include "kvr/executor.hpp"
 #include "kvr/json.hpp"
+#include "kvr/link_emulation.hpp"
+#include "kvr/op_timing.hpp"
 #include "kvr/plan.hpp"
 
 namespace {
@@ -87,24 +90,46 @@ std::string string_option(const Napi::Value& value, const char* key) {
   return value.As<Napi::String>().Utf8Value();
 }
 
+// The options execute and timeOps share. `links` is kept as JSON text: it is parsed in the
+// worker, so a bad emulation rejects the promise with a coded error like any other.
+struct CallOptions {
+  kvr::ExecOptions exec;
+  std::string links;  // empty: no emulated links
+};
+
+CallOptions read_call_options(const Napi::CallbackInfo& info, size_t index, const char* call) {
+  CallOptions options;
+  if (info.Length() <= index || info[index].IsUndefined()) return options;
+  if (!info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(call) + ": options must be an object");
+  Napi::Object object = info[index].As<Napi::Object>();
+  kvr::ExecOptions& exec = options.exec;
+  read_option(object, "backend", [&](const Napi::Value& v) { exec.backend = string_option(v, "backend"); });
+  read_option(object, "transport", [&](const Napi::Value& v) { exec.backend_options.transport = string_option(v, "transport"); });
+  read_option(object, "warmup", [&](const Napi::Value& v) { exec.warmup = static_cast<int>(integer_option(v, "warmup")); });
+  read_option(object, "repeats", [&](const Napi::Value& v) { exec.repeats = static_cast<int>(integer_option(v, "repeats")); });
+  read_option(object, "seed", [&](const Napi::Value& v) { exec.backend_options.seed = static_cast<uint64_t>(integer_option(v, "seed")); });
+  read_option(object, "deviceOffset", [&](const Napi::Value& v) { exec.backend_options.device_offset = static_cast<int>(integer_option(v, "deviceOffset")); });
+  read_option(object, "links", [&](const Napi::Value& v) { options.links = string_option(v, "links"); });
+  return options;
+}
+
+// Completes the options in the worker thread: parses the links text.
+kvr::ExecOptions resolve_call_options(const CallOptions& options) {
+  kvr::ExecOptions exec = options.exec;
+  if (!options.links.empty()) exec.backend_options.links = kvr::parse_link_emulation_text(options.links);
+  return exec;
+}
+
 // execute(planJson: string, options?: object): Promise<{ measurement, trace, logits, kv? }>
 Napi::Value Execute(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "execute(plan, options): plan must be a JSON string");
   std::string plan_text = info[0].As<Napi::String>().Utf8Value();
-  kvr::ExecOptions options;
-  if (info.Length() > 1 && !info[1].IsUndefined()) {
-    if (!info[1].IsObject()) throw Napi::TypeError::New(env, "execute(plan, options): options must be an object");
-    Napi::Object object = info[1].As<Napi::Object>();
-    read_option(object, "backend", [&](const Napi::Value& v) { options.backend = string_option(v, "backend"); });
-    read_option(object, "transport", [&](const Napi::Value& v) { options.backend_options.transport = string_option(v, "transport"); });
-    read_option(object, "warmup", [&](const Napi::Value& v) { options.warmup = static_cast<int>(integer_option(v, "warmup")); });
-    read_option(object, "repeats", [&](const Napi::Value& v) { options.repeats = static_cast<int>(integer_option(v, "repeats")); });
-    read_option(object, "seed", [&](const Napi::Value& v) { options.backend_options.seed = static_cast<uint64_t>(integer_option(v, "seed")); });
-    read_option(object, "deviceOffset", [&](const Napi::Value& v) { options.backend_options.device_offset = static_cast<int>(integer_option(v, "deviceOffset")); });
-    read_option(object, "captureKv", [&](const Napi::Value& v) {
+  CallOptions options = read_call_options(info, 1, "execute(plan, options)");
+  if (info.Length() > 1 && info[1].IsObject()) {
+    read_option(info[1].As<Napi::Object>(), "captureKv", [&](const Napi::Value& v) {
       if (!v.IsBoolean()) throw Napi::TypeError::New(env, "options.captureKv: expected a boolean");
-      options.capture_kv = v.As<Napi::Boolean>().Value();
+      options.exec.capture_kv = v.As<Napi::Boolean>().Value();
     });
   }
   struct Result {
@@ -117,14 +142,15 @@ Napi::Value Execute(const Napi::CallbackInfo& info) {
   auto* worker = new PromiseWorker(
       env,
       [plan_text, options, result]() {
+        const kvr::ExecOptions exec = resolve_call_options(options);
         kvr::Plan plan = kvr::parse_plan_text(plan_text);
-        kvr::Measurement measurement = kvr::execute(plan, options);
+        kvr::Measurement measurement = kvr::execute(plan, exec);
         result->measurement = kvr::json::stringify(kvr::measurement_json(plan, measurement));
         result->trace = kvr::json::stringify(kvr::measurement_trace(plan, measurement));
         result->logits = std::move(measurement.logits);
         result->kv = std::move(measurement.last_rank_kv);
       },
-      [result, capture = options.capture_kv](Napi::Env env) -> Napi::Value {
+      [result, capture = options.exec.capture_kv](Napi::Env env) -> Napi::Value {
         Napi::Object object = Napi::Object::New(env);
         object.Set("measurement", Napi::String::New(env, result->measurement));
         object.Set("trace", Napi::String::New(env, result->trace));
@@ -144,6 +170,32 @@ Napi::Value JsonPromise(Napi::Env env, std::function<kvr::json::Value()> compute
       [text](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *text); });
   worker->Queue();
   return worker->promise();
+}
+
+// timeOps(planJson: string, opIds: number[], options?: object): Promise<string> (JSON of kvr::time_ops)
+Napi::Value TimeOps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* call = "timeOps(plan, opIds, options)";
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, std::string(call) + ": plan must be a JSON string");
+  if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(env, std::string(call) + ": opIds must be an array of op ids");
+  std::string plan_text = info[0].As<Napi::String>().Utf8Value();
+  Napi::Array ids = info[1].As<Napi::Array>();
+  std::vector<int> op_ids;
+  for (uint32_t i = 0; i < ids.Length(); ++i) {
+    Napi::Value id = ids.Get(i);
+    const bool is_int = id.IsNumber() && std::trunc(id.As<Napi::Number>().DoubleValue()) == id.As<Napi::Number>().DoubleValue();
+    // Integers beyond the plan are left to time_ops, which names the plan's id range.
+    const double value = is_int ? id.As<Napi::Number>().DoubleValue() : 0.0;
+    if (!is_int || std::fabs(value) > 1e9) {
+      throw Napi::TypeError::New(env, "opIds[" + std::to_string(i) + "]: expected an integer op id");
+    }
+    op_ids.push_back(static_cast<int>(value));
+  }
+  CallOptions options = read_call_options(info, 2, call);
+  return JsonPromise(env, [plan_text, op_ids, options] {
+    const kvr::ExecOptions exec = resolve_call_options(options);
+    return kvr::time_ops(kvr::parse_plan_text(plan_text), op_ids, exec);
+  });
 }
 
 // devices(): Promise<string> (JSON of kvr::describe_devices)
@@ -168,6 +220,7 @@ Napi::Value BenchAttention(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("execute", Napi::Function::New(env, Execute));
+  exports.Set("timeOps", Napi::Function::New(env, TimeOps));
   exports.Set("devices", Napi::Function::New(env, Devices));
   exports.Set("benchAttention", Napi::Function::New(env, BenchAttention));
   Napi::Object build = Napi::Object::New(env);

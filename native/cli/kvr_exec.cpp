@@ -16,6 +16,8 @@
 #include "kvr/error.hpp"
 #include "kvr/executor.hpp"
 #include "kvr/json.hpp"
+#include "kvr/link_emulation.hpp"
+#include "kvr/op_timing.hpp"
 #include "kvr/plan.hpp"
 
 namespace kvr {
@@ -25,10 +27,17 @@ const char kUsage[] = R"(kvr-exec: run kvr plans (schema kvr-plan@1) on this mac
 
 Usage:
   kvr-exec run PLAN.json [--backend cpu|cuda] [--transport auto|peer|nccl] [--warmup N]
-                         [--repeats N] [--seed S] [--device-offset N] [--out FILE] [--trace FILE]
+                         [--repeats N] [--seed S] [--device-offset N] [--links FILE]
+                         [--out FILE] [--trace FILE]
       Runs the plan: N warm-up runs, then timed repeats; prints kvr-exec/measurement@1 JSON
       (the median run's op times) to stdout or FILE, and optionally a Perfetto trace to FILE.
+      --links paces every transfer on emulated links: FILE holds
+      {"capacity": [bytes/s, ...], "routes": [{"src", "dst", "latency_s", "resources": [i, ...]}]}.
       Defaults: --backend cpu --transport auto --warmup 1 --repeats 3 --seed 1234.
+  kvr-exec time-ops PLAN.json --ops ID,ID,... [--backend cpu|cuda] [--transport T] [--warmup N]
+                              [--repeats N] [--seed S] [--device-offset N] [--links FILE]
+      Runs the plan once, then re-issues each listed op alone (N warm-up + N timed times) and
+      prints kvr-exec/op-times@1 JSON with every op's times and median, for calibration.
   kvr-exec compare PLAN.json [--backends cpu,cuda] [--transport T] [--seed S]
       Runs the plan once on each backend and prints kvr-exec/compare@1 JSON with the relative
       error of the last token's logits against the first backend (exit 0 however large).
@@ -179,23 +188,57 @@ BackendOptions backend_options(const Options& options) {
   backend.seed = options.get_seed(backend.seed);
   backend.transport = options.get_choice("transport", backend.transport, {"auto", "peer", "nccl"});
   backend.device_offset = static_cast<int>(options.get_int("device-offset", backend.device_offset, 0, 1 << 16));
+  if (options.has("links")) backend.links = parse_link_emulation_text(read_file(options.get("links", "")));
   return backend;
+}
+
+// Backend, options and warm-up/repeat counts of run and time-ops.
+ExecOptions exec_options(const Options& options) {
+  ExecOptions exec;
+  exec.backend = options.get_choice("backend", "cpu", {"cpu", "cuda"});
+  exec.backend_options = backend_options(options);
+  exec.warmup = static_cast<int>(options.get_int("warmup", exec.warmup, 0, 100));
+  exec.repeats = static_cast<int>(options.get_int("repeats", exec.repeats, 1, 1000));
+  return exec;
+}
+
+// "3,7,12" -> {3, 7, 12}.
+std::vector<int> parse_op_ids(const std::string& text) {
+  std::vector<int> ids;
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    errno = 0;
+    char* end = nullptr;
+    const long value = std::strtol(item.c_str(), &end, 10);
+    const bool ok = !item.empty() && item[0] >= '0' && item[0] <= '9' && errno == 0 &&
+                    end == item.c_str() + item.size() && value <= (1L << 30);
+    KVR_CHECK(ok, ErrorCode::InvalidArgument,
+              "--ops: expected a comma-separated list of op ids such as 3,7,12 (got \"" + text + "\")");
+    ids.push_back(static_cast<int>(value));
+  }
+  KVR_CHECK(!ids.empty(), ErrorCode::InvalidArgument, "--ops: expected at least one op id");
+  return ids;
 }
 
 // --- subcommands -------------------------------------------------------------------------------
 
 int command_run(const std::vector<std::string>& args) {
   const Options options(
-      args, {"backend", "transport", "warmup", "repeats", "seed", "device-offset", "out", "trace"}, {});
+      args, {"backend", "transport", "warmup", "repeats", "seed", "device-offset", "links", "out", "trace"}, {});
   const Plan plan = load_plan(options);
-  ExecOptions exec;
-  exec.backend = options.get_choice("backend", "cpu", {"cpu", "cuda"});
-  exec.backend_options = backend_options(options);
-  exec.warmup = static_cast<int>(options.get_int("warmup", exec.warmup, 0, 100));
-  exec.repeats = static_cast<int>(options.get_int("repeats", exec.repeats, 1, 1000));
-  const Measurement measurement = execute(plan, exec);
+  const Measurement measurement = execute(plan, exec_options(options));
   write_json(options.get("out", ""), measurement_json(plan, measurement));
   if (options.has("trace")) write_json(options.get("trace", ""), measurement_trace(plan, measurement));
+  return 0;
+}
+
+int command_time_ops(const std::vector<std::string>& args) {
+  const Options options(args, {"ops", "backend", "transport", "warmup", "repeats", "seed", "device-offset", "links"}, {});
+  KVR_CHECK(options.has("ops"), ErrorCode::InvalidArgument, "time-ops: --ops is required (e.g. --ops 3,7,12)");
+  const std::vector<int> op_ids = parse_op_ids(options.get("ops", ""));
+  const Plan plan = load_plan(options);
+  write_json("", time_ops(plan, op_ids, exec_options(options)));
   return 0;
 }
 
@@ -330,11 +373,12 @@ int run_cli(const std::vector<std::string>& args) {
     }
   }
   if (command == "run") return command_run(rest);
+  if (command == "time-ops") return command_time_ops(rest);
   if (command == "compare") return command_compare(rest);
   if (command == "bench-attention") return command_bench_attention(rest);
   if (command == "devices") return command_devices(rest);
   KVR_FAIL(ErrorCode::InvalidArgument,
-           "unknown command " + command + " (expected run, compare, bench-attention or devices; see --help)");
+           "unknown command " + command + " (expected run, time-ops, compare, bench-attention or devices; see --help)");
 }
 
 int exit_code(ErrorCode code) {

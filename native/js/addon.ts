@@ -7,6 +7,7 @@ import { NativeError } from './native-error.js';
 /** The functions the compiled addon (native/addon/addon.cpp) exports. */
 export interface KvrAddon {
   execute(plan: string, options?: Record<string, unknown>): Promise<{ measurement: string; trace: string; logits: Float32Array; kv?: Float32Array }>;
+  timeOps(plan: string, opIds: number[], options?: Record<string, unknown>): Promise<string>;
   devices(): Promise<string>;
   benchAttention(options: Record<string, unknown>): Promise<string>;
   build: { cuda: boolean; nccl: boolean };

@@ -1,6 +1,7 @@
 import type { Plan } from '../../sim/plan/plan.js';
 import type { ChromeTrace } from '../../sim/trace/perfetto.js';
 import { loadAddon } from './addon.js';
+import type { LinkEmulation } from './link-emulation.js';
 import { asNativeError } from './native-error.js';
 
 export const BACKENDS = ['cpu', 'cuda'] as const;
@@ -20,7 +21,12 @@ export interface ExecOptions {
   /** Return the last rank's K,V cache too (fp32, [layer][position][k|v][kv_head][head_dim]). */
   captureKv?: boolean;
   deviceOffset?: number;
+  /** Pace every transfer on these emulated links (see linkEmulationFor) instead of the host's memory. */
+  links?: LinkEmulation;
 }
+
+/** Options of timeOps: those of executePlan that apply to timing single ops. */
+export type TimeOpsOptions = Omit<ExecOptions, 'captureKv'>;
 
 export interface MeasuredOp {
   id: number;
@@ -51,6 +57,45 @@ export interface Measurement {
   transfers: { id: number; name: string; src: number; dst: number; layer: number; bytes: number; start_s: number; end_s: number }[];
 }
 
+interface TimedOpBase {
+  id: number;
+  /** Duration of each timed re-issue (seconds). */
+  times_s: number[];
+  median_s: number;
+}
+
+export interface TimedComputeOp extends TimedOpBase {
+  kind: 'compute';
+  name: 'qkv' | 'attn' | 'o' | 'mlp' | 'lm_head';
+  rank: number;
+  /** null for lm_head. */
+  layer: number | null;
+  tokens: number;
+  prefix: number;
+  keys: number;
+  causal: boolean;
+}
+
+export interface TimedTransferOp extends TimedOpBase {
+  kind: 'transfer';
+  name: 'send' | 'allgather';
+  src: number;
+  dst: number;
+  bytes: number;
+  layer: number;
+}
+
+/** kvr-exec/op-times@1 (native/include/kvr/op_timing.hpp): single ops timed alone, in the order asked. */
+export interface OpTimes {
+  schema: 'kvr-exec/op-times@1';
+  backend: string;
+  device: string;
+  transport: string;
+  warmup: number;
+  repeats: number;
+  ops: (TimedComputeOp | TimedTransferOp)[];
+}
+
 export interface Execution {
   measurement: Measurement;
   trace: ChromeTrace;
@@ -65,7 +110,7 @@ export interface Execution {
 export async function executePlan(plan: Plan | string, options: ExecOptions = {}): Promise<Execution> {
   try {
     const text = typeof plan === 'string' ? plan : JSON.stringify(plan);
-    const raw = await loadAddon().execute(text, { ...options });
+    const raw = await loadAddon().execute(text, addonOptions(options));
     const execution: Execution = {
       measurement: JSON.parse(raw.measurement) as Measurement,
       trace: JSON.parse(raw.trace) as ChromeTrace,
@@ -76,6 +121,26 @@ export async function executePlan(plan: Plan | string, options: ExecOptions = {}
   } catch (error) {
     throw asNativeError(error);
   }
+}
+
+/**
+ * Runs a plan once, then re-issues each op of `opIds` alone (`warmup` untimed, `repeats` timed) and
+ * returns their durations: per-op costs of this machine, for calibration. Rejects like executePlan;
+ * an id that is not an op of the plan is an invalid-argument NativeError.
+ */
+export async function timeOps(plan: Plan | string, opIds: readonly number[], options: TimeOpsOptions = {}): Promise<OpTimes> {
+  try {
+    const text = typeof plan === 'string' ? plan : JSON.stringify(plan);
+    return JSON.parse(await loadAddon().timeOps(text, [...opIds], addonOptions(options))) as OpTimes;
+  } catch (error) {
+    throw asNativeError(error);
+  }
+}
+
+/** The addon takes the links as JSON text, parsed natively so that bad ones reject with a code. */
+function addonOptions(options: ExecOptions): Record<string, unknown> {
+  const { links, ...rest } = options;
+  return links === undefined ? { ...rest } : { ...rest, links: JSON.stringify(links) };
 }
 
 /** What the build and the machine support (native/include/kvr/devices.hpp). */

@@ -8,6 +8,7 @@ import {
   requireKey,
 } from '../input/fields.js';
 import { parseQuantity } from '../units/quantity.js';
+import type { GpuCalibration } from './calibration.js';
 
 /** Which roofline a kernel sits on and which efficiency applies to it. */
 export type GpuProfileKind = 'datasheet' | 'abstract' | 'calibrated' | 'user';
@@ -50,6 +51,8 @@ export interface GpuSpec {
   profile: GpuProfileKind;
   /** Where the numbers come from. */
   source: string;
+  /** Measured op rates and transfer overhead from `kvr calibrate`; ops without a table use the roofline. */
+  calibration?: GpuCalibration;
 }
 
 const KEYS = [

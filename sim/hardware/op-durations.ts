@@ -3,11 +3,13 @@ import { COMPUTE_OP_NAMES, type ComputeOpName } from '../work/compute-op.js';
 import { opKernels } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
+import { calibratedOpSeconds } from './calibration.js';
 
 const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
 
 /**
- * Seconds of every compute op of a plan on `gpu` (transfers get 0: the network times them).
+ * Seconds of every compute op of a plan on `gpu` (transfers get 0: the network times them): from
+ * the GPU's calibrated tables where they cover the model and op, else from the roofline.
  * A rank repeats the same shapes layer after layer, so each (rank, op name) slot remembers the
  * last shape it costed and reuses the time when the next layer's op has the same shape.
  */
@@ -33,7 +35,8 @@ export function opDurations(plan: Plan, gpu: GpuSpec): Float64Array {
       lastPrefix[slot] = op.prefix;
       lastKeys[slot] = op.keys;
       lastCausal[slot] = causal;
-      lastSeconds[slot] = kernelsSeconds(opKernels(plan.model, op), gpu);
+      const calibrated = gpu.calibration === undefined ? undefined : calibratedOpSeconds(gpu.calibration, plan.model, op);
+      lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op), gpu);
     }
     durations[op.id] = lastSeconds[slot]!;
   }

@@ -1,7 +1,7 @@
 import { KvrInputError } from '../errors.js';
+import { scenarioRouter } from '../scenario-router.js';
 import { evenPartition } from '../plan/partition.js';
 import type { Scenario } from '../simulate.js';
-import { Router } from '../topology/routing.js';
 import { chainFeatures } from './kvr-chain.js';
 import { PARTITION_TABLE_SCHEMA, type PartitionTable, type PartitionTableEntry } from './partition-table.js';
 import { searchPartition, type SearchOptions } from './search-partition.js';
@@ -9,7 +9,7 @@ import { TtftEvaluator } from './ttft-evaluator.js';
 
 /** Searches one scenario and records what a table needs. */
 export function partitionTableEntry(scenario: Scenario, search: SearchOptions): PartitionTableEntry {
-  const router = new Router(scenario.topology);
+  const router = scenarioRouter(scenario);
   const outcome = searchPartition(scenario, search);
   return {
     gpus: scenario.gpus,
@@ -29,7 +29,7 @@ export function partitionTableEntry(scenario: Scenario, search: SearchOptions): 
 export function buildPartitionTable(scenarios: Scenario[], search: SearchOptions, command: string): PartitionTable {
   const first = scenarios[0];
   if (first === undefined) throw new KvrInputError('contexts', 'needs at least one scenario');
-  const latency = (s: Scenario) => chainFeatures(s, new Router(s.topology)).latency_s;
+  const latency = (s: Scenario) => chainFeatures(s, scenarioRouter(s)).latency_s;
   const key = (s: Scenario) => `${s.model.name}|${s.gpu.name}|${s.gpu.profile}|${s.topology.name}|${latency(s)}`;
   const entries = scenarios.map((scenario) => {
     if (scenario.gpus < 2) throw new KvrInputError('gpus', 'a partition table needs 2 or more GPUs');

@@ -1,5 +1,5 @@
 import { evenPartition } from '../plan/partition.js';
-import { Router } from '../topology/routing.js';
+import { scenarioRouter } from '../scenario-router.js';
 import type { Lattice } from './lattice.js';
 import { partitionFromIndices, validIndices } from './lattice.js';
 import { PipelineBalance } from './pipeline-balance.js';
@@ -19,7 +19,7 @@ import type { TtftEvaluator } from './ttft-evaluator.js';
  */
 export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOutcome {
   const p = lattice.gpus;
-  const balance = new PipelineBalance(evaluator.scenario, new Router(evaluator.scenario.topology));
+  const balance = new PipelineBalance(evaluator.scenario, scenarioRouter(evaluator.scenario));
   const start = balance.balancedPartition();
   let indices = balance.roundToLattice(start, lattice);
   let best = evaluator.ttft(partitionFromIndices(lattice, indices));

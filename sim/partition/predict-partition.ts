@@ -1,7 +1,7 @@
 import { KvrInputError } from '../errors.js';
+import { scenarioRouter } from '../scenario-router.js';
 import { formatQuantity } from '../units/quantity.js';
 import type { Scenario } from '../simulate.js';
-import { Router } from '../topology/routing.js';
 import { chainFeatures } from './kvr-chain.js';
 import { DEFAULT_GRANULARITY, makeLattice, partitionFromIndices, snapToLattice } from './lattice.js';
 import type { PartitionTable, PartitionTableEntry } from './partition-table.js';
@@ -28,7 +28,7 @@ export type Predictor = (typeof PREDICTORS)[number];
  */
 export function predictPartition(scenario: Scenario, predictor: Predictor, table?: PartitionTable): number[] {
   const { gpus: p, context: C } = scenario;
-  const router = new Router(scenario.topology);
+  const router = scenarioRouter(scenario);
   if (predictor === 'model') {
     if (p === 1) return [C];
     const granularity = table?.granularity ?? DEFAULT_GRANULARITY;

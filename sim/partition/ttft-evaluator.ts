@@ -1,4 +1,5 @@
 import { compilePlan, executeProgram, type EngineProgram } from '../engine/engine.js';
+import { scenarioRouter } from '../scenario-router.js';
 import { opDurations } from '../hardware/op-durations.js';
 import type { Plan } from '../plan/plan.js';
 import { kvrPlan, reshapeKvrPlan } from '../plan/strategies/kvr.js';
@@ -19,7 +20,7 @@ export class TtftEvaluator {
 
   constructor(scenario: Scenario) {
     this.scenario = scenario;
-    this.router = new Router(scenario.topology);
+    this.router = scenarioRouter(scenario);
   }
 
   /** Distinct partitions simulated so far. */

@@ -1,5 +1,5 @@
 import type { Scenario } from '../simulate.js';
-import { Router } from '../topology/routing.js';
+import { scenarioRouter } from '../scenario-router.js';
 import { evenPartition } from '../plan/partition.js';
 import { chainFeatures } from './kvr-chain.js';
 import type { PartitionTable } from './partition-table.js';
@@ -41,7 +41,7 @@ export function validatePartitionTable(table: PartitionTable, scenarios: Scenari
     }
     return {
       gpus: scenario.gpus,
-      bandwidth: chainFeatures(scenario, new Router(scenario.topology)).bandwidth,
+      bandwidth: chainFeatures(scenario, scenarioRouter(scenario)).bandwidth,
       context: scenario.context,
       kvr_s: { partition: searched.partition, ttft_s: searched.ttft_s },
       kvr_e_ttft_s: evaluator.ttft(evenPartition(scenario.context, scenario.gpus)),

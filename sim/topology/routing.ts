@@ -30,9 +30,12 @@ export class Router {
   private readonly adjacency: Edge[][];
   private readonly explicit = new Map<string, number[]>();
   private readonly cache = new Map<number, Route>();
+  private readonly extraLatency: number;
 
-  constructor(topology: Topology) {
+  /** `extraLatency` is added to every route (a calibrated per-transfer overhead). */
+  constructor(topology: Topology, extraLatency = 0) {
     this.topology = topology;
+    this.extraLatency = extraLatency;
     this.gpus = gpuNodes(topology);
     this.adjacency = topology.nodes.map(() => []);
     topology.links.forEach((link, i) => {
@@ -82,7 +85,7 @@ export class Router {
       );
     }
     const resources = new Int32Array(nodes.length - 1);
-    let latency = 0;
+    let latency = this.extraLatency;
     for (let i = 1; i < nodes.length; i++) {
       const edge = this.adjacency[nodes[i - 1]!]!.find((e) => e.to === nodes[i]);
       if (edge === undefined) throw new Error(`route has no link ${nodes[i - 1]}->${nodes[i]}`);

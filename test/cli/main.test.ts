@@ -87,8 +87,8 @@ describe('kvr simulate', () => {
 
 describe('bad input: one line naming the field and what is allowed, exit 2', () => {
   test.each([
-    [['simulate', '--model', 'llama9'], /^kvr: --model: unknown model "llama9" \(presets: llama2-7b, .*; or a JSON file\)$/],
-    [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, ideal; or a JSON file\)$/],
+    [['simulate', '--model', 'llama9'], /^kvr: --model: unknown model "llama9" \(presets: llama2-7b, .*; test models: tiny-llama, tiny-falcon; or a JSON file\)$/],
+    [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, ideal; a calibrated profile in calibration\/profiles\/; or a JSON file\)$/],
     [['simulate', '--topology', 'torus'], /^kvr: --topology: unknown topology "torus" \(presets: switch, ring, pcie, multi-node; or a JSON file\)$/],
     [['simulate', '--strategy', 'ring-kv'], /^kvr: --strategy: unknown strategy "ring-kv" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '50,49'], /^kvr: --partition: chunks must sum to the context 100 \(they sum to 99\)$/],

@@ -1,6 +1,11 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type { CliIo } from '../../cli/io.js';
 
-/** A CliIo over in-memory files that records what the CLI prints. */
+/**
+ * A CliIo over in-memory files that records what the CLI prints. Absolute paths that are not in
+ * memory are read from disk (the package's own data: tiny models, tables); writes stay in memory.
+ */
 export class MemoryIo implements CliIo {
   out = '';
   err = '';
@@ -20,8 +25,9 @@ export class MemoryIo implements CliIo {
 
   readFile(path: string): string {
     const text = this.files.get(path);
-    if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
-    return text;
+    if (text !== undefined) return text;
+    if (isAbsolute(path) && existsSync(path)) return readFileSync(path, 'utf8');
+    throw new Error(`ENOENT: no such file or directory, open '${path}'`);
   }
 
   writeFile(path: string, text: string): void {

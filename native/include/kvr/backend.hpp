@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kvr/link_emulation.hpp"
 #include "kvr/plan.hpp"
 
 namespace kvr {
@@ -19,6 +20,11 @@ struct BackendOptions {
   uint64_t seed = 1234;            // weights and token ids are drawn from this seed
   std::string transport = "auto";  // cuda: "peer" (device-to-device copies) or "nccl"; cpu: "inproc"
   int device_offset = 0;           // cuda: rank r runs on device (device_offset + r) % device_count
+  // Emulated interconnect. When enabled, every transfer is paced by one LinkPacer shared by the
+  // backend's channels before and while its data moves, so its op time is that of the emulated
+  // links (route latency, max-min fair bandwidth) rather than of the host's memory. prepare()
+  // fails with InvalidArgument when a (src, dst) the plan transfers over has no route.
+  LinkEmulation links;
 };
 
 struct OpTime {

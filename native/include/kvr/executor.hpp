@@ -39,6 +39,9 @@ struct Measurement {
 
 Measurement execute(const Plan& plan, const ExecOptions& options);
 
+// InvalidArgument unless warmup is in 0..100 and repeats in 1..1000 (execute and time_ops check).
+void check_exec_options(const ExecOptions& options);
+
 // { "schema": "kvr-exec/measurement@1", "strategy", "model", "context", "gpus", "partition",
 //   "backend", "device", "transport", "warmup", "repeats", "ttft_s", "ttft_runs_s": [...],
 //   "logits_head": first 8 logits, "logits_l2": ...,

@@ -66,13 +66,6 @@ int check_schedulable(const Plan& plan) {
   return lm_head;
 }
 
-void check_options(const ExecOptions& options) {
-  KVR_CHECK(options.warmup >= 0 && options.warmup <= 100, ErrorCode::InvalidArgument,
-            "options.warmup: expected an integer in 0..100 (got " + std::to_string(options.warmup) + ")");
-  KVR_CHECK(options.repeats >= 1 && options.repeats <= 1000, ErrorCode::InvalidArgument,
-            "options.repeats: expected an integer in 1..1000 (got " + std::to_string(options.repeats) + ")");
-}
-
 // Runs a plan's ops on a backend with the simulator's queues (sim/engine/engine.ts): one compute
 // stream per rank and one channel per (src, dst) pair, each issuing its ops in plan order, each op
 // once all its dependencies have been issued. One host thread per queue, started once and reused
@@ -247,7 +240,7 @@ double median(std::vector<double> values) {
 }
 
 Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
-  check_options(options);
+  check_exec_options(options);
   const int lm_head = check_schedulable(plan);
 
   std::unique_ptr<Backend> backend = make_backend(options.backend, options.backend_options);
@@ -279,6 +272,13 @@ Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
 }
 
 }  // namespace
+
+void check_exec_options(const ExecOptions& options) {
+  KVR_CHECK(options.warmup >= 0 && options.warmup <= 100, ErrorCode::InvalidArgument,
+            "options.warmup: expected an integer in 0..100 (got " + std::to_string(options.warmup) + ")");
+  KVR_CHECK(options.repeats >= 1 && options.repeats <= 1000, ErrorCode::InvalidArgument,
+            "options.repeats: expected an integer in 1..1000 (got " + std::to_string(options.repeats) + ")");
+}
 
 Measurement execute(const Plan& plan, const ExecOptions& options) {
   try {

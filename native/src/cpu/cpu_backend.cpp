@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "cpu_attention.hpp"
@@ -14,6 +15,7 @@
 #include "cpu_weights.hpp"
 #include "kvr/backend.hpp"
 #include "kvr/error.hpp"
+#include "kvr/link_emulation.hpp"
 #include "kvr/weights.hpp"
 
 namespace kvr {
@@ -80,6 +82,7 @@ class CpuBackend final : public Backend {
   std::vector<OpTime> op_times_;  // by op id; each op's entry is written only by its own queue
   std::vector<float> logits_;
   Clock::time_point run_start_;
+  std::unique_ptr<LinkPacer> pacer_;  // when options_.links is enabled; shared by every channel thread
 };
 
 void CpuBackend::prepare(const Plan& plan) {
@@ -100,7 +103,11 @@ void CpuBackend::prepare(const Plan& plan) {
                                     plan.kv_tokens[static_cast<size_t>(r)]);
   cpu::check_fits_in_memory(needed);
 
+  // Checked before the allocations: a missing route is a mistake in the request, found at once.
+  if (options_.links.enabled()) check_link_routes(options_.links, plan);
+
   prepared_ = false;
+  pacer_.reset();
   ranks_.clear();
   weights_ = cpu::ModelWeights();
   model_ = model;
@@ -120,6 +127,7 @@ void CpuBackend::prepare(const Plan& plan) {
   }
   op_times_.assign(plan.ops.size(), OpTime{});
   logits_ = cpu::allocate_floats(model.vocab, "the logits");
+  if (options_.links.enabled()) pacer_ = std::make_unique<LinkPacer>(options_.links);
   prepared_ = true;
 }
 
@@ -305,6 +313,8 @@ void CpuBackend::run_transfer(const PlanOp& op) {
             ErrorCode::Internal,
             "transfer op " + std::to_string(op.id) + ": tokens [" + std::to_string(op.token_start) + ", " +
                 std::to_string(op.token_end) + ") are not in both ranks' K,V caches");
+  // The emulated link delivers first; the copy itself then takes microseconds.
+  if (pacer_) pacer_->transfer(op.src, op.dst, static_cast<double>(op.bytes));
   // A layer's cache rows are contiguous over positions: one copy.
   const int64_t count = (op.token_end - op.token_start) * source.kv_floats_per_position;
   std::memcpy(destination.kv_row(op.layer, op.token_start), source.kv_row(op.layer, op.token_start),

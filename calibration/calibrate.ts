@@ -1,0 +1,163 @@
+import { hostname, totalmem } from 'node:os';
+import { GPU_PRESETS } from '../sim/hardware/gpu-presets.js';
+import { PROFILE_SCHEMA } from '../sim/hardware/gpu-profile.js';
+import type { ModelSpec } from '../sim/model/model-spec.js';
+import { kvBytesPerToken } from '../sim/model/model-size.js';
+import { presetTopology } from '../sim/topology/presets.js';
+import { describeDevices, timeOps, type BackendName } from '../native/js/executor.js';
+import { linkEmulationFor } from '../native/js/link-emulation.js';
+import { fitCalibration, fitErrors, median, shapeFlops, type OpSample, type TransferSample } from './fit-profile.js';
+import { microbenchCases, transferCase } from './microbench-plans.js';
+
+export interface CalibrateOptions {
+  backend: BackendName;
+  /** Profile name: the --gpu name the simulator will find it under. */
+  name: string;
+  models: ModelSpec[];
+  /** Grid of chunk sizes (tokens) and attention prefixes the tables are built on. */
+  tokens: number[];
+  prefixes: number[];
+  /** Emulated link for the transfer samples, and the chunk sizes whose K,V it moves. */
+  link: { bandwidth: number; latency_s: number; tokens: number[] };
+  warmup: number;
+  repeats: number;
+  /** The command line, recorded in the profile. */
+  command: string;
+  log?: (line: string) => void;
+}
+
+/** The JSON written to calibration/profiles/<name>.json (kvr-calibration/profile@1). */
+export interface ProfileDocument {
+  schema: typeof PROFILE_SCHEMA;
+  gpu: Record<string, unknown>;
+  calibration: ReturnType<typeof fitCalibration>;
+  provenance: Record<string, unknown>;
+  fit: { ops: ReturnType<typeof fitErrors>; transfer_mean_abs_error: number };
+  samples: { grid: OpSample[]; checks: OpSample[]; transfers: TransferSample[] };
+}
+
+/**
+ * Measures op times on the device through the executor (each shape on a real rank state, see
+ * microbench-plans.ts), fits rate tables on the grid, scores them on shapes between grid points
+ * (never fitted), fits the transfer overhead on emulated links, and returns the profile.
+ */
+export async function calibrate(options: CalibrateOptions): Promise<ProfileDocument> {
+  const log = options.log ?? (() => undefined);
+  const exec = { backend: options.backend, warmup: options.warmup, repeats: options.repeats };
+  let device = '';
+  const measure = async (tokens: number[], prefixes: number[]): Promise<OpSample[]> => {
+    const samples: OpSample[] = [];
+    for (const model of options.models) {
+      for (const microbench of microbenchCases(model, tokens, prefixes)) {
+        const timed = await timeOps(microbench.plan, microbench.targets.map((t) => t.opId), exec);
+        device = timed.device;
+        microbench.targets.forEach(({ opId, shape }) => {
+          const op = timed.ops.find((o) => o.id === opId)!;
+          samples.push({
+            model: model.name,
+            op: shape.op,
+            tokens: shape.tokens,
+            prefix: shape.prefix,
+            flops: shapeFlops(model, shape.op, shape.tokens, shape.prefix),
+            times_s: op.times_s,
+            median_s: op.median_s,
+          });
+        });
+      }
+      log(`timed ${model.name} on ${tokens.length} chunk sizes x ${prefixes.length} prefixes`);
+    }
+    return samples;
+  };
+  const grid = dedupe(await measure(options.tokens, options.prefixes));
+  // Check shapes sit between grid points, so the fit error is an honest interpolation error.
+  const checks = dedupe(await measure(midpoints(options.tokens), midpoints(options.prefixes.filter((p) => p > 0)).concat([0])))
+    .filter((c) => c.op !== 'lm_head');
+  const transfers: TransferSample[] = [];
+  const topology = presetTopology('switch', {
+    gpus: 2,
+    bandwidth: options.link.bandwidth,
+    latency_s: options.link.latency_s,
+    gpus_per_node: 2,
+    nic_bandwidth: options.link.bandwidth,
+    nic_latency_s: 0,
+    gpus_per_switch: 2,
+  });
+  const model = options.models[0]!;
+  for (const tokens of options.link.tokens) {
+    const { plan, opId } = transferCase(model, tokens);
+    const timed = await timeOps(plan, [opId], { ...exec, links: linkEmulationFor(topology, 2) });
+    const op = timed.ops[0]!;
+    transfers.push({ bytes: tokens * kvBytesPerToken(model), bandwidth: options.link.bandwidth, latency_s: options.link.latency_s, times_s: op.times_s, median_s: op.median_s });
+  }
+  log(`timed ${transfers.length} emulated transfers`);
+  const calibration = fitCalibration(grid, transfers);
+  const transferErrors = transfers.map((t) => Math.abs((t.latency_s + t.bytes / t.bandwidth + calibration.transfer_overhead_s) / t.median_s - 1));
+  const devices = await describeDevices();
+  return {
+    schema: PROFILE_SCHEMA,
+    gpu: baseGpu(options, grid),
+    calibration,
+    provenance: {
+      device,
+      backend: options.backend,
+      devices,
+      host: hostname(),
+      node: process.version,
+      date: new Date().toISOString(),
+      command: options.command,
+    },
+    fit: { ops: fitErrors(calibration, options.models, checks), transfer_mean_abs_error: transferErrors.reduce((a, b) => a + b, 0) / Math.max(1, transferErrors.length) },
+    samples: { grid, checks, transfers },
+  };
+}
+
+/**
+ * The roofline numbers kept beside the tables, used for models the tables do not cover: the
+ * datasheet preset for a known GPU; on the CPU, the best measured matmul rate as the peak.
+ */
+function baseGpu(options: CalibrateOptions, grid: OpSample[]): Record<string, unknown> {
+  const preset = GPU_PRESETS[options.name];
+  if (preset !== undefined) {
+    return {
+      name: options.name,
+      peak_flops: preset.peak_flops,
+      hbm_bandwidth: preset.hbm_bandwidth,
+      memory: preset.memory_bytes,
+      launch_overhead: preset.launch_overhead_s,
+      efficiency: preset.efficiency,
+      link_bandwidth: preset.link_bandwidth,
+      pcie_bandwidth: preset.pcie_bandwidth,
+      calibrated: true,
+    };
+  }
+  const matmulRates = grid.filter((s) => s.op !== 'attn' && s.op !== 'lm_head').map((s) => s.flops / s.median_s);
+  return {
+    name: options.name,
+    peak_flops: Math.max(...matmulRates),
+    hbm_bandwidth: null,
+    memory: totalmem(),
+    launch_overhead: 0,
+    efficiency: { gemm: 1, attention: 1, memory: 1 },
+    calibrated: true,
+  };
+}
+
+/** Geometric midpoints of consecutive grid values, rounded to whole tokens. */
+export function midpoints(values: number[]): number[] {
+  const sorted = [...new Set(values)].sort((a, b) => a - b);
+  const result: number[] = [];
+  for (let i = 1; i < sorted.length; i++) {
+    const mid = Math.round(Math.sqrt(Math.max(1, sorted[i - 1]!) * sorted[i]!));
+    if (mid > sorted[i - 1]! && mid < sorted[i]!) result.push(mid);
+  }
+  return result;
+}
+
+/** One sample per (model, op, tokens, prefix): lm_head is timed once per model. */
+function dedupe(samples: OpSample[]): OpSample[] {
+  const seen = new Map<string, OpSample>();
+  for (const s of samples) seen.set(`${s.model}|${s.op}|${s.tokens}|${s.prefix}`, s);
+  return [...seen.values()];
+}
+
+export { median };

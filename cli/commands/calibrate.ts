@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { calibrate, type CalibrateOptions } from '../../calibration/calibrate.js';
+import { KvrInputError } from '../../sim/errors.js';
+import { parseIntegerText } from '../../sim/input/fields.js';
+import { parseQuantity } from '../../sim/units/quantity.js';
+import { BACKENDS, type BackendName } from '../../native/js/executor.js';
+import type { CliIo } from '../io.js';
+import { oneLine } from '../load-json.js';
+import { splitList } from '../list-flags.js';
+import { defaultProfilePath } from '../project-root.js';
+import { resolveModels, TINY_MODELS } from '../tiny-models.js';
+
+export interface CalibrateFlags {
+  backend?: string;
+  name?: string;
+  model?: string;
+  tokens?: string;
+  prefixes?: string;
+  linkBandwidth?: string;
+  linkLatency?: string;
+  warmup?: string;
+  repeats?: string;
+  out?: string;
+}
+
+/** Defaults per backend: tiny models and short chunks on the CPU (CI), the preset models on a GPU. */
+export const CALIBRATION_DEFAULTS: Record<BackendName, { models: string; tokens: string; prefixes: string; link: [string, string]; linkTokens: number[] }> = {
+  cpu: { models: TINY_MODELS.join(','), tokens: '32,128,512', prefixes: '0,512,2048', link: ['200 MB/s', '100 us'], linkTokens: [64, 256, 1024] },
+  cuda: { models: 'llama2-7b,llama3-8b,mistral-7b,falcon-7b,llama2-13b', tokens: '256,1024,4096,16384', prefixes: '0,2048,8192,24576', link: ['50 GB/s', '5 us'], linkTokens: [1024, 8192, 65536] },
+};
+
+/** `kvr calibrate`: measure ops on the device, fit the simulator's tables, write the profile. */
+export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io: CliIo): Promise<void> {
+  const backend = (flags.backend ?? 'cpu') as BackendName;
+  if (!BACKENDS.includes(backend)) throw new KvrInputError('--backend', `expected one of ${BACKENDS.join(', ')} (got ${JSON.stringify(flags.backend)})`);
+  const defaults = CALIBRATION_DEFAULTS[backend];
+  if (backend === 'cuda' && flags.name === undefined) throw new KvrInputError('--name', 'is required with --backend cuda: the GPU preset the profile calibrates (e.g. h200, h100-sxm)');
+  const name = flags.name ?? 'cpu';
+  const list = (value: string, flag: string, min: number) => splitList(value, flag).map((v) => parseIntegerText(v, flag, { min, max: 1 << 24 }));
+  const bandwidth = parseQuantity(flags.linkBandwidth ?? defaults.link[0], 'bandwidth', '--link-bandwidth');
+  if (bandwidth <= 0) throw new KvrInputError('--link-bandwidth', 'must be > 0');
+  const options: CalibrateOptions = {
+    backend,
+    name,
+    models: resolveModels(flags.model ?? defaults.models, io),
+    tokens: list(flags.tokens ?? defaults.tokens, '--tokens', 1),
+    prefixes: list(flags.prefixes ?? defaults.prefixes, '--prefixes', 0),
+    link: { bandwidth, latency_s: parseQuantity(flags.linkLatency ?? defaults.link[1], 'time', '--link-latency'), tokens: defaults.linkTokens },
+    warmup: parseIntegerText(flags.warmup ?? '1', '--warmup', { min: 0, max: 100 }),
+    repeats: parseIntegerText(flags.repeats ?? '5', '--repeats', { min: 1, max: 1000 }),
+    command: `kvr ${argv.join(' ')}`,
+    log: (line) => io.stderr(`${line}\n`),
+  };
+  if (!options.prefixes.includes(0)) options.prefixes.unshift(0);
+  const profile = await calibrate(options);
+  const out = flags.out ?? defaultProfilePath(name);
+  try {
+    if (flags.out === undefined) mkdirSync(dirname(out), { recursive: true });
+    io.writeFile(out, `${JSON.stringify(profile, null, 2)}\n`);
+  } catch (error) {
+    throw new KvrInputError('--out', `cannot write ${JSON.stringify(out)}: ${oneLine(error)}`);
+  }
+  const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const lines = profile.fit.ops.map((f) => `  ${f.model} ${f.op}: mean ${percent(f.mean_abs_error)}, max ${percent(f.max_abs_error)} over ${f.checks} shapes between grid points`);
+  io.stdout(
+    `wrote ${out}: profile ${name} on ${String(profile.provenance.device)}, ${profile.samples.grid.length} grid samples\n` +
+      `fit error (interpolated tables vs measured, shapes not fitted):\n${lines.join('\n')}\n` +
+      `  transfers: overhead ${(profile.calibration.transfer_overhead_s * 1e6).toFixed(1)} us, mean error ${percent(profile.fit.transfer_mean_abs_error)}\n`,
+  );
+}
