@@ -64,6 +64,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .command('partition')
       .description('search the KV-Runahead partition with the lowest simulated TTFT (KVR-S) for a scenario')
       .option('--json', 'print the kvr-partition/result@1 JSON')
+      .option('--measure', "measure the simulator's best partitions on the executor (links emulated) and keep the measured best")
+      .option('--measure-top <n>', 'how many of the best simulated partitions to measure (default: 5)')
+      .option('--backend <name>', 'executor backend for --measure: cpu|cuda (default: cpu)')
+      .option('--repeats <n>', 'timed runs per measured partition (default: 3)')
       // Options after `build-table`/`validate` belong to them, not to `partition`.
       .enablePositionalOptions(),
   ).action((flags: PartitionFlags) => partitionCommand(flags, io));

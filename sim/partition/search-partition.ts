@@ -20,14 +20,19 @@ export const DEFAULT_SEARCH: SearchOptions = { method: 'fast', granularity: DEFA
 
 /** KVR-S: the partition of the scenario's context that minimises simulated TTFT. */
 export function searchPartition(scenario: Scenario, options: SearchOptions = DEFAULT_SEARCH): SearchOutcome {
+  return searchPartitionWith(new TtftEvaluator(scenario), options);
+}
+
+/** As searchPartition, with the caller's evaluator (to read every partition it simulated). */
+export function searchPartitionWith(evaluator: TtftEvaluator, options: SearchOptions = DEFAULT_SEARCH): SearchOutcome {
+  const scenario = evaluator.scenario;
   if (!(SEARCH_METHODS as readonly string[]).includes(options.method)) {
     throw new KvrInputError('search', `expected one of ${SEARCH_METHODS.join(', ')} (got "${options.method}")`);
   }
   if (scenario.gpus === 1) {
-    return { partition: [scenario.context], ttft_s: new TtftEvaluator(scenario).ttft([scenario.context]), simulations: 1, detail: {} };
+    return { partition: [scenario.context], ttft_s: evaluator.ttft([scenario.context]), simulations: evaluator.simulations, detail: {} };
   }
   const lattice = makeLattice(scenario.context, scenario.gpus, options.granularity);
-  const evaluator = new TtftEvaluator(scenario);
   switch (options.method) {
     case 'fast':
       return fastSearch(evaluator, lattice);

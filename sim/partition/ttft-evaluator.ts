@@ -28,6 +28,14 @@ export class TtftEvaluator {
     return this.memo.size;
   }
 
+  /** The `count` partitions with the lowest simulated TTFT among those evaluated, best first. */
+  best(count: number): { partition: number[]; ttft_s: number }[] {
+    return [...this.memo.entries()]
+      .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, count)
+      .map(([key, ttft]) => ({ partition: key.split(',').map(Number), ttft_s: ttft }));
+  }
+
   ttft(partition: readonly number[]): number {
     const key = partition.join(',');
     let ttft = this.memo.get(key);

@@ -52,6 +52,17 @@ describe('kvr partition', () => {
     expect(JSON.parse(predicted.out).partition_origin).toEqual({ kind: 'predicted', predictor: 'interpolate', granularity: 64 });
   });
 
+  test('--measure runs the best simulated partitions on the executor and reports the measured best', async () => {
+    const { code, out, err } = await run(['partition', '--model', 'tiny-llama', '--gpus', '2', '--context', '256', '--granularity', '16', '--bandwidth', '1 GB/s', '--measure', '--measure-top', '2', '--repeats', '1', '--json']);
+    expect([code, err]).toEqual([0, '']);
+    const report = JSON.parse(out);
+    expect(report.measured.candidates).toHaveLength(2);
+    expect(report.measured.candidates[0].partition).toEqual(report.partition);
+    expect(report.measured.candidates[0].simulated_s).toBe(report.ttft_s);
+    expect(report.measured.device).toMatch(/^cpu/);
+    expect(report.measured.device_time_s).toBeGreaterThan(0);
+  });
+
   test('kvr-p with the model predictor needs no table', async () => {
     const { code, out } = await run(['simulate', '--strategy', 'kvr-p', '--gpus', '8', '--context', '12000', '--json']);
     expect(code).toBe(0);
@@ -67,6 +78,7 @@ describe('kvr partition', () => {
     [['simulate', '--strategy', 'kvr-p', '--table', 't.json'], /^kvr: --table: only applies to --predictor interpolate/],
     [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--model', 'llama2-13b'], /^kvr: --table: --predictor interpolate needs a partition table and there is none at .*llama2-13b\.a100-80g\.switch\.json/],
     [['partition', 'validate'], /^kvr: --table: is required/],
+    [['partition', '--measure-top', '3'], /^kvr: --measure-top: only applies with --measure$/],
     [['partition', 'build-table', '--gpus', '1', '--context', '64'], /^kvr: --gpus: a partition table needs 2 or more GPUs$/],
     [['partition', 'build-table', '--gpus', '2,,4'], /^kvr: --gpus: expected a comma-separated list without empty items/],
   ])('%j', async (argv, message) => {
