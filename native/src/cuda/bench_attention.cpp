@@ -1,0 +1,273 @@
+// bench_attention (kvr/cuda_api.hpp): times the attention kernel on one shape with CUDA events
+// (median of repeats) on device 0, and checks a sample of query rows against an fp32 host
+// reference computed from the same fp16 inputs. Every flash tiling compiled in is timed too
+// ("variants"), so one GPU session shows which tiling suits the card.
+//
+// FLOPs are the simulator's: causal 4 h hd c (P + (c + 1) / 2) (each query attends to its prefix
+// and the causal part of its own chunk), dense 4 h hd c (P + c). TFLOP/s = FLOPs / median time.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "attention.hpp"
+#include "check.hpp"
+#include "cuda_backend.hpp"
+#include "elementwise.hpp"
+#include "kvr/cuda_api.hpp"
+
+namespace kvr {
+namespace {
+
+using cuda::AttentionKernel;
+using cuda::AttentionParams;
+
+std::vector<float> to_floats(const std::vector<__half>& values) {
+  std::vector<float> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) out[i] = __half2float(values[i]);
+  return out;
+}
+
+std::vector<__half> copy_back(const __half* device, size_t count) {
+  std::vector<__half> host(count);
+  KVR_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(__half), cudaMemcpyDeviceToHost));
+  return host;
+}
+
+// Reference outputs [sample][head][hd] for the sampled chunk rows, fp32 dot products and fp64
+// softmax sums, over keys s <= t (the dense variant masks the rest, same result).
+std::vector<float> reference(const AttentionBenchOptions& o, const std::vector<float>& q, const std::vector<float>& cache,
+                             const std::vector<int64_t>& rows) {
+  const int hd = o.head_dim;
+  const int64_t q_stride = static_cast<int64_t>(o.heads) * hd;
+  const int64_t cache_stride = 2LL * o.kv_heads * hd;
+  const int group = o.heads / o.kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> out(rows.size() * static_cast<size_t>(o.heads) * static_cast<size_t>(hd));
+  const size_t tasks = rows.size() * static_cast<size_t>(o.heads);
+  const auto work = [&](size_t first, size_t step) {
+    std::vector<double> scores;
+    std::vector<double> acc(static_cast<size_t>(hd));
+    for (size_t task = first; task < tasks; task += step) {
+      const size_t sample = task / static_cast<size_t>(o.heads);
+      const int head = static_cast<int>(task % static_cast<size_t>(o.heads));
+      const int64_t row = rows[sample];
+      const int64_t t = o.prefix + row;
+      const float* qv = q.data() + row * q_stride + static_cast<int64_t>(head) * hd;
+      const int64_t kv_offset = static_cast<int64_t>(head / group) * hd;
+      scores.assign(static_cast<size_t>(t + 1), 0.0);
+      double max_score = -1e300;
+      for (int64_t s = 0; s <= t; ++s) {
+        const float* k = cache.data() + s * cache_stride + kv_offset;
+        float dot = 0.f;
+        for (int i = 0; i < hd; ++i) dot += qv[i] * k[i];
+        scores[static_cast<size_t>(s)] = static_cast<double>(dot * scale);
+        max_score = std::max(max_score, scores[static_cast<size_t>(s)]);
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      double sum = 0.0;
+      for (int64_t s = 0; s <= t; ++s) {
+        const double pr = std::exp(scores[static_cast<size_t>(s)] - max_score);
+        sum += pr;
+        const float* v = cache.data() + s * cache_stride + static_cast<int64_t>(o.kv_heads) * hd + kv_offset;
+        for (int i = 0; i < hd; ++i) acc[static_cast<size_t>(i)] += pr * v[i];
+      }
+      float* dst = out.data() + task * static_cast<size_t>(hd);
+      for (int i = 0; i < hd; ++i) dst[i] = static_cast<float>(acc[static_cast<size_t>(i)] / sum);
+    }
+  };
+  const size_t threads = std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), 64));
+  std::vector<std::thread> pool;
+  for (size_t i = 0; i < threads; ++i) pool.emplace_back(work, i, threads);
+  for (std::thread& thread : pool) thread.join();
+  return out;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+}  // namespace
+
+json::Value bench_attention(const AttentionBenchOptions& o) {
+  KVR_CHECK(o.heads > 0 && o.kv_heads > 0 && o.heads % o.kv_heads == 0, ErrorCode::InvalidArgument,
+            "bench-attention: heads must be a positive multiple of kv_heads");
+  KVR_CHECK(o.head_dim > 0 && o.head_dim % 2 == 0 && o.head_dim <= 256, ErrorCode::InvalidArgument,
+            "bench-attention: head_dim must be even and at most 256");
+  KVR_CHECK(o.chunk > 0 && o.prefix >= 0, ErrorCode::InvalidArgument,
+            "bench-attention: chunk must be positive and prefix non-negative");
+  KVR_CHECK(o.warmup >= 0 && o.repeats >= 1, ErrorCode::InvalidArgument,
+            "bench-attention: warmup must be >= 0 and repeats >= 1");
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0) {
+    (void)cudaGetLastError();
+    KVR_FAIL(ErrorCode::NoCudaDevice, std::string("no CUDA device: ") +
+                                          (status != cudaSuccess ? cudaGetErrorString(status) : "cudaGetDeviceCount found none"));
+  }
+  const int device = 0;
+  KVR_CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp prop{};
+  KVR_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+
+  const int hd = o.head_dim;
+  const int64_t keys = o.prefix + o.chunk;
+  const int64_t q_count = o.chunk * o.heads * hd;
+  const int64_t cache_count = keys * 2 * o.kv_heads * hd;
+  const size_t needed = static_cast<size_t>(2 * q_count + cache_count) * sizeof(__half);
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+  KVR_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (needed + (size_t{256} << 20) > free_bytes) {
+    char text[96];
+    std::snprintf(text, sizeof text, "%.1f GB on ", static_cast<double>(needed) / 1e9);
+    std::string message = std::string("out of memory: the benchmark needs ") + text + prop.name;
+    std::snprintf(text, sizeof text, ", it has %.1f GB free", static_cast<double>(free_bytes) / 1e9);
+    KVR_FAIL(ErrorCode::OutOfMemory, message + text);
+  }
+  cuda::DeviceAllocation q_memory(device, static_cast<size_t>(q_count) * sizeof(__half), "queries");
+  cuda::DeviceAllocation cache_memory(device, static_cast<size_t>(cache_count) * sizeof(__half), "K,V");
+  cuda::DeviceAllocation out_memory(device, static_cast<size_t>(q_count) * sizeof(__half), "outputs");
+  cudaStream_t stream = nullptr;
+  KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaEvent_t before = nullptr;
+  cudaEvent_t after = nullptr;
+  KVR_CUDA_CHECK(cudaEventCreate(&before));
+  KVR_CUDA_CHECK(cudaEventCreate(&after));
+
+  json::Value result;
+  try {
+    cuda::WeightInitParams fill;
+    fill.seed = o.seed;
+    fill.scale = 1.0f;
+    fill.out = q_memory.data();
+    fill.count = q_count;
+    fill.tensor = 0x7100;
+    cuda::launch_weight_init(fill, stream);
+    fill.out = cache_memory.data();
+    fill.count = cache_count;
+    fill.tensor = 0x7101;
+    cuda::launch_weight_init(fill, stream);
+
+    AttentionParams p;
+    p.q = reinterpret_cast<const __half*>(q_memory.data());
+    p.q_stride = static_cast<int64_t>(o.heads) * hd;
+    p.cache = reinterpret_cast<const __half*>(cache_memory.data());
+    p.out = reinterpret_cast<__half*>(out_memory.data());
+    p.out_stride = static_cast<int64_t>(o.heads) * hd;
+    p.tokens = o.chunk;
+    p.prefix = o.prefix;
+    p.keys = keys;
+    p.heads = o.heads;
+    p.kv_heads = o.kv_heads;
+    p.head_dim = hd;
+    p.causal = o.causal;
+    p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+    const double c = static_cast<double>(o.chunk);
+    const double prefix = static_cast<double>(o.prefix);
+    const double flops = 4.0 * o.heads * hd * c * (o.causal ? prefix + (c + 1.0) / 2.0 : prefix + c);
+
+    // Sampled rows: up to 64 spread over the chunk, first and last included.
+    std::vector<int64_t> rows;
+    const int64_t samples = std::min<int64_t>(64, o.chunk);
+    for (int64_t i = 0; i < samples; ++i) rows.push_back(samples == 1 ? 0 : i * (o.chunk - 1) / (samples - 1));
+    std::vector<float> expected;
+
+    std::vector<AttentionKernel> kernels = {cuda::choose_attention_kernel(hd)};
+    if (cuda::flash_attention_supports(hd)) {
+      for (const AttentionKernel k : cuda::flash_attention_kernels()) {
+        if (k != kernels.front()) kernels.push_back(k);
+      }
+    }
+
+    json::Value variants;
+    variants.array();
+    for (size_t index = 0; index < kernels.size(); ++index) {
+      const AttentionKernel kernel = kernels[index];
+      KVR_CUDA_CHECK(cudaMemsetAsync(out_memory.data(), 0, static_cast<size_t>(q_count) * sizeof(__half), stream));
+      for (int i = 0; i < o.warmup; ++i) cuda::launch_attention(kernel, p, stream);
+      KVR_CUDA_CHECK(cudaStreamSynchronize(stream));
+      std::vector<double> times;
+      json::Value times_json;
+      times_json.array();
+      for (int i = 0; i < o.repeats; ++i) {
+        KVR_CUDA_CHECK(cudaEventRecord(before, stream));
+        cuda::launch_attention(kernel, p, stream);
+        KVR_CUDA_CHECK(cudaEventRecord(after, stream));
+        KVR_CUDA_CHECK(cudaEventSynchronize(after));
+        float ms = 0.f;
+        KVR_CUDA_CHECK(cudaEventElapsedTime(&ms, before, after));
+        times.push_back(static_cast<double>(ms) * 1e-3);
+        times_json.push(static_cast<double>(ms) * 1e-3);
+      }
+      const double median_s = median(times);
+      json::Value variant;
+      variant.set("kernel", cuda::attention_kernel_name(kernel));
+      variant.set("median_s", median_s);
+      variant.set("tflops", flops / median_s / 1e12);
+      double max_rel_error = -1.0;
+      if (o.check) {
+        if (expected.empty()) {
+          const std::vector<float> q_host = to_floats(copy_back(p.q, static_cast<size_t>(q_count)));
+          const std::vector<float> cache_host = to_floats(copy_back(p.cache, static_cast<size_t>(cache_count)));
+          expected = reference(o, q_host, cache_host, rows);
+        }
+        const std::vector<__half> out = copy_back(p.out, static_cast<size_t>(q_count));
+        double max_diff = 0.0;
+        double max_ref = 0.0;
+        for (size_t sample = 0; sample < rows.size(); ++sample) {
+          for (int64_t j = 0; j < static_cast<int64_t>(o.heads) * hd; ++j) {
+            const double got = __half2float(out[static_cast<size_t>(rows[sample] * p.out_stride + j)]);
+            const double want = expected[sample * static_cast<size_t>(o.heads) * static_cast<size_t>(hd) + static_cast<size_t>(j)];
+            const double diff = std::isfinite(got) ? std::fabs(got - want) : 1e30;
+            max_diff = std::max(max_diff, diff);
+            max_ref = std::max(max_ref, std::fabs(want));
+          }
+        }
+        max_rel_error = max_diff / std::max(max_ref, 1e-30);
+        variant.set("max_rel_error", max_rel_error);
+      }
+      variants.push(variant);
+      if (index == 0) {
+        result.set("kernel", cuda::attention_kernel_name(kernel));
+        result.set("description", cuda::attention_kernel_description(kernel));
+        result.set("device", std::string(prop.name));
+        result.set("heads", o.heads);
+        result.set("kv_heads", o.kv_heads);
+        result.set("head_dim", hd);
+        result.set("chunk", o.chunk);
+        result.set("prefix", o.prefix);
+        result.set("causal", o.causal);
+        result.set("flops", flops);
+        result.set("median_s", median_s);
+        result.set("times_s", times_json);
+        result.set("tflops", flops / median_s / 1e12);
+        if (o.check) {
+          result.set("max_rel_error", max_rel_error);
+          result.set("checked_rows", static_cast<int64_t>(rows.size()));
+        }
+      }
+    }
+    result.set("variants", variants);
+  } catch (...) {
+    (void)cudaStreamSynchronize(stream);
+    (void)cudaEventDestroy(before);
+    (void)cudaEventDestroy(after);
+    (void)cudaStreamDestroy(stream);
+    throw;
+  }
+  KVR_CUDA_CHECK(cudaEventDestroy(before));
+  KVR_CUDA_CHECK(cudaEventDestroy(after));
+  KVR_CUDA_CHECK(cudaStreamDestroy(stream));
+  return result;
+}
+
+}  // namespace kvr

@@ -1,0 +1,448 @@
+// CudaBackend: set-up (devices, memory estimate, allocation, seeded weights), runs (begin_run,
+// synchronize, op times) and read-back. Ops are issued in cuda_ops.cpp, transfers in
+// cuda_transport.cpp.
+#include "cuda_backend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "check.hpp"
+#include "elementwise.hpp"
+#include "kvr/weights.hpp"
+#include "library_check.hpp"
+
+namespace kvr::cuda {
+namespace {
+
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;  // what cuBLAS recommends on Hopper
+constexpr size_t kReservePerDevice = size_t{512} << 20;     // CUDA context, cuBLAS handles, NCCL buffers
+constexpr size_t kReservePerRank = size_t{64} << 20;
+
+std::string gigabytes(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GB", bytes / 1e9);
+  return text;
+}
+
+std::string device_name(int device) {
+  cudaDeviceProp prop{};
+  KVR_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return prop.name;
+}
+
+}  // namespace
+
+DeviceAllocation::DeviceAllocation(int device, size_t bytes, const std::string& what) : device_(device) {
+  KVR_CUDA_CHECK(cudaSetDevice(device));
+  const cudaError_t status = cudaMalloc(&pointer_, bytes > 0 ? bytes : 1);
+  if (status != cudaSuccess) {
+    pointer_ = nullptr;
+    (void)cudaGetLastError();
+    size_t free_bytes = 0;
+    size_t total_bytes = 0;
+    (void)cudaMemGetInfo(&free_bytes, &total_bytes);
+    KVR_FAIL(status == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::CudaError,
+             "out of memory: cudaMalloc of " + gigabytes(static_cast<double>(bytes)) + " for " + what + " on device " +
+                 std::to_string(device) + " failed (" + cudaGetErrorString(status) + "), it has " +
+                 gigabytes(static_cast<double>(free_bytes)) + " free");
+  }
+}
+
+DeviceAllocation::~DeviceAllocation() {
+  if (pointer_ != nullptr) {
+    (void)cudaSetDevice(device_);
+    (void)cudaFree(pointer_);
+  }
+}
+
+CudaBackend::CudaBackend(const BackendOptions& options) : options_(options) {
+  const cudaError_t status = cudaGetDeviceCount(&device_count_);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    KVR_FAIL(ErrorCode::NoCudaDevice, std::string("no CUDA device: ") + cudaGetErrorString(status));
+  }
+  KVR_CHECK(device_count_ > 0, ErrorCode::NoCudaDevice, "no CUDA device: cudaGetDeviceCount found none");
+  const std::string& t = options_.transport;
+  KVR_CHECK(t == "auto" || t == "peer" || t == "nccl", ErrorCode::InvalidArgument,
+            "transport: expected auto, peer or nccl for the cuda backend, not \"" + t + "\"");
+#if !defined(KVR_WITH_NCCL)
+  KVR_CHECK(t != "nccl", ErrorCode::NcclUnavailable,
+            "NCCL transport requested, but this build has no NCCL (nccl.h and libnccl were not found when it was "
+            "configured); use --transport peer");
+#endif
+  KVR_CHECK(options_.device_offset >= 0, ErrorCode::InvalidArgument,
+            "device offset must be >= 0, not " + std::to_string(options_.device_offset));
+  device_description_ = device_name(options_.device_offset % device_count_) + " x1";
+#if defined(KVR_WITH_NCCL)
+  transport_ = t == "auto" ? (device_count_ > 1 ? "nccl" : "peer") : t;
+#else
+  transport_ = t == "auto" ? "peer" : t;
+#endif
+}
+
+CudaBackend::~CudaBackend() { release(); }
+
+void CudaBackend::release() noexcept {
+  for (int device : devices_) {
+    (void)cudaSetDevice(device);
+    (void)cudaDeviceSynchronize();
+  }
+  (void)cudaGetLastError();
+  for (OpEvents& e : events_) {
+    if (e.start != nullptr) (void)cudaEventDestroy(e.start);
+    if (e.end != nullptr) (void)cudaEventDestroy(e.end);
+  }
+  events_.clear();
+  release_transport();
+  for (auto& r : ranks_) {
+    (void)cudaSetDevice(r->device);
+    if (r->cublas != nullptr) (void)cublasDestroy(r->cublas);
+    if (r->stream != nullptr) (void)cudaStreamDestroy(r->stream);
+  }
+  ranks_.clear();
+  weights_.clear();
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    (void)cudaSetDevice(devices_[i]);
+    if (i < start_events_.size() && start_events_[i] != nullptr) (void)cudaEventDestroy(start_events_[i]);
+    if (i < origin_streams_.size() && origin_streams_[i] != nullptr) (void)cudaStreamDestroy(origin_streams_[i]);
+  }
+  start_events_.clear();
+  origin_streams_.clear();
+  devices_.clear();
+  device_index_.clear();
+  prepared_ = false;
+}
+
+size_t CudaBackend::carve_weights(DeviceWeights& w, char* base) const {
+  const ModelConfig& m = plan_.model;
+  const int64_t d = m.hidden;
+  const int64_t v = m.vocab;
+  const int64_t f = m.ffn;
+  const int64_t qkv_cols = static_cast<int64_t>(m.heads + 2 * m.kv_heads) * m.head_dim;
+  const int64_t attn_cols = static_cast<int64_t>(m.heads) * m.head_dim;
+  Carver c(base);
+  w.embedding = c.take<__half>(v * d);
+  w.final_norm_scale = c.take<float>(d);
+  w.final_norm_bias = m.layernorm ? c.take<float>(d) : nullptr;
+  w.lm_head = m.tied_embeddings ? w.embedding : c.take<__half>(v * d);
+  w.layers.assign(static_cast<size_t>(m.layers), DeviceWeights::Layer{});
+  for (DeviceWeights::Layer& layer : w.layers) {
+    layer.attn_norm_scale = c.take<float>(d);
+    layer.attn_norm_bias = m.layernorm ? c.take<float>(d) : nullptr;
+    layer.wqkv = c.take<__half>(d * qkv_cols);
+    layer.wo = c.take<__half>(attn_cols * d);
+    if (!m.parallel_block) {
+      layer.mlp_norm_scale = c.take<float>(d);
+      layer.mlp_norm_bias = m.layernorm ? c.take<float>(d) : nullptr;
+    }
+    layer.w_gate_up = c.take<__half>(d * (m.swiglu ? 2 * f : f));
+    layer.w_down = c.take<__half>(f * d);
+  }
+  return c.bytes();
+}
+
+size_t CudaBackend::carve_rank(RankState& r, char* base) const {
+  const ModelConfig& m = plan_.model;
+  const int64_t c = r.tokens;
+  const int64_t d = m.hidden;
+  const int64_t f = m.ffn;
+  Carver carver(base);
+  r.h = carver.take<__half>(c * d);
+  r.x = carver.take<__half>(c * d);
+  r.qkv = carver.take<__half>(c * (m.heads + 2 * m.kv_heads) * m.head_dim);
+  r.attn = carver.take<__half>(c * m.heads * m.head_dim);
+  r.a = m.parallel_block ? carver.take<__half>(c * d) : nullptr;
+  r.mid = carver.take<__half>(c * (m.swiglu ? 2 * f : f));
+  r.act = m.swiglu ? carver.take<__half>(c * f) : nullptr;
+  r.m = m.parallel_block ? carver.take<__half>(c * d) : nullptr;
+  r.cache = carver.take<__half>(static_cast<int64_t>(m.layers) * r.kv_tokens * row_elements_);
+  r.lm_x = carver.take<__half>(d);
+  r.logits = carver.take<float>(m.vocab);
+  r.cublas_workspace = carver.take<char>(static_cast<int64_t>(kCublasWorkspaceBytes));
+  return carver.bytes();
+}
+
+void CudaBackend::check_memory(const std::vector<int>& rank_devices) const {
+  const ModelConfig& m = plan_.model;
+  DeviceWeights sizing;
+  const size_t weight_bytes = carve_weights(sizing, nullptr);
+  for (int device : devices_) {
+    size_t cache_bytes = 0;
+    size_t rank_bytes = 0;
+    int ranks_here = 0;
+    for (size_t r = 0; r < rank_devices.size(); ++r) {
+      if (rank_devices[r] != device) continue;
+      RankState state;
+      state.tokens = plan_.partition[r];
+      state.kv_tokens = plan_.kv_tokens[r];
+      rank_bytes += carve_rank(state, nullptr);
+      cache_bytes += static_cast<size_t>(m.layers) * static_cast<size_t>(state.kv_tokens) *
+                     static_cast<size_t>(row_elements_) * sizeof(__half);
+      ++ranks_here;
+    }
+    const size_t needed = weight_bytes + rank_bytes;
+    const size_t reserve = kReservePerDevice + kReservePerRank * static_cast<size_t>(ranks_here);
+    KVR_CUDA_CHECK(cudaSetDevice(device));
+    size_t free_bytes = 0;
+    size_t total_bytes = 0;
+    KVR_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    if (needed + reserve > free_bytes) {
+      KVR_FAIL(ErrorCode::OutOfMemory,
+               "out of memory: the plan needs " + gigabytes(static_cast<double>(needed)) + " on " + device_name(device) +
+                   " (device " + std::to_string(device) + "), it has " + gigabytes(static_cast<double>(free_bytes)) +
+                   " free (weights " + gigabytes(static_cast<double>(weight_bytes)) + ", K,V cache " +
+                   gigabytes(static_cast<double>(cache_bytes)) + ", activations and workspace " +
+                   gigabytes(static_cast<double>(rank_bytes - cache_bytes)) + " for " + std::to_string(ranks_here) +
+                   " rank(s), plus " + gigabytes(static_cast<double>(reserve)) + " kept for the runtime)");
+    }
+  }
+}
+
+void CudaBackend::fill_weights(const DeviceWeights& w, cudaStream_t stream) const {
+  const ModelConfig& m = plan_.model;
+  const int64_t d = m.hidden;
+  const int64_t v = m.vocab;
+  const int64_t f = m.ffn;
+  const int64_t qkv_cols = static_cast<int64_t>(m.heads + 2 * m.kv_heads) * m.head_dim;
+  const int64_t attn_cols = static_cast<int64_t>(m.heads) * m.head_dim;
+  const auto fill = [&](void* out, int64_t count, uint64_t tensor, float scale, float offset, bool fp32) {
+    if (out == nullptr) return;
+    WeightInitParams p;
+    p.out = out;
+    p.fp32 = fp32;
+    p.count = count;
+    p.seed = options_.seed;
+    p.tensor = tensor;
+    p.scale = scale;
+    p.offset = offset;
+    launch_weight_init(p, stream);
+  };
+  // As the CPU reference computes them (double, then rounded to float).
+  const auto inv_sqrt = [](int64_t n) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(n))); };
+  fill(w.embedding, v * d, kEmbedding, 1.0f, 0.0f, false);
+  fill(w.final_norm_scale, d, kFinalNormScale, 0.1f, 1.0f, true);
+  fill(w.final_norm_bias, d, kFinalNormBias, 0.1f, 0.0f, true);
+  if (!m.tied_embeddings) fill(w.lm_head, v * d, kLmHead, inv_sqrt(d), 0.0f, false);
+  for (int l = 0; l < m.layers; ++l) {
+    const DeviceWeights::Layer& layer = w.layers[static_cast<size_t>(l)];
+    fill(layer.attn_norm_scale, d, layer_tensor(l, kAttnNormScale), 0.1f, 1.0f, true);
+    fill(layer.attn_norm_bias, d, layer_tensor(l, kAttnNormBias), 0.1f, 0.0f, true);
+    fill(layer.wqkv, d * qkv_cols, layer_tensor(l, kWqkv), inv_sqrt(d), 0.0f, false);
+    fill(layer.wo, attn_cols * d, layer_tensor(l, kWo), inv_sqrt(attn_cols), 0.0f, false);
+    fill(layer.mlp_norm_scale, d, layer_tensor(l, kMlpNormScale), 0.1f, 1.0f, true);
+    fill(layer.mlp_norm_bias, d, layer_tensor(l, kMlpNormBias), 0.1f, 0.0f, true);
+    fill(layer.w_gate_up, d * (m.swiglu ? 2 * f : f), layer_tensor(l, kWgateUp), inv_sqrt(d), 0.0f, false);
+    fill(layer.w_down, f * d, layer_tensor(l, kWdown), inv_sqrt(f), 0.0f, false);
+  }
+}
+
+void CudaBackend::prepare(const Plan& plan) {
+  release();
+  plan_ = plan;
+  const ModelConfig& m = plan_.model;
+  KVR_CHECK(m.head_dim % 2 == 0 && m.head_dim <= 256, ErrorCode::InvalidArgument,
+            "cuda backend: head_dim must be even and at most 256, not " + std::to_string(m.head_dim));
+  row_elements_ = 2LL * m.kv_heads * m.head_dim;
+  attention_kernel_ = choose_attention_kernel(m.head_dim);
+
+  const int p = plan_.gpus;
+  std::vector<int> rank_devices(static_cast<size_t>(p));
+  for (int r = 0; r < p; ++r) rank_devices[static_cast<size_t>(r)] = (options_.device_offset + r) % device_count_;
+  devices_ = rank_devices;
+  std::sort(devices_.begin(), devices_.end());
+  devices_.erase(std::unique(devices_.begin(), devices_.end()), devices_.end());
+  device_index_.assign(static_cast<size_t>(device_count_), -1);
+  for (size_t i = 0; i < devices_.size(); ++i) device_index_[static_cast<size_t>(devices_[i])] = static_cast<int>(i);
+
+  // Names of the devices used, e.g. "NVIDIA H200 x1" or "NVIDIA H100 80GB HBM3 x4".
+  std::map<std::string, int> names;
+  for (int device : devices_) names[device_name(device)] += 1;
+  device_description_.clear();
+  for (const auto& [name, count] : names) {
+    if (!device_description_.empty()) device_description_ += " + ";
+    device_description_ += name + " x" + std::to_string(count);
+  }
+  transport_ = resolve_transport(plan_);
+
+  // Everything is sized before anything is allocated, so a plan that cannot fit fails cleanly.
+  for (int device : devices_) {
+    KVR_CUDA_CHECK(cudaSetDevice(device));
+    KVR_CUDA_CHECK(cudaFree(nullptr));  // creates the context, so free memory is what is left for us
+  }
+  check_memory(rank_devices);
+
+  origin_streams_.assign(devices_.size(), nullptr);
+  start_events_.assign(devices_.size(), nullptr);
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    KVR_CUDA_CHECK(cudaSetDevice(devices_[i]));
+    KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&origin_streams_[i], cudaStreamNonBlocking));
+    KVR_CUDA_CHECK(cudaEventCreate(&start_events_[i]));
+    auto w = std::make_unique<DeviceWeights>();
+    w->device = devices_[i];
+    const size_t bytes = carve_weights(*w, nullptr);
+    w->memory = std::make_unique<DeviceAllocation>(devices_[i], bytes, "the weights");
+    carve_weights(*w, w->memory->data());
+    fill_weights(*w, origin_streams_[i]);
+    weights_.push_back(std::move(w));
+  }
+
+  for (int r = 0; r < p; ++r) {
+    auto state = std::make_unique<RankState>();
+    RankState& s = *state;
+    ranks_.push_back(std::move(state));
+    s.rank = r;
+    s.device = rank_devices[static_cast<size_t>(r)];
+    s.tokens = plan_.partition[static_cast<size_t>(r)];
+    s.prefix = plan_.chunk_start(r);
+    s.kv_tokens = plan_.kv_tokens[static_cast<size_t>(r)];
+    s.weights = weights_[static_cast<size_t>(device_index_[static_cast<size_t>(s.device)])].get();
+    KVR_CUDA_CHECK(cudaSetDevice(s.device));
+    KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    KVR_CUBLAS_CHECK(cublasCreate(&s.cublas));
+    KVR_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+    const size_t bytes = carve_rank(s, nullptr);
+    s.memory = std::make_unique<DeviceAllocation>(s.device, bytes, "rank " + std::to_string(r) + " state");
+    carve_rank(s, s.memory->data());
+    KVR_CUBLAS_CHECK(cublasSetWorkspace(s.cublas, s.cublas_workspace, kCublasWorkspaceBytes));
+  }
+
+  init_transport(plan_);
+
+  events_.assign(plan_.ops.size(), OpEvents{});
+  for (const PlanOp& op : plan_.ops) {
+    OpEvents& e = events_[static_cast<size_t>(op.id)];
+    if (op.kind == OpKind::Compute) {
+      e.start_device = e.end_device = ranks_[static_cast<size_t>(op.rank)]->device;
+    } else {
+      e.start_device = ranks_[static_cast<size_t>(op.src)]->device;
+      e.end_device = transport_ == "nccl" ? ranks_[static_cast<size_t>(op.dst)]->device : e.start_device;
+    }
+    KVR_CUDA_CHECK(cudaSetDevice(e.start_device));
+    KVR_CUDA_CHECK(cudaEventCreate(&e.start));
+    KVR_CUDA_CHECK(cudaSetDevice(e.end_device));
+    KVR_CUDA_CHECK(cudaEventCreate(&e.end));
+  }
+
+  for (int device : devices_) {
+    KVR_CUDA_CHECK(cudaSetDevice(device));
+    KVR_CUDA_CHECK(cudaDeviceSynchronize());  // weights filled
+  }
+  prepared_ = true;
+}
+
+void CudaBackend::begin_run() {
+  KVR_CHECK(prepared_, ErrorCode::Internal, "cuda backend: begin_run before prepare");
+  const ModelConfig& m = plan_.model;
+  for (auto& state : ranks_) {
+    RankState& r = *state;
+    KVR_CUDA_CHECK(cudaSetDevice(r.device));
+    EmbedParams e;
+    e.table = r.weights->embedding;
+    e.out = r.h;
+    e.tokens = r.tokens;
+    e.first_position = r.prefix;
+    e.vocab = m.vocab;
+    e.dim = m.hidden;
+    e.seed = options_.seed;
+    launch_embed(e, r.stream);
+    const size_t cache_bytes =
+        static_cast<size_t>(m.layers) * static_cast<size_t>(r.kv_tokens) * static_cast<size_t>(row_elements_) * sizeof(__half);
+    KVR_CUDA_CHECK(cudaMemsetAsync(r.cache, 0, cache_bytes, r.stream));
+  }
+  for (int device : devices_) {
+    KVR_CUDA_CHECK(cudaSetDevice(device));
+    KVR_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+  // The common start: device 0's event, then every other device's once it has seen that one.
+  KVR_CUDA_CHECK(cudaSetDevice(devices_[0]));
+  KVR_CUDA_CHECK(cudaEventRecord(start_events_[0], origin_streams_[0]));
+  for (size_t i = 1; i < devices_.size(); ++i) {
+    KVR_CUDA_CHECK(cudaSetDevice(devices_[i]));
+    KVR_CUDA_CHECK(cudaStreamWaitEvent(origin_streams_[i], start_events_[0], 0));
+    KVR_CUDA_CHECK(cudaEventRecord(start_events_[i], origin_streams_[i]));
+  }
+  const auto start_of = [&](int device) { return start_events_[static_cast<size_t>(device_index_[static_cast<size_t>(device)])]; };
+  for (auto& state : ranks_) {
+    KVR_CUDA_CHECK(cudaSetDevice(state->device));
+    KVR_CUDA_CHECK(cudaStreamWaitEvent(state->stream, start_of(state->device), 0));
+  }
+  for (Channel& ch : channels_) {
+    const int src_device = ranks_[static_cast<size_t>(ch.src)]->device;
+    KVR_CUDA_CHECK(cudaSetDevice(src_device));
+    KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.send, start_of(src_device), 0));
+    if (ch.recv != nullptr) {
+      const int dst_device = ranks_[static_cast<size_t>(ch.dst)]->device;
+      KVR_CUDA_CHECK(cudaSetDevice(dst_device));
+      KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.recv, start_of(dst_device), 0));
+    }
+  }
+}
+
+void CudaBackend::synchronize() {
+  for (auto& state : ranks_) {
+    KVR_CUDA_CHECK(cudaSetDevice(state->device));
+    KVR_CUDA_CHECK(cudaStreamSynchronize(state->stream));
+  }
+  for (Channel& ch : channels_) {
+    KVR_CUDA_CHECK(cudaSetDevice(ranks_[static_cast<size_t>(ch.src)]->device));
+    KVR_CUDA_CHECK(cudaStreamSynchronize(ch.send));
+    if (ch.recv != nullptr) {
+      KVR_CUDA_CHECK(cudaSetDevice(ranks_[static_cast<size_t>(ch.dst)]->device));
+      KVR_CUDA_CHECK(cudaStreamSynchronize(ch.recv));
+    }
+  }
+}
+
+OpTime CudaBackend::op_time(int op_id) const {
+  KVR_CHECK(op_id >= 0 && static_cast<size_t>(op_id) < events_.size(), ErrorCode::Internal,
+            "op_time: no op " + std::to_string(op_id));
+  const OpEvents& e = events_[static_cast<size_t>(op_id)];
+  float start_ms = 0.f;
+  float end_ms = 0.f;
+  const auto start_of = [&](int device) { return start_events_[static_cast<size_t>(device_index_[static_cast<size_t>(device)])]; };
+  KVR_CUDA_CHECK(cudaSetDevice(e.start_device));
+  KVR_CUDA_CHECK(cudaEventElapsedTime(&start_ms, start_of(e.start_device), e.start));
+  KVR_CUDA_CHECK(cudaSetDevice(e.end_device));
+  KVR_CUDA_CHECK(cudaEventElapsedTime(&end_ms, start_of(e.end_device), e.end));
+  OpTime t;
+  t.start_s = static_cast<double>(start_ms) * 1e-3;
+  t.end_s = static_cast<double>(end_ms) * 1e-3;
+  return t;
+}
+
+std::vector<float> CudaBackend::last_logits() const {
+  KVR_CHECK(prepared_, ErrorCode::Internal, "cuda backend: last_logits before prepare");
+  const RankState& r = *ranks_[static_cast<size_t>(plan_.last_rank)];
+  std::vector<float> logits(static_cast<size_t>(plan_.model.vocab));
+  KVR_CUDA_CHECK(cudaSetDevice(r.device));
+  KVR_CUDA_CHECK(cudaMemcpy(logits.data(), r.logits, logits.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  return logits;
+}
+
+std::vector<float> CudaBackend::kv_cache(int rank) const {
+  KVR_CHECK(prepared_, ErrorCode::Internal, "cuda backend: kv_cache before prepare");
+  KVR_CHECK(rank >= 0 && rank < static_cast<int>(ranks_.size()), ErrorCode::InvalidArgument,
+            "kv_cache: no rank " + std::to_string(rank));
+  const RankState& r = *ranks_[static_cast<size_t>(rank)];
+  const size_t count =
+      static_cast<size_t>(plan_.model.layers) * static_cast<size_t>(r.kv_tokens) * static_cast<size_t>(row_elements_);
+  std::vector<__half> staged(count);
+  KVR_CUDA_CHECK(cudaSetDevice(r.device));
+  KVR_CUDA_CHECK(cudaMemcpy(staged.data(), r.cache, count * sizeof(__half), cudaMemcpyDeviceToHost));
+  std::vector<float> values(count);
+  for (size_t i = 0; i < count; ++i) values[i] = __half2float(staged[i]);
+  return values;
+}
+
+}  // namespace kvr::cuda
+
+namespace kvr {
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
+  return std::make_unique<cuda::CudaBackend>(options);
+}
+
+}  // namespace kvr

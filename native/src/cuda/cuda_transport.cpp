@@ -1,0 +1,167 @@
+// K,V transfers of the CUDA backend. A transfer moves cache rows [token_start, token_end) of one
+// layer from the source rank's cache to the destination's; in the [layer][position][k|v][kv_head]
+// [hd] layout those rows are one contiguous block at the same offset in both caches, so it is one
+// copy of (end - start) * 2 h_kv hd halves.
+//   peer: cudaMemcpyPeerAsync between two GPUs (peer access enabled where the topology allows),
+//         the copy_rows kernel when both ranks share a GPU; on the channel's stream on the source
+//         device.
+//   nccl: one process drives every rank's communicator (ncclCommInitAll); a transfer is a group of
+//         ncclSend on the source communicator and stream and ncclRecv on the destination's.
+//         Communicators are shared by several channel threads, so calls are serialised by a mutex;
+//         every group holds a matching send and receive, so the per-communicator order of
+//         operations is one global order and cannot deadlock.
+#include <set>
+#include <string>
+#include <utility>
+
+#include "check.hpp"
+#include "cuda_backend.hpp"
+#include "elementwise.hpp"
+#include "library_check.hpp"
+
+namespace kvr::cuda {
+
+std::string CudaBackend::resolve_transport(const Plan& plan) const {
+  std::set<int> used;
+  bool shared = false;
+  bool transfers = false;
+  for (int r = 0; r < plan.gpus; ++r) shared |= !used.insert((options_.device_offset + r) % device_count_).second;
+  for (const PlanOp& op : plan.ops) transfers |= op.kind == OpKind::Transfer;
+  const std::string& requested = options_.transport;
+  if (requested == "peer") return "peer";
+  if (requested == "nccl") {
+    KVR_CHECK(!shared, ErrorCode::NcclUnavailable,
+              "NCCL needs one GPU per rank (NCCL refuses two ranks on one GPU: 'Duplicate GPU detected'); use "
+              "--transport peer (the plan has " +
+                  std::to_string(plan.gpus) + " ranks, this host " + std::to_string(device_count_) + " GPU(s))");
+    return "nccl";
+  }
+  // auto: NCCL when this build has it, every rank has its own GPU and there is something to send.
+#if defined(KVR_WITH_NCCL)
+  if (!shared && transfers) return "nccl";
+#else
+  (void)transfers;
+#endif
+  return "peer";
+}
+
+Channel& CudaBackend::channel(int src, int dst) {
+  for (Channel& ch : channels_) {
+    if (ch.src == src && ch.dst == dst) return ch;
+  }
+  KVR_FAIL(ErrorCode::Internal, "no channel " + std::to_string(src) + " -> " + std::to_string(dst));
+}
+
+void CudaBackend::init_transport(const Plan& plan) {
+  std::set<std::pair<int, int>> pairs;
+  for (const PlanOp& op : plan.ops) {
+    if (op.kind == OpKind::Transfer) pairs.insert({op.src, op.dst});
+  }
+  for (const auto& [src, dst] : pairs) {
+    Channel ch;
+    ch.src = src;
+    ch.dst = dst;
+    const int src_device = ranks_[static_cast<size_t>(src)]->device;
+    const int dst_device = ranks_[static_cast<size_t>(dst)]->device;
+    channels_.push_back(ch);
+    Channel& added = channels_.back();
+    KVR_CUDA_CHECK(cudaSetDevice(src_device));
+    KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.send, cudaStreamNonBlocking));
+    if (transport_ == "nccl") {
+      KVR_CUDA_CHECK(cudaSetDevice(dst_device));
+      KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.recv, cudaStreamNonBlocking));
+    } else if (src_device != dst_device) {
+      // Direct NVLink/PCIe copies where possible; cudaMemcpyPeerAsync stages through the host
+      // otherwise (slow but correct).
+      for (const auto& [from, to] : {std::make_pair(src_device, dst_device), std::make_pair(dst_device, src_device)}) {
+        int can = 0;
+        KVR_CUDA_CHECK(cudaDeviceCanAccessPeer(&can, from, to));
+        if (!can) continue;
+        KVR_CUDA_CHECK(cudaSetDevice(from));
+        const cudaError_t status = cudaDeviceEnablePeerAccess(to, 0);
+        if (status == cudaErrorPeerAccessAlreadyEnabled) {
+          (void)cudaGetLastError();
+        } else {
+          KVR_CUDA_CHECK(status);
+        }
+      }
+    }
+  }
+  if (transport_ == "nccl") {
+#if defined(KVR_WITH_NCCL)
+    std::vector<int> devices;
+    for (const auto& r : ranks_) devices.push_back(r->device);
+    comms_.assign(devices.size(), nullptr);
+    KVR_NCCL_CHECK(ncclCommInitAll(comms_.data(), static_cast<int>(devices.size()), devices.data()));
+#else
+    KVR_FAIL(ErrorCode::NcclUnavailable, "this build has no NCCL; use --transport peer");
+#endif
+  }
+}
+
+void CudaBackend::release_transport() noexcept {
+#if defined(KVR_WITH_NCCL)
+  for (ncclComm_t comm : comms_) {
+    if (comm != nullptr) (void)ncclCommDestroy(comm);
+  }
+  comms_.clear();
+#endif
+  for (Channel& ch : channels_) {
+    if (ch.send != nullptr) {
+      (void)cudaSetDevice(ranks_[static_cast<size_t>(ch.src)]->device);
+      (void)cudaStreamDestroy(ch.send);
+    }
+    if (ch.recv != nullptr) {
+      (void)cudaSetDevice(ranks_[static_cast<size_t>(ch.dst)]->device);
+      (void)cudaStreamDestroy(ch.recv);
+    }
+  }
+  channels_.clear();
+}
+
+void CudaBackend::issue_transfer(const PlanOp& op) {
+  Channel& ch = channel(op.src, op.dst);
+  const RankState& source = *ranks_[static_cast<size_t>(op.src)];
+  const RankState& target = *ranks_[static_cast<size_t>(op.dst)];
+  const OpEvents& events = events_[static_cast<size_t>(op.id)];
+  KVR_CHECK(op.token_end <= source.kv_tokens && op.token_end <= target.kv_tokens && op.token_start <= op.token_end,
+            ErrorCode::Internal, "transfer " + std::to_string(op.id) + " is outside the caches");
+  const int64_t count = (op.token_end - op.token_start) * row_elements_;
+  const size_t bytes = static_cast<size_t>(count) * sizeof(__half);
+  const __half* from = source.cache_layer(op.layer, row_elements_) + op.token_start * row_elements_;
+  __half* to = target.cache_layer(op.layer, row_elements_) + op.token_start * row_elements_;
+
+  KVR_CUDA_CHECK(cudaSetDevice(source.device));
+  wait_for_dependencies(op, ch.send);
+  KVR_CUDA_CHECK(cudaEventRecord(events.start, ch.send));
+  if (transport_ == "nccl") {
+#if defined(KVR_WITH_NCCL)
+    KVR_CUDA_CHECK(cudaSetDevice(target.device));
+    wait_for_dependencies(op, ch.recv);  // the receive kernel does not start (and spin) early
+    if (bytes > 0) {
+      std::lock_guard<std::mutex> lock(nccl_mutex_);
+      KVR_NCCL_CHECK(ncclGroupStart());
+      KVR_NCCL_CHECK(ncclSend(from, bytes, ncclUint8, op.dst, comms_[static_cast<size_t>(op.src)], ch.send));
+      KVR_NCCL_CHECK(ncclRecv(to, bytes, ncclUint8, op.src, comms_[static_cast<size_t>(op.dst)], ch.recv));
+      KVR_NCCL_CHECK(ncclGroupEnd());
+    }
+    KVR_CUDA_CHECK(cudaSetDevice(target.device));
+    KVR_CUDA_CHECK(cudaEventRecord(events.end, ch.recv));
+#endif
+  } else {
+    if (bytes > 0) {
+      if (source.device == target.device) {
+        CopyRowsParams copy;
+        copy.src = from;
+        copy.dst = to;
+        copy.count = count;
+        launch_copy_rows(copy, ch.send);
+      } else {
+        KVR_CUDA_CHECK(cudaMemcpyPeerAsync(to, target.device, from, source.device, bytes, ch.send));
+      }
+    }
+    KVR_CUDA_CHECK(cudaEventRecord(events.end, ch.send));
+  }
+}
+
+}  // namespace kvr::cuda
