@@ -12,6 +12,7 @@ import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
 import type { Plan, StrategyName } from './plan/plan.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
 import type { Topology } from './topology/topology.js';
+import type { AttentionImplementation } from './work/op-kernels.js';
 
 /** Everything one prediction depends on. */
 export interface Scenario {
@@ -26,6 +27,8 @@ export interface Scenario {
   partition?: number[];
   /** Strategy kvr-s: how to search (default: fast, 64-token granularity). */
   search?: SearchOptions;
+  /** Attention implementation the costs assume (default: flash). */
+  attention?: AttentionImplementation;
   /** Strategy kvr-p: the predictor (default: model) and, for interpolate, its partition table. */
   predictor?: Predictor;
   partitionTable?: PartitionTable;
@@ -57,9 +60,10 @@ export function simulate(scenario: Scenario): Simulation {
   }
   const { partition, origin } = resolvePartition(scenario);
   const plan = buildPlan({ strategy, model, context, gpus, ...(partition === undefined ? {} : { partition }) });
-  const durations = opDurations(plan, scenario.gpu);
+  const attention = scenario.attention ?? 'flash';
+  const durations = opDurations(plan, scenario.gpu, attention);
   const run = runPlan(plan, durations, router);
-  const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin);
+  const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention);
   return { plan, durations, run, result };
 }
 

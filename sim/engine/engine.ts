@@ -2,6 +2,8 @@ import type { Plan } from '../plan/plan.js';
 import type { Route, Router } from '../topology/routing.js';
 import { EventQueue, type PoppedEvent } from './event-queue.js';
 import { FlowNetwork } from './flow-network.js';
+import { noiseFraction } from '../topology/link-noise.js';
+import type { LinkNoise } from '../topology/topology.js';
 
 /** Times of every op of a run, indexed by op id, in seconds from the common start. */
 export interface EngineRun {
@@ -21,6 +23,7 @@ export interface EngineRun {
 const COMPUTE_DONE = 0;
 const LATENCY_DONE = 1;
 const FLOW_DONE = 2;
+const NOISE_TICK = 3;
 
 /**
  * Runs a plan as a discrete-event simulation. Each rank has one compute stream that runs its
@@ -53,7 +56,12 @@ export interface EngineProgram {
   queueOffset: Int32Array;
   queueOps: Int32Array;
   routes: (Route | undefined)[];
+  /** Per-direction link capacities, then one virtual resource per rate-capped background flow. */
   capacities: Float64Array;
+  /** Competing flows that last the whole run (flow ids count - 1 + 1, count + 1, ...). */
+  background: Int32Array[];
+  /** Link directions whose capacity changes every period (seeded noise). */
+  noise: { resource: number; noise: LinkNoise; capacity: number }[];
 }
 
 export function compilePlan(plan: Plan, router: Router): EngineProgram {
@@ -106,6 +114,18 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
   const queueOps = new Int32Array(n);
   const queueFill = queueOffset.slice(0, queueCount);
   for (let i = 0; i < n; i++) queueOps[queueFill[queueOf[i]!]!++] = i;
+  const links = router.capacities();
+  const background = router.backgroundFlows();
+  const capped = background.filter((flow) => flow.rate !== null);
+  const capacities = new Float64Array(links.length + capped.length);
+  capacities.set(links);
+  let virtual = links.length;
+  const backgroundRoutes = background.map((flow) => {
+    if (flow.rate === null) return flow.resources;
+    // A rate cap is a private resource of that capacity on the flow's route.
+    capacities[virtual] = flow.rate;
+    return Int32Array.from([...flow.resources, virtual++]);
+  });
   return {
     count: n,
     gpus: p,
@@ -119,7 +139,9 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
     queueOffset,
     queueOps,
     routes,
-    capacities: router.capacities(),
+    capacities,
+    background: backgroundRoutes,
+    noise: router.noisyResources(),
   };
 }
 
@@ -137,7 +159,9 @@ export function executeProgram(
   const flowStart = new Float64Array(n);
   const end = new Float64Array(n).fill(NaN);
   const events = new EventQueue();
-  const network = new FlowNetwork(program.capacities, n, (flow) => routes[flow]!.resources);
+  const capacity = program.capacities.slice();
+  const background = program.background;
+  const network = new FlowNetwork(capacity, n + background.length, (flow) => (flow < n ? routes[flow]!.resources : background[flow - n]!));
   let now = 0;
   let processed = 0;
   let completed = 0;
@@ -183,6 +207,14 @@ export function executeProgram(
     events.push(finish, FLOW_DONE, flow, network.version[flow]!);
   };
 
+  for (let k = 0; k < background.length; k++) {
+    network.add(n + k, Infinity, 0);
+    ratesDirty = true;
+  }
+  program.noise.forEach((noisy, index) => {
+    capacity[noisy.resource] = noisy.capacity * noiseFraction(noisy.noise, noisy.resource, 0);
+    events.push(noisy.noise.period_s, NOISE_TICK, index, 1);
+  });
   for (let q = 0; q < queueCount; q++) tryStart(q);
   if (ratesDirty) {
     network.recompute(now, scheduleFlow);
@@ -195,6 +227,14 @@ export function executeProgram(
       events.pop(event);
       const op = event.op;
       if (event.type === FLOW_DONE && event.version !== network.version[op]) continue; // rate changed since
+      if (event.type === NOISE_TICK) {
+        // op is the index of the noisy resource, version the period that starts now.
+        const noisy = program.noise[op]!;
+        network.setCapacity(noisy.resource, noisy.capacity * noiseFraction(noisy.noise, noisy.resource, event.version), now);
+        ratesDirty = true;
+        if (completed < n) events.push(now + noisy.noise.period_s, NOISE_TICK, op, event.version + 1);
+        continue;
+      }
       processed += 1;
       if (event.type === COMPUTE_DONE) {
         complete(op);

@@ -46,6 +46,12 @@ export class FlowNetwork {
     this.active.push(flow);
   }
 
+  /** Changes a resource's capacity at time `now` (noisy links); rates follow at the next recompute. */
+  setCapacity(resource: number, capacity: number, now: number): void {
+    this.advance(now);
+    this.capacity[resource] = capacity;
+  }
+
   /** Removes a finished flow at time `now`. */
   remove(flow: number, now: number): void {
     this.advance(now);
@@ -93,7 +99,8 @@ export class FlowNetwork {
       if (rate !== this.rate[flow]) {
         this.rate[flow] = rate;
         this.version[flow]! += 1;
-        onChange(flow, now + this.remaining[flow]! / rate);
+        const finish = now + this.remaining[flow]! / rate;
+        if (Number.isFinite(finish)) onChange(flow, finish); // background flows never finish
       }
     }
   }

@@ -1,6 +1,6 @@
 import type { Plan } from '../plan/plan.js';
 import { COMPUTE_OP_NAMES, type ComputeOpName } from '../work/compute-op.js';
-import { opKernels } from '../work/op-kernels.js';
+import { opKernels, type AttentionImplementation } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
 import { calibratedOpSeconds } from './calibration.js';
@@ -13,7 +13,7 @@ const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 
  * A rank repeats the same shapes layer after layer, so each (rank, op name) slot remembers the
  * last shape it costed and reuses the time when the next layer's op has the same shape.
  */
-export function opDurations(plan: Plan, gpu: GpuSpec): Float64Array {
+export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplementation = 'flash'): Float64Array {
   const durations = new Float64Array(plan.ops.length);
   const slots = plan.gpus * COMPUTE_OP_NAMES.length;
   const lastTokens = new Float64Array(slots).fill(-1);
@@ -35,8 +35,10 @@ export function opDurations(plan: Plan, gpu: GpuSpec): Float64Array {
       lastPrefix[slot] = op.prefix;
       lastKeys[slot] = op.keys;
       lastCausal[slot] = causal;
-      const calibrated = gpu.calibration === undefined ? undefined : calibratedOpSeconds(gpu.calibration, plan.model, op);
-      lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op), gpu);
+      // Calibration tables measure the executor's own (flash-style) attention, so eager uses the roofline.
+      const calibrated =
+        gpu.calibration === undefined || (attention === 'eager' && op.name === 'attn') ? undefined : calibratedOpSeconds(gpu.calibration, plan.model, op);
+      lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
     }
     durations[op.id] = lastSeconds[slot]!;
   }

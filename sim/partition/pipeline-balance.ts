@@ -39,7 +39,7 @@ export class PipelineBalance {
     const gpu = this.scenario.gpu;
     let seconds = 0;
     for (const name of ['qkv', 'attn', 'o', 'mlp'] as const) {
-      seconds += kernelsSeconds(opKernels(model, { name, tokens: c, prefix: P, keys: P + c, causal: true }), gpu);
+      seconds += kernelsSeconds(opKernels(model, { name, tokens: c, prefix: P, keys: P + c, causal: true }, this.scenario.attention), gpu);
     }
     return seconds;
   }

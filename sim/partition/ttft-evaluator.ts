@@ -56,6 +56,6 @@ export class TtftEvaluator {
     }
     const { plan, program, bytes } = this.template;
     for (const op of plan.ops) if (op.kind === 'transfer') bytes[op.id] = op.bytes;
-    return executeProgram(program, opDurations(plan, this.scenario.gpu), bytes).makespan;
+    return executeProgram(program, opDurations(plan, this.scenario.gpu, this.scenario.attention), bytes).makespan;
   }
 }

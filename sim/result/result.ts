@@ -3,6 +3,7 @@ import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/g
 import type { Plan, StrategyName } from '../plan/plan.js';
 import type { Topology } from '../topology/topology.js';
 import { rankMemory } from './memory.js';
+import type { AttentionImplementation } from '../work/op-kernels.js';
 
 export const RESULT_SCHEMA = 'kvr-sim/result@1';
 
@@ -55,6 +56,8 @@ export interface SimResult {
   flops_total: number;
   comm_bytes_total: number;
   topology: string;
+  /** flash (fused, scores never stored) or eager (scores materialised, as the paper ran). */
+  attention: AttentionImplementation;
   gpu_profile: GpuProfileKind;
   /** True for datasheet presets and uncalibrated files: efficiencies are not measured. */
   uncalibrated: boolean;
@@ -72,6 +75,7 @@ export function buildResult(
   gpu: GpuSpec,
   topology: Topology,
   origin: PartitionOrigin,
+  attention: AttentionImplementation = 'flash',
 ): SimResult {
   const p = plan.gpus;
   const flops = new Array<number>(p).fill(0);
@@ -95,7 +99,7 @@ export function buildResult(
   }
   let overflow: MemoryOverflow | null = null;
   const ranks = plan.partition.map((tokens, rank): RankResult => {
-    const memory = rankMemory(plan.model, tokens, plan.kv_tokens[rank]!);
+    const memory = rankMemory(plan.model, tokens, plan.kv_tokens[rank]!, attention);
     const fits = gpu.memory_bytes === null || memory.total <= gpu.memory_bytes;
     if (!fits) {
       const over = memory.total - gpu.memory_bytes!;
@@ -132,6 +136,7 @@ export function buildResult(
     flops_total: flopsTotal,
     comm_bytes_total: commTotal,
     topology: topology.name,
+    attention,
     gpu_profile: gpu.profile,
     uncalibrated: isUncalibrated(gpu),
     fits: overflow === null,

@@ -1,5 +1,5 @@
 import { KvrInputError } from '../errors.js';
-import { gpuNodes, type Topology } from './topology.js';
+import { gpuNodes, type LinkNoise, type Topology } from './topology.js';
 
 /** The path of a transfer: directed link resources it occupies, and the sum of their latencies. */
 export interface Route {
@@ -84,15 +84,37 @@ export class Router {
         `no path from ${this.topology.nodes[src]!.id} to ${this.topology.nodes[dst]!.id}`,
       );
     }
-    const resources = new Int32Array(nodes.length - 1);
+    const resources = this.pathResources(nodes);
     let latency = this.extraLatency;
+    for (const resource of resources) latency += this.topology.links[resource >> 1]!.latency_s;
+    return { resources, latency_s: latency, nodes };
+  }
+
+  /** Directed resources along a path of adjacent nodes. */
+  pathResources(nodes: readonly number[]): Int32Array {
+    const resources = new Int32Array(nodes.length - 1);
     for (let i = 1; i < nodes.length; i++) {
       const edge = this.adjacency[nodes[i - 1]!]!.find((e) => e.to === nodes[i]);
-      if (edge === undefined) throw new Error(`route has no link ${nodes[i - 1]}->${nodes[i]}`);
+      if (edge === undefined) throw new Error(`path has no link ${nodes[i - 1]}->${nodes[i]}`);
       resources[i - 1] = edge.resource;
-      latency += this.topology.links[edge.link]!.latency_s;
     }
-    return { resources, latency_s: latency, nodes };
+    return resources;
+  }
+
+  /** The topology's background flows, as the directed resources they occupy. */
+  backgroundFlows(): { resources: Int32Array; rate: number | null }[] {
+    return (this.topology.background ?? []).map((flow) => ({ resources: this.pathResources(flow.nodes), rate: flow.rate }));
+  }
+
+  /** Every directed resource whose link is noisy, with its noise and undisturbed capacity. */
+  noisyResources(): { resource: number; noise: LinkNoise; capacity: number }[] {
+    const noisy: { resource: number; noise: LinkNoise; capacity: number }[] = [];
+    this.topology.links.forEach((link, i) => {
+      if (link.noise === undefined) return;
+      noisy.push({ resource: 2 * i, noise: link.noise, capacity: link.bandwidth_ab });
+      noisy.push({ resource: 2 * i + 1, noise: link.noise, capacity: link.bandwidth_ba });
+    });
+    return noisy;
   }
 
   /**

@@ -17,6 +17,16 @@ export interface TopologyNode {
   kind: NodeKind;
 }
 
+/**
+ * Seeded bandwidth noise of a link (the paper's noisy network): every `period_s`, each direction's
+ * capacity becomes its bandwidth times a fraction drawn uniformly from [min_fraction, 1].
+ */
+export interface LinkNoise {
+  period_s: number;
+  min_fraction: number;
+  seed: number;
+}
+
 /** A full-duplex link; each direction has its own bandwidth (bytes/s). */
 export interface TopologyLink {
   a: number;
@@ -24,6 +34,17 @@ export interface TopologyLink {
   bandwidth_ab: number;
   bandwidth_ba: number;
   latency_s: number;
+  noise?: LinkNoise;
+}
+
+/**
+ * Competing traffic that lasts the whole prefill along a path of nodes: it shares every link of
+ * the path max-min fairly with the plan's transfers, taking at most `rate` bytes/s (null: as much
+ * as fairness gives it).
+ */
+export interface BackgroundFlow {
+  nodes: number[];
+  rate: number | null;
 }
 
 /** A route fixed by the user: node indices from the source GPU to the destination GPU. */
@@ -40,6 +61,7 @@ export interface Topology {
   nodes: TopologyNode[];
   links: TopologyLink[];
   routes: ExplicitRoute[];
+  background?: BackgroundFlow[];
 }
 
 /** Node index of each GPU, in rank order. */
@@ -51,16 +73,19 @@ export function gpuNodes(topology: Topology): number[] {
   return gpus;
 }
 
-const TOPOLOGY_KEYS = ['schema', 'name', 'description', 'nodes', 'links', 'routes'] as const;
-const LINK_KEYS = ['a', 'b', 'bandwidth', 'bandwidth_ab', 'bandwidth_ba', 'latency'] as const;
+const TOPOLOGY_KEYS = ['schema', 'name', 'description', 'nodes', 'links', 'routes', 'background'] as const;
+const LINK_KEYS = ['a', 'b', 'bandwidth', 'bandwidth_ab', 'bandwidth_ba', 'latency', 'noise'] as const;
 const MAX_NODES = 1 << 16;
 
 /**
  * Reads a topology file:
  *   { "name": "...", "nodes": [{"id": "gpu0", "kind": "gpu"}, ...],
  *     "links": [{"a": "gpu0", "b": "sw", "bandwidth": "300 GB/s", "latency": "1 us"}, ...],
- *     "routes": [{"path": ["gpu0", "sw", "gpu1"]}] }
- * A link gives "bandwidth" for both directions or "bandwidth_ab" and "bandwidth_ba" for each.
+ *     "routes": [{"path": ["gpu0", "sw", "gpu1"]}],
+ *     "background": [{"path": ["gpu1", "sw"], "rate": "100 GB/s"}] }
+ * A link gives "bandwidth" for both directions or "bandwidth_ab" and "bandwidth_ba" for each, and
+ * optionally "noise": {"period": "1 ms", "min_fraction": 0.5, "seed": 7}. A background flow without
+ * "rate" takes whatever max-min fairness leaves it.
  */
 export function topologyFromJson(value: unknown, field = 'topology'): Topology {
   const object = expectObject(value, field);
@@ -122,7 +147,9 @@ export function topologyFromJson(value: unknown, field = 'topology'): Topology {
     }
     const latency =
       link.latency === undefined ? 0 : parseQuantity(link.latency, 'time', `${where}.latency`, { bareNumbers: true });
-    return { a, b, bandwidth_ab: ab, bandwidth_ba: ba, latency_s: latency };
+    const parsed: TopologyLink = { a, b, bandwidth_ab: ab, bandwidth_ba: ba, latency_s: latency };
+    if (link.noise !== undefined) parsed.noise = noiseFromJson(link.noise, `${where}.noise`);
+    return parsed;
   });
   const rawRoutes = object.routes === undefined ? [] : expectArray(object.routes, `${field}.routes`);
   const routes = rawRoutes.map((raw, i): ExplicitRoute => {
@@ -134,22 +161,46 @@ export function topologyFromJson(value: unknown, field = 'topology'): Topology {
     );
     return { nodes: path };
   });
-  const topology: Topology = { name, nodes, links, routes };
+  const rawBackground = object.background === undefined ? [] : expectArray(object.background, `${field}.background`);
+  const background = rawBackground.map((raw, i): BackgroundFlow => {
+    const where = `${field}.background[${i}]`;
+    const flow = expectObject(raw, where);
+    rejectUnknownKeys(flow, ['path', 'rate'], where);
+    const path = expectArray(requireKey(flow, 'path', where), `${where}.path`).map((id, j) => nodeRef(id, `${where}.path[${j}]`));
+    let rate: number | null = null;
+    if (flow.rate !== undefined) {
+      rate = parseQuantity(flow.rate, 'bandwidth', `${where}.rate`, { bareNumbers: true });
+      if (rate <= 0) throw new KvrInputError(`${where}.rate`, 'must be > 0 (omit it for traffic that takes its fair share)');
+    }
+    return { nodes: path, rate };
+  });
+  const topology: Topology = { name, nodes, links, routes, background };
   validateTopology(topology, field);
   return topology;
+}
+
+function noiseFromJson(value: unknown, where: string): LinkNoise {
+  const noise = expectObject(value, where);
+  rejectUnknownKeys(noise, ['period', 'min_fraction', 'seed'], where);
+  const period = parseQuantity(requireKey(noise, 'period', where), 'time', `${where}.period`, { bareNumbers: true });
+  if (period <= 0) throw new KvrInputError(`${where}.period`, 'must be > 0');
+  const fraction = requireKey(noise, 'min_fraction', where);
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1)) {
+    throw new KvrInputError(`${where}.min_fraction`, `expected a number in (0, 1] (got ${describeValue(fraction)})`);
+  }
+  const seed = requireKey(noise, 'seed', where);
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new KvrInputError(`${where}.seed`, `expected an integer in 0..4294967295 (got ${describeValue(seed)})`);
+  }
+  return { period_s: period, min_fraction: fraction, seed };
 }
 
 /** Checks what any topology, preset or file, must satisfy. */
 export function validateTopology(topology: Topology, field = 'topology'): void {
   if (gpuNodes(topology).length === 0) throw new KvrInputError(`${field}.nodes`, 'needs at least one node of kind "gpu"');
   const linked = new Set(topology.links.map((l) => `${Math.min(l.a, l.b)}:${Math.max(l.a, l.b)}`));
-  topology.routes.forEach((route, i) => {
-    const where = `${field}.routes[${i}].path`;
-    const nodes = route.nodes;
+  const checkPath = (nodes: number[], where: string): void => {
     if (nodes.length < 2) throw new KvrInputError(where, 'needs at least two nodes');
-    if (topology.nodes[nodes[0]!]!.kind !== 'gpu' || topology.nodes[nodes[nodes.length - 1]!]!.kind !== 'gpu') {
-      throw new KvrInputError(where, 'must start and end at a gpu node');
-    }
     if (new Set(nodes).size !== nodes.length) throw new KvrInputError(where, 'must not visit a node twice');
     for (let j = 1; j < nodes.length; j++) {
       const [x, y] = [nodes[j - 1]!, nodes[j]!];
@@ -157,5 +208,14 @@ export function validateTopology(topology: Topology, field = 'topology'): void {
         throw new KvrInputError(where, `no link between ${topology.nodes[x]!.id} and ${topology.nodes[y]!.id}`);
       }
     }
+  };
+  topology.routes.forEach((route, i) => {
+    const where = `${field}.routes[${i}].path`;
+    const nodes = route.nodes;
+    if (nodes.length >= 2 && (topology.nodes[nodes[0]!]!.kind !== 'gpu' || topology.nodes[nodes[nodes.length - 1]!]!.kind !== 'gpu')) {
+      throw new KvrInputError(where, 'must start and end at a gpu node');
+    }
+    checkPath(nodes, where);
   });
+  (topology.background ?? []).forEach((flow, i) => checkPath(flow.nodes, `${field}.background[${i}].path`));
 }

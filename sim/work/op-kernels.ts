@@ -11,12 +11,21 @@ export interface Kernel {
 }
 
 /**
+ * How attention is implemented: `flash` fuses it into one kernel that never writes the scores
+ * (FlashAttention-style, causal tiles skipped); `eager` is PyTorch-2.0-style eager attention, as
+ * the KV-Runahead paper ran it: a scores GEMM over every key (the causal mask is applied, not
+ * skipped), the c x K scores written to and read back from HBM by the softmax, then a values GEMM.
+ */
+export const ATTENTION_IMPLEMENTATIONS = ['flash', 'eager'] as const;
+export type AttentionImplementation = (typeof ATTENTION_IMPLEMENTATIONS)[number];
+
+/**
  * Splits a canonical op into the kernels a fused fp16 implementation launches, so the cost model
  * can charge each its roofline time and launch overhead. The matmul FLOPs add up to
  * computeOpFlops; memory-bound kernels (norms, RoPE, activations, residual adds) carry bytes only.
  * Byte counts are reads plus writes of each kernel's operands (weights once per kernel).
  */
-export function opKernels(model: ModelSpec, op: ComputeShape): Kernel[] {
+export function opKernels(model: ModelSpec, op: ComputeShape, attention: AttentionImplementation = 'flash'): Kernel[] {
   const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f, dtype_bytes: b } = model;
   const c = op.tokens;
   const normWeights = model.norm === 'layernorm' ? 2 * d : d;
@@ -31,6 +40,14 @@ export function opKernels(model: ModelSpec, op: ComputeShape): Kernel[] {
         memory('rope', b * 2 * c * (h + hkv) * hd),
       ];
     case 'attn': {
+      if (attention === 'eager') {
+        const scores = h * c * op.keys;
+        return [
+          gemm('attn_scores', 2 * h * hd * c * op.keys, b * (c * h * hd + op.keys * hkv * hd + scores)),
+          memory('softmax', b * 2 * scores),
+          gemm('attn_values', 2 * h * hd * c * op.keys, b * (scores + op.keys * hkv * hd + c * h * hd)),
+        ];
+      }
       // Q in, O out, every attended key's K and V read once.
       const bytes = b * (2 * c * h * hd + 2 * op.keys * hkv * hd);
       return [{ name: 'attention', kind: 'attention', flops: computeOpFlops(model, op), bytes }];

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { simulate, type Scenario } from '../../sim/simulate.js';
 import type { ModelSpec } from '../../sim/model/model-spec.js';
 import { falcon7b, ideal, llama7b, topology } from '../support/scenarios.js';
+import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
 
 /**
  * TTFT on the ideal GPU (100 TFLOP/s, memory traffic free, no launch overhead) with zero link
@@ -169,3 +170,20 @@ describe('memory', () => {
     expect(result.ranks[7]!.kv_cache_bytes).toBe(131072 * 16384 * 32);
   });
 });
+
+describe('attention implementation', () => {
+  test('eager attention costs more time and memory than flash; FLOP accounting stays DESIGN §2', () => {
+    const base: Scenario = { model: llama7b, gpu: GPU_PRESETS['a100-80g']!, topology: topology('switch', 1, 1e11), gpus: 1, context: 8192, strategy: 'single' };
+    const flash = simulate(base).result;
+    const eager = simulate({ ...base, attention: 'eager' }).result;
+    expect(eager.ttft_s).toBeGreaterThan(flash.ttft_s);
+    expect(eager.flops_total).toBe(flash.flops_total);
+    // Per token: the attention phase grows by scores + probabilities (2 * h * K) and overtakes the
+    // MLP phase (2d + 3f) that was the flash peak.
+    const attentionPhase = 2 * 4096 + 96 * 128 + 32 * 128 + 2 * 32 * 8192;
+    const mlpPhase = 2 * 4096 + 3 * 11008;
+    expect(eager.ranks[0]!.peak_mem_bytes - flash.ranks[0]!.peak_mem_bytes).toBe(2 * 8192 * (attentionPhase - mlpPhase));
+    expect([flash.attention, eager.attention]).toEqual(['flash', 'eager']);
+  });
+});
+

@@ -45,4 +45,15 @@ describe('opKernels', () => {
     expect(computeOpFlops(m, { name: 'mlp', ...shape })).toBe(6 * c * 4096 * 11008);
     expect(computeOpFlops(m, { name: 'lm_head', ...shape })).toBe(2 * 4096 * 32000);
   });
+
+  test('eager attention: two GEMMs over every key plus a softmax that reads and writes the scores', () => {
+    const m = MODEL_PRESETS['llama2-7b']!;
+    const op = { name: 'attn' as const, tokens: 1024, prefix: 3072, keys: 4096, causal: true };
+    const kernels = opKernels(m, op, 'eager');
+    expect(kernels.map((k) => k.name)).toEqual(['attn_scores', 'softmax', 'attn_values']);
+    // The causal mask is applied, not skipped: 4*h*hd*c*K, more than the causal-aware count.
+    expect(kernels[0]!.flops + kernels[2]!.flops).toBe(4 * 32 * 128 * 1024 * 4096);
+    expect(kernels[0]!.flops + kernels[2]!.flops).toBeGreaterThan(computeOpFlops(m, op));
+    expect(kernels[1]!.bytes).toBe(2 * 2 * 32 * 1024 * 4096);
+  });
 });
