@@ -15,6 +15,7 @@ import { DEFAULT_GRANULARITY } from '../sim/partition/lattice.js';
 import { partitionTableFromJson, type PartitionTable } from '../sim/partition/partition-table.js';
 import { PREDICTORS } from '../sim/partition/predict-partition.js';
 import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-partition.js';
+import { ATTENTION_IMPLEMENTATIONS } from '../sim/work/op-kernels.js';
 import type { CliIo } from './io.js';
 import { defaultProfilePath, defaultTablePath, TINY_MODELS, tinyModelPath } from './project-root.js';
 import { gpuProfileFromJson, isGpuProfile } from '../sim/hardware/gpu-profile.js';
@@ -39,6 +40,7 @@ export interface ScenarioFlags {
   granularity?: string;
   table?: string;
   predictor?: string;
+  attention?: string;
 }
 
 export const SCENARIO_DEFAULTS = {
@@ -78,7 +80,8 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
     .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.json)'))
-    .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`));
+    .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`))
+    .addOption(new Option('--attention <impl>', `${ATTENTION_IMPLEMENTATIONS.join('|')}: fused attention, or scores materialised as in PyTorch eager (default: flash)`));
 }
 
 /** Resolves the flags into a scenario, rejecting anything unknown, malformed or unused. */
@@ -105,6 +108,7 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
   }
   const context = parseIntegerText(flags.context ?? SCENARIO_DEFAULTS.context, '--context', { min: gpus, max: MAX_CONTEXT });
   const scenario: Scenario = { model, gpu, topology, gpus, context, strategy };
+  if (flags.attention !== undefined) scenario.attention = checkChoice(flags.attention, ATTENTION_IMPLEMENTATIONS, '--attention');
   if (flags.partition !== undefined) scenario.partition = parsePartition(flags.partition);
   const onlyFor = (flag: string, given: string | undefined, wanted: StrategyName): void => {
     if (given !== undefined && strategy !== wanted) {

@@ -79,6 +79,13 @@ describe('kvr simulate', () => {
     expect(result.partition).toEqual([2600, 2100, 1800, 1500]);
   });
 
+  test('--attention eager is slower than flash and says so in the JSON', async () => {
+    const flash = JSON.parse((await run(['simulate', '--gpus', '2', '--context', '8192', '--json'])).out);
+    const eager = JSON.parse((await run(['simulate', '--gpus', '2', '--context', '8192', '--attention', 'eager', '--json'])).out);
+    expect(eager.attention).toBe('eager');
+    expect(eager.ttft_s).toBeGreaterThan(flash.ttft_s);
+  });
+
   test('the same command prints the same bytes twice', async () => {
     const argv = ['simulate', '--strategy', 'tsp', '--topology', 'ring', '--gpus', '6', '--context', '10000', '--json'];
     expect((await run(argv)).out).toBe((await run(argv)).out);
@@ -119,6 +126,7 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--gpus'], /^kvr: option '--gpus <n>' argument missing$/],
     [['simulate', 'extra'], /^kvr: too many arguments/],
     [['simulate-all'], /^kvr: unknown command 'simulate-all'/],
+    [['simulate', '--attention', 'sparse'], /^kvr: --attention: unknown value "sparse" \(allowed: flash, eager\)$/],
   ])('%j', async (argv, message) => {
     const files = {
       'bad.json': '{"name": "x",',
