@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { KvrInputError } from '../sim/errors.js';
 import { demoCommand } from './commands/demo.js';
+import { plotCommand, PLOT_FIGURES, type PlotFlags } from './commands/plot.js';
 import { partitionCommand, type PartitionFlags } from './commands/partition.js';
 import { buildTableCommand, validateTableCommand, type BuildTableFlags, type ValidateFlags } from './commands/partition-table.js';
 import { simulateCommand, type SimulateFlags } from './commands/simulate.js';
@@ -114,6 +115,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--prefixes <list>', 'attention prefixes of the grid')
     .option('--link-bandwidth <rate>', 'emulated link of the transfer samples')
     .option('--link-latency <time>', 'its latency')
+    .option('--link-tokens <list>', 'chunk sizes whose K,V the transfer samples move')
+    .option('--sm-partitions <n>', 'cuda: time ops on one of n SM partitions (green contexts) of the GPU; the profile is then <name>/<k>sm, k its SMs (default: 0, the whole GPU)')
     .option('--warmup <n>', 'untimed runs of each op (default: 1)')
     .option('--repeats <n>', 'timed runs of each op (default: 5)')
     .option('--out <file>', 'where to write the profile (default: calibration/profiles/<name>.json)')
@@ -126,6 +129,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--backend <name>', 'cpu|cuda (default: cpu)')
     .option('--model <list>', 'models (default: tiny-llama on cpu, llama2-7b on cuda)')
     .option('--repeats <n>', 'timed runs per case (default: 3)')
+    .option('--single <list>', 'contexts of the single-rank cases, or none')
+    .option('--ranks <list>', 'rank counts of the multi-rank cases, or none')
+    .option('--contexts <list>', 'contexts of the multi-rank cases')
+    .option('--sm-partitions <n>', 'cuda: run the multi-rank cases one rank per SM partition of one GPU (--gpu: a slice profile such as h200/16sm)')
+    .option('--gpu-whole <name>', 'with --sm-partitions: whole-GPU profile for the single-rank cases (skipped without it)')
     .option('--out <dir>', 'report folder (default: calibration/validation/<gpu>)')
     .action((flags: ValidateCommandFlags) => validateCommand(flags, io));
 
@@ -140,6 +148,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description("the KV-Runahead paper's setting on built-in defaults: TTFT of single, TSP and KVR")
     .option('--json', 'print the rows as JSON')
     .action((flags: { json?: boolean }) => demoCommand(flags, io));
+
+  program
+    .command('plot')
+    .description("draw one of the notebooks' figures: <figure>.svg, .png, .vl.json (Vega-Lite), .csv and .json")
+    .argument('<figure>', PLOT_FIGURES.join('|'))
+    .option('--out <dir>', 'output folder (default: notebooks/out/<notebook>)')
+    .option('--model <list>', 'models (presets or JSON files), comma-separated')
+    .option('--gpu <name|file>', 'GPU preset, calibrated profile or JSON file')
+    .option('--gpus <list>', 'GPU counts, e.g. 2,4,8')
+    .option('--bandwidth <list>', 'link bandwidths, e.g. "300 GB/s,10 GB/s"')
+    .option('--context <list>', 'contexts in tokens, e.g. 4096,16384')
+    .action((figure: string, flags: PlotFlags) => plotCommand(figure, flags, io));
 
   if (argv.length === 0) {
     io.stdout(program.helpInformation());
