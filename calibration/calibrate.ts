@@ -11,8 +11,17 @@ import { microbenchCases, transferCase } from './microbench-plans.js';
 
 export interface CalibrateOptions {
   backend: BackendName;
-  /** Profile name: the --gpu name the simulator will find it under. */
+  /**
+   * Profile name: the --gpu name the simulator will find it under. With smPartitions, the GPU's
+   * name (h200, h100-sxm): the profile is then named `<name>/<k>sm` (see sliceProfileName).
+   */
   name: string;
+  /**
+   * CUDA: split the GPU's SMs into this many partitions (green contexts) and time every op on one
+   * of them, so the profile describes one slice of k SMs: what a rank of a multi-rank run on one
+   * GPU computes with. 0 or absent: the whole GPU.
+   */
+  smPartitions?: number;
   models: ModelSpec[];
   /** Grid of chunk sizes (tokens) and attention prefixes the tables are built on. */
   tokens: number[];
@@ -43,7 +52,8 @@ export interface ProfileDocument {
  */
 export async function calibrate(options: CalibrateOptions): Promise<ProfileDocument> {
   const log = options.log ?? (() => undefined);
-  const exec = { backend: options.backend, warmup: options.warmup, repeats: options.repeats };
+  const smPartitions = options.smPartitions ?? 0;
+  const exec = { backend: options.backend, warmup: options.warmup, repeats: options.repeats, ...(smPartitions > 0 ? { smPartitions } : {}) };
   let device = '';
   const measure = async (tokens: number[], prefixes: number[]): Promise<OpSample[]> => {
     const samples: OpSample[] = [];
@@ -93,13 +103,15 @@ export async function calibrate(options: CalibrateOptions): Promise<ProfileDocum
   const calibration = fitCalibration(grid, transfers);
   const transferErrors = transfers.map((t) => Math.abs((t.latency_s + t.bytes / t.bandwidth + calibration.transfer_overhead_s) / t.median_s - 1));
   const devices = await describeDevices();
+  const slice = smPartitions > 0 ? sliceOf(device, devices) : undefined;
   return {
     schema: PROFILE_SCHEMA,
-    gpu: baseGpu(options, grid),
+    gpu: baseGpu(options, grid, slice),
     calibration,
     provenance: {
       device,
       backend: options.backend,
+      ...(slice === undefined ? {} : { sm_partitions: slice }),
       devices,
       host: hostname(),
       node: process.version,
@@ -111,16 +123,47 @@ export async function calibrate(options: CalibrateOptions): Promise<ProfileDocum
   };
 }
 
+/** One SM partition of a GPU, as the CUDA backend reported it. */
+export interface SmSlice {
+  partitions: number;
+  sms_per_partition: number;
+  /** SMs of the whole GPU (null when the devices report has none). */
+  device_sms: number | null;
+}
+
+/** "NVIDIA H200 x1, 8 SM partitions of 16 SMs" -> { partitions 8, sms_per_partition 16 }. */
+export function parseSmPartitions(device: string): { partitions: number; sms_per_partition: number } | undefined {
+  const match = /(\d+) SM partitions? of (\d+) SMs/.exec(device);
+  return match === null ? undefined : { partitions: Number(match[1]), sms_per_partition: Number(match[2]) };
+}
+
+/** The name of a slice profile: `<gpu>/<k>sm`, e.g. h200/16sm (calibration/profiles/h200/16sm.json). */
+export function sliceProfileName(gpu: string, smsPerPartition: number): string {
+  return `${gpu}/${smsPerPartition}sm`;
+}
+
+function sliceOf(device: string, devices: Record<string, unknown>): SmSlice {
+  const parsed = parseSmPartitions(device);
+  if (parsed === undefined) throw new Error(`the cuda backend did not report its SM partitions (device "${device}")`);
+  const list = (devices.cuda as { devices?: { sms?: unknown }[] } | undefined)?.devices ?? [];
+  const sms = list[0]?.sms;
+  return { ...parsed, device_sms: typeof sms === 'number' ? sms : null };
+}
+
 /**
  * The roofline numbers kept beside the tables, used for models the tables do not cover: the
- * datasheet preset for a known GPU; on the CPU, the best measured matmul rate as the peak.
+ * datasheet preset for a known GPU (for a slice, its peak scaled to the slice's share of the SMs;
+ * memory and HBM bandwidth stay the whole GPU's, which the slices share); on the CPU, the best
+ * measured matmul rate as the peak.
  */
-function baseGpu(options: CalibrateOptions, grid: OpSample[]): Record<string, unknown> {
+function baseGpu(options: CalibrateOptions, grid: OpSample[], slice?: SmSlice): Record<string, unknown> {
   const preset = GPU_PRESETS[options.name];
+  const name = slice === undefined ? options.name : sliceProfileName(options.name, slice.sms_per_partition);
   if (preset !== undefined) {
+    const share = slice !== undefined && slice.device_sms !== null ? slice.sms_per_partition / slice.device_sms : 1;
     return {
-      name: options.name,
-      peak_flops: preset.peak_flops,
+      name,
+      peak_flops: preset.peak_flops * share,
       hbm_bandwidth: preset.hbm_bandwidth,
       memory: preset.memory_bytes,
       launch_overhead: preset.launch_overhead_s,
@@ -132,7 +175,7 @@ function baseGpu(options: CalibrateOptions, grid: OpSample[]): Record<string, un
   }
   const matmulRates = grid.filter((s) => s.op !== 'attn' && s.op !== 'lm_head').map((s) => s.flops / s.median_s);
   return {
-    name: options.name,
+    name,
     peak_flops: Math.max(...matmulRates),
     hbm_bandwidth: null,
     memory: totalmem(),

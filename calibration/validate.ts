@@ -15,6 +15,10 @@ export interface ValidationCase {
   /** Emulated link per GPU (switch topology), bytes/s; unused for one GPU. */
   bandwidth: number;
   latency_s: number;
+  /** The profile this case is predicted with, when not the report's (e.g. a whole-GPU profile for the single-rank cases of a slice validation). */
+  gpu?: GpuSpec;
+  /** CUDA: run the ranks on this many SM partitions of the GPU (one rank per partition); 0 or absent: whole GPUs. */
+  smPartitions?: number;
 }
 
 export interface ValidationRow {
@@ -29,6 +33,10 @@ export interface ValidationRow {
   predicted_s: number;
   /** predicted / measured - 1. */
   error: number;
+  /** The profile the prediction used. */
+  profile: string;
+  /** SM partitions the executor ran the ranks on (0: whole GPUs). */
+  sm_partitions: number;
 }
 
 export interface ValidationReport {
@@ -63,9 +71,15 @@ export async function validateProfile(
       nic_latency_s: 0,
       gpus_per_switch: 2,
     });
-    const scenario: Scenario = { model: c.model, gpu, topology, gpus: c.gpus, context: c.context, strategy: c.strategy };
+    const caseGpu = c.gpu ?? gpu;
+    const scenario: Scenario = { model: c.model, gpu: caseGpu, topology, gpus: c.gpus, context: c.context, strategy: c.strategy };
     const { plan, result } = simulate(scenario);
-    const options = c.gpus > 1 ? { ...exec, links: linkEmulationFor(topology, c.gpus) } : exec;
+    const smPartitions = c.smPartitions ?? 0;
+    const options = {
+      ...exec,
+      ...(c.gpus > 1 ? { links: linkEmulationFor(topology, c.gpus) } : {}),
+      ...(smPartitions > 0 ? { smPartitions } : {}),
+    };
     const { measurement } = await executePlan(plan, options);
     device = measurement.device;
     rows.push({
@@ -79,6 +93,8 @@ export async function validateProfile(
       measured_runs_s: measurement.ttft_runs_s,
       predicted_s: result.ttft_s,
       error: result.ttft_s / measurement.ttft_s - 1,
+      profile: caseGpu.name,
+      sm_partitions: smPartitions,
     });
     log(`${c.model.name} ${c.strategy} x${c.gpus} ${c.context} tokens: measured ${measurement.ttft_s.toExponential(3)} s, predicted ${result.ttft_s.toExponential(3)} s`);
   }

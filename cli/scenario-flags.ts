@@ -174,7 +174,9 @@ export function resolveModel(value: string, io: CliIo): ModelSpec {
  * datasheet preset of the same name; a file may be a GPU description or a calibrated profile.
  */
 function resolveGpu(value: string, io: CliIo): GpuSpec {
-  if (!looksLikePath(value)) {
+  // A calibrated profile wins, also under a name with a "/" (slice profiles: h200/16sm is
+  // calibration/profiles/h200/16sm.json); only then is such a name a file path.
+  if (!value.toLowerCase().endsWith('.json') && !value.includes('\\')) {
     const profilePath = defaultProfilePath(value);
     let profileText: string | undefined;
     try {
@@ -183,6 +185,8 @@ function resolveGpu(value: string, io: CliIo): GpuSpec {
       profileText = undefined;
     }
     if (profileText !== undefined) return gpuProfileFromJson(loadJsonFile(io, profilePath, '--gpu'), profilePath);
+  }
+  if (!looksLikePath(value)) {
     const preset = GPU_PRESETS[value];
     if (preset !== undefined) return preset;
     throw new KvrInputError('--gpu', `unknown GPU ${describeValue(value)} (presets: ${GPU_PRESET_NAMES.join(', ')}; a calibrated profile in calibration/profiles/; or a JSON file)`);

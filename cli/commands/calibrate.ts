@@ -19,6 +19,8 @@ export interface CalibrateFlags {
   prefixes?: string;
   linkBandwidth?: string;
   linkLatency?: string;
+  linkTokens?: string;
+  smPartitions?: string;
   warmup?: string;
   repeats?: string;
   out?: string;
@@ -37,6 +39,8 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   const defaults = CALIBRATION_DEFAULTS[backend];
   if (backend === 'cuda' && flags.name === undefined) throw new KvrInputError('--name', 'is required with --backend cuda: the GPU preset the profile calibrates (e.g. h200, h100-sxm)');
   const name = flags.name ?? 'cpu';
+  const smPartitions = parseSmPartitionsFlag(flags.smPartitions, backend);
+  if (smPartitions > 0 && name.includes('/')) throw new KvrInputError('--name', `with --sm-partitions, the GPU's name (e.g. h200); the profile is named <name>/<k>sm (got ${JSON.stringify(name)})`);
   const list = (value: string, flag: string, min: number) => splitList(value, flag).map((v) => parseIntegerText(v, flag, { min, max: 1 << 24 }));
   const bandwidth = parseQuantity(flags.linkBandwidth ?? defaults.link[0], 'bandwidth', '--link-bandwidth');
   if (bandwidth <= 0) throw new KvrInputError('--link-bandwidth', 'must be > 0');
@@ -46,7 +50,12 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
     models: resolveModels(flags.model ?? defaults.models, io),
     tokens: list(flags.tokens ?? defaults.tokens, '--tokens', 1),
     prefixes: list(flags.prefixes ?? defaults.prefixes, '--prefixes', 0),
-    link: { bandwidth, latency_s: parseQuantity(flags.linkLatency ?? defaults.link[1], 'time', '--link-latency'), tokens: defaults.linkTokens },
+    link: {
+      bandwidth,
+      latency_s: parseQuantity(flags.linkLatency ?? defaults.link[1], 'time', '--link-latency'),
+      tokens: flags.linkTokens === undefined ? defaults.linkTokens : list(flags.linkTokens, '--link-tokens', 1),
+    },
+    ...(smPartitions > 0 ? { smPartitions } : {}),
     warmup: parseIntegerText(flags.warmup ?? '1', '--warmup', { min: 0, max: 100 }),
     repeats: parseIntegerText(flags.repeats ?? '5', '--repeats', { min: 1, max: 1000 }),
     command: `kvr ${argv.join(' ')}`,
@@ -54,7 +63,9 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   };
   if (!options.prefixes.includes(0)) options.prefixes.unshift(0);
   const profile = await calibrate(options);
-  const out = flags.out ?? defaultProfilePath(name);
+  // A slice profile is named after its partition size, known once the backend has split the GPU.
+  const profileName = String(profile.gpu.name);
+  const out = flags.out ?? defaultProfilePath(profileName);
   try {
     if (flags.out === undefined) mkdirSync(dirname(out), { recursive: true });
     io.writeFile(out, `${JSON.stringify(profile, null, 2)}\n`);
@@ -64,8 +75,21 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
   const lines = profile.fit.ops.map((f) => `  ${f.model} ${f.op}: mean ${percent(f.mean_abs_error)}, max ${percent(f.max_abs_error)} over ${f.checks} shapes between grid points`);
   io.stdout(
-    `wrote ${out}: profile ${name} on ${String(profile.provenance.device)}, ${profile.samples.grid.length} grid samples\n` +
+    `wrote ${out}: profile ${profileName} on ${String(profile.provenance.device)}, ${profile.samples.grid.length} grid samples\n` +
       `fit error (interpolated tables vs measured, shapes not fitted):\n${lines.join('\n')}\n` +
       `  transfers: overhead ${(profile.calibration.transfer_overhead_s * 1e6).toFixed(1)} us, mean error ${percent(profile.fit.transfer_mean_abs_error)}\n`,
   );
+}
+
+/**
+ * --sm-partitions: 0 (the whole GPU) or how many green-context partitions to split each GPU into;
+ * only the cuda backend has SMs to split.
+ */
+export function parseSmPartitionsFlag(value: string | undefined, backend: BackendName): number {
+  if (value === undefined) return 0;
+  const partitions = parseIntegerText(value, '--sm-partitions', { min: 0, max: 4096 });
+  if (partitions > 0 && backend !== 'cuda') {
+    throw new KvrInputError('--sm-partitions', `only applies to --backend cuda: the ${backend} backend has no SMs to split (its ranks are threads)`);
+  }
+  return partitions;
 }

@@ -109,6 +109,12 @@ CallOptions read_call_options(const Napi::CallbackInfo& info, size_t index, cons
   read_option(object, "repeats", [&](const Napi::Value& v) { exec.repeats = static_cast<int>(integer_option(v, "repeats")); });
   read_option(object, "seed", [&](const Napi::Value& v) { exec.backend_options.seed = static_cast<uint64_t>(integer_option(v, "seed")); });
   read_option(object, "deviceOffset", [&](const Napi::Value& v) { exec.backend_options.device_offset = static_cast<int>(integer_option(v, "deviceOffset")); });
+  read_option(object, "smPartitions", [&](const Napi::Value& v) {
+    const int64_t partitions = integer_option(v, "smPartitions");
+    // Range-checked here so a huge value cannot wrap into a valid int; the backend checks the rest.
+    if (partitions < 0 || partitions > 4096) throw Napi::TypeError::New(v.Env(), "options.smPartitions: expected an integer in 0..4096");
+    exec.backend_options.sm_partitions = static_cast<int>(partitions);
+  });
   read_option(object, "links", [&](const Napi::Value& v) { options.links = string_option(v, "links"); });
   return options;
 }

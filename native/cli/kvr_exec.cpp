@@ -27,20 +27,25 @@ const char kUsage[] = R"(kvr-exec: run kvr plans (schema kvr-plan@1) on this mac
 
 Usage:
   kvr-exec run PLAN.json [--backend cpu|cuda] [--transport auto|peer|nccl] [--warmup N]
-                         [--repeats N] [--seed S] [--device-offset N] [--links FILE]
-                         [--out FILE] [--trace FILE]
+                         [--repeats N] [--seed S] [--device-offset N] [--sm-partitions N]
+                         [--links FILE] [--out FILE] [--trace FILE]
       Runs the plan: N warm-up runs, then timed repeats; prints kvr-exec/measurement@1 JSON
       (the median run's op times) to stdout or FILE, and optionally a Perfetto trace to FILE.
       --links paces every transfer on emulated links: FILE holds
       {"capacity": [bytes/s, ...], "routes": [{"src", "dst", "latency_s", "resources": [i, ...]}]}.
+      --sm-partitions N (cuda) splits each GPU's SMs into N green-context partitions and runs rank r
+      on partition r % N, so several ranks share one GPU as separate smaller GPUs would (0: whole GPUs).
       Defaults: --backend cpu --transport auto --warmup 1 --repeats 3 --seed 1234.
   kvr-exec time-ops PLAN.json --ops ID,ID,... [--backend cpu|cuda] [--transport T] [--warmup N]
-                              [--repeats N] [--seed S] [--device-offset N] [--links FILE]
+                              [--repeats N] [--seed S] [--device-offset N] [--sm-partitions N]
+                              [--links FILE]
       Runs the plan once, then re-issues each listed op alone (N warm-up + N timed times) and
       prints kvr-exec/op-times@1 JSON with every op's times and median, for calibration.
-  kvr-exec compare PLAN.json [--backends cpu,cuda] [--transport T] [--seed S]
+  kvr-exec compare PLAN.json [--backends cpu,cuda] [--transport T] [--seed S] [--device-offset N]
+                             [--sm-partitions N]
       Runs the plan once on each backend and prints kvr-exec/compare@1 JSON with the relative
-      error of the last token's logits against the first backend (exit 0 however large).
+      error of the last token's logits against the first backend (exit 0 however large);
+      --transport and --sm-partitions apply to the cuda backend only.
   kvr-exec bench-attention [--heads H] [--kv-heads K] [--head-dim D] [--chunk C] [--prefix P]
                            [--dense] [--warmup N] [--repeats N] [--seed S] [--no-check]
       Times the CUDA attention kernels on one shape and prints the result as JSON.
@@ -188,6 +193,7 @@ BackendOptions backend_options(const Options& options) {
   backend.seed = options.get_seed(backend.seed);
   backend.transport = options.get_choice("transport", backend.transport, {"auto", "peer", "nccl"});
   backend.device_offset = static_cast<int>(options.get_int("device-offset", backend.device_offset, 0, 1 << 16));
+  backend.sm_partitions = static_cast<int>(options.get_int("sm-partitions", backend.sm_partitions, 0, 4096));
   if (options.has("links")) backend.links = parse_link_emulation_text(read_file(options.get("links", "")));
   return backend;
 }
@@ -225,7 +231,8 @@ std::vector<int> parse_op_ids(const std::string& text) {
 
 int command_run(const std::vector<std::string>& args) {
   const Options options(
-      args, {"backend", "transport", "warmup", "repeats", "seed", "device-offset", "links", "out", "trace"}, {});
+      args, {"backend", "transport", "warmup", "repeats", "seed", "device-offset", "sm-partitions", "links", "out", "trace"},
+      {});
   const Plan plan = load_plan(options);
   const Measurement measurement = execute(plan, exec_options(options));
   write_json(options.get("out", ""), measurement_json(plan, measurement));
@@ -234,7 +241,8 @@ int command_run(const std::vector<std::string>& args) {
 }
 
 int command_time_ops(const std::vector<std::string>& args) {
-  const Options options(args, {"ops", "backend", "transport", "warmup", "repeats", "seed", "device-offset", "links"}, {});
+  const Options options(
+      args, {"ops", "backend", "transport", "warmup", "repeats", "seed", "device-offset", "sm-partitions", "links"}, {});
   KVR_CHECK(options.has("ops"), ErrorCode::InvalidArgument, "time-ops: --ops is required (e.g. --ops 3,7,12)");
   const std::vector<int> op_ids = parse_op_ids(options.get("ops", ""));
   const Plan plan = load_plan(options);
@@ -269,7 +277,7 @@ LogitError logit_error(const std::vector<float>& a, const std::vector<float>& re
 }
 
 int command_compare(const std::vector<std::string>& args) {
-  const Options options(args, {"backends", "transport", "seed", "device-offset"}, {});
+  const Options options(args, {"backends", "transport", "seed", "device-offset", "sm-partitions"}, {});
   const Plan plan = load_plan(options);
   std::vector<std::string> backends;
   {
@@ -288,8 +296,11 @@ int command_compare(const std::vector<std::string>& args) {
     ExecOptions exec;
     exec.backend = name;
     exec.backend_options = backend_options(options);
-    // --transport picks how CUDA ranks talk; the CPU reference always uses its own.
-    if (name == "cpu") exec.backend_options.transport = "auto";
+    // --transport and --sm-partitions shape the CUDA ranks; the CPU reference always runs its own way.
+    if (name == "cpu") {
+      exec.backend_options.transport = "auto";
+      exec.backend_options.sm_partitions = 0;
+    }
     exec.warmup = 0;
     exec.repeats = 1;
     measurements.push_back(execute(plan, exec));

@@ -21,6 +21,13 @@ export interface ExecOptions {
   /** Return the last rank's K,V cache too (fp32, [layer][position][k|v][kv_head][head_dim]). */
   captureKv?: boolean;
   deviceOffset?: number;
+  /**
+   * CUDA only: split each GPU's SMs into this many green-context partitions and run rank r on
+   * partition r % n, so ranks sharing a GPU compute as separate smaller GPUs would (0 or absent:
+   * whole GPUs). The cpu backend rejects it (invalid-argument); a driver without green contexts
+   * (CUDA < 12.5) is no-cuda-device.
+   */
+  smPartitions?: number;
   /** Pace every transfer on these emulated links (see linkEmulationFor) instead of the host's memory. */
   links?: LinkEmulation;
 }

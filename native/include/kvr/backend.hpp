@@ -20,6 +20,14 @@ struct BackendOptions {
   uint64_t seed = 1234;            // weights and token ids are drawn from this seed
   std::string transport = "auto";  // cuda: "peer" (device-to-device copies) or "nccl"; cpu: "inproc"
   int device_offset = 0;           // cuda: rank r runs on device (device_offset + r) % device_count
+  // cuda: 0 = ranks use whole devices. n > 0 = split each device's SMs into n equal partitions
+  // with CUDA green contexts (cuDevSmResourceSplitByCount) and run rank r's compute stream (and,
+  // with the peer transport, the copies it sends) on partition r % n of its device, so ranks
+  // sharing a GPU compute like ranks on separate smaller GPUs (HBM bandwidth stays shared).
+  // device() then reads e.g. "NVIDIA H200 x1, 8 SM partitions of 16 SMs". Needs a CUDA 12.5+
+  // driver (green-context streams): NoCudaDevice otherwise; InvalidArgument when the device
+  // cannot be split n ways. The cpu backend rejects n > 0 (InvalidArgument): it has no SMs.
+  int sm_partitions = 0;
   // Emulated interconnect. When enabled, every transfer is paced by one LinkPacer shared by the
   // backend's channels before and while its data moves, so its op time is that of the emulated
   // links (route latency, max-min fair bandwidth) rather than of the host's memory. prepare()

@@ -43,6 +43,9 @@ class CpuBackend final : public Backend {
               "NCCL is a GPU transport: the cpu backend moves K,V between rank threads (transport inproc); use --backend cuda");
     KVR_CHECK(options.transport == "auto" || options.transport == "inproc", ErrorCode::InvalidArgument,
               "transport: the cpu backend's transport is inproc (got \"" + options.transport + "\")");
+    KVR_CHECK(options.sm_partitions == 0, ErrorCode::InvalidArgument,
+              "sm_partitions: the cpu backend has no SMs; ranks are threads (got " +
+                  std::to_string(options.sm_partitions) + "; SM partitions need --backend cuda)");
   }
 
   std::string name() const override { return "cpu"; }

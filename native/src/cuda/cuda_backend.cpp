@@ -33,6 +33,16 @@ std::string device_name(int device) {
   return prop.name;
 }
 
+// Runs `release` inside the partition's scope, swallowing failures: for teardown, which must go on.
+template <class Release>
+void release_in(SmPartition* partition, Release release) noexcept {
+  try {
+    PartitionScope scope(partition);
+    release();
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 DeviceAllocation::DeviceAllocation(int device, size_t bytes, const std::string& what) : device_(device) {
@@ -75,7 +85,17 @@ CudaBackend::CudaBackend(const BackendOptions& options) : options_(options) {
 #endif
   KVR_CHECK(options_.device_offset >= 0, ErrorCode::InvalidArgument,
             "device offset must be >= 0, not " + std::to_string(options_.device_offset));
-  device_description_ = device_name(options_.device_offset % device_count_) + " x1";
+  KVR_CHECK(options_.sm_partitions >= 0, ErrorCode::InvalidArgument,
+            "sm_partitions: expected 0 (whole devices) or a number of partitions per device, not " +
+                std::to_string(options_.sm_partitions));
+  const int first_device = options_.device_offset % device_count_;
+  device_description_ = device_name(first_device) + " x1";
+  if (options_.sm_partitions > 0) {
+    // Splitting creates nothing; doing it here reports an unsupported driver or device before any
+    // plan is prepared, and names the layout from the start.
+    const SmSplit split = split_sms(first_device, options_.sm_partitions);
+    device_description_ += ", " + describe_partitions(split.partitions, {split.sms_per_partition});
+  }
 #if defined(KVR_WITH_NCCL)
   transport_ = t == "auto" ? (device_count_ > 1 ? "nccl" : "peer") : t;
 #else
@@ -92,15 +112,25 @@ void CudaBackend::release() noexcept {
   }
   (void)cudaGetLastError();
   for (OpEvents& e : events_) {
-    if (e.start != nullptr) (void)cudaEventDestroy(e.start);
-    if (e.end != nullptr) (void)cudaEventDestroy(e.end);
+    if (e.start != nullptr) {
+      (void)cudaSetDevice(e.start_device);
+      release_in(e.start_partition, [&] { (void)cudaEventDestroy(e.start); });
+    }
+    if (e.end != nullptr) {
+      (void)cudaSetDevice(e.end_device);
+      release_in(e.end_partition, [&] { (void)cudaEventDestroy(e.end); });
+    }
   }
   events_.clear();
+  paced_start_s_.clear();
+  pacer_.reset();
   release_transport();
   for (auto& r : ranks_) {
     (void)cudaSetDevice(r->device);
-    if (r->cublas != nullptr) (void)cublasDestroy(r->cublas);
-    if (r->stream != nullptr) (void)cudaStreamDestroy(r->stream);
+    release_in(r->partition, [&] {
+      if (r->cublas != nullptr) (void)cublasDestroy(r->cublas);
+      if (r->stream != nullptr) (void)cudaStreamDestroy(r->stream);
+    });
   }
   ranks_.clear();
   weights_.clear();
@@ -111,6 +141,8 @@ void CudaBackend::release() noexcept {
   }
   start_events_.clear();
   origin_streams_.clear();
+  partitions_.clear();  // after every stream and event created in them
+  (void)cudaGetLastError();
   devices_.clear();
   device_index_.clear();
   prepared_ = false;
@@ -239,12 +271,37 @@ void CudaBackend::fill_weights(const DeviceWeights& w, cudaStream_t stream) cons
   }
 }
 
+void CudaBackend::create_partitions() {
+  if (options_.sm_partitions == 0) return;
+  std::vector<int> sizes;
+  for (int device : devices_) {
+    KVR_CUDA_CHECK(cudaSetDevice(device));  // the primary context is active: green contexts retain it
+    partitions_.push_back(std::make_unique<SmPartitions>(device, options_.sm_partitions));
+    sizes.push_back(partitions_.back()->split().sms_per_partition);
+  }
+  device_description_ += ", " + describe_partitions(options_.sm_partitions, sizes);
+}
+
+cudaEvent_t CudaBackend::start_of(int device) const {
+  return start_events_[static_cast<size_t>(device_index_[static_cast<size_t>(device)])];
+}
+
+double CudaBackend::event_time_s(cudaEvent_t event, int device, SmPartition* partition) const {
+  float ms = 0.f;
+  KVR_CUDA_CHECK(cudaSetDevice(device));
+  PartitionScope scope(partition);
+  KVR_CUDA_CHECK(cudaEventElapsedTime(&ms, partition != nullptr ? partition->origin : start_of(device), event));
+  return static_cast<double>(ms) * 1e-3 + (partition != nullptr ? partition->origin_offset_s : 0.0);
+}
+
 void CudaBackend::prepare(const Plan& plan) {
   release();
   plan_ = plan;
   const ModelConfig& m = plan_.model;
   KVR_CHECK(m.head_dim % 2 == 0 && m.head_dim <= 256, ErrorCode::InvalidArgument,
             "cuda backend: head_dim must be even and at most 256, not " + std::to_string(m.head_dim));
+  // A missing route is a mistake in the request: reported before anything is allocated.
+  if (options_.links.enabled()) check_link_routes(options_.links, plan_);
   row_elements_ = 2LL * m.kv_heads * m.head_dim;
   attention_kernel_ = choose_attention_kernel(m.head_dim);
 
@@ -273,6 +330,7 @@ void CudaBackend::prepare(const Plan& plan) {
     KVR_CUDA_CHECK(cudaFree(nullptr));  // creates the context, so free memory is what is left for us
   }
   check_memory(rank_devices);
+  create_partitions();
 
   origin_streams_.assign(devices_.size(), nullptr);
   start_events_.assign(devices_.size(), nullptr);
@@ -298,14 +356,26 @@ void CudaBackend::prepare(const Plan& plan) {
     s.tokens = plan_.partition[static_cast<size_t>(r)];
     s.prefix = plan_.chunk_start(r);
     s.kv_tokens = plan_.kv_tokens[static_cast<size_t>(r)];
-    s.weights = weights_[static_cast<size_t>(device_index_[static_cast<size_t>(s.device)])].get();
-    KVR_CUDA_CHECK(cudaSetDevice(s.device));
-    KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
-    KVR_CUBLAS_CHECK(cublasCreate(&s.cublas));
-    KVR_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+    const int device_index = device_index_[static_cast<size_t>(s.device)];
+    s.weights = weights_[static_cast<size_t>(device_index)].get();
+    if (!partitions_.empty()) {
+      SmPartitions& split = *partitions_[static_cast<size_t>(device_index)];
+      s.partition = &split.at(r % split.size());
+    }
     const size_t bytes = carve_rank(s, nullptr);
     s.memory = std::make_unique<DeviceAllocation>(s.device, bytes, "rank " + std::to_string(r) + " state");
     carve_rank(s, s.memory->data());
+    KVR_CUDA_CHECK(cudaSetDevice(s.device));
+    // The handle is created in the partition's context and bound to its stream, so every GEMM of
+    // the rank runs on the partition's SMs.
+    PartitionScope scope(s.partition);
+    if (s.partition != nullptr) {
+      s.stream = create_partition_stream(*s.partition);
+    } else {
+      KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    }
+    KVR_CUBLAS_CHECK(cublasCreate(&s.cublas));
+    KVR_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
     KVR_CUBLAS_CHECK(cublasSetWorkspace(s.cublas, s.cublas_workspace, kCublasWorkspaceBytes));
   }
 
@@ -314,17 +384,32 @@ void CudaBackend::prepare(const Plan& plan) {
   events_.assign(plan_.ops.size(), OpEvents{});
   for (const PlanOp& op : plan_.ops) {
     OpEvents& e = events_[static_cast<size_t>(op.id)];
+    // Events belong to the context of the stream they are recorded on.
     if (op.kind == OpKind::Compute) {
-      e.start_device = e.end_device = ranks_[static_cast<size_t>(op.rank)]->device;
+      const RankState& r = *ranks_[static_cast<size_t>(op.rank)];
+      e.start_device = e.end_device = r.device;
+      e.start_partition = e.end_partition = r.partition;
     } else {
+      const Channel& ch = channel(op.src, op.dst);
       e.start_device = ranks_[static_cast<size_t>(op.src)]->device;
-      e.end_device = transport_ == "nccl" ? ranks_[static_cast<size_t>(op.dst)]->device : e.start_device;
+      e.start_partition = ch.partition;
+      const bool nccl = transport_ == "nccl";
+      e.end_device = nccl ? ranks_[static_cast<size_t>(op.dst)]->device : e.start_device;
+      e.end_partition = nccl ? nullptr : ch.partition;
     }
     KVR_CUDA_CHECK(cudaSetDevice(e.start_device));
-    KVR_CUDA_CHECK(cudaEventCreate(&e.start));
+    {
+      PartitionScope scope(e.start_partition);
+      KVR_CUDA_CHECK(cudaEventCreate(&e.start));
+    }
     KVR_CUDA_CHECK(cudaSetDevice(e.end_device));
-    KVR_CUDA_CHECK(cudaEventCreate(&e.end));
+    {
+      PartitionScope scope(e.end_partition);
+      KVR_CUDA_CHECK(cudaEventCreate(&e.end));
+    }
   }
+  paced_start_s_.assign(plan_.ops.size(), 0.0);
+  if (options_.links.enabled()) pacer_ = std::make_unique<LinkPacer>(options_.links);
 
   for (int device : devices_) {
     KVR_CUDA_CHECK(cudaSetDevice(device));
@@ -339,6 +424,7 @@ void CudaBackend::begin_run() {
   for (auto& state : ranks_) {
     RankState& r = *state;
     KVR_CUDA_CHECK(cudaSetDevice(r.device));
+    PartitionScope scope(r.partition);
     EmbedParams e;
     e.table = r.weights->embedding;
     e.out = r.h;
@@ -352,6 +438,9 @@ void CudaBackend::begin_run() {
         static_cast<size_t>(m.layers) * static_cast<size_t>(r.kv_tokens) * static_cast<size_t>(row_elements_) * sizeof(__half);
     KVR_CUDA_CHECK(cudaMemsetAsync(r.cache, 0, cache_bytes, r.stream));
   }
+  // Everything before the start is done: the streams of the last run and the resets above (each
+  // synchronised too, should the primary context's device-wide wait not cover green contexts).
+  synchronize();
   for (int device : devices_) {
     KVR_CUDA_CHECK(cudaSetDevice(device));
     KVR_CUDA_CHECK(cudaDeviceSynchronize());
@@ -364,34 +453,80 @@ void CudaBackend::begin_run() {
     KVR_CUDA_CHECK(cudaStreamWaitEvent(origin_streams_[i], start_events_[0], 0));
     KVR_CUDA_CHECK(cudaEventRecord(start_events_[i], origin_streams_[i]));
   }
-  const auto start_of = [&](int device) { return start_events_[static_cast<size_t>(device_index_[static_cast<size_t>(device)])]; };
+  // Each partition's clock starts once the device's start has passed; its streams wait on it.
+  for (size_t i = 0; i < partitions_.size(); ++i) {
+    KVR_CUDA_CHECK(cudaSetDevice(devices_[i]));
+    for (int k = 0; k < partitions_[i]->size(); ++k) {
+      SmPartition& p = partitions_[i]->at(k);
+      PartitionScope scope(&p);
+      KVR_CUDA_CHECK(cudaStreamWaitEvent(p.origin_stream, start_events_[i], 0));
+      KVR_CUDA_CHECK(cudaEventRecord(p.origin, p.origin_stream));
+    }
+  }
+  const auto clock_of = [&](int device, SmPartition* partition) {
+    return partition != nullptr ? partition->origin : start_of(device);
+  };
   for (auto& state : ranks_) {
     KVR_CUDA_CHECK(cudaSetDevice(state->device));
-    KVR_CUDA_CHECK(cudaStreamWaitEvent(state->stream, start_of(state->device), 0));
+    PartitionScope scope(state->partition);
+    KVR_CUDA_CHECK(cudaStreamWaitEvent(state->stream, clock_of(state->device, state->partition), 0));
   }
   for (Channel& ch : channels_) {
     const int src_device = ranks_[static_cast<size_t>(ch.src)]->device;
     KVR_CUDA_CHECK(cudaSetDevice(src_device));
-    KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.send, start_of(src_device), 0));
+    {
+      PartitionScope scope(ch.partition);
+      KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.send, clock_of(src_device, ch.partition), 0));
+    }
     if (ch.recv != nullptr) {
       const int dst_device = ranks_[static_cast<size_t>(ch.dst)]->device;
       KVR_CUDA_CHECK(cudaSetDevice(dst_device));
       KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.recv, start_of(dst_device), 0));
     }
   }
+  if (pacer_) {
+    // Paced transfers start on the host clock: note when the host sees the common start (it
+    // completes at once, everything before it having been synchronised above).
+    std::fill(paced_start_s_.begin(), paced_start_s_.end(), 0.0);
+    KVR_CUDA_CHECK(cudaSetDevice(devices_[0]));
+    KVR_CUDA_CHECK(cudaEventSynchronize(start_events_[0]));
+    run_start_host_ = std::chrono::steady_clock::now();
+  }
 }
 
 void CudaBackend::synchronize() {
   for (auto& state : ranks_) {
     KVR_CUDA_CHECK(cudaSetDevice(state->device));
+    PartitionScope scope(state->partition);
     KVR_CUDA_CHECK(cudaStreamSynchronize(state->stream));
   }
   for (Channel& ch : channels_) {
     KVR_CUDA_CHECK(cudaSetDevice(ranks_[static_cast<size_t>(ch.src)]->device));
-    KVR_CUDA_CHECK(cudaStreamSynchronize(ch.send));
+    {
+      PartitionScope scope(ch.partition);
+      KVR_CUDA_CHECK(cudaStreamSynchronize(ch.send));
+    }
     if (ch.recv != nullptr) {
       KVR_CUDA_CHECK(cudaSetDevice(ranks_[static_cast<size_t>(ch.dst)]->device));
       KVR_CUDA_CHECK(cudaStreamSynchronize(ch.recv));
+    }
+  }
+  // Where each partition's clock started, relative to the device's start event. Events of two
+  // contexts may not be comparable on every driver: then the offset is 0 (see the header).
+  for (size_t i = 0; i < partitions_.size(); ++i) {
+    KVR_CUDA_CHECK(cudaSetDevice(devices_[i]));
+    for (int k = 0; k < partitions_[i]->size(); ++k) {
+      SmPartition& p = partitions_[i]->at(k);
+      PartitionScope scope(&p);
+      KVR_CUDA_CHECK(cudaStreamSynchronize(p.origin_stream));
+      float ms = 0.f;
+      const cudaError_t status = cudaEventElapsedTime(&ms, start_events_[i], p.origin);
+      if (status == cudaSuccess) {
+        p.origin_offset_s = static_cast<double>(ms) * 1e-3;
+      } else {
+        (void)cudaGetLastError();
+        p.origin_offset_s = 0;
+      }
     }
   }
 }
@@ -400,16 +535,12 @@ OpTime CudaBackend::op_time(int op_id) const {
   KVR_CHECK(op_id >= 0 && static_cast<size_t>(op_id) < events_.size(), ErrorCode::Internal,
             "op_time: no op " + std::to_string(op_id));
   const OpEvents& e = events_[static_cast<size_t>(op_id)];
-  float start_ms = 0.f;
-  float end_ms = 0.f;
-  const auto start_of = [&](int device) { return start_events_[static_cast<size_t>(device_index_[static_cast<size_t>(device)])]; };
-  KVR_CUDA_CHECK(cudaSetDevice(e.start_device));
-  KVR_CUDA_CHECK(cudaEventElapsedTime(&start_ms, start_of(e.start_device), e.start));
-  KVR_CUDA_CHECK(cudaSetDevice(e.end_device));
-  KVR_CUDA_CHECK(cudaEventElapsedTime(&end_ms, start_of(e.end_device), e.end));
+  const PlanOp& op = plan_.ops[static_cast<size_t>(op_id)];
   OpTime t;
-  t.start_s = static_cast<double>(start_ms) * 1e-3;
-  t.end_s = static_cast<double>(end_ms) * 1e-3;
+  // A paced transfer starts when its link does, on the host clock (see the header).
+  t.start_s = pacer_ && op.kind == OpKind::Transfer ? paced_start_s_[static_cast<size_t>(op_id)]
+                                                     : event_time_s(e.start, e.start_device, e.start_partition);
+  t.end_s = event_time_s(e.end, e.end_device, e.end_partition);
   return t;
 }
 

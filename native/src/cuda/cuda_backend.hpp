@@ -8,10 +8,31 @@
 // already: the executor issues dependencies first). op_time is the event time since the start
 // event of the same device.
 //
+// SM partitions (BackendOptions::sm_partitions, green_contexts.hpp): rank r's stream, cuBLAS
+// handle and events live in green context r % n of its device, and every call that touches them
+// runs inside that partition's PartitionScope (issue() runs on executor threads, so the context is
+// made current per call rather than once per thread). Each partition has its own clock: an origin
+// event recorded once the device's start event has passed, which every stream of the partition
+// waits on; an op's time is its event's time since that origin plus the origin's offset from the
+// start event (0 where the driver cannot time events of two contexts against each other: the
+// origin then trails the start by the microseconds of one cross-stream wait).
+//
+// Emulated links (BackendOptions::links): a transfer's issue() (on its channel's thread) waits on
+// the host for its dependencies' end events (cudaEventSynchronize), notes the host time, enqueues
+// the copy, lets the shared LinkPacer hold it for the emulated link's time, and only then records
+// its end event: the transfer ends at the later of its copy and its emulated link, never before
+// the link has delivered it (the copy overlaps the link rather than adding to it). Its start is
+// that host time on the run's timeline: host seconds since begin_run saw the common start event
+// complete (cudaEventSynchronize); its end is the end event on the device timeline. The host sees
+// the start event a few microseconds after the device passes it, so paced starts read early by
+// that much (durations long by that much: a constant that the calibration's transfer overhead
+// absorbs).
+//
 // Split over files: cuda_backend.cpp (set-up, memory, runs), cuda_ops.cpp (issue and the layer
 // math), cuda_transport.cpp (transport choice, NCCL, transfers).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,6 +47,7 @@
 #endif
 
 #include "attention.hpp"
+#include "green_contexts.hpp"
 #include "kvr/backend.hpp"
 #include "kvr/plan.hpp"
 
@@ -93,7 +115,8 @@ struct RankState {
   int64_t tokens = 0;     // c
   int64_t prefix = 0;     // P
   int64_t kv_tokens = 0;  // positions [0, kv_tokens) of the cache
-  cudaStream_t stream = nullptr;
+  SmPartition* partition = nullptr;  // null: the whole device (primary context)
+  cudaStream_t stream = nullptr;      // in the partition's green context when there is one
   cublasHandle_t cublas = nullptr;
   DeviceWeights* weights = nullptr;
   std::unique_ptr<DeviceAllocation> memory;
@@ -120,6 +143,7 @@ struct Channel {
   int dst = 0;
   cudaStream_t send = nullptr;  // on src's device: copies (peer) or ncclSend (nccl)
   cudaStream_t recv = nullptr;  // on dst's device, nccl only: ncclRecv
+  SmPartition* partition = nullptr;  // send's partition: the source rank's (peer with partitions)
 };
 
 struct OpEvents {
@@ -127,6 +151,8 @@ struct OpEvents {
   cudaEvent_t end = nullptr;
   int start_device = 0;
   int end_device = 0;
+  SmPartition* start_partition = nullptr;  // the context each event was created and is recorded in
+  SmPartition* end_partition = nullptr;
 };
 
 class CudaBackend final : public Backend {
@@ -153,6 +179,11 @@ class CudaBackend final : public Backend {
   size_t carve_rank(RankState& r, char* base) const;
   void fill_weights(const DeviceWeights& w, cudaStream_t stream) const;
   void check_memory(const std::vector<int>& devices) const;
+  void create_partitions();
+  cudaEvent_t start_of(int device) const;  // the device's start event
+  // Seconds from the common start to `event` (recorded in `partition`, or on the device's primary
+  // context when null), on the device timeline.
+  double event_time_s(cudaEvent_t event, int device, SmPartition* partition) const;
   // cuda_ops.cpp
   void issue_compute(const PlanOp& op);
   void wait_for_dependencies(const PlanOp& op, cudaStream_t stream) const;
@@ -180,6 +211,10 @@ class CudaBackend final : public Backend {
   std::vector<cudaStream_t> origin_streams_;  // by index in devices_
   std::vector<cudaEvent_t> start_events_;     // by index in devices_
   std::vector<int> device_index_;             // device -> index in devices_ (-1: unused)
+  std::vector<std::unique_ptr<SmPartitions>> partitions_;  // by index in devices_; empty: whole devices
+  std::unique_ptr<LinkPacer> pacer_;          // emulated links, shared by every channel thread
+  std::chrono::steady_clock::time_point run_start_host_;  // when the host saw the common start
+  std::vector<double> paced_start_s_;         // by op id: host start of paced transfers (run seconds)
 #if defined(KVR_WITH_NCCL)
   std::vector<ncclComm_t> comms_;  // by rank
   std::mutex nccl_mutex_;          // NCCL calls on shared communicators are serialised

@@ -82,6 +82,9 @@ void CudaBackend::issue_compute(const PlanOp& op) {
   cudaStream_t stream = r.stream;
 
   KVR_CUDA_CHECK(cudaSetDevice(r.device));
+  // With SM partitions the rank's green context is current for every launch and cuBLAS call of
+  // the op (set per call: ops of ranks sharing a partition may come from different threads).
+  PartitionScope scope(r.partition);
   wait_for_dependencies(op, stream);
   KVR_CUDA_CHECK(cudaEventRecord(events.start, stream));
 

@@ -10,6 +10,11 @@
 //         Communicators are shared by several channel threads, so calls are serialised by a mutex;
 //         every group holds a matching send and receive, so the per-communicator order of
 //         operations is one global order and cannot deadlock.
+// With SM partitions, a peer channel's stream lives in the source rank's partition (the copy
+// kernel of two ranks on one GPU then runs on the sender's SMs, as a send would); NCCL channels
+// stay on the primary context. With emulated links, issue_transfer paces the transfer on the host
+// (cuda_backend.hpp).
+#include <chrono>
 #include <set>
 #include <string>
 #include <utility>
@@ -63,10 +68,15 @@ void CudaBackend::init_transport(const Plan& plan) {
     ch.dst = dst;
     const int src_device = ranks_[static_cast<size_t>(src)]->device;
     const int dst_device = ranks_[static_cast<size_t>(dst)]->device;
+    if (transport_ != "nccl") ch.partition = ranks_[static_cast<size_t>(src)]->partition;
     channels_.push_back(ch);
     Channel& added = channels_.back();
     KVR_CUDA_CHECK(cudaSetDevice(src_device));
-    KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.send, cudaStreamNonBlocking));
+    if (added.partition != nullptr) {
+      added.send = create_partition_stream(*added.partition);
+    } else {
+      KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.send, cudaStreamNonBlocking));
+    }
     if (transport_ == "nccl") {
       KVR_CUDA_CHECK(cudaSetDevice(dst_device));
       KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.recv, cudaStreamNonBlocking));
@@ -109,7 +119,11 @@ void CudaBackend::release_transport() noexcept {
   for (Channel& ch : channels_) {
     if (ch.send != nullptr) {
       (void)cudaSetDevice(ranks_[static_cast<size_t>(ch.src)]->device);
-      (void)cudaStreamDestroy(ch.send);
+      try {
+        PartitionScope scope(ch.partition);
+        (void)cudaStreamDestroy(ch.send);
+      } catch (...) {
+      }
     }
     if (ch.recv != nullptr) {
       (void)cudaSetDevice(ranks_[static_cast<size_t>(ch.dst)]->device);
@@ -131,25 +145,33 @@ void CudaBackend::issue_transfer(const PlanOp& op) {
   const __half* from = source.cache_layer(op.layer, row_elements_) + op.token_start * row_elements_;
   __half* to = target.cache_layer(op.layer, row_elements_) + op.token_start * row_elements_;
 
-  KVR_CUDA_CHECK(cudaSetDevice(source.device));
-  wait_for_dependencies(op, ch.send);
-  KVR_CUDA_CHECK(cudaEventRecord(events.start, ch.send));
-  if (transport_ == "nccl") {
+  if (pacer_) {
+    // The emulated link starts once the data exists: wait for the dependencies on the host, with
+    // no partition held (their ranks may still need it to enqueue them).
+    for (const int dep : op.deps) KVR_CUDA_CHECK(cudaEventSynchronize(events_[static_cast<size_t>(dep)].end));
+    paced_start_s_[static_cast<size_t>(op.id)] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_host_).count();
+  }
+  const bool nccl = transport_ == "nccl";
+  cudaStream_t end_stream = nccl ? ch.recv : ch.send;
+  {
+    KVR_CUDA_CHECK(cudaSetDevice(source.device));
+    PartitionScope scope(ch.partition);  // null with NCCL: its calls below switch devices freely
+    wait_for_dependencies(op, ch.send);
+    if (!pacer_) KVR_CUDA_CHECK(cudaEventRecord(events.start, ch.send));
+    if (nccl) {
 #if defined(KVR_WITH_NCCL)
-    KVR_CUDA_CHECK(cudaSetDevice(target.device));
-    wait_for_dependencies(op, ch.recv);  // the receive kernel does not start (and spin) early
-    if (bytes > 0) {
-      std::lock_guard<std::mutex> lock(nccl_mutex_);
-      KVR_NCCL_CHECK(ncclGroupStart());
-      KVR_NCCL_CHECK(ncclSend(from, bytes, ncclUint8, op.dst, comms_[static_cast<size_t>(op.src)], ch.send));
-      KVR_NCCL_CHECK(ncclRecv(to, bytes, ncclUint8, op.src, comms_[static_cast<size_t>(op.dst)], ch.recv));
-      KVR_NCCL_CHECK(ncclGroupEnd());
-    }
-    KVR_CUDA_CHECK(cudaSetDevice(target.device));
-    KVR_CUDA_CHECK(cudaEventRecord(events.end, ch.recv));
+      KVR_CUDA_CHECK(cudaSetDevice(target.device));
+      wait_for_dependencies(op, ch.recv);  // the receive kernel does not start (and spin) early
+      if (bytes > 0) {
+        std::lock_guard<std::mutex> lock(nccl_mutex_);
+        KVR_NCCL_CHECK(ncclGroupStart());
+        KVR_NCCL_CHECK(ncclSend(from, bytes, ncclUint8, op.dst, comms_[static_cast<size_t>(op.src)], ch.send));
+        KVR_NCCL_CHECK(ncclRecv(to, bytes, ncclUint8, op.src, comms_[static_cast<size_t>(op.dst)], ch.recv));
+        KVR_NCCL_CHECK(ncclGroupEnd());
+      }
 #endif
-  } else {
-    if (bytes > 0) {
+    } else if (bytes > 0) {
       if (source.device == target.device) {
         CopyRowsParams copy;
         copy.src = from;
@@ -160,7 +182,18 @@ void CudaBackend::issue_transfer(const PlanOp& op) {
         KVR_CUDA_CHECK(cudaMemcpyPeerAsync(to, target.device, from, source.device, bytes, ch.send));
       }
     }
-    KVR_CUDA_CHECK(cudaEventRecord(events.end, ch.send));
+    // (No cudaSetDevice in here: it could replace the partition's context pushed by the scope.
+    // The current device is already the end event's: the source's, or the target's with NCCL.)
+    if (!pacer_) KVR_CUDA_CHECK(cudaEventRecord(events.end, end_stream));
+  }
+  if (pacer_) {
+    // The copy runs while the link is emulated; the end event, recorded once the pacer lets the
+    // transfer go, completes at the later of the two, so no transfer ends before its emulated link
+    // has delivered it and none is charged for its copy twice.
+    pacer_->transfer(op.src, op.dst, static_cast<double>(op.bytes));
+    KVR_CUDA_CHECK(cudaSetDevice(events.end_device));
+    PartitionScope scope(events.end_partition);
+    KVR_CUDA_CHECK(cudaEventRecord(events.end, end_stream));
   }
 }
 
