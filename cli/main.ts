@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { KvrInputError } from '../sim/errors.js';
 import { demoCommand } from './commands/demo.js';
 import { plotCommand, PLOT_FIGURES, type PlotFlags } from './commands/plot.js';
+import { reportCommand, type ReportFlags } from './commands/report.js';
 import { partitionCommand, type PartitionFlags } from './commands/partition.js';
 import { buildTableCommand, validateTableCommand, type BuildTableFlags, type ValidateFlags } from './commands/partition-table.js';
 import { simulateCommand, type SimulateFlags } from './commands/simulate.js';
@@ -160,6 +161,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--bandwidth <list>', 'link bandwidths, e.g. "300 GB/s,10 GB/s"')
     .option('--context <list>', 'contexts in tokens, e.g. 4096,16384')
     .action((figure: string, flags: PlotFlags) => plotCommand(figure, flags, io));
+
+  program
+    .command('report')
+    .description('one static HTML page: every figure, a scenario explorer, the paper\'s claims reproduced, the assumptions')
+    .option('--out <dir>', 'output folder (default: notebooks/out/report)')
+    .option('--quick', 'small grids (for tests; numbers indicative only)')
+    .action((flags: ReportFlags) => reportCommand(flags, io));
 
   if (argv.length === 0) {
     io.stdout(program.helpInformation());

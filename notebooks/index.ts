@@ -3,6 +3,7 @@
  * report. Each figure builder takes grid options (see each notebook) and returns a Figure.
  */
 import * as beyondPaper from './beyond-paper.js';
+import * as claims from './claims.js';
 import * as kvrpGap from './kvrp-gap.js';
 import * as partitions from './partitions.js';
 import * as robustness from './robustness.js';
@@ -26,6 +27,7 @@ export const NOTEBOOKS: Notebook[] = [
   timeline.notebook,
   robustness.notebook,
   beyondPaper.notebook,
+  claims.notebook,
 ];
 
 export interface FigureEntry {

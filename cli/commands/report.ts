@@ -1,0 +1,102 @@
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { KvrInputError } from '../../sim/errors.js';
+import type { CliIo } from '../io.js';
+import { oneLine } from '../load-json.js';
+import { projectRoot } from '../project-root.js';
+import { reportHtml, type ReportFigure } from '../report-html.js';
+
+export interface ReportFlags {
+  out?: string;
+  quick?: boolean;
+}
+
+/** The assumptions behind every number of the report, stated once. */
+export const REPORT_ASSUMPTIONS = [
+  'Simulated with the a100-80g datasheet preset (312 TFLOP/s fp16, 2039 GB/s HBM): uncalibrated. Efficiencies are round numbers inside published ranges (GEMM 0.8, attention 0.6, memory traffic 0.85, 4 us per kernel launch; sources in sim/hardware/gpu-presets.ts), not measurements.',
+  'fp16 weights, activations and K,V cache; every strategy replicates the weights on every GPU (no tensor parallelism).',
+  'GPUs hang off one non-blocking switch, one link per GPU at the stated per-direction bandwidth (300 GB/s as NVLink, 10 GB/s as the paper\'s slow network), 2 us per transfer; concurrent transfers share links max-min fairly.',
+  'TSP: even token split, per layer a ring all-gather of K,V after every GPU finished its QKV projection, then dense-masked attention over all keys. KV-Runahead: each GPU attends causally over its prefix and forwards the K,V of every token up to its chunk end to the next GPU, per layer, without blocking its compute.',
+  'Attention is flash-style (scores never stored, causal tiles skipped) unless a figure says eager: eager attention, as PyTorch 2.0 ran it in the paper, computes and stores all c x K scores and reads them back in the softmax.',
+  'KVR-S: the fast partition search on simulated TTFT (64-token granularity). KVR-P: the cost-model predictor with no search, unless the paper\'s interpolation is named.',
+  'The noisy network draws each link\'s bandwidth uniformly from 50-100% of nominal every 2 ms from a fixed seed. Nothing is tuned to reproduce the paper\'s numbers.',
+];
+
+/**
+ * `kvr report --out DIR`: one static HTML page with every notebook figure (inline SVG, plus a live
+ * scenario explorer with tooltips), the paper's claims next to what the simulator reproduces, and
+ * the assumptions. `--quick` shrinks every grid (for tests); the numbers are then indicative only.
+ */
+export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void> {
+  const out = flags.out ?? join(projectRoot(), 'notebooks', 'out', 'report');
+  const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
+  const { figure: ttftFigure } = await import('../../notebooks/ttft-vs-context.js');
+  const { evaluateClaims } = await import('../../notebooks/claims.js');
+  const quick = flags.quick === true;
+  const grid = quick ? { contexts: [2048, 8192], gpus: [2, 4] } : {};
+  try {
+    mkdirSync(join(out, 'figures'), { recursive: true });
+    mkdirSync(join(out, 'vendor'), { recursive: true });
+  } catch (error) {
+    throw new KvrInputError('--out', `cannot create ${JSON.stringify(out)}: ${oneLine(error)}`);
+  }
+  const figures: ReportFigure[] = [];
+  for (const [name, entry] of Object.entries(FIGURES)) {
+    if (quick && name === 'beyond-paper') continue; // minutes of 64-GPU searches; not needed to test the page
+    const figure = entry.build(quick ? { ...grid, ...(name === 'timeline' ? { contexts: [4096], gpus: [2] } : {}) } : {});
+    const written = await writeFigure(join(out, 'figures'), name, figure);
+    figures.push({ name, title: entry.description, caption: figure.caption, svg: readFileSync(written.paths.svg, 'utf8') });
+  }
+  const explorer = ttftFigure(quick ? grid : { gpus: [2, 4, 8] });
+  figures.unshift({
+    name: 'explorer',
+    title: 'Scenario explorer: TTFT vs context (pick a model, GPU count and link)',
+    caption: 'Hover a point for its exact TTFT and partition. Same data as the figures below.',
+    svg: '',
+    interactive: explorerSpec(explorer.data),
+  });
+  const claims = evaluateClaims(quick ? { contexts: [2048, 8192], gpuCounts: [2, 4], seeds: [1] } : {});
+  // The browser builds sit next to each package's main file (their "exports" hide the path).
+  const require = createRequire(import.meta.url);
+  copyFileSync(join(dirname(require.resolve('vega')), 'vega.min.js'), join(out, 'vendor', 'vega.min.js'));
+  copyFileSync(join(dirname(require.resolve('vega-lite')), 'vega-lite.min.js'), join(out, 'vendor', 'vega-lite.min.js'));
+  const html = reportHtml({
+    title: 'KV-Runahead: simulated TTFT, reproduced claims',
+    generated: new Date().toISOString(),
+    figures,
+    claims,
+    assumptions: REPORT_ASSUMPTIONS,
+  });
+  io.writeFile(join(out, 'index.html'), html);
+  io.stdout(`wrote ${join(out, 'index.html')}: ${figures.length} figures, ${claims.length} claims${quick ? ' (quick grids)' : ''}\n`);
+}
+
+/** A vega-lite line chart of the rows with dropdowns for model, GPU count and link, and tooltips. */
+function explorerSpec(rows: Record<string, unknown>[]): Record<string, unknown> {
+  const values = (key: string) => [...new Set(rows.map((r) => r[key]))];
+  const select = (name: string, key: string) => ({ name, value: values(key)[0], bind: { input: 'select', options: values(key), name: `${key} ` } });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: 640,
+    height: 340,
+    data: { values: rows },
+    params: [select('pickModel', 'model'), select('pickGpus', 'gpus'), select('pickLink', 'link')],
+    transform: [{ filter: 'datum.model === pickModel && datum.gpus === pickGpus && datum.link === pickLink' }],
+    mark: { type: 'line', point: true, tooltip: true },
+    encoding: {
+      x: { field: 'context', type: 'quantitative', title: 'context (tokens)' },
+      y: { field: 'ttft_ms', type: 'quantitative', title: 'TTFT (ms)' },
+      // The same colours as the static figures (tableau10 in this order); KVR-P dashed, it lies on KVR-S.
+      color: { field: 'strategy', type: 'nominal', scale: { domain: ['TSP', 'KVR-E', 'KVR-S', 'KVR-P'] } },
+      strokeDash: { field: 'strategy', type: 'nominal', scale: { domain: ['TSP', 'KVR-E', 'KVR-S', 'KVR-P'], range: [[1, 0], [1, 0], [1, 0], [4, 3]] }, legend: null },
+      tooltip: [
+        { field: 'strategy' },
+        { field: 'context' },
+        { field: 'ttft_ms', title: 'TTFT (ms)', format: '.2f' },
+        { field: 'partition' },
+      ],
+    },
+    config: { font: 'DejaVu Sans' },
+  };
+}

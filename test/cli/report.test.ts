@@ -1,0 +1,57 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { runCli } from '../../cli/main.js';
+import { processIo, type CliIo } from '../../cli/io.js';
+
+/** Debian's chromium (CI installs it); the flags keep it off the network and the GPU. */
+const CHROMIUM = process.env.KVR_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('kvr report', () => {
+  test('the HTML report loads in headless Chromium without console errors; every figure is drawn', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kvr-report-'));
+    let printed = '';
+    const io: CliIo = { ...processIo, stdout: (text) => (printed += text), stderr: () => undefined };
+    expect(await runCli(['report', '--quick', '--out', out], io)).toBe(0);
+    expect(printed).toMatch(/^wrote .*index\.html: \d+ figures, 5 claims \(quick grids\)/);
+    expect(existsSync(CHROMIUM)).toBe(true);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(message.text());
+      });
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(pathToFileURL(join(out, 'index.html')).href);
+      // The live explorer is drawn by vega in the page.
+      await page.waitForSelector('#live-explorer svg', { timeout: 20_000 });
+      const figures = await page.$$eval('section.figure', (sections) =>
+        sections.map((section) => {
+          const svg = [...section.querySelectorAll('svg')].find((s) => (s as SVGSVGElement).getBoundingClientRect().width > 0) as SVGSVGElement | undefined;
+          const box = svg?.getBoundingClientRect();
+          return { id: section.id, width: box?.width ?? 0, height: box?.height ?? 0, marks: svg?.querySelectorAll('path, rect, line, circle, text').length ?? 0 };
+        }),
+      );
+      expect(figures.length).toBeGreaterThanOrEqual(8);
+      for (const figure of figures) {
+        expect(figure.width, figure.id).toBeGreaterThan(100);
+        expect(figure.height, figure.id).toBeGreaterThan(50);
+        expect(figure.marks, figure.id).toBeGreaterThan(10);
+      }
+      // Changing the scenario redraws the explorer.
+      const before = await page.$eval('#live-explorer svg', (svg) => svg.innerHTML);
+      await page.selectOption('#live-explorer select >> nth=1', { index: 1 });
+      await page.waitForFunction((old) => document.querySelector('#live-explorer svg')!.innerHTML !== old, before);
+      const claims = await page.$$eval('#claims tbody tr', (rows) => rows.length);
+      expect(claims).toBe(5);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+});
