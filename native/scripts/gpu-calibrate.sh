@@ -54,43 +54,9 @@ deadline=$((started + ${KVR_GPU_CALIBRATE_BUDGET_S:-450}))
 : >"$out/steps.jsonl"
 echo "$(date -u +%FT%TZ)" >"$out/started.txt"
 
-log() { echo "[gpu-calibrate $(($(date +%s) - started))s] $*"; }
-
-# run_step NAME TIMEOUT_S CMD...: stdout -> NAME.out, stderr -> NAME.log, one line in steps.jsonl.
-run_step() {
-  local name="$1" limit="$2"
-  shift 2
-  local t0 t1 rc status left
-  left=$((deadline - $(date +%s)))
-  if [[ $left -lt 5 ]]; then
-    printf '{"step": "%s", "status": "skipped", "rc": 125, "seconds": 0, "limit_s": 0}\n' "$name" >>"$out/steps.jsonl"
-    echo "skipped: the global time budget is spent" >"$out/$name.log"
-    log "$name: skipped (budget spent)"
-    return 125
-  fi
-  [[ $left -lt $limit ]] && limit=$left
-  t0="$(date +%s.%N)"
-  timeout --kill-after=10 "$limit" "$@" >"$out/$name.out" 2>"$out/$name.log"
-  rc=$?
-  t1="$(date +%s.%N)"
-  case $rc in
-    0) status=ok ;;
-    124 | 137) status=timeout ;;
-    *) status=failed ;;
-  esac
-  printf '{"step": "%s", "status": "%s", "rc": %d, "seconds": %.2f, "limit_s": %d}\n' \
-    "$name" "$status" "$rc" "$(awk "BEGIN { print $t1 - $t0 }")" "$limit" >>"$out/steps.jsonl"
-  log "$name: $status (rc $rc)"
-  if [[ $status != ok ]]; then tail -n 3 "$out/$name.log" | sed 's/^/    /'; fi
-  return $rc
-}
-
-# A step that could not even be attempted (a prerequisite failed).
-skip_step() {
-  printf '{"step": "%s", "status": "skipped", "rc": 125, "seconds": 0, "limit_s": 0, "why": "%s"}\n' "$1" "$2" >>"$out/steps.jsonl"
-  echo "skipped: $2" >"$out/$1.log"
-  log "$1: skipped ($2)"
-}
+step_tag=gpu-calibrate
+# shellcheck source=lib/steps.sh
+source "$root/native/scripts/lib/steps.sh"
 
 summary_written=0
 write_summary() {
