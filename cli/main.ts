@@ -11,6 +11,9 @@ import { execCommand, type ExecFlags } from './commands/exec.js';
 import { exportPlanCommand } from './commands/export-plan.js';
 import { calibrateCommand, type CalibrateFlags } from './commands/calibrate.js';
 import { validateCommand, type ValidateFlags as ValidateCommandFlags } from './commands/validate.js';
+import { compareCommand, type CompareFlags } from './commands/compare.js';
+import { mergeCommand, sweepCommand, type MergeFlags, type SweepFlags } from './commands/sweep.js';
+import { planCommand, type PlanFlags } from './commands/plan.js';
 import { INPUT_ERROR_CODES, NativeError, UNAVAILABLE_ERROR_CODES } from '../native/js/native-error.js';
 import { addScenarioOptions, type ScenarioFlags } from './scenario-flags.js';
 import type { CliIo } from './io.js';
@@ -33,6 +36,8 @@ const FLAG_OF_FIELD: Record<string, string> = {
   granularity: '--granularity',
   search: '--search',
   table: '--table',
+  tp: '--tp',
+  collective: '--collective',
 };
 
 /**
@@ -144,6 +149,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--json', 'print JSON')
     .action((flags: { json?: boolean }) => devicesCommand(flags, io));
 
+  addScenarioOptions(
+    program
+      .command('compare')
+      .description('simulate one scenario under every strategy: TTFT, speedup over the best baseline, bytes, memory, decode re-shard')
+      .option('--json', 'print the kvr-compare@1 JSON'),
+  ).action((flags: CompareFlags) => compareCommand(flags, io));
+
   program
     .command('demo')
     .description("the KV-Runahead paper's setting on built-in defaults: TTFT of single, TSP and KVR")
@@ -168,6 +180,46 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--out <dir>', 'output folder (default: notebooks/out/report)')
     .option('--quick', 'small grids (for tests; numbers indicative only)')
     .action((flags: ReportFlags) => reportCommand(flags, io));
+
+  program
+    .command('sweep')
+    .description('simulate every scenario of a spec (YAML/JSON product of axes, or CSV rows) on all cores; writes CSV and JSON lines, resumable, shardable')
+    .argument('<spec>', 'sweep spec: .yaml, .json or .csv (schema: schemas/sweep-spec.schema.json)')
+    .option('--out <prefix>', 'write <prefix>.csv and <prefix>.jsonl (default: next to the spec)')
+    .option('--jobs <n>', 'worker threads (default: every core; 0 computes in the main thread)')
+    .option('--shard <i/N>', 'run shard i of N (1-based); also read from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX')
+    .option('--shards <n>', 'number of shards when the index comes from the environment')
+    .option('--limit <rows>', 'compute at most this many rows, then stop (run again to go on)')
+    .option('--yes', 'run a spec of more than 1,000,000 scenarios')
+    .option('--restart', 'ignore earlier output and start again')
+    .action((spec: string, flags: SweepFlags) => sweepCommand(spec, flags, io));
+
+  program
+    .command('merge')
+    .description('combine the outputs of kvr sweep SPEC --shard i/N into the unsharded output (byte-identical)')
+    .argument('<spec>', 'the sweep spec the shards ran')
+    .option('--out <prefix>', 'output prefix the shards used (default: next to the spec)')
+    .option('--shards <n>', 'number of shards (default: found beside the output prefix)')
+    .option('--yes', 'a spec of more than 1,000,000 scenarios')
+    .action((spec: string, flags: MergeFlags) => mergeCommand(spec, flags, io));
+
+  program
+    .command('plan')
+    .description('cheapest GPU configurations that meet a TTFT target, and the Pareto frontier of cost vs TTFT')
+    .option('--model <list>', 'models (presets or JSON files), comma-separated (default: llama2-7b)')
+    .option('--context <spec>', 'tokens (16384), a weighted list (4096:0.6,131072:0.4) or percentiles (p50=8192,p95=65536) (default: 16384)')
+    .option('--ttft <time>', 'TTFT target, e.g. "2 s" (required)')
+    .option('--percentile <p>', 'the TTFT percentile over the contexts that must meet the target (default: the highest the --context spec gives)')
+    .option('--catalogue <file>', 'hardware catalogue, YAML or JSON (schema: schemas/plan-catalogue.schema.json; default: built-in presets at illustrative prices)')
+    .option('--strategies <list>', 'strategies to consider (default: all but kvr and kvr-s; kvr-p stands for the searched partition)')
+    .option('--attention <impl>', 'flash|eager (default: flash)')
+    .option('--band <which>', 'TTFT band of calibrated profiles: max or mean fit error (default: max)')
+    .option('--top <n>', 'rows of the cheapest table (default: 5)')
+    .option('--out <prefix>', 'write <prefix>.csv, <prefix>.svg and <prefix>.vl.json (default: kvr-plan)')
+    .option('--no-figure', 'skip the SVG and Vega-Lite files')
+    .option('--jobs <n>', 'worker threads (default: every core)')
+    .option('--json', 'print kvr-plan/result@1 JSON')
+    .action((flags: PlanFlags) => planCommand(flags, io));
 
   if (argv.length === 0) {
     io.stdout(program.helpInformation());

@@ -6,9 +6,9 @@ import { parseIntegerText } from '../sim/input/fields.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
-import { STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
 import type { Scenario } from '../sim/simulate.js';
-import { TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
+import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
 import { parseQuantity } from '../sim/units/quantity.js';
 import { DEFAULT_GRANULARITY } from '../sim/partition/lattice.js';
@@ -41,6 +41,10 @@ export interface ScenarioFlags {
   table?: string;
   predictor?: string;
   attention?: string;
+  tp?: string;
+  collective?: string;
+  oversubscription?: string;
+  socketBandwidth?: string;
 }
 
 export const SCENARIO_DEFAULTS = {
@@ -58,6 +62,9 @@ export const SCENARIO_DEFAULTS = {
   search: 'fast',
   granularity: String(DEFAULT_GRANULARITY),
   predictor: 'model',
+  collective: 'ring',
+  oversubscription: '1',
+  socketBandwidth: `${DEFAULT_SOCKET_BANDWIDTH / 1e9} GB/s`,
 } as const;
 
 /** Adds the scenario flags to a command. Defaults are applied later, so "given" stays knowable. */
@@ -76,7 +83,11 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--gpus-per-node <n>', `multi-node: GPUs per node (default: ${d.gpusPerNode})`))
     .addOption(new Option('--nic-bandwidth <rate>', `multi-node: per-GPU NIC bandwidth (default: ${d.nicBandwidth})`))
     .addOption(new Option('--nic-latency <time>', `multi-node: inter-node latency (default: ${d.nicLatency})`))
-    .addOption(new Option('--gpus-per-switch <n>', `pcie: GPUs per PCIe switch (default: ${d.gpusPerSwitch})`))
+    .addOption(new Option('--gpus-per-switch <n>', `pcie, pcie-2s: GPUs per PCIe switch (default: ${d.gpusPerSwitch})`))
+    .addOption(new Option('--oversubscription <ratio>', `multi-node: leaf-to-spine oversubscription, e.g. 2 = a node's NICs share uplinks of half their bandwidth (default: ${d.oversubscription})`))
+    .addOption(new Option('--socket-bandwidth <rate>', `pcie-2s: inter-socket link bandwidth (default: ${d.socketBandwidth})`))
+    .addOption(new Option('--tp <n>', 'kvr-tp: GPUs per tensor-parallel group, dividing --gpus (default: --gpus-per-node on multi-node)'))
+    .addOption(new Option('--collective <algo>', `${COLLECTIVE_ALGORITHMS.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective})`))
     .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
     .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.json)'))
@@ -115,11 +126,26 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
       throw new KvrInputError(flag, `only applies to --strategy ${wanted} (strategy is ${strategy})`);
     }
   };
-  onlyFor('--search', flags.search, 'kvr-s');
-  onlyFor('--granularity', flags.granularity, 'kvr-s');
+  const onlyForSearch = (flag: string, given: string | undefined): void => {
+    if (given !== undefined && strategy !== 'kvr-s' && strategy !== 'kvr-tp') {
+      throw new KvrInputError(flag, `only applies to --strategy kvr-s or kvr-tp (strategy is ${strategy})`);
+    }
+  };
+  onlyForSearch('--search', flags.search);
+  onlyForSearch('--granularity', flags.granularity);
+  if (flags.collective !== undefined) {
+    if (!COLLECTIVE_STRATEGIES.includes(strategy)) {
+      throw new KvrInputError('--collective', `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
+    }
+    scenario.collective = checkChoice(flags.collective, COLLECTIVE_ALGORITHMS, '--collective');
+  }
+  if (flags.tp !== undefined && strategy !== 'kvr-tp') {
+    throw new KvrInputError('--tp', `only applies to --strategy kvr-tp (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
+  }
+  if (strategy === 'kvr-tp') scenario.tp = resolveTp(flags, gpus, isPreset && topologyName === 'multi-node');
   onlyFor('--table', flags.table, 'kvr-p');
   onlyFor('--predictor', flags.predictor, 'kvr-p');
-  if (strategy === 'kvr-s') scenario.search = resolveSearch(flags);
+  if (strategy === 'kvr-s' || strategy === 'kvr-tp') scenario.search = resolveSearch(flags);
   if (strategy === 'kvr-p') {
     scenario.predictor = checkChoice(flags.predictor ?? SCENARIO_DEFAULTS.predictor, PREDICTORS, '--predictor');
     if (scenario.predictor === 'interpolate') {
@@ -129,6 +155,20 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
     }
   }
   return scenario;
+}
+
+/**
+ * --tp of kvr-tp: GPUs per tensor-parallel group. Defaults to --gpus-per-node on the multi-node
+ * preset (a group is a node); must divide --gpus.
+ */
+export function resolveTp(flags: ScenarioFlags, gpus: number, multiNode: boolean): number {
+  const text = flags.tp ?? (multiNode ? flags.gpusPerNode ?? SCENARIO_DEFAULTS.gpusPerNode : undefined);
+  if (text === undefined) {
+    throw new KvrInputError('--tp', 'is required by strategy kvr-tp: GPUs per tensor-parallel group, dividing --gpus (e.g. --tp 4)');
+  }
+  const tp = parseIntegerText(text, '--tp', { min: 1, max: MAX_GPUS });
+  if (gpus % tp !== 0) throw new KvrInputError('--tp', `must divide --gpus ${gpus} into whole groups (got ${tp})`);
+  return tp;
 }
 
 /** --search and --granularity, for kvr-s and `kvr partition`. */
@@ -212,10 +252,15 @@ function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuS
   onlyFor('--gpus-per-node', flags.gpusPerNode, 'multi-node');
   onlyFor('--nic-bandwidth', flags.nicBandwidth, 'multi-node');
   onlyFor('--nic-latency', flags.nicLatency, 'multi-node');
-  onlyFor('--gpus-per-switch', flags.gpusPerSwitch, 'pcie');
-  const defaultBandwidth = name === 'pcie' ? gpu.pcie_bandwidth : gpu.link_bandwidth;
+  onlyFor('--oversubscription', flags.oversubscription, 'multi-node');
+  onlyFor('--socket-bandwidth', flags.socketBandwidth, 'pcie-2s');
+  if (flags.gpusPerSwitch !== undefined && name !== 'pcie' && name !== 'pcie-2s') {
+    throw new KvrInputError('--gpus-per-switch', `only applies to --topology pcie or pcie-2s (topology is ${name})`);
+  }
+  const pcie = name === 'pcie' || name === 'pcie-2s';
+  const defaultBandwidth = pcie ? gpu.pcie_bandwidth : gpu.link_bandwidth;
   if (flags.bandwidth === undefined && defaultBandwidth === null) {
-    throw new KvrInputError('--bandwidth', `is required: GPU ${gpu.name} has no default ${name === 'pcie' ? 'PCIe' : 'NVLink'} bandwidth (e.g. "300 GB/s")`);
+    throw new KvrInputError('--bandwidth', `is required: GPU ${gpu.name} has no default ${pcie ? 'PCIe' : 'NVLink'} bandwidth (e.g. "300 GB/s")`);
   }
   const bandwidth = flags.bandwidth === undefined ? defaultBandwidth! : positiveRate(flags.bandwidth, '--bandwidth');
   return presetTopology(name, {
@@ -226,6 +271,8 @@ function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuS
     nic_bandwidth: positiveRate(flags.nicBandwidth ?? d.nicBandwidth, '--nic-bandwidth'),
     nic_latency_s: parseQuantity(flags.nicLatency ?? d.nicLatency, 'time', '--nic-latency'),
     gpus_per_switch: parseIntegerText(flags.gpusPerSwitch ?? d.gpusPerSwitch, '--gpus-per-switch', { min: 1, max: MAX_GPUS }),
+    oversubscription: parseRatio(flags.oversubscription ?? d.oversubscription, '--oversubscription'),
+    socket_bandwidth: positiveRate(flags.socketBandwidth ?? d.socketBandwidth, '--socket-bandwidth'),
   });
 }
 
@@ -240,11 +287,20 @@ function resolveTopologyFile(value: string, flags: ScenarioFlags, io: CliIo): To
     ['--nic-bandwidth', flags.nicBandwidth],
     ['--nic-latency', flags.nicLatency],
     ['--gpus-per-switch', flags.gpusPerSwitch],
+    ['--oversubscription', flags.oversubscription],
+    ['--socket-bandwidth', flags.socketBandwidth],
   ];
   for (const [flag, given] of presetOnly) {
     if (given !== undefined) throw new KvrInputError(flag, 'only applies to topology presets (a topology file gives each link its own)');
   }
   return topologyFromJson(loadJsonFile(io, value, '--topology'), value);
+}
+
+/** A ratio >= 1 such as 2 or 1.5. */
+function parseRatio(text: string, field: string): number {
+  const value = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1 && value <= 1e6)) throw new KvrInputError(field, `expected a ratio >= 1, e.g. 2 (got ${describeValue(text)})`);
+  return value;
 }
 
 function positiveRate(text: string, field: string): number {

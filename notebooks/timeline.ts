@@ -23,6 +23,7 @@
 import * as d3 from 'd3';
 import type { TopLevelSpec } from 'vega-lite';
 import type { StrategyName } from '../sim/plan/plan.js';
+import { expandCollectives } from '../sim/plan/expand.js';
 import { simulate, type Simulation } from '../sim/simulate.js';
 import type { Figure, Row } from './lib/figure.js';
 import { defaultOutDir, isMain, writeFigures, type Notebook } from './lib/notebook.js';
@@ -84,7 +85,8 @@ export function timelineRows(cases: TimelineCase[]): Row[] {
   const rows: Row[] = [];
   for (const { strategy, simulation } of cases) {
     const { plan, run } = simulation;
-    for (const op of plan.ops) {
+    for (const op of expandCollectives(plan).ops) {
+      if (op.kind === 'collective') continue;
       const start = run.start[op.id]!;
       const end = run.end[op.id]!;
       const common = {
@@ -236,7 +238,8 @@ function panel(svg: SvgSelection, c: TimelineCase, x: d3.ScaleLinear<number, num
       .text('send');
   }
   const bars = g.append('g').attr('class', 'ops');
-  for (const op of plan.ops) {
+  for (const op of expandCollectives(plan).ops) {
+    if (op.kind === 'collective') continue;
     const x0 = x(run.start[op.id]! * 1e3);
     const x1 = x(run.end[op.id]! * 1e3);
     if (op.kind === 'compute') {

@@ -9,7 +9,7 @@ import { predictPartition, type Predictor } from './partition/predict-partition.
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
 import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
-import type { Plan, StrategyName } from './plan/plan.js';
+import type { CollectiveAlgorithm, Plan, StrategyName } from './plan/plan.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
 import type { Topology } from './topology/topology.js';
 import type { AttentionImplementation } from './work/op-kernels.js';
@@ -23,9 +23,13 @@ export interface Scenario {
   gpus: number;
   context: number;
   strategy: StrategyName;
-  /** Strategy kvr only. */
+  /** Strategy kvr; or kvr-tp, one chunk per group (else searched). */
   partition?: number[];
-  /** Strategy kvr-s: how to search (default: fast, 64-token granularity). */
+  /** Strategy kvr-tp: GPUs per tensor-parallel group (divides gpus). */
+  tp?: number;
+  /** Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp (default ring). */
+  collective?: CollectiveAlgorithm;
+  /** Strategies kvr-s and kvr-tp: how to search (default: fast, 64-token granularity). */
   search?: SearchOptions;
   /** Attention implementation the costs assume (default: flash). */
   attention?: AttentionImplementation;
@@ -54,16 +58,20 @@ export function simulate(scenario: Scenario): Simulation {
     );
   }
   const { strategy, model, context, gpus } = scenario;
-  checkPlanRequest({ strategy, model, context, gpus });
-  if (scenario.partition !== undefined && strategy !== 'kvr') {
-    throw new KvrInputError('partition', `only strategy kvr takes a partition (strategy is ${strategy})`);
+  const options = {
+    ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
+    ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
+  };
+  checkPlanRequest({ strategy, model, context, gpus, ...options });
+  if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {
+    throw new KvrInputError('partition', `only strategy kvr takes a partition, and kvr-tp one per group (strategy is ${strategy})`);
   }
   const { partition, origin } = resolvePartition(scenario);
-  const plan = buildPlan({ strategy, model, context, gpus, ...(partition === undefined ? {} : { partition }) });
+  const plan = buildPlan({ strategy, model, context, gpus, ...options, ...(partition === undefined ? {} : { partition }) });
   const attention = scenario.attention ?? 'flash';
   const durations = opDurations(plan, scenario.gpu, attention);
   const run = runPlan(plan, durations, router);
-  const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention);
+  const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
   return { plan, durations, run, result };
 }
 
@@ -71,7 +79,10 @@ function resolvePartition(scenario: Scenario): { partition?: number[]; origin: P
   switch (scenario.strategy) {
     case 'kvr':
       return { ...(scenario.partition === undefined ? {} : { partition: scenario.partition }), origin: { kind: 'given' } };
+    case 'kvr-tp':
     case 'kvr-s': {
+      // kvr-tp is searched like kvr-s, over the groups, unless its group chunks are given.
+      if (scenario.strategy === 'kvr-tp' && scenario.partition !== undefined) return { partition: scenario.partition, origin: { kind: 'given' } };
       const search = scenario.search ?? DEFAULT_SEARCH;
       const outcome = searchPartition(scenario, search);
       return {

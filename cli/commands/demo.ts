@@ -3,6 +3,7 @@ import type { StrategyName } from '../../sim/plan/plan.js';
 import type { CliIo } from '../io.js';
 import { formatSeconds, renderTable } from '../format.js';
 import { resolveScenario } from '../scenario-flags.js';
+import { compareStrategies, renderComparison, type Comparison } from './compare.js';
 
 /** The paper's setting (Cho et al., ICML 2024 §5): 8 x A100, fp16, links of 300 and 10 GB/s. */
 export const DEMO_SETTING = {
@@ -14,6 +15,13 @@ export const DEMO_SETTING = {
   contexts: [4096, 8192, 12288, 16384],
   strategies: ['single', 'tsp', 'kvr-e', 'kvr-s', 'kvr-p'] as StrategyName[],
 };
+
+/** The demo's comparison of every strategy (kvr compare) on one setting; kvr-tp with groups of 4. */
+export const DEMO_COMPARE = { model: 'llama2-7b', gpu: 'a100-80g', gpus: '8', topology: 'switch', bandwidth: '300 GB/s', context: '16384', tp: '4' };
+
+export function demoComparison(io: CliIo): Comparison {
+  return compareStrategies({ ...DEMO_COMPARE }, io);
+}
 
 export interface DemoRow {
   model: string;
@@ -57,8 +65,9 @@ export function demoRows(io: CliIo): DemoRow[] {
 
 export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
   const rows = demoRows(io);
+  const comparison = demoComparison(io);
   if (flags.json) {
-    io.stdout(`${JSON.stringify({ schema: 'kvr-demo@1', setting: DEMO_SETTING, rows }, null, 2)}\n`);
+    io.stdout(`${JSON.stringify({ schema: 'kvr-demo@1', setting: DEMO_SETTING, rows, compare: comparison }, null, 2)}\n`);
     return;
   }
   const s = DEMO_SETTING;
@@ -76,6 +85,9 @@ export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
       'single = one GPU; tsp = tensor/sequence-parallel baseline; KV-Runahead with kvr-e = even chunks,\n' +
       'kvr-s = searched chunks (simulated TTFT), kvr-p = chunks predicted by the cost model without search\n' +
       'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n\n' +
-      renderTable(header, table, 2),
+      renderTable(header, table, 2) +
+      '\nEvery strategy on one setting (kvr compare; tp, tp-sp: tensor parallelism; ring-kv: ring attention;\n' +
+      'kvr-tp: KV-Runahead over groups of 4 GPUs with tensor parallelism inside each group):\n' +
+      renderComparison(comparison),
   );
 }

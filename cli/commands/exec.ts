@@ -1,6 +1,6 @@
 import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
-import type { Plan } from '../../sim/plan/plan.js';
+import { SIMULATOR_ONLY_STRATEGIES, type Plan } from '../../sim/plan/plan.js';
 import { simulate } from '../../sim/simulate.js';
 import { BACKENDS, TRANSPORTS, executePlan, type BackendName, type ExecOptions, type TransportName } from '../../native/js/executor.js';
 import { formatSeconds, renderTable } from '../format.js';
@@ -37,6 +37,12 @@ export async function execCommand(planFile: string | undefined, flags: ExecFlags
     const simulation = simulate(resolveScenario(flags, io));
     plan = simulation.plan;
     predicted = simulation.result.ttft_s;
+  }
+  if (SIMULATOR_ONLY_STRATEGIES.includes(plan.strategy)) {
+    throw new KvrInputError(
+      planFile === undefined ? '--strategy' : 'PLAN',
+      `${plan.strategy} plans run only in the simulator; the native executor runs single, tsp, tsp-causal and kvr, kvr-e, kvr-s, kvr-p plans`,
+    );
   }
   const options = execOptions(flags);
   const execution = await executePlan(plan, options);

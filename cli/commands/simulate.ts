@@ -29,8 +29,12 @@ export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
 /** A readable summary: headline, memory verdict, calibration status, then one row per rank. */
 export function renderResult(result: SimResult, scenario: Scenario): string {
   const lines: string[] = [];
+  const variant = [
+    result.tensor_parallel > 1 && result.strategy === 'kvr-tp' ? `tp ${result.tensor_parallel}` : '',
+    result.collective === 'direct' ? 'direct collectives' : '',
+  ].filter((part) => part !== '');
   lines.push(
-    `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}`,
+    `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}${variant.length > 0 ? ` (${variant.join(', ')})` : ''}`,
   );
   lines.push(
     `TTFT ${formatSeconds(result.ttft_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
@@ -41,6 +45,12 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
   } else {
     lines.push('memory: fits on every rank');
   }
+  const d = result.decode;
+  lines.push(
+    `decode (TP over ${d.tp} GPUs): re-shard ${d.reshard_bytes === 0 ? 'nothing' : `${formatBytes(d.reshard_bytes)} in ${formatSeconds(d.reshard_s)}`}; ` +
+      `replicate ${d.replicate_bytes === 0 ? 'nothing' : `${formatBytes(d.replicate_bytes)} in ${formatSeconds(d.replicate_s)}`}; ` +
+      `largest KV-cache: rank ${d.max_kv_cache_rank}, ${formatBytes(d.max_kv_cache_bytes)}`,
+  );
   if (result.uncalibrated) {
     lines.push(`gpu profile: ${result.gpu_profile}, uncalibrated (efficiencies are published ranges, not measurements)`);
   }

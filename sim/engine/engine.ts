@@ -1,3 +1,4 @@
+import { collectiveTransfers, expandedLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
 import type { Plan } from '../plan/plan.js';
 import type { Route, Router } from '../topology/routing.js';
 import { EventQueue, type PoppedEvent } from './event-queue.js';
@@ -5,7 +6,10 @@ import { FlowNetwork } from './flow-network.js';
 import { noiseFraction } from '../topology/link-noise.js';
 import type { LinkNoise } from '../topology/topology.js';
 
-/** Times of every op of a run, indexed by op id, in seconds from the common start. */
+/**
+ * Times of every op of a run, in seconds from the common start, indexed by op id (of the plan with
+ * its collectives expanded: see indexOf).
+ */
 export interface EngineRun {
   /** Compute: start of the op. Transfer: when it left its channel's queue. */
   start: Float64Array;
@@ -18,12 +22,19 @@ export interface EngineRun {
   events: number;
   /** Route of each transfer, by op id (undefined for compute ops). */
   routes: (Route | undefined)[];
+  /**
+   * Index into these arrays of each plan op: its id, unless the plan has collective ops, whose
+   * transfers the arrays list one by one (as expandCollectives(plan) numbers them).
+   */
+  indexOf: Int32Array;
 }
 
 const COMPUTE_DONE = 0;
 const LATENCY_DONE = 1;
 const FLOW_DONE = 2;
 const NOISE_TICK = 3;
+/** A transfer of a dedicated program (see EngineProgram.dedicated), done. */
+const TRANSFER_DONE = 4;
 
 /**
  * Runs a plan as a discrete-event simulation. Each rank has one compute stream that runs its
@@ -32,6 +43,8 @@ const NOISE_TICK = 3;
  * its queue is free, the ops before it in that queue are done, and its dependencies are done.
  * A transfer first waits its route's latency, then drains its bytes on the flow network.
  * Events at equal times are handled in insertion order; rates are recomputed once per instant.
+ * When no two channels share a link (and there is no background traffic or noise), a transfer's
+ * end is known when it starts and the flow network is skipped: same times, same event count.
  */
 export function runPlan(plan: Plan, durations: Float64Array, router: Router): EngineRun {
   return executeProgram(compilePlan(plan, router), durations);
@@ -43,7 +56,10 @@ export function runPlan(plan: Plan, durations: Float64Array, router: Router): En
  * executeProgram.
  */
 export interface EngineProgram {
+  /** Ops the engine runs: the plan's, with every collective op expanded into its transfers. */
   count: number;
+  /** Where each plan op sits among them (sim/plan/expand.ts). */
+  layout: ExpandedLayout;
   gpus: number;
   isTransfer: Uint8Array;
   queueOf: Int32Array;
@@ -62,52 +78,89 @@ export interface EngineProgram {
   background: Int32Array[];
   /** Link directions whose capacity changes every period (seeded noise). */
   noise: { resource: number; noise: LinkNoise; capacity: number }[];
+  /**
+   * Every link direction a transfer uses carries one channel only, and there is no background
+   * traffic or noise: transfers never share a link (a channel sends one at a time), so each runs
+   * at its route's narrowest link and its end is known when it starts.
+   */
+  dedicated: boolean;
+  /** Narrowest capacity on each transfer's route (0 for compute ops). */
+  narrowest: Float64Array;
 }
 
 export function compilePlan(plan: Plan, router: Router): EngineProgram {
   const ops = plan.ops;
-  const n = ops.length;
+  const layout = expandedLayout(plan);
+  const n = layout.count;
   const p = plan.gpus;
 
   // Queues: 0..p-1 are compute streams; channels follow in order of first use.
   const queueOf = new Int32Array(n);
-  const channelIndex = new Map<number, number>();
+  // Channel of each (src, dst) pair (src * p + dst), numbered in order of first use; -1: unused.
+  const channelOf = new Int32Array(p * p).fill(-1);
+  const pairRoute: (Route | undefined)[] = new Array(p * p);
+  let channels = 0;
   const routes: (Route | undefined)[] = new Array(n);
   const bytes = new Float64Array(n);
   const isTransfer = new Uint8Array(n);
   const depsLeft = new Int32Array(n);
   const succCount = new Int32Array(n + 1);
-  for (let i = 0; i < n; i++) {
-    const op = ops[i]!;
-    if (op.id !== i) throw new Error(`plan op ${i} has id ${op.id}`);
+  const channel = (i: number, src: number, dst: number): void => {
+    const key = src * p + dst;
+    let queue = channelOf[key]!;
+    if (queue === -1) {
+      queue = p + channels++;
+      channelOf[key] = queue;
+      pairRoute[key] = router.route(src, dst);
+    }
+    isTransfer[i] = 1;
+    queueOf[i] = queue;
+    routes[i] = pairRoute[key];
+  };
+  for (let id = 0; id < ops.length; id++) {
+    const op = ops[id]!;
+    if (op.id !== id) throw new Error(`plan op ${id} has id ${op.id}`);
+    const i = layout.indexOf[id]!;
     if (op.kind === 'compute') {
       queueOf[i] = op.rank;
-    } else {
-      isTransfer[i] = 1;
+    } else if (op.kind === 'transfer') {
       bytes[i] = op.bytes;
-      const key = op.src * p + op.dst;
-      let channel = channelIndex.get(key);
-      if (channel === undefined) {
-        channel = p + channelIndex.size;
-        channelIndex.set(key, channel);
-      }
-      queueOf[i] = channel;
-      routes[i] = router.route(op.src, op.dst);
+      channel(i, op.src, op.dst);
+    } else {
+      collectiveTransfers(op, layout.schedules[id]!, (k, src, dst, size) => {
+        bytes[i + k] = size;
+        channel(i + k, src, dst);
+      });
     }
-    depsLeft[i] = op.deps.length;
-    for (const dep of op.deps) {
-      if (!(dep >= 0 && dep < i)) throw new Error(`plan op ${i} depends on ${dep}, which does not precede it`);
-      succCount[dep]! += 1;
+  }
+  const addDep = (i: number, dep: number): void => {
+    if (!(dep >= 0 && dep < i)) throw new Error(`plan op ${i} depends on ${dep}, which does not precede it`);
+    depsLeft[i]! += 1;
+    succCount[dep]! += 1;
+  };
+  if (layout.identity) {
+    for (let i = 0; i < n; i++) {
+      const deps = ops[i]!.deps;
+      for (let k = 0; k < deps.length; k++) addDep(i, deps[k]!);
     }
+  } else {
+    visitExpandedDeps(plan, layout, addDep);
   }
   // Successor lists (CSR).
   const succOffset = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) succOffset[i + 1] = succOffset[i]! + succCount[i]!;
   const succ = new Int32Array(succOffset[n]!);
   const fill = succOffset.slice(0, n);
-  for (let i = 0; i < n; i++) for (const dep of ops[i]!.deps) succ[fill[dep]!++] = i;
+  if (layout.identity) {
+    for (let i = 0; i < n; i++) {
+      const deps = ops[i]!.deps;
+      for (let k = 0; k < deps.length; k++) succ[fill[deps[k]!]!++] = i;
+    }
+  } else {
+    visitExpandedDeps(plan, layout, (i, dep) => void (succ[fill[dep]!++] = i));
+  }
   // Ops of each queue in plan order (CSR).
-  const queueCount = p + channelIndex.size;
+  const queueCount = p + channels;
   const queueOffset = new Int32Array(queueCount + 1);
   for (let i = 0; i < n; i++) queueOffset[queueOf[i]! + 1]! += 1;
   for (let q = 0; q < queueCount; q++) queueOffset[q + 1]! += queueOffset[q]!;
@@ -115,11 +168,25 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
   const queueFill = queueOffset.slice(0, queueCount);
   for (let i = 0; i < n; i++) queueOps[queueFill[queueOf[i]!]!++] = i;
   const links = router.capacities();
+  // Channels per link direction, and each transfer's narrowest link.
+  const channelsOn = new Int32Array(links.length);
+  pairRoute.forEach((route) => {
+    if (route !== undefined) for (const resource of route.resources) channelsOn[resource]! += 1;
+  });
+  const narrowest = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const route = routes[i];
+    if (route === undefined) continue;
+    let rate = Infinity;
+    for (let k = 0; k < route.resources.length; k++) rate = Math.min(rate, links[route.resources[k]!]!);
+    narrowest[i] = rate;
+  }
   const background = router.backgroundFlows();
   const capped = background.filter((flow) => flow.rate !== null);
   const capacities = new Float64Array(links.length + capped.length);
   capacities.set(links);
   let virtual = links.length;
+  const noise = router.noisyResources();
   const backgroundRoutes = background.map((flow) => {
     if (flow.rate === null) return flow.resources;
     // A rate cap is a private resource of that capacity on the flow's route.
@@ -128,6 +195,7 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
   });
   return {
     count: n,
+    layout,
     gpus: p,
     isTransfer,
     queueOf,
@@ -141,7 +209,9 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
     routes,
     capacities,
     background: backgroundRoutes,
-    noise: router.noisyResources(),
+    noise,
+    dedicated: background.length === 0 && noise.length === 0 && channelsOn.every((channels) => channels <= 1),
+    narrowest,
   };
 }
 
@@ -151,7 +221,13 @@ export function executeProgram(
   durations: Float64Array,
   bytes: Float64Array = program.bytes,
 ): EngineRun {
-  const { count: n, isTransfer, queueOf, succOffset, succ, queueCount, queueOffset, queueOps, routes } = program;
+  const { count: n, isTransfer, queueOf, succOffset, succ, queueCount, queueOffset, queueOps, routes, dedicated, narrowest, layout } = program;
+  // Durations come by plan op id; the engine's ops are the expanded ones.
+  let duration = durations;
+  if (!layout.identity) {
+    duration = new Float64Array(n);
+    for (let i = 0; i < n; i++) if (!isTransfer[i]) duration[i] = durations[layout.planOf[i]!]!;
+  }
   const depsLeft = program.depCount.slice();
   const queueNext = queueOffset.slice(0, queueCount);
   const queueBusy = new Uint8Array(queueCount);
@@ -161,7 +237,18 @@ export function executeProgram(
   const events = new EventQueue();
   const capacity = program.capacities.slice();
   const background = program.background;
-  const network = new FlowNetwork(capacity, n + background.length, (flow) => (flow < n ? routes[flow]!.resources : background[flow - n]!));
+  // Route resources and latency of every flow id (transfers, then background flows), looked up per event.
+  const flowRoutes: Int32Array[] = new Array(n + background.length);
+  const latencyOf = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const route = routes[i];
+    if (route !== undefined) {
+      flowRoutes[i] = route.resources;
+      latencyOf[i] = route.latency_s;
+    }
+  }
+  for (let k = 0; k < background.length; k++) flowRoutes[n + k] = background[k]!;
+  const network = new FlowNetwork(capacity, n + background.length, (flow) => flowRoutes[flow]!);
   let now = 0;
   let processed = 0;
   let completed = 0;
@@ -178,10 +265,19 @@ export function executeProgram(
     start[op] = now;
     if (!isTransfer[op]) {
       flowStart[op] = now;
-      events.push(now + durations[op]!, COMPUTE_DONE, op, 0);
+      events.push(now + duration[op]!, COMPUTE_DONE, op, 0);
       return;
     }
-    const latency = routes[op]!.latency_s;
+    const latency = latencyOf[op]!;
+    if (dedicated) {
+      // Alone on its links: latency, then its bytes at its narrowest link. The version field
+      // carries how many events the general path would have counted (latency expiry, flow end).
+      const flowAt = now + latency;
+      flowStart[op] = flowAt;
+      if (bytes[op] === 0) events.push(flowAt, TRANSFER_DONE, op, 1);
+      else events.push(flowAt + bytes[op]! / narrowest[op]!, TRANSFER_DONE, op, latency > 0 ? 2 : 1);
+      return;
+    }
     if (latency > 0 || bytes[op] === 0) {
       events.push(now + latency, LATENCY_DONE, op, 0);
     } else {
@@ -235,6 +331,11 @@ export function executeProgram(
         if (completed < n) events.push(now + noisy.noise.period_s, NOISE_TICK, op, event.version + 1);
         continue;
       }
+      if (event.type === TRANSFER_DONE) {
+        processed += event.version;
+        complete(op);
+        continue;
+      }
       processed += 1;
       if (event.type === COMPUTE_DONE) {
         complete(op);
@@ -265,5 +366,21 @@ export function executeProgram(
   }
   let makespan = 0;
   for (let i = 0; i < n; i++) if (end[i]! > makespan) makespan = end[i]!;
-  return { start, flowStart, end, makespan, events: processed, routes };
+  return { start, flowStart, end, makespan, events: processed, routes, indexOf: layout.indexOf };
+}
+
+/**
+ * Transfer sizes of a plan in the engine's op order (a collective's transfers expanded), for
+ * executeProgram after the plan's sizes changed but not its graph.
+ */
+export function programBytes(plan: Plan, program: EngineProgram, out: Float64Array = new Float64Array(program.count)): Float64Array {
+  const { indexOf, schedules } = program.layout;
+  for (const op of plan.ops) {
+    if (op.kind === 'transfer') out[indexOf[op.id]!] = op.bytes;
+    else if (op.kind === 'collective') {
+      const base = indexOf[op.id]!;
+      collectiveTransfers(op, schedules[op.id]!, (k, _src, _dst, size) => void (out[base + k] = size));
+    }
+  }
+  return out;
 }

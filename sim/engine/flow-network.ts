@@ -5,21 +5,52 @@
  * Rates are recomputed whenever a flow starts or ends; between changes each flow drains its
  * remaining bytes at a constant rate, and data crosses every link of a route at once (no
  * store-and-forward).
+ *
+ * Speed (the results are the same bits as recomputing everything eagerly):
+ * - While no resource carries two flows, every flow runs at its route's narrowest link and a flow
+ *   starting or ending changes no other flow's rate; recompute then rates only the new flows.
+ * - A flow's remaining bytes are brought up to date only when its rate changes (the only time they
+ *   are read), by replaying the same subtractions, interval by interval, that draining every flow
+ *   at every event would have done (the instants are logged).
+ * - Progressive filling walks per-resource flow lists instead of every flow per bottleneck.
  */
 export class FlowNetwork {
   private readonly capacity: Float64Array;
   private readonly routeOf: (flow: number) => Int32Array;
   /** Per flow id (op id). */
   readonly rate: Float64Array;
-  readonly remaining: Float64Array;
+  /** Bytes left as of the instant logged at `synced[flow]` (see remainingAt). */
+  private readonly remaining: Float64Array;
   readonly version: Int32Array;
   private readonly newRate: Float64Array;
-  private active: number[] = [];
-  private lastUpdate = 0;
+  // Flows draining now, in the order they started: a doubly linked list over flow ids.
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
+  private head = -1;
+  private tail = -1;
+  private activeLength = 0;
+  private activeScratch: Int32Array;
+  // Instants at which time advanced (a flow drains rate x (t_k - t_{k-1}) per logged interval).
+  private times = new Float64Array(256);
+  private timeCount = 1;
+  private readonly synced: Int32Array;
+  // Incremental state: flows per resource, resources carrying two or more flows.
+  private readonly load: Int32Array;
+  private shared = 0;
+  /** Whether the rates of the present flows are known to be their narrowest links. */
+  private clean = true;
+  private capacityChanged = false;
+  private readonly added: Int32Array;
+  private addedLength = 0;
   // Scratch, per resource.
   private readonly residual: Float64Array;
   private readonly users: Int32Array;
   private readonly mark: Int32Array;
+  private readonly listStart: Int32Array;
+  private readonly listFill: Int32Array;
+  private listFlows = new Int32Array(64);
+  private readonly frozen: Uint8Array;
+  private readonly isActive: Uint8Array;
   private epoch = 0;
 
   constructor(capacity: Float64Array, flowCount: number, routeOf: (flow: number) => Int32Array) {
@@ -29,36 +60,75 @@ export class FlowNetwork {
     this.remaining = new Float64Array(flowCount);
     this.version = new Int32Array(flowCount);
     this.newRate = new Float64Array(flowCount);
+    this.synced = new Int32Array(flowCount);
+    this.next = new Int32Array(flowCount);
+    this.prev = new Int32Array(flowCount);
+    this.activeScratch = new Int32Array(64);
+    this.added = new Int32Array(Math.max(1, flowCount));
+    this.frozen = new Uint8Array(flowCount);
+    this.isActive = new Uint8Array(flowCount);
     this.residual = new Float64Array(capacity.length);
     this.users = new Int32Array(capacity.length);
     this.mark = new Int32Array(capacity.length);
+    this.load = new Int32Array(capacity.length);
+    this.listStart = new Int32Array(capacity.length);
+    this.listFill = new Int32Array(capacity.length);
+    this.times[0] = 0;
   }
 
   get activeCount(): number {
-    return this.active.length;
+    return this.activeLength;
+  }
+
+  /** Bytes `flow` has left at the latest instant the network was told of. */
+  remainingBytes(flow: number): number {
+    this.sync(flow);
+    return this.remaining[flow]!;
   }
 
   /** Starts draining `bytes` at time `now`; its rate is set by the next recompute. */
   add(flow: number, bytes: number, now: number): void {
     this.advance(now);
     this.remaining[flow] = bytes;
+    this.synced[flow] = this.timeCount - 1;
     this.rate[flow] = 0;
-    this.active.push(flow);
+    this.prev[flow] = this.tail;
+    this.next[flow] = -1;
+    if (this.tail === -1) this.head = flow;
+    else this.next[this.tail] = flow;
+    this.tail = flow;
+    this.activeLength += 1;
+    this.isActive[flow] = 1;
+    this.added[this.addedLength++] = flow;
+    const route = this.routeOf(flow);
+    for (let k = 0; k < route.length; k++) if (++this.load[route[k]!]! === 2) this.shared += 1;
   }
 
   /** Changes a resource's capacity at time `now` (noisy links); rates follow at the next recompute. */
   setCapacity(resource: number, capacity: number, now: number): void {
     this.advance(now);
     this.capacity[resource] = capacity;
+    this.capacityChanged = true;
   }
 
   /** Removes a finished flow at time `now`. */
   remove(flow: number, now: number): void {
     this.advance(now);
-    const index = this.active.indexOf(flow);
-    this.active.splice(index, 1);
+    // Unlink, keeping the others in order (rates do not depend on it; event order at ties does).
+    const before = this.prev[flow]!;
+    const after = this.next[flow]!;
+    if (before === -1) this.head = after;
+    else this.next[before] = after;
+    if (after === -1) this.tail = before;
+    else this.prev[after] = before;
+    this.activeLength -= 1;
+    this.isActive[flow] = 0;
     this.remaining[flow] = 0;
     this.rate[flow] = 0;
+    // Another flow's rate can only change if the removed flow shared a resource with it.
+    if (this.shared > 0) this.clean = false;
+    const route = this.routeOf(flow);
+    for (let k = 0; k < route.length; k++) if (--this.load[route[k]!]! === 1) this.shared -= 1;
   }
 
   /**
@@ -67,11 +137,33 @@ export class FlowNetwork {
    */
   recompute(now: number, onChange: (flow: number, finish: number) => void): void {
     this.advance(now);
-    const active = this.active;
+    if (this.clean && !this.capacityChanged && this.shared === 0) {
+      // Nothing is shared and nothing changed for the flows already running: only the new flows
+      // need a rate, their narrowest link (what the full computation below would give them).
+      for (let a = 0; a < this.addedLength; a++) {
+        const flow = this.added[a]!;
+        if (!this.isActive[flow]) continue; // started and ended within one instant
+        const route = this.routeOf(flow);
+        let narrowest = Infinity;
+        for (let k = 0; k < route.length; k++) narrowest = Math.min(narrowest, this.capacity[route[k]!]!);
+        this.setRate(flow, narrowest, now, onChange);
+      }
+      this.addedLength = 0;
+      return;
+    }
+    this.addedLength = 0;
+    this.capacityChanged = false;
+    this.clean = this.shared === 0;
+    if (this.activeScratch.length < this.activeLength) this.activeScratch = new Int32Array(2 * this.activeLength);
+    let count = 0;
+    for (let flow = this.head; flow !== -1; flow = this.next[flow]!) this.activeScratch[count++] = flow;
+    const active = this.activeScratch.subarray(0, count);
     const epoch = ++this.epoch;
     let mostUsers = 0;
+    let routeTotal = 0;
     for (const flow of active) {
       const route = this.routeOf(flow);
+      routeTotal += route.length;
       for (let k = 0; k < route.length; k++) {
         const r = route[k]!;
         if (this.mark[r] !== epoch) {
@@ -92,21 +184,21 @@ export class FlowNetwork {
         this.newRate[flow] = narrowest;
       }
     } else {
-      this.progressiveFilling(active, epoch);
+      this.progressiveFilling(active, epoch, routeTotal);
     }
-    for (const flow of active) {
-      const rate = this.newRate[flow]!;
-      if (rate !== this.rate[flow]) {
-        this.rate[flow] = rate;
-        this.version[flow]! += 1;
-        const finish = now + this.remaining[flow]! / rate;
-        if (Number.isFinite(finish)) onChange(flow, finish); // background flows never finish
-      }
-    }
+    for (const flow of active) this.setRate(flow, this.newRate[flow]!, now, onChange);
   }
 
-  private progressiveFilling(active: readonly number[], epoch: number): void {
-    const unfrozen = active.slice();
+  private setRate(flow: number, rate: number, now: number, onChange: (flow: number, finish: number) => void): void {
+    if (rate === this.rate[flow]) return;
+    this.sync(flow);
+    this.rate[flow] = rate;
+    this.version[flow]! += 1;
+    const finish = now + this.remaining[flow]! / rate;
+    if (Number.isFinite(finish)) onChange(flow, finish); // background flows never finish
+  }
+
+  private progressiveFilling(active: Int32Array, epoch: number, routeTotal: number): void {
     const touched: number[] = [];
     for (const flow of active) {
       const route = this.routeOf(flow);
@@ -119,7 +211,21 @@ export class FlowNetwork {
       }
     }
     touched.sort((a, b) => a - b);
-    while (unfrozen.length > 0) {
+    // Flows crossing each resource, in active order (CSR over the touched resources).
+    if (this.listFlows.length < routeTotal) this.listFlows = new Int32Array(Math.max(routeTotal, 2 * this.listFlows.length));
+    let offset = 0;
+    for (const r of touched) {
+      this.listStart[r] = offset;
+      this.listFill[r] = offset;
+      offset += this.users[r]!;
+    }
+    for (const flow of active) {
+      this.frozen[flow] = 0;
+      const route = this.routeOf(flow);
+      for (let k = 0; k < route.length; k++) this.listFlows[this.listFill[route[k]!]!++] = flow;
+    }
+    let unfrozen = active.length;
+    while (unfrozen > 0) {
       let bottleneck = -1;
       let share = Infinity;
       for (const r of touched) {
@@ -132,34 +238,43 @@ export class FlowNetwork {
           }
         }
       }
-      let kept = 0;
-      for (const flow of unfrozen) {
-        const route = this.routeOf(flow);
-        let crosses = false;
-        for (let k = 0; k < route.length; k++) if (route[k] === bottleneck) crosses = true;
-        if (!crosses) {
-          unfrozen[kept++] = flow;
-          continue;
-        }
+      for (let i = this.listStart[bottleneck]!; i < this.listFill[bottleneck]!; i++) {
+        const flow = this.listFlows[i]!;
+        if (this.frozen[flow]) continue;
+        this.frozen[flow] = 1;
+        unfrozen -= 1;
         this.newRate[flow] = share;
+        const route = this.routeOf(flow);
         for (let k = 0; k < route.length; k++) {
           const r = route[k]!;
           this.residual[r] = Math.max(0, this.residual[r]! - share);
           this.users[r]! -= 1;
         }
       }
-      unfrozen.length = kept;
     }
   }
 
-  /** Drains every active flow up to `now` at its current rate. */
+  /** Logs `now` as an instant at which every active flow drains (if time moved). */
   private advance(now: number): void {
-    const elapsed = now - this.lastUpdate;
-    if (elapsed > 0) {
-      for (const flow of this.active) {
-        this.remaining[flow] = Math.max(0, this.remaining[flow]! - this.rate[flow]! * elapsed);
+    if (now > this.times[this.timeCount - 1]!) {
+      if (this.timeCount === this.times.length) {
+        const grown = new Float64Array(2 * this.times.length);
+        grown.set(this.times);
+        this.times = grown;
       }
+      this.times[this.timeCount++] = now;
     }
-    this.lastUpdate = now;
+  }
+
+  /** Drains `flow` at its current rate over the instants logged since it was last brought up to date. */
+  private sync(flow: number): void {
+    const last = this.timeCount - 1;
+    let k = this.synced[flow]!;
+    if (k === last) return;
+    const rate = this.rate[flow]!;
+    let remaining = this.remaining[flow]!;
+    for (; k < last; k++) remaining = Math.max(0, remaining - rate * (this.times[k + 1]! - this.times[k]!));
+    this.remaining[flow] = remaining;
+    this.synced[flow] = last;
   }
 }

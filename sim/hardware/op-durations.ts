@@ -1,5 +1,5 @@
 import type { Plan } from '../plan/plan.js';
-import { COMPUTE_OP_NAMES, type ComputeOpName } from '../work/compute-op.js';
+import { COMPUTE_OP_NAMES, type ComputeOpName, type ComputeShape } from '../work/compute-op.js';
 import { opKernels, type AttentionImplementation } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
@@ -12,6 +12,8 @@ const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 
  * the GPU's calibrated tables where they cover the model and op, else from the roofline.
  * A rank repeats the same shapes layer after layer, so each (rank, op name) slot remembers the
  * last shape it costed and reuses the time when the next layer's op has the same shape.
+ * Tensor-parallel shards and merged partial attentions (shapes no calibration table measured) are
+ * costed by the roofline.
  */
 export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplementation = 'flash'): Float64Array {
   const durations = new Float64Array(plan.ops.length);
@@ -20,27 +22,39 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
   const lastPrefix = new Float64Array(slots);
   const lastKeys = new Float64Array(slots);
   const lastCausal = new Uint8Array(slots);
+  const lastExtra = new Array<string>(slots).fill('');
   const lastSeconds = new Float64Array(slots);
   for (const op of plan.ops) {
     if (op.kind !== 'compute') continue;
     const slot = op.rank * COMPUTE_OP_NAMES.length + NAME_INDEX[op.name];
     const causal = op.causal ? 1 : 0;
+    const extra = op.shard === undefined && op.merge === undefined ? '' : shapeExtra(op);
     if (
       lastTokens[slot] !== op.tokens ||
       lastPrefix[slot] !== op.prefix ||
       lastKeys[slot] !== op.keys ||
-      lastCausal[slot] !== causal
+      lastCausal[slot] !== causal ||
+      lastExtra[slot] !== extra
     ) {
       lastTokens[slot] = op.tokens;
       lastPrefix[slot] = op.prefix;
       lastKeys[slot] = op.keys;
       lastCausal[slot] = causal;
+      lastExtra[slot] = extra;
       // Calibration tables measure the executor's own (flash-style) attention, so eager uses the roofline.
       const calibrated =
-        gpu.calibration === undefined || (attention === 'eager' && op.name === 'attn') ? undefined : calibratedOpSeconds(gpu.calibration, plan.model, op);
+        gpu.calibration === undefined || extra !== '' || (attention === 'eager' && op.name === 'attn')
+          ? undefined
+          : calibratedOpSeconds(gpu.calibration, plan.model, op);
       lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
     }
     durations[op.id] = lastSeconds[slot]!;
   }
   return durations;
+}
+
+/** The parts of a shape beyond tokens, prefix, keys and causal, as a cache key. */
+function shapeExtra(op: ComputeShape): string {
+  const s = op.shard;
+  return `${s === undefined ? '' : `${s.heads}/${s.kv_heads}/${s.ffn}/${s.seq_tokens ?? ''}`}|${op.merge === true ? 'm' : ''}`;
 }

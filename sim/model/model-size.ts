@@ -34,3 +34,15 @@ export function modelParams(model: ModelSpec): number {
 export function weightBytes(model: ModelSpec): number {
   return modelParams(model) * model.dtype_bytes;
 }
+
+/**
+ * Weight bytes of one tensor-parallel rank that computes `heads` query heads, `kv_heads` KV heads
+ * and `ffn` FFN columns of every layer: its slices of the layer matrices, the norms (replicated),
+ * and the embedding, final norm and LM head (replicated: see sim/plan/strategies/tp.ts).
+ */
+export function shardedWeightBytes(model: ModelSpec, shard: { heads: number; kv_heads: number; ffn: number }): number {
+  const sharded = { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn };
+  const embedding = model.vocab * model.hidden;
+  const lmHead = model.tied_embeddings ? 0 : embedding;
+  return (model.layers * layerParams(sharded) + embedding + normParams(model) + lmHead) * model.dtype_bytes;
+}

@@ -1,7 +1,9 @@
 import { kernelsSeconds } from '../hardware/kernel-cost.js';
 import { kvBytesPerToken } from '../model/model-size.js';
+import { opShard, tensorShards } from '../plan/tensor-shard.js';
 import type { Scenario } from '../simulate.js';
 import type { Router } from '../topology/routing.js';
+import type { OpShard } from '../work/compute-op.js';
 import { opKernels } from '../work/op-kernels.js';
 import { kvrChainHops, type ChainHop } from './kvr-chain.js';
 import { snapToLattice, type Lattice } from './lattice.js';
@@ -16,25 +18,42 @@ import { snapToLattice, type Lattice } from './lattice.js';
  * Without links this is the attention-balanced split (c_i ~ C(sqrt(i+1) - sqrt(i))/sqrt(p) for
  * attention alone); slow links push tokens towards later ranks, since early chunks are forwarded
  * by every later hop.
+ *
+ * kvr-tp: the stages are groups of t GPUs. A group's stage time is its slowest position's sharded
+ * compute plus its all-reduces of c rows (closed form on the route of the group's first two
+ * ranks: ring 2(t-1) steps of c/t rows, direct t-1 blocks sharing the sender's link), and a hop
+ * is the slowest of the t parallel K,V shard transfers between matching positions.
  */
 export class PipelineBalance {
   private readonly scenario: Scenario;
   private readonly kvBytes: number;
   /** Per hop i -> i+1: route latency and narrowest per-direction bandwidth. */
   private readonly hops: ChainHop[];
+  /** Chunks of the partition: GPUs, or groups for kvr-tp. */
+  private readonly parts: number;
+  private readonly group: GroupStages | undefined;
   /** Cost-model evaluations so far (reported; not simulations). */
   evaluations = 0;
 
   constructor(scenario: Scenario, router: Router) {
     this.scenario = scenario;
     this.kvBytes = kvBytesPerToken(scenario.model);
-    this.hops = kvrChainHops(scenario, router);
+    if (scenario.strategy === 'kvr-tp') {
+      this.group = new GroupStages(scenario, router);
+      this.parts = this.group.groups;
+      this.hops = [];
+    } else {
+      this.group = undefined;
+      this.parts = scenario.gpus;
+      this.hops = kvrChainHops(scenario, router);
+    }
   }
 
   /** Per-layer compute seconds of a chunk of c tokens after a prefix of P tokens. */
   stageCompute(c: number, P: number): number {
     this.evaluations += 1;
     if (c <= 0) return 0;
+    if (this.group !== undefined) return this.group.compute(c, P);
     const model = this.scenario.model;
     const gpu = this.scenario.gpu;
     let seconds = 0;
@@ -46,6 +65,7 @@ export class PipelineBalance {
 
   /** Seconds to move K,V of `tokens` tokens of one layer over hop i -> i+1. */
   hopTransfer(hop: number, tokens: number): number {
+    if (this.group !== undefined) return this.group.hop(hop, tokens);
     const h = this.hops[hop]!;
     return h.latency_s + (tokens * this.kvBytes) / h.bandwidth;
   }
@@ -57,7 +77,8 @@ export class PipelineBalance {
    * earliest choice is the most feasible one. Rank 0 takes what is left and must fit in T too.
    */
   splitFor(T: number): number[] | undefined {
-    const { context: C, gpus: p } = this.scenario;
+    const { context: C } = this.scenario;
+    const p = this.parts;
     const boundaries = new Array<number>(p + 1);
     boundaries[p] = C;
     for (let i = p - 1; i >= 1; i--) {
@@ -140,7 +161,8 @@ export class PipelineBalance {
 
   /** The partition with the smallest feasible largest stage time. */
   balancedPartition(): number[] {
-    const { context: C, gpus: p } = this.scenario;
+    const { context: C } = this.scenario;
+    const p = this.parts;
     if (p === 1) return [C];
     let lo = 0;
     let hi = this.stageCompute(C, 0) + this.hopTransfer(p - 2, C) + 1e-9;
@@ -151,5 +173,66 @@ export class PipelineBalance {
       else hi = mid;
     }
     return this.splitFor(hi)!;
+  }
+}
+
+/** Group-level stage costs of kvr-tp for PipelineBalance. */
+class GroupStages {
+  readonly groups: number;
+  private readonly scenario: Scenario;
+  private readonly t: number;
+  private readonly shards: OpShard[];
+  private readonly reductions: number;
+  /** Per hop, per position: latency, narrowest bandwidth, K,V bytes per token of the shard. */
+  private readonly hopRoutes: { latency_s: number; bandwidth: number; kvBytes: number }[][];
+  private readonly intra: { latency_s: number; bandwidth: number };
+
+  constructor(scenario: Scenario, router: Router) {
+    this.scenario = scenario;
+    this.t = scenario.tp ?? 1;
+    this.groups = scenario.gpus / this.t;
+    const shards = tensorShards(scenario.model, this.t);
+    this.shards = shards.map((s) => opShard(s));
+    this.reductions = scenario.model.block === 'parallel' ? 1 : 2;
+    const capacity = router.capacities();
+    const link = (src: number, dst: number): { latency_s: number; bandwidth: number } => {
+      const route = router.route(src, dst);
+      let narrowest = Infinity;
+      for (const resource of route.resources) narrowest = Math.min(narrowest, capacity[resource]!);
+      return { latency_s: route.latency_s, bandwidth: narrowest };
+    };
+    const m = scenario.model;
+    this.hopRoutes = Array.from({ length: this.groups - 1 }, (_, k) =>
+      shards.map((s, j) => ({ ...link(k * this.t + j, (k + 1) * this.t + j), kvBytes: 2 * s.kv_heads * m.head_dim * m.dtype_bytes })),
+    );
+    this.intra = this.t > 1 ? link(0, 1) : { latency_s: 0, bandwidth: Infinity };
+  }
+
+  compute(c: number, P: number): number {
+    const { model, gpu, attention } = this.scenario;
+    let slowest = 0;
+    for (const shard of this.shards) {
+      let seconds = 0;
+      for (const name of ['qkv', 'attn', 'o', 'mlp'] as const) {
+        seconds += kernelsSeconds(opKernels(model, { name, tokens: c, prefix: P, keys: P + c, causal: true, shard }, attention), gpu);
+      }
+      slowest = Math.max(slowest, seconds);
+    }
+    return slowest + this.reductions * this.allReduce(c);
+  }
+
+  private allReduce(rows: number): number {
+    const t = this.t;
+    if (t === 1) return 0;
+    const block = ((rows / t) * this.scenario.model.hidden * this.scenario.model.dtype_bytes) / this.intra.bandwidth;
+    return this.scenario.collective === 'direct'
+      ? 2 * (this.intra.latency_s + (t - 1) * block)
+      : 2 * (t - 1) * (this.intra.latency_s + block);
+  }
+
+  hop(hop: number, tokens: number): number {
+    let slowest = 0;
+    for (const route of this.hopRoutes[hop]!) slowest = Math.max(slowest, route.latency_s + (tokens * route.kvBytes) / route.bandwidth);
+    return slowest;
   }
 }

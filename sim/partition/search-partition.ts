@@ -18,6 +18,11 @@ export interface SearchOptions {
 
 export const DEFAULT_SEARCH: SearchOptions = { method: 'fast', granularity: DEFAULT_GRANULARITY };
 
+/** Chunks of a searched partition: one per GPU, or one per tensor-parallel group for kvr-tp. */
+export function partitionParts(scenario: Scenario): number {
+  return scenario.strategy === 'kvr-tp' ? scenario.gpus / (scenario.tp ?? 1) : scenario.gpus;
+}
+
 /** KVR-S: the partition of the scenario's context that minimises simulated TTFT. */
 export function searchPartition(scenario: Scenario, options: SearchOptions = DEFAULT_SEARCH): SearchOutcome {
   return searchPartitionWith(new TtftEvaluator(scenario), options);
@@ -29,10 +34,11 @@ export function searchPartitionWith(evaluator: TtftEvaluator, options: SearchOpt
   if (!(SEARCH_METHODS as readonly string[]).includes(options.method)) {
     throw new KvrInputError('search', `expected one of ${SEARCH_METHODS.join(', ')} (got "${options.method}")`);
   }
-  if (scenario.gpus === 1) {
+  const parts = partitionParts(scenario);
+  if (parts === 1) {
     return { partition: [scenario.context], ttft_s: evaluator.ttft([scenario.context]), simulations: evaluator.simulations, detail: {} };
   }
-  const lattice = makeLattice(scenario.context, scenario.gpus, options.granularity);
+  const lattice = makeLattice(scenario.context, parts, options.granularity);
   switch (options.method) {
     case 'fast':
       return fastSearch(evaluator, lattice);

@@ -1,8 +1,9 @@
-import { compilePlan, executeProgram, type EngineProgram } from '../engine/engine.js';
+import { compilePlan, executeProgram, programBytes, type EngineProgram } from '../engine/engine.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { opDurations } from '../hardware/op-durations.js';
 import type { Plan } from '../plan/plan.js';
 import { kvrPlan, reshapeKvrPlan } from '../plan/strategies/kvr.js';
+import { kvrTpPlan, reshapeKvrTpPlan } from '../plan/strategies/kvr-tp.js';
 import type { Scenario } from '../simulate.js';
 import { Router } from '../topology/routing.js';
 
@@ -11,12 +12,14 @@ import { Router } from '../topology/routing.js';
  * not seen before runs the full event engine once and counts as one simulation; repeats are
  * answered from memory, so searchers are charged only for distinct partitions. The op graph is
  * the same for every partition, so it is compiled once and only op costs change.
+ * For strategy kvr-tp the partitions are of the groups (scenario.gpus / scenario.tp chunks) and
+ * the plans are kvr-tp plans.
  */
 export class TtftEvaluator {
   readonly scenario: Scenario;
   private readonly router: Router;
   private readonly memo = new Map<string, number>();
-  private template: { plan: Plan; program: EngineProgram; bytes: Float64Array } | undefined;
+  private template: { plan: Plan; program: EngineProgram; bytes: Float64Array; reshape: (partition: readonly number[]) => void } | undefined;
 
   constructor(scenario: Scenario) {
     this.scenario = scenario;
@@ -48,14 +51,23 @@ export class TtftEvaluator {
 
   private simulate(partition: readonly number[]): number {
     if (this.template === undefined) {
-      const plan = kvrPlan(this.scenario.model, [...partition], 'kvr');
+      const s = this.scenario;
+      let plan: Plan;
+      let reshape: (next: readonly number[]) => void;
+      if (s.strategy === 'kvr-tp') {
+        plan = kvrTpPlan(s.model, [...partition], s.tp ?? 1, s.collective ?? 'ring');
+        reshape = (next) => reshapeKvrTpPlan(plan, next);
+      } else {
+        plan = kvrPlan(s.model, [...partition], 'kvr');
+        reshape = (next) => reshapeKvrPlan(plan, next);
+      }
       const program = compilePlan(plan, this.router);
-      this.template = { plan, program, bytes: new Float64Array(plan.ops.length) };
+      this.template = { plan, program, bytes: new Float64Array(program.count), reshape };
     } else {
-      reshapeKvrPlan(this.template.plan, partition);
+      this.template.reshape(partition);
     }
     const { plan, program, bytes } = this.template;
-    for (const op of plan.ops) if (op.kind === 'transfer') bytes[op.id] = op.bytes;
+    programBytes(plan, program, bytes);
     return executeProgram(program, opDurations(plan, this.scenario.gpu, this.scenario.attention), bytes).makespan;
   }
 }

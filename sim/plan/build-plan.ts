@@ -1,8 +1,11 @@
 import { KvrInputError } from '../errors.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { checkPartition, evenPartition } from './partition.js';
-import { STRATEGY_NAMES, type Plan, type StrategyName } from './plan.js';
+import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveAlgorithm, type Plan, type StrategyName } from './plan.js';
 import { kvrPlan } from './strategies/kvr.js';
+import { kvrTpPlan } from './strategies/kvr-tp.js';
+import { ringKvPlan } from './strategies/ring-kv.js';
+import { tpPlan } from './strategies/tp.js';
 import { tspPlan } from './strategies/tsp.js';
 
 export interface PlanRequest {
@@ -10,20 +13,46 @@ export interface PlanRequest {
   model: ModelSpec;
   context: number;
   gpus: number;
-  /** The chunk of each rank: given for kvr, searched for kvr-s, predicted for kvr-p. */
+  /** The chunk of each rank: given for kvr, searched for kvr-s, predicted for kvr-p; per group for kvr-tp. */
   partition?: number[];
+  /** kvr-tp: GPUs per tensor-parallel group (divides gpus). */
+  tp?: number;
+  /** Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp (default ring). */
+  collective?: CollectiveAlgorithm;
 }
 
 export const MAX_GPUS = 1024;
 export const MAX_CONTEXT = 1 << 24;
-/** Plans beyond this many ops would take gigabytes; refuse them instead of exhausting memory. */
+/** Plans beyond this many engine ops would take gigabytes; refuse them instead of exhausting memory. */
 export const MAX_PLAN_OPS = 2_000_000;
 
-/** Ops a plan will have: four compute ops per rank and layer, the transfers, and the logits. */
-export function planOpCount(strategy: StrategyName, layers: number, gpus: number): number {
+/**
+ * Ops the engine will run for a plan: four compute ops per rank and layer (ring-kv: p attention
+ * steps instead of one), the transfers (a collective op counted as the transfers it expands to, as
+ * they are what costs memory and time), and the logits. `tp` is kvr-tp's group size;
+ * `parallelBlock` a Falcon-style block (one all-reduce per layer under tensor parallelism).
+ */
+export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean } = {}): number {
   const ranks = strategy === 'single' ? 1 : gpus;
-  const transfers = strategy === 'tsp' || strategy === 'tsp-causal' ? ranks * (ranks - 1) : ranks - 1;
-  return layers * (4 * ranks + transfers) + 1;
+  const reductions = options.parallelBlock === true ? 1 : 2;
+  switch (strategy) {
+    case 'tsp':
+    case 'tsp-causal':
+      return layers * (4 * ranks + ranks * (ranks - 1)) + 1;
+    case 'ring-kv':
+      return layers * ((3 + ranks) * ranks + ranks * (ranks - 1)) + 1;
+    case 'tp':
+    case 'tp-sp':
+      // An all-reduce (or a reduce-scatter + all-gather pair) moves 2(p-1) blocks per rank.
+      return layers * (4 * ranks + reductions * 2 * ranks * (ranks - 1)) + 1;
+    case 'kvr-tp': {
+      const t = options.tp ?? 1;
+      const groups = ranks / t;
+      return layers * (4 * ranks + (groups - 1) * t + groups * reductions * 2 * t * (t - 1)) + 1;
+    }
+    default:
+      return layers * (4 * ranks + ranks - 1) + 1;
+  }
 }
 
 /** Rejects strategy, GPU count and context combinations that mean nothing, before any work. */
@@ -41,7 +70,33 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
   if (strategy === 'single' && gpus !== 1) {
     throw new KvrInputError('gpus', `strategy single runs on one GPU (got ${gpus})`);
   }
-  const opCount = planOpCount(strategy, model.layers, gpus);
+  if (request.collective !== undefined) {
+    if (!(COLLECTIVE_ALGORITHMS as readonly string[]).includes(request.collective)) {
+      throw new KvrInputError('collective', `expected one of ${COLLECTIVE_ALGORITHMS.join(', ')} (got "${request.collective}")`);
+    }
+    if (!COLLECTIVE_STRATEGIES.includes(strategy)) {
+      throw new KvrInputError('collective', `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
+    }
+  }
+  if (request.tp !== undefined && strategy !== 'kvr-tp') {
+    throw new KvrInputError('tp', `only applies to strategy kvr-tp (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
+  }
+  if (strategy === 'ring-kv' && context < 2 * gpus) {
+    throw new KvrInputError('context', `ring-kv cuts the context into 2 x ${gpus} = ${2 * gpus} zig-zag chunks: needs at least ${2 * gpus} tokens (got ${context})`);
+  }
+  if (strategy === 'tp' || strategy === 'tp-sp') checkTensorParallel(model, gpus, 'gpus');
+  if (strategy === 'kvr-tp') {
+    const t = request.tp;
+    if (t === undefined) throw new KvrInputError('tp', 'is required by strategy kvr-tp: GPUs per tensor-parallel group, e.g. 8');
+    if (!Number.isInteger(t) || t < 1 || gpus % t !== 0) {
+      throw new KvrInputError('tp', `must be a whole divisor of the ${gpus} GPUs (got ${t})`);
+    }
+    checkTensorParallel(model, t, 'tp');
+  }
+  const opCount = planOpCount(strategy, model.layers, gpus, {
+    ...(request.tp === undefined ? {} : { tp: request.tp }),
+    parallelBlock: model.block === 'parallel',
+  });
   if (opCount > MAX_PLAN_OPS) {
     throw new KvrInputError(
       'gpus',
@@ -50,16 +105,25 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
   }
 }
 
+/** Tensor parallelism over t ranks needs at least one head and one FFN column per rank. */
+function checkTensorParallel(model: ModelSpec, t: number, field: string): void {
+  if (model.heads < t || model.ffn < t) {
+    throw new KvrInputError(field, `tensor parallelism over ${t} GPUs needs at least one attention head and FFN column per GPU (${model.name} has ${model.heads} heads)`);
+  }
+}
+
 /** Turns a strategy and a scenario into a plan. */
 export function buildPlan(request: PlanRequest): Plan {
   checkPlanRequest(request);
   const { strategy, model, context, gpus, partition } = request;
-  const takesPartition = strategy === 'kvr' || strategy === 'kvr-s' || strategy === 'kvr-p';
+  const collective = request.collective ?? 'ring';
+  const takesPartition = strategy === 'kvr' || strategy === 'kvr-s' || strategy === 'kvr-p' || strategy === 'kvr-tp';
   if (takesPartition) {
     if (partition === undefined) throw new KvrInputError('partition', `is required by strategy ${strategy} (e.g. 6000,5000,5384)`);
-    checkPartition(partition, context, gpus);
+    if (strategy === 'kvr-tp') checkPartition(partition, context, gpus / request.tp!, 'partition', 'tensor-parallel group');
+    else checkPartition(partition, context, gpus);
   } else if (partition !== undefined) {
-    throw new KvrInputError('partition', `only strategy kvr takes a partition (strategy is ${strategy})`);
+    throw new KvrInputError('partition', `only strategy kvr takes a partition, and kvr-tp one per group (strategy is ${strategy})`);
   }
   switch (strategy) {
     case 'single':
@@ -72,6 +136,13 @@ export function buildPlan(request: PlanRequest): Plan {
       return kvrPlan(model, evenPartition(context, gpus), 'kvr-e');
     case 'tsp':
     case 'tsp-causal':
-      return tspPlan(model, evenPartition(context, gpus), strategy);
+      return tspPlan(model, evenPartition(context, gpus), strategy, collective);
+    case 'ring-kv':
+      return ringKvPlan(model, context, gpus);
+    case 'tp':
+    case 'tp-sp':
+      return tpPlan(model, context, gpus, strategy, collective);
+    case 'kvr-tp':
+      return kvrTpPlan(model, [...partition!], request.tp!, collective);
   }
 }

@@ -19,9 +19,9 @@ export function prefixes(partition: readonly number[]): number[] {
 }
 
 /** A partition must give every rank a positive whole number of tokens and sum to the context. */
-export function checkPartition(partition: readonly number[], context: number, gpus: number, field = 'partition'): void {
+export function checkPartition(partition: readonly number[], context: number, gpus: number, field = 'partition', unit = 'GPU'): void {
   if (partition.length !== gpus) {
-    throw new KvrInputError(field, `needs one chunk per GPU: ${gpus} values (got ${partition.length})`);
+    throw new KvrInputError(field, `needs one chunk per ${unit}: ${gpus} values (got ${partition.length})`);
   }
   partition.forEach((chunk, i) => {
     if (!Number.isSafeInteger(chunk) || chunk < 1) {

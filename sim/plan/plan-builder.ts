@@ -1,7 +1,26 @@
 import type { ModelSpec } from '../model/model-spec.js';
 import { kvBytesPerToken } from '../model/model-size.js';
-import { computeOpFlops, type ComputeOpName } from '../work/compute-op.js';
-import { PLAN_SCHEMA, type Plan, type PlanOp, type StrategyName, type TransferOp } from './plan.js';
+import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
+import { collectiveSchedule } from './collectives.js';
+import {
+  PLAN_SCHEMA,
+  type CollectiveAlgorithm,
+  type CollectiveName,
+  type CollectiveOp,
+  type CollectiveStart,
+  type ComputeOp,
+  type Plan,
+  type PlanOp,
+  type StrategyName,
+  type TransferOp,
+} from './plan.js';
+
+/** What a transfer carries besides its token range: K,V (of some KV heads) or hidden-state rows. */
+export interface TransferPayload {
+  payload?: 'hidden';
+  /** K,V of this many KV heads (a tensor-parallel shard). */
+  kvHeads?: number;
+}
 
 /** Appends ops with sequential ids and their FLOPs or bytes; strategies only say what depends on what. */
 export class PlanBuilder {
@@ -18,17 +37,23 @@ export class PlanBuilder {
     rank: number,
     name: ComputeOpName,
     layer: number | null,
-    shape: { tokens: number; prefix: number; keys: number; causal: boolean },
+    shape: { tokens: number; prefix: number; keys: number; causal: boolean; shard?: OpShard; merge?: boolean },
     deps: number[],
   ): number {
     const id = this.ops.length;
-    const { tokens, prefix, keys, causal } = shape;
-    const flops = computeOpFlops(this.model, { name, tokens, prefix, keys, causal });
-    this.ops.push({ id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops, deps });
+    const { tokens, prefix, keys, causal, shard, merge } = shape;
+    const flops = computeOpFlops(this.model, { name, tokens, prefix, keys, causal, ...(shard === undefined ? {} : { shard }) });
+    const op: ComputeOp = { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops, deps };
+    if (shard !== undefined) op.shard = { ...shard };
+    if (merge === true) op.merge = true;
+    this.ops.push(op);
     return id;
   }
 
-  /** Transfers the K,V of tokens [tokenStart, tokenEnd) of `layer` from `src` to `dst`. */
+  /**
+   * Transfers tokens [tokenStart, tokenEnd) of `layer` from `src` to `dst`: their K,V (all KV heads,
+   * or `payload.kvHeads` of them) or, with `payload.payload = 'hidden'`, their rows of the hidden state.
+   */
   transfer(
     name: TransferOp['name'],
     src: number,
@@ -38,13 +63,94 @@ export class PlanBuilder {
     tokenEnd: number,
     deps: number[],
     step?: number,
+    payload: TransferPayload = {},
   ): number {
     const id = this.ops.length;
-    const bytes = (tokenEnd - tokenStart) * this.kvBytes;
-    const op: TransferOp = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps };
-    if (step !== undefined) op.step = step;
+    const perToken = this.bytesPerToken(payload);
+    const bytes = (tokenEnd - tokenStart) * perToken;
+    let op: TransferOp;
+    // One object literal per shape (keys in the plan's order), so big plans build fast.
+    if (step === undefined) {
+      op = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps };
+    } else if (payload.payload === 'hidden') {
+      op = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step, payload: 'hidden' };
+    } else {
+      op = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step };
+    }
+    if (payload.payload !== undefined && step === undefined) op.payload = payload.payload;
+    if (payload.kvHeads !== undefined) op.kv_heads = payload.kvHeads;
     this.ops.push(op);
     return id;
+  }
+
+  /** Transfers the K,V of several token ranges of `layer` (in token order) as one message. */
+  transferRanges(name: TransferOp['name'], src: number, dst: number, layer: number, ranges: [number, number][], deps: number[], step?: number): number {
+    const id = this.ops.length;
+    let tokens = 0;
+    for (const [start, end] of ranges) tokens += end - start;
+    const op: TransferOp = {
+      id,
+      kind: 'transfer',
+      name,
+      src,
+      dst,
+      layer,
+      token_start: ranges[0]![0],
+      token_end: ranges[ranges.length - 1]![1],
+      bytes: tokens * this.kvBytes,
+      deps,
+    };
+    if (step !== undefined) op.step = step;
+    op.ranges = ranges.map(([start, end]) => [start, end]);
+    this.ops.push(op);
+    return id;
+  }
+
+  /**
+   * One collective op over `ranks` on blocks of hidden-state rows (sim/plan/collectives.ts). A
+   * single member has nothing to exchange: no op, and -1 is returned (leave it out of deps).
+   */
+  collective(
+    name: CollectiveName,
+    algorithm: CollectiveAlgorithm,
+    layer: number,
+    ranks: readonly number[],
+    blocks: readonly (readonly [number, number])[],
+    start: CollectiveStart,
+    deps: number[],
+  ): number {
+    if (ranks.length < 2) return -1;
+    const id = this.ops.length;
+    const perToken = this.model.hidden * this.model.dtype_bytes;
+    const schedule = collectiveSchedule(name, algorithm, ranks.length, start);
+    let bytes = 0;
+    for (let k = 0; k < schedule.count; k++) {
+      const block = blocks[schedule.block[k]!]!;
+      bytes += (block[1] - block[0]) * perToken;
+    }
+    const op: CollectiveOp = {
+      id,
+      kind: 'collective',
+      name,
+      algorithm,
+      layer,
+      ranks: [...ranks],
+      blocks: blocks.map(([a, b]) => [a, b]),
+      bytes_per_token: perToken,
+      bytes,
+      start,
+      deps: deps.filter((dep) => dep >= 0),
+    };
+    this.ops.push(op);
+    return id;
+  }
+
+  /** Bytes per token of a transfer's payload. */
+  bytesPerToken(payload: TransferPayload): number {
+    const m = this.model;
+    if (payload.payload === 'hidden') return m.hidden * m.dtype_bytes;
+    if (payload.kvHeads !== undefined) return 2 * payload.kvHeads * m.head_dim * m.dtype_bytes;
+    return this.kvBytes;
   }
 
   build(fields: {
@@ -53,8 +159,10 @@ export class PlanBuilder {
     partition: number[];
     kvTokens: number[];
     lastRank: number;
+    tp?: number;
+    collective?: CollectiveAlgorithm;
   }): Plan {
-    return {
+    const plan: Plan = {
       schema: PLAN_SCHEMA,
       strategy: fields.strategy,
       model: this.model,
@@ -65,5 +173,8 @@ export class PlanBuilder {
       last_rank: fields.lastRank,
       ops: this.ops,
     };
+    if (fields.tp !== undefined) plan.tp = fields.tp;
+    if (fields.collective !== undefined && fields.collective !== 'ring') plan.collective = fields.collective;
+    return plan;
   }
 }

@@ -1,10 +1,24 @@
 import type { ModelSpec } from '../model/model-spec.js';
-import type { ComputeOpName } from '../work/compute-op.js';
+import type { ComputeOpName, OpShard } from '../work/compute-op.js';
 
 export const PLAN_SCHEMA = 'kvr-plan@1';
 
-export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p'] as const;
+export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+/** Strategies whose plans only the simulator runs (the native executor lacks their op semantics). */
+export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tp', 'tp-sp', 'kvr-tp'];
+
+/** Strategies built on collectives (all-gather, reduce-scatter, all-reduce): they take --collective. */
+export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'];
+
+/**
+ * How a collective is scheduled as point-to-point transfers: `ring` (p-1 steps, each rank sends one
+ * block to its successor per step) or `direct` (every rank sends its block to every other rank at
+ * once). Contention between the transfers comes from the link model either way.
+ */
+export const COLLECTIVE_ALGORITHMS = ['ring', 'direct'] as const;
+export type CollectiveAlgorithm = (typeof COLLECTIVE_ALGORITHMS)[number];
 
 /**
  * A compute op on a rank's compute stream. Ops of one rank run in plan order, each once its
@@ -27,17 +41,23 @@ export interface ComputeOp {
   /** Matmul FLOPs (DESIGN §2). */
   flops: number;
   deps: number[];
+  /** Tensor-parallel share of the model this op computes (tp, tp-sp, kvr-tp); absent: all of it. */
+  shard?: OpShard;
+  /** attn of ring-kv: a partial attention over one K,V block, merged into the running output. */
+  merge?: boolean;
 }
 
 /**
  * A point-to-point transfer of the K,V of tokens [token_start, token_end) of one layer from rank
  * `src` to rank `dst`. Transfers on one (src, dst) channel leave in plan order, one at a time,
- * and never block either rank's compute stream. Collective steps carry the collective's name.
+ * and never block either rank's compute stream. Collective steps carry the collective's name
+ * (a reduce-scatter's receiver adds what it gets to its own partial sums; the sum is assumed to
+ * run inside the copy, at HBM speed, and costs no compute time).
  */
 export interface TransferOp {
   id: number;
   kind: 'transfer';
-  name: 'send' | 'allgather';
+  name: 'send' | 'allgather' | 'reducescatter';
   src: number;
   dst: number;
   layer: number;
@@ -47,9 +67,54 @@ export interface TransferOp {
   /** Ring step of a collective (0-based), absent for plain sends. */
   step?: number;
   deps: number[];
+  /**
+   * `hidden`: rows [token_start, token_end) of the hidden state (d x b bytes per token; the
+   * all-reduces of tensor parallelism). Absent: K,V.
+   */
+  payload?: 'hidden';
+  /** K,V of this many KV heads only (a tensor-parallel shard, kvr-tp); absent: all KV heads. */
+  kv_heads?: number;
+  /**
+   * The token ranges carried when they are not one contiguous range (ring-kv: a rank's two zig-zag
+   * chunks); token_start and token_end then span them.
+   */
+  ranges?: [number, number][];
 }
 
-export type PlanOp = ComputeOp | TransferOp;
+export type CollectiveName = 'allgather' | 'reducescatter' | 'allreduce';
+
+/**
+ * How a collective starts: `together` (every member waits until every member's deps are done, as
+ * NCCL collectives start) or `per-member` (member m waits only for the deps on its own rank, and
+ * for its own share of a collective it depends on).
+ */
+export type CollectiveStart = 'together' | 'per-member';
+
+/**
+ * A whole collective as one op (tp, tp-sp, kvr-tp): the engine runs it as the point-to-point
+ * transfers of its schedule (sim/plan/collectives.ts: ring or direct), exactly as if they were
+ * listed one by one (sim/plan/expand.ts writes them out), so contention stays the link model's.
+ * An op of rank r that depends on a collective waits for r's share of it (its incoming transfers).
+ */
+export interface CollectiveOp {
+  id: number;
+  kind: 'collective';
+  name: CollectiveName;
+  algorithm: CollectiveAlgorithm;
+  layer: number;
+  /** Member ranks in ring order. */
+  ranks: number[];
+  /** Token range [start, end) of each member's block. */
+  blocks: [number, number][];
+  /** Bytes per token of a block (d x b: rows of the hidden state). */
+  bytes_per_token: number;
+  /** Bytes of all its transfers. */
+  bytes: number;
+  start: CollectiveStart;
+  deps: number[];
+}
+
+export type PlanOp = ComputeOp | TransferOp | CollectiveOp;
 
 /** Everything a simulator or an executor needs to run one prefill; plain and serialisable. */
 export interface Plan {
@@ -58,11 +123,19 @@ export interface Plan {
   model: ModelSpec;
   context: number;
   gpus: number;
-  /** Query tokens of each rank, in rank order; they sum to the context. */
+  /**
+   * Query tokens of each rank, in rank order. They sum to the context when the sequence is split
+   * (single, tsp, kvr, ring-kv); under tensor parallelism every rank of a group computes its
+   * group's tokens for its share of the heads (tp: all C on every rank; kvr-tp: the group's chunk).
+   */
   partition: number[];
   /** Tokens of K,V each rank holds after prefill. */
   kv_tokens: number[];
   /** The rank that computes the first token's logits. */
   last_rank: number;
   ops: PlanOp[];
+  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group); absent: 1. */
+  tp?: number;
+  /** Collective algorithm of the plan's all-gathers, reduce-scatters and all-reduces, when not ring. */
+  collective?: CollectiveAlgorithm;
 }

@@ -1,5 +1,9 @@
 import type { ModelSpec } from '../model/model-spec.js';
-import { kvBytesPerToken, weightBytes } from '../model/model-size.js';
+import { kvBytesPerToken, shardedWeightBytes, weightBytes } from '../model/model-size.js';
+import { evenPartition } from '../plan/partition.js';
+import type { Plan } from '../plan/plan.js';
+import { tensorShards } from '../plan/tensor-shard.js';
+import { shardModel } from '../work/compute-op.js';
 import type { AttentionImplementation } from '../work/op-kernels.js';
 
 /** Bytes a rank holds at its peak during prefill. */
@@ -36,4 +40,60 @@ export function rankMemory(model: ModelSpec, tokens: number, kvTokens: number, a
   const kvCache = kvTokens * kvBytesPerToken(model) * model.layers;
   const activations = activationPeakBytes(model, tokens, kvTokens, attention);
   return { weights, kv_cache: kvCache, activations, total: weights + kvCache + activations };
+}
+
+/**
+ * Peak bytes of every rank of a plan: weights + KV-cache + peak activations, by strategy.
+ *   single, tsp, kvr*: rankMemory of the rank's chunk and K,V (weights replicated).
+ *   ring-kv: as rankMemory, plus two foreign K,V blocks of one layer in flight (the block being
+ *     attended and the one arriving; double buffering) and the running output and log-sum-exp of
+ *     the online softmax in fp32.
+ *   tp, kvr-tp: the rank's weight shard (shardedWeightBytes), the K,V of its KV heads, and the
+ *     activations of its heads and FFN columns over all of its group's tokens (residual stream and
+ *     normed input are full width on every rank).
+ *   tp-sp: as tp, but residual stream and normed input hold only the rank's C/p rows; the gathered
+ *     input (C x d) is live while the GEMMs run.
+ */
+export function planMemory(plan: Plan, attention: AttentionImplementation = 'flash'): RankMemory[] {
+  const model = plan.model;
+  switch (plan.strategy) {
+    case 'ring-kv': {
+      const kvb = kvBytesPerToken(model);
+      const largestBlock = Math.max(...plan.kv_tokens);
+      return plan.partition.map((tokens, rank) => {
+        const base = rankMemory(model, tokens, plan.kv_tokens[rank]!, attention);
+        const buffers = (plan.gpus > 1 ? 2 * largestBlock * kvb : 0) + 4 * tokens * model.heads * (model.head_dim + 1);
+        return { ...base, activations: base.activations + buffers, total: base.total + buffers };
+      });
+    }
+    case 'tp':
+    case 'tp-sp':
+    case 'kvr-tp': {
+      const t = plan.tp ?? 1;
+      const shards = tensorShards(model, t);
+      const rows = evenPartition(plan.context, plan.gpus);
+      return plan.partition.map((tokens, rank) => {
+        const shard = shards[rank % t]!;
+        const sharded = shardModel(model, shard);
+        const weights = shardedWeightBytes(model, shard);
+        const kvCache = plan.kv_tokens[rank]! * kvBytesPerToken(sharded) * model.layers;
+        const activations =
+          plan.strategy === 'tp-sp'
+            ? sequenceParallelPeakBytes(sharded, tokens, rows[rank]!, plan.kv_tokens[rank]!, attention)
+            : activationPeakBytes(sharded, tokens, plan.kv_tokens[rank]!, attention);
+        return { weights, kv_cache: kvCache, activations, total: weights + kvCache + activations };
+      });
+    }
+    default:
+      return plan.partition.map((tokens, rank) => rankMemory(model, tokens, plan.kv_tokens[rank]!, attention));
+  }
+}
+
+/** Activation peak of a tp-sp rank: `rows` of residual and normed input, all `tokens` gathered for the GEMMs. */
+function sequenceParallelPeakBytes(model: ModelSpec, tokens: number, rows: number, keys: number, implementation: AttentionImplementation): number {
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f } = model;
+  const scores = implementation === 'eager' ? 2 * h * keys : 0;
+  const attention = tokens * (d + (h + 2 * hkv) * hd + h * hd + scores);
+  const mlp = tokens * (d + (model.mlp === 'swiglu' ? 3 : 2) * f + (model.block === 'parallel' ? h * hd : 0));
+  return model.dtype_bytes * (2 * rows * d + Math.max(attention, mlp)) + LOGIT_BYTES * model.vocab;
 }

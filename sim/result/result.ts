@@ -1,8 +1,12 @@
 import type { EngineRun } from '../engine/engine.js';
 import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/gpu-spec.js';
+import { collectiveSchedule } from '../plan/collectives.js';
+import { collectiveTransfers } from '../plan/expand.js';
 import type { Plan, StrategyName } from '../plan/plan.js';
+import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
-import { rankMemory } from './memory.js';
+import { decodeReadiness, type DecodeReadiness } from './decode.js';
+import { planMemory } from './memory.js';
 import type { AttentionImplementation } from '../work/op-kernels.js';
 
 export const RESULT_SCHEMA = 'kvr-sim/result@1';
@@ -66,6 +70,12 @@ export interface SimResult {
   memory_overflow: MemoryOverflow | null;
   events: number;
   ranks: RankResult[];
+  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: --tp; else 1). */
+  tensor_parallel: number;
+  /** Collective algorithm of the plan's collectives (ring unless --collective direct). */
+  collective: 'ring' | 'direct';
+  /** What decoding needs after this prefill: re-sharding or replicating the KV-cache (result/decode.ts). */
+  decode: DecodeReadiness;
 }
 
 export function buildResult(
@@ -76,6 +86,7 @@ export function buildResult(
   topology: Topology,
   origin: PartitionOrigin,
   attention: AttentionImplementation = 'flash',
+  router: Router = new Router(topology),
 ): SimResult {
   const p = plan.gpus;
   const flops = new Array<number>(p).fill(0);
@@ -89,17 +100,25 @@ export function buildResult(
     if (op.kind === 'compute') {
       flops[op.rank]! += op.flops;
       compute[op.rank]! += durations[op.id]!;
-      finish[op.rank] = Math.max(finish[op.rank]!, run.end[op.id]!);
+      finish[op.rank] = Math.max(finish[op.rank]!, run.end[run.indexOf[op.id]!]!);
       flopsTotal += op.flops;
-    } else {
+    } else if (op.kind === 'transfer') {
       sent[op.src]! += op.bytes;
       received[op.dst]! += op.bytes;
       commTotal += op.bytes;
+    } else {
+      const schedule = collectiveSchedule(op.name, op.algorithm, op.ranks.length, op.start);
+      collectiveTransfers(op, schedule, (_k, src, dst, bytes) => {
+        sent[src]! += bytes;
+        received[dst]! += bytes;
+        commTotal += bytes;
+      });
     }
   }
   let overflow: MemoryOverflow | null = null;
+  const memories = planMemory(plan, attention);
   const ranks = plan.partition.map((tokens, rank): RankResult => {
-    const memory = rankMemory(plan.model, tokens, plan.kv_tokens[rank]!, attention);
+    const memory = memories[rank]!;
     const fits = gpu.memory_bytes === null || memory.total <= gpu.memory_bytes;
     if (!fits) {
       const over = memory.total - gpu.memory_bytes!;
@@ -143,5 +162,13 @@ export function buildResult(
     memory_overflow: overflow,
     events: run.events,
     ranks,
+    tensor_parallel: plan.tp ?? 1,
+    collective: plan.collective ?? 'ring',
+    decode: decodeReadiness(
+      plan,
+      gpu,
+      router,
+      ranks.map((r) => r.kv_cache_bytes),
+    ),
   };
 }

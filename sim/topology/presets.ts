@@ -1,6 +1,6 @@
 import type { Topology, TopologyLink, TopologyNode } from './topology.js';
 
-export const TOPOLOGY_PRESET_NAMES = ['switch', 'ring', 'pcie', 'multi-node'] as const;
+export const TOPOLOGY_PRESET_NAMES = ['switch', 'ring', 'pcie', 'multi-node', 'pcie-2s'] as const;
 export type TopologyPresetName = (typeof TOPOLOGY_PRESET_NAMES)[number];
 
 /**
@@ -19,9 +19,21 @@ export interface PresetOptions {
   nic_bandwidth: number;
   /** multi-node: latency of an inter-node transfer. */
   nic_latency_s: number;
-  /** pcie: GPUs under each PCIe switch. */
+  /** pcie, pcie-2s: GPUs under each PCIe switch. */
   gpus_per_switch: number;
+  /**
+   * multi-node: leaf-to-spine oversubscription (default 1). Above 1, each node's NICs go to the
+   * node's own leaf switch, whose uplink to a common spine carries (GPUs per node x NIC bandwidth)
+   * / oversubscription per direction: at 2, a node's GPUs get half their NIC bandwidth off-node
+   * when they all send at once.
+   */
+  oversubscription?: number;
+  /** pcie-2s: per-direction bandwidth of the inter-socket link (UPI / xGMI). */
+  socket_bandwidth?: number;
 }
+
+/** Inter-socket bandwidth of pcie-2s when not given: about three UPI 2.0 links (an assumption). */
+export const DEFAULT_SOCKET_BANDWIDTH = 64e9;
 
 export function presetTopology(name: TopologyPresetName, options: PresetOptions): Topology {
   switch (name) {
@@ -33,6 +45,8 @@ export function presetTopology(name: TopologyPresetName, options: PresetOptions)
       return pcieTopology(options);
     case 'multi-node':
       return multiNodeTopology(options);
+    case 'pcie-2s':
+      return pcieTwoSocketTopology(options);
   }
 }
 
@@ -99,6 +113,8 @@ function pcieTopology(o: PresetOptions): Topology {
  * switch (rail-optimised), so inter-node traffic leaves through the sender's NIC.
  */
 function multiNodeTopology(o: PresetOptions): Topology {
+  const oversubscription = o.oversubscription ?? 1;
+  if (oversubscription !== 1) return leafSpineTopology(o, oversubscription);
   const graph = new GraphBuilder();
   const ranks = gpus(graph, o.gpus);
   const leaf = graph.node('leaf', 'switch');
@@ -110,4 +126,50 @@ function multiNodeTopology(o: PresetOptions): Topology {
     }
   }
   return graph.build('multi-node');
+}
+
+/**
+ * multi-node with an oversubscribed fabric: node k's NICs connect to its own leaf switch `leafk`;
+ * every leaf has one uplink to the `spine` of (GPUs in the node x NIC bandwidth) / oversubscription
+ * per direction, no latency. Off-node traffic crosses leaf -> spine -> leaf and shares the uplinks.
+ */
+function leafSpineTopology(o: PresetOptions, oversubscription: number): Topology {
+  const graph = new GraphBuilder();
+  const ranks = gpus(graph, o.gpus);
+  const spine = graph.node('spine', 'switch');
+  for (let first = 0; first < ranks.length; first += o.gpus_per_node) {
+    const k = first / o.gpus_per_node;
+    const nvswitch = graph.node(`nvswitch${k}`, 'switch');
+    const leaf = graph.node(`leaf${k}`, 'switch');
+    const members = ranks.slice(first, first + o.gpus_per_node);
+    graph.link(leaf, spine, (members.length * o.nic_bandwidth) / oversubscription, 0);
+    for (const gpu of members) {
+      graph.link(gpu, nvswitch, o.bandwidth, o.latency_s / 2);
+      graph.link(gpu, leaf, o.nic_bandwidth, o.nic_latency_s / 2);
+    }
+  }
+  return graph.build('multi-node');
+}
+
+/**
+ * A dual-socket PCIe host: GPUs under PCIe switches (`gpus_per_switch` each, uplinks as fast as a
+ * GPU link, as in `pcie`), the first half of the switches under socket 0's root complex and the
+ * rest under socket 1's; the two sockets are joined by one inter-socket link (UPI / xGMI) of
+ * `socket_bandwidth` per direction and latency `latency_s`. GPU-to-GPU traffic between sockets
+ * crosses it.
+ */
+function pcieTwoSocketTopology(o: PresetOptions): Topology {
+  const graph = new GraphBuilder();
+  const ranks = gpus(graph, o.gpus);
+  const sockets = [graph.node('socket0', 'host'), graph.node('socket1', 'host')];
+  graph.link(sockets[0]!, sockets[1]!, o.socket_bandwidth ?? DEFAULT_SOCKET_BANDWIDTH, o.latency_s);
+  const switches = Math.ceil(ranks.length / o.gpus_per_switch);
+  for (let s = 0; s < switches; s++) {
+    const pcieSwitch = graph.node(`pcie-switch${s}`, 'switch');
+    graph.link(pcieSwitch, sockets[s < Math.ceil(switches / 2) ? 0 : 1]!, o.bandwidth, 0);
+    for (const gpu of ranks.slice(s * o.gpus_per_switch, (s + 1) * o.gpus_per_switch)) {
+      graph.link(gpu, pcieSwitch, o.bandwidth, o.latency_s / 2);
+    }
+  }
+  return graph.build('pcie-2s');
 }

@@ -30,6 +30,7 @@ export class Router {
   private readonly adjacency: Edge[][];
   private readonly explicit = new Map<string, number[]>();
   private readonly cache = new Map<number, Route>();
+  private readonly trees = new Map<number, { previous: Int32Array; done: Uint8Array }>();
   private readonly extraLatency: number;
 
   /** `extraLatency` is added to every route (a calibrated per-transfer overhead). */
@@ -77,7 +78,7 @@ export class Router {
     const src = this.gpus[srcRank]!;
     const dst = this.gpus[dstRank]!;
     const nodes =
-      this.explicit.get(`${src}:${dst}`) ?? this.fastestPath(src, dst, false) ?? this.fastestPath(src, dst, true);
+      this.explicit.get(`${src}:${dst}`) ?? this.pathInTree(src, dst) ?? this.fastestPath(src, dst, true);
     if (nodes === undefined) {
       throw new KvrInputError(
         'topology',
@@ -118,11 +119,38 @@ export class Router {
   }
 
   /**
+   * The fastest path from src to dst that crosses no other GPU, read off the shortest-path tree of
+   * src (one Dijkstra per source serves every destination: routes of all pairs cost p searches,
+   * not p^2). Dijkstra settles every node of a path before its end, so the tree's path to dst is
+   * the one a search stopping at dst finds.
+   */
+  private pathInTree(src: number, dst: number): number[] | undefined {
+    let tree = this.trees.get(src);
+    if (tree === undefined) {
+      tree = this.shortestPathTree(src, -1, false);
+      this.trees.set(src, tree);
+    }
+    if (!tree.done[dst]) return undefined;
+    const path = [dst];
+    while (path[path.length - 1] !== src) path.push(tree.previous[path[path.length - 1]!]!);
+    return path.reverse();
+  }
+
+  /**
    * Dijkstra over directed link costs; ties go to the lower node index, so routes are
    * deterministic. GPUs are endpoints, not routers: a path crosses another GPU only when no other
    * path exists (`throughGpus`), as on a ring of NVLinks without a switch.
    */
   private fastestPath(src: number, dst: number, throughGpus: boolean): number[] | undefined {
+    const { previous, done } = this.shortestPathTree(src, dst, throughGpus);
+    if (!done[dst]) return undefined;
+    const path = [dst];
+    while (path[path.length - 1] !== src) path.push(previous[path[path.length - 1]!]!);
+    return path.reverse();
+  }
+
+  /** Dijkstra from src, stopping once `stopAt` is settled (-1: settle everything reachable). */
+  private shortestPathTree(src: number, stopAt: number, throughGpus: boolean): { previous: Int32Array; done: Uint8Array } {
     const count = this.topology.nodes.length;
     const distance = new Float64Array(count).fill(Infinity);
     const previous = new Int32Array(count).fill(-1);
@@ -134,7 +162,7 @@ export class Router {
       const node = heap.pop();
       if (done[node]) continue;
       done[node] = 1;
-      if (node === dst) break;
+      if (node === stopAt) break;
       if (!throughGpus && node !== src && this.topology.nodes[node]!.kind === 'gpu') continue;
       for (const edge of this.adjacency[node]!) {
         const link = this.topology.links[edge.link]!;
@@ -147,10 +175,7 @@ export class Router {
         }
       }
     }
-    if (!done[dst]) return undefined;
-    const path = [dst];
-    while (path[path.length - 1] !== src) path.push(previous[path[path.length - 1]!]!);
-    return path.reverse();
+    return { previous, done };
   }
 }
 

@@ -1,4 +1,5 @@
 import type { EngineRun } from '../engine/engine.js';
+import { expandCollectives } from '../plan/expand.js';
 import type { Plan } from '../plan/plan.js';
 
 /** One Chrome trace event (the JSON format ui.perfetto.dev and chrome://tracing open). */
@@ -42,7 +43,9 @@ export function perfettoTrace(plan: Plan, run: EngineRun, meta: Record<string, u
     }
   }
   const streamFree = new Array<number>(plan.gpus).fill(0);
-  for (const op of plan.ops) {
+  // The engine's ops: a collective op is drawn as the transfers it ran as.
+  for (const op of expandCollectives(plan).ops) {
+    if (op.kind === 'collective') continue;
     const start = run.start[op.id]!;
     const end = run.end[op.id]!;
     if (op.kind === 'compute') {

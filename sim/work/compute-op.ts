@@ -4,6 +4,21 @@ import type { ModelSpec } from '../model/model-spec.js';
 export const COMPUTE_OP_NAMES = ['qkv', 'attn', 'o', 'mlp', 'lm_head'] as const;
 export type ComputeOpName = (typeof COMPUTE_OP_NAMES)[number];
 
+/**
+ * The tensor-parallel share of an op (Megatron-LM, Shoeybi et al. 2019): the query heads, KV heads
+ * and FFN columns this rank computes. qkv and the MLP's first matrices are split by columns, o and
+ * the MLP's last matrix by rows, attention by heads; every GEMM still runs over all of the op's
+ * tokens. Under sequence parallelism (Korthikanti et al. 2022) the per-token elementwise kernels
+ * (norms, residual adds) run only on this rank's `seq_tokens` rows of the sequence.
+ */
+export interface OpShard {
+  heads: number;
+  kv_heads: number;
+  ffn: number;
+  /** Rows of the norms and residual adds (sequence parallelism); absent: all `tokens`. */
+  seq_tokens?: number;
+}
+
 /** What a compute op works on: c query tokens whose earlier tokens number P. */
 export interface ComputeShape {
   name: ComputeOpName;
@@ -15,11 +30,24 @@ export interface ComputeShape {
   keys: number;
   /** Causal-aware attention skips masked scores; dense-masked computes all c x K scores. */
   causal: boolean;
+  /** Tensor-parallel share (tp, tp-sp, kvr-tp); absent: the whole model. */
+  shard?: OpShard;
+  /**
+   * attn only (ring-kv): a partial attention over one K,V block whose output is merged into the
+   * running output with an online-softmax merge (rescale by the log-sum-exp of both, add).
+   */
+  merge?: boolean;
 }
 
-/** Matmul FLOPs (2*m*n*k) of one op, exactly as DESIGN §2 defines them. */
+/** The model as one rank of a tensor-parallel group sees it: its heads, KV heads and FFN columns. */
+export function shardModel(model: ModelSpec, shard: OpShard | undefined): ModelSpec {
+  if (shard === undefined) return model;
+  return { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn };
+}
+
+/** Matmul FLOPs (2*m*n*k) of one op, exactly as DESIGN §2 defines them (on the op's shard). */
 export function computeOpFlops(model: ModelSpec, op: ComputeShape): number {
-  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f } = model;
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f } = op.shard === undefined ? model : shardModel(model, op.shard);
   const c = op.tokens;
   switch (op.name) {
     case 'qkv':

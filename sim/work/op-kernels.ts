@@ -1,6 +1,6 @@
 import type { KernelClass } from '../hardware/gpu-spec.js';
 import type { ModelSpec } from '../model/model-spec.js';
-import { computeOpFlops, type ComputeShape } from './compute-op.js';
+import { computeOpFlops, shardModel, type ComputeShape } from './compute-op.js';
 
 /** One GPU kernel inside a canonical op: its matmul FLOPs and the HBM bytes it moves. */
 export interface Kernel {
@@ -24,33 +24,42 @@ export type AttentionImplementation = (typeof ATTENTION_IMPLEMENTATIONS)[number]
  * can charge each its roofline time and launch overhead. The matmul FLOPs add up to
  * computeOpFlops; memory-bound kernels (norms, RoPE, activations, residual adds) carry bytes only.
  * Byte counts are reads plus writes of each kernel's operands (weights once per kernel).
+ * A tensor-parallel op (`shard`) runs its GEMMs and attention on its heads and FFN columns only;
+ * its norms and residual adds cover all tokens, or `shard.seq_tokens` rows under sequence
+ * parallelism. A partial attention that is merged (`merge`, ring-kv) adds a memory-bound
+ * online-softmax merge kernel.
  */
 export function opKernels(model: ModelSpec, op: ComputeShape, attention: AttentionImplementation = 'flash'): Kernel[] {
-  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f, dtype_bytes: b } = model;
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f, dtype_bytes: b } = op.shard === undefined ? model : shardModel(model, op.shard);
   const c = op.tokens;
+  const rows = op.shard?.seq_tokens ?? c;
   const normWeights = model.norm === 'layernorm' ? 2 * d : d;
-  const norm = (rows: number): Kernel => memory('norm', b * (2 * rows * d + normWeights));
-  const residual = (operands: number): Kernel => memory('residual', b * operands * c * d);
+  const norm = (n: number): Kernel => memory('norm', b * (2 * n * d + normWeights));
+  const residual = (operands: number): Kernel => memory('residual', b * operands * rows * d);
   const qkvWidth = (h + 2 * hkv) * hd;
   switch (op.name) {
     case 'qkv':
       return [
-        norm(c),
+        norm(rows),
         gemm('qkv_proj', 2 * c * d * qkvWidth, b * (d * qkvWidth + c * d + c * qkvWidth)),
         memory('rope', b * 2 * c * (h + hkv) * hd),
       ];
     case 'attn': {
+      // Online-softmax merge of a partial output into the running one: read both outputs, write
+      // the merged one (b bytes per element), and the three per-head log-sum-exps (fp32).
+      const merge = op.merge === true ? [memory('softmax_merge', c * h * (3 * hd * b + 3 * 4))] : [];
       if (attention === 'eager') {
         const scores = h * c * op.keys;
         return [
           gemm('attn_scores', 2 * h * hd * c * op.keys, b * (c * h * hd + op.keys * hkv * hd + scores)),
           memory('softmax', b * 2 * scores),
           gemm('attn_values', 2 * h * hd * c * op.keys, b * (scores + op.keys * hkv * hd + c * h * hd)),
+          ...merge,
         ];
       }
       // Q in, O out, every attended key's K and V read once.
       const bytes = b * (2 * c * h * hd + 2 * op.keys * hkv * hd);
-      return [{ name: 'attention', kind: 'attention', flops: computeOpFlops(model, op), bytes }];
+      return [{ name: 'attention', kind: 'attention', flops: computeOpFlops(model, op), bytes }, ...merge];
     }
     case 'o': {
       const kernels = [gemm('o_proj', 2 * c * h * hd * d, b * (h * hd * d + c * h * hd + c * d))];
@@ -60,7 +69,7 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
     }
     case 'mlp': {
       const kernels: Kernel[] = [];
-      if (model.block === 'sequential') kernels.push(norm(c));
+      if (model.block === 'sequential') kernels.push(norm(rows));
       if (model.mlp === 'swiglu') {
         kernels.push(gemm('gate_up_proj', 4 * c * d * f, b * (2 * d * f + c * d + 2 * c * f)));
         kernels.push(memory('silu_mul', b * 3 * c * f));

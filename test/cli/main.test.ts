@@ -96,8 +96,8 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
   test.each([
     [['simulate', '--model', 'llama9'], /^kvr: --model: unknown model "llama9" \(presets: llama2-7b, .*; test models: tiny-llama, tiny-falcon; or a JSON file\)$/],
     [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, ideal; a calibrated profile in calibration\/profiles\/; or a JSON file\)$/],
-    [['simulate', '--topology', 'torus'], /^kvr: --topology: unknown topology "torus" \(presets: switch, ring, pcie, multi-node; or a JSON file\)$/],
-    [['simulate', '--strategy', 'ring-kv'], /^kvr: --strategy: unknown strategy "ring-kv" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p\)$/],
+    [['simulate', '--topology', 'torus'], /^kvr: --topology: unknown topology "torus" \(presets: switch, ring, pcie, multi-node, pcie-2s; or a JSON file\)$/],
+    [['simulate', '--strategy', 'ring-attn'], /^kvr: --strategy: unknown strategy "ring-attn" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p, ring-kv, tp, tp-sp, kvr-tp\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '50,49'], /^kvr: --partition: chunks must sum to the context 100 \(they sum to 99\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '100,0'], /^kvr: --partition: chunk 1 must be a positive integer/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '120,-20'], /^kvr: --partition: chunk 1 must be a positive integer/],
@@ -127,6 +127,19 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', 'extra'], /^kvr: too many arguments/],
     [['simulate-all'], /^kvr: unknown command 'simulate-all'/],
     [['simulate', '--attention', 'sparse'], /^kvr: --attention: unknown value "sparse" \(allowed: flash, eager\)$/],
+    [['simulate', '--strategy', 'kvr-tp', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
+    [['simulate', '--strategy', 'kvr-tp', '--gpus', '8'], /^kvr: --tp: is required by strategy kvr-tp: GPUs per tensor-parallel group/],
+    [['simulate', '--strategy', 'kvr-tp', '--gpus', '8', '--tp', 'four'], /^kvr: --tp: expected an integer/],
+    [['simulate', '--strategy', 'tp', '--tp', '2'], /^kvr: --tp: only applies to --strategy kvr-tp/],
+    [['simulate', '--strategy', 'ring-kv', '--gpus', '8', '--context', '12'], /^kvr: --context: ring-kv cuts the context into 2 x 8 = 16 zig-zag chunks: needs at least 16 tokens \(got 12\)$/],
+    [['simulate', '--strategy', 'tp', '--model', 'tiny-llama', '--gpus', '64', '--context', '64'], /^kvr: --gpus: tensor parallelism over 64 GPUs needs at least one attention head/],
+    [['simulate', '--strategy', 'kvr-e', '--collective', 'direct'], /^kvr: --collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp\); strategy is kvr-e$/],
+    [['simulate', '--strategy', 'tsp', '--collective', 'tree'], /^kvr: --collective: unknown value "tree" \(allowed: ring, direct\)$/],
+    [['simulate', '--oversubscription', '2'], /^kvr: --oversubscription: only applies to --topology multi-node \(topology is switch\)$/],
+    [['simulate', '--topology', 'multi-node', '--oversubscription', '0.5'], /^kvr: --oversubscription: expected a ratio >= 1, e.g. 2 \(got "0.5"\)$/],
+    [['simulate', '--topology', 'multi-node', '--socket-bandwidth', '50 GB/s'], /^kvr: --socket-bandwidth: only applies to --topology pcie-2s/],
+    [['simulate', '--gpus-per-switch', '4'], /^kvr: --gpus-per-switch: only applies to --topology pcie or pcie-2s \(topology is switch\)$/],
+    [['exec', '--strategy', 'ring-kv', '--gpus', '2', '--context', '64', '--model', 'tiny-llama'], /^kvr: --strategy: ring-kv plans run only in the simulator/],
   ])('%j', async (argv, message) => {
     const files = {
       'bad.json': '{"name": "x",',
@@ -151,6 +164,9 @@ describe('kvr demo and help', () => {
       expect(out).toContain(fragment);
     }
     expect(out.split('\n').filter((line) => /^(llama2-7b|falcon-7b)\s/.test(line))).toHaveLength(16);
+    // Then one kvr compare table of every strategy for llama2-7b, 8 x a100-80g, 16k, 300 GB/s.
+    expect(out).toMatch(/compare: llama2-7b on 8 x a100-80g \(switch, 300 GB\/s\), 16384 tokens, ring collectives/);
+    for (const strategy of ['tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'kvr-s', 'kvr-tp \\(tp 4\\)']) expect(out).toMatch(new RegExp(`^${strategy}\\s`, 'm'));
   });
 
   test('demo --json rows: every KVR-E speedup is TSP TTFT over KVR-E TTFT', async () => {
@@ -158,6 +174,8 @@ describe('kvr demo and help', () => {
     const demo = JSON.parse(out);
     expect(demo.rows).toHaveLength(16);
     for (const row of demo.rows) expect(row.speedup_over_tsp['kvr-e']).toBe(row.ttft_s.tsp / row.ttft_s['kvr-e']);
+    expect(demo.compare.schema).toBe('kvr-compare@1');
+    expect(demo.compare.rows).toHaveLength(10);
   });
 
   test('help and no arguments print usage with exit 0', async () => {

@@ -74,7 +74,7 @@ describe('kvr partition', () => {
     [['partition', '--search', 'random'], /^kvr: --search: unknown value "random" \(allowed: fast, grid, exhaustive\)$/],
     [['partition', '--granularity', '0'], /^kvr: --granularity: expected an integer in 1\.\./],
     [['partition', '--gpus', '4', '--context', '100'], /^kvr: --granularity: 64 tokens is too coarse for 100 tokens on 4 GPUs: needs context >= 193$/],
-    [['simulate', '--search', 'grid'], /^kvr: --search: only applies to --strategy kvr-s \(strategy is kvr-e\)$/],
+    [['simulate', '--search', 'grid'], /^kvr: --search: only applies to --strategy kvr-s or kvr-tp \(strategy is kvr-e\)$/],
     [['simulate', '--strategy', 'kvr-p', '--table', 't.json'], /^kvr: --table: only applies to --predictor interpolate/],
     [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--model', 'llama2-13b'], /^kvr: --table: --predictor interpolate needs a partition table and there is none at .*llama2-13b\.a100-80g\.switch\.json/],
     [['partition', 'validate'], /^kvr: --table: is required/],

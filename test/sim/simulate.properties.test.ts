@@ -193,3 +193,123 @@ describe('simulator properties', () => {
     );
   });
 });
+
+/** Scenarios of the strategies of issue #7 (ring-kv, tp, tp-sp, kvr-tp), with either collective. */
+const parallelArb: fc.Arbitrary<Scenario> = fc
+  .record({
+    model: modelArb,
+    gpu: fc.constantFrom('ideal', 'a100-80g', 'h100-sxm'),
+    gpus: fc.integer({ min: 1, max: 6 }),
+    extraTokens: fc.integer({ min: 0, max: 2000 }),
+    strategy: fc.constantFrom<StrategyName>('ring-kv', 'tp', 'tp-sp', 'kvr-tp'),
+    collective: fc.constantFrom('ring' as const, 'direct' as const),
+    tpPick: fc.nat(),
+    topology: fc.constantFrom(...TOPOLOGY_PRESET_NAMES),
+    bandwidth: fc.double({ min: 1e8, max: 1e12, noNaN: true }),
+    latency: fc.constantFrom(0, 1e-6, 1e-5),
+  })
+  .map((r): Scenario => {
+    // tp needs a head per GPU; kvr-tp a divisor of the GPUs with a head per group member.
+    const gpus = r.strategy === 'tp' || r.strategy === 'tp-sp' ? Math.min(r.gpus, r.model.heads) : r.gpus;
+    const divisors = Array.from({ length: gpus }, (_, i) => i + 1).filter((t) => gpus % t === 0 && t <= r.model.heads);
+    const s: Scenario = {
+      model: r.model,
+      gpu: GPU_PRESETS[r.gpu]!,
+      topology: topology(r.topology, gpus, r.bandwidth, r.latency, { gpus_per_node: 2, nic_bandwidth: r.bandwidth / 4, nic_latency_s: r.latency }),
+      gpus,
+      context: 2 * gpus + r.extraTokens,
+      strategy: r.strategy,
+    };
+    if (r.strategy !== 'ring-kv') s.collective = r.collective;
+    if (r.strategy === 'kvr-tp') {
+      s.tp = divisors[r.tpPick % divisors.length]!;
+      // A lattice of about 8 granules per group keeps the search short and always feasible.
+      s.search = { method: 'fast', granularity: Math.max(1, Math.floor(s.context / (8 * (gpus / s.tp)))) };
+    }
+    return s;
+  });
+
+describe('simulator properties of ring-kv, tp, tp-sp and kvr-tp', () => {
+  test('bytes sent equal bytes received, and both equal comm_bytes_total', () => {
+    fc.assert(
+      fc.property(parallelArb, (s) => {
+        const { result } = simulate(s);
+        const sent = result.ranks.reduce((sum, r) => sum + r.sent_bytes, 0);
+        const received = result.ranks.reduce((sum, r) => sum + r.recv_bytes, 0);
+        expect(sent).toBe(received);
+        expect(sent).toBe(result.comm_bytes_total);
+      }),
+      propertyOptions(80),
+    );
+  });
+
+  test('the same input gives the same output, bit for bit', () => {
+    fc.assert(
+      fc.property(parallelArb, (s) => {
+        const first = simulate(s);
+        const second = simulate(structuredClone(s));
+        expect(JSON.stringify(second.result)).toBe(JSON.stringify(first.result));
+        expect(Buffer.from(second.run.end.buffer).equals(Buffer.from(first.run.end.buffer))).toBe(true);
+      }),
+      propertyOptions(60),
+    );
+  });
+
+  test("ring-kv's flops_total equals single's: the causal work is only distributed", () => {
+    fc.assert(
+      fc.property(
+        parallelArb.filter((s) => s.strategy === 'ring-kv'),
+        (s) => {
+          const single = simulate({ ...s, strategy: 'single', gpus: 1, topology: topology('switch', 1, 1e11) }).result;
+          expect(simulate(s).result.flops_total).toBe(single.flops_total);
+        },
+      ),
+      propertyOptions(60),
+    );
+  });
+
+  test("tp's flops_total equals single's when its GPUs divide the heads, KV heads and FFN; else KV projections are replicated, never less", () => {
+    fc.assert(
+      fc.property(
+        parallelArb.filter((s) => s.strategy === 'tp' || s.strategy === 'tp-sp'),
+        (s) => {
+          const single = simulate({ ...s, strategy: 'single', gpus: 1, collective: undefined, topology: topology('switch', 1, 1e11) }).result;
+          const flops = simulate(s).result.flops_total;
+          const m = s.model;
+          const divides = m.heads % s.gpus === 0 && m.kv_heads % s.gpus === 0 && m.ffn % s.gpus === 0;
+          if (divides) expect(flops).toBe(single.flops_total);
+          else expect(flops).toBeGreaterThanOrEqual(single.flops_total);
+        },
+      ),
+      propertyOptions(60),
+    );
+  });
+
+  test('one group of one GPU is single: ring-kv, tp and tp-sp on one GPU, and kvr-tp with tp 1 is kvr', () => {
+    fc.assert(
+      fc.property(parallelArb, (s) => {
+        const one: Scenario = { ...s, gpus: 1, topology: topology('switch', 1, 1e11), tp: s.strategy === 'kvr-tp' ? 1 : undefined };
+        const single = simulate({ ...one, strategy: 'single', collective: undefined, tp: undefined, search: undefined }).result;
+        expect(simulate(one).result.ttft_s).toBe(single.ttft_s);
+        if (s.strategy === 'kvr-tp' && s.gpus > 1 && s.context >= s.gpus) {
+          const partition = simulate({ ...s, tp: 1 }).result.partition;
+          const kvr = simulate({ ...s, strategy: 'kvr', tp: undefined, collective: undefined, search: undefined, partition }).result;
+          expect(simulate({ ...s, tp: 1, partition }).result.ttft_s).toBe(kvr.ttft_s);
+        }
+      }),
+      propertyOptions(40),
+    );
+  });
+
+  test('every rank finishes no later than TTFT; re-sharding for decode never moves more than replicating', () => {
+    fc.assert(
+      fc.property(parallelArb, (s) => {
+        const { result } = simulate(s);
+        for (const rank of result.ranks) expect(rank.finish_s).toBeLessThanOrEqual(result.ttft_s);
+        expect(result.decode.reshard_bytes).toBeLessThanOrEqual(result.decode.replicate_bytes);
+        if (s.strategy === 'tp' || s.strategy === 'tp-sp') expect(result.decode.reshard_bytes).toBe(0);
+      }),
+      propertyOptions(60),
+    );
+  });
+});

@@ -187,3 +187,134 @@ describe('attention implementation', () => {
   });
 });
 
+
+describe('ring-kv, tp, tp-sp and kvr-tp on the ideal GPU equal hand arithmetic', () => {
+  const layerFlops = (m: ModelSpec, C: number): number => {
+    const F = flopsOf(m);
+    return F.qkv(C) + F.attnCausal(C, 0) + F.o(C) + F.mlp(C);
+  };
+
+  test.each([
+    [2, 4096, 100e9],
+    [4, 8192, 50e9],
+    [8, 16384, 300e9],
+  ])('tp on %i GPUs, %i tokens, %d B/s: L x (FLOPs/p/peak + 2 x 2(p-1)/p x C d b / B) + lm_head', (p, C, B) => {
+    const F = flopsOf(llama7b);
+    const allReduce = ((2 * (p - 1)) / p) * C * llama7b.hidden * llama7b.dtype_bytes / B;
+    const expected = llama7b.layers * (layerFlops(llama7b, C) / p / PEAK + 2 * allReduce) + F.lmHead / PEAK;
+    const { result } = simulate(scenario(llama7b, 'tp', p, C, B));
+    expectClose(result.ttft_s, expected);
+    expect(result.flops_total).toBe(simulate(scenario(llama7b, 'single', 1, C, B)).result.flops_total);
+    expect(result.comm_bytes_total).toBe(llama7b.layers * 2 * 2 * (p - 1) * C * llama7b.hidden * llama7b.dtype_bytes);
+  });
+
+  test('tp-sp moves the same bytes in reduce-scatters and all-gathers: same TTFT as tp on the ideal GPU', () => {
+    const [p, C, B] = [4, 8192, 50e9];
+    const F = flopsOf(llama7b);
+    const allReduce = ((2 * (p - 1)) / p) * C * llama7b.hidden * llama7b.dtype_bytes / B;
+    expectClose(simulate(scenario(llama7b, 'tp-sp', p, C, B)).result.ttft_s, llama7b.layers * (layerFlops(llama7b, C) / p / PEAK + 2 * allReduce) + F.lmHead / PEAK);
+  });
+
+  test('collectives with link latency: a ring pays it every step, direct once per collective', () => {
+    const [p, C, B, latency] = [4, 4096, 100e9, 50e-6];
+    const F = flopsOf(llama7b);
+    const block = (C / p) * llama7b.hidden * llama7b.dtype_bytes / B;
+    const withLatency = (collective: 'ring' | 'direct'): number =>
+      simulate({ ...scenario(llama7b, 'tp', p, C, B, { collective }), topology: topology('switch', p, B, latency) }).result.ttft_s;
+    const compute = layerFlops(llama7b, C) / p / PEAK;
+    const ring = 2 * 2 * (p - 1) * (latency + block);
+    const direct = 2 * 2 * (latency + (p - 1) * block);
+    expectClose(withLatency('ring'), llama7b.layers * (compute + ring) + F.lmHead / PEAK);
+    expectClose(withLatency('direct'), llama7b.layers * (compute + direct) + F.lmHead / PEAK);
+    // tsp's all-gather likewise.
+    const c = C / p;
+    const tspLayer = (F.qkv(c) + F.attnDense(c, C) + F.o(c) + F.mlp(c)) / PEAK;
+    const kvBlock = (c * F.kvb) / B;
+    const tsp = (collective: 'ring' | 'direct'): number =>
+      simulate({ ...scenario(llama7b, 'tsp', p, C, B, { collective }), topology: topology('switch', p, B, latency) }).result.ttft_s;
+    expectClose(tsp('ring'), llama7b.layers * (tspLayer + (p - 1) * (latency + kvBlock)) + F.lmHead / PEAK);
+    expectClose(tsp('direct'), llama7b.layers * (tspLayer + latency + (p - 1) * kvBlock) + F.lmHead / PEAK);
+  });
+
+  test.each([2, 4, 8])('ring-kv on %i GPUs with unbounded bandwidth takes single/p: within 1 percent, exactly L x layer/p + lm_head', (p) => {
+    const C = 16384;
+    const F = flopsOf(llama7b);
+    const single = simulate(scenario(llama7b, 'single', 1, C, 1e18)).result.ttft_s;
+    const { result } = simulate(scenario(llama7b, 'ring-kv', p, C, 1e18));
+    expect(Math.abs(result.ttft_s - single / p) / (single / p)).toBeLessThan(0.01);
+    expectClose(result.ttft_s, (llama7b.layers * layerFlops(llama7b, C)) / p / PEAK + F.lmHead / PEAK);
+  });
+
+  test.each([
+    [4, 16384],
+    [3, 1000],
+    [8, 4099],
+  ])('ring-kv on %i GPUs, %i tokens: comm_bytes_total = (p-1) x C x kvb x L exactly; flops_total = single', (p, C) => {
+    const F = flopsOf(llama7b);
+    const { result } = simulate(scenario(llama7b, 'ring-kv', p, C, 1e11));
+    expect(result.comm_bytes_total).toBe((p - 1) * C * F.kvb * llama7b.layers);
+    expect(result.flops_total).toBe(simulate(scenario(llama7b, 'single', 1, C, 1e11)).result.flops_total);
+    expect(result.ranks.map((r) => r.kv_cache_bytes).reduce((a, b) => a + b, 0)).toBe(C * F.kvb * llama7b.layers);
+  });
+
+  /**
+   * KV-Runahead over groups of t GPUs on a multi-node topology with a node per group: the
+   * recurrence of kvrByHand with each stage's compute divided by t, the group's two ring
+   * all-reduces of c rows on NVSwitch, and the K,V sends (kvb/t per token, t in parallel) on NICs
+   * (which no all-reduce crosses, so nothing is shared).
+   */
+  function kvrTpByHand(model: ModelSpec, partition: number[], t: number, nvlink: number, nic: number): number {
+    const F = flopsOf(model);
+    const g = partition.length;
+    const prefix = partition.map((_, i) => partition.slice(0, i).reduce((a, b) => a + b, 0));
+    const layerEnd = new Array<number>(g).fill(0);
+    const channelFree = new Array<number>(g).fill(0);
+    for (let layer = 0; layer < model.layers; layer++) {
+      const sendEnd = new Array<number>(g).fill(0);
+      for (let k = 0; k < g; k++) {
+        const c = partition[k]!;
+        const P = prefix[k]!;
+        const qkvEnd = layerEnd[k]! + F.qkv(c) / t / PEAK;
+        const recvEnd = k > 0 ? sendEnd[k - 1]! : 0;
+        if (k < g - 1) {
+          const sendStart = Math.max(qkvEnd, recvEnd, channelFree[k]!);
+          sendEnd[k] = sendStart + ((P + c) * F.kvb) / t / nic;
+          channelFree[k] = sendEnd[k]!;
+        }
+        const allReduce = (2 * (t - 1) * (c / t) * model.hidden * model.dtype_bytes) / nvlink;
+        const attnStart = Math.max(qkvEnd, recvEnd);
+        layerEnd[k] = attnStart + (F.attnCausal(c, P) + F.o(c)) / t / PEAK + allReduce + F.mlp(c) / t / PEAK + allReduce;
+      }
+    }
+    // TTFT is the makespan: a big first chunk can still be in its last MLP when the logits are out.
+    return Math.max(layerEnd[g - 1]! + F.lmHead / PEAK, ...layerEnd);
+  }
+
+  test.each([
+    [[6144, 5120, 5120], 4, 30e9],
+    [[8192, 8192], 2, 5e9],
+    [[4096, 3072, 2048, 1024], 2, 50e9],
+  ])('kvr-tp with group chunks %j, groups of %i, NICs of %d B/s follows the KV-Runahead recurrence per group', (partition, t, nic) => {
+    const C = partition.reduce((a, b) => a + b, 0);
+    const gpus = partition.length * t;
+    const nvlink = 300e9;
+    const s: Scenario = {
+      ...scenario(llama7b, 'kvr-tp', gpus, C, nvlink, { tp: t, partition }),
+      topology: topology('multi-node', gpus, nvlink, 0, { gpus_per_node: t, nic_bandwidth: nic }),
+    };
+    const { result } = simulate(s);
+    expect(result.partition_origin).toEqual({ kind: 'given' });
+    expectClose(result.ttft_s, kvrTpByHand(llama7b, partition, t, nvlink, nic));
+    expect(result.flops_total).toBe(simulate(scenario(llama7b, 'single', 1, C, nvlink)).result.flops_total);
+  });
+
+  test('kvr-tp searches its group partition like kvr-s: never slower than even groups', () => {
+    const base = { ...scenario(llama7b, 'kvr-tp', 8, 16384, 300e9, { tp: 2 }), topology: topology('multi-node', 8, 300e9, 0, { gpus_per_node: 2, nic_bandwidth: 25e9 }) };
+    const searched = simulate(base).result;
+    const even = simulate({ ...base, partition: [4096, 4096, 4096, 4096] }).result;
+    expect(searched.partition_origin.kind).toBe('searched');
+    expect(searched.ttft_s).toBeLessThanOrEqual(even.ttft_s);
+    expect(searched.tensor_parallel).toBe(2);
+  });
+});
+

@@ -58,7 +58,7 @@ export function reshapeKvrPlan(plan: Plan, partition: readonly number[]): void {
     if (op.kind === 'transfer') {
       op.token_end = prefix[op.src]! + partition[op.src]!;
       op.bytes = op.token_end * kvBytes;
-    } else if (op.name !== 'lm_head') {
+    } else if (op.kind === 'compute' && op.name !== 'lm_head') {
       op.tokens = partition[op.rank]!;
       op.prefix = prefix[op.rank]!;
       op.keys = op.prefix + op.tokens;

@@ -1,6 +1,7 @@
 import type { ModelSpec } from '../../model/model-spec.js';
+import { allGather } from '../collectives.js';
 import { prefixes } from '../partition.js';
-import type { Plan } from '../plan.js';
+import type { CollectiveAlgorithm, Plan } from '../plan.js';
 import { PlanBuilder } from '../plan-builder.js';
 
 /**
@@ -8,8 +9,10 @@ import { PlanBuilder } from '../plan-builder.js';
  * a replica of the weights. Per layer: qkv on every rank; once all ranks finished qkv, a ring
  * all-gather of every rank's K,V (p-1 steps; in step s rank r forwards the block of rank r-s to
  * rank r+1); attn over all C keys (dense-masked for tsp, causal-aware for tsp-causal); o; mlp.
+ * With the `direct` algorithm every rank instead sends its block to every other rank at once
+ * (sim/plan/collectives.ts).
  */
-export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal'): Plan {
+export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm = 'ring'): Plan {
   const builder = new PlanBuilder(model);
   const p = partition.length;
   const prefix = prefixes(partition);
@@ -25,17 +28,15 @@ export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' |
       const before = previousMlp[rank];
       return builder.compute(rank, 'qkv', layer, shape, before === undefined ? [] : [before]);
     });
-    // incoming[r]: the ring steps that delivered blocks to rank r in this layer.
-    const incoming: number[][] = partition.map(() => []);
-    for (let step = 0; step + 1 < p; step++) {
-      const sent = partition.map((_, rank) => {
-        const owner = (rank - step + p) % p;
-        const deps = step === 0 ? qkv : [incoming[rank]![step - 1]!];
-        const start = prefix[owner]!;
-        return builder.transfer('allgather', rank, (rank + 1) % p, layer, start, start + partition[owner]!, deps, step);
-      });
-      sent.forEach((id, rank) => incoming[(rank + 1) % p]!.push(id));
-    }
+    // incoming[r]: the transfers that delivered blocks to rank r in this layer.
+    const incoming = allGather({
+      builder,
+      ranks: partition.map((_, rank) => rank),
+      blocks: partition.map((c, rank) => [prefix[rank]!, prefix[rank]! + c] as const),
+      layer,
+      ready: () => qkv,
+      algorithm,
+    });
     shapes.forEach((shape, rank) => {
       const attn = builder.compute(rank, 'attn', layer, shape, [qkv[rank]!, ...incoming[rank]!]);
       const o = builder.compute(rank, 'o', layer, shape, [attn]);
@@ -52,5 +53,6 @@ export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' |
     partition,
     kvTokens: partition.map(() => context),
     lastRank: last,
+    collective: algorithm,
   });
 }

@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { FlowNetwork } from '../../../sim/engine/flow-network.js';
+import { propertyOptions } from '../../support/property.js';
+import { ReferenceFlowNetwork } from '../../support/reference-flow-network.js';
 
 /** Runs recompute and returns the finish time the network announces for each changed flow. */
 function recompute(network: FlowNetwork, now: number): Map<number, number> {
@@ -64,5 +67,56 @@ describe('FlowNetwork (max-min fair)', () => {
     const finishes = recompute(network, 3);
     expect([...finishes.keys()]).toEqual([1]);
     expect(network.version[0]).toBe(1);
+  });
+});
+
+describe('FlowNetwork is the reference network, faster', () => {
+  test('random starts, ends and capacity changes give the same rates, versions and finish times, bit for bit', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('add' as const), bytes: fc.double({ min: 1, max: 1e6, noNaN: true }), route: fc.uniqueArray(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 3 }) }),
+      fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('capacity' as const), resource: fc.integer({ min: 0, max: 5 }), capacity: fc.double({ min: 1, max: 1e3, noNaN: true }) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 1, max: 1e3, noNaN: true }), { minLength: 6, maxLength: 6 }),
+        fc.array(fc.record({ dt: fc.double({ min: 0, max: 10, noNaN: true }), ops: fc.array(op, { minLength: 1, maxLength: 4 }) }), { minLength: 1, maxLength: 30 }),
+        (capacities, instants) => {
+          const routes: Int32Array[] = [];
+          const fast = new FlowNetwork(Float64Array.from(capacities), 200, (f) => routes[f]!);
+          const reference = new ReferenceFlowNetwork(Float64Array.from(capacities), 200, (f) => routes[f]!);
+          const active: number[] = [];
+          let now = 0;
+          for (const instant of instants) {
+            now += instant.dt;
+            for (const o of instant.ops) {
+              if (o.kind === 'add' && routes.length < 200) {
+                const flow = routes.length;
+                routes.push(Int32Array.from(o.route));
+                fast.add(flow, o.bytes, now);
+                reference.add(flow, o.bytes, now);
+                active.push(flow);
+              } else if (o.kind === 'remove' && active.length > 0) {
+                const [flow] = active.splice(o.pick % active.length, 1);
+                fast.remove(flow!, now);
+                reference.remove(flow!, now);
+              } else if (o.kind === 'capacity') {
+                fast.setCapacity(o.resource, o.capacity, now);
+                reference.setCapacity(o.resource, o.capacity, now);
+              }
+            }
+            const a: [number, number][] = [];
+            const b: [number, number][] = [];
+            fast.recompute(now, (flow, finish) => a.push([flow, finish]));
+            reference.recompute(now, (flow, finish) => b.push([flow, finish]));
+            expect(a).toEqual(b);
+            expect([...fast.rate]).toEqual([...reference.rate]);
+            expect([...fast.version]).toEqual([...reference.version]);
+            for (const flow of active) expect(fast.remainingBytes(flow)).toBe(reference.remaining[flow]);
+          }
+        },
+      ),
+      propertyOptions(300),
+    );
   });
 });

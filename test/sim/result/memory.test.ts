@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { activationPeakBytes, rankMemory } from '../../../sim/result/memory.js';
+import { buildPlan } from '../../../sim/plan/build-plan.js';
+import { activationPeakBytes, planMemory, rankMemory } from '../../../sim/result/memory.js';
 import { falcon7b, llama7b } from '../../support/scenarios.js';
 
 describe('rank memory', () => {
@@ -20,5 +21,31 @@ describe('rank memory', () => {
     expect(memory.weights).toBe(6_738_415_616 * 2);
     expect(memory.kv_cache).toBe(8192 * 16384 * 32);
     expect(memory.total).toBe(memory.weights + memory.kv_cache + memory.activations);
+  });
+});
+
+describe('planMemory by strategy', () => {
+  test('tp: each rank holds 1/p of every layer, the replicated embedding and LM head, and the K,V of its heads', () => {
+    const plan = buildPlan({ strategy: 'tp', model: llama7b, context: 8192, gpus: 4 });
+    const [rank] = planMemory(plan);
+    const layer = llama7b.layers * (4096 * 96 * 128 / 4 + (32 * 128 * 4096) / 4 + (3 * 4096 * 11008) / 4 + 2 * 4096);
+    expect(rank!.weights).toBe(2 * (layer + 2 * 32000 * 4096 + 4096));
+    expect(rank!.kv_cache).toBe((8192 * 16384 * 32) / 4);
+  });
+
+  test('ring-kv: each rank keeps only its two chunks of K,V (plus two blocks in flight); kvr-e keeps a growing prefix', () => {
+    const ring = planMemory(buildPlan({ strategy: 'ring-kv', model: llama7b, context: 8192, gpus: 4 }));
+    expect(ring.map((m) => m.kv_cache)).toEqual(new Array(4).fill(2048 * 16384 * 32));
+    const kvr = planMemory(buildPlan({ strategy: 'kvr-e', model: llama7b, context: 8192, gpus: 4 }));
+    expect(kvr.map((m) => m.kv_cache)).toEqual([2048, 4096, 6144, 8192].map((t) => t * 16384 * 32));
+    expect(kvr[0]).toEqual(rankMemory(llama7b, 2048, 2048));
+    expect(ring[0]!.activations).toBeGreaterThan(rankMemory(llama7b, 2048, 2048).activations);
+  });
+
+  test('tp-sp holds the residual stream of its C/p rows only: less than tp', () => {
+    const tp = planMemory(buildPlan({ strategy: 'tp', model: llama7b, context: 8192, gpus: 4 }));
+    const sp = planMemory(buildPlan({ strategy: 'tp-sp', model: llama7b, context: 8192, gpus: 4 }));
+    expect(sp[0]!.weights).toBe(tp[0]!.weights);
+    expect(sp[0]!.activations).toBeLessThan(tp[0]!.activations);
   });
 });

@@ -1,0 +1,216 @@
+import { KvrInputError } from '../../sim/errors.js';
+import { checkPlanRequest } from '../../sim/plan/build-plan.js';
+import type { StrategyName } from '../../sim/plan/plan.js';
+import type { DecodeReadiness } from '../../sim/result/decode.js';
+import { simulate, type Scenario } from '../../sim/simulate.js';
+import type { SimResult } from '../../sim/result/result.js';
+import { formatBytes, formatRate, formatSeconds, renderTable } from '../format.js';
+import type { CliIo } from '../io.js';
+import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+
+/** Every strategy `kvr compare` runs, in table order. */
+export const COMPARE_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'kvr-e', 'kvr-s', 'kvr-p', 'kvr-tp'];
+
+/** The baselines KV-Runahead is measured against: the fastest of these that fits. */
+export const COMPARE_BASELINES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv'];
+
+export interface CompareFlags extends ScenarioFlags {
+  json?: boolean;
+}
+
+export interface CompareRow {
+  strategy: StrategyName;
+  ttft_s: number;
+  /** The best baseline's TTFT over this strategy's. */
+  speedup_over_best_baseline: number;
+  comm_bytes_total: number;
+  /** The largest peak memory of any rank. */
+  peak_mem_bytes_max: number;
+  fits: boolean;
+  tensor_parallel: number;
+  partition: number[];
+  decode: DecodeReadiness;
+}
+
+/** kvr-compare@1: one scenario, every strategy. */
+export interface Comparison {
+  schema: 'kvr-compare@1';
+  model: string;
+  gpu: string;
+  gpus: number;
+  context: number;
+  topology: string;
+  /** The topology's name and link bandwidths, for display. */
+  links: string;
+  collective: 'ring' | 'direct';
+  attention: 'flash' | 'eager';
+  uncalibrated: boolean;
+  /** The fastest baseline that fits (or, when none fits, the fastest baseline); null when none ran. */
+  best_baseline: { strategy: StrategyName; ttft_s: number } | null;
+  rows: CompareRow[];
+  /** Strategies that do not apply to this scenario, and why. */
+  skipped: { strategy: StrategyName; reason: string }[];
+}
+
+/** Flags that only some strategies take; each strategy gets those that apply to it. */
+const STRATEGY_FLAGS: Record<string, (keyof ScenarioFlags)[]> = {
+  tsp: ['collective'],
+  'tsp-causal': ['collective'],
+  tp: ['collective'],
+  'tp-sp': ['collective'],
+  'kvr-s': ['search', 'granularity'],
+  'kvr-p': ['predictor', 'table'],
+  'kvr-tp': ['tp', 'collective', 'search', 'granularity'],
+};
+const SPECIFIC: (keyof ScenarioFlags)[] = ['collective', 'search', 'granularity', 'predictor', 'table', 'tp'];
+
+/**
+ * Simulates one scenario under every strategy. Flags that apply to some strategies only (--tp,
+ * --collective, --search, --predictor, ...) go to those. kvr-tp runs when --tp is given or the
+ * topology is the multi-node preset (a group per node); single is listed only if it fits on one
+ * GPU; strategies that cannot run the scenario (ring-kv with fewer than 2 tokens per chunk, tp with
+ * fewer heads than GPUs) are listed as skipped, with the reason.
+ */
+export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
+  if (flags.strategy !== undefined) throw new KvrInputError('--strategy', 'kvr compare runs every strategy; leave --strategy out (use kvr simulate for one)');
+  if (flags.partition !== undefined) throw new KvrInputError('--partition', 'kvr compare runs every strategy; use kvr simulate --strategy kvr --partition for a given partition');
+  const common: ScenarioFlags = { ...flags };
+  for (const key of SPECIFIC) delete common[key];
+  // The shared flags are checked once, on the default strategy, so their errors stop everything.
+  const base = resolveScenario(common, io);
+  const rows: CompareRow[] = [];
+  const results: SimResult[] = [];
+  const skipped: { strategy: StrategyName; reason: string }[] = [];
+  const multiNode = (flags.topology ?? 'switch') === 'multi-node';
+  for (const strategy of COMPARE_STRATEGIES) {
+    if (strategy === 'kvr-tp' && flags.tp === undefined && !multiNode) {
+      skipped.push({ strategy, reason: 'give --tp N (GPUs per tensor-parallel group) to include it' });
+      continue;
+    }
+    const own: ScenarioFlags = { ...common, strategy };
+    for (const key of STRATEGY_FLAGS[strategy] ?? []) if (flags[key] !== undefined) (own as Record<string, unknown>)[key] = flags[key];
+    if (strategy === 'single') own.gpus = '1';
+    let scenario: Scenario;
+    try {
+      scenario = resolveScenario(own, io);
+    } catch (error) {
+      // kvr-tp's default group (a node) may not divide the GPUs; an explicit --tp must.
+      if (strategy === 'kvr-tp' && flags.tp === undefined && error instanceof KvrInputError) {
+        skipped.push({ strategy, reason: `${error.field} ${error.detail}` });
+        continue;
+      }
+      throw error;
+    }
+    const reason = notApplicable(scenario);
+    if (reason !== undefined) {
+      skipped.push({ strategy, reason });
+      continue;
+    }
+    let result: SimResult;
+    try {
+      result = simulate(scenario).result;
+    } catch (error) {
+      // A default that does not suit this scenario (kvr-s's 64-token granularity on a tiny
+      // context) skips the strategy; a flag the user gave is their error.
+      const key = error instanceof KvrInputError ? error.field.replace(/^--/, '') : undefined;
+      if (key !== undefined && (flags as Record<string, unknown>)[key] === undefined) {
+        skipped.push({ strategy, reason: `${key}: ${(error as KvrInputError).detail}` });
+        continue;
+      }
+      throw error;
+    }
+    if (strategy === 'single' && !result.fits) {
+      const o = result.memory_overflow!;
+      skipped.push({ strategy, reason: `does not fit on one GPU: needs ${formatBytes(o.over_by_bytes)} more than its ${formatBytes(o.capacity_bytes)}` });
+      continue;
+    }
+    results.push(result);
+  }
+  const baselines = results.filter((r) => COMPARE_BASELINES.includes(r.strategy));
+  const fitting = baselines.filter((r) => r.fits);
+  const pool = fitting.length > 0 ? fitting : baselines;
+  const best = pool.reduce<SimResult | undefined>((a, r) => (a === undefined || r.ttft_s < a.ttft_s ? r : a), undefined);
+  for (const r of results) {
+    rows.push({
+      strategy: r.strategy,
+      ttft_s: r.ttft_s,
+      speedup_over_best_baseline: best === undefined ? NaN : best.ttft_s / r.ttft_s,
+      comm_bytes_total: r.comm_bytes_total,
+      peak_mem_bytes_max: Math.max(...r.ranks.map((rank) => rank.peak_mem_bytes)),
+      fits: r.fits,
+      tensor_parallel: r.tensor_parallel,
+      partition: r.partition,
+      decode: r.decode,
+    });
+  }
+  return {
+    schema: 'kvr-compare@1',
+    model: base.model.name,
+    gpu: base.gpu.name,
+    gpus: base.gpus,
+    context: base.context,
+    topology: base.topology.name,
+    links: describeLinks(base),
+    collective: (flags.collective as 'ring' | 'direct' | undefined) ?? 'ring',
+    attention: base.attention ?? 'flash',
+    uncalibrated: results.some((r) => r.uncalibrated),
+    best_baseline: best === undefined ? null : { strategy: best.strategy, ttft_s: best.ttft_s },
+    rows,
+    skipped,
+  };
+}
+
+/** Why a strategy cannot run a scenario (a shape it does not support), or undefined. */
+function notApplicable(scenario: Scenario): string | undefined {
+  const { strategy, model, context, gpus } = scenario;
+  try {
+    checkPlanRequest({
+      strategy,
+      model,
+      context,
+      gpus,
+      ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
+      ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
+    });
+  } catch (error) {
+    if (error instanceof KvrInputError) return error.detail;
+    throw error;
+  }
+  return undefined;
+}
+
+export function compareCommand(flags: CompareFlags, io: CliIo): void {
+  const comparison = compareStrategies(flags, io);
+  io.stdout(flags.json ? `${JSON.stringify(comparison, null, 2)}\n` : renderComparison(comparison));
+}
+
+function describeLinks(scenario: Scenario): string {
+  const topology = scenario.topology;
+  const rates = new Set(topology.links.map((l) => formatRate(Math.min(l.bandwidth_ab, l.bandwidth_ba))));
+  return `${topology.name}, ${rates.size === 0 ? 'no links' : [...rates].join(' / ')}`;
+}
+
+/** The comparison as a table: one row per strategy, then what was skipped. */
+export function renderComparison(c: Comparison): string {
+  const lines: string[] = [];
+  lines.push(`compare: ${c.model} on ${c.gpus} x ${c.gpu} (${c.links}), ${c.context} tokens, ${c.collective} collectives`);
+  if (c.best_baseline !== null) {
+    lines.push(`best baseline: ${c.best_baseline.strategy} (${formatSeconds(c.best_baseline.ttft_s)}), the fastest of ${COMPARE_BASELINES.join(', ')} that fits`);
+  }
+  lines.push('');
+  const rows = c.rows.map((r) => [
+    r.strategy + (r.strategy === 'kvr-tp' ? ` (tp ${r.tensor_parallel})` : ''),
+    formatSeconds(r.ttft_s),
+    Number.isNaN(r.speedup_over_best_baseline) ? '-' : `${r.speedup_over_best_baseline.toFixed(2)}x`,
+    formatBytes(r.comm_bytes_total),
+    formatBytes(r.peak_mem_bytes_max),
+    r.fits ? 'yes' : 'NO',
+    r.decode.reshard_bytes === 0 ? 'none' : `${formatBytes(r.decode.reshard_bytes)} in ${formatSeconds(r.decode.reshard_s)}`,
+  ]);
+  const header = ['strategy', 'TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)'];
+  let text = `${lines.join('\n')}\n${renderTable(header, rows)}`;
+  for (const s of c.skipped) text += `not compared: ${s.strategy}: ${s.reason}\n`;
+  if (c.uncalibrated) text += 'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n';
+  text += 'decode re-shard: K,V to move so that TP decode over the same GPUs has its heads for all tokens (KVR leaves the whole cache on its last rank)\n';
+  return text;
+}

@@ -1,0 +1,208 @@
+/**
+ * The config files of `kvr sweep` (a sweep spec) and `kvr plan` (a hardware catalogue). These
+ * types are the source of the JSON Schemas in schemas/ (written by `npm run schemas`, checked by a
+ * test): the loader validates every file against the generated schema, so the files, the schema an
+ * editor sees and the code cannot drift apart. JSDoc tags (@integer, @minimum, @minItems, ...) go
+ * into the schema.
+ */
+import type { StrategyName } from '../../sim/plan/plan.js';
+import type { Predictor } from '../../sim/partition/predict-partition.js';
+import type { SearchMethod } from '../../sim/partition/search-partition.js';
+import type { AttentionImplementation } from '../../sim/work/op-kernels.js';
+
+/**
+ * A number of GPUs.
+ * @integer
+ * @minimum 1
+ * @maximum 1024
+ */
+export type GpuCount = number;
+
+/**
+ * Prompt tokens.
+ * @integer
+ * @minimum 1
+ * @maximum 16777216
+ */
+export type ContextTokens = number;
+
+/**
+ * Tokens of the partition lattice.
+ * @integer
+ * @minimum 1
+ */
+export type Granularity = number;
+
+/**
+ * A quantity with its unit: "300 GB/s", "2 us" (GB = 1e9 bytes).
+ * @minLength 1
+ */
+export type Quantity = string;
+
+/**
+ * A preset name or a file path (relative to the config file).
+ * @minLength 1
+ */
+export type NameOrFile = string;
+
+/**
+ * Tokens of each rank, e.g. "6000,5000,5384".
+ * @pattern ^\s*\d+\s*(,\s*\d+\s*)*$
+ */
+export type PartitionText = string;
+
+/**
+ * One scenario of a sweep: the flags of `kvr simulate`, in snake_case. A key left out takes the
+ * default of `kvr simulate`. Keys that do not apply to a row's strategy or topology are ignored
+ * for that row (search, granularity: kvr-s, kvr-tp; predictor, table: kvr-p; partition: kvr;
+ * gpus_per_node, nic_*: multi-node; gpus_per_switch: pcie; bandwidth, latency: topology presets).
+ */
+export interface SweepScenario {
+  /** Model preset (llama2-7b, ...) or JSON file. */
+  model?: NameOrFile;
+  /** GPU preset, calibrated profile name or JSON file. */
+  gpu?: NameOrFile;
+  gpus?: GpuCount;
+  /** Topology preset (switch, ring, pcie, multi-node) or JSON file. */
+  topology?: NameOrFile;
+  /** Per-direction bandwidth of each GPU's link, e.g. "300 GB/s". */
+  bandwidth?: Quantity;
+  /** GPU-to-GPU transfer latency, e.g. "2 us". */
+  latency?: Quantity;
+  context?: ContextTokens;
+  strategy?: StrategyName;
+  /** flash (fused) or eager (scores materialised). */
+  attention?: AttentionImplementation;
+  /** kvr-s, kvr-tp: search method. */
+  search?: SearchMethod;
+  /** kvr-s, kvr-tp: chunks are multiples of this many tokens. */
+  granularity?: Granularity;
+  /** kvr-p: predictor. */
+  predictor?: Predictor;
+  /** kvr-p with predictor interpolate: partition table file. */
+  table?: NameOrFile;
+  /** kvr: tokens of each rank. */
+  partition?: PartitionText;
+  /** multi-node: GPUs per node. */
+  gpus_per_node?: GpuCount;
+  /** multi-node: per-GPU NIC bandwidth, e.g. "50 GB/s". */
+  nic_bandwidth?: Quantity;
+  /** multi-node: inter-node latency, e.g. "5 us". */
+  nic_latency?: Quantity;
+  /** pcie: GPUs per PCIe switch. */
+  gpus_per_switch?: GpuCount;
+}
+
+/**
+ * Lists of values; the sweep runs their cartesian product (the later keys vary fastest, in the
+ * order of kvr-sweep rows). An axis left out takes the default of `kvr simulate`.
+ */
+export interface SweepAxes {
+  /** @minItems 1 */
+  model?: NameOrFile[];
+  /** @minItems 1 */
+  gpu?: NameOrFile[];
+  /** @minItems 1 */
+  topology?: NameOrFile[];
+  /** @minItems 1 */
+  gpus_per_node?: GpuCount[];
+  /** @minItems 1 */
+  nic_bandwidth?: Quantity[];
+  /** @minItems 1 */
+  nic_latency?: Quantity[];
+  /** @minItems 1 */
+  gpus_per_switch?: GpuCount[];
+  /** @minItems 1 */
+  gpus?: GpuCount[];
+  /** @minItems 1 */
+  bandwidth?: Quantity[];
+  /** @minItems 1 */
+  latency?: Quantity[];
+  /** @minItems 1 */
+  attention?: AttentionImplementation[];
+  /** @minItems 1 */
+  context?: ContextTokens[];
+  /** @minItems 1 */
+  strategy?: StrategyName[];
+  /** @minItems 1 */
+  search?: SearchMethod[];
+  /** @minItems 1 */
+  granularity?: Granularity[];
+  /** @minItems 1 */
+  predictor?: Predictor[];
+  /** @minItems 1 */
+  table?: NameOrFile[];
+  /** @minItems 1 */
+  partition?: PartitionText[];
+}
+
+/**
+ * A sweep spec (`kvr sweep SPEC.yaml|json`): the cartesian product of `axes`, then the listed
+ * `rows`. A CSV spec is a header of SweepScenario keys and one listed row per line.
+ */
+export interface SweepSpec {
+  /** The schema, for editors. */
+  $schema?: string;
+  axes?: SweepAxes;
+  /**
+   * Listed scenarios, run after the product's.
+   * @minItems 1
+   */
+  rows?: SweepScenario[];
+}
+
+/** How the GPUs of one node talk to each other. */
+export type Interconnect = 'nvswitch' | 'pcie' | 'ring';
+
+/** One kind of machine on offer: a GPU type in nodes of a given size and fabric, and its price. */
+export interface CatalogueOffer {
+  /**
+   * Label in the tables (default: "<gpu> <interconnect>").
+   * @minLength 1
+   */
+  name?: string;
+  /** GPU preset, calibrated profile name or JSON file. */
+  gpu: NameOrFile;
+  /**
+   * Price of one GPU for one hour, in the catalogue's currency.
+   * @exclusiveMinimum 0
+   */
+  price_per_gpu_hour: number;
+  /** nvswitch (the switch preset), pcie or ring, inside a node. */
+  interconnect: Interconnect;
+  /** GPUs in one node. */
+  gpus_per_node: GpuCount;
+  /** Per-direction bandwidth of each GPU's link in a node (default: the GPU's NVLink, or PCIe for pcie). */
+  bandwidth?: Quantity;
+  /** GPU-to-GPU latency in a node (default: "2 us"). */
+  latency?: Quantity;
+  /** pcie: GPUs under one PCIe switch (default: 2). */
+  gpus_per_switch?: GpuCount;
+  /**
+   * Per-GPU NIC bandwidth between nodes. Without it an offer is one node; with it, nvswitch nodes
+   * are joined as in the multi-node preset.
+   */
+  nic_bandwidth?: Quantity;
+  /** Inter-node latency (default: "5 us"). */
+  nic_latency?: Quantity;
+  /** At most this many nodes (default: 1, or 8 with nic_bandwidth). */
+  max_nodes?: GpuCount;
+  /**
+   * GPU counts to consider (default: 1, 2, 4, ... up to gpus_per_node x max_nodes).
+   * @minItems 1
+   */
+  gpu_counts?: GpuCount[];
+}
+
+/** A hardware catalogue for `kvr plan --catalogue FILE.yaml|json`. */
+export interface PlanCatalogue {
+  /** The schema, for editors. */
+  $schema?: string;
+  /**
+   * Currency of the prices (default: USD).
+   * @minLength 1
+   */
+  currency?: string;
+  /** @minItems 1 */
+  offers: CatalogueOffer[];
+}

@@ -1,0 +1,73 @@
+/**
+ * Progress of a long run on stderr: on a terminal one bar redrawn in place (at most 10 times a
+ * second) with count, rate and ETA; otherwise a plain line every 10 seconds (logs, CI, Slurm).
+ */
+import type { CliIo } from '../io.js';
+
+export class Progress {
+  private readonly start: number;
+  private lastDraw = -Infinity;
+  private done = 0;
+  private drawn = false;
+
+  constructor(
+    private readonly io: CliIo,
+    private readonly total: number,
+    /** Rows that were already there (reused): they count as done but not in the rate. */
+    private readonly reused: number,
+    private readonly label: string,
+  ) {
+    this.start = this.now();
+    // A terminal shows the bar at once; logs get their first line after one interval.
+    this.lastDraw = io.stderrIsTTY ? -Infinity : this.start;
+  }
+
+  private now(): number {
+    return this.io.now?.() ?? performance.now();
+  }
+
+  /** One more row computed. */
+  tick(): void {
+    this.done += 1;
+    const now = this.now();
+    const interval = this.io.stderrIsTTY ? 100 : 10_000;
+    if (now - this.lastDraw >= interval) {
+      this.lastDraw = now;
+      this.draw(now);
+    }
+  }
+
+  /** Ends the bar's line (the summary follows on stdout). */
+  finish(): void {
+    if (this.io.stderrIsTTY && this.drawn) {
+      this.draw(this.now());
+      this.io.stderr('\n');
+    }
+  }
+
+  private draw(now: number): void {
+    const complete = this.reused + this.done;
+    const elapsed = Math.max(1e-9, (now - this.start) / 1000);
+    const rate = this.done / elapsed;
+    const left = this.total - complete;
+    const eta = rate > 0 ? formatDuration(left / rate) : '?';
+    const share = this.total === 0 ? 1 : complete / this.total;
+    const stats = `${complete}/${this.total} ${(share * 100).toFixed(1)}%  ${rate.toFixed(1)}/s  ETA ${eta}`;
+    if (this.io.stderrIsTTY) {
+      const width = 30;
+      const filled = Math.round(share * width);
+      this.io.stderr(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${stats}\u001b[K`);
+      this.drawn = true;
+    } else {
+      this.io.stderr(`${this.label}: ${stats}\n`);
+    }
+  }
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

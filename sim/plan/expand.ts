@@ -1,0 +1,154 @@
+import { TRANSFER_KIND_NAMES, collectiveSchedule, type CollectiveSchedule } from './collectives.js';
+import type { CollectiveOp, Plan, PlanOp, TransferOp } from './plan.js';
+
+/**
+ * A plan with its collective ops replaced, in place, by the transfers of their schedules: the op
+ * sequence the engine runs. Expanded op i is plan op i when the plan has no collectives.
+ */
+export interface ExpandedLayout {
+  count: number;
+  /** Expanded index of each plan op; for a collective, of its first transfer. */
+  indexOf: Int32Array;
+  /** The plan op each expanded op is, or belongs to. */
+  planOf: Int32Array;
+  /** Index in its collective's schedule (-1: a plan op itself). */
+  scheduleIndex: Int32Array;
+  /** The schedule of each collective op, by plan op id. */
+  schedules: (CollectiveSchedule | undefined)[];
+  /** Whether expanded indices are plan op ids (no collectives). */
+  identity: boolean;
+}
+
+export function expandedLayout(plan: Plan): ExpandedLayout {
+  const ops = plan.ops;
+  const schedules: (CollectiveSchedule | undefined)[] = new Array(ops.length);
+  let count = 0;
+  let identity = true;
+  for (const op of ops) {
+    if (op.kind === 'collective') {
+      const schedule = collectiveSchedule(op.name, op.algorithm, op.ranks.length, op.start);
+      schedules[op.id] = schedule;
+      count += schedule.count;
+      identity = false;
+    } else {
+      count += 1;
+    }
+  }
+  const indexOf = new Int32Array(ops.length);
+  const planOf = new Int32Array(count);
+  const scheduleIndex = new Int32Array(count).fill(-1);
+  let next = 0;
+  for (const op of ops) {
+    indexOf[op.id] = next;
+    const schedule = schedules[op.id];
+    if (schedule === undefined) {
+      planOf[next++] = op.id;
+    } else {
+      for (let k = 0; k < schedule.count; k++) {
+        planOf[next] = op.id;
+        scheduleIndex[next++] = k;
+      }
+    }
+  }
+  return { count, indexOf, planOf, scheduleIndex, schedules, identity };
+}
+
+/**
+ * Calls `onDep(index, dep)` for every dependency of every expanded op, in op order and, within an
+ * op, in the order an explicitly written plan lists them. A dependency on a collective is on the
+ * depending rank's share of it (the transfers after which that member has the result); a collective
+ * that starts together waits for every member's deps, one that starts per member for those on its
+ * own rank.
+ */
+export function visitExpandedDeps(plan: Plan, layout: ExpandedLayout, onDep: (index: number, dep: number) => void): void {
+  const ops = plan.ops;
+  const { indexOf, schedules } = layout;
+  const memberDone = (collective: CollectiveOp, member: number, visit: (dep: number) => void): void => {
+    const schedule = schedules[collective.id]!;
+    const base = indexOf[collective.id]!;
+    for (let k = schedule.doneOffset[member]!; k < schedule.doneOffset[member + 1]!; k++) visit(base + schedule.doneList[k]!);
+  };
+  const memberOf = (collective: CollectiveOp, rank: number, who: number): number => {
+    const member = collective.ranks.indexOf(rank);
+    if (member < 0) throw new Error(`plan op ${who} on rank ${rank} depends on collective ${collective.id}, which rank ${rank} is not a member of`);
+    return member;
+  };
+  const rankOf = (op: PlanOp): number => (op.kind === 'compute' ? op.rank : op.kind === 'transfer' ? op.src : -1);
+  for (const op of ops) {
+    const schedule = schedules[op.id];
+    if (schedule === undefined) {
+      const index = indexOf[op.id]!;
+      const rank = rankOf(op);
+      for (const d of op.deps) {
+        const dep = ops[d]!;
+        if (dep.kind === 'collective') memberDone(dep, memberOf(dep, rank, op.id), (e) => onDep(index, e));
+        else onDep(index, indexOf[d]!);
+      }
+      continue;
+    }
+    const collective = op as CollectiveOp;
+    const base = indexOf[op.id]!;
+    // Start deps: together (every member's, without repeats) or per member.
+    let together: number[] | undefined;
+    const startOf = (member: number): number[] => {
+      const deps: number[] = [];
+      for (const d of collective.deps) {
+        const dep = ops[d]!;
+        if (dep.kind === 'collective') {
+          if (member < 0) for (let m = 0; m < dep.ranks.length; m++) memberDone(dep, m, (e) => deps.push(e));
+          else memberDone(dep, memberOf(dep, collective.ranks[member]!, op.id), (e) => deps.push(e));
+        } else if (member < 0 || rankOf(dep) === collective.ranks[member]) {
+          deps.push(indexOf[d]!);
+        }
+      }
+      return member < 0 ? [...new Set(deps)] : deps;
+    };
+    for (let k = 0; k < schedule.count; k++) {
+      const start = schedule.start[k]!;
+      if (start === -2) {
+        together ??= startOf(-1);
+        for (const e of together) onDep(base + k, e);
+      } else if (start >= 0) {
+        for (const e of startOf(start)) onDep(base + k, e);
+      }
+      for (let j = schedule.depOffset[k]!; j < schedule.depOffset[k + 1]!; j++) onDep(base + k, base + schedule.depList[j]!);
+    }
+  }
+}
+
+/** The transfers of a collective op: sender and receiver ranks, bytes, token range, step and name. */
+export function collectiveTransfers(
+  op: CollectiveOp,
+  schedule: CollectiveSchedule,
+  visit: (k: number, src: number, dst: number, bytes: number, block: readonly [number, number], step: number, name: TransferOp['name']) => void,
+): void {
+  for (let k = 0; k < schedule.count; k++) {
+    const block = op.blocks[schedule.block[k]!]!;
+    visit(k, op.ranks[schedule.src[k]!]!, op.ranks[schedule.dst[k]!]!, (block[1] - block[0]) * op.bytes_per_token, block, schedule.step[k]!, TRANSFER_KIND_NAMES[schedule.kind[k]!]!);
+  }
+}
+
+/**
+ * The plan with every collective written out as its transfer ops (ids renumbered to expanded
+ * indices): what the engine runs, for traces, checks and tools that want every transfer.
+ */
+export function expandCollectives(plan: Plan): Plan {
+  const layout = expandedLayout(plan);
+  if (layout.identity) return plan;
+  const deps: number[][] = Array.from({ length: layout.count }, () => []);
+  visitExpandedDeps(plan, layout, (index, dep) => deps[index]!.push(dep));
+  const ops: PlanOp[] = [];
+  for (const op of plan.ops) {
+    const schedule = layout.schedules[op.id];
+    const base = layout.indexOf[op.id]!;
+    if (schedule === undefined) {
+      ops.push({ ...op, id: base, deps: deps[base]! } as PlanOp);
+      continue;
+    }
+    const collective = op as CollectiveOp;
+    collectiveTransfers(collective, schedule, (k, src, dst, bytes, block, step, name) => {
+      ops.push({ id: base + k, kind: 'transfer', name, src, dst, layer: collective.layer, token_start: block[0], token_end: block[1], bytes, deps: deps[base + k]!, step, payload: 'hidden' });
+    });
+  }
+  return { ...plan, ops };
+}

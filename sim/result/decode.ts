@@ -1,0 +1,187 @@
+import type { GpuSpec } from '../hardware/gpu-spec.js';
+import { evenPartition, prefixes } from '../plan/partition.js';
+import type { Plan } from '../plan/plan.js';
+import { tensorShards } from '../plan/tensor-shard.js';
+import { shardedWeightBytes } from '../model/model-size.js';
+import type { Router } from '../topology/routing.js';
+
+/**
+ * What decoding needs after a prefill: the KV-cache must be laid out for the decode strategy.
+ *
+ * Decode layout (`tp`): tensor parallelism over the same p GPUs: rank r keeps the K,V of the KV
+ * heads its query heads read (sim/plan/tensor-shard.ts, TP over p) for all C tokens, and the
+ * matching weight shard. Re-sharding moves every K,V slice a rank lacks from the rank that
+ * produced it; replicating gives every rank the whole cache (all heads, all tokens) instead.
+ * Both are timed on the topology's routes (the same routing as prefill): all transfers (one
+ * message per (source, destination) pair) leave at once on an idle network, and the time is the
+ * route-bottleneck bound (movesSeconds): the busiest link's bytes over its bandwidth, plus the
+ * largest route latency.
+ *
+ * KV-Runahead leaves the whole cache on its last rank (max_kv_cache_*): it must fit there during
+ * prefill (the result's `fits`), and decode then either runs there or re-shards.
+ */
+export interface DecodeReadiness {
+  layout: 'tp';
+  /** GPUs of the decode layout (the prefill's). */
+  tp: number;
+  /** K,V bytes (all layers) that must cross the network to reach the decode layout. */
+  reshard_bytes: number;
+  /** Time of those transfers on the topology (route-bottleneck bound, see movesSeconds). */
+  reshard_s: number;
+  /** K,V bytes for every rank to hold the whole cache. */
+  replicate_bytes: number;
+  replicate_s: number;
+  /** The rank holding the most K,V after prefill, and how much. */
+  max_kv_cache_rank: number;
+  max_kv_cache_bytes: number;
+  /** K,V bytes of the fullest rank in the decode layout. */
+  decode_kv_bytes_per_rank: number;
+  /** Whether every rank's decode weight shard plus its K,V fit its GPU (activations not counted). */
+  decode_fits: boolean;
+}
+
+/** Tokens [t0, t1) x KV heads [h0, h1). */
+interface Rect {
+  t0: number;
+  t1: number;
+  h0: number;
+  h1: number;
+}
+
+/** K,V a rank holds after prefill, and for each slice the rank that produced it (its source). */
+export interface KvHoldings {
+  /** Disjoint rectangles per rank. */
+  held: Rect[][];
+  /** Disjoint rectangles covering the whole cache, each with the rank that serves it. */
+  primary: { rank: number; rect: Rect }[];
+}
+
+export function kvHoldings(plan: Plan): KvHoldings {
+  const { model, context: C, gpus: p } = plan;
+  const H = model.kv_heads;
+  const all = (t0: number, t1: number): Rect => ({ t0, t1, h0: 0, h1: H });
+  switch (plan.strategy) {
+    case 'ring-kv': {
+      const chunks = evenPartition(C, 2 * p);
+      const starts = prefixes(chunks);
+      const chunk = (k: number): Rect => all(starts[k]!, starts[k]! + chunks[k]!);
+      const held = Array.from({ length: p }, (_, r) => [chunk(r), chunk(2 * p - 1 - r)]);
+      return { held, primary: held.flatMap((rects, rank) => rects.map((rect) => ({ rank, rect }))) };
+    }
+    case 'tp':
+    case 'tp-sp':
+    case 'kvr-tp': {
+      const t = plan.tp ?? 1;
+      const shards = tensorShards(model, t);
+      const groups = p / t;
+      const chunks = Array.from({ length: groups }, (_, k) => plan.partition[k * t]!);
+      const starts = prefixes(chunks);
+      const held = Array.from({ length: p }, (_, r) => {
+        const s = shards[r % t]!;
+        return [{ t0: 0, t1: plan.kv_tokens[r]!, h0: s.first_kv_head, h1: s.first_kv_head + s.kv_heads }];
+      });
+      // A KV head replicated on several positions is served by the first of them.
+      const primary: { rank: number; rect: Rect }[] = [];
+      for (let k = 0; k < groups; k++) {
+        let next = 0;
+        shards.forEach((s, j) => {
+          const h1 = s.first_kv_head + s.kv_heads;
+          if (h1 <= next) return;
+          primary.push({ rank: k * t + j, rect: { t0: starts[k]!, t1: starts[k]! + chunks[k]!, h0: Math.max(next, s.first_kv_head), h1 } });
+          next = h1;
+        });
+      }
+      return { held, primary };
+    }
+    default: {
+      // single, tsp, kvr*: rank r holds K,V of tokens [0, kv_tokens[r]) and produced its own chunk.
+      const starts = prefixes(plan.partition);
+      return {
+        held: plan.kv_tokens.map((tokens) => [all(0, tokens)]),
+        primary: plan.partition.map((c, rank) => ({ rank, rect: all(starts[rank]!, starts[rank]! + c) })),
+      };
+    }
+  }
+}
+
+function overlap(a: Rect, b: Rect): Rect | undefined {
+  const rect = { t0: Math.max(a.t0, b.t0), t1: Math.min(a.t1, b.t1), h0: Math.max(a.h0, b.h0), h1: Math.min(a.h1, b.h1) };
+  return rect.t0 < rect.t1 && rect.h0 < rect.h1 ? rect : undefined;
+}
+
+function area(rect: Rect | undefined): number {
+  return rect === undefined ? 0 : (rect.t1 - rect.t0) * (rect.h1 - rect.h0);
+}
+
+/** Bytes each (source, destination) pair must move so that every rank holds `needed[rank]`. */
+export function kvMoves(plan: Plan, holdings: KvHoldings, needed: Rect[]): { src: number; dst: number; bytes: number }[] {
+  const m = plan.model;
+  const perTokenHead = 2 * m.head_dim * m.dtype_bytes * m.layers;
+  const moves: { src: number; dst: number; bytes: number }[] = [];
+  needed.forEach((want, dst) => {
+    const bySource = new Map<number, number>();
+    for (const { rank, rect } of holdings.primary) {
+      if (rank === dst) continue;
+      const part = overlap(want, rect);
+      if (part === undefined) continue;
+      let missing = area(part);
+      for (const have of holdings.held[dst]!) missing -= area(overlap(part, have));
+      if (missing > 0) bySource.set(rank, (bySource.get(rank) ?? 0) + missing * perTokenHead);
+    }
+    for (const [src, bytes] of [...bySource.entries()].sort((a, b) => a[0] - b[0])) moves.push({ src, dst, bytes });
+  });
+  return moves;
+}
+
+/**
+ * Seconds for all `moves` to complete when they leave at once: the route-bottleneck bound. Every
+ * directed link must carry the bytes of every move routed over it, so no schedule finishes before
+ * max over links of (bytes crossing it / its bandwidth); the largest route latency is added.
+ * Background flows and link noise are not counted (they would only slow it down).
+ */
+export function movesSeconds(moves: { src: number; dst: number; bytes: number }[], router: Router): number {
+  if (moves.length === 0) return 0;
+  const capacity = router.capacities();
+  const load = new Float64Array(capacity.length);
+  let latency = 0;
+  for (const move of moves) {
+    const route = router.route(move.src, move.dst);
+    latency = Math.max(latency, route.latency_s);
+    for (const resource of route.resources) load[resource]! += move.bytes;
+  }
+  let slowest = 0;
+  load.forEach((bytes, resource) => {
+    if (bytes > 0) slowest = Math.max(slowest, bytes / capacity[resource]!);
+  });
+  return slowest + latency;
+}
+
+export function decodeReadiness(plan: Plan, gpu: GpuSpec, router: Router, kvCacheBytes: readonly number[]): DecodeReadiness {
+  const { model, context: C, gpus: p } = plan;
+  const holdings = kvHoldings(plan);
+  const shards = tensorShards(model, p);
+  const tpNeeds = shards.map((s) => ({ t0: 0, t1: C, h0: s.first_kv_head, h1: s.first_kv_head + s.kv_heads }));
+  const everything = shards.map(() => ({ t0: 0, t1: C, h0: 0, h1: model.kv_heads }));
+  const reshard = kvMoves(plan, holdings, tpNeeds);
+  const replicate = kvMoves(plan, holdings, everything);
+  const sum = (moves: { bytes: number }[]): number => moves.reduce((total, move) => total + move.bytes, 0);
+  let maxRank = 0;
+  kvCacheBytes.forEach((bytes, rank) => {
+    if (bytes > kvCacheBytes[maxRank]!) maxRank = rank;
+  });
+  const perTokenHead = 2 * model.head_dim * model.dtype_bytes * model.layers;
+  const decodeKv = shards.map((s) => C * s.kv_heads * perTokenHead);
+  const decodeFits = gpu.memory_bytes === null || shards.every((s, r) => shardedWeightBytes(model, s) + decodeKv[r]! <= gpu.memory_bytes!);
+  return {
+    layout: 'tp',
+    tp: p,
+    reshard_bytes: sum(reshard),
+    reshard_s: movesSeconds(reshard, router),
+    replicate_bytes: sum(replicate),
+    replicate_s: movesSeconds(replicate, router),
+    max_kv_cache_rank: maxRank,
+    max_kv_cache_bytes: kvCacheBytes[maxRank] ?? 0,
+    decode_kv_bytes_per_rank: Math.max(...decodeKv),
+    decode_fits: decodeFits,
+  };
+}

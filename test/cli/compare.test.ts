@@ -1,0 +1,73 @@
+import { describe, expect, test } from 'vitest';
+import { runCli } from '../../cli/main.js';
+import { COMPARE_STRATEGIES } from '../../cli/commands/compare.js';
+import { MemoryIo } from '../support/memory-io.js';
+
+async function run(argv: string[]) {
+  const io = new MemoryIo({});
+  const code = await runCli(argv, io);
+  return { code, out: io.out, err: io.err };
+}
+
+const rowsOf = (out: string): string[] => out.split('\n').filter((line) => COMPARE_STRATEGIES.some((s) => line.startsWith(`${s} `)));
+
+describe('kvr compare', () => {
+  test('one table: every strategy with TTFT, speedup over the best baseline, bytes, peak memory, fits and decode re-shard', async () => {
+    const { code, out, err } = await run(['compare', '--gpus', '4', '--context', '8192', '--tp', '2']);
+    expect([code, err]).toEqual([0, '']);
+    expect(out).toMatch(/^compare: llama2-7b on 4 x a100-80g \(switch, 300 GB\/s\), 8192 tokens, ring collectives\n/);
+    expect(out).toMatch(/best baseline: (tsp|tsp-causal|tp|tp-sp|ring-kv) \(.*\), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv that fits/);
+    const header = out.split('\n').find((line) => line.startsWith('strategy'))!;
+    for (const column of ['TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)']) expect(header).toContain(column);
+    expect(rowsOf(out).map((line) => line.split(/\s+/)[0])).toEqual([...COMPARE_STRATEGIES]);
+    expect(out).toMatch(/^kvr-tp \(tp 2\)\s/m);
+  });
+
+  test('--json: kvr-compare@1; each speedup is the best baseline TTFT over the row TTFT', async () => {
+    const { code, out } = await run(['compare', '--gpus', '4', '--context', '8192', '--json']);
+    expect(code).toBe(0);
+    const c = JSON.parse(out);
+    expect(c.schema).toBe('kvr-compare@1');
+    const best = c.rows.find((r: { strategy: string }) => r.strategy === c.best_baseline.strategy);
+    for (const row of c.rows) expect(row.speedup_over_best_baseline).toBe(best.ttft_s / row.ttft_s);
+    const baselines = c.rows.filter((r: { strategy: string; fits: boolean }) => ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv'].includes(r.strategy) && r.fits);
+    expect(Math.min(...baselines.map((r: { ttft_s: number }) => r.ttft_s))).toBe(c.best_baseline.ttft_s);
+    // Without --tp, off a multi-node topology, kvr-tp is skipped with the reason.
+    expect(c.skipped).toEqual([{ strategy: 'kvr-tp', reason: 'give --tp N (GPUs per tensor-parallel group) to include it' }]);
+    expect(c.rows.find((r: { strategy: string }) => r.strategy === 'kvr-e').decode.max_kv_cache_rank).toBe(3);
+  });
+
+  test('multi-node: kvr-tp groups a node; single is dropped when it does not fit one GPU; ring-kv needs 2 tokens per chunk', async () => {
+    const big = await run(['compare', '--model', 'llama2-70b', '--gpu', 'a100-40g', '--topology', 'multi-node', '--gpus', '4', '--gpus-per-node', '2', '--context', '2048', '--json']);
+    expect(big.code).toBe(0);
+    const c = JSON.parse(big.out);
+    expect(c.rows.map((r: { strategy: string }) => r.strategy)).not.toContain('single');
+    expect(c.skipped[0].strategy).toBe('single');
+    expect(c.skipped[0].reason).toMatch(/^does not fit on one GPU: needs .* more than its/);
+    expect(c.rows.find((r: { strategy: string }) => r.strategy === 'kvr-tp').tensor_parallel).toBe(2);
+    const short = JSON.parse((await run(['compare', '--gpus', '8', '--context', '12', '--json'])).out);
+    expect(short.skipped.find((s: { strategy: string }) => s.strategy === 'ring-kv').reason).toMatch(/needs at least 16 tokens \(got 12\)/);
+  });
+
+  test('--collective direct reaches the strategies built on collectives', async () => {
+    const ring = JSON.parse((await run(['compare', '--gpus', '4', '--context', '4096', '--json'])).out);
+    const direct = JSON.parse((await run(['compare', '--gpus', '4', '--context', '4096', '--collective', 'direct', '--latency', '50 us', '--json'])).out);
+    expect(direct.collective).toBe('direct');
+    const ttft = (c: { rows: { strategy: string; ttft_s: number }[] }, s: string) => c.rows.find((r) => r.strategy === s)!.ttft_s;
+    expect(ttft(direct, 'kvr-e')).toBeGreaterThan(ttft(ring, 'kvr-e')); // latency only
+    expect(ttft(direct, 'tp')).not.toBe(ttft(ring, 'tp'));
+  });
+
+  test.each([
+    [['compare', '--strategy', 'tsp'], /^kvr: --strategy: kvr compare runs every strategy; leave --strategy out/],
+    [['compare', '--partition', '1,2'], /^kvr: --partition: kvr compare runs every strategy/],
+    [['compare', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
+    [['compare', '--collective', 'tree'], /^kvr: --collective: unknown value "tree" \(allowed: ring, direct\)$/],
+    [['compare', '--gpus', 'x'], /^kvr: --gpus: expected an integer/],
+  ])('%j: one line naming the flag, exit 2', async (argv, message) => {
+    const { code, out, err } = await run(argv);
+    expect([code, out]).toEqual([2, '']);
+    expect(err.trimEnd().split('\n')).toHaveLength(1);
+    expect(err.trimEnd()).toMatch(message);
+  });
+});
