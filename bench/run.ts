@@ -8,6 +8,7 @@ import { GPU_PRESETS } from '../sim/hardware/gpu-presets.js';
 import { MODEL_PRESETS } from '../sim/model/presets.js';
 import { simulate, type Scenario } from '../sim/simulate.js';
 import { presetTopology } from '../sim/topology/presets.js';
+import type { Topology } from '../sim/topology/topology.js';
 import { fastSearch } from '../sim/partition/fast-search.js';
 import { DEFAULT_GRANULARITY, makeLattice } from '../sim/partition/lattice.js';
 import { TtftEvaluator } from '../sim/partition/ttft-evaluator.js';
@@ -25,13 +26,18 @@ interface BenchCase {
   runs: number;
 }
 
+/** The bench's topologies: NVSwitch-class GPU links, 8 GPUs per node, a 50 GB/s NIC per GPU. */
+function benchTopology(preset: 'switch' | 'multi-node', gpus: number, bandwidth: number): Topology {
+  return presetTopology(preset, { gpus, bandwidth, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
+}
+
 const cases: BenchCase[] = [
   {
     name: 'llama2-7b, 8 x a100-80g, switch 300 GB/s, kvr-e, 16k',
     scenario: {
       model: MODEL_PRESETS['llama2-7b']!,
       gpu: GPU_PRESETS['a100-80g']!,
-      topology: presetTopology('switch', { gpus: 8, bandwidth: 300e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 }),
+      topology: benchTopology('switch', 8, 300e9),
       gpus: 8,
       context: 16384,
       strategy: 'kvr-e',
@@ -44,7 +50,7 @@ const cases: BenchCase[] = [
     scenario: {
       model: MODEL_PRESETS['llama2-70b']!,
       gpu: GPU_PRESETS['h100-sxm']!,
-      topology: presetTopology('multi-node', { gpus: 64, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 }),
+      topology: benchTopology('multi-node', 64, 450e9),
       gpus: 64,
       context: 131072,
       strategy: 'kvr-e',
@@ -120,7 +126,7 @@ for (const bench of searches) {
   const base: Scenario = {
     model: MODEL_PRESETS['llama2-70b']!,
     gpu: GPU_PRESETS['h100-sxm']!,
-    topology: presetTopology('multi-node', { gpus: 32, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 }),
+    topology: benchTopology('multi-node', 32, 450e9),
     gpus: 32,
     context: 131072,
     strategy: 'kvr-e',

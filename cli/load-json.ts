@@ -1,14 +1,18 @@
 import { KvrInputError } from '../sim/errors.js';
 import type { CliIo } from './io.js';
 
-/** Reads and parses a JSON file; failures become one-line errors naming the flag. */
-export function loadJsonFile(io: CliIo, path: string, field: string): unknown {
-  let text: string;
+/** Reads a text file; a failure becomes a one-line error naming the flag. */
+export function readInputFile(io: CliIo, path: string, field: string): string {
   try {
-    text = io.readFile(path);
+    return io.readFile(path);
   } catch (error) {
     throw new KvrInputError(field, `cannot read ${JSON.stringify(path)}: ${oneLine(error)}`);
   }
+}
+
+/** Reads and parses a JSON file; failures become one-line errors naming the flag. */
+export function loadJsonFile(io: CliIo, path: string, field: string): unknown {
+  const text = readInputFile(io, path, field);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import type { CliIo } from '../io.js';
-import { oneLine } from '../load-json.js';
+import { oneLine, readInputFile } from '../load-json.js';
 import { projectRoot } from '../project-root.js';
 import { checkAgainstSchema, type JsonSchema } from './schema-check.js';
 import type { PlanCatalogue, SweepScenario, SweepSpec } from './types.js';
@@ -36,12 +36,7 @@ export function formatOf(path: string): ConfigFormat {
 
 /** Reads and parses a YAML/JSON file into plain data; `field` names the flag or argument. */
 export function readConfigDocument(io: CliIo, path: string, field: string): unknown {
-  let text: string;
-  try {
-    text = io.readFile(path);
-  } catch (error) {
-    throw new KvrInputError(field, `cannot read ${JSON.stringify(path)}: ${oneLine(error)}`);
-  }
+  const text = readInputFile(io, path, field);
   const format = formatOf(path);
   if (format === 'json') {
     try {
