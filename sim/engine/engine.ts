@@ -3,6 +3,7 @@ import type { Plan } from '../plan/plan.js';
 import type { Route, Router } from '../topology/routing.js';
 import { EventQueue, type PoppedEvent } from './event-queue.js';
 import { FlowNetwork } from './flow-network.js';
+import { runStaticSchedule } from './static-schedule.js';
 import { noiseFraction } from '../topology/link-noise.js';
 import type { LinkNoise } from '../topology/topology.js';
 
@@ -33,8 +34,6 @@ const COMPUTE_DONE = 0;
 const LATENCY_DONE = 1;
 const FLOW_DONE = 2;
 const NOISE_TICK = 3;
-/** A transfer of a dedicated program (see EngineProgram.dedicated), done. */
-const TRANSFER_DONE = 4;
 
 /**
  * Runs a plan as a discrete-event simulation. Each rank has one compute stream that runs its
@@ -43,8 +42,9 @@ const TRANSFER_DONE = 4;
  * its queue is free, the ops before it in that queue are done, and its dependencies are done.
  * A transfer first waits its route's latency, then drains its bytes on the flow network.
  * Events at equal times are handled in insertion order; rates are recomputed once per instant.
- * When no two channels share a link (and there is no background traffic or noise), a transfer's
- * end is known when it starts and the flow network is skipped: same times, same event count.
+ * When no two channels share a link (and there is no background traffic or noise), every op's end
+ * is known when it starts and the plan runs as one pass (static-schedule.ts): same times, same
+ * event count.
  */
 export function runPlan(plan: Plan, durations: Float64Array, router: Router): EngineRun {
   return executeProgram(compilePlan(plan, router), durations);
@@ -99,6 +99,10 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
   // Channel of each (src, dst) pair (src * p + dst), numbered in order of first use; -1: unused.
   const channelOf = new Int32Array(p * p).fill(-1);
   const pairRoute: (Route | undefined)[] = new Array(p * p);
+  // Narrowest capacity on each pair's route, and so on each transfer's.
+  const links = router.capacities();
+  const pairNarrowest = new Float64Array(p * p);
+  const narrowest = new Float64Array(n);
   let channels = 0;
   const routes: (Route | undefined)[] = new Array(n);
   const bytes = new Float64Array(n);
@@ -111,11 +115,34 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
     if (queue === -1) {
       queue = p + channels++;
       channelOf[key] = queue;
-      pairRoute[key] = router.route(src, dst);
+      const route = router.route(src, dst);
+      pairRoute[key] = route;
+      let rate = Infinity;
+      for (let k = 0; k < route.resources.length; k++) rate = Math.min(rate, links[route.resources[k]!]!);
+      pairNarrowest[key] = rate;
     }
+    narrowest[i] = pairNarrowest[key]!;
     isTransfer[i] = 1;
     queueOf[i] = queue;
     routes[i] = pairRoute[key];
+  };
+  // Dependency edges (op, dep), in the order the deps are listed: the plan's own, gathered in the
+  // same pass as the queues (each pass over the op objects costs cache misses on big plans), or,
+  // with collectives, those of the expanded ops.
+  let edgeOp = new Int32Array(Math.max(16, 2 * n));
+  let edgeDep = new Int32Array(edgeOp.length);
+  let edges = 0;
+  const addEdge = (i: number, dep: number): void => {
+    if (edges === edgeOp.length) {
+      const grownOp = new Int32Array(2 * edges);
+      grownOp.set(edgeOp);
+      edgeOp = grownOp;
+      const grownDep = new Int32Array(2 * edges);
+      grownDep.set(edgeDep);
+      edgeDep = grownDep;
+    }
+    edgeOp[edges] = i;
+    edgeDep[edges++] = dep;
   };
   for (let id = 0; id < ops.length; id++) {
     const op = ops[id]!;
@@ -127,38 +154,34 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
       bytes[i] = op.bytes;
       channel(i, op.src, op.dst);
     } else {
-      collectiveTransfers(op, layout.schedules[id]!, (k, src, dst, size) => {
-        bytes[i + k] = size;
-        channel(i + k, src, dst);
-      });
+      // Written out (not via collectiveTransfers' callback): big tp plans have ~10^5 of these.
+      const schedule = layout.schedules[id]!;
+      const { ranks, blocks, bytes_per_token: perToken } = op;
+      for (let k = 0; k < schedule.count; k++) {
+        const block = blocks[schedule.block[k]!]!;
+        bytes[i + k] = (block[1] - block[0]) * perToken;
+        channel(i + k, ranks[schedule.src[k]!]!, ranks[schedule.dst[k]!]!);
+      }
+    }
+    if (layout.identity) {
+      const deps = op.deps;
+      for (let k = 0; k < deps.length; k++) addEdge(i, deps[k]!);
     }
   }
-  const addDep = (i: number, dep: number): void => {
+  if (!layout.identity) visitExpandedDeps(plan, layout, addEdge);
+  for (let e = 0; e < edges; e++) {
+    const i = edgeOp[e]!;
+    const dep = edgeDep[e]!;
     if (!(dep >= 0 && dep < i)) throw new Error(`plan op ${i} depends on ${dep}, which does not precede it`);
     depsLeft[i]! += 1;
     succCount[dep]! += 1;
-  };
-  if (layout.identity) {
-    for (let i = 0; i < n; i++) {
-      const deps = ops[i]!.deps;
-      for (let k = 0; k < deps.length; k++) addDep(i, deps[k]!);
-    }
-  } else {
-    visitExpandedDeps(plan, layout, addDep);
   }
-  // Successor lists (CSR).
+  // Successor lists (CSR), each in the order the deps were listed.
   const succOffset = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) succOffset[i + 1] = succOffset[i]! + succCount[i]!;
   const succ = new Int32Array(succOffset[n]!);
   const fill = succOffset.slice(0, n);
-  if (layout.identity) {
-    for (let i = 0; i < n; i++) {
-      const deps = ops[i]!.deps;
-      for (let k = 0; k < deps.length; k++) succ[fill[deps[k]!]!++] = i;
-    }
-  } else {
-    visitExpandedDeps(plan, layout, (i, dep) => void (succ[fill[dep]!++] = i));
-  }
+  for (let e = 0; e < edges; e++) succ[fill[edgeDep[e]!]!++] = edgeOp[e]!;
   // Ops of each queue in plan order (CSR).
   const queueCount = p + channels;
   const queueOffset = new Int32Array(queueCount + 1);
@@ -167,20 +190,11 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
   const queueOps = new Int32Array(n);
   const queueFill = queueOffset.slice(0, queueCount);
   for (let i = 0; i < n; i++) queueOps[queueFill[queueOf[i]!]!++] = i;
-  const links = router.capacities();
-  // Channels per link direction, and each transfer's narrowest link.
+  // Channels per link direction.
   const channelsOn = new Int32Array(links.length);
   pairRoute.forEach((route) => {
     if (route !== undefined) for (const resource of route.resources) channelsOn[resource]! += 1;
   });
-  const narrowest = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const route = routes[i];
-    if (route === undefined) continue;
-    let rate = Infinity;
-    for (let k = 0; k < route.resources.length; k++) rate = Math.min(rate, links[route.resources[k]!]!);
-    narrowest[i] = rate;
-  }
   const background = router.backgroundFlows();
   const capped = background.filter((flow) => flow.rate !== null);
   const capacities = new Float64Array(links.length + capped.length);
@@ -221,13 +235,23 @@ export function executeProgram(
   durations: Float64Array,
   bytes: Float64Array = program.bytes,
 ): EngineRun {
-  const { count: n, isTransfer, queueOf, succOffset, succ, queueCount, queueOffset, queueOps, routes, dedicated, narrowest, layout } = program;
+  const { count: n, isTransfer, layout } = program;
   // Durations come by plan op id; the engine's ops are the expanded ones.
   let duration = durations;
   if (!layout.identity) {
     duration = new Float64Array(n);
     for (let i = 0; i < n; i++) if (!isTransfer[i]) duration[i] = durations[layout.planOf[i]!]!;
   }
+  return program.dedicated ? runStaticSchedule(program, duration, bytes) : runEvents(program, duration, bytes);
+}
+
+/**
+ * The event loop: compute ops and transfers as events, transfers draining on the flow network.
+ * `duration` is by engine op (collectives expanded). Exported so tests can hold the static
+ * schedule to it.
+ */
+export function runEvents(program: EngineProgram, duration: Float64Array, bytes: Float64Array): EngineRun {
+  const { count: n, isTransfer, queueOf, succOffset, succ, queueCount, queueOffset, queueOps, routes, layout } = program;
   const depsLeft = program.depCount.slice();
   const queueNext = queueOffset.slice(0, queueCount);
   const queueBusy = new Uint8Array(queueCount);
@@ -269,15 +293,6 @@ export function executeProgram(
       return;
     }
     const latency = latencyOf[op]!;
-    if (dedicated) {
-      // Alone on its links: latency, then its bytes at its narrowest link. The version field
-      // carries how many events the general path would have counted (latency expiry, flow end).
-      const flowAt = now + latency;
-      flowStart[op] = flowAt;
-      if (bytes[op] === 0) events.push(flowAt, TRANSFER_DONE, op, 1);
-      else events.push(flowAt + bytes[op]! / narrowest[op]!, TRANSFER_DONE, op, latency > 0 ? 2 : 1);
-      return;
-    }
     if (latency > 0 || bytes[op] === 0) {
       events.push(now + latency, LATENCY_DONE, op, 0);
     } else {
@@ -329,11 +344,6 @@ export function executeProgram(
         network.setCapacity(noisy.resource, noisy.capacity * noiseFraction(noisy.noise, noisy.resource, event.version), now);
         ratesDirty = true;
         if (completed < n) events.push(now + noisy.noise.period_s, NOISE_TICK, op, event.version + 1);
-        continue;
-      }
-      if (event.type === TRANSFER_DONE) {
-        processed += event.version;
-        complete(op);
         continue;
       }
       processed += 1;

@@ -178,10 +178,17 @@ export function writeCollective(name: CollectiveName, request: CollectiveRequest
     const start = schedule.start[i]!;
     const first = schedule.depOffset[i]!;
     const last = schedule.depOffset[i + 1]!;
-    // The first step of a together start shares one deps array (as the plan always had it).
-    let deps: number[] = start === -1 ? [] : start === -2 ? all : ready[start]!.slice();
-    if (last > first && start === -2) deps = all.slice();
-    for (let k = first; k < last; k++) deps.push(ids[schedule.depList[k]!]!);
+    // The first step of a together start shares one deps array (as the plan always had it). A
+    // ring step waits for one transfer: a one-element literal, as an array grown by push from
+    // empty reserves 16 slots, and big plans hold ~10^5 of these.
+    let deps: number[];
+    if (start === -1 && last - first === 1) {
+      deps = [ids[schedule.depList[first]!]!];
+    } else {
+      deps = start === -1 ? [] : start === -2 ? all : ready[start]!.slice();
+      if (last > first && start === -2) deps = all.slice();
+      for (let k = first; k < last; k++) deps.push(ids[schedule.depList[k]!]!);
+    }
     const block = blocks[schedule.block[i]!]!;
     const dst = schedule.dst[i]!;
     const id = builder.transfer(TRANSFER_KIND_NAMES[schedule.kind[i]!]!, ranks[schedule.src[i]!]!, ranks[dst]!, layer, block[0], block[1], deps, schedule.step[i]!, payload);

@@ -7,7 +7,7 @@ import type { CollectiveOp, Plan, PlanOp, TransferOp } from './plan.js';
  */
 export interface ExpandedLayout {
   count: number;
-  /** Expanded index of each plan op; for a collective, of its first transfer. */
+  /** Expanded index of each plan op; for a collective, of its first transfer. (With no collectives, indexOf and planOf are one array.) */
   indexOf: Int32Array;
   /** The plan op each expanded op is, or belongs to. */
   planOf: Int32Array;
@@ -34,9 +34,15 @@ export function expandedLayout(plan: Plan): ExpandedLayout {
       count += 1;
     }
   }
+  const scheduleIndex = new Int32Array(count).fill(-1);
+  if (identity) {
+    // Engine op i is plan op i: no second pass over the op objects.
+    const iota = new Int32Array(count);
+    for (let i = 0; i < count; i++) iota[i] = i;
+    return { count, indexOf: iota, planOf: iota, scheduleIndex, schedules, identity };
+  }
   const indexOf = new Int32Array(ops.length);
   const planOf = new Int32Array(count);
-  const scheduleIndex = new Int32Array(count).fill(-1);
   let next = 0;
   for (const op of ops) {
     indexOf[op.id] = next;

@@ -42,10 +42,11 @@ export class PlanBuilder {
   ): number {
     const id = this.ops.length;
     const { tokens, prefix, keys, causal, shard, merge } = shape;
-    const flops = computeOpFlops(this.model, { name, tokens, prefix, keys, causal, ...(shard === undefined ? {} : { shard }) });
-    const op: ComputeOp = { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops, deps };
+    // The op is its own FLOP shape: counted once it is built, with no temporary object.
+    const op: ComputeOp = { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps };
     if (shard !== undefined) op.shard = { ...shard };
     if (merge === true) op.merge = true;
+    op.flops = computeOpFlops(this.model, op);
     this.ops.push(op);
     return id;
   }
@@ -83,7 +84,10 @@ export class PlanBuilder {
     return id;
   }
 
-  /** Transfers the K,V of several token ranges of `layer` (in token order) as one message. */
+  /**
+   * Transfers the K,V of several token ranges of `layer` (in token order) as one message. The op
+   * keeps `ranges` as given: pass arrays no one else mutates.
+   */
   transferRanges(name: TransferOp['name'], src: number, dst: number, layer: number, ranges: [number, number][], deps: number[], step?: number): number {
     const id = this.ops.length;
     let tokens = 0;
@@ -101,7 +105,7 @@ export class PlanBuilder {
       deps,
     };
     if (step !== undefined) op.step = step;
-    op.ranges = ranges.map(([start, end]) => [start, end]);
+    op.ranges = ranges;
     this.ops.push(op);
     return id;
   }
