@@ -1,8 +1,8 @@
 import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
-import { SIMULATOR_ONLY_STRATEGIES, type Plan } from '../../sim/plan/plan.js';
+import { SIMULATOR_ONLY_STRATEGIES, STRATEGY_NAMES, type Plan } from '../../sim/plan/plan.js';
 import { simulate } from '../../sim/simulate.js';
-import { BACKENDS, TRANSPORTS, executePlan, type BackendName, type ExecOptions, type TransportName } from '../../native/js/executor.js';
+import { BACKENDS, CUDA_STRATEGIES, TRANSPORTS, executePlan, type BackendName, type ExecOptions, type TransportName } from '../../native/js/executor.js';
 import { formatSeconds, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
 import { loadJsonFile, oneLine } from '../load-json.js';
@@ -38,13 +38,15 @@ export async function execCommand(planFile: string | undefined, flags: ExecFlags
     plan = simulation.plan;
     predicted = simulation.result.ttft_s;
   }
+  const field = planFile === undefined ? '--strategy' : 'PLAN';
   if (SIMULATOR_ONLY_STRATEGIES.includes(plan.strategy)) {
-    throw new KvrInputError(
-      planFile === undefined ? '--strategy' : 'PLAN',
-      `${plan.strategy} plans run only in the simulator; the native executor runs single, tsp, tsp-causal and kvr, kvr-e, kvr-s, kvr-p plans`,
-    );
+    const runnable = STRATEGY_NAMES.filter((name) => !SIMULATOR_ONLY_STRATEGIES.includes(name));
+    throw new KvrInputError(field, `${plan.strategy} plans run only in the simulator; the native executor runs ${runnable.join(', ')} plans`);
   }
   const options = execOptions(flags);
+  if (options.backend === 'cuda' && !CUDA_STRATEGIES.includes(plan.strategy)) {
+    throw new KvrInputError(field, `${plan.strategy} plans run on the cpu backend only; the cuda backend runs ${CUDA_STRATEGIES.join(', ')} plans`);
+  }
   const execution = await executePlan(plan, options);
   const m = execution.measurement;
   if (flags.trace !== undefined) {

@@ -154,7 +154,7 @@ Napi::Value Execute(const Napi::CallbackInfo& info) {
         result->measurement = kvr::json::stringify(kvr::measurement_json(plan, measurement));
         result->trace = kvr::json::stringify(kvr::measurement_trace(plan, measurement));
         result->logits = std::move(measurement.logits);
-        result->kv = std::move(measurement.last_rank_kv);
+        result->kv = std::move(measurement.prefill_kv);
       },
       [result, capture = options.exec.capture_kv](Napi::Env env) -> Napi::Value {
         Napi::Object object = Napi::Object::New(env);

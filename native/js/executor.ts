@@ -1,4 +1,5 @@
-import type { Plan } from '../../sim/plan/plan.js';
+import { expandCollectives } from '../../sim/plan/expand.js';
+import type { Plan, StrategyName } from '../../sim/plan/plan.js';
 import type { ChromeTrace } from '../../sim/trace/perfetto.js';
 import { loadAddon } from './addon.js';
 import type { LinkEmulation } from './link-emulation.js';
@@ -7,6 +8,12 @@ import { asNativeError } from './native-error.js';
 export const BACKENDS = ['cpu', 'cuda'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 export const TRANSPORTS = ['auto', 'peer', 'nccl'] as const;
+/**
+ * Strategies the cuda backend runs (native/src/cuda: contiguous chunks of whole-model rows); the
+ * cpu backend runs every strategy. ring-kv, tp, tp-sp and kvr-tp are refused by the cuda backend
+ * with an invalid-argument error naming `strategy`.
+ */
+export const CUDA_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p'];
 export type TransportName = (typeof TRANSPORTS)[number];
 
 export interface ExecOptions {
@@ -18,7 +25,11 @@ export interface ExecOptions {
   repeats?: number;
   /** Seed of the random weights and token ids. */
   seed?: number;
-  /** Return the last rank's K,V cache too (fp32, [layer][position][k|v][kv_head][head_dim]). */
+  /**
+   * Return the prefill's K,V cache too (fp32, [layer][position < context][k|v][kv_head][head_dim]),
+   * each entry from the rank that computed it: the last rank's cache when it holds every position
+   * and KV head (single, tsp, kvr), assembled from the ranks' chunks or shards otherwise (ring-kv, tp).
+   */
   captureKv?: boolean;
   deviceOffset?: number;
   /**
@@ -85,7 +96,7 @@ export interface TimedComputeOp extends TimedOpBase {
 
 export interface TimedTransferOp extends TimedOpBase {
   kind: 'transfer';
-  name: 'send' | 'allgather';
+  name: 'send' | 'allgather' | 'reducescatter';
   src: number;
   dst: number;
   bytes: number;
@@ -116,7 +127,7 @@ export interface Execution {
  */
 export async function executePlan(plan: Plan | string, options: ExecOptions = {}): Promise<Execution> {
   try {
-    const text = typeof plan === 'string' ? plan : JSON.stringify(plan);
+    const text = planText(plan);
     const raw = await loadAddon().execute(text, addonOptions(options));
     const execution: Execution = {
       measurement: JSON.parse(raw.measurement) as Measurement,
@@ -137,10 +148,38 @@ export async function executePlan(plan: Plan | string, options: ExecOptions = {}
  */
 export async function timeOps(plan: Plan | string, opIds: readonly number[], options: TimeOpsOptions = {}): Promise<OpTimes> {
   try {
-    const text = typeof plan === 'string' ? plan : JSON.stringify(plan);
+    const text = planText(plan);
     return JSON.parse(await loadAddon().timeOps(text, [...opIds], addonOptions(options))) as OpTimes;
   } catch (error) {
     throw asNativeError(error);
+  }
+}
+
+/**
+ * The plan as the executor reads it: collective ops (tp, tp-sp, kvr-tp) written out as their
+ * transfers (sim/plan/expand.ts), so op ids are those of the expanded plan that kvr export-plan
+ * prints and the simulator's traces use. Text is passed as it is (kvr export-plan already expanded it).
+ */
+export function planText(plan: Plan | string): string {
+  if (typeof plan === 'string') {
+    if (!/"kind"\s*:\s*"collective"/.test(plan)) return plan;
+    try {
+      return JSON.stringify(expanded(JSON.parse(plan) as Plan));
+    } catch {
+      return plan; // the native parser reports where the JSON breaks
+    }
+  }
+  return JSON.stringify(expanded(plan));
+}
+
+/** The plan with its collectives expanded; a malformed one as it is, for the native parser to name the bad field. */
+function expanded(plan: Plan): Plan {
+  const ops: unknown = (plan as Partial<Plan> | null)?.ops;
+  if (!Array.isArray(ops) || !ops.some((op) => (op as { kind?: unknown } | null)?.kind === 'collective')) return plan;
+  try {
+    return expandCollectives(plan);
+  } catch {
+    return plan;
   }
 }
 

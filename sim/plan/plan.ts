@@ -6,8 +6,11 @@ export const PLAN_SCHEMA = 'kvr-plan@1';
 export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
-/** Strategies whose plans only the simulator runs (the native executor lacks their op semantics). */
-export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tp', 'tp-sp', 'kvr-tp'];
+/**
+ * Strategies whose plans only the simulator runs (the native executor lacks their op semantics):
+ * none now; ring-kv, tp, tp-sp and kvr-tp run on the executor's cpu backend (native/MODEL.md).
+ */
+export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = [];
 
 /** Strategies built on collectives (all-gather, reduce-scatter, all-reduce): they take --collective. */
 export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'];

@@ -139,7 +139,7 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--topology', 'multi-node', '--oversubscription', '0.5'], /^kvr: --oversubscription: expected a ratio >= 1, e.g. 2 \(got "0.5"\)$/],
     [['simulate', '--topology', 'multi-node', '--socket-bandwidth', '50 GB/s'], /^kvr: --socket-bandwidth: only applies to --topology pcie-2s/],
     [['simulate', '--gpus-per-switch', '4'], /^kvr: --gpus-per-switch: only applies to --topology pcie or pcie-2s \(topology is switch\)$/],
-    [['exec', '--strategy', 'ring-kv', '--gpus', '2', '--context', '64', '--model', 'tiny-llama'], /^kvr: --strategy: ring-kv plans run only in the simulator/],
+    [['exec', '--strategy', 'ring-kv', '--gpus', '2', '--context', '64', '--model', 'tiny-llama', '--backend', 'cuda'], /^kvr: --strategy: ring-kv plans run on the cpu backend only; the cuda backend runs single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p plans$/],
   ])('%j', async (argv, message) => {
     const files = {
       'bad.json': '{"name": "x",',

@@ -18,7 +18,11 @@ struct ExecOptions {
   BackendOptions backend_options;
   int warmup = 1;   // untimed runs first (JIT, caches, cuBLAS heuristics)
   int repeats = 3;  // timed runs; the reported TTFT is their median
-  bool capture_kv = false;  // keep the last rank's K,V cache of the last run (for correctness checks)
+  // Keep the prefill's K,V cache of the last run (for correctness checks): [layer][position < C]
+  // [k|v][kv_head][head_dim] over the whole model, each entry from the lowest rank that computed
+  // it (whose rows hold the position and whose shard holds the KV head). Where the last rank holds
+  // every position and KV head (single, tsp, kvr) this is exactly its cache.
+  bool capture_kv = false;
 };
 
 struct RunRecord {
@@ -34,7 +38,7 @@ struct Measurement {
   std::vector<RunRecord> runs;  // the timed repeats
   double ttft_s = 0;            // median over runs
   std::vector<float> logits;    // last token's logits, last run
-  std::vector<float> last_rank_kv;  // when capture_kv
+  std::vector<float> prefill_kv;  // when capture_kv (ExecOptions::capture_kv)
 };
 
 Measurement execute(const Plan& plan, const ExecOptions& options);

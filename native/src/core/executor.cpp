@@ -233,6 +233,62 @@ class QueueRunner {
   std::exception_ptr first_error_;
 };
 
+// The whole prefill's K,V cache assembled from the ranks' caches (ExecOptions::capture_kv).
+std::vector<float> prefill_kv(const Plan& plan, const Backend& backend) {
+  const std::vector<RankLayout> layouts = rank_layouts(plan);
+  const ModelConfig& m = plan.model;
+  const RankLayout& last = layouts[static_cast<size_t>(plan.last_rank)];
+  const bool last_holds_all = last.held.size() == 1 && last.held[0].start == 0 && last.held[0].end == plan.context &&
+                              last.shard.kv_heads == m.kv_heads;
+  if (last_holds_all) return backend.kv_cache(plan.last_rank);
+  const int64_t hd = m.head_dim;
+  const int64_t per_position = 2 * int64_t{m.kv_heads} * hd;
+  std::vector<float> out(static_cast<size_t>(m.layers * plan.context * per_position), 0.0f);
+  // filled[position * kv_heads + head]: taken from a lower rank already.
+  std::vector<uint8_t> filled(static_cast<size_t>(plan.context * m.kv_heads), 0);
+  for (int r = 0; r < plan.gpus; ++r) {
+    const RankLayout& layout = layouts[static_cast<size_t>(r)];
+    const std::vector<float> cache = backend.kv_cache(r);  // [layer][held position][k|v][shard kv head][hd]
+    int64_t held = 0;
+    for (const TokenRange& range : layout.held) held += range.size();
+    const int64_t local = 2 * int64_t{layout.shard.kv_heads} * hd;
+    for (int64_t row = 0; row < layout.row_count(); ++row) {
+      // The rank's rows are positions it computed; find each in its held positions.
+      int64_t position = -1;
+      int64_t before = 0;
+      for (const TokenRange& range : layout.rows) {
+        if (row < before + range.size()) {
+          position = range.start + row - before;
+          break;
+        }
+        before += range.size();
+      }
+      int64_t index = -1;
+      before = 0;
+      for (const TokenRange& range : layout.held) {
+        if (position >= range.start && position < range.end) index = before + position - range.start;
+        before += range.size();
+      }
+      if (index < 0) continue;
+      for (int head = 0; head < layout.shard.kv_heads; ++head) {
+        const int global = layout.shard.first_kv_head + head;
+        uint8_t& done = filled[static_cast<size_t>(position * m.kv_heads + global)];
+        if (done != 0) continue;
+        done = 1;
+        for (int layer = 0; layer < m.layers; ++layer) {
+          const float* from = cache.data() + (layer * held + index) * local;
+          float* to = out.data() + (layer * plan.context + position) * per_position;
+          for (int kv = 0; kv < 2; ++kv) {
+            std::copy(from + (kv * layout.shard.kv_heads + head) * hd, from + (kv * layout.shard.kv_heads + head + 1) * hd,
+                      to + (kv * int64_t{m.kv_heads} + global) * hd);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
@@ -267,7 +323,7 @@ Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
   }
   m.ttft_s = median(ttfts);
   m.logits = backend->last_logits();
-  if (options.capture_kv) m.last_rank_kv = backend->kv_cache(plan.last_rank);
+  if (options.capture_kv) m.prefill_kv = prefill_kv(plan, *backend);
   return m;
 }
 

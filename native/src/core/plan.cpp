@@ -18,7 +18,8 @@ namespace {
 constexpr const char* kPlanSchema = "kvr-plan@1";
 
 // Strategies this executor knows how to run; a new one in sim/plan/plan.ts goes here too.
-constexpr const char* kStrategyNames[] = {"single", "tsp", "tsp-causal", "kvr", "kvr-e", "kvr-s", "kvr-p"};
+constexpr const char* kStrategyNames[] = {"single", "tsp", "tsp-causal", "kvr", "kvr-e", "kvr-s", "kvr-p",
+                                         "ring-kv", "tp", "tp-sp", "kvr-tp"};
 
 // Absurd sizes are refused before anything is allocated for them.
 constexpr int64_t kMaxLayers = 4096;
@@ -181,7 +182,35 @@ bool parse_compute_name(const std::string& text, ComputeName& name) {
 struct PlanShape {
   const Plan& plan;
   std::vector<int64_t> chunk_start;  // per rank
+  std::vector<RankLayout> layouts;   // per rank
+  bool general = false;              // uses_general_layout(plan.strategy)
 };
+
+// The parts of a compute op only tensor-parallel and ring-kv plans have: `shard` and `merge`.
+void parse_compute_extras(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op) {
+  const RankLayout& layout = shape.layouts[static_cast<size_t>(op.rank)];
+  const json::Value* shard = object.find("shard");
+  op.has_shard = shard != nullptr;
+  if (shard != nullptr && op.name != ComputeName::LmHead) {
+    const Field field{"plan.ops", i, "shard"};
+    KVR_PLAN_CHECK(layout.sharded, field, "a shard in a " + shape.plan.strategy + " plan, whose ranks compute the whole model");
+    KVR_PLAN_CHECK(shard->is_object(), field, "expected an object (got " + describe(*shard) + ")");
+    const int64_t heads = require_int(*shard, "heads", Field{"plan.ops", i, "shard.heads"}, 0, kMaxHeads);
+    const int64_t kv_heads = require_int(*shard, "kv_heads", Field{"plan.ops", i, "shard.kv_heads"}, 0, kMaxHeads);
+    const int64_t ffn = require_int(*shard, "ffn", Field{"plan.ops", i, "shard.ffn"}, 0, kMaxDimension);
+    const TensorShard& own = layout.shard;
+    KVR_PLAN_CHECK(heads == own.heads && kv_heads == own.kv_heads && ffn == own.ffn, field,
+                   "heads " + std::to_string(heads) + ", kv_heads " + std::to_string(kv_heads) + ", ffn " +
+                       std::to_string(ffn) + ", but rank " + std::to_string(op.rank) + "'s shard has " +
+                       std::to_string(own.heads) + ", " + std::to_string(own.kv_heads) + ", " + std::to_string(own.ffn));
+  } else if (op.name != ComputeName::LmHead) {
+    KVR_PLAN_CHECK(!layout.sharded, (Field{"plan.ops", i, "shard"}),
+                   "missing: every layer op of a " + shape.plan.strategy + " plan computes a tensor-parallel shard");
+  }
+  if (const json::Value* merge = object.find("merge")) op.merge = read_bool(*merge, Field{"plan.ops", i, "merge"});
+  KVR_PLAN_CHECK(!op.merge || (shape.plan.strategy == "ring-kv" && op.name == ComputeName::Attn),
+                 (Field{"plan.ops", i, "merge"}), "only ring-kv attn ops merge partial attention");
+}
 
 void parse_compute(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op) {
   const Plan& plan = shape.plan;
@@ -214,6 +243,25 @@ void parse_compute(const json::Value& object, int64_t i, const PlanShape& shape,
   }
 
   op.layer = static_cast<int>(read_int(layer, Field{"plan.ops", i, "layer"}, 0, plan.model.layers - 1));
+  parse_compute_extras(object, i, shape, op);
+  if (shape.general) {
+    // ring-kv's attn steps have their own shapes, checked once the step is known (parse_ops).
+    const RankLayout& rank = shape.layouts[static_cast<size_t>(op.rank)];
+    if (plan.strategy == "ring-kv" && op.name == ComputeName::Attn) return;
+    KVR_PLAN_CHECK(op.tokens == rank.row_count(), (Field{"plan.ops", i, "tokens"}),
+                   std::to_string(op.tokens) + ", but rank " + std::to_string(op.rank) + " has " +
+                       std::to_string(rank.row_count()) + " tokens");
+    KVR_PLAN_CHECK(op.prefix == rank.op_prefix, (Field{"plan.ops", i, "prefix"}),
+                   "expected " + std::to_string(rank.op_prefix) + " for rank " + std::to_string(op.rank) + " (got " +
+                       std::to_string(op.prefix) + ")");
+    // attn reads keys [0, keys): every row's causal prefix, inside the rank's cache.
+    const int64_t last_row_end = rank.rows.back().end;
+    KVR_PLAN_CHECK(op.name != ComputeName::Attn || (op.keys >= last_row_end && op.keys <= rank.cache_extent),
+                   (Field{"plan.ops", i, "keys"}),
+                   "expected " + std::to_string(last_row_end) + ".." + std::to_string(rank.cache_extent) +
+                       " (the rank's last row .. its cache) (got " + std::to_string(op.keys) + ")");
+    return;
+  }
   const int64_t chunk = plan.partition[static_cast<size_t>(op.rank)];
   const int64_t start = shape.chunk_start[static_cast<size_t>(op.rank)];
   const int64_t held = plan.kv_tokens[static_cast<size_t>(op.rank)];
@@ -233,11 +281,158 @@ void parse_compute(const json::Value& object, int64_t i, const PlanShape& shape,
                      std::to_string(held) + " tokens (plan.kv_tokens)");
 }
 
+// Whether [start, end) lies inside one of the rank's row ranges (an empty range always does).
+bool inside_rows(const RankLayout& layout, int64_t start, int64_t end) {
+  if (start == end) return true;
+  for (const TokenRange& range : layout.rows) {
+    if (start >= range.start && end <= range.end) return true;
+  }
+  return false;
+}
+
+// Transfers of ring-kv and tensor-parallel plans: hidden-state rows (`payload: "hidden"`), or K,V
+// of some KV heads (`kv_heads`) and of several token ranges (`ranges`).
+void parse_general_transfer(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op) {
+  const Plan& plan = shape.plan;
+  const ModelConfig& m = plan.model;
+  const RankLayout& src = shape.layouts[static_cast<size_t>(op.src)];
+  const RankLayout& dst = shape.layouts[static_cast<size_t>(op.dst)];
+  if (const json::Value* payload = object.find("payload")) {
+    KVR_PLAN_CHECK(payload->is_string() && payload->as_string() == "hidden", (Field{"plan.ops", i, "payload"}),
+                   "expected \"hidden\" (got " + describe(*payload) + ")");
+    op.payload_hidden = true;
+  }
+  int64_t tokens = op.token_end - op.token_start;
+  int64_t per_token = 0;
+  const char* formula = "";
+  if (op.payload_hidden) {
+    KVR_PLAN_CHECK(src.sharded && dst.sharded, (Field{"plan.ops", i, "payload"}),
+                   "hidden-state rows move only between tensor-parallel ranks");
+    KVR_PLAN_CHECK(object.find("kv_heads") == nullptr && object.find("ranges") == nullptr, (Field{"plan.ops", i}),
+                   "a hidden-state transfer carries no kv_heads or ranges");
+    KVR_PLAN_CHECK(op.transfer_name != "send", (Field{"plan.ops", i, "name"}),
+                   "hidden-state rows move in collectives: expected allgather or reducescatter (got send)");
+    KVR_PLAN_CHECK(inside_rows(src, op.token_start, op.token_end) && inside_rows(dst, op.token_start, op.token_end),
+                   (Field{"plan.ops", i, "token_end"}),
+                   "rows [" + std::to_string(op.token_start) + ", " + std::to_string(op.token_end) + ") are not rows of both rank " +
+                       std::to_string(op.src) + " and rank " + std::to_string(op.dst));
+    per_token = int64_t{m.hidden} * m.dtype_bytes;
+    formula = "(token_end - token_start) * hidden * dtype_bytes";
+  } else {
+    KVR_PLAN_CHECK(op.transfer_name != "reducescatter", (Field{"plan.ops", i, "name"}),
+                   "a reducescatter sums hidden-state rows; K,V is never summed");
+    int64_t kv_heads = m.kv_heads;
+    if (const json::Value* heads = object.find("kv_heads")) {
+      kv_heads = read_int(*heads, Field{"plan.ops", i, "kv_heads"}, 1, m.kv_heads);
+      op.kv_heads = static_cast<int>(kv_heads);
+    }
+    // Both ends must hold the same KV heads: the copy is of cache rows, head for head.
+    const bool same_heads = src.shard.first_kv_head == dst.shard.first_kv_head && src.shard.kv_heads == kv_heads &&
+                            dst.shard.kv_heads == kv_heads;
+    KVR_PLAN_CHECK(same_heads, (Field{"plan.ops", i, "kv_heads"}),
+                   std::to_string(kv_heads) + " KV heads, but rank " + std::to_string(op.src) + " holds " +
+                       std::to_string(src.shard.kv_heads) + " from " + std::to_string(src.shard.first_kv_head) +
+                       " and rank " + std::to_string(op.dst) + " " + std::to_string(dst.shard.kv_heads) + " from " +
+                       std::to_string(dst.shard.first_kv_head));
+    if (const json::Value* ranges = object.find("ranges")) {
+      const Field field{"plan.ops", i, "ranges"};
+      KVR_PLAN_CHECK(ranges->is_array() && !ranges->as_array().empty(), field, "expected a non-empty array of [start, end] pairs");
+      tokens = 0;
+      int64_t previous_end = 0;
+      for (const json::Value& pair : ranges->as_array()) {
+        KVR_PLAN_CHECK(pair.is_array() && pair.as_array().size() == 2, field, "expected [start, end] pairs (got " + describe(pair) + ")");
+        const int64_t start = read_int(pair.as_array()[0], field, previous_end, plan.context);
+        const int64_t end = read_int(pair.as_array()[1], field, start, plan.context);
+        op.ranges.push_back({start, end});
+        tokens += end - start;
+        previous_end = end;
+      }
+      KVR_PLAN_CHECK(op.ranges.front().start == op.token_start && op.ranges.back().end == op.token_end, field,
+                     "the ranges must span [token_start, token_end)");
+    }
+    const int64_t src_extent = src.cache_extent;
+    const int64_t dst_extent = dst.cache_extent;
+    KVR_PLAN_CHECK(op.token_end <= src_extent && op.token_end <= dst_extent, (Field{"plan.ops", i, "token_end"}),
+                   std::to_string(op.token_end) + ", but rank " + std::to_string(op.src) + " caches " +
+                       std::to_string(src_extent) + " positions and rank " + std::to_string(op.dst) + " " +
+                       std::to_string(dst_extent));
+    per_token = 2 * kv_heads * m.head_dim * m.dtype_bytes;
+    formula = "tokens * 2 * kv_heads * head_dim * dtype_bytes";
+  }
+  const int64_t expected_bytes = tokens * per_token;
+  op.bytes = read_int(require(object, "bytes", Field{"plan.ops", i, "bytes"}), Field{"plan.ops", i, "bytes"}, 0, int64_t{1} << 62);
+  KVR_PLAN_CHECK(op.bytes == expected_bytes, (Field{"plan.ops", i, "bytes"}),
+                 std::to_string(op.bytes) + ", not " + formula + " = " + std::to_string(expected_bytes));
+}
+
+// ring-kv: the s-th attn op of a rank in a layer is step s, against the K,V block of rank i - s
+// (sim/plan/strategies/ring-kv.ts); its shape must be that step's.
+void check_ring_steps(Plan& plan) {
+  const int p = plan.gpus;
+  const int64_t parts = 2 * int64_t{p};
+  std::vector<int64_t> chunks(static_cast<size_t>(parts), plan.context / parts);
+  for (int64_t k = 0; k < plan.context % parts; ++k) chunks[static_cast<size_t>(k)] += 1;
+  auto chunk = [&](int k) { return chunks[static_cast<size_t>(k)]; };
+  std::vector<int> steps(static_cast<size_t>(p) * plan.model.layers, 0);
+  for (PlanOp& op : plan.ops) {
+    if (op.kind != OpKind::Compute || op.layer < 0) continue;
+    int& count = steps[static_cast<size_t>(op.rank) * plan.model.layers + op.layer];
+    const int64_t i = op.id;
+    if (op.name == ComputeName::O) {
+      KVR_PLAN_CHECK(count == p, (Field{"plan.ops", i}),
+                     "o on rank " + std::to_string(op.rank) + " after " + std::to_string(count) + " attn steps of layer " +
+                         std::to_string(op.layer) + "; ring-kv has " + std::to_string(p));
+    }
+    if (op.name != ComputeName::Attn) continue;
+    const int s = count++;
+    KVR_PLAN_CHECK(s < p, (Field{"plan.ops", i}), "more than " + std::to_string(p) + " attn steps in a layer");
+    op.ring_step = s;
+    const int r = op.rank;
+    const int j = (r - s + p) % p;
+    const int late = 2 * p - 1 - r;
+    int64_t tokens = chunk(r) + chunk(late);
+    int64_t keys = tokens;
+    if (s > 0 && j < r) keys = chunk(j);
+    if (s > 0 && j > r) {
+      tokens = chunk(late);
+      keys = chunk(j) + chunk(2 * p - 1 - j);
+    }
+    const bool ok = op.tokens == tokens && op.keys == keys && op.causal == (s == 0) && op.merge == (s > 0) && op.prefix == 0;
+    KVR_PLAN_CHECK(ok, (Field{"plan.ops", i}),
+                   "attn step " + std::to_string(s) + " of rank " + std::to_string(r) + " is tokens " + std::to_string(tokens) +
+                       ", keys " + std::to_string(keys) + ", prefix 0, causal " + (s == 0 ? "true" : "false") +
+                       ", merge " + (s > 0 ? "true" : "false") + "; the op differs");
+  }
+}
+
+// Which partial-sum slot each hidden-state transfer carries: that of the o or mlp op it (through
+// earlier transfers of the same collectives) follows. Ambiguity is a malformed plan.
+void assign_partial_slots(Plan& plan) {
+  for (PlanOp& op : plan.ops) {
+    if (op.kind != OpKind::Transfer || !op.payload_hidden) continue;
+    int slot = -1;
+    for (const int d : op.deps) {
+      const PlanOp& dep = plan.ops[static_cast<size_t>(d)];
+      int candidate = -1;
+      if (dep.kind == OpKind::Compute && (dep.name == ComputeName::O || dep.name == ComputeName::Mlp))
+        candidate = partial_slot(dep.name, dep.layer);
+      else if (dep.kind == OpKind::Transfer && dep.payload_hidden)
+        candidate = dep.partial_slot;
+      if (candidate < 0) continue;
+      KVR_PLAN_CHECK(slot < 0 || slot == candidate, (Field{"plan.ops", op.id, "deps"}),
+                     "the transfer follows the outputs of different ops (o and mlp, or two layers)");
+      slot = candidate;
+    }
+    op.partial_slot = slot;
+  }
+}
+
 void parse_transfer(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op) {
   const Plan& plan = shape.plan;
   const json::Value& name = require(object, "name", Field{"plan.ops", i, "name"});
-  KVR_PLAN_CHECK(name.is_string() && (name.as_string() == "send" || name.as_string() == "allgather"),
-                 (Field{"plan.ops", i, "name"}), "expected send or allgather (got " + describe(name) + ")");
+  const bool known = name.is_string() && (name.as_string() == "send" || name.as_string() == "allgather" ||
+                                          name.as_string() == "reducescatter");
+  KVR_PLAN_CHECK(known, (Field{"plan.ops", i, "name"}), "expected send, allgather or reducescatter (got " + describe(name) + ")");
   op.transfer_name = name.as_string();
   op.src = static_cast<int>(require_int(object, "src", Field{"plan.ops", i, "src"}, 0, plan.gpus - 1));
   op.dst = static_cast<int>(require_int(object, "dst", Field{"plan.ops", i, "dst"}, 0, plan.gpus - 1));
@@ -248,6 +443,16 @@ void parse_transfer(const json::Value& object, int64_t i, const PlanShape& shape
   // keeping the op graph).
   op.token_start = require_int(object, "token_start", Field{"plan.ops", i, "token_start"}, 0, plan.context);
   op.token_end = require_int(object, "token_end", Field{"plan.ops", i, "token_end"}, op.token_start, plan.context);
+  op.step = -1;
+  if (const json::Value* step = object.find("step")) {
+    op.step = static_cast<int>(read_int(*step, Field{"plan.ops", i, "step"}, 0, plan.gpus - 1));
+  }
+  if (shape.general) {
+    parse_general_transfer(object, i, shape, op);
+    return;
+  }
+  KVR_PLAN_CHECK(op.transfer_name != "reducescatter", (Field{"plan.ops", i, "name"}),
+                 "reducescatter moves partial sums, which only tensor-parallel plans have");
   const int64_t src_held = plan.kv_tokens[static_cast<size_t>(op.src)];
   const int64_t dst_held = plan.kv_tokens[static_cast<size_t>(op.dst)];
   KVR_PLAN_CHECK(op.token_end <= src_held, (Field{"plan.ops", i, "token_end"}),
@@ -265,17 +470,13 @@ void parse_transfer(const json::Value& object, int64_t i, const PlanShape& shape
                  std::to_string(op.bytes) +
                      ", not (token_end - token_start) * 2 * kv_heads * head_dim * dtype_bytes = " +
                      std::to_string(expected_bytes));
-  op.step = -1;
-  if (const json::Value* step = object.find("step")) {
-    op.step = static_cast<int>(read_int(*step, Field{"plan.ops", i, "step"}, 0, plan.gpus - 1));
-  }
 }
 
 void parse_ops(const json::Value& document, Plan& plan) {
   const json::Value::Array& items = require_array(document, "ops", Field{"plan.ops"});
   KVR_PLAN_CHECK(items.size() <= kMaxOps, Field{"plan.ops"},
                  std::to_string(items.size()) + " ops, more than the limit " + std::to_string(kMaxOps));
-  PlanShape shape{plan, std::vector<int64_t>(plan.partition.size())};
+  PlanShape shape{plan, std::vector<int64_t>(plan.partition.size()), rank_layouts(plan), uses_general_layout(plan.strategy)};
   for (size_t r = 1; r < plan.partition.size(); ++r) {
     shape.chunk_start[r] = shape.chunk_start[r - 1] + plan.partition[r - 1];
   }
@@ -324,6 +525,8 @@ void parse_ops(const json::Value& document, Plan& plan) {
     }
   }
   KVR_PLAN_CHECK(lm_head >= 0, Field{"plan.ops"}, "no lm_head op");
+  if (plan.strategy == "ring-kv") check_ring_steps(plan);
+  if (shape.general) assign_partial_slots(plan);
 }
 
 }  // namespace
@@ -363,18 +566,24 @@ Plan parse_plan(const json::Value& document) {
   plan.context = require_int(document, "context", Field{"plan", -1, "context"}, 1, kMaxContext);
 
   plan.partition = parse_rank_counts(document, "partition", "plan.partition", plan.gpus, 1, kMaxContext);
+  // Under tensor parallelism every rank of a group computes the group's tokens (rank_layouts checks).
+  const bool tensor_parallel = plan.strategy == "tp" || plan.strategy == "tp-sp" || plan.strategy == "kvr-tp";
   int64_t total = 0;
   for (const int64_t tokens : plan.partition) total += tokens;
-  KVR_PLAN_CHECK(total == plan.context, Field{"plan.partition"},
+  KVR_PLAN_CHECK(tensor_parallel || total == plan.context, Field{"plan.partition"},
                  "sums to " + std::to_string(total) + ", not the context " + std::to_string(plan.context));
   plan.kv_tokens = parse_rank_counts(document, "kv_tokens", "plan.kv_tokens", plan.gpus, 1, plan.context);
+  if (const json::Value* tp = document.find("tp")) {
+    plan.tp = static_cast<int>(read_int(*tp, Field{"plan", -1, "tp"}, 1, plan.gpus));
+  }
 
   plan.last_rank =
       static_cast<int>(require_int(document, "last_rank", Field{"plan", -1, "last_rank"}, 0, plan.gpus - 1));
-  // The logits come from the hidden state of the last position, which only its chunk's rank has.
-  KVR_PLAN_CHECK(plan.last_rank == plan.gpus - 1, (Field{"plan", -1, "last_rank"}),
+  // The logits come from the hidden state of the last position, which only some ranks have.
+  const std::vector<RankLayout> layouts = rank_layouts(plan);
+  KVR_PLAN_CHECK(layouts[static_cast<size_t>(plan.last_rank)].holds_row(plan.context - 1), (Field{"plan", -1, "last_rank"}),
                  std::to_string(plan.last_rank) + ", but the last position " + std::to_string(plan.context - 1) +
-                     " is in the chunk of rank " + std::to_string(plan.gpus - 1));
+                     " is not a row of rank " + std::to_string(plan.last_rank));
 
   parse_ops(document, plan);
   return plan;

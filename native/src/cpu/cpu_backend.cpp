@@ -9,6 +9,7 @@
 
 #include "cpu_attention.hpp"
 #include "cpu_gemm.hpp"
+#include "cpu_general_ops.hpp"
 #include "cpu_layers.hpp"
 #include "cpu_memory.hpp"
 #include "cpu_rank_state.hpp"
@@ -66,6 +67,7 @@ class CpuBackend final : public Backend {
 
  private:
   RankState& rank_state(int rank);
+  cpu::GeneralOps general_ops() { return cpu::GeneralOps{model_, weights_, ranks_, ring_kv_}; }
   const cpu::LayerWeights& layer_weights(int layer) const;
   void norm(const float* x, float* y, const std::vector<float>& scale, const std::vector<float>& bias,
             int64_t rows) const;
@@ -80,6 +82,8 @@ class CpuBackend final : public Backend {
   BackendOptions options_;
   bool prepared_ = false;
   ModelConfig model_;
+  bool general_ = false;  // ring-kv or tensor parallel: cpu_general_ops.cpp runs the ops
+  bool ring_kv_ = false;
   cpu::ModelWeights weights_;
   std::vector<RankState> ranks_;
   std::vector<OpTime> op_times_;  // by op id; each op's entry is written only by its own queue
@@ -99,11 +103,20 @@ void CpuBackend::prepare(const Plan& plan) {
                 static_cast<int>(plan.kv_tokens.size()) == plan.gpus,
             ErrorCode::InvalidPlan, "partition and kv_tokens need one entry per rank");
 
+  const std::vector<RankLayout> layouts = rank_layouts(plan);
+  // Each rank keeps an inbox per rank whose reduce-scatters send to it (tensor parallel).
+  std::vector<std::vector<int>> senders(static_cast<size_t>(plan.gpus));
+  for (const PlanOp& op : plan.ops) {
+    if (op.kind != OpKind::Transfer || !op.payload_hidden || op.transfer_name != "reducescatter") continue;
+    std::vector<int>& list = senders[static_cast<size_t>(op.dst)];
+    if (std::find(list.begin(), list.end(), op.src) == list.end()) list.push_back(op.src);
+  }
+  for (std::vector<int>& list : senders) std::sort(list.begin(), list.end());
+
   // Estimate first: a plan that cannot fit fails here with sizes, not halfway through allocating.
   double needed = cpu::weight_bytes(model) + sizeof(float) * static_cast<double>(model.vocab);
   for (int r = 0; r < plan.gpus; ++r)
-    needed += cpu::rank_state_bytes(model, plan.partition[static_cast<size_t>(r)],
-                                    plan.kv_tokens[static_cast<size_t>(r)]);
+    needed += cpu::rank_state_bytes(model, layouts[static_cast<size_t>(r)], senders[static_cast<size_t>(r)]);
   cpu::check_fits_in_memory(needed);
 
   // Checked before the allocations: a missing route is a mistake in the request, found at once.
@@ -114,19 +127,20 @@ void CpuBackend::prepare(const Plan& plan) {
   ranks_.clear();
   weights_ = cpu::ModelWeights();
   model_ = model;
+  general_ = uses_general_layout(plan.strategy);
+  ring_kv_ = plan.strategy == "ring-kv";
   weights_ = cpu::generate_weights(model, options_.seed);
-  int64_t chunk_start = 0;  // computed here rather than with Plan::chunk_start: the same sum
   ranks_.reserve(static_cast<size_t>(plan.gpus));
   for (int r = 0; r < plan.gpus; ++r) {
-    const int64_t tokens = plan.partition[static_cast<size_t>(r)];
-    const int64_t kv_tokens = plan.kv_tokens[static_cast<size_t>(r)];
+    const RankLayout& layout = layouts[static_cast<size_t>(r)];
+    const int64_t tokens = layout.row_count();
+    const int64_t kv_tokens = layout.cache_extent;
     KVR_CHECK(tokens > 0 && kv_tokens > 0, ErrorCode::InvalidPlan, "partition and kv_tokens must be positive");
-    // The qkv op writes the chunk's own K,V into the rank's cache at their positions.
-    KVR_CHECK(chunk_start + tokens <= kv_tokens, ErrorCode::InvalidPlan,
+    // The qkv op writes the rows' own K,V into the rank's cache at their positions.
+    KVR_CHECK(layout.rows.back().end <= kv_tokens, ErrorCode::InvalidPlan,
               "kv_tokens[" + std::to_string(r) + "] = " + std::to_string(kv_tokens) +
-                  " does not cover the rank's chunk, which ends at " + std::to_string(chunk_start + tokens));
-    ranks_.push_back(cpu::make_rank_state(model, chunk_start, tokens, kv_tokens));
-    chunk_start += tokens;
+                  " does not cover the rank's chunk, which ends at " + std::to_string(layout.rows.back().end));
+    ranks_.push_back(cpu::make_rank_state(model, layout, plan.gpus, senders[static_cast<size_t>(r)]));
   }
   op_times_.assign(plan.ops.size(), OpTime{});
   logits_ = cpu::allocate_floats(model.vocab, "the logits");
@@ -138,12 +152,21 @@ void CpuBackend::begin_run() {
   KVR_CHECK(prepared_, ErrorCode::Internal, "begin_run before prepare");
   const int64_t d = model_.hidden;
   for (RankState& state : ranks_) {
-    for (int64_t i = 0; i < state.tokens; ++i) {
-      const int64_t token = token_id(options_.seed, state.first_position + i, model_.vocab);
-      std::memcpy(state.hidden.data() + i * d, weights_.embedding.data() + token * d, sizeof(float) * d);
+    int64_t row = 0;
+    for (const TokenRange& range : state.layout.rows) {
+      for (int64_t position = range.start; position < range.end; ++position, ++row) {
+        const int64_t token = token_id(options_.seed, position, model_.vocab);
+        std::memcpy(state.hidden.data() + row * d, weights_.embedding.data() + token * d, sizeof(float) * d);
+      }
     }
     // A transfer the plan forgot then shows up as a wrong result, not as last run's values.
     std::fill(state.kv_cache.begin(), state.kv_cache.end(), 0.0f);
+    for (cpu::PartialSlot& slot : state.partial.slots) {
+      std::fill(slot.own.begin(), slot.own.end(), 0.0f);
+      std::fill(slot.reduced.begin(), slot.reduced.end(), 0.0f);
+      std::fill(slot.gathered.begin(), slot.gathered.end(), 0);
+      for (std::vector<float>& inbox : slot.inbox) std::fill(inbox.begin(), inbox.end(), 0.0f);
+    }
   }
   std::fill(logits_.begin(), logits_.end(), 0.0f);
   std::fill(op_times_.begin(), op_times_.end(), OpTime{});
@@ -157,6 +180,15 @@ void CpuBackend::issue(const PlanOp& op) {
   const Clock::time_point start = Clock::now();
   if (op.kind == OpKind::Transfer) {
     run_transfer(op);
+  } else if (general_) {
+    cpu::GeneralOps ops = general_ops();
+    switch (op.name) {
+      case ComputeName::Qkv: ops.qkv(op); break;
+      case ComputeName::Attn: ops.attn(op); break;
+      case ComputeName::O: ops.o(op); break;
+      case ComputeName::Mlp: ops.mlp(op); break;
+      case ComputeName::LmHead: ops.lm_head(op, logits_); break;
+    }
   } else {
     switch (op.name) {
       case ComputeName::Qkv: run_qkv(op); break;
@@ -181,7 +213,18 @@ OpTime CpuBackend::op_time(int op_id) const {
 std::vector<float> CpuBackend::kv_cache(int rank) const {
   KVR_CHECK(rank >= 0 && rank < static_cast<int>(ranks_.size()), ErrorCode::InvalidArgument,
             "rank " + std::to_string(rank) + " is not in the prepared plan");
-  return ranks_[static_cast<size_t>(rank)].kv_cache;
+  const RankState& state = ranks_[static_cast<size_t>(rank)];
+  const std::vector<TokenRange>& held = state.layout.held;
+  if (held.size() == 1 && held[0].start == 0 && held[0].end == state.kv_tokens) return state.kv_cache;
+  // Only the held positions (ring-kv: the rank's own chunks), layer by layer, in token order.
+  const int64_t per_position = state.kv_floats_per_position;
+  std::vector<float> out;
+  for (int layer = 0; layer < model_.layers; ++layer) {
+    const float* cache = state.kv_cache.data() + layer * state.kv_tokens * per_position;
+    for (const TokenRange& range : held)
+      out.insert(out.end(), cache + range.start * per_position, cache + range.end * per_position);
+  }
+  return out;
 }
 
 RankState& CpuBackend::rank_state(int rank) {
@@ -318,6 +361,10 @@ void CpuBackend::run_transfer(const PlanOp& op) {
                 std::to_string(op.token_end) + ") are not in both ranks' K,V caches");
   // The emulated link delivers first; the copy itself then takes microseconds.
   if (pacer_) pacer_->transfer(op.src, op.dst, static_cast<double>(op.bytes));
+  if (general_) {
+    general_ops().transfer(op);
+    return;
+  }
   // A layer's cache rows are contiguous over positions: one copy.
   const int64_t count = (op.token_end - op.token_start) * source.kv_floats_per_position;
   std::memcpy(destination.kv_row(op.layer, op.token_start), source.kv_row(op.layer, op.token_start),

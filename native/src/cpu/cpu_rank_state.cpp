@@ -17,30 +17,41 @@ struct RankSizes {
   int64_t kv_per_position;
 };
 
-RankSizes rank_sizes(const ModelConfig& model, int64_t kv_tokens) {
+// The shard's widths; the projection scratch keeps the whole model's (the old paths use it whole).
+RankSizes rank_sizes(const ModelConfig& model, const RankLayout& layout) {
   RankSizes sizes;
   sizes.wide_width = std::max(qkv_width(model), mlp_width(model));
-  sizes.attention_width = static_cast<int64_t>(model.heads) * model.head_dim;
-  sizes.scratch = attention_scratch_floats(model.heads, model.kv_heads, model.head_dim, kv_tokens);
-  sizes.kv_per_position = 2 * static_cast<int64_t>(model.kv_heads) * model.head_dim;
+  sizes.attention_width = static_cast<int64_t>(layout.shard.heads) * model.head_dim;
+  sizes.scratch = attention_scratch_floats(model.heads, model.kv_heads, model.head_dim, layout.cache_extent);
+  sizes.kv_per_position = 2 * static_cast<int64_t>(layout.shard.kv_heads) * model.head_dim;
   return sizes;
 }
 
+int64_t rope_span(const RankLayout& layout) { return layout.rows.back().end - layout.rows.front().start; }
+
 }  // namespace
 
-double rank_state_bytes(const ModelConfig& model, int64_t tokens, int64_t kv_tokens) {
-  const RankSizes sizes = rank_sizes(model, kv_tokens);
-  const double c = static_cast<double>(tokens);
-  const double floats = c * (4.0 * model.hidden + sizes.wide_width + 2.0 * sizes.attention_width + model.head_dim) +
-                        static_cast<double>(sizes.scratch) +
+double rank_state_bytes(const ModelConfig& model, const RankLayout& layout, const std::vector<int>& senders) {
+  const RankSizes sizes = rank_sizes(model, layout);
+  const int64_t kv_tokens = layout.cache_extent;
+  const double c = static_cast<double>(layout.row_count());
+  const double floats = c * (4.0 * model.hidden + sizes.wide_width + 2.0 * sizes.attention_width + layout.shard.heads) +
+                        static_cast<double>(rope_span(layout)) * model.head_dim +
+                        static_cast<double>(sizes.scratch) + static_cast<double>(kv_tokens) +
                         static_cast<double>(model.layers) * kv_tokens * sizes.kv_per_position;
-  return sizeof(float) * floats;
+  const double partial = layout.sharded ? PartialSums::bytes(layout.row_count(), model.hidden, senders.size()) : 0.0;
+  return sizeof(float) * floats + partial;
 }
 
-RankState make_rank_state(const ModelConfig& model, int64_t first_position, int64_t tokens, int64_t kv_tokens) {
-  const RankSizes sizes = rank_sizes(model, kv_tokens);
+RankState make_rank_state(const ModelConfig& model, const RankLayout& layout, int rank_count,
+                          const std::vector<int>& senders) {
+  const RankSizes sizes = rank_sizes(model, layout);
   const int64_t d = model.hidden;
+  const int64_t tokens = layout.row_count();
+  const int64_t first_position = layout.rows.front().start;
+  const int64_t kv_tokens = layout.cache_extent;
   RankState state;
+  state.layout = layout;
   state.first_position = first_position;
   state.tokens = tokens;
   state.kv_tokens = kv_tokens;
@@ -54,7 +65,10 @@ RankState make_rank_state(const ModelConfig& model, int64_t first_position, int6
   state.mlp_out = allocate_floats(tokens * d, "MLP outputs");
   state.attention_scratch = allocate_floats(sizes.scratch, "attention scores");
   state.kv_cache = allocate_floats(model.layers * kv_tokens * sizes.kv_per_position, "the K,V cache");
-  state.rope = make_rope_table(first_position, tokens, model.head_dim);
+  state.rope = make_rope_table(first_position, rope_span(layout), model.head_dim);
+  state.lse = allocate_floats(tokens * layout.shard.heads, "attention statistics");
+  state.key_scores = allocate_floats(kv_tokens, "attention scores");
+  if (layout.sharded) state.partial.allocate(tokens, d, rank_count, senders);
   return state;
 }
 

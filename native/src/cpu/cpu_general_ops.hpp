@@ -1,0 +1,33 @@
+// The ops of ring-kv and tensor-parallel plans on the CPU (native/MODEL.md): ranks whose rows are
+// not one contiguous chunk (ring-kv's zig-zag chunks) or that compute a shard of the model (tp,
+// tp-sp, kvr-tp). The strategies of contiguous whole-model chunks keep cpu_backend.cpp's paths.
+#pragma once
+
+#include <vector>
+
+#include "cpu_rank_state.hpp"
+#include "cpu_weights.hpp"
+#include "kvr/plan.hpp"
+
+namespace kvr::cpu {
+
+struct GeneralOps {
+  const ModelConfig& model;
+  const ModelWeights& weights;
+  std::vector<RankState>& ranks;
+  bool ring_kv = false;  // attn steps read the K,V block of rank i - step
+
+  void qkv(const PlanOp& op);
+  void attn(const PlanOp& op);
+  void o(const PlanOp& op);
+  void mlp(const PlanOp& op);
+  void lm_head(const PlanOp& op, std::vector<float>& logits);
+  void transfer(const PlanOp& op);
+
+ private:
+  RankState& rank(int r);
+  const LayerWeights& layer(const PlanOp& op) const;
+  void norm(const float* x, float* y, const std::vector<float>& scale, const std::vector<float>& bias, int64_t rows) const;
+};
+
+}  // namespace kvr::cpu
