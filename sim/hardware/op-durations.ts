@@ -1,5 +1,5 @@
 import type { Plan } from '../plan/plan.js';
-import { COMPUTE_OP_NAMES, type ComputeOpName, type ComputeShape } from '../work/compute-op.js';
+import { COMPUTE_OP_NAMES, type ComputeOpName } from '../work/compute-op.js';
 import { opKernels, type AttentionImplementation } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
@@ -22,28 +22,47 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
   const lastPrefix = new Float64Array(slots);
   const lastKeys = new Float64Array(slots);
   const lastCausal = new Uint8Array(slots);
-  const lastExtra = new Array<string>(slots).fill('');
+  // Shard (heads, KV heads, FFN columns, sequence rows; -1: none) and merge flag of the last shape.
+  const lastHeads = new Float64Array(slots);
+  const lastKvHeads = new Float64Array(slots);
+  const lastFfn = new Float64Array(slots);
+  const lastSeqTokens = new Float64Array(slots);
+  const lastMerge = new Uint8Array(slots);
   const lastSeconds = new Float64Array(slots);
   for (const op of plan.ops) {
     if (op.kind !== 'compute') continue;
     const slot = op.rank * COMPUTE_OP_NAMES.length + NAME_INDEX[op.name];
     const causal = op.causal ? 1 : 0;
-    const extra = op.shard === undefined && op.merge === undefined ? '' : shapeExtra(op);
+    const shard = op.shard;
+    const heads = shard === undefined ? -1 : shard.heads;
+    const kvHeads = shard === undefined ? -1 : shard.kv_heads;
+    const ffn = shard === undefined ? -1 : shard.ffn;
+    const seqTokens = shard?.seq_tokens ?? -1;
+    const merge = op.merge === true ? 1 : 0;
     if (
       lastTokens[slot] !== op.tokens ||
       lastPrefix[slot] !== op.prefix ||
       lastKeys[slot] !== op.keys ||
       lastCausal[slot] !== causal ||
-      lastExtra[slot] !== extra
+      lastHeads[slot] !== heads ||
+      lastKvHeads[slot] !== kvHeads ||
+      lastFfn[slot] !== ffn ||
+      lastSeqTokens[slot] !== seqTokens ||
+      lastMerge[slot] !== merge
     ) {
       lastTokens[slot] = op.tokens;
       lastPrefix[slot] = op.prefix;
       lastKeys[slot] = op.keys;
       lastCausal[slot] = causal;
-      lastExtra[slot] = extra;
-      // Calibration tables measure the executor's own (flash-style) attention, so eager uses the roofline.
+      lastHeads[slot] = heads;
+      lastKvHeads[slot] = kvHeads;
+      lastFfn[slot] = ffn;
+      lastSeqTokens[slot] = seqTokens;
+      lastMerge[slot] = merge;
+      // Calibration tables measure the executor's own (flash-style) attention of the whole model,
+      // so eager attention, shards and merged partial attentions use the roofline.
       const calibrated =
-        gpu.calibration === undefined || extra !== '' || (attention === 'eager' && op.name === 'attn')
+        gpu.calibration === undefined || shard !== undefined || merge === 1 || (attention === 'eager' && op.name === 'attn')
           ? undefined
           : calibratedOpSeconds(gpu.calibration, plan.model, op);
       lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
@@ -51,10 +70,4 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
     durations[op.id] = lastSeconds[slot]!;
   }
   return durations;
-}
-
-/** The parts of a shape beyond tokens, prefix, keys and causal, as a cache key. */
-function shapeExtra(op: ComputeShape): string {
-  const s = op.shard;
-  return `${s === undefined ? '' : `${s.heads}/${s.kv_heads}/${s.ffn}/${s.seq_tokens ?? ''}`}|${op.merge === true ? 'm' : ''}`;
 }

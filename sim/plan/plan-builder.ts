@@ -42,10 +42,18 @@ export class PlanBuilder {
   ): number {
     const id = this.ops.length;
     const { tokens, prefix, keys, causal, shard, merge } = shape;
-    // The op is its own FLOP shape: counted once it is built, with no temporary object.
-    const op: ComputeOp = { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps };
-    if (shard !== undefined) op.shard = { ...shard };
-    if (merge === true) op.merge = true;
+    // One whole object literal per variant (properties added later would cost big plans a
+    // second allocation per op); the op is then its own FLOP shape.
+    let op: ComputeOp;
+    if (shard !== undefined) {
+      op = merge === true
+        ? { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps, shard: { ...shard }, merge: true }
+        : { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps, shard: { ...shard } };
+    } else {
+      op = merge === true
+        ? { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps, merge: true }
+        : { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps };
+    }
     op.flops = computeOpFlops(this.model, op);
     this.ops.push(op);
     return id;
@@ -92,20 +100,13 @@ export class PlanBuilder {
     const id = this.ops.length;
     let tokens = 0;
     for (const [start, end] of ranges) tokens += end - start;
-    const op: TransferOp = {
-      id,
-      kind: 'transfer',
-      name,
-      src,
-      dst,
-      layer,
-      token_start: ranges[0]![0],
-      token_end: ranges[ranges.length - 1]![1],
-      bytes: tokens * this.kvBytes,
-      deps,
-    };
-    if (step !== undefined) op.step = step;
-    op.ranges = ranges;
+    const tokenStart = ranges[0]![0];
+    const tokenEnd = ranges[ranges.length - 1]![1];
+    const bytes = tokens * this.kvBytes;
+    const op: TransferOp =
+      step === undefined
+        ? { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, ranges }
+        : { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step, ranges };
     this.ops.push(op);
     return id;
   }
