@@ -99,7 +99,7 @@ export class PlanBuilder {
   transferRanges(name: TransferOp['name'], src: number, dst: number, layer: number, ranges: [number, number][], deps: number[], step?: number): number {
     const id = this.ops.length;
     let tokens = 0;
-    for (const [start, end] of ranges) tokens += end - start;
+    for (let k = 0; k < ranges.length; k++) tokens += ranges[k]![1] - ranges[k]![0];
     const tokenStart = ranges[0]![0];
     const tokenEnd = ranges[ranges.length - 1]![1];
     const bytes = tokens * this.kvBytes;
