@@ -6,23 +6,12 @@ import { modelFromJson, type ModelSpec } from '../../sim/model/model-spec.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
 import { buildPlan, type PlanRequest } from '../../sim/plan/build-plan.js';
 import type { Plan } from '../../sim/plan/plan.js';
+import { relativeError } from '../support/relative-error.js';
 
 const model = (name: string): ModelSpec =>
   modelFromJson(JSON.parse(readFileSync(new URL(`../../native/scripts/models/${name}.json`, import.meta.url), 'utf8')));
 const tinyLlama = model('tiny-llama');
 const tinyFalcon = model('tiny-falcon');
-
-/** max |a - b| / max |b|: the relative error the issue bounds. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 const once = { warmup: 0, repeats: 1, captureKv: true };
 

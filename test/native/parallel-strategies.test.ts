@@ -6,6 +6,7 @@ import { modelFromJson, type ModelSpec } from '../../sim/model/model-spec.js';
 import { buildPlan, type PlanRequest } from '../../sim/plan/build-plan.js';
 import { expandCollectives } from '../../sim/plan/expand.js';
 import type { Plan } from '../../sim/plan/plan.js';
+import { relativeError } from '../support/relative-error.js';
 
 // ring-kv (zig-zag chunks, merged attention steps) and tensor parallelism (tp, tp-sp, kvr-tp:
 // sharded heads and FFN columns, partial sums reduced by collectives) on the CPU backend compute
@@ -31,18 +32,6 @@ const straddling = modelFromJson({
   norm: 'rmsnorm',
 });
 const once = { warmup: 0, repeats: 1, captureKv: true };
-
-/** max |a - b| / max |b|, as in executor.test.ts. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 const context = 333;
 const references = new Map<ModelSpec, Promise<{ logits: Float32Array; kv?: Float32Array }>>();
