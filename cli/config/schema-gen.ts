@@ -105,6 +105,11 @@ class Generator {
       default:
         break;
     }
+    // A union of literals written out here keeps its written order (the checker's order follows
+    // when each literal type was first created, which other declarations can change).
+    if (ts.isUnionTypeNode(node) && node.types.every((t) => ts.isLiteralTypeNode(t) && ts.isStringLiteral(t.literal))) {
+      return { type: 'string', enum: node.types.map((t) => ((t as ts.LiteralTypeNode).literal as ts.StringLiteral).text) };
+    }
     if (ts.isTypeReferenceNode(node)) {
       const name = node.typeName.getText();
       if (this.interfaces.has(name)) {

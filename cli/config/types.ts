@@ -5,7 +5,7 @@
  * editor sees and the code cannot drift apart. JSDoc tags (@integer, @minimum, @minItems, ...) go
  * into the schema.
  */
-import type { StrategyName } from '../../sim/plan/plan.js';
+import type { CollectiveAlgorithm, StrategyName } from '../../sim/plan/plan.js';
 import type { Predictor } from '../../sim/partition/predict-partition.js';
 import type { SearchMethod } from '../../sim/partition/search-partition.js';
 import type { AttentionImplementation } from '../../sim/work/op-kernels.js';
@@ -34,6 +34,13 @@ export type ContextTokens = number;
 export type Granularity = number;
 
 /**
+ * A ratio of at least 1 (multi-node leaf-to-spine oversubscription).
+ * @minimum 1
+ * @maximum 1000000
+ */
+export type Ratio = number;
+
+/**
  * A quantity with its unit: "300 GB/s", "2 us" (GB = 1e9 bytes).
  * @minLength 1
  */
@@ -55,7 +62,9 @@ export type PartitionText = string;
  * One scenario of a sweep: the flags of `kvr simulate`, in snake_case. A key left out takes the
  * default of `kvr simulate`. Keys that do not apply to a row's strategy or topology are ignored
  * for that row (search, granularity: kvr-s, kvr-tp; predictor, table: kvr-p; partition: kvr;
- * gpus_per_node, nic_*: multi-node; gpus_per_switch: pcie; bandwidth, latency: topology presets).
+ * collective: strategies with collectives; tp: kvr-tp; gpus_per_node, nic_*, oversubscription:
+ * multi-node; gpus_per_switch: pcie, pcie-2s; socket_bandwidth: pcie-2s; bandwidth, latency:
+ * topology presets).
  */
 export interface SweepScenario {
   /** Model preset (llama2-7b, ...) or JSON file. */
@@ -89,8 +98,16 @@ export interface SweepScenario {
   nic_bandwidth?: Quantity;
   /** multi-node: inter-node latency, e.g. "5 us". */
   nic_latency?: Quantity;
-  /** pcie: GPUs per PCIe switch. */
+  /** multi-node: leaf-to-spine oversubscription (2: a node's NICs share uplinks of half their bandwidth). */
+  oversubscription?: Ratio;
+  /** pcie, pcie-2s: GPUs per PCIe switch. */
   gpus_per_switch?: GpuCount;
+  /** pcie-2s: inter-socket link bandwidth, e.g. "64 GB/s". */
+  socket_bandwidth?: Quantity;
+  /** tsp, tsp-causal, tp, tp-sp, kvr-tp: collective algorithm (ring or direct). */
+  collective?: CollectiveAlgorithm;
+  /** kvr-tp: GPUs per tensor-parallel group (divides gpus; default: a node on multi-node). */
+  tp?: GpuCount;
 }
 
 /**
@@ -111,7 +128,11 @@ export interface SweepAxes {
   /** @minItems 1 */
   nic_latency?: Quantity[];
   /** @minItems 1 */
+  oversubscription?: Ratio[];
+  /** @minItems 1 */
   gpus_per_switch?: GpuCount[];
+  /** @minItems 1 */
+  socket_bandwidth?: Quantity[];
   /** @minItems 1 */
   gpus?: GpuCount[];
   /** @minItems 1 */
@@ -134,6 +155,10 @@ export interface SweepAxes {
   table?: NameOrFile[];
   /** @minItems 1 */
   partition?: PartitionText[];
+  /** @minItems 1 */
+  collective?: CollectiveAlgorithm[];
+  /** @minItems 1 */
+  tp?: GpuCount[];
 }
 
 /**

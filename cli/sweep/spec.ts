@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { TOPOLOGY_PRESET_NAMES } from '../../sim/topology/presets.js';
+import { COLLECTIVE_STRATEGIES } from '../../sim/plan/plan.js';
 import type { SweepAxes, SweepScenario, SweepSpec } from '../config/types.js';
 import type { CliIo } from '../io.js';
 import { looksLikePath } from '../load-json.js';
@@ -21,7 +22,9 @@ export const SCENARIO_KEYS = [
   'gpus_per_node',
   'nic_bandwidth',
   'nic_latency',
+  'oversubscription',
   'gpus_per_switch',
+  'socket_bandwidth',
   'gpus',
   'bandwidth',
   'latency',
@@ -33,6 +36,8 @@ export const SCENARIO_KEYS = [
   'predictor',
   'table',
   'partition',
+  'collective',
+  'tp',
 ] as const satisfies readonly (keyof SweepScenario)[];
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
@@ -44,6 +49,7 @@ const QUANTITY_KEYS: Partial<Record<ScenarioKey, 'bandwidth' | 'time'>> = {
   nic_bandwidth: 'bandwidth',
   latency: 'time',
   nic_latency: 'time',
+  socket_bandwidth: 'bandwidth',
 };
 
 const FILE_KEYS: ScenarioKey[] = ['model', 'gpu', 'topology', 'table'];
@@ -66,9 +72,16 @@ export function keyApplies(key: ScenarioKey, point: Point): boolean {
     case 'gpus_per_node':
     case 'nic_bandwidth':
     case 'nic_latency':
+    case 'oversubscription':
       return topology === 'multi-node';
     case 'gpus_per_switch':
-      return topology === 'pcie';
+      return topology === 'pcie' || topology === 'pcie-2s';
+    case 'socket_bandwidth':
+      return topology === 'pcie-2s';
+    case 'collective':
+      return (COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy);
+    case 'tp':
+      return strategy === 'kvr-tp';
     case 'bandwidth':
     case 'latency':
       return isPresetTopology(point);
@@ -209,8 +222,9 @@ export function countProduct(axes: SweepAxes): number {
   let topologyFactor = 0;
   for (const topology of topologies) {
     let f = 1;
-    if (topology === 'multi-node') f *= len('gpus_per_node') * len('nic_bandwidth') * len('nic_latency');
-    if (topology === 'pcie') f *= len('gpus_per_switch');
+    if (topology === 'multi-node') f *= len('gpus_per_node') * len('nic_bandwidth') * len('nic_latency') * len('oversubscription');
+    if (topology === 'pcie' || topology === 'pcie-2s') f *= len('gpus_per_switch');
+    if (topology === 'pcie-2s') f *= len('socket_bandwidth');
     if ((TOPOLOGY_PRESET_NAMES as readonly string[]).includes(topology)) f *= len('bandwidth') * len('latency');
     topologyFactor += f;
   }
@@ -220,6 +234,8 @@ export function countProduct(axes: SweepAxes): number {
     let f = 1;
     if (SEARCHING_STRATEGIES.includes(strategy)) f *= len('search') * len('granularity');
     if (strategy === 'kvr') f *= len('partition');
+    if ((COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy)) f *= len('collective');
+    if (strategy === 'kvr-tp') f *= len('tp');
     if (strategy === 'kvr-p') {
       f *= (axes.predictor ?? [SCENARIO_DEFAULTS.predictor]).reduce((sum, p) => sum + (p === 'interpolate' ? len('table') : 1), 0);
     }
@@ -354,5 +370,9 @@ export function pointFlags(point: Point, baseDir: string): ScenarioFlags {
   set('table', 'table');
   set('predictor', 'predictor');
   set('attention', 'attention');
+  set('oversubscription', 'oversubscription');
+  set('socketBandwidth', 'socket_bandwidth');
+  set('collective', 'collective');
+  set('tp', 'tp');
   return flags;
 }

@@ -263,18 +263,22 @@ describe('kvr sweep: bad specs are one line and exit 2, never a hang', () => {
 describe('product expansion', () => {
   const axesArbitrary = fc.record(
     {
-      topology: fc.subarray(['switch', 'pcie', 'multi-node', 'ring'], { minLength: 1 }),
+      topology: fc.subarray(['switch', 'pcie', 'pcie-2s', 'multi-node', 'ring'], { minLength: 1 }),
       gpus_per_node: fc.subarray([2, 4, 8], { minLength: 1 }),
+      oversubscription: fc.subarray([1, 2], { minLength: 1 }),
       gpus_per_switch: fc.subarray([1, 2], { minLength: 1 }),
+      socket_bandwidth: fc.subarray(['64 GB/s', '32 GB/s'], { minLength: 1 }),
       bandwidth: fc.subarray(['300 GB/s', '10 GB/s'], { minLength: 1 }),
       gpus: fc.subarray([2, 4], { minLength: 1 }),
       context: fc.subarray([1024, 2048, 4096], { minLength: 1 }),
-      strategy: fc.subarray(['tsp', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'kvr-tp'] as const, { minLength: 1 }),
+      strategy: fc.subarray(['tsp', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'kvr-tp', 'tp', 'ring-kv'] as const, { minLength: 1 }),
       search: fc.subarray(['fast', 'grid'] as const, { minLength: 1 }),
       granularity: fc.subarray([32, 64], { minLength: 1 }),
       predictor: fc.subarray(['model', 'interpolate'] as const, { minLength: 1 }),
       table: fc.subarray(['a.json', 'b.json'], { minLength: 1 }),
       partition: fc.subarray(['512,512', '600,424'], { minLength: 1 }),
+      collective: fc.subarray(['ring', 'direct'] as const, { minLength: 1 }),
+      tp: fc.subarray([1, 2], { minLength: 1 }),
     },
     { requiredKeys: [] },
   );
@@ -287,12 +291,50 @@ describe('product expansion', () => {
         expect(new Set(points.map(pointId)).size).toBe(points.length);
         for (const p of points) {
           if (p.strategy !== undefined && p.strategy !== 'kvr-s' && p.strategy !== 'kvr-tp') expect(p.search).toBeUndefined();
-          if (p.topology !== undefined && p.topology !== 'pcie') expect(p.gpus_per_switch).toBeUndefined();
+          if (p.topology !== undefined && p.topology !== 'pcie' && p.topology !== 'pcie-2s') expect(p.gpus_per_switch).toBeUndefined();
+          if (p.topology !== 'pcie-2s') expect(p.socket_bandwidth).toBeUndefined();
+          if (p.topology !== 'multi-node') expect(p.oversubscription).toBeUndefined();
           if (p.predictor !== 'interpolate') expect(p.table).toBeUndefined();
+          if (!['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(String(p.strategy ?? 'kvr-e'))) expect(p.collective).toBeUndefined();
+          if (p.strategy !== 'kvr-tp') expect(p.tp).toBeUndefined();
         }
       }),
       propertyOptions(200),
     );
+  });
+
+  test('collective, tp, oversubscription and socket_bandwidth reach the simulation like their kvr simulate flags', async () => {
+    const io = new MemoryIo({
+      '/w/spec.yaml': `
+axes:
+  topology: [multi-node]
+  gpus_per_node: [2]
+  oversubscription: [1, 4]
+  gpus: [4]
+  context: [4096]
+  strategy: [tp, kvr-tp, kvr-e]
+  collective: [ring, direct]
+  tp: [1, 2]
+`,
+    });
+    const { code, err } = await sweep(io, ['--jobs', '0']);
+    expect([code, err]).toEqual([0, '']);
+    const rows = files(io).jsonl!.trim().split('\n').map((line) => JSON.parse(line));
+    // Per oversubscription: tp x 2 collectives, kvr-tp x 2 collectives x 2 tp, kvr-e once.
+    expect(rows).toHaveLength(2 * (2 + 4 + 1));
+    expect(rows.every((row) => row.error === null)).toBe(true);
+    for (const row of rows) {
+      const flags = ['simulate', '--json', '--topology', 'multi-node', '--gpus-per-node', '2', '--oversubscription', String(row.oversubscription), '--gpus', '4', '--context', '4096', '--strategy', row.strategy];
+      if (row.collective !== null) flags.push('--collective', row.collective);
+      if (row.tp !== null) flags.push('--tp', String(row.tp));
+      const single = new MemoryIo({});
+      expect(await runCli(flags, single)).toBe(0);
+      expect(row.ttft_s).toBe(JSON.parse(single.out).ttft_s);
+    }
+    // The keys change the answer: direct all-reduces and a 4x oversubscribed spine are slower.
+    const tp = (collective: string, over: number) => rows.find((r) => r.strategy === 'tp' && r.collective === collective && r.oversubscription === over)!.ttft_s;
+    expect(tp('direct', 1)).not.toBe(tp('ring', 1));
+    expect(tp('ring', 4)).toBeGreaterThan(tp('ring', 1));
   });
 
   test('ids are stable: the same scenario, however its units are spelled', () => {
