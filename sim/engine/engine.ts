@@ -1,4 +1,4 @@
-import { collectiveTransfers, expandedLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
+import { collectiveTransfers, expandedLayout, identityLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
 import type { Plan } from '../plan/plan.js';
 import type { Route, Router } from '../topology/routing.js';
 import { EventQueue, type PoppedEvent } from './event-queue.js';
@@ -21,8 +21,6 @@ export interface EngineRun {
   makespan: number;
   /** Events that took effect: compute completions, latency expiries, flow completions. */
   events: number;
-  /** Route of each transfer, by op id (undefined for compute ops). */
-  routes: (Route | undefined)[];
   /**
    * Index into these arrays of each plan op: its id, unless the plan has collective ops, whose
    * transfers the arrays list one by one (as expandCollectives(plan) numbers them).
@@ -71,7 +69,11 @@ export interface EngineProgram {
   queueCount: number;
   queueOffset: Int32Array;
   queueOps: Int32Array;
-  routes: (Route | undefined)[];
+  /** Route of each (src, dst) pair a transfer uses (index src * gpus + dst). */
+  pairRoutes: (Route | undefined)[];
+  /** Pair index of each transfer (-1 for compute ops), and its route's latency. */
+  pairOf: Int32Array;
+  latency: Float64Array;
   /** Per-direction link capacities, then one virtual resource per rate-capped background flow. */
   capacities: Float64Array;
   /** Competing flows that last the whole run (flow ids count - 1 + 1, count + 1, ...). */
@@ -89,8 +91,14 @@ export interface EngineProgram {
 }
 
 export function compilePlan(plan: Plan, router: Router): EngineProgram {
+  // Most plans have no collective ops: compile as if so, and lay the plan out properly only when
+  // one turns up (this saves a pass over every op object of a big plan).
+  return compileWithLayout(plan, router, identityLayout(plan.ops.length)) ?? compileWithLayout(plan, router, expandedLayout(plan))!;
+}
+
+/** compilePlan with a given layout; undefined when an identity layout meets a collective op. */
+function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): EngineProgram | undefined {
   const ops = plan.ops;
-  const layout = expandedLayout(plan);
   const n = layout.count;
   const p = plan.gpus;
 
@@ -104,7 +112,8 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
   const pairNarrowest = new Float64Array(p * p);
   const narrowest = new Float64Array(n);
   let channels = 0;
-  const routes: (Route | undefined)[] = new Array(n);
+  const pairOf = new Int32Array(n).fill(-1);
+  const latency = new Float64Array(n);
   const bytes = new Float64Array(n);
   const isTransfer = new Uint8Array(n);
   const depsLeft = new Int32Array(n);
@@ -122,9 +131,10 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
       pairNarrowest[key] = rate;
     }
     narrowest[i] = pairNarrowest[key]!;
+    latency[i] = pairRoute[key]!.latency_s;
     isTransfer[i] = 1;
     queueOf[i] = queue;
-    routes[i] = pairRoute[key];
+    pairOf[i] = key;
   };
   // Dependency edges (op, dep), in the order the deps are listed: the plan's own, gathered in the
   // same pass as the queues (each pass over the op objects costs cache misses on big plans), or,
@@ -154,6 +164,7 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
       bytes[i] = op.bytes;
       channel(i, op.src, op.dst);
     } else {
+      if (layout.identity) return undefined;
       // Written out (not via collectiveTransfers' callback): big tp plans have ~10^5 of these.
       const schedule = layout.schedules[id]!;
       const { ranks, blocks, bytes_per_token: perToken } = op;
@@ -220,7 +231,9 @@ export function compilePlan(plan: Plan, router: Router): EngineProgram {
     queueCount,
     queueOffset,
     queueOps,
-    routes,
+    pairRoutes: pairRoute,
+    pairOf,
+    latency,
     capacities,
     background: backgroundRoutes,
     noise,
@@ -251,7 +264,7 @@ export function executeProgram(
  * schedule to it.
  */
 export function runEvents(program: EngineProgram, duration: Float64Array, bytes: Float64Array): EngineRun {
-  const { count: n, isTransfer, queueOf, succOffset, succ, queueCount, queueOffset, queueOps, routes, layout } = program;
+  const { count: n, isTransfer, queueOf, succOffset, succ, queueCount, queueOffset, queueOps, pairRoutes, pairOf, layout } = program;
   const depsLeft = program.depCount.slice();
   const queueNext = queueOffset.slice(0, queueCount);
   const queueBusy = new Uint8Array(queueCount);
@@ -262,17 +275,8 @@ export function runEvents(program: EngineProgram, duration: Float64Array, bytes:
   const capacity = program.capacities.slice();
   const background = program.background;
   // Route resources and latency of every flow id (transfers, then background flows), looked up per event.
-  const flowRoutes: Int32Array[] = new Array(n + background.length);
-  const latencyOf = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const route = routes[i];
-    if (route !== undefined) {
-      flowRoutes[i] = route.resources;
-      latencyOf[i] = route.latency_s;
-    }
-  }
-  for (let k = 0; k < background.length; k++) flowRoutes[n + k] = background[k]!;
-  const network = new FlowNetwork(capacity, n + background.length, (flow) => flowRoutes[flow]!);
+  const latencyOf = program.latency;
+  const network = new FlowNetwork(capacity, n + background.length, (flow) => (flow < n ? pairRoutes[pairOf[flow]!]!.resources : background[flow - n]!));
   let now = 0;
   let processed = 0;
   let completed = 0;
@@ -376,7 +380,7 @@ export function runEvents(program: EngineProgram, duration: Float64Array, bytes:
   }
   let makespan = 0;
   for (let i = 0; i < n; i++) if (end[i]! > makespan) makespan = end[i]!;
-  return { start, flowStart, end, makespan, events: processed, routes, indexOf: layout.indexOf };
+  return { start, flowStart, end, makespan, events: processed, indexOf: layout.indexOf };
 }
 
 /**

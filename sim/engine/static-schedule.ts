@@ -15,7 +15,7 @@ import type { EngineProgram, EngineRun } from './engine.js';
  * send) and its end.
  */
 export function runStaticSchedule(program: EngineProgram, duration: Float64Array, bytes: Float64Array): EngineRun {
-  const { count: n, isTransfer, queueOf, queueCount, succOffset, succ, routes, narrowest } = program;
+  const { count: n, isTransfer, queueOf, queueCount, succOffset, succ, latency: latencyOf, narrowest } = program;
   const start = new Float64Array(n);
   const flowStart = new Float64Array(n);
   const end = new Float64Array(n);
@@ -34,7 +34,7 @@ export function runStaticSchedule(program: EngineProgram, duration: Float64Array
       finish = begin + duration[op]!;
       events += 1;
     } else {
-      const latency = routes[op]!.latency_s;
+      const latency = latencyOf[op]!;
       const flowAt = begin + latency;
       flowStart[op] = flowAt;
       if (bytes[op] === 0) {
@@ -53,5 +53,5 @@ export function runStaticSchedule(program: EngineProgram, duration: Float64Array
       if (finish > ready[next]!) ready[next] = finish;
     }
   }
-  return { start, flowStart, end, makespan, events, routes, indexOf: program.layout.indexOf };
+  return { start, flowStart, end, makespan, events, indexOf: program.layout.indexOf };
 }

@@ -11,8 +11,6 @@ export interface ExpandedLayout {
   indexOf: Int32Array;
   /** The plan op each expanded op is, or belongs to. */
   planOf: Int32Array;
-  /** Index in its collective's schedule (-1: a plan op itself). */
-  scheduleIndex: Int32Array;
   /** The schedule of each collective op, by plan op id. */
   schedules: (CollectiveSchedule | undefined)[];
   /** Whether expanded indices are plan op ids (no collectives). */
@@ -34,13 +32,7 @@ export function expandedLayout(plan: Plan): ExpandedLayout {
       count += 1;
     }
   }
-  const scheduleIndex = new Int32Array(count).fill(-1);
-  if (identity) {
-    // Engine op i is plan op i: no second pass over the op objects.
-    const iota = new Int32Array(count);
-    for (let i = 0; i < count; i++) iota[i] = i;
-    return { count, indexOf: iota, planOf: iota, scheduleIndex, schedules, identity };
-  }
+  if (identity) return identityLayout(count);
   const indexOf = new Int32Array(ops.length);
   const planOf = new Int32Array(count);
   let next = 0;
@@ -52,11 +44,18 @@ export function expandedLayout(plan: Plan): ExpandedLayout {
     } else {
       for (let k = 0; k < schedule.count; k++) {
         planOf[next] = op.id;
-        scheduleIndex[next++] = k;
+        next++;
       }
     }
   }
-  return { count, indexOf, planOf, scheduleIndex, schedules, identity };
+  return { count, indexOf, planOf, schedules, identity };
+}
+
+/** The layout of a plan of `count` ops and no collectives: engine op i is plan op i. */
+export function identityLayout(count: number): ExpandedLayout {
+  const iota = new Int32Array(count);
+  for (let i = 0; i < count; i++) iota[i] = i;
+  return { count, indexOf: iota, planOf: iota, schedules: [], identity: true };
 }
 
 /**
