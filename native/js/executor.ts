@@ -1,5 +1,5 @@
 import { expandCollectives } from '../../sim/plan/expand.js';
-import type { Plan, StrategyName } from '../../sim/plan/plan.js';
+import type { ComputeOp, Plan, StrategyName } from '../../sim/plan/plan.js';
 import type { ChromeTrace } from '../../sim/trace/perfetto.js';
 import { loadAddon } from './addon.js';
 import type { LinkEmulation } from './link-emulation.js';
@@ -82,16 +82,9 @@ interface TimedOpBase {
   median_s: number;
 }
 
-export interface TimedComputeOp extends TimedOpBase {
+/** A compute op of the plan, with its measured times. */
+export interface TimedComputeOp extends TimedOpBase, Pick<ComputeOp, 'name' | 'rank' | 'layer' | 'tokens' | 'prefix' | 'keys' | 'causal'> {
   kind: 'compute';
-  name: 'qkv' | 'attn' | 'o' | 'mlp' | 'lm_head';
-  rank: number;
-  /** null for lm_head. */
-  layer: number | null;
-  tokens: number;
-  prefix: number;
-  keys: number;
-  causal: boolean;
 }
 
 export interface TimedTransferOp extends TimedOpBase {

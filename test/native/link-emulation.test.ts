@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { executePlan, timeOps, type Measurement } from '../../native/js/executor.js';
 import { linkEmulationFor, type LinkEmulation } from '../../native/js/link-emulation.js';
-import { NativeError } from '../../native/js/native-error.js';
 import { runPlan } from '../../sim/engine/engine.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { modelFromJson } from '../../sim/model/model-spec.js';
@@ -10,6 +9,7 @@ import { buildPlan } from '../../sim/plan/build-plan.js';
 import type { Plan } from '../../sim/plan/plan.js';
 import { Router } from '../../sim/topology/routing.js';
 import { topologyFromJson, type Topology } from '../../sim/topology/topology.js';
+import { rejection } from '../support/native-rejection.js';
 
 // Timing bounds here are loose on purpose: vitest runs other CPU-bound test files beside this one
 // on what may be a 2-core machine, so a thread whose transfer is done can wait milliseconds for a
@@ -43,15 +43,6 @@ function starTopology(bandwidth: number): Topology {
   });
 }
 const star = starTopology(LINK_BANDWIDTH);
-
-async function rejection(promise: Promise<unknown>): Promise<NativeError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(NativeError);
-  return error as NativeError;
-}
 
 function transferDurations(m: Measurement): number[] {
   return m.transfers.map((t) => t.end_s - t.start_s);

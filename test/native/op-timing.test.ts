@@ -2,22 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { timeOps, type TimedComputeOp, type TimedTransferOp } from '../../native/js/executor.js';
 import type { LinkEmulation } from '../../native/js/link-emulation.js';
-import { NativeError } from '../../native/js/native-error.js';
 import { modelFromJson } from '../../sim/model/model-spec.js';
 import { buildPlan } from '../../sim/plan/build-plan.js';
+import { rejection } from '../support/native-rejection.js';
 
 const tinyLlama = modelFromJson(
   JSON.parse(readFileSync(new URL('../../native/scripts/models/tiny-llama.json', import.meta.url), 'utf8')),
 );
-
-async function rejection(promise: Promise<unknown>): Promise<NativeError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(NativeError);
-  return error as NativeError;
-}
 
 describe('timeOps', () => {
   const plan = buildPlan({ strategy: 'kvr-e', model: tinyLlama, context: 128, gpus: 2 });

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { describeDevices, executePlan, timeOps } from '../../native/js/executor.js';
-import { NativeError } from '../../native/js/native-error.js';
 import { modelFromJson } from '../../sim/model/model-spec.js';
 import { buildPlan } from '../../sim/plan/build-plan.js';
+import { rejection } from '../support/native-rejection.js';
 
 // SM partitions (BackendOptions::sm_partitions) reach the backends through the addon's
 // `smPartitions` and kvr-exec's --sm-partitions. Without a GPU only the plumbing and the
@@ -17,15 +17,6 @@ const tinyLlama = modelFromJson(
 );
 const plan = buildPlan({ strategy: 'kvr-e', model: tinyLlama, context: 64, gpus: 2 });
 const once = { warmup: 0, repeats: 1 };
-
-async function rejection(promise: Promise<unknown>): Promise<NativeError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(NativeError);
-  return error as NativeError;
-}
 
 describe('smPartitions option', () => {
   test('the cpu backend rejects it: it has no SMs', async () => {
