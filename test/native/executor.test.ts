@@ -107,7 +107,9 @@ describe('measurement', () => {
     clearInterval(timer);
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThan(30);
-    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 5 / 4));
+    // A blocked loop would fire the timer at most once, after the run; on a loaded 2-core machine
+    // the rank threads may starve it, so only ask that it fired several times during the run.
+    expect(ticks).toBeGreaterThanOrEqual(3);
   });
 });
 
