@@ -356,7 +356,7 @@ class FakeTorchRun(unittest.TestCase):
                 return json.load(f)
 
     def test_every_section_is_measured_and_written(self):
-        doc = self.run_fake(["--quick"])
+        doc = self.run_fake(["--quick", "--max-repeats", "3"])
         self.assertTrue(doc["complete"])
         self.assertEqual(doc["gpu"], "Fake GPU")
         self.assertEqual(doc["compute_capability"], [9, 0])
