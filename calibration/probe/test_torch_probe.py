@@ -333,7 +333,9 @@ def fake_torch(gpus):
     torch.nn.functional.scaled_dot_product_attention = sdpa
     return {"torch": torch, "torch.nn": torch.nn, "torch.nn.functional": torch.nn.functional,
             "torch.nn.attention": torch.nn.attention, "torch.nn.attention.bias": torch.nn.attention.bias,
-            "torch.multiprocessing": torch.multiprocessing, "torch.distributed": torch.distributed}
+            "torch.multiprocessing": torch.multiprocessing, "torch.distributed": torch.distributed,
+            "torch.backends": torch.backends, "torch.backends.cuda": torch.backends.cuda,
+            "torch.profiler": torch.profiler, "torch.autograd": torch.autograd}
 
 
 class FakeTorchRun(unittest.TestCase):
@@ -367,6 +369,8 @@ class FakeTorchRun(unittest.TestCase):
                          {(32, 32, 128, "causal"), (32, 32, 128, "dense"), (32, 8, 128, "causal"), (32, 32, 64, "causal"),
                           (71, 1, 64, "causal")})
         self.assertEqual(sorted({e["kernel"] for e in doc["elementwise"]}), sorted(tp.ELEMENTWISE_KERNELS))
+        self.assertEqual({e.get("kernels") for e in doc["elementwise"]}, {0})  # the fake profiler sees no kernel
+        self.assertEqual({a.get("impl") for a in doc["attention"]}, {"flash"})
         self.assertEqual(doc["launch"]["empty_kernel_us"], 0.5 * 1e3 / 2000)
         self.assertEqual(len(doc["p2p"]), len(tp.message_sizes(8, 1 << 30, 16)))
         # the fake mp.spawn writes no result: the collectives section fails cleanly and says so

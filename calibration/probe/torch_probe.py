@@ -345,8 +345,8 @@ def plan_groups(models, dtypes, tps, sections, quick=False, max_context=32768, m
         for vname, mask, dtype, pr in variants:
             if dtype not in dtypes:
                 continue
-            if vname == "gqa128" and not gqa:
-                continue
+            if ATTENTION_VARIANTS[vname][0] != ATTENTION_VARIANTS[vname][1] and not gqa:
+                continue  # GQA/MQA shapes need SDPA's enable_gqa (PyTorch 2.5+)
             h, kvh, hd = ATTENTION_VARIANTS[vname]
             b = DTYPE_BYTES[dtype]
             pts = []
@@ -756,22 +756,27 @@ def quick_device_model(torch, base):
     return DeviceModel(**kw)
 
 
-def sdpa_impl(torch, q, k, v, enable_gqa):
-    """Which SDPA backend PyTorch would pick for these inputs (no mask): flash, efficient, cudnn or math."""
+SDPA_BACKENDS = {0: "math", 1: "flash", 2: "efficient", 3: "cudnn"}  # torch.nn.attention.SDPBackend values
+
+
+def sdpa_impl(torch, q, k, v, enable_gqa, causal, prefix):
+    """The SDPA backend these inputs run on: flash, efficient, cudnn or math (None if unknown).
+    A lower-right causal mask with a prefix goes through CausalBias._dispatch, which tries flash,
+    then efficient, then a materialised mask; everything else through torch._fused_sdp_choice."""
+    kw = {"enable_gqa": True} if enable_gqa else {}
     try:
-        from torch.backends.cuda import SDPAParams, can_use_flash_attention, can_use_efficient_attention
-        try:
-            params = SDPAParams(q, k, v, None, 0.0, False, enable_gqa)
-        except TypeError:
-            params = SDPAParams(q, k, v, None, 0.0, False)
-        cudnn = getattr(torch.backends.cuda, "can_use_cudnn_attention", None)
-        if torch.backends.cuda.flash_sdp_enabled() and can_use_flash_attention(params, False):
-            return "flash"
-        if torch.backends.cuda.mem_efficient_sdp_enabled() and can_use_efficient_attention(params, False):
-            return "efficient"
-        if cudnn is not None and torch.backends.cuda.cudnn_sdp_enabled() and cudnn(params, False):
-            return "cudnn"
-        return "math"
+        if causal and prefix > 0:
+            from torch.backends.cuda import SDPAParams, can_use_flash_attention, can_use_efficient_attention
+            try:
+                params = SDPAParams(q, k, v, None, 0.0, False, enable_gqa)
+            except TypeError:
+                params = SDPAParams(q, k, v, None, 0.0, False)
+            if can_use_flash_attention(params, False):
+                return "flash"
+            if can_use_efficient_attention(params, False):
+                return "efficient"
+            return "math"
+        return SDPA_BACKENDS.get(int(torch._fused_sdp_choice(q, k, v, None, 0.0, causal, None, **kw)))
     except Exception:
         return None
 
@@ -836,7 +841,7 @@ def attention_fn(torch, p, gqa_kw):
         fn = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, **kw)  # noqa: E731
     else:
         fn = lambda: F.scaled_dot_product_attention(q, k, v, **kw)  # noqa: E731
-    return fn, sdpa_impl(torch, q, k, v, bool(kw))
+    return fn, sdpa_impl(torch, q, k, v, bool(kw), p["mask"] == "causal", P)
 
 
 def gqa_supported(torch):
@@ -1225,12 +1230,17 @@ def main(argv=None):
                 continue
             t0 = time.time()
             try:
-                measure_group(torch, g, doc, timer, model, fp8_ok, gqa_ok, deadline, args.profiler)
+                measure_group(torch, g, doc, timer, model, fp8_ok, gqa_ok, deadline)
                 pace.add(g.est_s, time.time() - t0)
             except Exception as e:  # one failing sweep (out of memory, unsupported kernel) must not lose the file
                 doc["skipped"].append(skipped_entry(section, "%s failed: %s" % (g.name, str(e).splitlines()[0][:300])))
                 torch.cuda.empty_cache()
         save()
+    if args.profiler and doc["elementwise"] and time.time() < deadline:
+        try:
+            add_kernel_counts(torch, doc, model)
+        except Exception as e:
+            log("counting kernels failed: %s" % e)
     doc["complete"] = True
     save()
     log("wrote %s in %.1f s" % (args.out, time.time() - t_start))
@@ -1255,7 +1265,21 @@ class Pace(object):
         return est_s * self.ratio()
 
 
-def measure_group(torch, g, doc, timer, model, fp8_ok, gqa_ok, deadline, profiler=True):
+def add_kernel_counts(torch, doc, model):
+    """Sets `kernels` on every elementwise entry: the CUDA kernels one call launches, counted once
+    per op with torch.profiler. Run last, after every timing, so the profiler (CUPTI) cannot touch
+    any measured launch."""
+    counts = {}
+    with torch.no_grad():
+        for e in doc["elementwise"]:
+            if e["kernel"] not in counts:
+                p = dict(kernel=e["kernel"], tokens=e["tokens"], prefix=e.get("prefix", 0))
+                counts[e["kernel"]] = count_kernels(torch, elementwise_fn(torch, p, model))
+            if counts[e["kernel"]] is not None:
+                e["kernels"] = counts[e["kernel"]]
+
+
+def measure_group(torch, g, doc, timer, model, fp8_ok, gqa_ok, deadline):
     if g.section == "launch":
         doc["launch"] = measure_launch(torch)
         return
@@ -1264,7 +1288,7 @@ def measure_group(torch, g, doc, timer, model, fp8_ok, gqa_ok, deadline, profile
             if time.time() > deadline:
                 doc["skipped"].append(skipped_entry(g.section, "budget: deadline reached inside %s" % g.name))
                 return
-            impl = kernels = peer = None
+            impl = peer = None
             if g.section == "gemm":
                 fn = gemm_fn(torch, p, fp8_ok)
                 if fn is None:
@@ -1273,9 +1297,6 @@ def measure_group(torch, g, doc, timer, model, fp8_ok, gqa_ok, deadline, profile
                 fn, impl = attention_fn(torch, p, gqa_ok)
             elif g.section == "elementwise":
                 fn = elementwise_fn(torch, p, model)
-                if profiler and "kernels" not in g.__dict__:
-                    g.kernels = count_kernels(torch, fn)  # once per kernel: the launches do not depend on c
-                kernels = getattr(g, "kernels", None)
             elif g.section == "p2p":
                 peer = torch.cuda.can_device_access_peer(p["src"], p["dst"])
                 ms = measure_p2p(torch, p, timer)
@@ -1284,7 +1305,7 @@ def measure_group(torch, g, doc, timer, model, fp8_ok, gqa_ok, deadline, profile
             else:
                 raise ValueError(g.section)
             ms = timer.median_ms(fn)
-            record_point(doc, p, ms, impl=impl, kernels=kernels)
+            record_point(doc, p, ms, impl=impl)
             del fn
 
 
