@@ -163,6 +163,19 @@ class Planning(unittest.TestCase):
         self.assertEqual([g.name for g in kept], ["b", "d"])
         self.assertEqual([g.name for g in dropped], ["a", "c"])
 
+    def test_measuring_goes_by_priority_then_section(self):
+        _, kept, _, _ = self.plan(ranks=2)
+        steps = tp.execution_steps(kept)
+        self.assertEqual(steps[:5], [(0, "launch"), (0, "gemm"), (0, "attention"), (0, "elementwise"), (0, "collectives")])
+        self.assertEqual([pr for pr, _ in steps], sorted(pr for pr, _ in steps))
+        self.assertIn((1, "p2p"), steps)
+
+    def test_the_first_collectives_group_carries_the_process_and_nccl_setup(self):
+        _, kept, _, _ = self.plan(ranks=2)
+        coll = [g for g in kept if g.section == "collectives"]
+        self.assertGreater(coll[0].est_s, tp.COLLECTIVES_SETUP_S)
+        self.assertLess(coll[1].est_s, tp.COLLECTIVES_SETUP_S)
+
     def test_a_slower_gpu_costs_more_time(self):
         fast = sum(g.est_s for g in self.plan()[1])
         slow_dev = tp.DeviceModel(tflops_fp16=312, tflops_fp8=312, hbm_gbps=1555)

@@ -386,9 +386,16 @@ def plan_groups(models, dtypes, tps, sections, quick=False, max_context=32768, m
     return groups
 
 
+COLLECTIVES_SETUP_S = 20.0  # one process per GPU importing torch, NCCL communicator setup
+
+
 def estimate_groups(groups, device, target_ms, lo=3, hi=50):
+    first_collective = True
     for grp in groups:
         grp.est_s = sum(device.point_s(p, target_ms, lo, hi) for p in grp.points)
+        if grp.section == "collectives" and first_collective:
+            grp.est_s += COLLECTIVES_SETUP_S
+            first_collective = False
     return groups
 
 
@@ -407,6 +414,11 @@ def apply_budget(groups, budget_s, reserve_s):
     kept = [grp for i, grp in enumerate(groups) if i in keep]
     dropped = [grp for i, grp in enumerate(groups) if i not in keep]
     return kept, dropped
+
+
+def execution_steps(groups):
+    """The order of measuring: (priority, section) pairs, priority first, then SECTIONS order."""
+    return [(pr, SECTIONS[si]) for pr, si in sorted({(g.priority, SECTIONS.index(g.section)) for g in groups})]
 
 
 def reserve_for(budget_s):
@@ -1187,7 +1199,7 @@ def main(argv=None):
     if "fp8" in args.dtypes and "gemm" in args.sections and not fp8_ok:
         doc["skipped"].append(skipped_entry("gemm", "fp8: " + fp8_why))
     if not gqa_ok and "attention" in args.sections:
-        doc["skipped"].append(skipped_entry("attention", "gqa128: this torch has no enable_gqa"))
+        doc["skipped"].append(skipped_entry("attention", "gqa128, mqa64-falcon: this torch's SDPA has no enable_gqa"))
     for s in ("p2p", "collectives"):
         if s in args.sections and ranks < 2:
             doc["skipped"].append(skipped_entry(s, "%d GPU visible; needs 2+ (torchrun --nproc_per_node N, or a host "
@@ -1204,14 +1216,20 @@ def main(argv=None):
     timer = Timer(torch, target, args.min_repeats, args.max_repeats)
     model = MODELS[args.models[0]]
     pace = Pace()
-    for section in SECTIONS:
-        groups = [g for g in kept if g.section == section]
-        if not groups or (section == "collectives" and under_torchrun):
-            continue
-        log("section %s: %d groups" % (section, len(groups)))
+    # Priority tiers first, then sections in order, so a run whose estimates were too low loses its
+    # lowest priorities, whatever section they are in. The file is rewritten after each step.
+    collectives_done = under_torchrun
+    for priority, section in execution_steps(kept):
+        groups = [g for g in kept if g.section == section and g.priority == priority]
+        if section == "collectives":
+            if collectives_done:
+                continue
+            collectives_done = True
+            groups = [g for g in kept if g.section == section]  # one spawn for all of them
+        log("section %s, priority %d: %d groups" % (section, priority, len(groups)))
         if section == "collectives":
             points = [p for g in groups for p in g.points]
-            if time.time() + sum(g.est_s for g in groups) > deadline:
+            if time.time() + pace.expected_s(sum(g.est_s for g in groups)) > deadline:
                 doc["skipped"].append(skipped_entry(section, "budget: %.0f s elapsed" % (time.time() - t_start)))
             else:
                 torch.cuda.empty_cache()
