@@ -788,7 +788,9 @@ def sdpa_impl(torch, q, k, v, enable_gqa, causal, prefix):
             if can_use_efficient_attention(params, False):
                 return "efficient"
             return "math"
-        return SDPA_BACKENDS.get(int(torch._fused_sdp_choice(q, k, v, None, 0.0, causal, None, **kw)))
+        # aten::_fused_sdp_choice(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *,
+        #   scale=None, enable_gqa=False) -> int, the choice SDPA itself makes
+        return SDPA_BACKENDS.get(int(torch._fused_sdp_choice(q, k, v, None, 0.0, causal, **kw)))
     except Exception:
         return None
 
