@@ -23,7 +23,7 @@ const model = (name: string): ModelSpec =>
 const TOLERANCE = 1e-5;
 /** Odd, and not a multiple of the CPU attention's query block (64 / g positions). */
 const CONTEXT = 77;
-const once = { warmup: 0, repeats: 1, captureKv: true };
+const once = { backend: 'cpu' as const, warmup: 0, repeats: 1, captureKv: true };
 
 /** max |a - b| / max |b|, the measure of test/support/relative-error.ts, against a float64 reference. */
 function relativeError(a: Float32Array, b: Float64Array): number {
