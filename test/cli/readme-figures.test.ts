@@ -1,10 +1,14 @@
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../../cli/main.js';
+import { projectRoot } from '../../cli/project-root.js';
 import { MemoryIo } from '../support/memory-io.js';
 
 /**
- * The TTFTs README.md quotes for `kvr plan` (section "Sweeps and capacity planning"), each through
- * the `kvr simulate` command that the plan's answer prints as its check line.
+ * The numbers README.md quotes from the simulator: the TTFTs of `kvr plan`'s answers (section
+ * "Sweeps and capacity planning"), each through the `kvr simulate` command that the answer prints
+ * as its check line, and the KVR-P gaps of `kvr partition validate` on the committed tables
+ * (section "Context partitions").
  *
  * Tolerance: 1% relative plus half a unit of the last digit quoted ("about 1.22 s"). The simulator
  * is deterministic; 1% absorbs small changes of definition such as TTFT at the end of lm_head
@@ -45,4 +49,24 @@ describe('README: llama2-7b at 128k tokens on 8 H100', () => {
     expectQuoted(nvswitch, 1.29, 0.01);
     expect(pcie).toBeLessThan(2);
   }, 120_000);
+});
+
+describe('README: kvr partition validate on the committed tables (held-out contexts)', () => {
+  // Gaps in percent: [model mean, model max, interpolate mean, interpolate max]. Quoted as
+  // 0.009% / 0.020% mean, 0.11% / 0.42% max (model) and 0.43% / 0.47% mean, 4.3% / 3.2% max
+  // (interpolate). A gap is a ratio of two TTFTs, and a change of the TTFT definition can move a
+  // searched or predicted boundary by a granule: tolerance 0.1 point (model mean), 0.3 point
+  // (model max) and 0.5 point (interpolate), far below what a broken predictor or search gives.
+  test.each([
+    ['llama2-7b', [0.009, 0.11, 0.43, 4.3]],
+    ['falcon-7b', [0.02, 0.42, 0.47, 3.2]],
+  ] as const)('%s', async (model, quoted) => {
+    const io = new MemoryIo();
+    const table = join(projectRoot(), 'calibration', 'partition-tables', `${model}.a100-80g.switch.json`);
+    expect(await runCli(['partition', 'validate', '--table', table, '--json'], io), io.err).toBe(0);
+    const report = JSON.parse(io.out) as { summary: Record<'model' | 'interpolate', { mean_gap: number; max_gap: number }> };
+    const gaps = [report.summary.model.mean_gap, report.summary.model.max_gap, report.summary.interpolate.mean_gap, report.summary.interpolate.max_gap].map((g) => g * 100);
+    const tolerance = [0.1, 0.3, 0.5, 0.5];
+    gaps.forEach((gap, i) => expect(Math.abs(gap - quoted[i]!), `#${i}: ${gap}% vs quoted ${quoted[i]}%`).toBeLessThanOrEqual(tolerance[i]!));
+  }, 300_000);
 });
