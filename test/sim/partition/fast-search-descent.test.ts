@@ -84,3 +84,40 @@ describe('fast search: the descent reaches the lattice optimum where the closed-
     expect(startTtft(s, lattice) / fast.ttft_s - 1).toBeGreaterThan(0.001);
   }, 120_000);
 });
+
+describe('fast search vs exhaustive search on small lattices (2-4 GPUs, coarse granularity)', () => {
+  // Every combination of: GPU (ideal, A100), attention (flash, eager), links (switch at 300 GB/s,
+  // switch at 10 GB/s, chain at 300 GB/s with a 1 GB/s last hop). 4096 tokens with granularity 128
+  // (2 and 3 GPUs: 31 and 465 partitions) or 256 (4 GPUs: 455 partitions).
+  // Stated bound: on 2 and 3 GPUs the fast search finds the lattice optimum exactly (or the even
+  // split, off the lattice, beats it); on 4 GPUs it is within 0.1% of it (issue #3's bar).
+  const cases: [string, Scenario, number][] = [];
+  for (const gpus of [2, 3, 4]) {
+    const links: [string, Topology][] = [
+      ['switch 300 GB/s', topology('switch', gpus, 300e9, 2e-6)],
+      ['switch 10 GB/s', topology('switch', gpus, 10e9, 2e-6)],
+      [`chain, 1 GB/s hop ${gpus - 2}-${gpus - 1}`, chain(gpus, gpus - 2, 1e9)],
+    ];
+    for (const gpu of [ideal, a100]) {
+      for (const attention of ['flash', 'eager'] as const) {
+        for (const [name, topo] of links) cases.push([`${gpus} GPUs, ${gpu.name}, ${attention}, ${name}`, kvrS(gpu, gpus, 4096, topo, attention), gpus === 4 ? 256 : 128]);
+      }
+    }
+  }
+
+  test('the stated bound holds on every case, and the start alone would miss it', () => {
+    let startMisses = 0;
+    for (const [name, s, granularity] of cases) {
+      const lattice = makeLattice(s.context, s.gpus, granularity);
+      const exhaustive = exhaustiveSearch(new TtftEvaluator(s), lattice).ttft_s;
+      const fast = fastSearch(new TtftEvaluator(s), lattice).ttft_s;
+      if (s.gpus <= 3) expect(fast, name).toBeLessThanOrEqual(exhaustive);
+      else expect(fast / exhaustive - 1, name).toBeLessThanOrEqual(0.001);
+      const even = new TtftEvaluator(s).ttft(evenPartition(s.context, s.gpus));
+      if (Math.min(startTtft(s, lattice), even) > exhaustive) startMisses += 1;
+    }
+    // Without the descent (start or even split only) the exact bound fails on some cases (3 when
+    // this was written), so the sweep tests the descent and not only the closed form.
+    expect(startMisses).toBeGreaterThanOrEqual(2);
+  }, 300_000);
+});
