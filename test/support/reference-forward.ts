@@ -168,7 +168,7 @@ function matmul(x: Float64Array, rows: number, k: number, w: Float64Array, width
       const xi = x[r * k + i]!;
       if (xi === 0) continue;
       const wRow = i * width + col0;
-      for (let j = 0; j < n; j++) y[r * n + j] += xi * w[wRow + j]!;
+      for (let j = 0; j < n; j++) y[r * n + j] = y[r * n + j]! + xi * w[wRow + j]!;
     }
   }
   return y;
@@ -244,7 +244,7 @@ export function referenceForward(model: ModelSpec, context: number, seed = 1234,
         for (let s = 0; s <= t; s++) {
           const v = s * kvPerPosition + (hkv + kvHead) * hd;
           const weight = scores[s]! / sum;
-          for (let i = 0; i < hd; i++) attention[out + i] += weight * layerKv[v + i]!;
+          for (let i = 0; i < hd; i++) attention[out + i] = attention[out + i]! + weight * layerKv[v + i]!;
         }
       }
     }
