@@ -37,7 +37,7 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
     `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}${variant.length > 0 ? ` (${variant.join(', ')})` : ''}`,
   );
   lines.push(
-    `TTFT ${formatSeconds(result.ttft_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
+    `TTFT ${formatSeconds(result.ttft_s)}   all ranks idle ${formatSeconds(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
   );
   if (result.memory_overflow !== null) {
     const o = result.memory_overflow;
