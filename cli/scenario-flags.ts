@@ -259,14 +259,19 @@ function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuS
   }
   const pcie = name === 'pcie' || name === 'pcie-2s';
   const defaultBandwidth = pcie ? gpu.pcie_bandwidth : gpu.link_bandwidth;
-  if (flags.bandwidth === undefined && defaultBandwidth === null) {
-    throw new KvrInputError('--bandwidth', `is required: GPU ${gpu.name} has no default ${pcie ? 'PCIe' : 'NVLink'} bandwidth (e.g. "300 GB/s")`);
+  const bandwidth = flags.bandwidth === undefined ? defaultBandwidth : positiveRate(flags.bandwidth, '--bandwidth');
+  const latency_s = parseQuantity(flags.latency ?? d.latency, 'time', '--latency');
+  if (bandwidth === null) {
+    if (gpus > 1) {
+      throw new KvrInputError('--bandwidth', `is required: GPU ${gpu.name} has no default ${pcie ? 'PCIe' : 'NVLink'} bandwidth (e.g. "300 GB/s")`);
+    }
+    // One GPU sends nothing, so no link needs a bandwidth: the GPU alone, with no links.
+    return { name, nodes: [{ id: 'gpu0', kind: 'gpu' }], links: [], routes: [] };
   }
-  const bandwidth = flags.bandwidth === undefined ? defaultBandwidth! : positiveRate(flags.bandwidth, '--bandwidth');
   return presetTopology(name, {
     gpus,
     bandwidth,
-    latency_s: parseQuantity(flags.latency ?? d.latency, 'time', '--latency'),
+    latency_s,
     gpus_per_node: parseIntegerText(flags.gpusPerNode ?? d.gpusPerNode, '--gpus-per-node', { min: 1, max: MAX_GPUS }),
     nic_bandwidth: positiveRate(flags.nicBandwidth ?? d.nicBandwidth, '--nic-bandwidth'),
     nic_latency_s: parseQuantity(flags.nicLatency ?? d.nicLatency, 'time', '--nic-latency'),
