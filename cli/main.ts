@@ -82,7 +82,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     partition
       .command('build-table')
       .description('search partitions over lists of --gpus, --bandwidth and --context and write a partition table for kvr-p')
-      .option('--out <file>', 'where to write the table (default: calibration/partition-tables/<model>.<gpu>.<topology>.json)'),
+      .option('--out <file>', 'where to write the table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'),
   ).action((flags: BuildTableFlags) => buildTableCommand(flags, argv, io));
   addScenarioOptions(
     partition
