@@ -64,7 +64,7 @@ describe('kvr simulate', () => {
     expect(result.ttft_s.toFixed(7)).toBe('0.3287094');
     expect(result.makespan_s.toFixed(6)).toBe('0.330504');
     const text = (await run(['simulate', '--gpu', 'ideal', '--gpus', '2', '--context', '4096', '--strategy', 'kvr', '--partition', '2432,1664', '--bandwidth', '300 GB/s', '--latency', '0'])).out;
-    expect(text).toMatch(/^TTFT 328\.7 ms   all ranks idle 330\.5 ms   /m);
+    expect(text).toMatch(/^TTFT 328\.71 ms   all ranks idle 330\.50 ms   /m);
   });
 
   test('a plan that does not fit is reported, with exit 0', async () => {
@@ -187,7 +187,7 @@ describe('kvr demo and help', () => {
     const demo = JSON.parse(out);
     expect(demo.rows).toHaveLength(16);
     for (const row of demo.rows) expect(row.speedup_over_tsp['kvr-e']).toBe(row.ttft_s.tsp / row.ttft_s['kvr-e']);
-    expect(demo.compare.schema).toBe('kvr-compare@1');
+    expect(demo.compare.schema).toBe('kvr-compare@2');
     expect(demo.compare.rows).toHaveLength(10);
   });
 
