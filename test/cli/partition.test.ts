@@ -43,6 +43,14 @@ describe('committed partition tables', () => {
     expect([predicted.code, predicted.err]).toEqual([0, '']);
   });
 
+  test('validate scores a table under the attention it was built for', async () => {
+    const eager = await run(['partition', 'validate', '--table', committed('llama2-7b', 'eager'), '--gpus', '2', '--context', '4096', '--json']);
+    expect([eager.code, eager.err]).toEqual([0, '']);
+    const report = JSON.parse(eager.out);
+    const searched = await run(['partition', '--attention', 'eager', '--gpus', '2', '--context', '4096', '--json']);
+    expect(report.rows[0].kvr_s.ttft_s).toBe(JSON.parse(searched.out).ttft_s);
+  });
+
   test('calibration/README.md quotes every table\'s command', () => {
     const readme = readFileSync(join(projectRoot(), 'calibration', 'README.md'), 'utf8');
     for (const model of ['llama2-7b', 'falcon-7b']) {
