@@ -82,7 +82,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     partition
       .command('build-table')
       .description('search partitions over lists of --gpus, --bandwidth and --context and write a partition table for kvr-p')
-      .option('--out <file>', 'where to write the table (default: calibration/partition-tables/<model>.<gpu>.<topology>.json)'),
+      .option('--out <file>', 'where to write the table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'),
   ).action((flags: BuildTableFlags) => buildTableCommand(flags, argv, io));
   addScenarioOptions(
     partition
@@ -153,7 +153,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     program
       .command('compare')
       .description('simulate one scenario under every strategy: TTFT, speedup over the best baseline, bytes, memory, decode re-shard')
-      .option('--json', 'print the kvr-compare@1 JSON'),
+      .option('--json', 'print the kvr-compare@2 JSON'),
   ).action((flags: CompareFlags) => compareCommand(flags, io));
 
   program

@@ -24,8 +24,8 @@ export function projectRoot(): string {
 }
 
 /** Where the partition table for a model, GPU and topology kind is kept by default. */
-export function defaultTablePath(model: string, gpu: string, topology: string): string {
-  return join(projectRoot(), 'calibration', 'partition-tables', `${model}.${gpu}.${topology}.json`);
+export function defaultTablePath(model: string, gpu: string, topology: string, attention: string): string {
+  return join(projectRoot(), 'calibration', 'partition-tables', `${model}.${gpu}.${topology}.${attention}.json`);
 }
 
 /** Where `kvr calibrate` writes the calibrated profile of a GPU, and where --gpu NAME finds it. */

@@ -90,7 +90,7 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--collective <algo>', `${COLLECTIVE_ALGORITHMS.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective})`))
     .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
-    .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.json)'))
+    .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'))
     .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`))
     .addOption(new Option('--attention <impl>', `${ATTENTION_IMPLEMENTATIONS.join('|')}: fused attention, or scores materialised as in PyTorch eager (default: flash)`));
 }
@@ -149,7 +149,7 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
   if (strategy === 'kvr-p') {
     scenario.predictor = checkChoice(flags.predictor ?? SCENARIO_DEFAULTS.predictor, PREDICTORS, '--predictor');
     if (scenario.predictor === 'interpolate') {
-      scenario.partitionTable = loadPartitionTable(flags.table ?? defaultTablePath(model.name, gpu.name, topology.name), io, flags.table === undefined);
+      scenario.partitionTable = loadPartitionTable(flags.table ?? defaultTablePath(model.name, gpu.name, topology.name, scenario.attention ?? 'flash'), io, flags.table === undefined);
     } else if (flags.table !== undefined) {
       throw new KvrInputError('--table', 'only applies to --predictor interpolate (the model predictor needs no table)');
     }
@@ -259,14 +259,19 @@ function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuS
   }
   const pcie = name === 'pcie' || name === 'pcie-2s';
   const defaultBandwidth = pcie ? gpu.pcie_bandwidth : gpu.link_bandwidth;
-  if (flags.bandwidth === undefined && defaultBandwidth === null) {
-    throw new KvrInputError('--bandwidth', `is required: GPU ${gpu.name} has no default ${pcie ? 'PCIe' : 'NVLink'} bandwidth (e.g. "300 GB/s")`);
+  const bandwidth = flags.bandwidth === undefined ? defaultBandwidth : positiveRate(flags.bandwidth, '--bandwidth');
+  const latency_s = parseQuantity(flags.latency ?? d.latency, 'time', '--latency');
+  if (bandwidth === null) {
+    if (gpus > 1) {
+      throw new KvrInputError('--bandwidth', `is required: GPU ${gpu.name} has no default ${pcie ? 'PCIe' : 'NVLink'} bandwidth (e.g. "300 GB/s")`);
+    }
+    // One GPU sends nothing, so no link needs a bandwidth: the GPU alone, with no links.
+    return { name, nodes: [{ id: 'gpu0', kind: 'gpu' }], links: [], routes: [] };
   }
-  const bandwidth = flags.bandwidth === undefined ? defaultBandwidth! : positiveRate(flags.bandwidth, '--bandwidth');
   return presetTopology(name, {
     gpus,
     bandwidth,
-    latency_s: parseQuantity(flags.latency ?? d.latency, 'time', '--latency'),
+    latency_s,
     gpus_per_node: parseIntegerText(flags.gpusPerNode ?? d.gpusPerNode, '--gpus-per-node', { min: 1, max: MAX_GPUS }),
     nic_bandwidth: positiveRate(flags.nicBandwidth ?? d.nicBandwidth, '--nic-bandwidth'),
     nic_latency_s: parseQuantity(flags.nicLatency ?? d.nicLatency, 'time', '--nic-latency'),

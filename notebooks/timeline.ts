@@ -125,10 +125,10 @@ export function drawTimeline(cases: TimelineCase[], title: string, subtitle: str
   const rankHeight = L.computeLane + 2 + L.sendLane + L.laneGap;
   const panelHeight = L.panelTitle + gpus * rankHeight;
   const height = L.top + cases.length * panelHeight + (cases.length - 1) * L.panelGap + L.axis;
-  const maxTtft = Math.max(...cases.map((c) => c.simulation.run.makespan));
+  const maxEnd = Math.max(...cases.map((c) => c.simulation.run.makespan));
   const x = d3
     .scaleLinear()
-    .domain([0, maxTtft * 1e3])
+    .domain([0, maxEnd * 1e3])
     .range([L.left, L.width - L.right])
     .nice();
   return renderD3(L.width, height, (svg) => {
@@ -204,9 +204,9 @@ function legend(svg: SvgSelection): void {
 
 function panel(svg: SvgSelection, c: TimelineCase, x: d3.ScaleLinear<number, number>, top: number, rankHeight: number): void {
   const L = LAYOUT;
-  const { plan, run } = c.simulation;
+  const { plan, run, result } = c.simulation;
   const label = STRATEGY_LABEL[c.strategy]!;
-  const ttftMs = run.makespan * 1e3;
+  const ttftMs = result.ttft_s * 1e3;
   const g = svg.append('g').attr('class', `panel ${c.strategy}`);
   g.append('text')
     .attr('x', 10)

@@ -4,7 +4,7 @@ import type { StrategyName } from '../../sim/plan/plan.js';
 import type { DecodeReadiness } from '../../sim/result/decode.js';
 import { simulate, type Scenario } from '../../sim/simulate.js';
 import type { SimResult } from '../../sim/result/result.js';
-import { formatBytes, formatRate, formatSeconds, renderTable } from '../format.js';
+import { formatBytes, formatRate, formatSeconds, formatTtft, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 
@@ -18,11 +18,16 @@ export interface CompareFlags extends ScenarioFlags {
   json?: boolean;
 }
 
+export const COMPARE_SCHEMA = 'kvr-compare@2';
+
 export interface CompareRow {
   strategy: StrategyName;
   ttft_s: number;
-  /** The best baseline's TTFT over this strategy's. */
-  speedup_over_best_baseline: number;
+  /**
+   * The best baseline's TTFT over this strategy's; null when this strategy does not fit in memory
+   * (a plan that cannot run is not faster than one that can) or when no baseline fits.
+   */
+  speedup_over_best_baseline: number | null;
   comm_bytes_total: number;
   /** The largest peak memory of any rank. */
   peak_mem_bytes_max: number;
@@ -32,9 +37,9 @@ export interface CompareRow {
   decode: DecodeReadiness;
 }
 
-/** kvr-compare@1: one scenario, every strategy. */
+/** kvr-compare@2: one scenario, every strategy. (@1 let strategies that do not fit win.) */
 export interface Comparison {
-  schema: 'kvr-compare@1';
+  schema: typeof COMPARE_SCHEMA;
   model: string;
   gpu: string;
   gpus: number;
@@ -45,8 +50,10 @@ export interface Comparison {
   collective: 'ring' | 'direct';
   attention: 'flash' | 'eager';
   uncalibrated: boolean;
-  /** The fastest baseline that fits (or, when none fits, the fastest baseline); null when none ran. */
+  /** The fastest baseline that fits in memory; null when none fits (or none ran). */
   best_baseline: { strategy: StrategyName; ttft_s: number } | null;
+  /** The fastest strategy that fits in memory; null when none fits. */
+  best: { strategy: StrategyName; ttft_s: number } | null;
   rows: CompareRow[];
   /** Strategies that do not apply to this scenario, and why. */
   skipped: { strategy: StrategyName; reason: string }[];
@@ -126,15 +133,17 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     }
     results.push(result);
   }
-  const baselines = results.filter((r) => COMPARE_BASELINES.includes(r.strategy));
-  const fitting = baselines.filter((r) => r.fits);
-  const pool = fitting.length > 0 ? fitting : baselines;
-  const best = pool.reduce<SimResult | undefined>((a, r) => (a === undefined || r.ttft_s < a.ttft_s ? r : a), undefined);
+  // Only plans that fit in memory can win: a baseline that does not fit is no baseline, and a
+  // strategy that does not fit has no speedup over one that does.
+  const fitting = results.filter((r) => r.fits);
+  const fastest = (pool: SimResult[]) => pool.reduce<SimResult | undefined>((a, r) => (a === undefined || r.ttft_s < a.ttft_s ? r : a), undefined);
+  const bestBaseline = fastest(fitting.filter((r) => COMPARE_BASELINES.includes(r.strategy)));
+  const best = fastest(fitting);
   for (const r of results) {
     rows.push({
       strategy: r.strategy,
       ttft_s: r.ttft_s,
-      speedup_over_best_baseline: best === undefined ? NaN : best.ttft_s / r.ttft_s,
+      speedup_over_best_baseline: bestBaseline === undefined || !r.fits ? null : bestBaseline.ttft_s / r.ttft_s,
       comm_bytes_total: r.comm_bytes_total,
       peak_mem_bytes_max: Math.max(...r.ranks.map((rank) => rank.peak_mem_bytes)),
       fits: r.fits,
@@ -144,7 +153,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     });
   }
   return {
-    schema: 'kvr-compare@1',
+    schema: COMPARE_SCHEMA,
     model: base.model.name,
     gpu: base.gpu.name,
     gpus: base.gpus,
@@ -154,7 +163,8 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     collective: (flags.collective as 'ring' | 'direct' | undefined) ?? 'ring',
     attention: base.attention ?? 'flash',
     uncalibrated: results.some((r) => r.uncalibrated),
-    best_baseline: best === undefined ? null : { strategy: best.strategy, ttft_s: best.ttft_s },
+    best_baseline: bestBaseline === undefined ? null : { strategy: bestBaseline.strategy, ttft_s: bestBaseline.ttft_s },
+    best: best === undefined ? null : { strategy: best.strategy, ttft_s: best.ttft_s },
     rows,
     skipped,
   };
@@ -194,14 +204,22 @@ function describeLinks(scenario: Scenario): string {
 export function renderComparison(c: Comparison): string {
   const lines: string[] = [];
   lines.push(`compare: ${c.model} on ${c.gpus} x ${c.gpu} (${c.links}), ${c.context} tokens, ${c.collective} collectives`);
+  const ranBaselines = c.rows.some((r) => COMPARE_BASELINES.includes(r.strategy));
   if (c.best_baseline !== null) {
-    lines.push(`best baseline: ${c.best_baseline.strategy} (${formatSeconds(c.best_baseline.ttft_s)}), the fastest of ${COMPARE_BASELINES.join(', ')} that fits`);
+    lines.push(`best baseline: ${c.best_baseline.strategy} (${formatTtft(c.best_baseline.ttft_s)}), the fastest of ${COMPARE_BASELINES.join(', ')} that fits`);
+  } else if (ranBaselines) {
+    lines.push(`best baseline: none: no baseline (${COMPARE_BASELINES.join(', ')}) fits in memory, so no speedups`);
+  }
+  if (c.best !== null) {
+    lines.push(`best: ${c.best.strategy} (${formatTtft(c.best.ttft_s)}), the fastest strategy that fits`);
+  } else if (c.rows.length > 0) {
+    lines.push('best: none: no strategy fits in memory on these GPUs');
   }
   lines.push('');
   const rows = c.rows.map((r) => [
     r.strategy + (r.strategy === 'kvr-tp' ? ` (tp ${r.tensor_parallel})` : ''),
-    formatSeconds(r.ttft_s),
-    Number.isNaN(r.speedup_over_best_baseline) ? '-' : `${r.speedup_over_best_baseline.toFixed(2)}x`,
+    formatTtft(r.ttft_s),
+    r.speedup_over_best_baseline !== null ? `${r.speedup_over_best_baseline.toFixed(2)}x` : r.fits ? '-' : 'does not fit',
     formatBytes(r.comm_bytes_total),
     formatBytes(r.peak_mem_bytes_max),
     r.fits ? 'yes' : 'NO',

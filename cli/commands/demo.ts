@@ -1,7 +1,7 @@
 import { simulate } from '../../sim/simulate.js';
 import type { StrategyName } from '../../sim/plan/plan.js';
 import type { CliIo } from '../io.js';
-import { formatSeconds, renderTable } from '../format.js';
+import { formatTtft, renderTable } from '../format.js';
 import { resolveScenario } from '../scenario-flags.js';
 import { compareStrategies, renderComparison, type Comparison } from './compare.js';
 
@@ -77,7 +77,7 @@ export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
     row.model,
     row.bandwidth,
     String(row.context),
-    ...s.strategies.map((name) => formatSeconds(row.ttft_s[name]!)),
+    ...s.strategies.map((name) => formatTtft(row.ttft_s[name]!)),
     ...others.map((name) => `${row.speedup_over_tsp[name]!.toFixed(2)}x`),
   ]);
   io.stdout(

@@ -43,8 +43,8 @@ export function buildTableCommand(flags: BuildTableFlags, argv: string[], io: Cl
   rejectStrategyFlags(flags, 'kvr partition build-table');
   const scenarios = scenarioGrid(flags, io, { gpus: DEFAULT_TABLE_GPUS, contexts: DEFAULT_TABLE_CONTEXTS });
   const first = scenarios[0]!;
-  const table = buildPartitionTable(scenarios, resolveSearch(flags), `kvr ${argv.join(' ')}`);
-  const out = flags.out ?? defaultTablePath(first.model.name, first.gpu.name, first.topology.name);
+  const table = buildPartitionTable(scenarios, resolveSearch(flags), `kvr ${argv.map(shellWord).join(' ')}`);
+  const out = flags.out ?? defaultTablePath(first.model.name, first.gpu.name, first.topology.name, first.attention ?? 'flash');
   try {
     if (flags.out === undefined) mkdirSync(dirname(out), { recursive: true });
     io.writeFile(out, `${JSON.stringify(table, null, 2)}\n`);
@@ -53,6 +53,11 @@ export function buildTableCommand(flags: BuildTableFlags, argv: string[], io: Cl
   }
   const simulations = table.entries.reduce((sum, e) => sum + e.simulations, 0);
   io.stdout(`wrote ${out}: ${table.entries.length} searched partitions (${table.search}, ${simulations} simulations)\n`);
+}
+
+/** An argument as a POSIX shell reads it back: bare when safe, else single-quoted. */
+export function shellWord(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 export interface ValidateFlags extends ScenarioFlags {
@@ -71,7 +76,7 @@ export function validateTableCommand(flags: ValidateFlags, io: CliIo): void {
   const gpus = flags.gpus ?? [...new Set(table.entries.map((e) => e.gpus))].join(',');
   const bandwidth = flags.bandwidth ?? [...new Set(table.entries.map((e) => e.bandwidth))].map((b) => `${b} B/s`).join(',');
   const scenarios = scenarioGrid(
-    { model: table.model, gpu: table.gpu, topology: table.topology, ...flags, gpus, bandwidth, context: heldOut, table: undefined },
+    { model: table.model, gpu: table.gpu, topology: table.topology, ...flags, attention: flags.attention ?? table.attention, gpus, bandwidth, context: heldOut, table: undefined },
     io,
     { gpus, contexts: heldOut },
   );

@@ -3,7 +3,7 @@ import { simulate, type Scenario } from '../../sim/simulate.js';
 import { perfettoTrace } from '../../sim/trace/perfetto.js';
 import { KvrInputError } from '../../sim/errors.js';
 import type { CliIo } from '../io.js';
-import { formatBytes, formatRate, formatSeconds, renderTable } from '../format.js';
+import { formatBytes, formatRate, formatSeconds, formatTtft, renderTable } from '../format.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { oneLine } from '../load-json.js';
 
@@ -37,7 +37,7 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
     `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}${variant.length > 0 ? ` (${variant.join(', ')})` : ''}`,
   );
   lines.push(
-    `TTFT ${formatSeconds(result.ttft_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
+    `TTFT ${formatTtft(result.ttft_s)}   all ranks idle ${formatTtft(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
   );
   if (result.memory_overflow !== null) {
     const o = result.memory_overflow;

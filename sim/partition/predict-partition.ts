@@ -2,9 +2,9 @@ import { KvrInputError } from '../errors.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { formatQuantity } from '../units/quantity.js';
 import type { Scenario } from '../simulate.js';
-import { chainFeatures } from './kvr-chain.js';
+import { chainFeatures, kvrChainHops, type ChainHop } from './kvr-chain.js';
 import { DEFAULT_GRANULARITY, makeLattice, partitionFromIndices, snapToLattice } from './lattice.js';
-import type { PartitionTable, PartitionTableEntry } from './partition-table.js';
+import { gpuCostDigest, modelDigest, type PartitionTable, type PartitionTableEntry } from './partition-table.js';
 import { PipelineBalance } from './pipeline-balance.js';
 
 export const PREDICTORS = ['model', 'interpolate'] as const;
@@ -40,10 +40,12 @@ export function predictPartition(scenario: Scenario, predictor: Predictor, table
   const features = chainFeatures(scenario, router);
   checkApplies(table, scenario, features.latency_s);
   if (p === 1) return [C];
+  const hops = kvrChainHops(scenario, router);
   const lattice = makeLattice(C, p, table.granularity);
   const fractions = new Array<number>(p - 1).fill(0);
   for (const { bandwidth, weight } of bandwidthLevels(table, p, features.bandwidth)) {
     const entries = table.entries.filter((e) => e.gpus === p && e.bandwidth === bandwidth).sort((a, b) => a.context - b.context);
+    for (const entry of entries) checkChain(entry, hops);
     const interpolated = interpolate(entries, C, (entry) => boundaries(entry.partition).map((b) => b / entry.context));
     interpolated.forEach((value, i) => (fractions[i]! += weight * value));
   }
@@ -96,17 +98,52 @@ function bandwidthLevels(table: PartitionTable, gpus: number, bandwidth: number)
   ];
 }
 
-/** A table predicts only for the model, GPU profile, topology kind and latency it was built on. */
+function mismatch(what: string, table: string, scenario: string): never {
+  throw new KvrInputError('table', `was built for ${what} ${table}, not ${scenario}; build one with kvr partition build-table`);
+}
+
+/**
+ * A table predicts only for what it was built on: the model (name and shape), the GPU (name,
+ * profile kind and costs), the attention implementation, the topology kind and the hop latency.
+ */
 function checkApplies(table: PartitionTable, scenario: Scenario, latency: number): void {
-  const mismatch = (what: string, table: string, scenario: string): never => {
-    throw new KvrInputError('table', `was built for ${what} ${table}, not ${scenario}; build one with kvr partition build-table`);
-  };
   if (table.model !== scenario.model.name) mismatch('model', table.model, scenario.model.name);
+  if (table.model_digest !== modelDigest(scenario.model)) {
+    mismatch(`a model ${table.model} of another shape: digest`, table.model_digest, modelDigest(scenario.model));
+  }
   if (table.gpu !== scenario.gpu.name || table.gpu_profile !== scenario.gpu.profile) {
     mismatch('gpu', `${table.gpu} (${table.gpu_profile})`, `${scenario.gpu.name} (${scenario.gpu.profile})`);
   }
+  if (table.gpu_digest !== gpuCostDigest(scenario.gpu)) {
+    mismatch(`a gpu ${table.gpu} with other costs: digest`, table.gpu_digest, gpuCostDigest(scenario.gpu));
+  }
+  const attention = scenario.attention ?? 'flash';
+  if (table.attention !== attention) mismatch('attention', table.attention, attention);
   if (table.topology !== scenario.topology.name) mismatch('topology', table.topology, scenario.topology.name);
   if (scenario.gpus > 1 && Math.abs(table.latency_s - latency) > 1e-12) {
     mismatch('hop latency', formatQuantity(table.latency_s, 'time'), formatQuantity(latency, 'time'));
   }
+}
+
+/**
+ * An entry's partition carries over to a scenario whose chain has the same shape: each hop's
+ * bandwidth the same multiple of the slowest (the table interpolates in the slowest), and the
+ * same hop latencies.
+ */
+function checkChain(entry: PartitionTableEntry, hops: ChainHop[]): void {
+  const shape = (bandwidths: number[], latencies: number[]): { ratios: number[]; text: string } => {
+    const slowest = Math.min(...bandwidths);
+    const ratios = bandwidths.map((b) => b / slowest);
+    const text = `hops of ${ratios.map((r) => `${Number(r.toPrecision(4))}x`).join(',')} the slowest, latencies ${latencies.map((l) => formatQuantity(l, 'time')).join(',')}`;
+    return { ratios, text };
+  };
+  const built = shape(entry.hop_bandwidths, entry.hop_latencies_s);
+  const here = shape(
+    hops.map((h) => h.bandwidth),
+    hops.map((h) => h.latency_s),
+  );
+  const same =
+    built.ratios.every((r, i) => Math.abs(r / here.ratios[i]! - 1) <= 1e-9) &&
+    entry.hop_latencies_s.every((l, i) => Math.abs(l - hops[i]!.latency_s) <= 1e-12);
+  if (!same) mismatch(`a ${entry.gpus}-GPU chain with`, built.text, here.text);
 }

@@ -1,14 +1,16 @@
 import { compilePlan, executeProgram, programBytes, type EngineProgram } from '../engine/engine.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { opDurations } from '../hardware/op-durations.js';
-import type { Plan } from '../plan/plan.js';
+import { logitsOpId, type Plan } from '../plan/plan.js';
+import { firstTokenTime } from '../result/result.js';
 import { kvrPlan, reshapeKvrPlan } from '../plan/strategies/kvr.js';
 import { kvrTpPlan, reshapeKvrTpPlan } from '../plan/strategies/kvr-tp.js';
 import type { Scenario } from '../simulate.js';
 import { Router } from '../topology/routing.js';
 
 /**
- * Simulated TTFT of KV-Runahead partitions for one scenario. Every call of `ttft` on a partition
+ * Simulated TTFT (end of lm_head on the last rank, not the makespan) of KV-Runahead partitions for
+ * one scenario. Every call of `ttft` on a partition
  * not seen before runs the full event engine once and counts as one simulation; repeats are
  * answered from memory, so searchers are charged only for distinct partitions. The op graph is
  * the same for every partition, so it is compiled once and only op costs change.
@@ -19,7 +21,9 @@ export class TtftEvaluator {
   readonly scenario: Scenario;
   private readonly router: Router;
   private readonly memo = new Map<string, number>();
-  private template: { plan: Plan; program: EngineProgram; bytes: Float64Array; reshape: (partition: readonly number[]) => void } | undefined;
+  private template:
+    | { plan: Plan; program: EngineProgram; bytes: Float64Array; logitsOp: number; reshape: (partition: readonly number[]) => void }
+    | undefined;
 
   constructor(scenario: Scenario) {
     this.scenario = scenario;
@@ -62,12 +66,13 @@ export class TtftEvaluator {
         reshape = (next) => reshapeKvrPlan(plan, next);
       }
       const program = compilePlan(plan, this.router);
-      this.template = { plan, program, bytes: new Float64Array(program.count), reshape };
+      this.template = { plan, program, bytes: new Float64Array(program.count), logitsOp: logitsOpId(plan), reshape };
     } else {
       this.template.reshape(partition);
     }
-    const { plan, program, bytes } = this.template;
+    const { plan, program, bytes, logitsOp } = this.template;
     programBytes(plan, program, bytes);
-    return executeProgram(program, opDurations(plan, this.scenario.gpu, this.scenario.attention), bytes).makespan;
+    const run = executeProgram(program, opDurations(plan, this.scenario.gpu, this.scenario.attention), bytes);
+    return firstTokenTime(plan, run, logitsOp);
   }
 }

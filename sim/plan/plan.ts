@@ -142,3 +142,16 @@ export interface Plan {
   /** Collective algorithm of the plan's all-gathers, reduce-scatters and all-reduces, when not ring. */
   collective?: CollectiveAlgorithm;
 }
+
+/**
+ * Id of the op that produces the first token's logits (lm_head on plan.last_rank): time to first
+ * token is its end, not the makespan, as other ranks may still be finishing their last layers.
+ */
+export function logitsOpId(plan: Plan): number {
+  const ops = plan.ops;
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i]!;
+    if (op.kind === 'compute' && op.name === 'lm_head' && op.rank === plan.last_rank) return op.id;
+  }
+  throw new Error(`plan ${plan.strategy} has no lm_head op on its last rank ${plan.last_rank}`);
+}

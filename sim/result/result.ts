@@ -2,7 +2,7 @@ import type { EngineRun } from '../engine/engine.js';
 import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/gpu-spec.js';
 import { collectiveSchedule } from '../plan/collectives.js';
 import { collectiveTransfers } from '../plan/expand.js';
-import type { Plan, StrategyName } from '../plan/plan.js';
+import { logitsOpId, type Plan, type StrategyName } from '../plan/plan.js';
 import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
 import { decodeReadiness, type DecodeReadiness } from './decode.js';
@@ -55,8 +55,13 @@ export interface SimResult {
   context: number;
   partition: number[];
   partition_origin: PartitionOrigin;
-  /** Time to first token: from the common start to the last op's end (the logits). */
+  /**
+   * Time to first token: from the common start to the end of the op that produces the first
+   * token's logits (lm_head on the last rank). Other ranks may still be busy then.
+   */
   ttft_s: number;
+  /** From the common start until every rank is idle (the last op's end, compute or transfer). */
+  makespan_s: number;
   flops_total: number;
   comm_bytes_total: number;
   topology: string;
@@ -151,7 +156,8 @@ export function buildResult(
     context: plan.context,
     partition: plan.partition,
     partition_origin: origin,
-    ttft_s: run.makespan,
+    ttft_s: firstTokenTime(plan, run),
+    makespan_s: run.makespan,
     flops_total: flopsTotal,
     comm_bytes_total: commTotal,
     topology: topology.name,
@@ -171,4 +177,9 @@ export function buildResult(
       ranks.map((r) => r.kv_cache_bytes),
     ),
   };
+}
+
+/** End of the op that produces the first token's logits (plan.ts logitsOpId): the TTFT. */
+export function firstTokenTime(plan: Plan, run: EngineRun, logitsOp: number = logitsOpId(plan)): number {
+  return run.end[run.indexOf[logitsOp]!]!;
 }

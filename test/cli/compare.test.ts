@@ -23,13 +23,16 @@ describe('kvr compare', () => {
     expect(out).toMatch(/^kvr-tp \(tp 2\)\s/m);
   });
 
-  test('--json: kvr-compare@1; each speedup is the best baseline TTFT over the row TTFT', async () => {
+  test('--json: kvr-compare@2; each speedup is the best baseline TTFT over the row TTFT', async () => {
     const { code, out } = await run(['compare', '--gpus', '4', '--context', '8192', '--json']);
     expect(code).toBe(0);
     const c = JSON.parse(out);
-    expect(c.schema).toBe('kvr-compare@1');
+    expect(c.schema).toBe('kvr-compare@2');
     const best = c.rows.find((r: { strategy: string }) => r.strategy === c.best_baseline.strategy);
+    for (const row of c.rows) expect(row.fits).toBe(true);
     for (const row of c.rows) expect(row.speedup_over_best_baseline).toBe(best.ttft_s / row.ttft_s);
+    const fastest = c.rows.reduce((a: { ttft_s: number }, r: { ttft_s: number }) => (r.ttft_s < a.ttft_s ? r : a));
+    expect(c.best).toEqual({ strategy: fastest.strategy, ttft_s: fastest.ttft_s });
     const baselines = c.rows.filter((r: { strategy: string; fits: boolean }) => ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv'].includes(r.strategy) && r.fits);
     expect(Math.min(...baselines.map((r: { ttft_s: number }) => r.ttft_s))).toBe(c.best_baseline.ttft_s);
     // Without --tp, off a multi-node topology, kvr-tp is skipped with the reason.
@@ -47,6 +50,37 @@ describe('kvr compare', () => {
     expect(c.rows.find((r: { strategy: string }) => r.strategy === 'kvr-tp').tensor_parallel).toBe(2);
     const short = JSON.parse((await run(['compare', '--gpus', '8', '--context', '12', '--json'])).out);
     expect(short.skipped.find((s: { strategy: string }) => s.strategy === 'ring-kv').reason).toMatch(/needs at least 16 tokens \(got 12\)/);
+  });
+
+  test('a strategy that does not fit gets no speedup, and neither it nor an unfit baseline can be best', async () => {
+    // llama2-13b on 4 x a100-40g at 64k: kvr-s (4.1531 s) beats ring-kv (4.1625 s) but needs more than 40 GB.
+    const argv = ['compare', '--model', 'llama2-13b', '--gpu', 'a100-40g', '--gpus', '4', '--context', '65536'];
+    const c = JSON.parse((await run([...argv, '--json'])).out);
+    const row = (s: string) => c.rows.find((r: { strategy: string }) => r.strategy === s);
+    expect([row('kvr-s').fits, row('tsp').fits, row('ring-kv').fits]).toEqual([false, false, true]);
+    expect(row('kvr-s').ttft_s).toBeLessThan(row('ring-kv').ttft_s);
+    expect(c.best_baseline.strategy).toBe('ring-kv');
+    expect(c.best).toEqual(c.best_baseline);
+    for (const r of c.rows) {
+      expect(r.speedup_over_best_baseline).toBe(r.fits ? c.best_baseline.ttft_s / r.ttft_s : null);
+    }
+    const { code, out } = await run(argv);
+    expect(code).toBe(0);
+    expect(out).toContain('best baseline: ring-kv (4.1625 s), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv that fits\nbest: ring-kv (4.1625 s), the fastest strategy that fits\n');
+    expect(out).toMatch(/^kvr-s +4\.1531 s +does not fit +.* NO /m);
+    expect(out).toMatch(/^ring-kv +4\.1625 s +1\.00x +.* yes /m);
+    expect(out).toMatch(/^tp +4\.5510 s +0\.91x /m);
+  });
+
+  test('when nothing fits: no best baseline, no best, no speedups, and the header says so', async () => {
+    const argv = ['compare', '--model', 'llama2-70b', '--gpu', 'a100-40g', '--gpus', '2', '--context', '2048'];
+    const c = JSON.parse((await run([...argv, '--json'])).out);
+    expect(c.rows.length).toBeGreaterThan(0);
+    expect([c.best_baseline, c.best]).toEqual([null, null]);
+    for (const r of c.rows) expect([r.fits, r.speedup_over_best_baseline]).toEqual([false, null]);
+    const { out } = await run(argv);
+    expect(out).toContain('best baseline: none: no baseline (tsp, tsp-causal, tp, tp-sp, ring-kv) fits in memory, so no speedups\nbest: none: no strategy fits in memory on these GPUs\n');
+    expect(out).not.toMatch(/\d\.\d\dx/);
   });
 
   test('--collective direct reaches the strategies built on collectives', async () => {

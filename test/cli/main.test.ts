@@ -54,6 +54,19 @@ describe('kvr simulate', () => {
     expect(out.split('\n').filter((line) => /^\d\s/.test(line))).toHaveLength(2);
   });
 
+  test('ttft_s is the end of the logits op, makespan_s when every rank is idle (issue 13\'s front-loaded kvr case)', async () => {
+    const { code, out, err } = await run([
+      'simulate', '--model', 'llama2-7b', '--gpu', 'ideal', '--gpus', '2', '--context', '4096', '--strategy', 'kvr',
+      '--partition', '2432,1664', '--topology', 'switch', '--bandwidth', '300 GB/s', '--latency', '0', '--json',
+    ]);
+    expect([code, err]).toEqual([0, '']);
+    const result = JSON.parse(out);
+    expect(result.ttft_s.toFixed(7)).toBe('0.3287094');
+    expect(result.makespan_s.toFixed(6)).toBe('0.330504');
+    const text = (await run(['simulate', '--gpu', 'ideal', '--gpus', '2', '--context', '4096', '--strategy', 'kvr', '--partition', '2432,1664', '--bandwidth', '300 GB/s', '--latency', '0'])).out;
+    expect(text).toMatch(/^TTFT 328\.71 ms   all ranks idle 330\.50 ms   /m);
+  });
+
   test('a plan that does not fit is reported, with exit 0', async () => {
     const { code, out } = await run(['simulate', '--strategy', 'single', '--context', '1048576']);
     expect(code).toBe(0);
@@ -174,7 +187,7 @@ describe('kvr demo and help', () => {
     const demo = JSON.parse(out);
     expect(demo.rows).toHaveLength(16);
     for (const row of demo.rows) expect(row.speedup_over_tsp['kvr-e']).toBe(row.ttft_s.tsp / row.ttft_s['kvr-e']);
-    expect(demo.compare.schema).toBe('kvr-compare@1');
+    expect(demo.compare.schema).toBe('kvr-compare@2');
     expect(demo.compare.rows).toHaveLength(10);
   });
 

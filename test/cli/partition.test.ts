@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { projectRoot } from '../../cli/project-root.js';
 import { runCli } from '../../cli/main.js';
 import { partitionTableFromJson } from '../../sim/partition/partition-table.js';
 import { MemoryIo } from '../support/memory-io.js';
@@ -7,6 +10,57 @@ async function run(argv: string[], io = new MemoryIo()) {
   const code = await runCli(argv, io);
   return { code, out: io.out, err: io.err, io };
 }
+
+/** A committed partition table (calibration/partition-tables/). */
+function committed(model: string, attention: string): string {
+  return join(projectRoot(), 'calibration', 'partition-tables', `${model}.a100-80g.switch.${attention}.json`);
+}
+
+/** Splits a command line as a POSIX shell does for bare and single-quoted words. */
+function shellWords(command: string): string[] {
+  return [...command.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+describe('committed partition tables', () => {
+  test.each([
+    ['llama2-7b', 'flash'],
+    ['llama2-7b', 'eager'],
+    ['falcon-7b', 'flash'],
+    ['falcon-7b', 'eager'],
+  ])('%s, %s attention: the command the table records rebuilds it byte for byte, and kvr-p --attention picks it by default', async (model, attention) => {
+    const path = committed(model, attention);
+    const text = readFileSync(path, 'utf8');
+    const table = partitionTableFromJson(JSON.parse(text));
+    expect([table.model, table.attention]).toEqual([model, attention]);
+    const argv = shellWords(table.command);
+    expect(argv[0]).toBe('kvr');
+    expect(argv).toContain(`--attention`);
+    const io = new MemoryIo();
+    const built = await run(argv.slice(1), io);
+    expect([built.code, built.err]).toEqual([0, '']);
+    expect(io.files.get(path)).toBe(text);
+    const predicted = await run(['simulate', '--model', model, '--strategy', 'kvr-p', '--predictor', 'interpolate', '--attention', attention, '--gpus', '4', '--context', '5000', '--json']);
+    expect([predicted.code, predicted.err]).toEqual([0, '']);
+  });
+
+  test('validate scores a table under the attention it was built for', async () => {
+    const eager = await run(['partition', 'validate', '--table', committed('llama2-7b', 'eager'), '--gpus', '2', '--context', '4096', '--json']);
+    expect([eager.code, eager.err]).toEqual([0, '']);
+    const report = JSON.parse(eager.out);
+    const searched = await run(['partition', '--attention', 'eager', '--gpus', '2', '--context', '4096', '--json']);
+    expect(report.rows[0].kvr_s.ttft_s).toBe(JSON.parse(searched.out).ttft_s);
+  });
+
+  test('calibration/README.md quotes every table\'s command', () => {
+    const readme = readFileSync(join(projectRoot(), 'calibration', 'README.md'), 'utf8');
+    for (const model of ['llama2-7b', 'falcon-7b']) {
+      for (const attention of ['flash', 'eager']) {
+        const table = partitionTableFromJson(JSON.parse(readFileSync(committed(model, attention), 'utf8')));
+        expect(readme).toContain(`npx ${table.command}`);
+      }
+    }
+  });
+});
 
 describe('kvr partition', () => {
   test('--json: the searched partition beside kvr-e and tsp, with simulations and elapsed time', async () => {
@@ -37,7 +91,7 @@ describe('kvr partition', () => {
     expect(built.out).toMatch(/^wrote t.json: 8 searched partitions/);
     const table = partitionTableFromJson(JSON.parse(io.files.get('t.json')!));
     expect(table.entries.map((e) => [e.gpus, e.bandwidth, e.context])).toContainEqual([4, 10e9, 6144]);
-    expect(table.command).toBe('kvr partition build-table --gpus 2,4 --bandwidth 300 GB/s,10 GB/s --context 2048,6144 --out t.json');
+    expect(table.command).toBe("kvr partition build-table --gpus 2,4 --bandwidth '300 GB/s,10 GB/s' --context 2048,6144 --out t.json");
 
     io.out = '';
     const validated = await run(['partition', 'validate', '--table', 't.json', '--gpus', '4'], io);
@@ -76,7 +130,14 @@ describe('kvr partition', () => {
     [['partition', '--gpus', '4', '--context', '100'], /^kvr: --granularity: 64 tokens is too coarse for 100 tokens on 4 GPUs: needs context >= 193$/],
     [['simulate', '--search', 'grid'], /^kvr: --search: only applies to --strategy kvr-s or kvr-tp \(strategy is kvr-e\)$/],
     [['simulate', '--strategy', 'kvr-p', '--table', 't.json'], /^kvr: --table: only applies to --predictor interpolate/],
-    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--model', 'llama2-13b'], /^kvr: --table: --predictor interpolate needs a partition table and there is none at .*llama2-13b\.a100-80g\.switch\.json/],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--model', 'llama2-13b'], /^kvr: --table: --predictor interpolate needs a partition table and there is none at .*llama2-13b\.a100-80g\.switch\.flash\.json/],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--attention', 'eager', '--table', committed('llama2-7b', 'flash')], /^kvr: --table: was built for attention flash, not eager; build one with kvr partition build-table$/],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--table', committed('llama2-7b', 'eager')], /^kvr: --table: was built for attention eager, not flash; /],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--model', 'falcon-7b', '--table', committed('llama2-7b', 'flash')], /^kvr: --table: was built for model llama2-7b, not falcon-7b; /],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--gpu', 'h100-sxm', '--table', committed('llama2-7b', 'flash')], /^kvr: --table: was built for gpu a100-80g \(datasheet\), not h100-sxm \(datasheet\); /],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--topology', 'ring', '--table', committed('llama2-7b', 'flash')], /^kvr: --table: was built for topology switch, not ring; /],
+    [['simulate', '--strategy', 'kvr-p', '--predictor', 'interpolate', '--latency', '5 us', '--table', committed('llama2-7b', 'flash')], /^kvr: --table: was built for hop latency 2 us, not 5 us; /],
+    [['partition', 'validate', '--attention', 'eager', '--table', committed('llama2-7b', 'flash')], /^kvr: --table: was built for attention flash, not eager; /],
     [['partition', 'validate'], /^kvr: --table: is required/],
     [['partition', '--measure-top', '3'], /^kvr: --measure-top: only applies with --measure$/],
     [['partition', 'build-table', '--gpus', '1', '--context', '64'], /^kvr: --gpus: a partition table needs 2 or more GPUs$/],

@@ -180,12 +180,14 @@ describe('simulator properties', () => {
     );
   });
 
-  test('every rank finishes no later than TTFT and never computes longer than it finishes', () => {
+  test('every rank finishes no later than the makespan, which is no earlier than TTFT (the last rank\'s lm_head), and never computes longer than it finishes', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => {
         const { result } = simulate(s);
+        expect(result.ttft_s).toBeLessThanOrEqual(result.makespan_s);
+        expect(result.ranks[result.ranks.length - 1]!.finish_s).toBe(result.ttft_s);
         for (const rank of result.ranks) {
-          expect(rank.finish_s).toBeLessThanOrEqual(result.ttft_s);
+          expect(rank.finish_s).toBeLessThanOrEqual(result.makespan_s);
           expect(rank.compute_s).toBeLessThanOrEqual(rank.finish_s * (1 + ROUNDING));
         }
       }),
@@ -301,11 +303,12 @@ describe('simulator properties of ring-kv, tp, tp-sp and kvr-tp', () => {
     );
   });
 
-  test('every rank finishes no later than TTFT; re-sharding for decode never moves more than replicating', () => {
+  test('every rank finishes no later than the makespan, no earlier than TTFT; re-sharding for decode never moves more than replicating', () => {
     fc.assert(
       fc.property(parallelArb, (s) => {
         const { result } = simulate(s);
-        for (const rank of result.ranks) expect(rank.finish_s).toBeLessThanOrEqual(result.ttft_s);
+        expect(result.ttft_s).toBeLessThanOrEqual(result.makespan_s);
+        for (const rank of result.ranks) expect(rank.finish_s).toBeLessThanOrEqual(result.makespan_s);
         expect(result.decode.reshard_bytes).toBeLessThanOrEqual(result.decode.replicate_bytes);
         if (s.strategy === 'tp' || s.strategy === 'tp-sp') expect(result.decode.reshard_bytes).toBe(0);
       }),

@@ -32,8 +32,16 @@ function expectClose(actual: number, expected: number, relative = 1e-9): void {
   expect(Math.abs(actual - expected) / expected).toBeLessThanOrEqual(relative);
 }
 
-/** Per-layer recurrence of KV-Runahead: attn waits for the previous rank's send; sends are FIFO. */
+/**
+ * Per-layer recurrence of KV-Runahead: attn waits for the previous rank's send; sends are FIFO.
+ * TTFT is the end of the last rank's lm_head; every rank is idle at the makespan (a rank's last
+ * send ends before the next rank's last attn starts, so compute ends bound it).
+ */
 function kvrByHand(model: ModelSpec, partition: number[], bandwidth: number, latency = 0): number {
+  return kvrTimesByHand(model, partition, bandwidth, latency).ttft;
+}
+
+function kvrTimesByHand(model: ModelSpec, partition: number[], bandwidth: number, latency = 0): { ttft: number; makespan: number } {
   const F = flopsOf(model);
   const p = partition.length;
   const prefix = partition.map((_, i) => partition.slice(0, i).reduce((a, b) => a + b, 0));
@@ -55,7 +63,8 @@ function kvrByHand(model: ModelSpec, partition: number[], bandwidth: number, lat
       layerEnd[i] = attnStart + (F.attnCausal(c, P) + F.o(c) + F.mlp(c)) / PEAK;
     }
   }
-  return layerEnd[p - 1]! + F.lmHead / PEAK;
+  const ttft = layerEnd[p - 1]! + F.lmHead / PEAK;
+  return { ttft, makespan: Math.max(ttft, ...layerEnd) };
 }
 
 describe('TTFT on the ideal GPU equals hand arithmetic', () => {
@@ -101,6 +110,19 @@ describe('TTFT on the ideal GPU equals hand arithmetic', () => {
     const C = partition.reduce((a, b) => a + b, 0);
     const { result } = simulate(scenario(llama7b, 'kvr', partition.length, C, B, { partition }));
     expectClose(result.ttft_s, kvrByHand(llama7b, partition, B));
+  });
+
+  test('kvr, front-loaded: TTFT is the end of the last rank\'s lm_head, not the makespan (rank 0 is still in its last mlp)', () => {
+    // The issue's case: llama2-7b, ideal, 2 GPUs on a 300 GB/s switch, latency 0, partition 2432,1664.
+    const partition = [2432, 1664];
+    const { result } = simulate(scenario(llama7b, 'kvr', 2, 4096, 300e9, { partition }));
+    const byHand = kvrTimesByHand(llama7b, partition, 300e9);
+    expectClose(result.ttft_s, byHand.ttft);
+    expectClose(result.makespan_s, byHand.makespan);
+    expect(result.ttft_s.toFixed(7)).toBe('0.3287094');
+    expect(result.makespan_s.toFixed(6)).toBe('0.330504');
+    expect(result.ranks[0]!.finish_s).toBe(result.makespan_s);
+    expect(result.ranks[1]!.finish_s).toBe(result.ttft_s);
   });
 
   test('kvr with link latency: every send pays the route latency once', () => {
@@ -286,8 +308,8 @@ describe('ring-kv, tp, tp-sp and kvr-tp on the ideal GPU equal hand arithmetic',
         layerEnd[k] = attnStart + (F.attnCausal(c, P) + F.o(c)) / t / PEAK + allReduce + F.mlp(c) / t / PEAK + allReduce;
       }
     }
-    // TTFT is the makespan: a big first chunk can still be in its last MLP when the logits are out.
-    return Math.max(layerEnd[g - 1]! + F.lmHead / PEAK, ...layerEnd);
+    // TTFT is the end of the last group's lm_head, even if a big first chunk is still in its last MLP.
+    return layerEnd[g - 1]! + F.lmHead / PEAK;
   }
 
   test.each([

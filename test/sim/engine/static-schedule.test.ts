@@ -4,12 +4,13 @@ import { compilePlan, programBytes, runEvents } from '../../../sim/engine/engine
 import { runStaticSchedule } from '../../../sim/engine/static-schedule.js';
 import { opDurations } from '../../../sim/hardware/op-durations.js';
 import { buildPlan } from '../../../sim/plan/build-plan.js';
-import type { Plan, PlanOp } from '../../../sim/plan/plan.js';
+import { logitsOpId, type Plan, type PlanOp } from '../../../sim/plan/plan.js';
+import { firstTokenTime } from '../../../sim/result/result.js';
 import { presetTopology } from '../../../sim/topology/presets.js';
 import { Router } from '../../../sim/topology/routing.js';
 import { GPU_PRESETS } from '../../../sim/hardware/gpu-presets.js';
 import { propertyOptions } from '../../support/property.js';
-import { llama7b, tinyModel, topology } from '../../support/scenarios.js';
+import { ideal, llama7b, tinyModel, topology } from '../../support/scenarios.js';
 
 /** Engine durations: the plan's, spread over its expanded ops (a collective's transfers get 0). */
 function engineDurations(plan: Plan, program: ReturnType<typeof compilePlan>, durations: Float64Array): Float64Array {
@@ -31,6 +32,9 @@ function expectSameRun(plan: Plan, router: Router, durations: Float64Array): voi
   expect(fast.end).toEqual(events.end);
   expect(fast.makespan).toBe(events.makespan);
   expect(fast.events).toBe(events.events);
+  if (plan.ops.some((op) => op.kind === 'compute' && op.name === 'lm_head')) {
+    expect(firstTokenTime(plan, fast, logitsOpId(plan))).toBe(firstTokenTime(plan, events, logitsOpId(plan)));
+  }
 }
 
 describe('runStaticSchedule: the one-pass run of a plan whose transfers never share a link', () => {
@@ -80,5 +84,16 @@ describe('runStaticSchedule: the one-pass run of a plan whose transfers never sh
     const plan = buildPlan({ strategy, model: { ...llama7b, layers: 3 }, context: 8192, gpus, ...(collective === undefined ? {} : { collective }) });
     const topo = presetTopology(preset, { gpus, bandwidth: 300e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
     expectSameRun(plan, new Router(topo), opDurations(plan, GPU_PRESETS['h100-sxm']!, 'flash'));
+  });
+
+  test('kvr 2432,1664 (front-loaded): the same TTFT, the end of lm_head (0.3287094 s), before the makespan', () => {
+    const plan = buildPlan({ strategy: 'kvr', model: llama7b, context: 4096, gpus: 2, partition: [2432, 1664] });
+    const router = new Router(topology('switch', 2, 300e9, 0));
+    const durations = opDurations(plan, ideal, 'flash');
+    expectSameRun(plan, router, durations);
+    const program = compilePlan(plan, router);
+    const fast = runStaticSchedule(program, durations, programBytes(plan, program));
+    expect(firstTokenTime(plan, fast).toFixed(7)).toBe('0.3287094');
+    expect(fast.makespan.toFixed(6)).toBe('0.330504');
   });
 });
