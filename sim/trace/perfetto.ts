@@ -95,11 +95,11 @@ function nanos(seconds: number): number {
 }
 
 /**
- * A complete slice from `start` to `end` (whole nanoseconds). ts and dur are microseconds with at
- * most three decimals, so a reader that converts them back to nanoseconds gets these exactly. In
- * floating point, start/1000 + (end - start)/1000 can still land one ulp above end/1000, past the
- * start of a slice that begins at `end`; dur then gives up that ulp (1e-13 µs at most at a second's
- * scale), so ts + dur <= end/1000 holds as computed by any reader.
+ * A complete slice from `start` to `end` (whole nanoseconds), as ts = start/1000 and
+ * dur = (end - start)/1000 microseconds, so a reader that rounds them to whole nanoseconds gets
+ * start and end back exactly. In floating point, ts + dur can still land one ulp above end/1000,
+ * past the start of a slice that begins at `end`; dur then gives up that ulp (about 1e-13 µs at a
+ * second's scale; one step always suffices), so ts + dur <= end/1000 as any reader computes it.
  */
 function slice(
   name: string,
