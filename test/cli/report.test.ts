@@ -7,6 +7,9 @@ import { describe, expect, test } from 'vitest';
 import { runCli } from '../../cli/main.js';
 import { processIo, type CliIo } from '../../cli/io.js';
 
+/** The page's document, as far as the callbacks run in the page use it (tests are type-checked without the DOM lib). */
+declare const document: { querySelector(selector: string): { innerHTML: string } | null };
+
 /** Debian's chromium (CI installs it); the flags keep it off the network and the GPU. */
 const CHROMIUM = process.env.KVR_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -32,7 +35,7 @@ describe('kvr report', () => {
       await page.waitForSelector('#live-explorer svg', { timeout: 20_000 });
       const figures = await page.$$eval('section.figure', (sections) =>
         sections.map((section) => {
-          const svg = [...section.querySelectorAll('svg')].find((s) => (s as SVGSVGElement).getBoundingClientRect().width > 0) as SVGSVGElement | undefined;
+          const svg = [...section.querySelectorAll('svg')].find((s) => s.getBoundingClientRect().width > 0);
           const box = svg?.getBoundingClientRect();
           return { id: section.id, width: box?.width ?? 0, height: box?.height ?? 0, marks: svg?.querySelectorAll('path, rect, line, circle, text').length ?? 0 };
         }),

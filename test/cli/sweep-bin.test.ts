@@ -10,7 +10,7 @@ const bin = fileURLToPath(new URL('../../bin/kvr.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kvr-sweep-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// 32 partition searches on 16 GPUs: a few seconds on one worker, so the signal lands mid-run.
+// 32 partition searches on 16 GPUs: a few seconds on one worker.
 const SPEC = `axes:
   model: [llama2-7b, falcon-7b]
   gpus: [16]
@@ -23,23 +23,34 @@ function rows(path: string): number {
   return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).length : 0;
 }
 
-/** Starts a sweep and sends `signal` once some rows are on disk; resolves with its output. */
-function killHalfWay(spec: string, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string }> {
+/**
+ * Starts a sweep whose worker holds after `after` rows (KVR_TEST_SWEEP_HOLD, cli/sweep/worker.ts)
+ * and sends `signal` once a row is on disk: the signal always lands mid-run, with rows done and
+ * rows left, however fast or loaded the machine. For SIGINT the hold is released once the sweep
+ * says it is finishing the rows in flight. Resolves with its exit and output.
+ */
+function killMidRun(spec: string, signal: NodeJS.Signals, after: number): Promise<{ code: number | null; killedBy: NodeJS.Signals | null; out: string; err: string }> {
+  const holdFile = `${spec}.hold`;
+  writeFileSync(holdFile, '');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, 'sweep', spec, '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, KVR_TEST_SWEEP_HOLD: `${after}:${holdFile}` };
+    const child = spawn(process.execPath, [bin, 'sweep', spec, '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
+    let sent = false;
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     const timer = setInterval(() => {
-      if (rows(spec.replace(/\.yaml$/, '.jsonl')) > 0) {
-        clearInterval(timer);
+      if (!sent && rows(spec.replace(/\.yaml$/, '.jsonl')) > 0) {
+        sent = true;
         child.kill(signal);
       }
+      if (sent && signal === 'SIGINT' && err.includes('finishing the rows in flight')) rmSync(holdFile, { force: true });
     }, 20);
-    child.on('exit', (code) => {
+    child.on('exit', (code, killedBy) => {
       clearInterval(timer);
-      resolve({ code, out, err });
+      rmSync(holdFile, { force: true });
+      resolve({ code, killedBy, out, err });
     });
   });
 }
@@ -55,29 +66,26 @@ describe('kvr sweep as a process', () => {
     expect(rows(join(dir, 'ref.csv'))).toBe(33);
   }, 120_000);
 
-  test.each([['SIGKILL'], ['SIGINT']] as const)('killed half way (%s), run again: only the rest is computed, the files equal the reference', async (signal) => {
+  test.each([['SIGKILL'], ['SIGINT']] as const)('killed mid-run (%s), with rows done and rows left; run again: only the rest is computed, the files equal the reference', async (signal) => {
     const spec = join(dir, `${signal}.yaml`);
     writeFileSync(spec, SPEC);
-    const killed = await killHalfWay(spec, signal);
+    const killed = await killMidRun(spec, signal, 4);
     const done = rows(spec.replace(/\.yaml$/, '.jsonl'));
-    const finishedFirst = /computed 32, reused 0/.test(killed.out); // the signal came too late (a loaded machine)
-    // A signal after the last row, once the sweep has let go of SIGINT, ends the process at once.
-    const lateSignal = killed.code === null && done === 32;
-    if (finishedFirst) {
-      expect(killed.code === 0 || lateSignal).toBe(true);
-    } else if (signal === 'SIGINT' && !lateSignal) {
+    expect(done).toBeGreaterThanOrEqual(1);
+    expect(done).toBeLessThan(32);
+    if (signal === 'SIGKILL') {
+      expect([killed.code, killed.killedBy]).toEqual([null, 'SIGKILL']);
+    } else {
+      // Ctrl-C: the rows in flight (the held batch and the one queued behind it) are finished and written.
       expect(killed.code).toBe(0);
       expect(killed.err).toContain('interrupted; finishing the rows in flight');
-    } else {
-      expect(killed.code).toBe(null);
+      expect(killed.out).toContain(`computed ${done}, reused 0`);
+      expect(done).toBeGreaterThan(4);
     }
     const again = spawnSync(process.execPath, [bin, 'sweep', spec, '--jobs', '2'], { encoding: 'utf8' });
     expect(again.status).toBe(0);
-    const match = /computed (\d+), reused (\d+)/.exec(again.stdout)!;
-    const [computed, reused] = [Number(match[1]), Number(match[2])];
-    expect(computed + reused).toBe(32);
-    expect(reused).toBeGreaterThanOrEqual(done - 1); // a torn last row is redone
-    if (done < 32) expect(computed).toBeGreaterThan(0);
+    // The kill came between rows, so no row is torn: every row on disk is reused, the rest computed.
+    expect(again.stdout).toContain(`computed ${32 - done}, reused ${done}`);
     expect(readFileSync(spec.replace(/\.yaml$/, '.csv'), 'utf8')).toBe(readFileSync(join(dir, 'ref.csv'), 'utf8'));
     expect(readFileSync(spec.replace(/\.yaml$/, '.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'ref.jsonl'), 'utf8'));
   }, 120_000);

@@ -50,11 +50,9 @@ describe('timeOps', () => {
     const bandwidth = bytes / 4e-3;
     const links: LinkEmulation = { capacity: [bandwidth], routes: [{ src: 0, dst: 1, latency_s: 1e-3, resources: [0] }] };
     const timed = await timeOps(plan, [transfer], { warmup: 0, repeats: 3, links });
-    // Never early; late by at most a loaded machine's scheduling delay (see link-emulation.test.ts).
-    for (const t of timed.ops[0]!.times_s) {
-      expect(t).toBeGreaterThanOrEqual(5e-3 - 1e-6);
-      expect(t).toBeLessThan(5e-3 * 1.25 + 5e-3);
-    }
+    // Never early: the pacer guarantees that much. How late depends on the machine's load (a
+    // loaded 2-core host measured 12.9 ms), so no upper bound is asserted.
+    for (const t of timed.ops[0]!.times_s) expect(t).toBeGreaterThanOrEqual(5e-3 - 1e-6);
   });
 
   test.each([

@@ -58,7 +58,7 @@ describe('tpPlan: tensor parallelism (Megatron)', () => {
   test('tp-sp: all-gather before qkv and mlp, reduce-scatter after o and mlp; norms and residuals on C/p rows', () => {
     const sp = expandCollectives(tpPlan(tinyModel, C, p, 'tp-sp', 'ring'));
     const layer1 = sp.ops.filter((op) => op.layer === 1);
-    const sequence = layer1.filter((op) => op.kind === 'compute' ? op.rank === 0 : op.src === 0).map((op) => op.name);
+    const sequence = layer1.filter((op) => op.kind === 'compute' ? op.rank === 0 : op.kind === 'transfer' && op.src === 0).map((op) => op.name);
     expect(sequence).toEqual(['allgather', 'qkv', 'attn', 'o', 'reducescatter', 'allgather', 'mlp', 'reducescatter']);
     const qkv = sp.ops.find((op): op is ComputeOp => op.kind === 'compute' && op.name === 'qkv')!;
     expect(qkv.shard).toEqual({ heads: 2, kv_heads: 1, ffn: 80, seq_tokens: C / p });
