@@ -92,7 +92,7 @@ describe('kvr-measurements schema', () => {
 
   test.each<[string, 'shared' | 'probe', (d: Doc & Record<string, any>) => void, RegExp]>([
     ['an unknown schema tag', 'shared', (d) => (d.schema = 'kvr-measurements/other@1'), /\/schema must be equal to one of the allowed values/],
-    ['no gemm list', 'shared', (d) => delete d.gemm, /must have required property 'gemm'/],
+    ['no gemm list', 'shared', (d) => delete (d as Record<string, unknown>).gemm, /must have required property 'gemm'/],
     ['an empty gemm list in the microbench tag', 'shared', (d) => (d.gemm = []), /\/gemm must NOT have fewer than 1 items/],
     ['a GEMM time that is a string', 'shared', (d) => (d.gemm[0]!.ms = '0.04'), /\/gemm\/0\/ms must be number/],
     ['a zero GEMM time', 'shared', (d) => (d.gemm[0]!.ms = 0), /\/gemm\/0\/ms must be > 0/],
