@@ -18,7 +18,7 @@ import { STRATEGY_NAMES, type StrategyName } from '../../sim/plan/plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { ATTENTION_IMPLEMENTATIONS } from '../../sim/work/op-kernels.js';
 import { formatSeconds, renderTable } from '../format.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { splitList } from '../list-flags.js';
 import { looksLikePath, oneLine } from '../load-json.js';
 import { loadPlanCatalogue, type MachineConfig } from '../plan/catalogue.js';
@@ -111,6 +111,8 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
   const top = flags.top === undefined ? 5 : parseIntegerText(flags.top, '--top', { min: 1, max: 1000 });
   const jobs = flags.jobs === undefined ? defaultJobs() : parseIntegerText(flags.jobs, '--jobs', { min: 0, max: 256 });
   const catalogue = loadPlanCatalogue(io, flags.catalogue);
+  const outPrefix = flags.out ?? 'kvr-plan';
+  for (const ext of flags.figure !== false ? ['csv', 'vl.json', 'svg'] : ['csv']) checkOutput(io, `${outPrefix}.${ext}`, '--out');
   const currency = catalogue.catalogue.currency ?? 'USD';
 
   // One task per (model, config, strategy, context).
@@ -199,7 +201,6 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
   }
 
   const context = { target, percentile, distribution, currency, catalogueSource: catalogue.source, bands };
-  const outPrefix = flags.out ?? 'kvr-plan';
   const written: string[] = [];
   try {
     io.writeFile(`${outPrefix}.csv`, candidatesCsv(candidates));

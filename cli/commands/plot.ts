@@ -3,7 +3,7 @@ import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../../sim/plan/build-plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { splitList } from '../list-flags.js';
 import { oneLine } from '../load-json.js';
 import { resolveModel, resolveScenario } from '../scenario-flags.js';
@@ -40,8 +40,9 @@ export async function plotCommand(figureName: string, flags: PlotFlags, io: CliI
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
   const { defaultOutDir } = await import('../../notebooks/lib/notebook.js');
   const entry = FIGURES[figureName]!;
-  const figure = entry.build(options);
   const outDir = flags.out ?? defaultOutDir(entry.notebook);
+  checkOutput(io, outDir, '--out', 'folder');
+  const figure = entry.build(options);
   let written;
   try {
     written = await writeFigure(outDir, figure.name, figure);

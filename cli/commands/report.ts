@@ -1,8 +1,8 @@
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { KvrInputError } from '../../sim/errors.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, makeFolders, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { projectRoot } from '../project-root.js';
 import { reportHtml, type ReportFigure } from '../report-html.js';
@@ -30,14 +30,15 @@ export const REPORT_ASSUMPTIONS = [
  */
 export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void> {
   const out = flags.out ?? join(projectRoot(), 'notebooks', 'out', 'report');
+  checkOutput(io, out, '--out', 'folder');
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
   const { figure: ttftFigure } = await import('../../notebooks/ttft-vs-context.js');
   const { evaluateClaims } = await import('../../notebooks/claims.js');
   const quick = flags.quick === true;
   const grid = quick ? { contexts: [2048, 8192], gpus: [2, 4] } : {};
   try {
-    mkdirSync(join(out, 'figures'), { recursive: true });
-    mkdirSync(join(out, 'vendor'), { recursive: true });
+    makeFolders(join(out, 'figures'));
+    makeFolders(join(out, 'vendor'));
   } catch (error) {
     throw new KvrInputError('--out', `cannot create ${JSON.stringify(out)}: ${oneLine(error)}`);
   }
