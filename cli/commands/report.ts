@@ -62,15 +62,27 @@ export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void
   const require = createRequire(import.meta.url);
   copyFileSync(join(dirname(require.resolve('vega')), 'vega.min.js'), join(out, 'vendor', 'vega.min.js'));
   copyFileSync(join(dirname(require.resolve('vega-lite')), 'vega-lite.min.js'), join(out, 'vendor', 'vega-lite.min.js'));
+  const generated = sourceDate(io.env ?? {});
   const html = reportHtml({
     title: 'KV-Runahead: simulated TTFT, reproduced claims',
-    generated: new Date().toISOString(),
+    ...(generated === undefined ? {} : { generated }),
     figures,
     claims,
     assumptions: REPORT_ASSUMPTIONS,
   });
   io.writeFile(join(out, 'index.html'), html);
   io.stdout(`wrote ${join(out, 'index.html')}: ${figures.length} figures, ${claims.length} claims${quick ? ' (quick grids)' : ''}\n`);
+}
+
+/**
+ * The page's date: SOURCE_DATE_EPOCH (seconds, reproducible-builds.org) as an ISO date, else none,
+ * so the same inputs give the same bytes.
+ */
+export function sourceDate(env: Record<string, string | undefined>): string | undefined {
+  const text = env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d{1,12}$/.test(text)) throw new KvrInputError('SOURCE_DATE_EPOCH', `expected whole seconds since 1970 (got ${JSON.stringify(text)})`);
+  return new Date(Number(text) * 1000).toISOString();
 }
 
 /** A vega-lite line chart of the rows with dropdowns for model, GPU count and link, and tooltips. */
