@@ -30,6 +30,7 @@ export const REPORT_ASSUMPTIONS = [
  */
 export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void> {
   const out = flags.out ?? join(projectRoot(), 'notebooks', 'out', 'report');
+  const generated = sourceDate(io.env ?? {});
   checkOutput(io, out, '--out', 'folder');
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
   const { figure: ttftFigure } = await import('../../notebooks/ttft-vs-context.js');
@@ -62,7 +63,6 @@ export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void
   const require = createRequire(import.meta.url);
   copyFileSync(join(dirname(require.resolve('vega')), 'vega.min.js'), join(out, 'vendor', 'vega.min.js'));
   copyFileSync(join(dirname(require.resolve('vega-lite')), 'vega-lite.min.js'), join(out, 'vendor', 'vega-lite.min.js'));
-  const generated = sourceDate(io.env ?? {});
   const html = reportHtml({
     title: 'KV-Runahead: simulated TTFT, reproduced claims',
     ...(generated === undefined ? {} : { generated }),
