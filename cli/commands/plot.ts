@@ -36,12 +36,13 @@ export async function plotCommand(figureName: string, flags: PlotFlags, io: CliI
     ...(flags.bandwidth === undefined ? {} : { bandwidths: splitList(flags.bandwidth, '--bandwidth').map(positiveRate) }),
     ...(flags.context === undefined ? {} : { contexts: splitList(flags.context, '--context').map((c) => parseIntegerText(c, '--context', { min: 1, max: MAX_CONTEXT })) }),
   };
+  if (flags.out !== undefined) checkOutput(io, flags.out, '--out', 'folder');
   // The figure pipeline (vega, d3, resvg) loads only when a figure is drawn.
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
   const { defaultOutDir } = await import('../../notebooks/lib/notebook.js');
   const entry = FIGURES[figureName]!;
   const outDir = flags.out ?? defaultOutDir(entry.notebook);
-  checkOutput(io, outDir, '--out', 'folder');
+  if (flags.out === undefined) checkOutput(io, outDir, '--out', 'folder');
   const figure = entry.build(options);
   let written;
   try {
