@@ -15,6 +15,7 @@ import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
 import { isGpuProfile } from '../../sim/hardware/gpu-profile.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { STRATEGY_NAMES, type StrategyName } from '../../sim/plan/plan.js';
+import { estimateSimulationBytes, MAX_SIMULATION_BYTES } from '../../sim/plan/build-plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { ATTENTION_IMPLEMENTATIONS } from '../../sim/work/op-kernels.js';
 import { formatSeconds, renderTable } from '../format.js';
@@ -27,6 +28,7 @@ import { defaultProfilePath } from '../project-root.js';
 import { resolveModel, type ScenarioFlags } from '../scenario-flags.js';
 import { defaultJobs, runOrdered, type PoolTask } from '../sweep/pool.js';
 import type { RowResult } from '../sweep/output.js';
+import { memoryCappedJobs } from '../sweep/run.js';
 
 export interface PlanFlags {
   model?: string;
@@ -141,7 +143,22 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
   function* tasks(): Generator<PoolTask<number>> {
     for (let i = 0; i < keys.length; i++) yield { flags: keys[i]!.flags, payload: i };
   }
-  await runOrdered(tasks(), { jobs: Math.min(jobs, Math.ceil(keys.length / 4)), files: {}, io }, (i, result) => {
+  // Never more workers than the largest simulation allows in the available memory at once.
+  const shapes = new Map(models.map((m) => [m, resolveModel(m, io)]));
+  let perJob = 0;
+  for (const { model, config, strategy } of keys) {
+    const spec = shapes.get(model)!;
+    const tp = config.flags.tp === undefined ? undefined : Number(config.flags.tp);
+    const collective = config.flags.collective === 'direct' ? ('direct' as const) : undefined;
+    const { bytes } = estimateSimulationBytes(strategy, spec.layers, config.gpus, {
+      parallelBlock: spec.block === 'parallel',
+      ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),
+      ...(collective === undefined ? {} : { collective }),
+    });
+    if (bytes <= MAX_SIMULATION_BYTES) perJob = Math.max(perJob, bytes);
+  }
+  const workers = memoryCappedJobs(Math.min(jobs, Math.ceil(keys.length / 4)), perJob, io.availableMemory?.());
+  await runOrdered(tasks(), { jobs: workers, files: {}, io }, (i, result) => {
     results[i] = result!;
   });
 
