@@ -138,9 +138,10 @@ export async function runSweep(io: CliIo, options: SweepOptions): Promise<SweepS
   const release = lockOutput(io, prefix, '--out');
   try {
     const perJob = specMemoryBound(expanded, io);
-    const jobs = memoryCappedJobs(options.jobs, perJob, io.availableMemory?.());
+    const available = io.availableMemory?.();
+    const jobs = memoryCappedJobs(options.jobs, perJob, available);
     if (jobs < options.jobs) {
-      io.stderr(`kvr sweep: ${jobs} jobs, not ${options.jobs}: a scenario of this spec may take ${formatBytes(perJob)} to simulate and ${formatBytes(io.availableMemory!())} is available\n`);
+      io.stderr(`kvr sweep: ${jobs} jobs, not ${options.jobs}: a scenario of this spec may take ${formatBytes(perJob)} to simulate and ${formatBytes(available!)} is available\n`);
     }
     return await sweepInto(io, { ...options, jobs }, expanded, prefix, started);
   } finally {
