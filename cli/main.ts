@@ -75,6 +75,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--measure-top <n>', 'how many of the best simulated partitions to measure (default: 5)')
       .option('--backend <name>', 'executor backend for --measure: cpu|cuda (default: cpu)')
       .option('--repeats <n>', 'timed runs per measured partition (default: 3)')
+      .option('--timings', "print the search's wall time on stderr")
       // Options after `build-table`/`validate` belong to them, not to `partition`.
       .enablePositionalOptions(),
   ).action((flags: PartitionFlags) => partitionCommand(flags, io));

@@ -13,7 +13,8 @@ export interface ReportFigure {
 
 export interface ReportContent {
   title: string;
-  generated: string;
+  /** When the page was made (from SOURCE_DATE_EPOCH); absent: not stated, so equal inputs give equal bytes. */
+  generated?: string;
   figures: ReportFigure[];
   claims: Claim[];
   assumptions: string[];
@@ -66,7 +67,7 @@ td.holds { background: #e8f5e9; } td.partly { background: #fff8e1; } td.fails { 
 </head>
 <body>
 <h1>${escapeHtml(content.title)}</h1>
-<p class="note">Generated ${escapeHtml(content.generated)} by <code>kvr report</code>. Every number is simulated unless the figure says otherwise.</p>
+<p class="note">Generated ${content.generated === undefined ? '' : `${escapeHtml(content.generated)} `}by <code>kvr report</code>. Every number is simulated unless the figure says otherwise.</p>
 ${figures}
 <section id="claims">
 <h2>The paper's claims, reproduced</h2>

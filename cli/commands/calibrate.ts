@@ -1,11 +1,10 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { calibrate, type CalibrateOptions } from '../../calibration/calibrate.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { BACKENDS, type BackendName } from '../../native/js/executor.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { splitList } from '../list-flags.js';
 import { defaultProfilePath } from '../project-root.js';
@@ -41,6 +40,7 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   const name = flags.name ?? 'cpu';
   const smPartitions = parseSmPartitionsFlag(flags.smPartitions, backend);
   if (smPartitions > 0 && name.includes('/')) throw new KvrInputError('--name', `with --sm-partitions, the GPU's name (e.g. h200); the profile is named <name>/<k>sm (got ${JSON.stringify(name)})`);
+  checkProfileName(name);
   const list = (value: string, flag: string, min: number) => splitList(value, flag).map((v) => parseIntegerText(v, flag, { min, max: 1 << 24 }));
   const bandwidth = parseQuantity(flags.linkBandwidth ?? defaults.link[0], 'bandwidth', '--link-bandwidth');
   if (bandwidth <= 0) throw new KvrInputError('--link-bandwidth', 'must be > 0');
@@ -62,12 +62,15 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
     log: (line) => io.stderr(`${line}\n`),
   };
   if (!options.prefixes.includes(0)) options.prefixes.unshift(0);
+  // Where the profile goes, checked before minutes of measurement (a slice profile is
+  // <name>/<k>sm.json, k known once the backend has split the GPU).
+  if (flags.out !== undefined) checkOutput(io, flags.out, '--out');
+  else checkOutput(io, smPartitions > 0 ? join(dirname(defaultProfilePath(name)), name) : dirname(defaultProfilePath(name)), '--out', 'folder');
   const profile = await calibrate(options);
   // A slice profile is named after its partition size, known once the backend has split the GPU.
   const profileName = String(profile.gpu.name);
   const out = flags.out ?? defaultProfilePath(profileName);
   try {
-    if (flags.out === undefined) mkdirSync(dirname(out), { recursive: true });
     io.writeFile(out, `${JSON.stringify(profile, null, 2)}\n`);
   } catch (error) {
     throw new KvrInputError('--out', `cannot write ${JSON.stringify(out)}: ${oneLine(error)}`);
@@ -79,6 +82,17 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
       `fit error (interpolated tables vs measured, shapes not fitted):\n${lines.join('\n')}\n` +
       `  transfers: overhead ${(profile.calibration.transfer_overhead_s * 1e6).toFixed(1)} us, mean error ${percent(profile.fit.transfer_mean_abs_error)}\n`,
   );
+}
+
+/**
+ * A profile name becomes a file name under calibration/profiles/: one plain name, never a path
+ * (no "/", "\\" or "..", which would write outside the folder).
+ */
+export function checkProfileName(name: string): string {
+  if (name === '' || name.includes('/') || name.includes('\\') || name.includes('..') || name.includes('\0')) {
+    throw new KvrInputError('--name', `expected a profile name such as h200 or h100-sxm, without "/", "\\" or ".." (got ${JSON.stringify(name)}); use --out to write elsewhere`);
+  }
+  return name;
 }
 
 /**

@@ -2,9 +2,10 @@ import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { SIMULATOR_ONLY_STRATEGIES, STRATEGY_NAMES, type Plan } from '../../sim/plan/plan.js';
 import { simulate } from '../../sim/simulate.js';
+import { checkPlanDocument } from '../../sim/plan/plan-document.js';
 import { BACKENDS, CUDA_STRATEGIES, TRANSPORTS, executePlan, type BackendName, type ExecOptions, type TransportName } from '../../native/js/executor.js';
 import { formatSeconds, renderTable } from '../format.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { loadJsonFile, oneLine } from '../load-json.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 
@@ -32,6 +33,7 @@ export async function execCommand(planFile: string | undefined, flags: ExecFlags
       if (flags[key] !== undefined) throw new KvrInputError(`--${key}`, 'does not apply with a plan file (the plan fixes the scenario)');
     }
     const value = loadJsonFile(io, planFile, 'PLAN');
+    checkPlanDocument(value);
     plan = value as Plan;
   } else {
     const simulation = simulate(resolveScenario(flags, io));
@@ -47,6 +49,7 @@ export async function execCommand(planFile: string | undefined, flags: ExecFlags
   if (options.backend === 'cuda' && !CUDA_STRATEGIES.includes(plan.strategy)) {
     throw new KvrInputError(field, `${plan.strategy} plans run on the cpu backend only; the cuda backend runs ${CUDA_STRATEGIES.join(', ')} plans`);
   }
+  if (flags.trace !== undefined) checkOutput(io, flags.trace, '--trace');
   const execution = await executePlan(plan, options);
   const m = execution.measurement;
   if (flags.trace !== undefined) {

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KvrInputError } from '../../sim/errors.js';
 import { buildPartitionTable } from '../../sim/partition/build-table.js';
@@ -7,7 +6,7 @@ import { PREDICTORS } from '../../sim/partition/predict-partition.js';
 import { validatePartitionTable } from '../../sim/partition/validate-table.js';
 import type { Scenario } from '../../sim/simulate.js';
 import { formatRate, formatSeconds, renderTable } from '../format.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { splitList } from '../list-flags.js';
 import { defaultTablePath } from '../project-root.js';
@@ -43,10 +42,11 @@ export function buildTableCommand(flags: BuildTableFlags, argv: string[], io: Cl
   rejectStrategyFlags(flags, 'kvr partition build-table');
   const scenarios = scenarioGrid(flags, io, { gpus: DEFAULT_TABLE_GPUS, contexts: DEFAULT_TABLE_CONTEXTS });
   const first = scenarios[0]!;
-  const table = buildPartitionTable(scenarios, resolveSearch(flags), `kvr ${argv.map(shellWord).join(' ')}`);
   const out = flags.out ?? defaultTablePath(first.model.name, first.gpu.name, first.topology.name, first.attention ?? 'flash');
+  if (flags.out === undefined) checkOutput(io, dirname(out), '--out', 'folder');
+  checkOutput(io, out, '--out');
+  const table = buildPartitionTable(scenarios, resolveSearch(flags), `kvr ${argv.map(shellWord).join(' ')}`);
   try {
-    if (flags.out === undefined) mkdirSync(dirname(out), { recursive: true });
     io.writeFile(out, `${JSON.stringify(table, null, 2)}\n`);
   } catch (error) {
     throw new KvrInputError('--out', `cannot write ${JSON.stringify(out)}: ${oneLine(error)}`);

@@ -15,10 +15,11 @@ import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
 import { isGpuProfile } from '../../sim/hardware/gpu-profile.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { STRATEGY_NAMES, type StrategyName } from '../../sim/plan/plan.js';
+import { estimateSimulationBytes, MAX_SIMULATION_BYTES } from '../../sim/plan/build-plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { ATTENTION_IMPLEMENTATIONS } from '../../sim/work/op-kernels.js';
 import { formatSeconds, renderTable } from '../format.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { splitList } from '../list-flags.js';
 import { looksLikePath, oneLine } from '../load-json.js';
 import { loadPlanCatalogue, type MachineConfig } from '../plan/catalogue.js';
@@ -27,6 +28,7 @@ import { defaultProfilePath } from '../project-root.js';
 import { resolveModel, type ScenarioFlags } from '../scenario-flags.js';
 import { defaultJobs, runOrdered, type PoolTask } from '../sweep/pool.js';
 import type { RowResult } from '../sweep/output.js';
+import { memoryCappedJobs } from '../sweep/run.js';
 
 export interface PlanFlags {
   model?: string;
@@ -111,6 +113,8 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
   const top = flags.top === undefined ? 5 : parseIntegerText(flags.top, '--top', { min: 1, max: 1000 });
   const jobs = flags.jobs === undefined ? defaultJobs() : parseIntegerText(flags.jobs, '--jobs', { min: 0, max: 256 });
   const catalogue = loadPlanCatalogue(io, flags.catalogue);
+  const outPrefix = flags.out ?? 'kvr-plan';
+  for (const ext of flags.figure !== false ? ['csv', 'vl.json', 'svg'] : ['csv']) checkOutput(io, `${outPrefix}.${ext}`, '--out');
   const currency = catalogue.catalogue.currency ?? 'USD';
 
   // One task per (model, config, strategy, context).
@@ -139,7 +143,22 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
   function* tasks(): Generator<PoolTask<number>> {
     for (let i = 0; i < keys.length; i++) yield { flags: keys[i]!.flags, payload: i };
   }
-  await runOrdered(tasks(), { jobs: Math.min(jobs, Math.ceil(keys.length / 4)), files: {}, io }, (i, result) => {
+  // Never more workers than the largest simulation allows in the available memory at once.
+  const shapes = new Map(models.map((m) => [m, resolveModel(m, io)]));
+  let perJob = 0;
+  for (const { model, config, strategy } of keys) {
+    const spec = shapes.get(model)!;
+    const tp = config.flags.tp === undefined ? undefined : Number(config.flags.tp);
+    const collective = config.flags.collective === 'direct' ? ('direct' as const) : undefined;
+    const { bytes } = estimateSimulationBytes(strategy, spec.layers, config.gpus, {
+      parallelBlock: spec.block === 'parallel',
+      ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),
+      ...(collective === undefined ? {} : { collective }),
+    });
+    if (bytes <= MAX_SIMULATION_BYTES) perJob = Math.max(perJob, bytes);
+  }
+  const workers = memoryCappedJobs(Math.min(jobs, Math.ceil(keys.length / 4)), perJob, io.availableMemory?.());
+  await runOrdered(tasks(), { jobs: workers, files: {}, io }, (i, result) => {
     results[i] = result!;
   });
 
@@ -199,7 +218,6 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
   }
 
   const context = { target, percentile, distribution, currency, catalogueSource: catalogue.source, bands };
-  const outPrefix = flags.out ?? 'kvr-plan';
   const written: string[] = [];
   try {
     io.writeFile(`${outPrefix}.csv`, candidatesCsv(candidates));

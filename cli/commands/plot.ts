@@ -3,7 +3,7 @@ import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../../sim/plan/build-plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { splitList } from '../list-flags.js';
 import { oneLine } from '../load-json.js';
 import { resolveModel, resolveScenario } from '../scenario-flags.js';
@@ -36,12 +36,14 @@ export async function plotCommand(figureName: string, flags: PlotFlags, io: CliI
     ...(flags.bandwidth === undefined ? {} : { bandwidths: splitList(flags.bandwidth, '--bandwidth').map(positiveRate) }),
     ...(flags.context === undefined ? {} : { contexts: splitList(flags.context, '--context').map((c) => parseIntegerText(c, '--context', { min: 1, max: MAX_CONTEXT })) }),
   };
+  if (flags.out !== undefined) checkOutput(io, flags.out, '--out', 'folder');
   // The figure pipeline (vega, d3, resvg) loads only when a figure is drawn.
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
   const { defaultOutDir } = await import('../../notebooks/lib/notebook.js');
   const entry = FIGURES[figureName]!;
-  const figure = entry.build(options);
   const outDir = flags.out ?? defaultOutDir(entry.notebook);
+  if (flags.out === undefined) checkOutput(io, outDir, '--out', 'folder');
+  const figure = entry.build(options);
   let written;
   try {
     written = await writeFigure(outDir, figure.name, figure);

@@ -1,8 +1,8 @@
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { KvrInputError } from '../../sim/errors.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, makeFolders, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { projectRoot } from '../project-root.js';
 import { reportHtml, type ReportFigure } from '../report-html.js';
@@ -30,14 +30,16 @@ export const REPORT_ASSUMPTIONS = [
  */
 export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void> {
   const out = flags.out ?? join(projectRoot(), 'notebooks', 'out', 'report');
+  const generated = sourceDate(io.env ?? {});
+  checkOutput(io, out, '--out', 'folder');
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
   const { figure: ttftFigure } = await import('../../notebooks/ttft-vs-context.js');
   const { evaluateClaims } = await import('../../notebooks/claims.js');
   const quick = flags.quick === true;
   const grid = quick ? { contexts: [2048, 8192], gpus: [2, 4] } : {};
   try {
-    mkdirSync(join(out, 'figures'), { recursive: true });
-    mkdirSync(join(out, 'vendor'), { recursive: true });
+    makeFolders(join(out, 'figures'));
+    makeFolders(join(out, 'vendor'));
   } catch (error) {
     throw new KvrInputError('--out', `cannot create ${JSON.stringify(out)}: ${oneLine(error)}`);
   }
@@ -63,13 +65,24 @@ export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void
   copyFileSync(join(dirname(require.resolve('vega-lite')), 'vega-lite.min.js'), join(out, 'vendor', 'vega-lite.min.js'));
   const html = reportHtml({
     title: 'KV-Runahead: simulated TTFT, reproduced claims',
-    generated: new Date().toISOString(),
+    ...(generated === undefined ? {} : { generated }),
     figures,
     claims,
     assumptions: REPORT_ASSUMPTIONS,
   });
   io.writeFile(join(out, 'index.html'), html);
   io.stdout(`wrote ${join(out, 'index.html')}: ${figures.length} figures, ${claims.length} claims${quick ? ' (quick grids)' : ''}\n`);
+}
+
+/**
+ * The page's date: SOURCE_DATE_EPOCH (seconds, reproducible-builds.org) as an ISO date, else none,
+ * so the same inputs give the same bytes.
+ */
+export function sourceDate(env: Record<string, string | undefined>): string | undefined {
+  const text = env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d{1,12}$/.test(text)) throw new KvrInputError('SOURCE_DATE_EPOCH', `expected whole seconds since 1970 (got ${JSON.stringify(text)})`);
+  return new Date(Number(text) * 1000).toISOString();
 }
 
 /** A vega-lite line chart of the rows with dropdowns for model, GPU count and link, and tooltips. */

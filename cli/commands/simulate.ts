@@ -2,7 +2,7 @@ import type { SimResult } from '../../sim/result/result.js';
 import { simulate, type Scenario } from '../../sim/simulate.js';
 import { perfettoTrace } from '../../sim/trace/perfetto.js';
 import { KvrInputError } from '../../sim/errors.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { formatBytes, formatRate, formatSeconds, formatTtft, renderTable } from '../format.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { oneLine } from '../load-json.js';
@@ -14,6 +14,7 @@ export interface SimulateFlags extends ScenarioFlags {
 
 export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
   const scenario = resolveScenario(flags, io);
+  if (flags.trace !== undefined) checkOutput(io, flags.trace, '--trace');
   const { plan, run, result } = simulate(scenario);
   if (flags.trace !== undefined) {
     const trace = perfettoTrace(plan, run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });

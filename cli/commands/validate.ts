@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateProfile, type ValidationCase } from '../../calibration/validate.js';
 import { validationMarkdown, validationSvg } from '../../calibration/validation-report.js';
@@ -6,7 +5,7 @@ import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import type { StrategyName } from '../../sim/plan/plan.js';
 import { BACKENDS, type BackendName } from '../../native/js/executor.js';
-import type { CliIo } from '../io.js';
+import { checkOutput, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { projectRoot } from '../project-root.js';
 import { resolveScenario } from '../scenario-flags.js';
@@ -115,8 +114,9 @@ export async function validateCommand(flags: ValidateFlags, io: CliIo): Promise<
   const gpu = calibratedProfile(gpuName, '--gpu', io);
   const whole = flags.gpuWhole === undefined ? undefined : calibratedProfile(flags.gpuWhole, '--gpu-whole', io);
   if (smPartitions > 0) cases = cases.map((c) => (c.gpus === 1 ? { ...c, gpu: whole! } : { ...c, smPartitions }));
-  const report = await validateProfile(gpu, cases, { backend, warmup: 1, repeats }, log);
   const out = flags.out ?? join(projectRoot(), 'calibration', 'validation', gpuName);
+  checkOutput(io, out, '--out', 'folder');
+  const report = await validateProfile(gpu, cases, { backend, warmup: 1, repeats }, log);
   const provenance = {
     profile: gpu.source,
     ...(whole === undefined ? {} : { whole_gpu_profile: `${whole.name}: ${whole.source}` }),
@@ -125,7 +125,6 @@ export async function validateCommand(flags: ValidateFlags, io: CliIo): Promise<
     backend,
   };
   try {
-    mkdirSync(out, { recursive: true });
     io.writeFile(join(out, 'report.json'), `${JSON.stringify({ ...report, provenance }, null, 2)}\n`);
     io.writeFile(join(out, 'report.md'), validationMarkdown(report, provenance));
     io.writeFile(join(out, 'figure.svg'), validationSvg(report));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import type { CliIo } from '../io.js';
-import { oneLine, readInputFile } from '../load-json.js';
+import { checkDocumentDepth, oneLine, readInputFile } from '../load-json.js';
 import { projectRoot } from '../project-root.js';
 import { checkAgainstSchema, type JsonSchema } from './schema-check.js';
 import type { PlanCatalogue, SweepScenario, SweepSpec } from './types.js';
@@ -39,11 +39,14 @@ export function readConfigDocument(io: CliIo, path: string, field: string): unkn
   const text = readInputFile(io, path, field);
   const format = formatOf(path);
   if (format === 'json') {
+    let value: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      value = JSON.parse(text) as unknown;
     } catch (error) {
       throw new KvrInputError(field, `${JSON.stringify(path)} is not valid JSON: ${oneLine(error)}`);
     }
+    checkDocumentDepth(value, path, field);
+    return value;
   }
   if (format === 'csv') return { rows: csvRows(text, path, field) };
   // YAML 1.2 core schema; aliases are capped (no "billion laughs"), duplicate keys are errors.
@@ -53,15 +56,21 @@ export function readConfigDocument(io: CliIo, path: string, field: string): unkn
     const line = problem.linePos?.[0]?.line;
     throw new KvrInputError(field, `${JSON.stringify(path)} is not valid YAML${line === undefined ? '' : ` (line ${line})`}: ${oneLine(problem.message.split('\n')[0])}`);
   }
+  let value: unknown;
   try {
-    return document.toJS({ maxAliasCount: 1000 }) as unknown;
+    value = document.toJS({ maxAliasCount: 1000 }) as unknown;
   } catch (error) {
     throw new KvrInputError(field, `${JSON.stringify(path)}: ${oneLine(error)}`);
   }
+  checkDocumentDepth(value, path, field);
+  return value;
 }
 
 /** A sweep spec: YAML/JSON with `axes` and/or `rows`, or CSV rows with a header. */
 export function loadSweepSpec(io: CliIo, path: string): SweepSpec {
+  if (!/\.(ya?ml|json|csv)$/i.test(path)) {
+    throw new KvrInputError('spec', `${JSON.stringify(path)}: expected a .yaml, .yml, .json or .csv file (the extension says how to read it)`);
+  }
   const document = readConfigDocument(io, path, 'spec');
   const schema = loadSchema('sweep-spec.schema.json');
   if (formatOf(path) === 'csv') {
@@ -85,6 +94,9 @@ export function loadSweepSpec(io: CliIo, path: string): SweepSpec {
   checkAgainstSchema(document, schema, 'spec');
   const spec = document as SweepSpec;
   if (spec.axes === undefined && spec.rows === undefined) throw new KvrInputError('spec', 'expected axes (a product) and/or rows (listed scenarios)');
+  if (spec.axes !== undefined && Object.keys(spec.axes).length === 0) {
+    throw new KvrInputError('spec.axes', 'is empty: name at least one axis (e.g. context: [4096, 16384]), or leave axes out and list rows');
+  }
   return spec;
 }
 

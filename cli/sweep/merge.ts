@@ -6,11 +6,11 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { KvrInputError } from '../../sim/errors.js';
-import { appendText, readTextOrUndefined, type CliIo } from '../io.js';
+import { appendText, lockOutput, readTextOrUndefined, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { CSV_HEADER, csvLine, jsonLine, makeRow, readExisting, type Row } from './output.js';
 import { fmt, outputPrefix, prepareSpec, resultOf, shardSize } from './run.js';
-import { pointId } from './spec.js';
+import { pointId, type ExpandedSpec } from './spec.js';
 
 export interface MergeOptions {
   specPath: string;
@@ -50,6 +50,15 @@ export function mergeShards(io: CliIo, options: MergeOptions): MergeSummary {
   }
   const csvPath = `${prefix}.csv`;
   const jsonlPath = `${prefix}.jsonl`;
+  const release = lockOutput(io, prefix, '--out');
+  try {
+    return writeMerged(io, shards, expanded, count, csvPath, jsonlPath);
+  } finally {
+    release();
+  }
+}
+
+function writeMerged(io: CliIo, shards: Row[][], expanded: ExpandedSpec, count: number, csvPath: string, jsonlPath: string): MergeSummary {
   try {
     io.writeFile(csvPath, CSV_HEADER);
     io.writeFile(jsonlPath, '');

@@ -12,12 +12,13 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { KvrInputError } from '../../sim/errors.js';
 import { loadSweepSpec } from '../config/load-config.js';
-import { appendText, readTextOrUndefined, type CliIo } from '../io.js';
+import { formatBytes } from '../../sim/plan/build-plan.js';
+import { appendText, checkOutput, lockOutput, readTextOrUndefined, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { CSV_HEADER, csvLine, jsonLine, makeRow, readExisting, type Row, type RowResult } from './output.js';
 import { runOrdered, type PoolTask } from './pool.js';
 import { Progress } from './progress.js';
-import { expandSpec, pointFlags, pointId, SWEEP_CONFIRM_ROWS, SWEEP_MAX_ROWS, type ExpandedSpec, type Point } from './spec.js';
+import { expandSpec, pointFlags, pointId, specMemoryBound, SWEEP_CONFIRM_ROWS, SWEEP_MAX_ROWS, type ExpandedSpec, type Point } from './spec.js';
 import type { Shard } from './shard.js';
 
 export interface SweepOptions {
@@ -115,10 +116,40 @@ export function resultOf(row: Row): RowResult {
   };
 }
 
+/**
+ * Worker threads for a sweep whose scenarios may each take up to `perJob` bytes: at most as many
+ * as fit in 80% of the available memory at once (at least one), so --jobs never multiplies the
+ * simulator's memory past the machine.
+ */
+export function memoryCappedJobs(jobs: number, perJob: number, available: number | undefined): number {
+  if (jobs <= 1 || available === undefined || perJob <= 0) return jobs;
+  return Math.max(1, Math.min(jobs, Math.floor((0.8 * available) / perJob)));
+}
+
 export async function runSweep(io: CliIo, options: SweepOptions): Promise<SweepSummary> {
   const started = io.now?.() ?? performance.now();
   const expanded = prepareSpec(io, options.specPath, options.yes === true);
   const prefix = outputPrefix(options.specPath, options.out, options.shard);
+  const csvPath = `${prefix}.csv`;
+  const jsonlPath = `${prefix}.jsonl`;
+  checkOutput(io, csvPath, '--out');
+  checkOutput(io, jsonlPath, '--out');
+  // One run at a time writes an output: a second would append every row again.
+  const release = lockOutput(io, prefix, '--out');
+  try {
+    const perJob = specMemoryBound(expanded, io);
+    const available = io.availableMemory?.();
+    const jobs = memoryCappedJobs(options.jobs, perJob, available);
+    if (jobs < options.jobs) {
+      io.stderr(`kvr sweep: ${jobs} jobs, not ${options.jobs}: a scenario of this spec may take ${formatBytes(perJob)} to simulate and ${formatBytes(available!)} is available\n`);
+    }
+    return await sweepInto(io, { ...options, jobs }, expanded, prefix, started);
+  } finally {
+    release();
+  }
+}
+
+async function sweepInto(io: CliIo, options: SweepOptions, expanded: ExpandedSpec, prefix: string, started: number): Promise<SweepSummary> {
   const csvPath = `${prefix}.csv`;
   const jsonlPath = `${prefix}.jsonl`;
   const oldCsv = `${prefix}.old.csv`;

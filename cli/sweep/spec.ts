@@ -8,7 +8,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { TOPOLOGY_PRESET_NAMES } from '../../sim/topology/presets.js';
-import { COLLECTIVE_STRATEGIES } from '../../sim/plan/plan.js';
+import { COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveAlgorithm, type StrategyName } from '../../sim/plan/plan.js';
+import { estimateSimulationBytes, MAX_SIMULATION_BYTES } from '../../sim/plan/build-plan.js';
 import type { SweepAxes, SweepScenario, SweepSpec } from '../config/types.js';
 import type { CliIo } from '../io.js';
 import { looksLikePath } from '../load-json.js';
@@ -290,6 +291,59 @@ function fnv1a64(text: string): string {
     lo = newLo;
   }
   return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+}
+
+/**
+ * The most memory one scenario of the spec may take to simulate (sim/plan/build-plan.ts's
+ * estimate), over every model, GPU count, strategy, collective and tp the spec names. Scenarios
+ * estimated past MAX_SIMULATION_BYTES are refused at once and do not count. Found without
+ * enumerating the product: only those five keys change the estimate.
+ */
+export function specMemoryBound(expanded: ExpandedSpec, io: CliIo): number {
+  const axes = expanded.spec.axes ?? {};
+  const fileIo: CliIo = { ...io, readFile: (p) => expanded.files[p] ?? io.readFile(p) };
+  const layersOf = new Map<string, { layers: number; parallel: boolean } | undefined>();
+  const shape = (model: string | number | undefined): { layers: number; parallel: boolean } | undefined => {
+    const name = String(model ?? SCENARIO_DEFAULTS.model);
+    if (!layersOf.has(name)) {
+      try {
+        const spec = resolveModel(specFilePath('model', name, expanded.baseDir) ?? name, fileIo);
+        layersOf.set(name, { layers: spec.layers, parallel: spec.block === 'parallel' });
+      } catch {
+        layersOf.set(name, undefined); // an invalid row: refused when it runs
+      }
+    }
+    return layersOf.get(name);
+  };
+  let bound = 0;
+  const consider = (point: Point): void => {
+    const model = shape(point.model);
+    const strategy = String(point.strategy ?? SCENARIO_DEFAULTS.strategy) as StrategyName;
+    const gpus = Number(point.gpus ?? SCENARIO_DEFAULTS.gpus);
+    if (model === undefined || !(STRATEGY_NAMES as readonly string[]).includes(strategy) || !Number.isInteger(gpus)) return;
+    const tp = point.tp === undefined ? undefined : Number(point.tp);
+    const collective = point.collective === undefined ? undefined : (String(point.collective) as CollectiveAlgorithm);
+    const { bytes } = estimateSimulationBytes(strategy, model.layers, gpus, {
+      parallelBlock: model.parallel,
+      ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),
+      ...(collective === undefined ? {} : { collective }),
+    });
+    if (bytes <= MAX_SIMULATION_BYTES && bytes > bound) bound = bytes;
+  };
+  const values = (key: 'model' | 'gpus' | 'strategy' | 'collective' | 'tp'): (string | number | undefined)[] => (axes[key] as (string | number)[] | undefined) ?? [undefined];
+  if (expanded.spec.axes !== undefined) {
+    for (const model of values('model')) {
+      for (const gpus of values('gpus')) {
+        for (const strategy of values('strategy')) {
+          for (const collective of values('collective')) {
+            for (const tp of values('tp')) consider({ model, gpus, strategy, collective, tp });
+          }
+        }
+      }
+    }
+  }
+  for (const row of expanded.spec.rows ?? []) consider(row);
+  return bound;
 }
 
 /** Where a file named in the spec lies: relative to the spec's folder. */

@@ -6,6 +6,15 @@ import { FlowNetwork } from './flow-network.js';
 import { runStaticSchedule } from './static-schedule.js';
 import { noiseFraction } from '../topology/link-noise.js';
 import type { LinkNoise } from '../topology/topology.js';
+import { KvrInputError } from '../errors.js';
+
+/**
+ * Noise periods a run may go through on one noisy link direction. Each period recomputes the
+ * flow rates and leaves an outdated completion event per flow in the queue, so a period far
+ * shorter than the run (1 ns against a run of seconds) would take hours and gigabytes; like
+ * plan ops (MAX_PLAN_OPS), they are bounded and the topology refused past the bound.
+ */
+export const MAX_NOISE_PERIODS = 100_000;
 
 /**
  * Times of every op of a run, in seconds from the common start, indexed by op id (of the plan with
@@ -345,6 +354,7 @@ export function runEvents(program: EngineProgram, duration: Float64Array, bytes:
       if (event.type === NOISE_TICK) {
         // op is the index of the noisy resource, version the period that starts now.
         const noisy = program.noise[op]!;
+        if (event.version >= MAX_NOISE_PERIODS) throw tooManyNoisePeriods(noisy, now);
         network.setCapacity(noisy.resource, noisy.capacity * noiseFraction(noisy.noise, noisy.resource, event.version), now);
         ratesDirty = true;
         if (completed < n) events.push(now + noisy.noise.period_s, NOISE_TICK, op, event.version + 1);
@@ -381,6 +391,16 @@ export function runEvents(program: EngineProgram, duration: Float64Array, bytes:
   let makespan = 0;
   for (let i = 0; i < n; i++) if (end[i]! > makespan) makespan = end[i]!;
   return { start, flowStart, end, makespan, events: processed, indexOf: layout.indexOf };
+}
+
+function tooManyNoisePeriods(noisy: { resource: number; noise: LinkNoise }, now: number): KvrInputError {
+  // Resources 2i and 2i+1 are the two directions of topology link i (sim/topology/routing.ts).
+  const period = noisy.noise.period_s;
+  return new KvrInputError(
+    `topology.links[${noisy.resource >> 1}].noise.period`,
+    `${period * 1e9 < 1000 ? `${+(period * 1e9).toPrecision(6)} ns` : `${+(period * 1e6).toPrecision(6)} us`} gives more than ${MAX_NOISE_PERIODS} noise periods ` +
+      `(the run had not finished after ${+(now * 1e3).toPrecision(4)} ms simulated); use a period of at least a thousandth of the TTFT, e.g. "1 ms"`,
+  );
 }
 
 /**

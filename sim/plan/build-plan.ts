@@ -55,6 +55,70 @@ export function planOpCount(strategy: StrategyName, layers: number, gpus: number
   }
 }
 
+/**
+ * Dependency edges the engine holds for a plan: an upper estimate, within 1.5x for every strategy
+ * and a few percent where the p^3 terms dominate (test/sim/plan/build-plan.test.ts holds it to
+ * compiled plans). Most ops wait for one
+ * or two others, but a collective that starts `together` makes each of its first transfers wait
+ * for every member's ready op: a direct all-gather over p ranks is p(p-1) transfers of p deps each,
+ * p^3 edges per layer, which is what costs gigabytes at a few hundred GPUs.
+ */
+export function planEdgeCount(
+  strategy: StrategyName,
+  layers: number,
+  gpus: number,
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveAlgorithm } = {},
+): number {
+  const p = strategy === 'single' ? 1 : gpus;
+  const direct = options.collective === 'direct';
+  const reductions = options.parallelBlock === true ? 1 : 2;
+  // One all-reduce (or reduce-scatter + all-gather pair) over t ranks, with its consumers.
+  const reduction = (t: number): number => (direct ? 2 * t * t * t : 3 * t * t);
+  switch (strategy) {
+    case 'tsp':
+    case 'tsp-causal':
+      return layers * ((direct ? p * p * p : 3 * p * p) + 3 * p) + 1;
+    case 'ring-kv':
+      return 2 * planOpCount(strategy, layers, gpus);
+    case 'tp':
+    case 'tp-sp':
+      return layers * (reductions * reduction(p) + 4 * p) + 1;
+    case 'kvr-tp': {
+      const t = options.tp ?? 1;
+      return layers * ((p / t) * reductions * reduction(t) + 7 * p) + 1;
+    }
+    default:
+      return layers * 7 * p + 1;
+  }
+}
+
+/**
+ * Bytes of memory a simulation takes per engine op (the plan's op object, the engine's per-op
+ * arrays, times and events) and per dependency edge (edge lists while compiling, successor lists),
+ * fitted to the peak RSS of tsp runs at 120 and 240 GPUs (ring and direct).
+ */
+export const BYTES_PER_PLAN_OP = 300;
+export const BYTES_PER_PLAN_EDGE = 16;
+/** Simulations estimated above this many bytes are refused before any work (a sweep runs several at once). */
+export const MAX_SIMULATION_BYTES = 2e9;
+
+/** What a simulation of a plan will hold in memory, estimated from its op and edge counts. */
+export function estimateSimulationBytes(
+  strategy: StrategyName,
+  layers: number,
+  gpus: number,
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveAlgorithm } = {},
+): { ops: number; edges: number; bytes: number } {
+  const ops = planOpCount(strategy, layers, gpus, options);
+  const edges = planEdgeCount(strategy, layers, gpus, options);
+  return { ops, edges, bytes: ops * BYTES_PER_PLAN_OP + edges * BYTES_PER_PLAN_EDGE };
+}
+
+/** "7.6 GB" */
+export function formatBytes(bytes: number): string {
+  return `${(bytes / 1e9).toFixed(bytes < 1e10 ? 1 : 0)} GB`;
+}
+
 /** Rejects strategy, GPU count and context combinations that mean nothing, before any work. */
 export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void {
   const { strategy, model, context, gpus } = request;
@@ -93,14 +157,24 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
     }
     checkTensorParallel(model, t, 'tp');
   }
-  const opCount = planOpCount(strategy, model.layers, gpus, {
+  const size = estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
+    ...(request.collective === undefined ? {} : { collective: request.collective }),
     parallelBlock: model.block === 'parallel',
   });
+  const opCount = size.ops;
   if (opCount > MAX_PLAN_OPS) {
     throw new KvrInputError(
       'gpus',
       `${strategy} on ${gpus} GPUs with ${model.layers} layers needs ${opCount} plan ops (limit ${MAX_PLAN_OPS}); use fewer GPUs`,
+    );
+  }
+  if (size.bytes > MAX_SIMULATION_BYTES) {
+    const direct = request.collective === 'direct';
+    throw new KvrInputError(
+      'gpus',
+      `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${model.layers} layers needs about ${formatBytes(size.bytes)} of memory to simulate ` +
+        `(${size.ops} ops, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,
     );
   }
 }

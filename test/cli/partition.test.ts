@@ -63,7 +63,7 @@ describe('committed partition tables', () => {
 });
 
 describe('kvr partition', () => {
-  test('--json: the searched partition beside kvr-e and tsp, with simulations and elapsed time', async () => {
+  test('--json: the searched partition beside kvr-e and tsp, with the simulations it took (no wall time: same inputs, same bytes)', async () => {
     const { code, out, err } = await run(['partition', '--gpus', '4', '--context', '8192', '--json']);
     expect([code, err]).toEqual([0, '']);
     const report = JSON.parse(out);
@@ -72,7 +72,7 @@ describe('kvr partition', () => {
     expect(report.ttft_s).toBeLessThanOrEqual(report.kvr_e.ttft_s);
     expect(report.ttft_s).toBeLessThan(report.tsp.ttft_s);
     expect(report.simulations).toBeGreaterThan(0);
-    expect(report.elapsed_s).toBeGreaterThan(0);
+    expect(report).not.toHaveProperty('elapsed_s');
     expect([report.search, report.granularity]).toEqual(['fast', 64]);
   });
 
@@ -81,7 +81,7 @@ describe('kvr partition', () => {
     expect(code).toBe(0);
     expect(out).toMatch(/grid search, 128-token granularity/);
     expect(out).toMatch(/^kvr-s partition \d+,\d+,\d+,\d+$/m);
-    expect(out).toMatch(/search: \d+ simulations in /);
+    expect(out).toMatch(/^search: \d+ simulations$/m);
   });
 
   test('build-table writes a table that validate and kvr-p --predictor interpolate read', async () => {

@@ -8,8 +8,9 @@
 
 namespace kvr::cpu {
 
-// Physical memory this process may use, in bytes: the machine's RAM, or the cgroup limit when
-// that is smaller (containers).
+// Memory this process can allocate now, in bytes: /proc/meminfo's MemAvailable (free memory plus
+// reclaimable caches, not the machine's total), or the cgroup's limit minus its usage when that is
+// smaller (containers).
 double usable_memory_bytes();
 
 // "27.3 GB"

@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { buildPlan, planOpCount } from '../../../sim/plan/build-plan.js';
+import { buildPlan, estimateSimulationBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount } from '../../../sim/plan/build-plan.js';
+import { compilePlan } from '../../../sim/engine/engine.js';
+import { Router } from '../../../sim/topology/routing.js';
+import { topology } from '../../support/scenarios.js';
 import { expandCollectives } from '../../../sim/plan/expand.js';
 import type { StrategyName } from '../../../sim/plan/plan.js';
 import { falcon7b, llama7b } from '../../support/scenarios.js';
@@ -49,5 +52,41 @@ describe('buildPlan', () => {
   ])('rejects %j', (override, message) => {
     const request = { strategy: 'kvr-e', model: llama7b, context: 4096, gpus: 2, ...override } as Parameters<typeof buildPlan>[0];
     expect(() => buildPlan(request)).toThrow(message);
+  });
+});
+
+describe('simulation memory estimate', () => {
+  const small = { ...llama7b, layers: 2 };
+  test.each([
+    ['kvr-e', small, 16, {}],
+    ['tsp', small, 16, {}],
+    ['tsp', small, 16, { collective: 'direct' }],
+    ['tsp-causal', small, 12, { collective: 'direct' }],
+    ['ring-kv', small, 16, {}],
+    ['tp', small, 16, {}],
+    ['tp', small, 16, { collective: 'direct' }],
+    ['tp-sp', { ...falcon7b, layers: 2 }, 16, { collective: 'direct' }],
+    ['kvr-tp', small, 16, { tp: 4, collective: 'direct', partition: [1024, 1024, 1024, 1024] }],
+    ['kvr-tp', small, 16, { tp: 2, partition: [512, 512, 512, 512, 512, 512, 512, 512] }],
+  ] as const)('planEdgeCount(%s) is an upper estimate, below 1.5x, of the dependency edges the engine compiles', (strategy, model, gpus, extra) => {
+    const plan = buildPlan({ strategy: strategy as StrategyName, model, context: 4096, gpus, ...extra, partition: 'partition' in extra ? [...extra.partition] : undefined });
+    const program = compilePlan(plan, new Router(topology('switch', gpus, 300e9)));
+    const options = { ...('tp' in extra ? { tp: extra.tp } : {}), ...('collective' in extra ? { collective: extra.collective } : {}), parallelBlock: model.block === 'parallel' };
+    const estimate = planEdgeCount(strategy as StrategyName, model.layers, gpus, options);
+    expect(estimate).toBeGreaterThanOrEqual(program.succ.length);
+    expect(estimate).toBeLessThanOrEqual(1.5 * program.succ.length);
+  });
+
+  test('a direct all-gather over 240 GPUs (p^3 edges a layer) is refused with its estimate, before any work', () => {
+    const size = estimateSimulationBytes('tsp', 32, 240, { collective: 'direct' });
+    expect(size.edges).toBe(32 * (240 ** 3 + 3 * 240) + 1);
+    expect(size.bytes).toBeGreaterThan(MAX_SIMULATION_BYTES);
+    const started = performance.now();
+    expect(() => buildPlan({ strategy: 'tsp', model: llama7b, context: 1_000_000, gpus: 240, collective: 'direct' })).toThrow(
+      /^gpus: tsp with the direct collective on 240 GPUs with 32 layers needs about 7\.6 GB of memory to simulate \(1866241 ops, 442391041 dependency edges; limit 2\.0 GB\); use fewer GPUs or --collective ring$/,
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+    // The ring schedule of the same all-gather is p^2 edges a layer and runs.
+    expect(estimateSimulationBytes('tsp', 32, 240).bytes).toBeLessThan(MAX_SIMULATION_BYTES);
   });
 });
