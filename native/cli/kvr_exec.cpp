@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kvr/attention_check.hpp"
 #include "kvr/cuda_api.hpp"
 #include "kvr/devices.hpp"
 #include "kvr/error.hpp"
@@ -48,7 +49,15 @@ Usage:
       --transport and --sm-partitions apply to the cuda backend only.
   kvr-exec bench-attention [--heads H] [--kv-heads K] [--head-dim D] [--chunk C] [--prefix P]
                            [--dense] [--warmup N] [--repeats N] [--seed S] [--no-check]
-      Times the CUDA attention kernels on one shape and prints the result as JSON.
+      Times the CUDA attention kernels on one shape and prints the result as JSON; each kernel's
+      output is checked on sampled rows against an fp32 host reference, with Q scaled so the
+      softmax is peaked (scaled scores with a standard deviation of 3.5; see attention-check).
+  kvr-exec attention-check [--heads H] [--kv-heads K] [--head-dim D] [--chunk C] [--prefix P]
+                           [--q-scale S] [--fault none|diagonal-tile|prefix-tile|off-by-one] [--seed S]
+      CPU self-test of bench-attention's check: the same inputs and reference, against an output
+      computed with a deliberately broken mask; prints kvr-exec/attention-check@1 JSON ("pass":
+      false means the check caught the fault). Defaults: 4 heads, head dim 128, chunk 256 over a
+      prefix of 1024, --q-scale 10.5 (the bench's), no fault.
   kvr-exec devices
       Prints what this build and this machine support, as JSON.
   kvr-exec --help
@@ -341,6 +350,35 @@ int command_compare(const std::vector<std::string>& args) {
   return 0;
 }
 
+int command_attention_check(const std::vector<std::string>& args) {
+  const Options options(args, {"heads", "kv-heads", "head-dim", "chunk", "prefix", "q-scale", "fault", "seed"}, {});
+  KVR_CHECK(options.positional().empty(), ErrorCode::InvalidArgument,
+            "attention-check takes no arguments (got " + options.positional().front() + ")");
+  AttentionShape shape;
+  shape.heads = static_cast<int>(options.get_int("heads", 4, 1, 1024));
+  shape.kv_heads = static_cast<int>(options.get_int("kv-heads", shape.heads, 1, 1024));
+  KVR_CHECK(shape.heads % shape.kv_heads == 0, ErrorCode::InvalidArgument,
+            "--kv-heads: must divide --heads (" + std::to_string(shape.heads) + "); got " +
+                std::to_string(shape.kv_heads));
+  shape.head_dim = static_cast<int>(options.get_int("head-dim", 128, 1, 1024));
+  shape.chunk = options.get_int("chunk", 256, 1, int64_t{1} << 20);
+  shape.prefix = options.get_int("prefix", 1024, 0, int64_t{1} << 20);
+  const std::string scale_text = options.get("q-scale", "");
+  float q_scale = kAttentionCheckQScale;
+  if (!scale_text.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(scale_text.c_str(), &end);
+    KVR_CHECK(errno == 0 && end == scale_text.c_str() + scale_text.size() && std::isfinite(value) && value > 0 &&
+                  value <= 1000,
+              ErrorCode::InvalidArgument, "--q-scale: expected a number in (0, 1000] (got \"" + scale_text + "\")");
+    q_scale = static_cast<float>(value);
+  }
+  const MaskFault fault = parse_mask_fault(options.get("fault", "none"));
+  write_json("", attention_check_self_test(shape, q_scale, fault, options.get_seed(1234)));
+  return 0;
+}
+
 int command_bench_attention(const std::vector<std::string>& args) {
   const Options options(args, {"heads", "kv-heads", "head-dim", "chunk", "prefix", "warmup", "repeats", "seed"},
                         {"dense", "no-check"});
@@ -387,9 +425,10 @@ int run_cli(const std::vector<std::string>& args) {
   if (command == "time-ops") return command_time_ops(rest);
   if (command == "compare") return command_compare(rest);
   if (command == "bench-attention") return command_bench_attention(rest);
+  if (command == "attention-check") return command_attention_check(rest);
   if (command == "devices") return command_devices(rest);
   KVR_FAIL(ErrorCode::InvalidArgument,
-           "unknown command " + command + " (expected run, time-ops, compare, bench-attention or devices; see --help)");
+           "unknown command " + command + " (expected run, time-ops, compare, bench-attention, attention-check or devices; see --help)");
 }
 
 int exit_code(ErrorCode code) {
