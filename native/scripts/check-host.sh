@@ -54,6 +54,7 @@ expect "run --transport nccl: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe" 
 expect "run --sm-partitions 2: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe" run "$plan" --backend cuda --sm-partitions 2
 expect "bench-attention: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe" bench-attention --chunk 64 --prefix 64
 expect "run on the cpu backend" 0 '"schema":"kvr-exec/measurement@1"' "$exe" run "$plan" --backend cpu --warmup 0 --repeats 1
+expect "attention-check on the cpu" 0 '"fault":"none".*"pass":true' "$exe" attention-check --chunk 64 --prefix 128 --heads 2
 expect "bad argument: one line, exit 2" 2 '^kvr-exec: invalid-argument: ' "$exe" run "$plan" --backend tpu
 
 if [[ $failed -ne 0 ]]; then

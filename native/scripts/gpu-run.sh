@@ -18,9 +18,9 @@
 #   8 slices      rest  green-context SM partitions: compare, paced links, slice calibration and
 #                       validation; only if 60 s or more are left
 # Every step writes OUT_DIR/<n>-<step>.json (1-preflight.json ...) as soon as it ends (schema
-# kvr-gpu-run/step@1: status ok,
-# failed, timeout or skipped; rc, elapsed_s, limit_s, why, and "finished": what it completed, also
-# when its timeout killed it), its output to OUT_DIR/<step>/ and OUT_DIR/<step>.log; one line per
+# kvr-gpu-run/step@1: status ok, failed, timeout, skipped or interrupted; rc, elapsed_s, limit_s,
+# why, and "finished": what it completed, also when its timeout killed it or gpu-run was
+# interrupted), its output to OUT_DIR/<step>/ and OUT_DIR/<step>.log; one line per
 # step in OUT_DIR/steps.jsonl; OUT_DIR/summary.json (kvr-gpu-run@1) at the end, also when
 # interrupted, and --archive FILE then packs OUT_DIR into FILE (.tgz), for the device tool, which
 # brings back 8 files at most.
@@ -164,10 +164,16 @@ write_summary() {
       log "archive: $archive ($(du -h "$archive" | cut -f1))"
   fi
 }
-current_child=""
+current_child="" current_name="" current_index=0 current_limit=0 current_budget=0 t0=0
+# Interrupted (INT/TERM): the step in flight is stopped and still writes its JSON, then the summary.
 on_signal() {
   log "interrupted"
-  [[ -n "$current_child" ]] && kill -TERM "$current_child" 2>/dev/null
+  if [[ -n "$current_child" ]]; then
+    kill -TERM "$current_child" 2>/dev/null
+    wait "$current_child" 2>/dev/null
+    write_step "$current_name" "$current_index" interrupted 130 \
+      "$(awk "BEGIN { printf \"%.2f\", $(date +%s.%N) - $t0 }")" "$current_limit" "$current_budget" "gpu-run was interrupted"
+  fi
   exit 130
 }
 trap 'write_summary' EXIT
@@ -202,7 +208,7 @@ for name in "${ALL_STEPS[@]}"; do
   t0="$(date +%s.%N)"
   KVR_STEP_DEADLINE=$(($(date +%s) + limit)) KVR_STEP_INDEX=$index \
     timeout --kill-after=5 "$limit" bash "$self" --run-step "$name" </dev/null >"$out/$name.out" 2>"$out/$name.log" &
-  current_child=$!
+  current_child=$! current_name=$name current_index=$index current_limit=$limit current_budget=$step_b
   wait "$current_child"
   rc=$?
   current_child=""

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,24 @@ describe('gpu-run.sh --dry-run', () => {
       ['cmake-make-build', 'ok'],
     ]);
     expect(readFileSync(join(out, 'build-dry-make/generator.txt'), 'utf8').trim()).toBe('Unix Makefiles');
+  });
+
+  test('interrupted (SIGTERM): the step in flight is stopped, writes its JSON, and the summary is written', async () => {
+    const out = join(dir, 'interrupted');
+    const child = spawn('bash', [script, '--dry-run', '--budget-s', '96', out], {
+      env: { ...process.env, KVR_GPU_RUN_PROBE: join(shims, 'torch_probe.py'), KVR_SHIM_PROBE_SLEEP_S: '300' },
+      stdio: 'ignore',
+    });
+    // Preflight takes well under a second; the probe then sleeps.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    const probe = JSON.parse(readFileSync(join(out, '2-probe.json'), 'utf8')) as StepDoc;
+    expect(probe).toMatchObject({ status: 'interrupted', why: 'gpu-run was interrupted' });
+    expect(probe.finished[0]).toMatchObject({ name: 'torch-probe', status: 'stopped' });
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { steps: StepDoc[] };
+    expect(summary.steps.map((s) => s.step)).toEqual(['preflight', 'probe']);
   });
 
   test('bad input: one clear line and a non-zero exit', () => {

@@ -45,8 +45,13 @@ sub() {
   fi
   [[ $limit -gt $left ]] && limit=$left
   t0="$(date +%s.%N)"
-  timeout --kill-after=3 "$limit" "$@" >"$out/$step/$name.out" 2>"$out/$step/$name.log" </dev/null
+  # In the background so that a TERM to this step (its own limit, or gpu-run interrupted) reaches
+  # the trap in run_step_body at once, which passes it on to this command's process group.
+  timeout --kill-after=3 "$limit" "$@" >"$out/$step/$name.out" 2>"$out/$step/$name.log" </dev/null &
+  sub_pid=$! sub_name=$name sub_t0=$t0
+  wait "$sub_pid"
   rc=$?
+  sub_pid=""
   case $rc in 0) status=ok ;; 124 | 137) status=timeout; : >"$out/$step/.timed-out" ;; *) status=failed ;; esac
   result "{\"name\": \"$name\", \"status\": \"$status\", \"rc\": $rc, \"seconds\": $(awk "BEGIN { printf \"%.2f\", $(date +%s.%N) - $t0 }"), \"limit_s\": $limit}"
   echo "$name: $status (rc $rc)"
@@ -170,8 +175,10 @@ print(torch.__version__, "cuda", torch.version.cuda, "gpu" if torch.cuda.is_avai
     why=""
     [[ -n "$no_gpu" ]] && why="$no_gpu"
     [[ -z "$why" && -z "$builder" && -z "${KVR_EXEC:-}" ]] && why="nothing to build with ($(state_get SKIP_build))"
-    if [[ -z "$why" && ( $s == calibrate ) && -z "$node_v" ]]; then
+    if [[ -z "$why" && $s == calibrate && -z "$node_v" ]]; then
       why="no Node: run native/scripts/pack-gpu-runtime.sh here and carry .devtools and dist"
+    elif [[ -z "$why" && $s == calibrate && ! -f "$root/dist/cli/main.js" ]]; then
+      why="no dist/cli/main.js: run native/scripts/pack-gpu-runtime.sh here and carry dist"
     fi
     if [[ -n "$why" ]]; then
       state_set "SKIP_$s" "$why"
@@ -422,6 +429,15 @@ PY
   return 0
 }
 
+on_step_term() {
+  echo "stopped (TERM)" >&2
+  if [[ -n "$sub_pid" ]]; then
+    kill -TERM "$sub_pid" 2>/dev/null
+    result "{\"name\": \"$sub_name\", \"status\": \"stopped\", \"seconds\": $(awk "BEGIN { printf \"%.2f\", $(date +%s.%N) - $sub_t0 }")}"
+  fi
+  exit 124
+}
+
 run_step_body() {
   step="$1"
   mkdir -p "$out/$step"
@@ -430,6 +446,10 @@ run_step_body() {
     *) echo "unknown step $step" >&2; return 2 ;;
   esac
   rm -f "$out/$step/.timed-out"
+  # timeout runs each command in a process group of its own: pass a TERM on to it, or it would
+  # outlive this step.
+  sub_pid=""
+  trap on_step_term TERM INT
   "step_$step"
   local rc=$?
   # A step whose command was cut to the step's time left ran out of time, whatever it returned.
