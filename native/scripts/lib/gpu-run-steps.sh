@@ -146,13 +146,13 @@ print(torch.__version__, "cuda", torch.version.cuda, "gpu" if torch.cuda.is_avai
   local torch_ok=0
   [[ "$torch_v" == *" gpu" ]] && torch_ok=1
   # probe
+  # The probe runs even when the quick torch check above failed (a slow import, say): it reports
+  # its own errors, and its data is the most valuable of the session.
   if [[ ! -f "$probe" ]]; then
     state_set SKIP_probe "${probe#"$root"/} is not in this checkout"
-  elif [[ $torch_ok -eq 0 ]]; then
-    state_set SKIP_probe "PyTorch with CUDA is not available (${torch_v:-no torch})"
   fi
   if [[ -n "$(state_get SKIP_probe)" ]]; then decide probe "skip: $(state_get SKIP_probe)"
-  else decide probe "${probe#"$root"/}"; fi
+  else decide probe "${probe#"$root"/}$([[ $torch_ok -eq 1 ]] || echo " (the torch check failed: ${torch_v:-no torch})")"; fi
   # build
   if [[ -n "${KVR_EXEC:-}" ]]; then
     state_set SKIP_build "KVR_EXEC=$KVR_EXEC given"
@@ -205,6 +205,8 @@ step_probe() {
 
 # --- 3 build --------------------------------------------------------------------------------------
 unpack_node() {
+  # The CLI resolves its packages from the repository root: link the carried ones when it has none.
+  if [[ ! -e "$root/node_modules" && -d "$root/.devtools/node_modules" ]]; then ln -s .devtools/node_modules "$root/node_modules"; fi
   command -v node >/dev/null 2>&1 && { node --version; return 0; }
   [[ -f "$root/.devtools/node.xz" ]] || { echo "no node and no .devtools/node.xz" >&2; return 1; }
   mkdir -p /tmp/kvr-node/bin || return 1
@@ -212,7 +214,6 @@ unpack_node() {
     "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
       "$root/.devtools/node.xz" /tmp/kvr-node/bin/node.tmp || return 1
   chmod +x /tmp/kvr-node/bin/node.tmp && mv /tmp/kvr-node/bin/node.tmp /tmp/kvr-node/bin/node || return 1
-  if [[ ! -e "$root/node_modules" && -d "$root/.devtools/node_modules" ]]; then ln -s .devtools/node_modules "$root/node_modules"; fi
   /tmp/kvr-node/bin/node --version
 }
 step_build() {
