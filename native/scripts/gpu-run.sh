@@ -65,7 +65,7 @@ while [[ $# -gt 0 ]]; do
     --steps=*) only="${1#*=}"; shift ;;
     --archive) [[ $# -ge 2 ]] || die "--archive needs a file"; archive="$2"; shift 2 ;;
     --dry-run) dry=1; shift ;;
-    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [[ -z "$out_arg" ]] || die "one OUT_DIR only (got '$out_arg' and '$1')"; out_arg="$1"; shift ;;
   esac
@@ -84,8 +84,10 @@ else
 fi
 mkdir -p "$out_arg" || die "cannot create $out_arg"
 out="$(cd "$out_arg" && pwd)"
-[[ -z "$archive" ]] || archive="$(cd "$(dirname "$archive")" 2>/dev/null && pwd)/$(basename "$archive")" ||
-  die "--archive: no folder for $archive"
+if [[ -n "$archive" ]]; then
+  [[ -d "$(dirname "$archive")" ]] || die "--archive: no folder $(dirname "$archive") for $archive"
+  archive="$(cd "$(dirname "$archive")" && pwd)/$(basename "$archive")"
+fi
 
 export KVR_GPU_RUN_ROOT="$root" KVR_GPU_RUN_OUT="$out" KVR_GPU_RUN_DRY="$dry" KVR_GPU_RUN_THRESHOLD="$THRESHOLD"
 if [[ $dry -eq 1 ]]; then
