@@ -30,7 +30,8 @@
 # GPU, in CI (test/native/gpu-run.test.ts). It never changes GPU settings (no MIG, clocks, compute
 # mode, MPS or reset), here or anywhere.
 # Environment: CUDA_HOME (/usr/local/cuda), KVR_EXEC (use this kvr-exec, skip the build),
-# KVR_GPU_NAME (profile name; else h200/h100-sxm/... from nvidia-smi), KVR_GPU_RUN_PYTHON (python3).
+# KVR_GPU_NAME (profile name; else h200/h100-sxm/... from nvidia-smi), KVR_GPU_RUN_PYTHON (python3),
+# KVR_GPU_RUN_PROBE (the probe script), KVR_SM_PARTITIONS (8, for the slices).
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
