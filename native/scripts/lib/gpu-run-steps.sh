@@ -112,9 +112,14 @@ step_preflight() {
   make_v="$(first_line make --version | grep -o '[0-9][0-9.]*' | head -n 1)"
   cxx_v="$(first_line g++ --version)"
   py_v="$(first_line "$python" --version)"
-  # A cold `import torch` takes seconds; the SM count comes from kvr-exec devices after the build.
+  # A cold `import torch` takes seconds. A check cut by its timeout counts as torch present (the
+  # baselines then try, and report their own errors); an import error as absent.
+  local torch_rc
   torch_v="$(timeout 20 "$python" -c 'import torch
-print(torch.__version__, "cuda", torch.version.cuda, "gpu" if torch.cuda.is_available() else "no-gpu")' 2>/dev/null | tail -n 1)"
+p = torch.cuda.get_device_properties(0) if torch.cuda.is_available() else None
+print(torch.__version__, "cuda", torch.version.cuda, ("gpu sms %d" % p.multi_processor_count) if p else "no-gpu")' 2>/dev/null | tail -n 1)"
+  torch_rc=$?  # the pipeline's status (pipefail): 124 when timeout cut it
+  [[ $torch_rc -eq 124 ]] && torch_v="unknown (the import took over 20 s) gpu"
   nccl_h="$(ls "${NCCL_HOME:-/nonexistent}/include/nccl.h" /usr/include/nccl.h /usr/local/include/nccl.h 2>/dev/null | head -n 1)"
   nccl_v=""
   [[ -n "$nccl_h" ]] && nccl_v="$(awk '/#define NCCL_(MAJOR|MINOR|PATCH) /{printf "%s%s", sep, $3; sep="."}' "$nccl_h")"
@@ -132,6 +137,7 @@ print(torch.__version__, "cuda", torch.version.cuda, "gpu" if torch.cuda.is_avai
   fact cxx "${cxx_v:-}"
   fact python "${py_v:-}"
   fact torch "${torch_v:-}"
+  fact sms "$(grep -o 'sms [0-9]*' <<<"$torch_v" | cut -d' ' -f2)"
   fact nccl "${nccl_v:+$nccl_v at $nccl_h}"
   fact node "${node_v:-}"
   result "{\"facts\": {$(IFS=,; echo "${facts[*]}")}}"
@@ -144,7 +150,7 @@ print(torch.__version__, "cuda", torch.version.cuda, "gpu" if torch.cuda.is_avai
   state_set ARCH "$(tr -d '.' <<<"$compute_cap")"
   if [[ -n "$cmake_v" ]] && printf '3.18\n%s\n' "$cmake_v" | sort -V -C; then cmake_ok=1; fi
   local torch_ok=0
-  [[ "$torch_v" == *" gpu" ]] && torch_ok=1
+  [[ "$torch_v" == *" gpu"* ]] && torch_ok=1
   # probe
   # The probe runs even when the quick torch check above failed (a slow import, say): it reports
   # its own errors, and its data is the most valuable of the session.

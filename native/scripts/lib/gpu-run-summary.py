@@ -30,7 +30,7 @@ facts = next((f["facts"] for f in finished("preflight", "facts")), {})
 digest["gpu"] = {k: facts.get(k) for k in ("gpu", "gpus", "memory", "driver", "nvcc", "torch", "nccl")}
 devices = load("build", "devices.out") or {}
 gpu_list = (devices.get("cuda") or {}).get("devices") or []
-digest["gpu"]["sms"] = gpu_list[0].get("sms") if gpu_list else None
+digest["gpu"]["sms"] = gpu_list[0].get("sms") if gpu_list else facts.get("sms")
 probe = load("probe.json")
 digest["probe"] = {"written": probe is not None, "status": (steps.get("probe") or {}).get("status")}
 
