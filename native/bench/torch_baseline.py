@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch baselines for native/scripts/gpu-check.sh (no downloads, random weights).
+"""PyTorch baselines for native/scripts/gpu-run.sh (no downloads, random weights).
 
 1. Attention: torch.nn.functional.scaled_dot_product_attention on the shapes kvr-exec
    bench-attention times (a chunk of c queries at positions [P, P + c) over keys [0, P + c),

@@ -7,15 +7,18 @@
 #include <fstream>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "kvr/attention_check.hpp"
 #include "kvr/cuda_api.hpp"
 #include "kvr/devices.hpp"
 #include "kvr/error.hpp"
 #include "kvr/executor.hpp"
 #include "kvr/json.hpp"
+#include "kvr/launch.hpp"
 #include "kvr/link_emulation.hpp"
 #include "kvr/op_timing.hpp"
 #include "kvr/plan.hpp"
@@ -48,7 +51,21 @@ Usage:
       --transport and --sm-partitions apply to the cuda backend only.
   kvr-exec bench-attention [--heads H] [--kv-heads K] [--head-dim D] [--chunk C] [--prefix P]
                            [--dense] [--warmup N] [--repeats N] [--seed S] [--no-check]
-      Times the CUDA attention kernels on one shape and prints the result as JSON.
+      Times the CUDA attention kernels on one shape and prints the result as JSON; each kernel's
+      output is checked on sampled rows against an fp32 host reference, with Q scaled so the
+      softmax is peaked (scaled scores with a standard deviation of 3.5; see attention-check).
+  kvr-exec attention-check [--heads H] [--kv-heads K] [--head-dim D] [--chunk C] [--prefix P]
+                           [--q-scale S] [--fault none|diagonal-tile|prefix-tile|off-by-one] [--seed S]
+      CPU self-test of bench-attention's check: the same inputs and reference, against an output
+      computed with a deliberately broken mask; prints kvr-exec/attention-check@1 JSON ("pass":
+      false means the check caught the fault). Defaults: 4 heads, head dim 128, chunk 256 over a
+      prefix of 1024, --q-scale 10.5 (the bench's), no fault.
+  kvr-exec launch-info [--rank R --world-size N]
+      Prints the rank, world size and local device this process would take under its launcher
+      (mpirun: OMPI_COMM_WORLD_RANK/SIZE; MPICH, Intel MPI, srun --mpi=pmi2: PMI_RANK/SIZE; srun:
+      SLURM_PROCID/NTASKS; device from LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID or
+      SLURM_LOCALID) as kvr-exec/launch@1 JSON. run, time-ops and compare refuse a world size above 1:
+      one process per GPU over NCCL is not implemented yet; one kvr-exec drives every GPU of a host.
   kvr-exec devices
       Prints what this build and this machine support, as JSON.
   kvr-exec --help
@@ -229,10 +246,34 @@ std::vector<int> parse_op_ids(const std::string& text) {
 
 // --- subcommands -------------------------------------------------------------------------------
 
+// run, time-ops and compare execute the whole plan in this process: under a launcher that started
+// several processes each would run every rank. Refuse that, naming the launcher.
+void refuse_multi_process(const char* command) {
+  const LaunchInfo launch = detect_launch_from_environment();
+  KVR_CHECK(launch.world_size == 1, ErrorCode::InvalidArgument,
+            std::string(command) + ": started as rank " + std::to_string(launch.rank) + " of " +
+                std::to_string(launch.world_size) + " by " + launch.launcher +
+                "; one process per GPU over NCCL is not implemented yet: start one kvr-exec per host (it "
+                "drives every GPU of the host, NCCL between them)");
+}
+
+int command_launch_info(const std::vector<std::string>& args) {
+  const Options options(args, {"rank", "world-size"}, {});
+  KVR_CHECK(options.positional().empty(), ErrorCode::InvalidArgument,
+            "launch-info takes no arguments (got " + options.positional().front() + ")");
+  std::optional<int> rank;
+  std::optional<int> world_size;
+  if (options.has("rank")) rank = static_cast<int>(options.get_int("rank", 0, 0, 1 << 24));
+  if (options.has("world-size")) world_size = static_cast<int>(options.get_int("world-size", 1, 1, 1 << 24));
+  write_json("", launch_json(detect_launch_from_environment(rank, world_size)));
+  return 0;
+}
+
 int command_run(const std::vector<std::string>& args) {
   const Options options(
       args, {"backend", "transport", "warmup", "repeats", "seed", "device-offset", "sm-partitions", "links", "out", "trace"},
       {});
+  refuse_multi_process("run");
   const Plan plan = load_plan(options);
   const Measurement measurement = execute(plan, exec_options(options));
   write_json(options.get("out", ""), measurement_json(plan, measurement));
@@ -243,6 +284,7 @@ int command_run(const std::vector<std::string>& args) {
 int command_time_ops(const std::vector<std::string>& args) {
   const Options options(
       args, {"ops", "backend", "transport", "warmup", "repeats", "seed", "device-offset", "sm-partitions", "links"}, {});
+  refuse_multi_process("time-ops");
   KVR_CHECK(options.has("ops"), ErrorCode::InvalidArgument, "time-ops: --ops is required (e.g. --ops 3,7,12)");
   const std::vector<int> op_ids = parse_op_ids(options.get("ops", ""));
   const Plan plan = load_plan(options);
@@ -278,6 +320,7 @@ LogitError logit_error(const std::vector<float>& a, const std::vector<float>& re
 
 int command_compare(const std::vector<std::string>& args) {
   const Options options(args, {"backends", "transport", "seed", "device-offset", "sm-partitions"}, {});
+  refuse_multi_process("compare");
   const Plan plan = load_plan(options);
   std::vector<std::string> backends;
   {
@@ -341,6 +384,35 @@ int command_compare(const std::vector<std::string>& args) {
   return 0;
 }
 
+int command_attention_check(const std::vector<std::string>& args) {
+  const Options options(args, {"heads", "kv-heads", "head-dim", "chunk", "prefix", "q-scale", "fault", "seed"}, {});
+  KVR_CHECK(options.positional().empty(), ErrorCode::InvalidArgument,
+            "attention-check takes no arguments (got " + options.positional().front() + ")");
+  AttentionShape shape;
+  shape.heads = static_cast<int>(options.get_int("heads", 4, 1, 1024));
+  shape.kv_heads = static_cast<int>(options.get_int("kv-heads", shape.heads, 1, 1024));
+  KVR_CHECK(shape.heads % shape.kv_heads == 0, ErrorCode::InvalidArgument,
+            "--kv-heads: must divide --heads (" + std::to_string(shape.heads) + "); got " +
+                std::to_string(shape.kv_heads));
+  shape.head_dim = static_cast<int>(options.get_int("head-dim", 128, 1, 1024));
+  shape.chunk = options.get_int("chunk", 256, 1, int64_t{1} << 20);
+  shape.prefix = options.get_int("prefix", 1024, 0, int64_t{1} << 20);
+  const std::string scale_text = options.get("q-scale", "");
+  float q_scale = kAttentionCheckQScale;
+  if (!scale_text.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(scale_text.c_str(), &end);
+    KVR_CHECK(errno == 0 && end == scale_text.c_str() + scale_text.size() && std::isfinite(value) && value > 0 &&
+                  value <= 1000,
+              ErrorCode::InvalidArgument, "--q-scale: expected a number in (0, 1000] (got \"" + scale_text + "\")");
+    q_scale = static_cast<float>(value);
+  }
+  const MaskFault fault = parse_mask_fault(options.get("fault", "none"));
+  write_json("", attention_check_self_test(shape, q_scale, fault, options.get_seed(1234)));
+  return 0;
+}
+
 int command_bench_attention(const std::vector<std::string>& args) {
   const Options options(args, {"heads", "kv-heads", "head-dim", "chunk", "prefix", "warmup", "repeats", "seed"},
                         {"dense", "no-check"});
@@ -387,9 +459,11 @@ int run_cli(const std::vector<std::string>& args) {
   if (command == "time-ops") return command_time_ops(rest);
   if (command == "compare") return command_compare(rest);
   if (command == "bench-attention") return command_bench_attention(rest);
+  if (command == "attention-check") return command_attention_check(rest);
+  if (command == "launch-info") return command_launch_info(rest);
   if (command == "devices") return command_devices(rest);
   KVR_FAIL(ErrorCode::InvalidArgument,
-           "unknown command " + command + " (expected run, time-ops, compare, bench-attention or devices; see --help)");
+           "unknown command " + command + " (expected run, time-ops, compare, bench-attention, attention-check, launch-info or devices; see --help)");
 }
 
 int exit_code(ErrorCode code) {

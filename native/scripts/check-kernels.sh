@@ -3,6 +3,8 @@
 # warnings as errors, without cuBLAS, NCCL or a GPU: what CI and GPU-less machines can verify.
 # Prints one line per file (with the flash kernel's registers and spills for sm_90) and exits
 # non-zero if any file fails. Usage: native/scripts/check-kernels.sh [NVCC]
+# KVR_KERNEL_OBJECTS=DIR keeps the objects there (<name>.sm_80.o, <name>.sm_90.o), for
+# check-host.sh --kernel-objects DIR, so CI compiles each kernel once.
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -54,6 +56,9 @@ for file in "${files[@]}"; do
   printf '%-28s %s%s\n' "$name" "$status" "${detail:+  ($detail)}"
 done
 
+if [[ -n "${KVR_KERNEL_OBJECTS:-}" && $failed -eq 0 ]]; then
+  mkdir -p "$KVR_KERNEL_OBJECTS" && cp "$work"/*.o "$KVR_KERNEL_OBJECTS"/
+fi
 if [[ $failed -ne 0 ]]; then
   echo "check-kernels: some kernels failed to compile" >&2
   exit 1

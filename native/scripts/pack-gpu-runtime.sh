@@ -11,7 +11,7 @@
 #                                the lib/browser/package.json that marks it CommonJS),
 #                                node-addon-api (napi.h), node-api-headers (node_api.h)
 # and prints the sizes: the device tool carries at most 64 MiB of ignored paths, so this fails
-# above KVR_PACK_LIMIT_MIB (default 56). native/scripts/gpu-calibrate.sh unpacks and uses it.
+# above KVR_PACK_LIMIT_MIB (default 56). native/scripts/gpu-run.sh unpacks and uses it.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -1,6 +1,7 @@
 // bench_attention (kvr/cuda_api.hpp): times the attention kernel on one shape with CUDA events
 // (median of repeats) on device 0, and checks a sample of query rows against an fp32 host
-// reference computed from the same fp16 inputs. Every flash tiling compiled in is timed too
+// reference computed from the same fp16 inputs (kvr/attention_check.hpp: Q scaled so the softmax
+// is peaked, rows on both sides of the tile boundaries). Every flash tiling compiled in is timed too
 // ("variants"), so one GPU session shows which tiling suits the card.
 //
 // FLOPs are the simulator's: causal 4 h hd c (P + (c + 1) / 2) (each query attends to its prefix
@@ -9,7 +10,6 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <cuda_fp16.h>
@@ -19,6 +19,7 @@
 #include "check.hpp"
 #include "cuda_backend.hpp"
 #include "elementwise.hpp"
+#include "kvr/attention_check.hpp"
 #include "kvr/cuda_api.hpp"
 
 namespace kvr {
@@ -37,55 +38,6 @@ std::vector<__half> copy_back(const __half* device, size_t count) {
   std::vector<__half> host(count);
   KVR_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(__half), cudaMemcpyDeviceToHost));
   return host;
-}
-
-// Reference outputs [sample][head][hd] for the sampled chunk rows, fp32 dot products and fp64
-// softmax sums, over keys s <= t (the dense variant masks the rest, same result).
-std::vector<float> reference(const AttentionBenchOptions& o, const std::vector<float>& q, const std::vector<float>& cache,
-                             const std::vector<int64_t>& rows) {
-  const int hd = o.head_dim;
-  const int64_t q_stride = static_cast<int64_t>(o.heads) * hd;
-  const int64_t cache_stride = 2LL * o.kv_heads * hd;
-  const int group = o.heads / o.kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<float> out(rows.size() * static_cast<size_t>(o.heads) * static_cast<size_t>(hd));
-  const size_t tasks = rows.size() * static_cast<size_t>(o.heads);
-  const auto work = [&](size_t first, size_t step) {
-    std::vector<double> scores;
-    std::vector<double> acc(static_cast<size_t>(hd));
-    for (size_t task = first; task < tasks; task += step) {
-      const size_t sample = task / static_cast<size_t>(o.heads);
-      const int head = static_cast<int>(task % static_cast<size_t>(o.heads));
-      const int64_t row = rows[sample];
-      const int64_t t = o.prefix + row;
-      const float* qv = q.data() + row * q_stride + static_cast<int64_t>(head) * hd;
-      const int64_t kv_offset = static_cast<int64_t>(head / group) * hd;
-      scores.assign(static_cast<size_t>(t + 1), 0.0);
-      double max_score = -1e300;
-      for (int64_t s = 0; s <= t; ++s) {
-        const float* k = cache.data() + s * cache_stride + kv_offset;
-        float dot = 0.f;
-        for (int i = 0; i < hd; ++i) dot += qv[i] * k[i];
-        scores[static_cast<size_t>(s)] = static_cast<double>(dot * scale);
-        max_score = std::max(max_score, scores[static_cast<size_t>(s)]);
-      }
-      std::fill(acc.begin(), acc.end(), 0.0);
-      double sum = 0.0;
-      for (int64_t s = 0; s <= t; ++s) {
-        const double pr = std::exp(scores[static_cast<size_t>(s)] - max_score);
-        sum += pr;
-        const float* v = cache.data() + s * cache_stride + static_cast<int64_t>(o.kv_heads) * hd + kv_offset;
-        for (int i = 0; i < hd; ++i) acc[static_cast<size_t>(i)] += pr * v[i];
-      }
-      float* dst = out.data() + task * static_cast<size_t>(hd);
-      for (int i = 0; i < hd; ++i) dst[i] = static_cast<float>(acc[static_cast<size_t>(i)] / sum);
-    }
-  };
-  const size_t threads = std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), 64));
-  std::vector<std::thread> pool;
-  for (size_t i = 0; i < threads; ++i) pool.emplace_back(work, i, threads);
-  for (std::thread& thread : pool) thread.join();
-  return out;
 }
 
 double median(std::vector<double> values) {
@@ -146,14 +98,16 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
   try {
     cuda::WeightInitParams fill;
     fill.seed = o.seed;
-    fill.scale = 1.0f;
+    // Sharp scores: Q in +-kAttentionCheckQScale, K and V in +-1 (attention_check.hpp).
+    fill.scale = kAttentionCheckQScale;
     fill.out = q_memory.data();
     fill.count = q_count;
-    fill.tensor = 0x7100;
+    fill.tensor = kAttentionCheckQTensor;
     cuda::launch_weight_init(fill, stream);
+    fill.scale = 1.0f;
     fill.out = cache_memory.data();
     fill.count = cache_count;
-    fill.tensor = 0x7101;
+    fill.tensor = kAttentionCheckCacheTensor;
     cuda::launch_weight_init(fill, stream);
 
     AttentionParams p;
@@ -175,11 +129,14 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
     const double prefix = static_cast<double>(o.prefix);
     const double flops = 4.0 * o.heads * hd * c * (o.causal ? prefix + (c + 1.0) / 2.0 : prefix + c);
 
-    // Sampled rows: up to 64 spread over the chunk, first and last included.
-    std::vector<int64_t> rows;
-    const int64_t samples = std::min<int64_t>(64, o.chunk);
-    for (int64_t i = 0; i < samples; ++i) rows.push_back(samples == 1 ? 0 : i * (o.chunk - 1) / (samples - 1));
-    std::vector<float> expected;
+    AttentionShape shape;
+    shape.heads = o.heads;
+    shape.kv_heads = o.kv_heads;
+    shape.head_dim = hd;
+    shape.chunk = o.chunk;
+    shape.prefix = o.prefix;
+    const std::vector<int64_t> rows = attention_check_rows(o.chunk);
+    AttentionReference expected;
 
     std::vector<AttentionKernel> kernels = {cuda::choose_attention_kernel(hd)};
     if (cuda::flash_attention_supports(hd)) {
@@ -215,24 +172,13 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
       variant.set("tflops", flops / median_s / 1e12);
       double max_rel_error = -1.0;
       if (o.check) {
-        if (expected.empty()) {
+        if (expected.out.empty()) {
           const std::vector<float> q_host = to_floats(copy_back(p.q, static_cast<size_t>(q_count)));
           const std::vector<float> cache_host = to_floats(copy_back(p.cache, static_cast<size_t>(cache_count)));
-          expected = reference(o, q_host, cache_host, rows);
+          expected = attention_reference(shape, q_host, cache_host, rows);
         }
-        const std::vector<__half> out = copy_back(p.out, static_cast<size_t>(q_count));
-        double max_diff = 0.0;
-        double max_ref = 0.0;
-        for (size_t sample = 0; sample < rows.size(); ++sample) {
-          for (int64_t j = 0; j < static_cast<int64_t>(o.heads) * hd; ++j) {
-            const double got = __half2float(out[static_cast<size_t>(rows[sample] * p.out_stride + j)]);
-            const double want = expected[sample * static_cast<size_t>(o.heads) * static_cast<size_t>(hd) + static_cast<size_t>(j)];
-            const double diff = std::isfinite(got) ? std::fabs(got - want) : 1e30;
-            max_diff = std::max(max_diff, diff);
-            max_ref = std::max(max_ref, std::fabs(want));
-          }
-        }
-        max_rel_error = max_diff / std::max(max_ref, 1e-30);
+        max_rel_error = attention_max_rel_error(shape, expected.out,
+                                                to_floats(copy_back(p.out, static_cast<size_t>(q_count))), rows);
         variant.set("max_rel_error", max_rel_error);
       }
       variants.push(variant);
@@ -253,6 +199,8 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
         if (o.check) {
           result.set("max_rel_error", max_rel_error);
           result.set("checked_rows", static_cast<int64_t>(rows.size()));
+          result.set("score_std", expected.score_std);
+          result.set("q_scale", static_cast<double>(kAttentionCheckQScale));
         }
       }
     }

@@ -5,6 +5,7 @@
 
 #include "check.hpp"
 #include "kvr/cuda_api.hpp"
+#include "library_check.hpp"
 
 namespace kvr {
 namespace {
@@ -29,6 +30,10 @@ bool built_with_nccl() {
 json::Value describe_cuda() {
   json::Value out;
   out.set("cuda_version", version_string(CUDART_VERSION));  // the toolkit this build used
+#if defined(KVR_STUB_CUBLAS)
+  // native/scripts/build-plain.sh --stubs: a compile-and-link check, not a usable build.
+  out.set("stub_libraries", std::string("cuBLAS, cuBLASLt and NCCL are native/stubs (compile check only)"));
+#endif
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0) {
