@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { calibrate, type CalibrateOptions } from '../../calibration/calibrate.js';
+import { calibrateFrom } from '../../calibration/fit-shape-profile.js';
+import { SOFTWARE_STACKS, type SoftwareStack } from '../../sim/hardware/shape-model.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
@@ -12,6 +14,9 @@ import { defaultProfilePath } from '../project-root.js';
 import { resolveModels, TINY_MODELS } from '../tiny-models.js';
 
 export interface CalibrateFlags {
+  from?: string[];
+  base?: string;
+  stack?: string;
   backend?: string;
   name?: string;
   model?: string;
@@ -34,6 +39,10 @@ export const CALIBRATION_DEFAULTS: Record<BackendName, { models: string; tokens:
 
 /** `kvr calibrate`: measure ops on the device, fit the simulator's tables, write the profile. */
 export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io: CliIo): Promise<void> {
+  if (flags.from !== undefined) return calibrateFromCommand(flags, argv, io);
+  for (const [flag, value] of [['--base', flags.base], ['--stack', flags.stack]] as const) {
+    if (value !== undefined) throw new KvrInputError(flag, 'only with --from FILE...');
+  }
   const backend = (flags.backend ?? 'cpu') as BackendName;
   if (!BACKENDS.includes(backend)) throw new KvrInputError('--backend', `expected one of ${BACKENDS.join(', ')} (got ${JSON.stringify(flags.backend)})`);
   const defaults = CALIBRATION_DEFAULTS[backend];
@@ -92,4 +101,43 @@ export function parseSmPartitionsFlag(value: string | undefined, backend: Backen
     throw new KvrInputError('--sm-partitions', `only applies to --backend cuda: the ${backend} backend has no SMs to split (its ranks are threads)`);
   }
   return partitions;
+}
+
+/**
+ * `kvr calibrate --from FILE... --name NAME`: fit a shape profile from measurement files (no
+ * device needed) and write it; the same files give the same profile, bit for bit.
+ */
+function calibrateFromCommand(flags: CalibrateFlags, argv: string[], io: CliIo): void {
+  if (flags.name === undefined) throw new KvrInputError('--name', 'is required with --from: the profile name, the --gpu it will be found under (e.g. h200-pytorch)');
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(flags.name)) throw new KvrInputError('--name', `expected letters, digits, ".", "_" or "-" (got ${JSON.stringify(flags.name)})`);
+  const executorOnly = (['backend', 'model', 'tokens', 'prefixes', 'linkBandwidth', 'linkLatency', 'linkTokens', 'smPartitions', 'warmup', 'repeats'] as const).filter((k) => flags[k] !== undefined);
+  if (executorOnly.length > 0) throw new KvrInputError('--from', `fits files; it takes no executor flags (got --${executorOnly[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)})`);
+  if (flags.stack !== undefined && !(SOFTWARE_STACKS as readonly string[]).includes(flags.stack)) {
+    throw new KvrInputError('--stack', `expected one of ${SOFTWARE_STACKS.join(', ')} (got ${JSON.stringify(flags.stack)})`);
+  }
+  const files = flags.from!.map((path) => {
+    try {
+      return { path, text: io.readFile(path) };
+    } catch (error) {
+      throw new KvrInputError('--from', `cannot read ${JSON.stringify(path)}: ${oneLine(error)}`);
+    }
+  });
+  const profile = calibrateFrom({
+    files,
+    name: flags.name,
+    ...(flags.base === undefined ? {} : { base: flags.base }),
+    ...(flags.stack === undefined ? {} : { stack: flags.stack as SoftwareStack }),
+    command: `kvr ${argv.join(' ')}`,
+  });
+  const out = flags.out ?? defaultProfilePath(flags.name);
+  try {
+    if (flags.out === undefined) mkdirSync(dirname(out), { recursive: true });
+    io.writeFile(out, `${JSON.stringify(profile, null, 2)}\n`);
+  } catch (error) {
+    throw new KvrInputError('--out', `cannot write ${JSON.stringify(out)}: ${oneLine(error)}`);
+  }
+  const cv = (profile.fit as { cv: Record<string, { points: number; mean: number; max: number } | null> }).cv;
+  const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const lines = Object.entries(cv).map(([op, e]) => (e === null ? `  ${op}: not measured` : `  ${op}: mean ${percent(e.mean)}, max ${percent(e.max)} over ${e.points} points`));
+  io.stdout(`wrote ${out}: shape profile ${flags.name} (${String(profile.stack_description)})\nleave-one-out error per op class:\n${lines.join('\n')}\n`);
 }

@@ -9,6 +9,7 @@ import {
 } from '../input/fields.js';
 import { parseQuantity } from '../units/quantity.js';
 import type { GpuCalibration } from './calibration.js';
+import type { ShapeModel } from './shape-model.js';
 
 /** Which roofline a kernel sits on and which efficiency applies to it. */
 export type GpuProfileKind = 'datasheet' | 'abstract' | 'calibrated' | 'user';
@@ -53,6 +54,13 @@ export interface GpuSpec {
   source: string;
   /** Measured op rates and transfer overhead from `kvr calibrate`; ops without a table use the roofline. */
   calibration?: GpuCalibration;
+  /**
+   * Shape-aware costs of a profile fitted by `kvr calibrate --from` (sim/hardware/shape-model.ts):
+   * when present, every op is costed kernel by kernel from shape, not by the roofline.
+   */
+  shape?: ShapeModel;
+  /** The software stack a shape profile describes, e.g. "PyTorch 2.11 eager + SDPA". */
+  stack_description?: string;
 }
 
 const KEYS = [
