@@ -39,7 +39,7 @@ export const CALIBRATION_DEFAULTS: Record<BackendName, { models: string; tokens:
 
 /** `kvr calibrate`: measure ops on the device, fit the simulator's tables, write the profile. */
 export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io: CliIo): Promise<void> {
-  if (flags.from !== undefined) return calibrateFromCommand(flags, argv, io);
+  if (flags.from !== undefined) return calibrateFromCommand(flags, io);
   for (const [flag, value] of [['--base', flags.base], ['--stack', flags.stack]] as const) {
     if (value !== undefined) throw new KvrInputError(flag, 'only with --from FILE...');
   }
@@ -107,7 +107,7 @@ export function parseSmPartitionsFlag(value: string | undefined, backend: Backen
  * `kvr calibrate --from FILE... --name NAME`: fit a shape profile from measurement files (no
  * device needed) and write it; the same files give the same profile, bit for bit.
  */
-function calibrateFromCommand(flags: CalibrateFlags, argv: string[], io: CliIo): void {
+function calibrateFromCommand(flags: CalibrateFlags, io: CliIo): void {
   if (flags.name === undefined) throw new KvrInputError('--name', 'is required with --from: the profile name, the --gpu it will be found under (e.g. h200-pytorch)');
   if (!/^[a-z0-9][a-z0-9._-]*$/i.test(flags.name)) throw new KvrInputError('--name', `expected letters, digits, ".", "_" or "-" (got ${JSON.stringify(flags.name)})`);
   const executorOnly = (['backend', 'model', 'tokens', 'prefixes', 'linkBandwidth', 'linkLatency', 'linkTokens', 'smPartitions', 'warmup', 'repeats'] as const).filter((k) => flags[k] !== undefined);
@@ -127,7 +127,8 @@ function calibrateFromCommand(flags: CalibrateFlags, argv: string[], io: CliIo):
     name: flags.name,
     ...(flags.base === undefined ? {} : { base: flags.base }),
     ...(flags.stack === undefined ? {} : { stack: flags.stack as SoftwareStack }),
-    command: `kvr ${argv.join(' ')}`,
+    // What the profile depends on (not --out): the same command gives the same bits anywhere.
+    command: ['kvr calibrate --from', ...flags.from!, '--name', flags.name, ...(flags.base === undefined ? [] : ['--base', flags.base]), ...(flags.stack === undefined ? [] : ['--stack', flags.stack])].join(' '),
   });
   const out = flags.out ?? defaultProfilePath(flags.name);
   try {
