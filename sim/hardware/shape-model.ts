@@ -133,23 +133,69 @@ export function analyticGemmSeconds(model: ShapeModel, m: number, n: number, k: 
 export function gemmSeconds(model: ShapeModel, m: number, n: number, k: number, notes?: Set<ExtrapolationNote>, batch = 1): number {
   const analytic = analyticGemmSeconds(model, m, n, k, batch);
   if (model.gemm_points.length === 0) return analytic;
-  let best: GemmPoint | undefined;
+  const groups = prepared(model).gemm;
+  let best = groups[0]!;
   let bestDistance = Infinity;
-  for (const p of model.gemm_points) {
-    const distance = Math.abs(Math.log((p.n * p.k) / (n * k))) + 0.5 * Math.abs(Math.log((p.n / p.k) / (n / k)));
+  for (const g of groups) {
+    const distance = Math.abs(Math.log((g.n * g.k) / (n * k))) + 0.5 * Math.abs(Math.log((g.n / g.k) / (n / k)));
     if (distance < bestDistance) {
       bestDistance = distance;
-      best = p;
+      best = g;
     }
   }
-  const group = model.gemm_points.filter((p) => p.n === best!.n && p.k === best!.k);
-  if (bestDistance > 0 && notes !== undefined) notes.add(`gemm n=${n} k=${k} not measured: corrected as the nearest measured shape n=${best!.n} k=${best!.k}`);
-  const correction = interpolateLog(
-    group.map((p) => [p.m, p.seconds / analyticGemmSeconds(model, p.m, p.n, p.k)] as const),
-    m,
-    (lo, hi) => notes?.add(`gemm m=${m} outside the measured m range [${lo}, ${hi}]`),
-  );
+  if (bestDistance > 0 && notes !== undefined) notes.add(`gemm n=${n} k=${k} not measured: corrected as the nearest measured shape n=${best.n} k=${best.k}`);
+  const correction = interpolateLog(best.corrections, m, notes === undefined ? undefined : (lo, hi) => notes.add(`gemm m=${m} outside the measured m range [${lo}, ${hi}]`));
   return analytic * correction;
+}
+
+/** Measured / analytic corrections, grouped and sorted once per model (models are immutable). */
+interface Prepared {
+  gemm: Array<{ n: number; k: number; corrections: Array<readonly [number, number]> }>;
+  attention: Array<{
+    path: 'square' | 'prefix';
+    mask: AttentionMask;
+    heads: number;
+    kv_heads: number;
+    head_dim: number;
+    /** square: (c, correction); prefix: rows of c, each with (P, correction). */
+    byC: Array<readonly [number, number]>;
+    rows: Array<{ c: number; byP: Array<readonly [number, number]> }>;
+  }>;
+}
+
+const PREPARED = new WeakMap<ShapeModel, Prepared>();
+
+function prepared(model: ShapeModel): Prepared {
+  let p = PREPARED.get(model);
+  if (p !== undefined) return p;
+  const gemm: Prepared['gemm'] = [];
+  for (const point of model.gemm_points) {
+    let group = gemm.find((g) => g.n === point.n && g.k === point.k);
+    if (group === undefined) gemm.push((group = { n: point.n, k: point.k, corrections: [] }));
+    group.corrections.push([point.m, point.seconds / analyticGemmSeconds(model, point.m, point.n, point.k)]);
+  }
+  for (const g of gemm) g.corrections.sort((a, b) => a[0] - b[0]);
+  const attention: Prepared['attention'] = [];
+  for (const point of model.attention_points) {
+    const path = attentionPath(point);
+    let group = attention.find((g) => g.path === path && g.mask === point.mask && g.heads === point.heads && g.kv_heads === point.kv_heads && g.head_dim === point.head_dim);
+    if (group === undefined) attention.push((group = { path, mask: point.mask, heads: point.heads, kv_heads: point.kv_heads, head_dim: point.head_dim, byC: [], rows: [] }));
+    const ratio = point.seconds / analyticAttentionSeconds(model, point);
+    if (path === 'square') group.byC.push([point.c, ratio]);
+    else {
+      let row = group.rows.find((r) => r.c === point.c);
+      if (row === undefined) group.rows.push((row = { c: point.c, byP: [] }));
+      row.byP.push([point.P, ratio]);
+    }
+  }
+  for (const g of attention) {
+    g.byC.sort((a, b) => a[0] - b[0]);
+    g.rows.sort((a, b) => a.c - b.c);
+    for (const r of g.rows) r.byP.sort((a, b) => a[0] - b[0]);
+  }
+  p = { gemm, attention };
+  PREPARED.set(model, p);
+  return p;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,59 +239,44 @@ export function attentionSeconds(model: ShapeModel, s: AttentionShape, notes?: S
   const analytic = analyticAttentionSeconds(model, s);
   if (model.attention_points.length === 0) return analytic;
   const path = attentionPath(s);
-  const samePath = model.attention_points.filter((p) => attentionPath(p) === path);
-  if (samePath.length === 0) {
-    notes?.add(`attention path ${path} not measured: analytic model only`);
-    return analytic;
-  }
-  let best = samePath[0]!;
+  let best: Prepared['attention'][number] | undefined;
   let bestDistance = Infinity;
-  for (const p of samePath) {
+  for (const g of prepared(model).attention) {
+    if (g.path !== path) continue;
     const distance =
-      (p.mask === s.mask ? 0 : 4) + (p.head_dim === s.head_dim ? 0 : 2) + Math.abs(Math.log(p.heads / s.heads)) + 0.5 * Math.abs(Math.log(p.kv_heads / s.kv_heads));
+      (g.mask === s.mask ? 0 : 4) + (g.head_dim === s.head_dim ? 0 : 2) + Math.abs(Math.log(g.heads / s.heads)) + 0.5 * Math.abs(Math.log(g.kv_heads / s.kv_heads));
     if (distance < bestDistance) {
       bestDistance = distance;
-      best = p;
+      best = g;
     }
+  }
+  if (best === undefined) {
+    notes?.add(`attention path ${path} not measured: analytic model only`);
+    return analytic;
   }
   if (bestDistance > 0 && notes !== undefined) {
     notes.add(
       `attention ${s.mask} heads=${s.heads} kv_heads=${s.kv_heads} head_dim=${s.head_dim} not measured: corrected as ${best.mask} heads=${best.heads} kv_heads=${best.kv_heads} head_dim=${best.head_dim}`,
     );
   }
-  const group = samePath.filter((p) => p.mask === best.mask && p.heads === best.heads && p.kv_heads === best.kv_heads && p.head_dim === best.head_dim);
-  const ratio = (p: AttentionPoint): number => p.seconds / analyticAttentionSeconds(model, p);
-  const outside = (axis: string, value: number) => (lo: number, hi: number) => notes?.add(`attention ${axis}=${value} outside the measured range [${lo}, ${hi}]`);
-  if (path === 'square') return analytic * interpolateLog(group.map((p) => [p.c, ratio(p)] as const), s.c, outside('c', s.c));
-  // Dense masks without dense points: price P + c keys like the causal chunk with the same keys.
-  const P = s.P;
-  const rows = [...new Set(group.map((p) => p.c))].sort((a, b) => a - b);
-  const rowCorrection = (c: number): number =>
-    interpolateLog(
-      group.filter((p) => p.c === c).map((p) => [p.P, ratio(p)] as const),
-      P,
-      outside(`P (at c=${c})`, P),
-    );
-  const correction = interpolateLog(
-    rows.map((c) => [c, Number.NaN] as const),
-    s.c,
-    outside('c', s.c),
-    rowCorrection,
-  );
-  return analytic * correction;
+  const outside = (axis: string) => (notes === undefined ? undefined : (lo: number, hi: number) => notes.add(`attention ${axis} outside the measured range [${lo}, ${hi}]`));
+  if (path === 'square') return analytic * interpolateLog(best.byC, s.c, outside(`c=${s.c}`));
+  // Dense masks without dense points: priced like the causal chunk over the same keys.
+  const rows = best.rows;
+  const rowCorrection = (c: number): number => interpolateLog(rows.find((r) => r.c === c)!.byP, s.P, outside(`P (at c=${c})=${s.P}`));
+  return analytic * interpolateLog(rows.map((r) => [r.c, Number.NaN] as const), s.c, outside(`c=${s.c}`), rowCorrection);
 }
 
 /**
- * Linear interpolation in log x over points (x, y) sorted by x; clamped (and reported through
+ * Linear interpolation in log x over points (x, y) sorted by ascending x; clamped (and reported through
  * `outside`) beyond the ends. `valueAt`, when given, computes y at a grid x lazily.
  */
 export function interpolateLog(
-  points: ReadonlyArray<readonly [number, number]>,
+  sorted: ReadonlyArray<readonly [number, number]>,
   x: number,
   outside?: (lo: number, hi: number) => void,
   valueAt?: (x: number) => number,
 ): number {
-  const sorted = [...points].sort((a, b) => a[0] - b[0]);
   const y = (i: number): number => (valueAt === undefined ? sorted[i]![1] : valueAt(sorted[i]![0]));
   const first = sorted[0]![0];
   const last = sorted[sorted.length - 1]![0];
