@@ -94,6 +94,10 @@ export interface ParsedMeasurements {
   dtype: string;
   gemm: GemmPoint[];
   attention: AttentionPoint[];
+  /** torch-probe@1 `elementwise`: memory-bound kernels with their bytes (fitted: HBM fraction, floor). */
+  elementwise: Array<{ kernel: string; bytes: number; seconds: number }>;
+  /** torch-probe@1 `launch.empty_kernel_us`, in seconds; null when absent. */
+  empty_kernel_s: number | null;
   /** Sections present in the file that this fit does not use yet. */
   not_fitted: string[];
 }
@@ -146,8 +150,14 @@ export function parseMeasurements(file: MeasurementFile): ParsedMeasurements {
       seconds: num(e.ms, `${at}.ms`, 0) / 1e3,
     };
   });
-  const known = ['schema', 'gemm', 'attention'];
-  const not_fitted = ['elementwise', 'launch', 'p2p', 'collectives'].filter((k) => o[k] !== undefined && !known.includes(k));
+  const elementwise = list('elementwise').map((e, i) => ({
+    kernel: typeof e.kernel === 'string' ? e.kernel : `elementwise[${i}]`,
+    bytes: num(e.bytes, `elementwise[${i}].bytes`, 1),
+    seconds: num(e.ms, `elementwise[${i}].ms`, 0) / 1e3,
+  }));
+  const launch = o.launch as Record<string, unknown> | undefined;
+  const empty_kernel_s = launch === undefined || launch.empty_kernel_us === undefined ? null : num(launch.empty_kernel_us, 'launch.empty_kernel_us', 0) / 1e6;
+  const not_fitted = ['p2p', 'collectives'].filter((k) => o[k] !== undefined);
   return {
     file: where,
     sha256: createHash('sha256').update(file.text).digest('hex'),
@@ -157,6 +167,8 @@ export function parseMeasurements(file: MeasurementFile): ParsedMeasurements {
     dtype,
     gemm,
     attention,
+    elementwise,
+    empty_kernel_s,
     not_fitted,
   };
 }
@@ -290,6 +302,51 @@ export function classError(errors: PointError[]): ClassError | null {
   return { points: errors.length, mean: sum / errors.length, max };
 }
 
+export interface MemoryFit {
+  hbm_fraction: number;
+  launch_s: number;
+  /** Where each constant came from. */
+  from: { hbm_fraction: 'measured' | 'published'; launch_s: 'measured' | 'published' | 'measured and published' };
+  errors: PointError[];
+}
+
+/**
+ * Memory-bound constants: from the files' elementwise kernels where there are some (time =
+ * max(bytes / (HBM x fraction), floor), least squares in log time; leave-one-out errors), else
+ * published (MEMORY_DEFAULTS). The eager floor is never below the published per-op dispatch cost:
+ * CUDA-event timings of one kernel do not see the CPU work between eager ops.
+ */
+export function fitMemory(hbm: number, stack: SoftwareStack, elementwise: ParsedMeasurements['elementwise'], emptyKernel: number | null): MemoryFit {
+  const published = MEMORY_DEFAULTS[stack];
+  const fit = (points: ParsedMeasurements['elementwise']): [number, number] => {
+    const [fraction, floor] = minimize(
+      [
+        { lo: 0.2, hi: 1, log: false },
+        { lo: 0, hi: 100e-6, log: false },
+      ],
+      ([f, l]) => {
+        let sum = 0;
+        for (const p of points) sum += squaredLogError(Math.max(p.bytes / (hbm * f!), l!), p.seconds);
+        return sum;
+      },
+    );
+    return [fraction!, floor!];
+  };
+  if (elementwise.length < 2) {
+    const measuredFloor = emptyKernel ?? 0;
+    const launch = stack === 'eager' ? Math.max(published.launch_s, measuredFloor) : emptyKernel ?? published.launch_s;
+    return { hbm_fraction: published.hbm_fraction, launch_s: launch, from: { hbm_fraction: 'published', launch_s: emptyKernel === null ? 'published' : stack === 'eager' ? 'measured and published' : 'measured' }, errors: [] };
+  }
+  const [fraction, floor] = fit(elementwise);
+  const errors = elementwise.map((p, i) => {
+    const [f, l] = fit(elementwise.filter((_, j) => j !== i));
+    const predicted = Math.max(p.bytes / (hbm * f), l);
+    return { predicted_s: predicted, measured_s: p.seconds, error: Math.abs(predicted / p.seconds - 1) };
+  });
+  const gpuFloor = Math.max(floor, emptyKernel ?? 0);
+  return { hbm_fraction: fraction, launch_s: stack === 'eager' ? Math.max(published.launch_s, gpuFloor) : gpuFloor, from: { hbm_fraction: 'measured', launch_s: stack === 'eager' ? 'measured and published' : 'measured' }, errors };
+}
+
 /** A starting shape model for a GPU preset: default tiles, the stack's memory constants. */
 export function baseShapeModel(gpu: GpuSpec, sms: number, stack: SoftwareStack, dtypeBytes: number): ShapeModel {
   const defaults = MEMORY_DEFAULTS[stack];
@@ -333,12 +390,14 @@ export function calibrateFrom(options: CalibrateFromOptions): Record<string, unk
   const preset = GPU_PRESETS[presetName]!;
   const sms = known?.sms ?? 132;
   const stack = options.stack ?? 'eager';
-  const base = baseShapeModel(preset, sms, stack, 2);
+  const memoryFit = fitMemory(preset.hbm_bandwidth ?? 1e15, stack, parsed.flatMap((p) => p.elementwise), parsed.find((p) => p.empty_kernel_s !== null)?.empty_kernel_s ?? null);
+  const base0 = baseShapeModel(preset, sms, stack, 2);
+  const base: ShapeModel = { ...base0, memory: { ...base0.memory, hbm_fraction: memoryFit.hbm_fraction, launch_s: memoryFit.launch_s } };
   const gemm = parsed.flatMap((p) => p.gemm);
   const attention = parsed.flatMap((p) => p.attention);
   const model = fitShapeModel(base, gemm, attention);
   const loo = leaveOneOut(base, gemm, attention);
-  const cv = { gemm: classError(loo.gemm), attention: classError(loo.attention) };
+  const cv = { gemm: classError(loo.gemm), attention: classError(loo.attention), memory: classError(memoryFit.errors) };
   const torch = [...new Set(parsed.map((p) => p.torch).filter((t): t is string => t !== null))];
   const stackDescription =
     stack === 'eager'
@@ -370,7 +429,10 @@ export function calibrateFrom(options: CalibrateFromOptions): Record<string, unk
       attention: model.attention,
       memory: model.memory,
     },
-    memory_sources: MEMORY_DEFAULTS[stack].sources,
+    memory_sources: [
+      `hbm_fraction: ${memoryFit.from.hbm_fraction}${memoryFit.from.hbm_fraction === 'measured' ? ' (elementwise kernels of the files)' : ''}; launch_s: ${memoryFit.from.launch_s}`,
+      ...MEMORY_DEFAULTS[stack].sources,
+    ],
     range: {
       gemm_m: gemm.length === 0 ? null : range(gemm.map((p) => p.m)),
       gemm_nk: [...new Set(gemm.map((p) => `${p.n}x${p.k}`))],

@@ -82,7 +82,9 @@ export function simulate(scenario: Scenario): Simulation {
     result.stack = scenario.gpu.stack_description ?? scenario.gpu.shape!.stack;
     const warnings = [...ledger.notes].sort();
     const memoryShare = ledger.total_seconds > 0 ? ledger.memory_seconds / ledger.total_seconds : 0;
-    if (memoryShare > 0) warnings.push(`memory-bound kernels: ${(memoryShare * 100).toFixed(1)}% of compute time, priced from bytes and published constants, not measured (outside the band)`);
+    if (memoryShare > 0 && scenario.gpu.shape!.cv_error.memory == null) {
+      warnings.push(`memory-bound kernels: ${(memoryShare * 100).toFixed(1)}% of compute time, priced from bytes and published constants, not measured (outside the band)`);
+    }
     result.warnings = warnings;
   }
   return { plan, durations, run, result };

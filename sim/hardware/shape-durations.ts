@@ -10,7 +10,7 @@ export interface ShapeCostLedger {
   notes: Set<ExtrapolationNote>;
   /** Seconds x cross-validated relative error of the op class, summed over costed kernels. */
   error_seconds: number;
-  /** Seconds of memory-bound kernels (priced from bytes and the launch floor, not measured). */
+  /** Seconds of memory-bound kernels (priced from bytes and the launch floor). */
   memory_seconds: number;
   /** Seconds of every costed kernel. */
   total_seconds: number;
@@ -41,7 +41,7 @@ export function shapeOpSeconds(model: ModelSpec, op: ComputeShape, shape: ShapeM
         break;
       case 'memory':
         seconds = memoryKernelSeconds(shape, kernel.bytes);
-        error = 0;
+        error = shape.cv_error.memory ?? 0;
         if (ledger !== undefined) ledger.memory_seconds += seconds;
         break;
     }

@@ -94,7 +94,7 @@ export interface ShapeModel {
   gemm_points: GemmPoint[];
   attention_points: AttentionPoint[];
   /** Cross-validated (leave-one-out) mean relative error per op class; null: not measured. */
-  cv_error: { gemm: number | null; attention: number | null };
+  cv_error: { gemm: number | null; attention: number | null; memory?: number | null };
 }
 
 /** Where a cost left the measured range; collected into the result's warnings. */

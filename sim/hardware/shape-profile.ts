@@ -87,7 +87,7 @@ export function shapeProfileFromJson(value: unknown, field = 'profile'): GpuSpec
         seconds: num(p, 'seconds', at),
       };
     }),
-    cv_error: { gemm: cvOf('gemm'), attention: cvOf('attention') },
+    cv_error: { gemm: cvOf('gemm'), attention: cvOf('attention'), memory: cvOf('memory') },
   };
   const description = object.stack_description === undefined ? shape.stack : checkString(object.stack_description, `${field}.stack_description`);
   const name = checkString(requireKey(object, 'name', field), `${field}.name`);

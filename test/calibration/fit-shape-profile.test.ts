@@ -38,7 +38,7 @@ describe('kvr calibrate --from: measurement files -> shape profile', () => {
   test('the profile records its source (file, sha256), the unfitted sections, its range and its leave-one-out error per op class', () => {
     const sources = document.sources as Array<Record<string, unknown>>;
     expect(sources).toHaveLength(1);
-    expect(sources[0]).toMatchObject({ file: 'analytic.json', schema: 'kvr-measurements/torch-probe@1', gemm_points: 20, attention_points: 16, not_fitted: ['launch'] });
+    expect(sources[0]).toMatchObject({ file: 'analytic.json', schema: 'kvr-measurements/torch-probe@1', gemm_points: 20, attention_points: 16, not_fitted: [] });
     expect(sources[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(document.range).toMatchObject({ gemm_m: [64, 16384], attention_c: [256, 16384], attention_P: [0, 16384] });
     const cv = (document.fit as { cv: Record<string, { points: number; mean: number; max: number }> }).cv;
@@ -46,6 +46,17 @@ describe('kvr calibrate --from: measurement files -> shape profile', () => {
     expect(cv.attention!.points).toBe(16);
     expect(cv.gemm!.mean).toBeLessThan(0.05);
     expect(fitted.cv_error.gemm).toBe(cv.gemm!.mean);
+  });
+
+  test('memory-bound constants come from the files\' elementwise kernels when present; the eager floor never drops below the published dispatch cost', () => {
+    expect(fitted.memory.hbm_fraction).toBeCloseTo(0.9, 3);
+    expect(fitted.memory.launch_s).toBe(10e-6);
+    expect(document.memory_sources).toContain('hbm_fraction: measured (elementwise kernels of the files); launch_s: measured and published');
+    const cv = (document.fit as { cv: Record<string, { points: number; mean: number } | null> }).cv;
+    expect(cv.memory!.points).toBe(5);
+    expect(cv.memory!.mean).toBeLessThan(0.01);
+    const fused = shapeProfileFromJson(JSON.parse(JSON.stringify(calibrateFrom({ files: [file], name: 'f', stack: 'fused', command: 'x' })))).shape!;
+    expect(fused.memory.launch_s).toBeCloseTo(4e-6, 7);
   });
 
   test('deterministic: the same files give the same profile, bit for bit', () => {

@@ -7,6 +7,7 @@ export function knownAnalyticGpu(): ShapeModel {
   const base = baseShapeModel(GPU_PRESETS.h200!, 132, 'eager', 2);
   return {
     ...base,
+    memory: { ...base.memory, hbm_fraction: 0.9 },
     gemm: { ...base.gemm, efficiency: 0.68, latency_s: 12e-6 },
     attention: {
       square: { latency_s: 40e-6, plateau_flops: 620e12, half_rows: 30_000 },
@@ -34,6 +35,8 @@ export function probeFileOf(model: ShapeModel, ms = [64, 256, 1024, 4096, 16384]
     attention: cs.flatMap((c) =>
       ps.map((P) => ({ c, P, mask: 'causal', heads: 32, kv_heads: 32, head_dim: 128, ms: analyticAttentionSeconds(model, { c, P, mask: 'causal', heads: 32, kv_heads: 32, head_dim: 128 }) * 1e3 })),
     ),
+    // Streaming kernels at the truth's HBM fraction with a 4 us GPU floor.
+    elementwise: [1e4, 1e6, 1e7, 1e8, 1e9].map((bytes, i) => ({ kernel: `copy${i}`, bytes, ms: Math.max(bytes / (model.memory.hbm_bandwidth * model.memory.hbm_fraction), 4e-6) * 1e3 })),
     launch: { empty_kernel_us: 3 },
   });
 }
