@@ -86,6 +86,7 @@ export function simulate(scenario: Scenario): Simulation {
       warnings.push(`memory-bound kernels: ${(memoryShare * 100).toFixed(1)}% of compute time, priced from bytes and published constants, not measured (outside the band)`);
     }
     result.warnings = warnings;
+    result.extrapolated = ledger.notes.size > 0;
   }
   return { plan, durations, run, result };
 }

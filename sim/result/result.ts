@@ -86,6 +86,8 @@ export interface SimResult {
   stack?: string;
   /** Shapes costed outside the profile's measured range (extrapolated) or not measured. */
   warnings?: string[];
+  /** Whether any op shape was extrapolated or not measured (then `warnings` says which). */
+  extrapolated?: boolean;
 }
 
 export function buildResult(

@@ -26,6 +26,8 @@ describe('kvr calibrate --from FILE... --name NAME', () => {
     expect(await runCli(['simulate', '--model', 'llama2-7b', '--gpu', 'p.json', '--strategy', 'single', '--context', '4096', '--json'], io)).toBe(0);
     const result = JSON.parse(io.out);
     expect(result.ttft_band_s[0]).toBeLessThan(result.ttft_s);
+    expect(result.extrapolated).toBe(true); // the LM head's m = 1
+    expect(result.warnings).toContain('gemm m=1 outside the measured m range [64, 16384]');
     expect(result.ttft_band_s[1]).toBeCloseTo(result.ttft_s * (1 + result.ttft_band), 12);
     // The probe measured elementwise kernels, so memory-bound kernels are inside the band, not a warning.
     expect(result.warnings.some((w: string) => w.startsWith('memory-bound kernels:'))).toBe(false);

@@ -83,6 +83,6 @@ describe('shape-aware kernel costs', () => {
   test('memory-bound kernel: bytes at the achievable HBM bandwidth, never below its launch floor', () => {
     const gpu = knownAnalyticGpu();
     expect(memoryKernelSeconds(gpu, 1)).toBe(gpu.memory.launch_s);
-    expect(memoryKernelSeconds(gpu, 4.8e12 * 0.84)).toBeCloseTo(1, 12);
+    expect(memoryKernelSeconds(gpu, 4.8e12 * gpu.memory.hbm_fraction)).toBeCloseTo(1, 12);
   });
 });
