@@ -1,4 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { projectRoot } from '../../cli/project-root.js';
 import { runCli } from '../../cli/main.js';
 import { MemoryIo } from '../support/memory-io.js';
 import { knownAnalyticGpu, probeFileOf } from '../support/analytic-gpu.js';
@@ -65,4 +68,25 @@ describe('kvr plan and shape profiles', () => {
     expect(mean.note).toMatch(/mean leave-one-out kernel error of the shape profile/);
     expect(gpuBand(io, 'p.json', 'llama2-7b', 'max').e).toBe(Math.max(cv.gemm.max, cv.attention.max, cv.memory.max));
   }, 60_000);
+});
+
+describe('the shipped h200-pytorch profile', () => {
+  test('--gpu h200-pytorch resolves to calibration/profiles/h200-pytorch.json: TTFT with its band', async () => {
+    const io = new MemoryIo();
+    expect(await runCli(['simulate', '--model', 'llama2-7b', '--gpu', 'h200-pytorch', '--strategy', 'single', '--context', '16384', '--json'], io)).toBe(0);
+    const result = JSON.parse(io.out);
+    expect(result).toMatchObject({ gpu: 'h200-pytorch', gpu_profile: 'calibrated', uncalibrated: false });
+    expect(result.ttft_band).toBeGreaterThan(0.01);
+    expect(result.ttft_band).toBeLessThan(0.1);
+  }, 60_000);
+
+  const source = join(projectRoot(), '..', 'shared', 'measurements', 'h200-pytorch-microbench.json');
+  test.skipIf(!existsSync(source))('its recorded command reproduces it bit for bit (where ../shared/measurements is present)', async () => {
+    const committed = readFileSync(join(projectRoot(), 'calibration', 'profiles', 'h200-pytorch.json'), 'utf8');
+    const command = JSON.parse(committed).command as string;
+    expect(command).toBe('kvr calibrate --from ../shared/measurements/h200-pytorch-microbench.json --name h200-pytorch');
+    const io = new MemoryIo({ '../shared/measurements/h200-pytorch-microbench.json': readFileSync(source, 'utf8') });
+    expect(await runCli([...command.split(' ').slice(1), '--out', 'again.json'], io)).toBe(0);
+    expect(io.files.get('again.json')).toBe(committed);
+  }, 120_000);
 });
