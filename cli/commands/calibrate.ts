@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { calibrate, type CalibrateOptions } from '../../calibration/calibrate.js';
 import { calibrateFrom } from '../../calibration/fit-shape-profile.js';
+import { executorMeasurements } from '../../calibration/executor-measurements.js';
 import { SOFTWARE_STACKS, type SoftwareStack } from '../../sim/hardware/shape-model.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
@@ -81,12 +82,22 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   } catch (error) {
     throw new KvrInputError('--out', `cannot write ${JSON.stringify(out)}: ${oneLine(error)}`);
   }
+  // The same samples in the probe's format, for the shape-profile fit (kvr calibrate --from).
+  const measurementsOut = `${out.replace(/\.json$/i, '')}.measurements.json`;
+  const models = options.models;
+  const measurements = executorMeasurements([...profile.samples.grid, ...profile.samples.checks], models, String(profile.provenance.device), options.command);
+  try {
+    io.writeFile(measurementsOut, `${JSON.stringify(measurements, null, 2)}\n`);
+  } catch (error) {
+    throw new KvrInputError('--out', `cannot write ${JSON.stringify(measurementsOut)}: ${oneLine(error)}`);
+  }
   const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
   const lines = profile.fit.ops.map((f) => `  ${f.model} ${f.op}: mean ${percent(f.mean_abs_error)}, max ${percent(f.max_abs_error)} over ${f.checks} shapes between grid points`);
   io.stdout(
     `wrote ${out}: profile ${profileName} on ${String(profile.provenance.device)}, ${profile.samples.grid.length} grid samples\n` +
       `fit error (interpolated tables vs measured, shapes not fitted):\n${lines.join('\n')}\n` +
-      `  transfers: overhead ${(profile.calibration.transfer_overhead_s * 1e6).toFixed(1)} us, mean error ${percent(profile.fit.transfer_mean_abs_error)}\n`,
+      `  transfers: overhead ${(profile.calibration.transfer_overhead_s * 1e6).toFixed(1)} us, mean error ${percent(profile.fit.transfer_mean_abs_error)}\n` +
+      `wrote ${measurementsOut}: the same timings in the probe format (shape profile: kvr calibrate --from ${measurementsOut} --name <name> --stack fused)\n`,
   );
 }
 
