@@ -4,7 +4,7 @@ import { opKernels, type AttentionImplementation } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
 import { calibratedOpSeconds } from './calibration.js';
-import { shapeOpSeconds, type ShapeCostLedger } from './shape-durations.js';
+import { emptyLedger, shapeOpSeconds, type ShapeCostLedger } from './shape-durations.js';
 
 const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
 
@@ -65,35 +65,24 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
       lastFfn[slot] = ffn;
       lastSeqTokens[slot] = seqTokens;
       lastMerge[slot] = merge;
-      // Calibration tables measure the executor's own (flash-style) attention of the whole model,
-      // so eager attention, shards and merged partial attentions use the roofline.
       if (gpu.shape !== undefined) {
-        const before = ledger === undefined ? undefined : { error: ledger.error_seconds, memory: ledger.memory_seconds, total: ledger.total_seconds };
-        lastSeconds[slot] = shapeOpSeconds(plan.model, op, gpu.shape, attention, ledger);
-        if (ledger !== undefined && before !== undefined) {
-          lastError[slot] = ledger.error_seconds - before.error;
-          lastMemory[slot] = ledger.memory_seconds - before.memory;
-          // Counted again below with the op's duration, like every reuse.
-          ledger.error_seconds = before.error;
-          ledger.memory_seconds = before.memory;
-          ledger.total_seconds = before.total;
-        }
-        durations[op.id] = lastSeconds[slot]!;
-        if (ledger !== undefined) {
-          ledger.error_seconds += lastError[slot]!;
-          ledger.memory_seconds += lastMemory[slot]!;
-          ledger.total_seconds += lastSeconds[slot]!;
-        }
-        continue;
+        // This shape's own share of the band, kept with its time so that a reuse adds it again.
+        const own = ledger === undefined ? undefined : { ...emptyLedger(), notes: ledger.notes };
+        lastSeconds[slot] = shapeOpSeconds(plan.model, op, gpu.shape, attention, own);
+        lastError[slot] = own?.error_seconds ?? 0;
+        lastMemory[slot] = own?.memory_seconds ?? 0;
+      } else {
+        // Calibration tables measure the executor's own (flash-style) attention of the whole model,
+        // so eager attention, shards and merged partial attentions use the roofline.
+        const calibrated =
+          gpu.calibration === undefined || shard !== undefined || merge === 1 || (attention === 'eager' && op.name === 'attn')
+            ? undefined
+            : calibratedOpSeconds(gpu.calibration, plan.model, op);
+        lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
       }
-      const calibrated =
-        gpu.calibration === undefined || shard !== undefined || merge === 1 || (attention === 'eager' && op.name === 'attn')
-          ? undefined
-          : calibratedOpSeconds(gpu.calibration, plan.model, op);
-      lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
     }
     durations[op.id] = lastSeconds[slot]!;
-    if (ledger !== undefined && gpu.shape !== undefined) {
+    if (ledger !== undefined) {
       ledger.error_seconds += lastError[slot]!;
       ledger.memory_seconds += lastMemory[slot]!;
       ledger.total_seconds += lastSeconds[slot]!;
