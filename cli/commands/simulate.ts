@@ -58,6 +58,7 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
   if (result.uncalibrated) {
     lines.push(`gpu profile: ${result.gpu_profile}, uncalibrated (efficiencies are published ranges, not measurements)`);
   }
+  lines.push(`gpu source: ${scenario.gpu.source}`);
   lines.push('');
   const rows = result.ranks.map((r) => [
     String(r.rank),
