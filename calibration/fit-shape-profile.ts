@@ -173,6 +173,20 @@ export function parseMeasurements(file: MeasurementFile): ParsedMeasurements {
   };
 }
 
+/** Points with the same key merged into the first, its seconds the geometric mean of theirs. */
+export function mergeRepeats<T extends { seconds: number }>(points: T[], key: (p: T) => string): T[] {
+  const groups = new Map<string, T[]>();
+  for (const p of points) {
+    const k = key(p);
+    const group = groups.get(k);
+    if (group === undefined) groups.set(k, [p]);
+    else group.push(p);
+  }
+  return [...groups.values()].map((group) =>
+    group.length === 1 ? group[0]! : { ...group[0]!, seconds: Math.exp(group.reduce((sum, p) => sum + Math.log(p.seconds), 0) / group.length) },
+  );
+}
+
 /** Parameters of one search dimension: [lo, hi], on a log scale or not. */
 interface Dimension {
   lo: number;
@@ -393,8 +407,9 @@ export function calibrateFrom(options: CalibrateFromOptions): Record<string, unk
   const memoryFit = fitMemory(preset.hbm_bandwidth ?? 1e15, stack, parsed.flatMap((p) => p.elementwise), parsed.find((p) => p.empty_kernel_s !== null)?.empty_kernel_s ?? null);
   const base0 = baseShapeModel(preset, sms, stack, 2);
   const base: ShapeModel = { ...base0, memory: { ...base0.memory, hbm_fraction: memoryFit.hbm_fraction, launch_s: memoryFit.launch_s } };
-  const gemm = parsed.flatMap((p) => p.gemm);
-  const attention = parsed.flatMap((p) => p.attention);
+  // A shape measured more than once (several files) is one point: the geometric mean of its times.
+  const gemm = mergeRepeats(parsed.flatMap((p) => p.gemm), (p) => `${p.m}|${p.n}|${p.k}`);
+  const attention = mergeRepeats(parsed.flatMap((p) => p.attention), (p) => `${p.c}|${p.P}|${p.mask}|${p.heads}|${p.kv_heads}|${p.head_dim}`);
   const model = fitShapeModel(base, gemm, attention);
   const loo = leaveOneOut(base, gemm, attention);
   const cv = { gemm: classError(loo.gemm), attention: classError(loo.attention), memory: classError(memoryFit.errors) };
@@ -420,7 +435,7 @@ export function calibrateFrom(options: CalibrateFromOptions): Record<string, unk
       link_bandwidth: preset.link_bandwidth,
       pcie_bandwidth: preset.pcie_bandwidth,
       calibrated: true,
-      source: `${preset.source}; kernels fitted by kvr calibrate --from`,
+      source: `datasheet numbers of preset ${presetName} (peak FLOP/s, HBM bandwidth, memory, links); kernel costs fitted by kvr calibrate --from (efficiency is unused: every op is costed by shape)`,
     },
     sources: parsed.map((p) => ({ file: p.file, sha256: p.sha256, schema: p.schema, gpu: p.gpu, torch: p.torch, dtype: p.dtype, gemm_points: p.gemm.length, attention_points: p.attention.length, not_fitted: p.not_fitted })),
     model: {

@@ -73,3 +73,19 @@ describe('kvr calibrate --from: measurement files -> shape profile', () => {
     );
   });
 });
+
+describe('several measurement files', () => {
+  test('a shape measured in two files is one point at the geometric mean of its times', async () => {
+    const { mergeRepeats } = await import('../../calibration/fit-shape-profile.js');
+    const merged = mergeRepeats([{ m: 1, seconds: 1e-3 }, { m: 2, seconds: 5e-3 }, { m: 1, seconds: 4e-3 }], (p) => String(p.m));
+    expect(merged).toEqual([{ m: 1, seconds: Math.exp((Math.log(1e-3) + Math.log(4e-3)) / 2) }, { m: 2, seconds: 5e-3 }]);
+  });
+
+  test('files of different GPUs are refused in one line', () => {
+    const a = probeFileOf(knownAnalyticGpu(), [256], [256], [0]);
+    const b = a.replace('NVIDIA H200', 'NVIDIA A100-SXM4-80GB');
+    expect(() => calibrateFrom({ files: [{ path: 'a.json', text: a }, { path: 'b.json', text: b }], name: 'x', command: 'x' })).toThrow(
+      '--from: files measure different GPUs (NVIDIA H200, NVIDIA A100-SXM4-80GB); one profile is one GPU',
+    );
+  });
+});
