@@ -12,7 +12,8 @@ import type { Topology } from '../sim/topology/topology.js';
 import { fastSearch } from '../sim/partition/fast-search.js';
 import { DEFAULT_GRANULARITY, makeLattice } from '../sim/partition/lattice.js';
 import { TtftEvaluator } from '../sim/partition/ttft-evaluator.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { gpuProfileFromJson } from '../sim/hardware/gpu-profile.js';
 import { join } from 'node:path';
 import { processIo } from '../cli/io.js';
 import { projectRoot } from '../cli/project-root.js';
@@ -59,6 +60,17 @@ const cases: BenchCase[] = [
     runs: 40,
   },
 ];
+
+// Issue 14: the same 16k kvr-e simulation on a shape profile (every op costed kernel by kernel from
+// shape, with extrapolation notes and the band), against its datasheet-preset twin above it.
+{
+  const shapeProfile = gpuProfileFromJson(JSON.parse(readFileSync(join(projectRoot(), 'calibration', 'profiles', 'h200-pytorch.json'), 'utf8')));
+  const twin: Scenario = { model: MODEL_PRESETS['llama2-7b']!, gpu: GPU_PRESETS.h200!, topology: benchTopology('switch', 8, 450e9), gpus: 8, context: 16384, strategy: 'kvr-e' };
+  cases.push(
+    { name: 'llama2-7b, 8 x h200 (datasheet), switch 450 GB/s, kvr-e, 16k', scenario: twin, target_ms: 1, runs: 400 },
+    { name: 'llama2-7b, 8 x h200-pytorch (shape profile), switch 450 GB/s, kvr-e, 16k', scenario: { ...twin, gpu: shapeProfile }, target_ms: 2, runs: 400 },
+  );
+}
 
 interface SearchBench {
   name: string;

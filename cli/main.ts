@@ -114,7 +114,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('calibrate')
-    .description('measure ops on a device through the executor, fit the simulator to them, write calibration/profiles/<name>.json')
+    .description('measure ops on a device through the executor, or fit measurement files (--from), and write calibration/profiles/<name>.json')
+    .option('--from <files...>', 'fit a shape profile from measurement files (kvr-measurements/h200-pytorch-microbench@1, kvr-measurements/torch-probe@1) instead of measuring')
+    .option('--base <gpu>', 'with --from: the GPU preset the files measure (default: recognised from their gpu field)')
+    .option('--stack <name>', 'with --from: eager|fused, the software stack the profile prices memory-bound kernels for (default: eager)')
     .option('--backend <name>', 'cpu|cuda (default: cpu)')
     .option('--name <gpu>', 'profile name, the --gpu it calibrates (default: cpu; required for cuda, e.g. h200)')
     .option('--model <list>', 'models to time (default: tiny-llama,tiny-falcon on cpu; the 7-13B presets on cuda)')

@@ -3,7 +3,8 @@
  *
  *   scenario (model, gpu, topology, strategy, context)
  *     -> buildPlan        per-rank op DAG, plain JSON (plan/)
- *     -> opDurations      roofline cost of each compute op on the GPU (hardware/, work/)
+ *     -> opDurations      cost of each compute op on the GPU: roofline, or by shape from a shape
+ *                         profile (hardware/shape-model.ts, work/layer-kernels.ts)
  *     -> runPlan          discrete events on compute streams, channels and shared links (engine/)
  *     -> buildResult      kvr-sim/result@1 (result/)   + perfettoTrace (trace/)
  */
@@ -48,6 +49,10 @@ export * from './partition/build-table.js';
 export * from './partition/validate-table.js';
 export * from './hardware/calibration.js';
 export * from './hardware/gpu-profile.js';
+export * from './hardware/shape-model.js';
+export * from './hardware/shape-profile.js';
+export * from './hardware/shape-durations.js';
+export * from './work/layer-kernels.js';
 export * from './scenario-router.js';
 export * from './simulate.js';
 export * from './capacity/capacity.js';

@@ -3,6 +3,7 @@ import { scenarioRouter } from './scenario-router.js';
 import { KvrInputError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
 import { opDurations } from './hardware/op-durations.js';
+import { emptyLedger } from './hardware/shape-durations.js';
 import type { ModelSpec } from './model/model-spec.js';
 import type { PartitionTable } from './partition/partition-table.js';
 import { predictPartition, type Predictor } from './partition/predict-partition.js';
@@ -69,9 +70,24 @@ export function simulate(scenario: Scenario): Simulation {
   const { partition, origin } = resolvePartition(scenario);
   const plan = buildPlan({ strategy, model, context, gpus, ...options, ...(partition === undefined ? {} : { partition }) });
   const attention = scenario.attention ?? 'flash';
-  const durations = opDurations(plan, scenario.gpu, attention);
+  const ledger = scenario.gpu.shape === undefined ? undefined : emptyLedger();
+  const durations = opDurations(plan, scenario.gpu, attention, ledger);
   const run = runPlan(plan, durations, router);
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
+  if (ledger !== undefined) {
+    // The band: each kernel's cross-validated class error, weighted by its share of compute time.
+    const e = ledger.total_seconds > 0 ? ledger.error_seconds / ledger.total_seconds : 0;
+    result.ttft_band = e;
+    result.ttft_band_s = [result.ttft_s * (1 - e), result.ttft_s * (1 + e)];
+    result.stack = scenario.gpu.stack_description ?? scenario.gpu.shape!.stack;
+    const warnings = [...ledger.notes].sort();
+    const memoryShare = ledger.total_seconds > 0 ? ledger.memory_seconds / ledger.total_seconds : 0;
+    if (memoryShare > 0 && scenario.gpu.shape!.cv_error.memory == null) {
+      warnings.push(`memory-bound kernels: ${(memoryShare * 100).toFixed(1)}% of compute time, priced from bytes and published constants, not measured (outside the band)`);
+    }
+    result.warnings = warnings;
+    result.extrapolated = ledger.notes.size > 0;
+  }
   return { plan, durations, run, result };
 }
 

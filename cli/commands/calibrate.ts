@@ -1,5 +1,8 @@
 import { dirname, join } from 'node:path';
 import { calibrate, type CalibrateOptions } from '../../calibration/calibrate.js';
+import { calibrateFrom } from '../../calibration/fit-shape-profile.js';
+import { executorMeasurements } from '../../calibration/executor-measurements.js';
+import { SOFTWARE_STACKS, type SoftwareStack } from '../../sim/hardware/shape-model.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
@@ -11,6 +14,9 @@ import { defaultProfilePath } from '../project-root.js';
 import { resolveModels, TINY_MODELS } from '../tiny-models.js';
 
 export interface CalibrateFlags {
+  from?: string[];
+  base?: string;
+  stack?: string;
   backend?: string;
   name?: string;
   model?: string;
@@ -33,6 +39,10 @@ export const CALIBRATION_DEFAULTS: Record<BackendName, { models: string; tokens:
 
 /** `kvr calibrate`: measure ops on the device, fit the simulator's tables, write the profile. */
 export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io: CliIo): Promise<void> {
+  if (flags.from !== undefined) return calibrateFromCommand(flags, io);
+  for (const [flag, value] of [['--base', flags.base], ['--stack', flags.stack]] as const) {
+    if (value !== undefined) throw new KvrInputError(flag, 'only with --from FILE...');
+  }
   const backend = (flags.backend ?? 'cpu') as BackendName;
   if (!BACKENDS.includes(backend)) throw new KvrInputError('--backend', `expected one of ${BACKENDS.join(', ')} (got ${JSON.stringify(flags.backend)})`);
   const defaults = CALIBRATION_DEFAULTS[backend];
@@ -75,12 +85,22 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   } catch (error) {
     throw new KvrInputError('--out', `cannot write ${JSON.stringify(out)}: ${oneLine(error)}`);
   }
+  // The same samples in the probe's format, for the shape-profile fit (kvr calibrate --from).
+  const measurementsOut = `${out.replace(/\.json$/i, '')}.measurements.json`;
+  const models = options.models;
+  const measurements = executorMeasurements([...profile.samples.grid, ...profile.samples.checks], models, String(profile.provenance.device), options.command);
+  try {
+    io.writeFile(measurementsOut, `${JSON.stringify(measurements, null, 2)}\n`);
+  } catch (error) {
+    throw new KvrInputError('--out', `cannot write ${JSON.stringify(measurementsOut)}: ${oneLine(error)}`);
+  }
   const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
   const lines = profile.fit.ops.map((f) => `  ${f.model} ${f.op}: mean ${percent(f.mean_abs_error)}, max ${percent(f.max_abs_error)} over ${f.checks} shapes between grid points`);
   io.stdout(
     `wrote ${out}: profile ${profileName} on ${String(profile.provenance.device)}, ${profile.samples.grid.length} grid samples\n` +
       `fit error (interpolated tables vs measured, shapes not fitted):\n${lines.join('\n')}\n` +
-      `  transfers: overhead ${(profile.calibration.transfer_overhead_s * 1e6).toFixed(1)} us, mean error ${percent(profile.fit.transfer_mean_abs_error)}\n`,
+      `  transfers: overhead ${(profile.calibration.transfer_overhead_s * 1e6).toFixed(1)} us, mean error ${percent(profile.fit.transfer_mean_abs_error)}\n` +
+      `wrote ${measurementsOut}: the same timings in the probe format (shape profile: kvr calibrate --from ${measurementsOut} --name <name> --stack fused)\n`,
   );
 }
 
@@ -106,4 +126,47 @@ export function parseSmPartitionsFlag(value: string | undefined, backend: Backen
     throw new KvrInputError('--sm-partitions', `only applies to --backend cuda: the ${backend} backend has no SMs to split (its ranks are threads)`);
   }
   return partitions;
+}
+
+/**
+ * `kvr calibrate --from FILE... --name NAME`: fit a shape profile from measurement files (no
+ * device needed) and write it; the same files give the same profile, bit for bit.
+ */
+function calibrateFromCommand(flags: CalibrateFlags, io: CliIo): void {
+  if (flags.name === undefined) throw new KvrInputError('--name', 'is required with --from: the profile name, the --gpu it will be found under (e.g. h200-pytorch)');
+  checkProfileName(flags.name);
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(flags.name)) throw new KvrInputError('--name', `expected letters, digits, ".", "_" or "-" (got ${JSON.stringify(flags.name)})`);
+  const executorOnly = (['backend', 'model', 'tokens', 'prefixes', 'linkBandwidth', 'linkLatency', 'linkTokens', 'smPartitions', 'warmup', 'repeats'] as const).filter((k) => flags[k] !== undefined);
+  if (executorOnly.length > 0) throw new KvrInputError('--from', `fits files; it takes no executor flags (got --${executorOnly[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)})`);
+  if (flags.stack !== undefined && !(SOFTWARE_STACKS as readonly string[]).includes(flags.stack)) {
+    throw new KvrInputError('--stack', `expected one of ${SOFTWARE_STACKS.join(', ')} (got ${JSON.stringify(flags.stack)})`);
+  }
+  // Where the profile goes, checked before the fit.
+  if (flags.out !== undefined) checkOutput(io, flags.out, '--out');
+  else checkOutput(io, dirname(defaultProfilePath(flags.name)), '--out', 'folder');
+  const files = flags.from!.map((path) => {
+    try {
+      return { path, text: io.readFile(path) };
+    } catch (error) {
+      throw new KvrInputError('--from', `cannot read ${JSON.stringify(path)}: ${oneLine(error)}`);
+    }
+  });
+  const profile = calibrateFrom({
+    files,
+    name: flags.name,
+    ...(flags.base === undefined ? {} : { base: flags.base }),
+    ...(flags.stack === undefined ? {} : { stack: flags.stack as SoftwareStack }),
+    // What the profile depends on (not --out): the same command gives the same bits anywhere.
+    command: ['kvr calibrate --from', ...flags.from!, '--name', flags.name, ...(flags.base === undefined ? [] : ['--base', flags.base]), ...(flags.stack === undefined ? [] : ['--stack', flags.stack])].join(' '),
+  });
+  const out = flags.out ?? defaultProfilePath(flags.name);
+  try {
+    io.writeFile(out, `${JSON.stringify(profile, null, 2)}\n`);
+  } catch (error) {
+    throw new KvrInputError('--out', `cannot write ${JSON.stringify(out)}: ${oneLine(error)}`);
+  }
+  const cv = (profile.fit as { cv: Record<string, { points: number; mean: number; max: number } | null> }).cv;
+  const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const lines = Object.entries(cv).map(([op, e]) => (e === null ? `  ${op}: not measured` : `  ${op}: mean ${percent(e.mean)}, max ${percent(e.max)} over ${e.points} points`));
+  io.stdout(`wrote ${out}: shape profile ${flags.name} (${String(profile.stack_description)})\nleave-one-out error per op class:\n${lines.join('\n')}\n`);
 }

@@ -13,6 +13,7 @@ import { bandHalfWidth, paretoFrontier, prefillCost, weightedMean, weightedPerce
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
 import { isGpuProfile } from '../../sim/hardware/gpu-profile.js';
+import { isShapeProfile } from '../../sim/hardware/shape-profile.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { STRATEGY_NAMES, type StrategyName } from '../../sim/plan/plan.js';
 import { estimateSimulationBytes, MAX_SIMULATION_BYTES } from '../../sim/plan/build-plan.js';
@@ -344,6 +345,14 @@ export function gpuBand(io: CliIo, gpu: string, model: string, which: 'mean' | '
     document = JSON.parse(io.readFile(path)) as unknown;
   } catch {
     document = undefined;
+  }
+  if (document !== undefined && isShapeProfile(document)) {
+    // A shape profile (kvr calibrate --from): its leave-one-out error per op class (gemm, attention).
+    const cv = (document as { fit?: { cv?: Record<string, { mean: number; max: number } | null> } }).fit?.cv;
+    const classes = Object.values(cv ?? {}).filter((c): c is { mean: number; max: number } => c !== null && typeof c === 'object');
+    if (classes.length === 0) return { e: null, note: 'shape profile without cross-validated errors: band unknown' };
+    const e = Math.max(...classes.map((c) => c[which]));
+    return { e, note: `±${(e * 100).toFixed(1)}% (the ${which} leave-one-out kernel error of the shape profile, worst op class; memory-bound kernels not measured)` };
   }
   if (document !== undefined && isGpuProfile(document)) {
     const fit = (document as { fit?: FitErrors }).fit;

@@ -38,7 +38,7 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
     `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}${variant.length > 0 ? ` (${variant.join(', ')})` : ''}`,
   );
   lines.push(
-    `TTFT ${formatTtft(result.ttft_s)}   all ranks idle ${formatTtft(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
+    `TTFT ${formatTtft(result.ttft_s)}${result.ttft_band === undefined ? '' : ` (±${(result.ttft_band * 100).toFixed(1)}%)`}   all ranks idle ${formatTtft(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
   );
   if (result.memory_overflow !== null) {
     const o = result.memory_overflow;
@@ -52,9 +52,14 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
       `replicate ${d.replicate_bytes === 0 ? 'nothing' : `${formatBytes(d.replicate_bytes)} in ${formatSeconds(d.replicate_s)}`}; ` +
       `largest KV-cache: rank ${d.max_kv_cache_rank}, ${formatBytes(d.max_kv_cache_bytes)}`,
   );
+  if (result.ttft_band_s !== undefined) {
+    lines.push(`TTFT band ${formatSeconds(result.ttft_band_s[0])} .. ${formatSeconds(result.ttft_band_s[1])} (cross-validated kernel error of profile ${result.gpu}; stack: ${result.stack})`);
+  }
+  for (const warning of result.warnings ?? []) lines.push(`warning: ${warning}`);
   if (result.uncalibrated) {
     lines.push(`gpu profile: ${result.gpu_profile}, uncalibrated (efficiencies are published ranges, not measurements)`);
   }
+  lines.push(`gpu source: ${scenario.gpu.source}`);
   lines.push('');
   const rows = result.ranks.map((r) => [
     String(r.rank),

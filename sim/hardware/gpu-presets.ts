@@ -17,6 +17,8 @@ import type { Efficiency, GpuSpec } from './gpu-spec.js';
  *   launch-overhead write-ups); the paper ran PyTorch eager, one launch per kernel.
  */
 const DATASHEET_EFFICIENCY: Efficiency = { gemm: 0.8, attention: 0.6, memory: 0.85 };
+const EFFICIENCY_SOURCES =
+  'gemm 0.8 (FlashAttention-2, arXiv 2307.08691 §1), attention 0.6 (FlashAttention-2 abstract/§4; FlashAttention-3, arXiv 2407.08608), memory 0.85 (BabelStream), launch 4 us (NVIDIA, Getting Started with CUDA Graphs)';
 const LAUNCH_OVERHEAD_S = 4e-6;
 const GB = 1e9;
 const GIB = 2 ** 30;
@@ -65,7 +67,7 @@ function datasheet(
     link_bandwidth: link,
     pcie_bandwidth: pcie,
     profile: 'datasheet',
-    source: `${source}; efficiencies are published ranges (sim/hardware/gpu-presets.ts)`,
+    source: `${source}; efficiencies are published ranges: ${EFFICIENCY_SOURCES} (sim/hardware/gpu-presets.ts)`,
   };
 }
 

@@ -2,6 +2,7 @@ import { KvrInputError, describeValue } from '../errors.js';
 import { expectObject, rejectUnknownKeys, requireKey } from '../input/fields.js';
 import { calibrationFromJson } from './calibration.js';
 import { gpuFromJson, type GpuSpec } from './gpu-spec.js';
+import { isShapeProfile, shapeProfileFromJson } from './shape-profile.js';
 
 export const PROFILE_SCHEMA = 'kvr-calibration/profile@1';
 
@@ -11,6 +12,7 @@ export const PROFILE_SCHEMA = 'kvr-calibration/profile@1';
  * and the raw samples. Only `gpu` and `calibration` feed the simulator; the rest is provenance.
  */
 export function gpuProfileFromJson(value: unknown, field = 'profile'): GpuSpec {
+  if (isShapeProfile(value)) return shapeProfileFromJson(value, field);
   const object = expectObject(value, field);
   rejectUnknownKeys(object, ['schema', 'gpu', 'calibration', 'provenance', 'fit', 'samples'], field);
   if (object.schema !== PROFILE_SCHEMA) {
@@ -26,7 +28,7 @@ export function gpuProfileFromJson(value: unknown, field = 'profile'): GpuSpec {
   };
 }
 
-/** Whether a parsed JSON document is a calibration profile rather than a plain GPU file. */
+/** Whether a parsed JSON document is a calibration profile (executor tables or shape profile) rather than a plain GPU file. */
 export function isGpuProfile(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { schema?: unknown }).schema === PROFILE_SCHEMA;
+  return isShapeProfile(value) || (typeof value === 'object' && value !== null && (value as { schema?: unknown }).schema === PROFILE_SCHEMA);
 }

@@ -1,4 +1,5 @@
-import { KvrInputError } from '../errors.js';
+import { KvrInputError, describeValue } from '../errors.js';
+import { GPU_PRESETS } from './gpu-presets.js';
 import {
   checkBoolean,
   checkFraction,
@@ -9,6 +10,7 @@ import {
 } from '../input/fields.js';
 import { parseQuantity } from '../units/quantity.js';
 import type { GpuCalibration } from './calibration.js';
+import type { ShapeModel } from './shape-model.js';
 
 /** Which roofline a kernel sits on and which efficiency applies to it. */
 export type GpuProfileKind = 'datasheet' | 'abstract' | 'calibrated' | 'user';
@@ -53,9 +55,17 @@ export interface GpuSpec {
   source: string;
   /** Measured op rates and transfer overhead from `kvr calibrate`; ops without a table use the roofline. */
   calibration?: GpuCalibration;
+  /**
+   * Shape-aware costs of a profile fitted by `kvr calibrate --from` (sim/hardware/shape-model.ts):
+   * when present, every op is costed kernel by kernel from shape, not by the roofline.
+   */
+  shape?: ShapeModel;
+  /** The software stack a shape profile describes, e.g. "PyTorch 2.11 eager + SDPA". */
+  stack_description?: string;
 }
 
 const KEYS = [
+  'base',
   'name',
   'peak_flops',
   'hbm_bandwidth',
@@ -71,10 +81,12 @@ const KEYS = [
 /**
  * Reads a GPU from a parsed JSON object. Quantities are unit strings ("312 TFLOP/s", "2039 GB/s",
  * "80 GiB", "4 us") or numbers in base units; hbm_bandwidth and memory may be null (unlimited).
+ * With `base` (a datasheet preset) every other key is optional and replaces the preset's.
  */
 export function gpuFromJson(value: unknown, field = 'gpu'): GpuSpec {
-  const object = expectObject(value, field);
-  rejectUnknownKeys(object, KEYS, field);
+  const given = expectObject(value, field);
+  rejectUnknownKeys(given, KEYS, field);
+  const object = given.base === undefined ? given : extendPreset(given, field);
   const quantity = (key: string, kind: Parameters<typeof parseQuantity>[1]): number =>
     parseQuantity(requireKey(object, key, field), kind, `${field}.${key}`, { bareNumbers: true });
   const optionalRate = (key: string): number | null => {
@@ -117,6 +129,29 @@ export function gpuFromJson(value: unknown, field = 'gpu'): GpuSpec {
         ? 'calibrated'
         : 'user',
     source: object.source === undefined ? 'user file' : checkString(object.source, `${field}.source`),
+  };
+}
+
+/**
+ * `{"base": "h100-sxm", "name": "h100-96g", "memory": "96 GB"}`: the preset's numbers, with the
+ * given keys replacing them (efficiency as a whole object); not calibrated unless it says so.
+ */
+function extendPreset(given: Record<string, unknown>, field: string): Record<string, unknown> {
+  const names = Object.keys(GPU_PRESETS).filter((n) => GPU_PRESETS[n]!.profile === 'datasheet');
+  const base = GPU_PRESETS[typeof given.base === 'string' ? given.base : ''];
+  if (base === undefined || base.profile !== 'datasheet') throw new KvrInputError(`${field}.base`, `expected a GPU preset: one of ${names.join(', ')} (got ${describeValue(given.base)})`);
+  const { base: baseName, ...overrides } = given;
+  return {
+    name: base.name,
+    peak_flops: base.peak_flops,
+    hbm_bandwidth: base.hbm_bandwidth,
+    memory: base.memory_bytes,
+    launch_overhead: base.launch_overhead_s,
+    efficiency: { ...base.efficiency },
+    link_bandwidth: base.link_bandwidth,
+    pcie_bandwidth: base.pcie_bandwidth,
+    source: `${base.source}; extended by a GPU file (base ${String(baseName)})`,
+    ...overrides,
   };
 }
 

@@ -4,6 +4,7 @@ import { opKernels, type AttentionImplementation } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
 import { calibratedOpSeconds } from './calibration.js';
+import { emptyLedger, shapeOpSeconds, type ShapeCostLedger } from './shape-durations.js';
 
 const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
 
@@ -13,9 +14,11 @@ const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 
  * A rank repeats the same shapes layer after layer, so each (rank, op name) slot remembers the
  * last shape it costed and reuses the time when the next layer's op has the same shape.
  * Tensor-parallel shards and merged partial attentions (shapes no calibration table measured) are
- * costed by the roofline.
+ * costed by the roofline. A GPU with a shape model (a profile of `kvr calibrate --from`) costs
+ * every op, shards and merges included, kernel by kernel from shape (shape-durations.ts); `ledger`
+ * then collects extrapolation notes and the band's error-weighted seconds over every op costed.
  */
-export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplementation = 'flash'): Float64Array {
+export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplementation = 'flash', ledger?: ShapeCostLedger): Float64Array {
   const durations = new Float64Array(plan.ops.length);
   const slots = plan.gpus * COMPUTE_OP_NAMES.length;
   const lastTokens = new Float64Array(slots).fill(-1);
@@ -29,6 +32,9 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
   const lastSeqTokens = new Float64Array(slots);
   const lastMerge = new Uint8Array(slots);
   const lastSeconds = new Float64Array(slots);
+  // Band bookkeeping of the last shape of a slot, so a reused time adds its share again.
+  const lastError = new Float64Array(slots);
+  const lastMemory = new Float64Array(slots);
   for (const op of plan.ops) {
     if (op.kind !== 'compute') continue;
     const slot = op.rank * COMPUTE_OP_NAMES.length + NAME_INDEX[op.name];
@@ -59,15 +65,28 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
       lastFfn[slot] = ffn;
       lastSeqTokens[slot] = seqTokens;
       lastMerge[slot] = merge;
-      // Calibration tables measure the executor's own (flash-style) attention of the whole model,
-      // so eager attention, shards and merged partial attentions use the roofline.
-      const calibrated =
-        gpu.calibration === undefined || shard !== undefined || merge === 1 || (attention === 'eager' && op.name === 'attn')
-          ? undefined
-          : calibratedOpSeconds(gpu.calibration, plan.model, op);
-      lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
+      if (gpu.shape !== undefined) {
+        // This shape's own share of the band, kept with its time so that a reuse adds it again.
+        const own = ledger === undefined ? undefined : { ...emptyLedger(), notes: ledger.notes };
+        lastSeconds[slot] = shapeOpSeconds(plan.model, op, gpu.shape, attention, own);
+        lastError[slot] = own?.error_seconds ?? 0;
+        lastMemory[slot] = own?.memory_seconds ?? 0;
+      } else {
+        // Calibration tables measure the executor's own (flash-style) attention of the whole model,
+        // so eager attention, shards and merged partial attentions use the roofline.
+        const calibrated =
+          gpu.calibration === undefined || shard !== undefined || merge === 1 || (attention === 'eager' && op.name === 'attn')
+            ? undefined
+            : calibratedOpSeconds(gpu.calibration, plan.model, op);
+        lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
+      }
     }
     durations[op.id] = lastSeconds[slot]!;
+    if (ledger !== undefined) {
+      ledger.error_seconds += lastError[slot]!;
+      ledger.memory_seconds += lastMemory[slot]!;
+      ledger.total_seconds += lastSeconds[slot]!;
+    }
   }
   return durations;
 }

@@ -81,6 +81,18 @@ export interface SimResult {
   collective: 'ring' | 'direct';
   /** What decoding needs after this prefill: re-sharding or replicating the KV-cache (result/decode.ts). */
   decode: DecodeReadiness;
+  /**
+   * Shape profiles only (kvr calibrate --from): the TTFT band from the fit's cross-validated
+   * error, [ttft x (1 - e), ttft x (1 + e)], e = the error-weighted share of compute time
+   * (sim/hardware/shape-durations.ts); and the costs' stack.
+   */
+  ttft_band_s?: [number, number];
+  ttft_band?: number;
+  stack?: string;
+  /** Shapes costed outside the profile's measured range (extrapolated) or not measured. */
+  warnings?: string[];
+  /** Whether any op shape was extrapolated or not measured (then `warnings` says which). */
+  extrapolated?: boolean;
 }
 
 export function buildResult(

@@ -17,6 +17,14 @@ describe('kvr calibrate and kvr validate', () => {
     io.out = '';
     expect(await runCli(['simulate', '--model', 'tiny-llama', '--gpu', 'p.json', '--gpus', '2', '--bandwidth', '1 GB/s', '--context', '100', '--json'], io)).toBe(0);
     expect(JSON.parse(io.out)).toMatchObject({ gpu: 'cpu', gpu_profile: 'calibrated', uncalibrated: false });
+    // The executor's timings also go through the shape-profile fit, in the probe's format.
+    const measurements = JSON.parse(io.files.get('p.measurements.json')!);
+    expect(measurements.schema).toBe('kvr-measurements/torch-probe@1');
+    expect(measurements.attention.length).toBeGreaterThan(0);
+    expect(measurements.gemm.length).toBeGreaterThan(0);
+    io.out = '';
+    expect(await runCli(['calibrate', '--from', 'p.measurements.json', '--name', 'cpu-exec', '--base', 'h100-sxm', '--stack', 'fused', '--out', 's.json'], io)).toBe(0);
+    expect(io.out).toMatch(/attention: mean \d+\.\d%/);
   }, 60_000);
 
   test.each([

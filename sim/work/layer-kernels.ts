@@ -1,0 +1,97 @@
+import type { ModelSpec } from '../model/model-spec.js';
+import type { AttentionShape, SoftwareStack } from '../hardware/shape-model.js';
+import type { AttentionImplementation } from './op-kernels.js';
+import { shardModel, type ComputeShape } from './compute-op.js';
+
+/**
+ * The kernels one canonical op really launches under a software stack, by shape: GEMMs as
+ * (m, n, k, batch), attention as its shape, memory-bound kernels as bytes moved (reads + writes).
+ *
+ * `eager` is the PyTorch eager decoder layer of the H200 measurements (their `reference_layer`):
+ *   qkv:  rms_norm; x @ Wqkv; RoPE in eager ops on q and k (per tensor: two muls and a sub, two
+ *         muls and an add on the even/odd halves, a stack), after the cos/sin tables (arange,
+ *         outer, cos, sin, two casts)
+ *   attn: (P > 0) cat of the K and V prefix with the chunk's K,V; SDPA; the transpose copy of
+ *         its output to [c, h hd]
+ *   o:    a @ Wo; residual add
+ *   mlp:  rms_norm; h @ Wgu; silu; mul; @ Wd; residual add
+ * `fused` is a serving engine (vLLM / TensorRT-LLM style): fused add+norm, fused RoPE, the paged
+ * KV-cache write, attention reading the cache and writing [c, h hd] directly, fused silu*mul.
+ * Tensor-parallel shards run their GEMMs with m = tokens and n or k sharded; norms and residual
+ * adds cover `shard.seq_tokens` rows under sequence parallelism.
+ */
+export type LayerKernel =
+  | { kind: 'gemm'; name: string; m: number; n: number; k: number; batch: number }
+  | { kind: 'attention'; name: string; shape: AttentionShape }
+  | { kind: 'memory'; name: string; bytes: number };
+
+export function layerKernels(model: ModelSpec, op: ComputeShape, stack: SoftwareStack, attention: AttentionImplementation = 'flash'): LayerKernel[] {
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f, dtype_bytes: b } = op.shard === undefined ? model : shardModel(model, op.shard);
+  const c = op.tokens;
+  const rows = op.shard?.seq_tokens ?? c;
+  const eager = stack === 'eager';
+  const mem = (name: string, bytes: number): LayerKernel => ({ kind: 'memory', name, bytes });
+  const gemm = (name: string, m: number, n: number, k: number, batch = 1): LayerKernel => ({ kind: 'gemm', name, m, n, k, batch });
+  const normWeights = model.norm === 'layernorm' ? 2 * d : d;
+  // rms_norm / layer_norm: one kernel reading x and writing h (fused stacks also add the residual).
+  const norm = (n: number): LayerKernel => (eager ? mem('norm', b * (2 * n * d + normWeights)) : mem('add_norm', b * (4 * n * d + normWeights)));
+  const residual = (operands: number): LayerKernel[] => (eager ? [mem('residual_add', b * operands * rows * d)] : []);
+  switch (op.name) {
+    case 'qkv': {
+      const kernels: LayerKernel[] = [norm(rows), gemm('qkv_proj', c, (h + 2 * hkv) * hd, d)];
+      if (eager) {
+        // cos/sin tables: arange x2, outer, cos, sin (fp32), two casts to fp16.
+        const table = (c * hd) / 2;
+        kernels.push(mem('rope_arange', 4 * c), mem('rope_inv_freq', 4 * hd), mem('rope_outer', 4 * table), mem('rope_cos', 8 * table), mem('rope_sin', 8 * table));
+        kernels.push(mem('rope_cast_cos', 6 * table), mem('rope_cast_sin', 6 * table));
+        for (const [tensor, heads] of [['q', h], ['k', hkv]] as const) {
+          const half = (c * heads * hd) / 2;
+          // x_even*cos, x_odd*sin, sub, x_even*sin, x_odd*cos, add, stack (cos/sin broadcast over heads).
+          for (const step of ['mul_cos', 'mul_sin', 'sub', 'mul_sin2', 'mul_cos2', 'add']) {
+            kernels.push(mem(`rope_${tensor}_${step}`, step === 'sub' || step === 'add' ? 3 * b * half : b * (2 * half + table)));
+          }
+          kernels.push(mem(`rope_${tensor}_stack`, 4 * b * half));
+        }
+      } else {
+        kernels.push(mem('rope', 2 * b * c * (h + hkv) * hd), mem('kv_cache_write', 4 * b * c * hkv * hd));
+      }
+      return kernels;
+    }
+    case 'attn': {
+      const kernels: LayerKernel[] = [];
+      if (eager && op.prefix > 0 && op.causal) kernels.push(mem('cat_k', 2 * b * (op.prefix + c) * hkv * hd), mem('cat_v', 2 * b * (op.prefix + c) * hkv * hd));
+      if (attention === 'eager') {
+        // Scores GEMM per head over every key, softmax over the c x K scores, values GEMM.
+        kernels.push(gemm('attn_scores', c, op.keys, hd, h), mem('softmax', 2 * b * h * c * op.keys), gemm('attn_values', c, hd, op.keys, h));
+      } else {
+        const shape: AttentionShape = op.causal
+          ? { c, P: op.prefix, mask: 'causal', heads: h, kv_heads: hkv, head_dim: hd }
+          : { c, P: op.keys - c, mask: 'dense', heads: h, kv_heads: hkv, head_dim: hd };
+        kernels.push({ kind: 'attention', name: 'attention', shape });
+      }
+      // Online-softmax merge of a partial output (ring-kv): both outputs and three fp32 LSEs.
+      if (op.merge === true) kernels.push(mem('softmax_merge', c * h * (3 * hd * b + 3 * 4)));
+      if (eager) kernels.push(mem('transpose_copy', 2 * b * c * h * hd));
+      return kernels;
+    }
+    case 'o':
+      return [gemm('o_proj', c, d, h * hd), ...(model.block === 'sequential' ? residual(3) : [])];
+    case 'mlp': {
+      const kernels: LayerKernel[] = [];
+      if (model.block === 'sequential') kernels.push(norm(rows));
+      if (model.mlp === 'swiglu') {
+        kernels.push(gemm('gate_up_proj', c, 2 * f, d));
+        kernels.push(...(eager ? [mem('silu', 2 * b * c * f), mem('mul', 3 * b * c * f)] : [mem('silu_mul', 3 * b * c * f)]));
+      } else {
+        kernels.push(gemm('up_proj', c, f, d), mem('gelu', 2 * b * c * f));
+      }
+      kernels.push(gemm('down_proj', c, d, f));
+      // Sequential: x + mlp(h); parallel (Falcon): x + attn + mlp, two adds when eager.
+      if (model.block === 'sequential') kernels.push(...residual(3));
+      else kernels.push(...(eager ? [mem('residual_add', 3 * b * rows * d), mem('residual_add', 3 * b * rows * d)] : [mem('residual_add', 4 * b * rows * d)]));
+      return kernels;
+    }
+    case 'lm_head':
+      return [norm(1), gemm('lm_head', 1, model.vocab, d)];
+  }
+}
