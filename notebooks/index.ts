@@ -3,6 +3,7 @@
  * report. Each figure builder takes grid options (see each notebook) and returns a Figure.
  */
 import * as beyondPaper from './beyond-paper.js';
+import * as calibration from './calibration.js';
 import * as claims from './claims.js';
 import * as kvrpGap from './kvrp-gap.js';
 import * as partitions from './partitions.js';
@@ -18,7 +19,10 @@ export type { Figure, Row, WrittenFigure } from './lib/figure.js';
 export { writeFigure } from './lib/figure.js';
 export type { GridOptions } from './lib/setting.js';
 
-/** In reading order: the paper's figures, then what goes beyond it. */
+/**
+ * In reading order: the paper's figures, then what goes beyond it, then the calibration check
+ * (its figures come from a measurement file, not a scenario grid, so they are not in FIGURES).
+ */
 export const NOTEBOOKS: Notebook[] = [
   ttftVsContext.notebook,
   speedup.notebook,
@@ -28,6 +32,7 @@ export const NOTEBOOKS: Notebook[] = [
   robustness.notebook,
   beyondPaper.notebook,
   claims.notebook,
+  calibration.notebook,
 ];
 
 export interface FigureEntry {

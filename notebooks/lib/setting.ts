@@ -1,8 +1,13 @@
 /**
  * The scenarios the notebooks simulate, built from the simulator's public functions (presets,
- * presetTopology, simulate), with the same defaults as `kvr simulate`.
+ * presetTopology, simulate), with the same defaults as `kvr simulate`; and where the data they
+ * read lives (calibrated profiles, measurement files).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../cli/project-root.js';
 import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
+import { gpuProfileFromJson } from '../../sim/hardware/gpu-profile.js';
 import { isUncalibrated, type GpuSpec } from '../../sim/hardware/gpu-spec.js';
 import type { ModelSpec } from '../../sim/model/model-spec.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
@@ -49,6 +54,25 @@ export function gpu(name: string): GpuSpec {
   const spec = GPU_PRESETS[name];
   if (spec === undefined) throw new Error(`unknown GPU preset ${name}`);
   return spec;
+}
+
+/** The parsed JSON of calibration/profiles/<name>.json (what `--gpu <name>` resolves to). */
+export function profileDocument(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(projectRoot(), 'calibration', 'profiles', `${name}.json`), 'utf8')) as Record<string, unknown>;
+}
+
+/** A calibrated GPU: calibration/profiles/<name>.json, as `--gpu <name>` reads it. */
+export function calibratedGpu(name: string): GpuSpec {
+  return gpuProfileFromJson(profileDocument(name), name);
+}
+
+/**
+ * A measurement file in the shared measurements folder beside the repository
+ * (../shared/measurements/<file>, as calibration's recorded commands name it); not shipped with
+ * the package, so notebooks that read one skip it where it is absent.
+ */
+export function sharedMeasurementsPath(file: string): string {
+  return join(projectRoot(), '..', 'shared', 'measurements', file);
 }
 
 export function topology(preset: TopologyPresetName, gpus: number, bandwidth: number): Topology {
