@@ -35,6 +35,38 @@ describe('kvr calibrate --from: measurement files -> shape profile', () => {
     }
   });
 
+  test('round trip, without the correction table: the fit recovers the known constants, so the analytic model alone gives back the op times within 1%, on shapes the file never measured', () => {
+    // The correction table (measured / analytic) is exact at measured shapes whatever the fitted
+    // constants are, and absorbs any constant factor between them; only the analytic part shows
+    // whether the fit found the GPU. A fit off by a few percent in efficiency or a plateau fails here.
+    expect(fitted.gemm.efficiency / truth.gemm.efficiency - 1).toBeCloseTo(0, 3);
+    expect(fitted.gemm.latency_s / truth.gemm.latency_s - 1).toBeCloseTo(0, 2);
+    for (const path of ['square', 'prefix'] as const) {
+      expect(fitted.attention[path].plateau_flops / truth.attention[path].plateau_flops - 1).toBeCloseTo(0, 2);
+      expect(fitted.attention[path].latency_s / truth.attention[path].latency_s - 1).toBeCloseTo(0, 2);
+      expect(fitted.attention[path].half_rows / truth.attention[path].half_rows - 1).toBeCloseTo(0, 1);
+    }
+    const worst: number[] = [];
+    // llama2-7b's grid shapes and shapes of other models (llama3-8b GQA qkv, its FFN, llama2-70b's).
+    const shapes: Array<[number, number]> = [...GEMM_SHAPES, [6144, 4096], [4096, 14336], [28672, 4096], [8192, 28672]];
+    for (const m of [1, 64, 100, 500, 3000, 16384, 32768]) {
+      for (const [n, k] of shapes) worst.push(Math.abs(analyticGemmSeconds(fitted, m, n, k) / analyticGemmSeconds(truth, m, n, k) - 1));
+    }
+    for (const c of [1, 256, 700, 5000, 16384, 32768]) {
+      for (const P of [0, 1000, 9000, 30000]) {
+        for (const [heads, kv_heads, head_dim] of [[32, 32, 128], [32, 8, 128], [64, 8, 128]]) {
+          const s = { c, P, mask: 'causal' as const, heads: heads!, kv_heads: kv_heads!, head_dim: head_dim! };
+          worst.push(Math.abs(analyticAttentionSeconds(fitted, s) / analyticAttentionSeconds(truth, s) - 1));
+        }
+      }
+    }
+    expect(Math.max(...worst)).toBeLessThan(0.01);
+    // Leave-one-out on exact data is exact too (the band of an exact GPU is ~0, not a few percent).
+    const cv = (document.fit as { cv: Record<string, { mean: number; max: number }> }).cv;
+    expect(cv.gemm!.max).toBeLessThan(0.002);
+    expect(cv.attention!.max).toBeLessThan(0.002);
+  });
+
   test('the profile records its source (file, sha256), the unfitted sections, its range and its leave-one-out error per op class', () => {
     const sources = document.sources as Array<Record<string, unknown>>;
     expect(sources).toHaveLength(1);
