@@ -3,7 +3,7 @@
  * presetTopology, simulate), with the same defaults as `kvr simulate`; and where the data they
  * read lives (calibrated profiles, measurement files).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../cli/project-root.js';
 import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
@@ -67,12 +67,19 @@ export function calibratedGpu(name: string): GpuSpec {
 }
 
 /**
- * A measurement file in the shared measurements folder beside the repository
- * (../shared/measurements/<file>, as calibration's recorded commands name it); not shipped with
- * the package, so notebooks that read one skip it where it is absent.
+ * A measurement file: the shared measurements folder beside the repository
+ * (../shared/measurements/<file>, as calibration's recorded commands name it) where it exists,
+ * else the repository's copy under calibration/measurements/ (test/calibration/measurements-copy
+ * checks the two are the same bytes).
  */
 export function sharedMeasurementsPath(file: string): string {
-  return join(projectRoot(), '..', 'shared', 'measurements', file);
+  const shared = join(projectRoot(), '..', 'shared', 'measurements', file);
+  return existsSync(shared) ? shared : committedMeasurementsPath(file);
+}
+
+/** The repository's copy of a shared measurement file. */
+export function committedMeasurementsPath(file: string): string {
+  return join(projectRoot(), 'calibration', 'measurements', file);
 }
 
 export function topology(preset: TopologyPresetName, gpus: number, bandwidth: number): Topology {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, describe, expect, test } from 'vitest';
 import { projectRoot } from '../../cli/project-root.js';
+import { sharedMeasurementsPath } from '../../notebooks/lib/setting.js';
 
 /**
  * schemas/kvr-measurements.schema.json (draft 2020-12) describes both measurement tags: the shared
@@ -15,7 +16,7 @@ import { projectRoot } from '../../cli/project-root.js';
 const root = projectRoot();
 const schema = JSON.parse(readFileSync(join(root, 'schemas', 'kvr-measurements.schema.json'), 'utf8')) as Record<string, unknown>;
 const validate = new Ajv2020({ allErrors: true }).compile(schema);
-const sharedPath = join(root, '..', 'shared', 'measurements', 'h200-pytorch-microbench.json');
+const sharedPath = sharedMeasurementsPath('h200-pytorch-microbench.json');
 const dir = mkdtempSync(join(tmpdir(), 'kvr-measurements-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
