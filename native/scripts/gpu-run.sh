@@ -110,15 +110,8 @@ for s in "${ALL_STEPS[@]}"; do i=$((i + 1)); rm -f "$out/$i-$s.json" "$out/$s.pr
 echo "$(date -u +%FT%TZ)" >"$out/started.txt"
 
 log() { echo "[gpu-run $(($(date +%s) - started))s] $*"; }
-json_str() {
-  local s="$1"
-  s="${s//\\/\\\\}"
-  s="${s//\"/\\\"}"
-  s="${s//$'\n'/\\n}"
-  s="${s//$'\t'/ }"
-  s="$(printf '%s' "$s" | tr -d '\000-\010\013-\037')"
-  printf '"%s"' "$s"
-}
+# shellcheck source=lib/json.sh
+source "$root/native/scripts/lib/json.sh"
 # The step's budget at this total (whole seconds, at least 1).
 step_budget() {
   local w="${WEIGHT[$1]}"

@@ -4,6 +4,7 @@ import { executePlan } from '../../native/js/executor.js';
 import { modelFromJson, type ModelSpec } from '../../sim/model/model-spec.js';
 import { buildPlan, type PlanRequest } from '../../sim/plan/build-plan.js';
 import { erf, mix64, referenceForward, tokenId, type ReferenceOutput } from '../support/reference-forward.js';
+import { relativeError } from '../support/relative-error.js';
 
 /**
  * The executor against an independent oracle: test/support/reference-forward.ts recomputes the
@@ -25,17 +26,6 @@ const TOLERANCE = 1e-5;
 const CONTEXT = 77;
 const once = { backend: 'cpu' as const, warmup: 0, repeats: 1, captureKv: true };
 
-/** max |a - b| / max |b|, the measure of test/support/relative-error.ts, against a float64 reference. */
-function relativeError(a: Float32Array, b: Float64Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 describe('the float64 reference itself', () => {
   test('mix64 is splitmix64 (first outputs of the sequence seeded with 0, as in Steele et al.)', () => {

@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 
 /** max |a - b| / max |b|: the relative error the executor's equality checks bound. */
-export function relativeError(a: Float32Array, b: Float32Array): number {
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let diff = 0;
   let scale = 0;

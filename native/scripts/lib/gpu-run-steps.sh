@@ -17,15 +17,8 @@ python="${KVR_GPU_RUN_PYTHON:-python3}"
 threshold="${KVR_GPU_RUN_THRESHOLD:-2e-2}"
 probe="${KVR_GPU_RUN_PROBE:-$root/calibration/probe/torch_probe.py}"
 
-json_str() {
-  local s="$1"
-  s="${s//\\/\\\\}"
-  s="${s//\"/\\\"}"
-  s="${s//$'\n'/\\n}"
-  s="${s//$'\t'/ }"
-  s="$(printf '%s' "$s" | tr -d '\000-\010\013-\037')"
-  printf '"%s"' "$s"
-}
+# shellcheck source=json.sh
+source "$root/native/scripts/lib/json.sh"
 left_s() { echo $((KVR_STEP_DEADLINE - $(date +%s))); }
 state_get() { sed -n "s/^$1=//p" "$out/state.env" 2>/dev/null | tail -n 1; }
 state_set() { echo "$1=$2" >>"$out/state.env"; }
