@@ -61,13 +61,8 @@ export interface GemmPoint {
 
 export type AttentionMask = 'causal' | 'dense';
 
-export interface AttentionPoint {
-  c: number;
-  P: number;
-  mask: AttentionMask;
-  heads: number;
-  kv_heads: number;
-  head_dim: number;
+/** A measured attention shape (AttentionShape, below) and its time. */
+export interface AttentionPoint extends AttentionShape {
   seconds: number;
 }
 
