@@ -38,6 +38,9 @@ const FLAG_OF_FIELD: Record<string, string> = {
   table: '--table',
   tp: '--tp',
   collective: '--collective',
+  dtype: '--dtype',
+  ffn_dtype: '--ffn-dtype',
+  kv_dtype: '--kv-dtype',
 };
 
 /**

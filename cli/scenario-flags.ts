@@ -16,6 +16,7 @@ import { partitionTableFromJson, type PartitionTable } from '../sim/partition/pa
 import { PREDICTORS } from '../sim/partition/predict-partition.js';
 import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-partition.js';
 import { ATTENTION_IMPLEMENTATIONS } from '../sim/work/op-kernels.js';
+import { DTYPES, checkPrecisionOnGpu, precisionOf, withPrecision } from '../sim/model/precision.js';
 import type { CliIo } from './io.js';
 import { defaultProfilePath, defaultTablePath, TINY_MODELS, tinyModelPath } from './project-root.js';
 import { gpuProfileFromJson, isGpuProfile } from '../sim/hardware/gpu-profile.js';
@@ -45,6 +46,9 @@ export interface ScenarioFlags {
   collective?: string;
   oversubscription?: string;
   socketBandwidth?: string;
+  dtype?: string;
+  ffnDtype?: string;
+  kvDtype?: string;
 }
 
 export const SCENARIO_DEFAULTS = {
@@ -92,13 +96,16 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
     .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'))
     .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`))
+    .addOption(new Option('--dtype <dtype>', `${DTYPES.join('|')}: every GEMM's weights and inputs, activations and attention (default: fp16; fp8 needs a GPU with an fp8 peak)`))
+    .addOption(new Option('--ffn-dtype <dtype>', `${DTYPES.join('|')}: the MLP GEMMs alone, weights stored and computed in it (default: --dtype)`))
+    .addOption(new Option('--kv-dtype <dtype>', `${DTYPES.join('|')}: the KV cache, its sends and all-gathers (default: --dtype)`))
     .addOption(new Option('--attention <impl>', `${ATTENTION_IMPLEMENTATIONS.join('|')}: fused attention, or scores materialised as in PyTorch eager (default: flash)`));
 }
 
 /** Resolves the flags into a scenario, rejecting anything unknown, malformed or unused. */
 export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
-  const model = resolveModel(flags.model ?? SCENARIO_DEFAULTS.model, io);
   const gpu = resolveGpu(flags.gpu ?? SCENARIO_DEFAULTS.gpu, io);
+  const model = resolvePrecision(resolveModel(flags.model ?? SCENARIO_DEFAULTS.model, io), gpu, flags);
   const strategy = resolveStrategy(flags.strategy ?? SCENARIO_DEFAULTS.strategy);
   const topologyName = flags.topology ?? SCENARIO_DEFAULTS.topology;
   const isPreset = (TOPOLOGY_PRESET_NAMES as readonly string[]).includes(topologyName);
@@ -155,6 +162,23 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
     }
   }
   return scenario;
+}
+
+/**
+ * --dtype, --ffn-dtype, --kv-dtype (sim/model/precision.ts): the model served in those formats.
+ * Given no flag, a model of 2-byte elements is recorded as fp16 throughout (the paper's setting)
+ * and any other model keeps its dtype_bytes. fp8 compute on a GPU without an fp8 peak is refused.
+ */
+export function resolvePrecision(model: ModelSpec, gpu: GpuSpec, flags: Pick<ScenarioFlags, 'dtype' | 'ffnDtype' | 'kvDtype'>): ModelSpec {
+  const given = {
+    ...(flags.dtype === undefined ? {} : { dtype: checkChoice(flags.dtype, DTYPES, '--dtype') }),
+    ...(flags.ffnDtype === undefined ? {} : { ffn_dtype: checkChoice(flags.ffnDtype, DTYPES, '--ffn-dtype') }),
+    ...(flags.kvDtype === undefined ? {} : { kv_dtype: checkChoice(flags.kvDtype, DTYPES, '--kv-dtype') }),
+  };
+  if (Object.keys(given).length === 0 && model.dtype_bytes !== 2) return model;
+  const served = withPrecision(model, precisionOf(given));
+  checkPrecisionOnGpu(served, gpu, { dtype: '--dtype', ffn_dtype: '--ffn-dtype' });
+  return served;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { GpuSpec } from './hardware/gpu-spec.js';
 import { opDurations } from './hardware/op-durations.js';
 import { emptyLedger } from './hardware/shape-durations.js';
 import type { ModelSpec } from './model/model-spec.js';
+import { checkPrecisionOnGpu } from './model/precision.js';
 import type { PartitionTable } from './partition/partition-table.js';
 import { predictPartition, type Predictor } from './partition/predict-partition.js';
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
@@ -64,6 +65,7 @@ export function simulate(scenario: Scenario): Simulation {
     ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
   };
   checkPlanRequest({ strategy, model, context, gpus, ...options });
+  checkPrecisionOnGpu(model, scenario.gpu);
   if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {
     throw new KvrInputError('partition', `only strategy kvr takes a partition, and kvr-tp one per group (strategy is ${strategy})`);
   }
