@@ -78,9 +78,13 @@ export function simulate(scenario: Scenario): Simulation {
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
   if (ledger !== undefined) {
     // The band: each kernel's cross-validated class error, weighted by its share of compute time.
-    const e = ledger.total_seconds > 0 ? ledger.error_seconds / ledger.total_seconds : 0;
-    result.ttft_band = e;
-    result.ttft_band_s = [result.ttft_s * (1 - e), result.ttft_s * (1 + e)];
+    // A preset's shape-aware defaults (no measurements, no cross-validated error) have no band.
+    const cv = scenario.gpu.shape!.cv_error;
+    if (cv.gemm != null || cv.attention != null || cv.memory != null) {
+      const e = ledger.total_seconds > 0 ? ledger.error_seconds / ledger.total_seconds : 0;
+      result.ttft_band = e;
+      result.ttft_band_s = [result.ttft_s * (1 - e), result.ttft_s * (1 + e)];
+    }
     result.stack = scenario.gpu.stack_description ?? scenario.gpu.shape!.stack;
     const warnings = [...ledger.notes].sort();
     const memoryShare = ledger.total_seconds > 0 ? ledger.memory_seconds / ledger.total_seconds : 0;
