@@ -30,9 +30,6 @@ export const SCENARIO_KEYS = [
   'bandwidth',
   'latency',
   'attention',
-  'dtype',
-  'ffn_dtype',
-  'kv_dtype',
   'context',
   'strategy',
   'search',
@@ -42,6 +39,9 @@ export const SCENARIO_KEYS = [
   'partition',
   'collective',
   'tp',
+  'dtype',
+  'ffn_dtype',
+  'kv_dtype',
 ] as const satisfies readonly (keyof SweepScenario)[];
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 

@@ -145,16 +145,16 @@ export const GPU_PRESETS: Readonly<Record<string, GpuSpec>> = {
   // NVIDIA A100 datasheet (https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf):
   // 312 TFLOP/s fp16/bf16 tensor dense; no fp8 tensor cores; 1555 GB/s (40GB) / 2039 GB/s (80GB);
   // 108 SMs; NVLink 600 GB/s bidirectional (300 per direction); PCIe Gen4 64 GB/s (32 per direction).
-  'a100-40g': datasheet({ name: 'a100-40g', peak: 312 * T, fp8: null, hbm: 1555 * GB, memory: 40 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 1555 GB/s, NVLink 300 GB/s per direction)' }),
-  'a100-80g': datasheet({ name: 'a100-80g', peak: 312 * T, fp8: null, hbm: 2039 * GB, memory: 80 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 2039 GB/s, NVLink 300 GB/s per direction)' }),
+  'a100-40g': datasheet({ name: 'a100-40g', peak: 312 * T, fp8: null, hbm: 1555 * GB, memory: 40 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 1555 GB/s, NVLink 300 GB/s per direction; https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)' }),
+  'a100-80g': datasheet({ name: 'a100-80g', peak: 312 * T, fp8: null, hbm: 2039 * GB, memory: 80 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 2039 GB/s, NVLink 300 GB/s per direction; https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)' }),
   // NVIDIA H100 SXM datasheet (https://www.nvidia.com/en-us/data-center/h100/): 989 TFLOP/s fp16
   // dense (1979 with sparsity), fp8 1979 dense (3958 with sparsity), 3.35 TB/s, 80 GB, 132 SMs,
   // NVLink 900 GB/s bidirectional, PCIe Gen5 128 GB/s bidirectional (dense figures as tabulated at
   // https://glennklockwood.com/garden/processors/h100: FP16 matrix 989.4, FP8 1978.9).
-  'h100-sxm': datasheet({ name: 'h100-sxm', peak: 989 * T, fp8: 1979 * T, hbm: 3350 * GB, memory: 80 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H100 SXM datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 3.35 TB/s, 80 GB, NVLink 450 GB/s per direction)' }),
+  'h100-sxm': datasheet({ name: 'h100-sxm', peak: 989 * T, fp8: 1979 * T, hbm: 3350 * GB, memory: 80 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H100 SXM datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 3.35 TB/s, 80 GB, NVLink 450 GB/s per direction; https://www.nvidia.com/en-us/data-center/h100/)' }),
   // NVIDIA H200 datasheet (https://www.nvidia.com/en-us/data-center/h200/): the H100 SXM's compute
   // (989 fp16 / 1979 fp8 dense), 4.8 TB/s HBM3e, 141 GB, NVLink 900 GB/s bidirectional.
-  h200: datasheet({ name: 'h200', peak: 989 * T, fp8: 1979 * T, hbm: 4800 * GB, memory: 141 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H200 datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 4.8 TB/s, 141 GB, NVLink 450 GB/s per direction)' }),
+  h200: datasheet({ name: 'h200', peak: 989 * T, fp8: 1979 * T, hbm: 4800 * GB, memory: 141 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H200 datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 4.8 TB/s, 141 GB, NVLink 450 GB/s per direction; https://www.nvidia.com/en-us/data-center/h200/)' }),
 
   // NVIDIA H100 PCIe (H100 datasheet, PCIe column; table at https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html):
   // fp16 1513 and fp8 3026 TFLOP/s with sparsity, so 756 / 1513 dense; 2 TB/s HBM2e, 80 GB, 114 SMs;
