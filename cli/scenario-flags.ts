@@ -6,7 +6,7 @@ import { parseIntegerText } from '../sim/input/fields.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
-import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type Plan, type StrategyName } from '../sim/plan/plan.js';
 import type { Scenario } from '../sim/simulate.js';
 import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
@@ -179,6 +179,27 @@ export function resolvePrecision(model: ModelSpec, gpu: GpuSpec, flags: Pick<Sce
   const served = withPrecision(model, precisionOf(given));
   checkPrecisionOnGpu(served, gpu, { dtype: '--dtype', ffn_dtype: '--ffn-dtype' });
   return served;
+}
+
+/**
+ * The plan as the native executor takes it: the executor computes in fp16 only, so an fp8
+ * precision is refused naming its flag, and an fp16/bf16 one (same bytes, same kernels) is
+ * dropped from the plan's model, which stays a plain kvr-plan@1 model.
+ */
+export function executorPlan(plan: Plan): Plan {
+  checkExecutorPrecision(plan.model);
+  if (plan.model.precision === undefined) return plan;
+  const { precision: _precision, ...model } = plan.model;
+  return { ...plan, model };
+}
+
+/** Refuses an fp8 precision for the native executor, naming its flag. */
+export function checkExecutorPrecision(model: ModelSpec): void {
+  const precision = model.precision;
+  if (precision === undefined) return;
+  for (const [flag, dtype] of [['--dtype', precision.dtype], ['--ffn-dtype', precision.ffn_dtype], ['--kv-dtype', precision.kv_dtype]] as const) {
+    if (dtype === 'fp8') throw new KvrInputError(flag, 'the native executor runs fp16 and bf16 only (allowed: fp16, bf16); simulate fp8 with kvr simulate');
+  }
 }
 
 /**

@@ -75,3 +75,56 @@ describe('kvr simulate --gpu h100-sxm says where its defaults come from', () => 
     expect(result.uncalibrated).toBe(true);
   });
 });
+
+describe('every scenario entry point takes the dtypes', () => {
+  const io = (files: Record<string, string> = {}) => new MemoryIo(files);
+
+  test('kvr compare --dtype fp8: every strategy in fp8, recorded once', async () => {
+    const m = io();
+    expect(await runCli(['compare', '--model', 'tiny-llama', '--gpu', 'h100-sxm', '--gpus', '2', '--context', '1024', '--dtype', 'fp8', '--json'], m)).toBe(0);
+    const comparison = JSON.parse(m.out);
+    expect(comparison.precision).toEqual({ dtype: 'fp8', ffn_dtype: 'fp8', kv_dtype: 'fp8' });
+  });
+
+  test('kvr partition --kv-dtype fp8 records the dtypes', async () => {
+    const m = io();
+    expect(await runCli(['partition', '--model', 'tiny-llama', '--gpu', 'ideal', '--gpus', '2', '--context', '512', '--bandwidth', '10 GB/s', '--kv-dtype', 'fp8', '--json'], m)).toBe(0);
+    expect(JSON.parse(m.out).precision).toEqual({ dtype: 'fp16', ffn_dtype: 'fp16', kv_dtype: 'fp8' });
+  });
+
+  test('sweep axes dtype and kv_dtype: a column each; fp8 on an A100 is an error row, not a failed sweep', async () => {
+    const spec = 'axes:\n  model: [tiny-llama]\n  gpu: [h100-sxm, a100-80g]\n  gpus: [2]\n  context: [1024]\n  strategy: [kvr-e]\n  dtype: [fp16, fp8]\n';
+    const m = io({ '/w/spec.yaml': spec });
+    expect(await runCli(['sweep', '/w/spec.yaml', '--jobs', '0'], m)).toBe(0);
+    const rows = m.files.get('/w/spec.jsonl')!.trim().split('\n').map((l: string) => JSON.parse(l));
+    expect(rows.map((r: { gpu: string; dtype: string }) => `${r.gpu} ${r.dtype}`)).toEqual(['h100-sxm fp16', 'h100-sxm fp8', 'a100-80g fp16', 'a100-80g fp8']);
+    expect(rows[1].ttft_s).toBeLessThan(rows[0].ttft_s);
+    expect(rows[3].error).toMatch(/fp8 needs a GPU with an fp8 tensor-core peak; GPU a100-80g has none/);
+    expect(m.files.get('/w/spec.csv')!.split('\n')[0]).toMatch(/,dtype,ffn_dtype,kv_dtype,/);
+  });
+
+  test('kvr plan --dtype fp8: rows on GPUs without fp8 are errors; each row reproduces with --dtype fp8', async () => {
+    const catalogue = 'offers:\n  - {gpu: h100-sxm, price_per_gpu_hour: 3, interconnect: nvswitch, gpus_per_node: 8, gpu_counts: [2]}\n  - {gpu: a100-80g, price_per_gpu_hour: 1, interconnect: nvswitch, gpus_per_node: 8, gpu_counts: [2]}\n';
+    const m = io({ '/p/cat.yaml': catalogue });
+    expect(await runCli(['plan', '--model', 'tiny-llama', '--catalogue', '/p/cat.yaml', '--ttft', '1 s', '--context', '1024', '--strategies', 'kvr-e', '--dtype', 'fp8', '--jobs', '0', '--json'], m)).toBe(0);
+    const plan = JSON.parse(m.out);
+    expect(plan.precision).toEqual({ dtype: 'fp8', ffn_dtype: 'fp8', kv_dtype: 'fp8' });
+    const byGpu = Object.fromEntries(plan.candidates.map((c: { gpu: string }) => [c.gpu, c]));
+    expect(byGpu['a100-80g'].error).toMatch(/fp8 needs a GPU with an fp8 tensor-core peak/);
+    expect(byGpu['h100-sxm'].error).toBeNull();
+    expect(byGpu['h100-sxm'].command).toMatch(/--dtype fp8$/);
+    expect(await runCli(['plan', '--ttft', '1 s', '--dtype', 'fp4'], io())).toBe(2);
+  });
+
+  test('the native executor runs fp16 only: kvr exec and export-plan refuse fp8, and export a plain model', async () => {
+    const scenario = ['--model', 'tiny-llama', '--gpu', 'ideal', '--strategy', 'kvr-e', '--gpus', '2', '--context', '64', '--bandwidth', '10 GB/s'];
+    for (const command of ['exec', 'export-plan']) {
+      const m = io();
+      expect(await runCli([command, ...scenario, '--kv-dtype', 'fp8'], m)).toBe(2);
+      expect(m.err).toBe('kvr: --kv-dtype: the native executor runs fp16 and bf16 only (allowed: fp16, bf16); simulate fp8 with kvr simulate\n');
+    }
+    const m = io();
+    expect(await runCli(['export-plan', ...scenario, '--dtype', 'bf16'], m)).toBe(0);
+    expect(JSON.parse(m.out).model.precision).toBeUndefined();
+  });
+});
