@@ -73,8 +73,14 @@ export const MEMORY_DEFAULTS: Record<SoftwareStack, { hbm_fraction: number; laun
 
 /** SM counts of the GPUs a measurement file may name (NVIDIA datasheets / whitepapers). */
 const GPU_BY_NAME: Array<{ pattern: RegExp; preset: string; sms: number }> = [
+  { pattern: /GH200/i, preset: 'gh200', sms: 132 },
   { pattern: /H200/i, preset: 'h200', sms: 132 },
+  { pattern: /H100.*PCIe/i, preset: 'h100-pcie', sms: 114 },
   { pattern: /H100/i, preset: 'h100-sxm', sms: 132 },
+  { pattern: /H20\b/i, preset: 'h20', sms: 78 },
+  { pattern: /B200/i, preset: 'b200', sms: 148 },
+  { pattern: /L40S/i, preset: 'l40s', sms: 142 },
+  { pattern: /MI300X/i, preset: 'mi300x', sms: 304 },
   { pattern: /A100.*80/i, preset: 'a100-80g', sms: 108 },
   { pattern: /A100/i, preset: 'a100-40g', sms: 108 },
 ];
@@ -402,7 +408,7 @@ export function calibrateFrom(options: CalibrateFromOptions): Record<string, unk
     throw new KvrInputError('--base', `name the GPU preset the files measure (one of ${Object.keys(GPU_PRESETS).filter((n) => n !== 'ideal').join(', ')}); ${describeValue(gpuNames[0])} is not recognised`);
   }
   const preset = GPU_PRESETS[presetName]!;
-  const sms = known?.sms ?? 132;
+  const sms = known?.sms ?? preset.shape?.gemm.sms ?? 132;
   const stack = options.stack ?? 'eager';
   const memoryFit = fitMemory(preset.hbm_bandwidth ?? 1e15, stack, parsed.flatMap((p) => p.elementwise), parsed.find((p) => p.empty_kernel_s !== null)?.empty_kernel_s ?? null);
   const base0 = baseShapeModel(preset, sms, stack, 2);

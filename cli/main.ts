@@ -38,6 +38,9 @@ const FLAG_OF_FIELD: Record<string, string> = {
   table: '--table',
   tp: '--tp',
   collective: '--collective',
+  dtype: '--dtype',
+  ffn_dtype: '--ffn-dtype',
+  kv_dtype: '--kv-dtype',
 };
 
 /**
@@ -217,6 +220,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--catalogue <file>', 'hardware catalogue, YAML or JSON (schema: schemas/plan-catalogue.schema.json; default: built-in presets at illustrative prices)')
     .option('--strategies <list>', 'strategies to consider (default: all but kvr and kvr-s; kvr-p stands for the searched partition)')
     .option('--attention <impl>', 'flash|eager (default: flash)')
+    .option('--dtype <dtype>', 'fp16|bf16|fp8: every GEMM, activations and attention (default: fp16; fp8 rows on GPUs without an fp8 peak are errors)')
+    .option('--ffn-dtype <dtype>', 'fp16|bf16|fp8: the MLP GEMMs alone (default: --dtype)')
+    .option('--kv-dtype <dtype>', 'fp16|bf16|fp8: the KV cache (default: --dtype)')
     .option('--band <which>', 'TTFT band of calibrated profiles: max or mean fit error (default: max)')
     .option('--top <n>', 'rows of the cheapest table (default: 5)')
     .option('--out <prefix>', 'write <prefix>.csv, <prefix>.svg and <prefix>.vl.json (default: kvr-plan)')

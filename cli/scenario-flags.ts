@@ -6,7 +6,7 @@ import { parseIntegerText } from '../sim/input/fields.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
-import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type Plan, type StrategyName } from '../sim/plan/plan.js';
 import type { Scenario } from '../sim/simulate.js';
 import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
@@ -16,6 +16,7 @@ import { partitionTableFromJson, type PartitionTable } from '../sim/partition/pa
 import { PREDICTORS } from '../sim/partition/predict-partition.js';
 import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-partition.js';
 import { ATTENTION_IMPLEMENTATIONS } from '../sim/work/op-kernels.js';
+import { DTYPES, checkPrecisionOnGpu, precisionOf, withPrecision } from '../sim/model/precision.js';
 import type { CliIo } from './io.js';
 import { defaultProfilePath, defaultTablePath, TINY_MODELS, tinyModelPath } from './project-root.js';
 import { gpuProfileFromJson, isGpuProfile } from '../sim/hardware/gpu-profile.js';
@@ -45,6 +46,9 @@ export interface ScenarioFlags {
   collective?: string;
   oversubscription?: string;
   socketBandwidth?: string;
+  dtype?: string;
+  ffnDtype?: string;
+  kvDtype?: string;
 }
 
 export const SCENARIO_DEFAULTS = {
@@ -92,13 +96,16 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
     .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'))
     .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`))
+    .addOption(new Option('--dtype <dtype>', `${DTYPES.join('|')}: every GEMM's weights and inputs, activations and attention (default: fp16; fp8 needs a GPU with an fp8 peak)`))
+    .addOption(new Option('--ffn-dtype <dtype>', `${DTYPES.join('|')}: the MLP GEMMs alone, weights stored and computed in it (default: --dtype)`))
+    .addOption(new Option('--kv-dtype <dtype>', `${DTYPES.join('|')}: the KV cache, its sends and all-gathers (default: --dtype)`))
     .addOption(new Option('--attention <impl>', `${ATTENTION_IMPLEMENTATIONS.join('|')}: fused attention, or scores materialised as in PyTorch eager (default: flash)`));
 }
 
 /** Resolves the flags into a scenario, rejecting anything unknown, malformed or unused. */
 export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
-  const model = resolveModel(flags.model ?? SCENARIO_DEFAULTS.model, io);
   const gpu = resolveGpu(flags.gpu ?? SCENARIO_DEFAULTS.gpu, io);
+  const model = resolvePrecision(resolveModel(flags.model ?? SCENARIO_DEFAULTS.model, io), gpu, flags);
   const strategy = resolveStrategy(flags.strategy ?? SCENARIO_DEFAULTS.strategy);
   const topologyName = flags.topology ?? SCENARIO_DEFAULTS.topology;
   const isPreset = (TOPOLOGY_PRESET_NAMES as readonly string[]).includes(topologyName);
@@ -155,6 +162,44 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
     }
   }
   return scenario;
+}
+
+/**
+ * --dtype, --ffn-dtype, --kv-dtype (sim/model/precision.ts): the model served in those formats.
+ * Given no flag, a model of 2-byte elements is recorded as fp16 throughout (the paper's setting)
+ * and any other model keeps its dtype_bytes. fp8 compute on a GPU without an fp8 peak is refused.
+ */
+export function resolvePrecision(model: ModelSpec, gpu: GpuSpec, flags: Pick<ScenarioFlags, 'dtype' | 'ffnDtype' | 'kvDtype'>): ModelSpec {
+  const given = {
+    ...(flags.dtype === undefined ? {} : { dtype: checkChoice(flags.dtype, DTYPES, '--dtype') }),
+    ...(flags.ffnDtype === undefined ? {} : { ffn_dtype: checkChoice(flags.ffnDtype, DTYPES, '--ffn-dtype') }),
+    ...(flags.kvDtype === undefined ? {} : { kv_dtype: checkChoice(flags.kvDtype, DTYPES, '--kv-dtype') }),
+  };
+  if (Object.keys(given).length === 0 && model.dtype_bytes !== 2) return model;
+  const served = withPrecision(model, precisionOf(given));
+  checkPrecisionOnGpu(served, gpu, { dtype: '--dtype', ffn_dtype: '--ffn-dtype' });
+  return served;
+}
+
+/**
+ * The plan as the native executor takes it: the executor computes in fp16 only, so an fp8
+ * precision is refused naming its flag, and an fp16/bf16 one (same bytes, same kernels) is
+ * dropped from the plan's model, which stays a plain kvr-plan@1 model.
+ */
+export function executorPlan(plan: Plan): Plan {
+  checkExecutorPrecision(plan.model);
+  if (plan.model.precision === undefined) return plan;
+  const { precision: _precision, ...model } = plan.model;
+  return { ...plan, model };
+}
+
+/** Refuses an fp8 precision for the native executor, naming its flag. */
+export function checkExecutorPrecision(model: ModelSpec): void {
+  const precision = model.precision;
+  if (precision === undefined) return;
+  for (const [flag, dtype] of [['--dtype', precision.dtype], ['--ffn-dtype', precision.ffn_dtype], ['--kv-dtype', precision.kv_dtype]] as const) {
+    if (dtype === 'fp8') throw new KvrInputError(flag, 'the native executor runs fp16 and bf16 only (allowed: fp16, bf16); simulate fp8 with kvr simulate');
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import type { GpuSpec } from './hardware/gpu-spec.js';
 import { opDurations } from './hardware/op-durations.js';
 import { emptyLedger } from './hardware/shape-durations.js';
 import type { ModelSpec } from './model/model-spec.js';
+import { checkPrecisionOnGpu } from './model/precision.js';
 import type { PartitionTable } from './partition/partition-table.js';
 import { predictPartition, type Predictor } from './partition/predict-partition.js';
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
@@ -64,6 +65,7 @@ export function simulate(scenario: Scenario): Simulation {
     ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
   };
   checkPlanRequest({ strategy, model, context, gpus, ...options });
+  checkPrecisionOnGpu(model, scenario.gpu);
   if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {
     throw new KvrInputError('partition', `only strategy kvr takes a partition, and kvr-tp one per group (strategy is ${strategy})`);
   }
@@ -76,9 +78,13 @@ export function simulate(scenario: Scenario): Simulation {
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
   if (ledger !== undefined) {
     // The band: each kernel's cross-validated class error, weighted by its share of compute time.
-    const e = ledger.total_seconds > 0 ? ledger.error_seconds / ledger.total_seconds : 0;
-    result.ttft_band = e;
-    result.ttft_band_s = [result.ttft_s * (1 - e), result.ttft_s * (1 + e)];
+    // A preset's shape-aware defaults (no measurements, no cross-validated error) have no band.
+    const cv = scenario.gpu.shape!.cv_error;
+    if (cv.gemm != null || cv.attention != null || cv.memory != null) {
+      const e = ledger.total_seconds > 0 ? ledger.error_seconds / ledger.total_seconds : 0;
+      result.ttft_band = e;
+      result.ttft_band_s = [result.ttft_s * (1 - e), result.ttft_s * (1 + e)];
+    }
     result.stack = scenario.gpu.stack_description ?? scenario.gpu.shape!.stack;
     const warnings = [...ledger.notes].sort();
     const memoryShare = ledger.total_seconds > 0 ? ledger.memory_seconds / ledger.total_seconds : 0;

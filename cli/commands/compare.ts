@@ -1,6 +1,7 @@
 import { KvrInputError } from '../../sim/errors.js';
 import { checkPlanRequest } from '../../sim/plan/build-plan.js';
 import type { StrategyName } from '../../sim/plan/plan.js';
+import type { Precision } from '../../sim/model/precision.js';
 import type { DecodeReadiness } from '../../sim/result/decode.js';
 import { simulate, type Scenario } from '../../sim/simulate.js';
 import type { SimResult } from '../../sim/result/result.js';
@@ -49,6 +50,8 @@ export interface Comparison {
   links: string;
   collective: 'ring' | 'direct';
   attention: 'flash' | 'eager';
+  /** The formats every strategy ran in (--dtype, --ffn-dtype, --kv-dtype); absent: the model's own dtype_bytes. */
+  precision?: Precision;
   uncalibrated: boolean;
   /** The fastest baseline that fits in memory; null when none fits (or none ran). */
   best_baseline: { strategy: StrategyName; ttft_s: number } | null;
@@ -162,6 +165,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     links: describeLinks(base),
     collective: (flags.collective as 'ring' | 'direct' | undefined) ?? 'ring',
     attention: base.attention ?? 'flash',
+    ...(base.model.precision === undefined ? {} : { precision: { ...base.model.precision } }),
     uncalibrated: results.some((r) => r.uncalibrated),
     best_baseline: bestBaseline === undefined ? null : { strategy: bestBaseline.strategy, ttft_s: bestBaseline.ttft_s },
     best: best === undefined ? null : { strategy: best.strategy, ttft_s: best.ttft_s },

@@ -7,7 +7,7 @@ import { BACKENDS, CUDA_STRATEGIES, TRANSPORTS, executePlan, type BackendName, t
 import { formatSeconds, renderTable } from '../format.js';
 import { checkOutput, type CliIo } from '../io.js';
 import { loadJsonFile, oneLine } from '../load-json.js';
-import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+import { executorPlan, resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 
 export interface ExecFlags extends ScenarioFlags {
   backend?: string;
@@ -37,7 +37,7 @@ export async function execCommand(planFile: string | undefined, flags: ExecFlags
     plan = value as Plan;
   } else {
     const simulation = simulate(resolveScenario(flags, io));
-    plan = simulation.plan;
+    plan = executorPlan(simulation.plan);
     predicted = simulation.result.ttft_s;
   }
   const field = planFile === undefined ? '--strategy' : 'PLAN';

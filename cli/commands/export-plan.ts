@@ -1,7 +1,7 @@
 import { expandCollectives } from '../../sim/plan/expand.js';
 import { simulate } from '../../sim/simulate.js';
 import type { CliIo } from '../io.js';
-import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+import { executorPlan, resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 
 /**
  * `kvr export-plan`: the plan the simulator runs for a scenario, as kvr-plan@1 JSON, so the native
@@ -10,5 +10,5 @@ import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
  * (sim/plan/expand.ts): the executor reads transfers only, and its op ids are those of this plan.
  */
 export function exportPlanCommand(flags: ScenarioFlags, io: CliIo): void {
-  io.stdout(`${JSON.stringify(expandCollectives(simulate(resolveScenario(flags, io)).plan))}\n`);
+  io.stdout(`${JSON.stringify(expandCollectives(executorPlan(simulate(resolveScenario(flags, io)).plan)))}\n`);
 }

@@ -8,7 +8,7 @@ import { BACKENDS, type BackendName } from '../../native/js/executor.js';
 import { TtftEvaluator } from '../../sim/partition/ttft-evaluator.js';
 import { formatSeconds, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
-import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+import { checkExecutorPrecision, resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 
 export interface PartitionFlags extends ScenarioFlags {
   json?: boolean;
@@ -44,6 +44,7 @@ export async function partitionCommand(flags: PartitionFlags, io: CliIo): Promis
     }
   }
   const scenario = resolveScenario({ ...flags, strategy: 'kvr-s' }, io);
+  if (flags.measure) checkExecutorPrecision(scenario.model);
   const search = scenario.search!;
   const started = performance.now();
   const evaluator = new TtftEvaluator(scenario);
@@ -68,6 +69,7 @@ export async function partitionCommand(flags: PartitionFlags, io: CliIo): Promis
     tsp: { ttft_s: tsp },
     simulations: outcome.simulations,
     uncalibrated: scenario.gpu.profile === 'datasheet' || scenario.gpu.profile === 'user',
+    ...(scenario.model.precision === undefined ? {} : { precision: { ...scenario.model.precision } }),
     ...(measured === undefined ? {} : { measured }),
   };
   // The search's wall time varies run to run: stderr, on request, so stdout depends on the inputs only.

@@ -27,6 +27,7 @@ import { loadPlanCatalogue, type MachineConfig } from '../plan/catalogue.js';
 import { describeDistribution, maxPercentile, parseContextDistribution } from '../plan/workload.js';
 import { defaultProfilePath } from '../project-root.js';
 import { resolveModel, type ScenarioFlags } from '../scenario-flags.js';
+import { DTYPES, precisionOf, type Dtype } from '../../sim/model/precision.js';
 import { defaultJobs, runOrdered, type PoolTask } from '../sweep/pool.js';
 import type { RowResult } from '../sweep/output.js';
 import { memoryCappedJobs } from '../sweep/run.js';
@@ -39,6 +40,9 @@ export interface PlanFlags {
   catalogue?: string;
   strategies?: string;
   attention?: string;
+  dtype?: string;
+  ffnDtype?: string;
+  kvDtype?: string;
   band?: string;
   top?: string;
   out?: string;
@@ -110,6 +114,15 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
   }
   const strategies = flags.strategies === undefined ? defaultPlanStrategies() : parseStrategies(flags.strategies);
   const attention = flags.attention === undefined ? undefined : checkAttention(flags.attention);
+  // --dtype, --ffn-dtype, --kv-dtype: checked here, applied per configuration by kvr simulate's
+  // flag code (a GPU without an fp8 peak makes its rows an error, not the whole plan).
+  const dtypeFlags: Pick<ScenarioFlags, 'dtype' | 'ffnDtype' | 'kvDtype'> = {};
+  for (const [key, flag] of [['dtype', '--dtype'], ['ffnDtype', '--ffn-dtype'], ['kvDtype', '--kv-dtype']] as const) {
+    const value = flags[key];
+    if (value === undefined) continue;
+    if (!(DTYPES as readonly string[]).includes(value)) throw new KvrInputError(flag, `unknown value ${describeValue(value)} (allowed: ${DTYPES.join(', ')})`);
+    dtypeFlags[key] = value;
+  }
   const bandKind = flags.band === undefined ? 'max' : flags.band === 'max' || flags.band === 'mean' ? flags.band : badBand(flags.band);
   const top = flags.top === undefined ? 5 : parseIntegerText(flags.top, '--top', { min: 1, max: 1000 });
   const jobs = flags.jobs === undefined ? defaultJobs() : parseIntegerText(flags.jobs, '--jobs', { min: 0, max: 256 });
@@ -134,6 +147,7 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
         for (const point of distribution.points) {
           const scenarioFlags: ScenarioFlags = { model: modelFlag(model), ...config.flags, context: String(point.context), strategy };
           if (attention !== undefined) scenarioFlags.attention = attention;
+          Object.assign(scenarioFlags, dtypeFlags);
           keys.push({ model, config, strategy, context: point.context, flags: scenarioFlags });
         }
       }
@@ -245,6 +259,11 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
           currency,
           cost_model: COST_MODEL,
           catalogue: catalogue.source,
+          precision: precisionOf({
+            ...(dtypeFlags.dtype === undefined ? {} : { dtype: dtypeFlags.dtype as Dtype }),
+            ...(dtypeFlags.ffnDtype === undefined ? {} : { ffn_dtype: dtypeFlags.ffnDtype as Dtype }),
+            ...(dtypeFlags.kvDtype === undefined ? {} : { kv_dtype: dtypeFlags.kvDtype as Dtype }),
+          }),
           candidates,
         },
         null,
@@ -414,6 +433,9 @@ const FLAG_NAMES: [keyof ScenarioFlags, string][] = [
   ['context', '--context'],
   ['strategy', '--strategy'],
   ['attention', '--attention'],
+  ['dtype', '--dtype'],
+  ['ffnDtype', '--ffn-dtype'],
+  ['kvDtype', '--kv-dtype'],
 ];
 
 /** `kvr simulate ...` with exactly the flags a plan row was simulated with. */

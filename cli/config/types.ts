@@ -9,6 +9,7 @@ import type { CollectiveAlgorithm, StrategyName } from '../../sim/plan/plan.js';
 import type { Predictor } from '../../sim/partition/predict-partition.js';
 import type { SearchMethod } from '../../sim/partition/search-partition.js';
 import type { AttentionImplementation } from '../../sim/work/op-kernels.js';
+import type { Dtype } from '../../sim/model/precision.js';
 
 /**
  * A number of GPUs.
@@ -108,6 +109,12 @@ export interface SweepScenario {
   collective?: CollectiveAlgorithm;
   /** kvr-tp: GPUs per tensor-parallel group (divides gpus; default: a node on multi-node). */
   tp?: GpuCount;
+  /** Every GEMM, activations and attention: fp16, bf16 or fp8 (default fp16). */
+  dtype?: Dtype;
+  /** The MLP GEMMs alone (default: dtype). */
+  ffn_dtype?: Dtype;
+  /** The KV cache (default: dtype). */
+  kv_dtype?: Dtype;
 }
 
 /**
@@ -159,6 +166,12 @@ export interface SweepAxes {
   collective?: CollectiveAlgorithm[];
   /** @minItems 1 */
   tp?: GpuCount[];
+  /** @minItems 1 */
+  dtype?: Dtype[];
+  /** @minItems 1 */
+  ffn_dtype?: Dtype[];
+  /** @minItems 1 */
+  kv_dtype?: Dtype[];
 }
 
 /**

@@ -39,6 +39,9 @@ export const SCENARIO_KEYS = [
   'partition',
   'collective',
   'tp',
+  'dtype',
+  'ffn_dtype',
+  'kv_dtype',
 ] as const satisfies readonly (keyof SweepScenario)[];
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
@@ -218,7 +221,7 @@ export function* productPoints(axes: SweepAxes): Generator<Point> {
 export function countProduct(axes: SweepAxes): number {
   const len = (key: ScenarioKey): number => (axes[key] as unknown[] | undefined)?.length ?? 1;
   let independent = 1;
-  for (const key of ['model', 'gpu', 'gpus', 'attention', 'context'] as const) independent *= len(key);
+  for (const key of ['model', 'gpu', 'gpus', 'attention', 'dtype', 'ffn_dtype', 'kv_dtype', 'context'] as const) independent *= len(key);
   const topologies = (axes.topology ?? [SCENARIO_DEFAULTS.topology]).map(String);
   let topologyFactor = 0;
   for (const topology of topologies) {
@@ -428,5 +431,8 @@ export function pointFlags(point: Point, baseDir: string): ScenarioFlags {
   set('socketBandwidth', 'socket_bandwidth');
   set('collective', 'collective');
   set('tp', 'tp');
+  set('dtype', 'dtype');
+  set('ffnDtype', 'ffn_dtype');
+  set('kvDtype', 'kv_dtype');
   return flags;
 }

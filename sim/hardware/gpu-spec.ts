@@ -32,8 +32,10 @@ export interface Efficiency {
 /** One GPU as the cost model sees it. Rates are in base units (FLOP/s, bytes/s, bytes, s). */
 export interface GpuSpec {
   name: string;
-  /** Dense fp16 tensor-core peak. */
+  /** Dense fp16/bf16 tensor-core peak. */
   peak_flops: number;
+  /** Dense fp8 tensor-core peak; null or absent: no fp8 tensor cores (A100), so fp8 compute is refused. */
+  peak_flops_fp8?: number | null;
   /** HBM bandwidth; null means memory traffic is free (the `ideal` GPU). */
   hbm_bandwidth: number | null;
   /** Memory capacity; null means unlimited. */
@@ -68,6 +70,7 @@ const KEYS = [
   'base',
   'name',
   'peak_flops',
+  'peak_flops_fp8',
   'hbm_bandwidth',
   'memory',
   'launch_overhead',
@@ -109,9 +112,14 @@ export function gpuFromJson(value: unknown, field = 'gpu'): GpuSpec {
   };
   const hbm = requireKey(object, 'hbm_bandwidth', field);
   const memory = requireKey(object, 'memory', field);
-  return {
+  const fp8 = object.peak_flops_fp8;
+  const spec: GpuSpec = {
     name: checkString(requireKey(object, 'name', field), `${field}.name`),
     peak_flops: positive(quantity('peak_flops', 'flop-rate'), `${field}.peak_flops`),
+    peak_flops_fp8:
+      fp8 === undefined || fp8 === null
+        ? null
+        : positive(parseQuantity(fp8, 'flop-rate', `${field}.peak_flops_fp8`, { bareNumbers: true }), `${field}.peak_flops_fp8`),
     hbm_bandwidth:
       hbm === null
         ? null
@@ -130,6 +138,28 @@ export function gpuFromJson(value: unknown, field = 'gpu'): GpuSpec {
         : 'user',
     source: object.source === undefined ? 'user file' : checkString(object.source, `${field}.source`),
   };
+  if (given.base !== undefined) {
+    const base = GPU_PRESETS[given.base as string]!;
+    // The preset's shape-aware defaults follow the file's peaks and HBM bandwidth; a file that gives
+    // its own efficiency asks for the roofline with those efficiencies instead.
+    if (base.shape !== undefined && given.efficiency === undefined) spec.shape = rescaleShape(base.shape, spec);
+  }
+  return spec;
+}
+
+/** A preset's shape model on a GPU whose peaks or HBM bandwidth a GPU file replaced. */
+function rescaleShape(shape: ShapeModel, gpu: GpuSpec): ShapeModel {
+  const scale = gpu.peak_flops / shape.peak_flops;
+  const path = (p: ShapeModel['attention']['square']) => ({ ...p, plateau_flops: p.plateau_flops * scale });
+  const rescaled: ShapeModel = {
+    ...shape,
+    peak_flops: gpu.peak_flops,
+    attention: { square: path(shape.attention.square), prefix: path(shape.attention.prefix) },
+    memory: { ...shape.memory, hbm_bandwidth: gpu.hbm_bandwidth ?? shape.memory.hbm_bandwidth },
+  };
+  if (shape.fp8 !== undefined && gpu.peak_flops_fp8 != null) rescaled.fp8 = { ...shape.fp8, peak_flops: gpu.peak_flops_fp8 };
+  else delete rescaled.fp8;
+  return rescaled;
 }
 
 /**
@@ -144,6 +174,7 @@ function extendPreset(given: Record<string, unknown>, field: string): Record<str
   return {
     name: base.name,
     peak_flops: base.peak_flops,
+    peak_flops_fp8: base.peak_flops_fp8 ?? null,
     hbm_bandwidth: base.hbm_bandwidth,
     memory: base.memory_bytes,
     launch_overhead: base.launch_overhead_s,

@@ -32,11 +32,11 @@ export function shapeOpSeconds(model: ModelSpec, op: ComputeShape, shape: ShapeM
     let error: number;
     switch (kernel.kind) {
       case 'gemm':
-        seconds = gemmSeconds(shape, kernel.m, kernel.n, kernel.k, ledger?.notes, kernel.batch);
+        seconds = gemmSeconds(shape, kernel.m, kernel.n, kernel.k, ledger?.notes, kernel.batch, kernel.dtype);
         error = shape.cv_error.gemm ?? 0;
         break;
       case 'attention':
-        seconds = attentionSeconds(shape, kernel.shape, ledger?.notes);
+        seconds = attentionSeconds(shape, kernel.shape, ledger?.notes, kernel.dtype);
         error = shape.cv_error.attention ?? 0;
         break;
       case 'memory':

@@ -90,6 +90,27 @@ export interface ShapeModel {
   attention_points: AttentionPoint[];
   /** Cross-validated (leave-one-out) mean relative error per op class; null: not measured. */
   cv_error: { gemm: number | null; attention: number | null; memory?: number | null };
+  /**
+   * fp8 kernels (--dtype fp8, --ffn-dtype fp8): GEMMs at `peak_flops` x `gemm_efficiency` per SM,
+   * attention plateaus x `attention_scale`. Absent: no fp8 tensor cores. Measured corrections
+   * (fp16 points) apply to fp8 kernels as ratios, which is an assumption, reported as a note.
+   */
+  fp8?: { peak_flops: number; gemm_efficiency: number; attention_scale: number };
+}
+
+/**
+ * The element formats of one kernel: fp8 runs at the fp8 peak; weight and activation bytes set
+ * its memory traffic. Absent: the profile's own dtype (dtype_bytes, fp16 peak).
+ */
+export interface KernelDtype {
+  fp8: boolean;
+  weight_bytes: number;
+  act_bytes: number;
+}
+
+function fp8Model(model: ShapeModel): NonNullable<ShapeModel['fp8']> {
+  if (model.fp8 === undefined) throw new Error('fp8 kernel on a shape model without fp8 (checkPrecisionOnGpu should have refused it)');
+  return model.fp8;
 }
 
 /** Where a cost left the measured range; collected into the result's warnings. */
@@ -106,9 +127,10 @@ export const DEFAULT_GEMM_TILES: GemmTile[] = [
   { m: 64, n: 128, relative: 0.8 },
 ];
 
-export function analyticGemmSeconds(model: ShapeModel, m: number, n: number, k: number, batch = 1): number {
+export function analyticGemmSeconds(model: ShapeModel, m: number, n: number, k: number, batch = 1, dtype?: KernelDtype): number {
   const g = model.gemm;
-  const perSm = (model.peak_flops * g.efficiency) / g.sms;
+  const fp8 = dtype?.fp8 === true ? fp8Model(model) : undefined;
+  const perSm = (fp8 === undefined ? model.peak_flops * g.efficiency : fp8.peak_flops * fp8.gemm_efficiency) / g.sms;
   let compute = Infinity;
   for (const tile of g.tiles) {
     const tiles = batch * Math.ceil(m / tile.m) * Math.ceil(n / tile.n);
@@ -116,7 +138,7 @@ export function analyticGemmSeconds(model: ShapeModel, m: number, n: number, k: 
     const seconds = (waves * 2 * tile.m * tile.n * k) / (perSm * tile.relative);
     if (seconds < compute) compute = seconds;
   }
-  const bytes = model.dtype_bytes * batch * (m * k + k * n + m * n);
+  const bytes = dtype === undefined ? model.dtype_bytes * batch * (m * k + k * n + m * n) : batch * (dtype.act_bytes * (m * k + m * n) + dtype.weight_bytes * k * n);
   const memory = bytes / (model.memory.hbm_bandwidth * model.memory.hbm_fraction);
   return g.latency_s + Math.max(compute, memory);
 }
@@ -125,9 +147,10 @@ export function analyticGemmSeconds(model: ShapeModel, m: number, n: number, k: 
  * GEMM seconds: analytic x the measured correction of the nearest measured (n, k) (exact match,
  * else the closest in log(n k), then log(n / k)), interpolated linearly in log m.
  */
-export function gemmSeconds(model: ShapeModel, m: number, n: number, k: number, notes?: Set<ExtrapolationNote>, batch = 1): number {
-  const analytic = analyticGemmSeconds(model, m, n, k, batch);
+export function gemmSeconds(model: ShapeModel, m: number, n: number, k: number, notes?: Set<ExtrapolationNote>, batch = 1, dtype?: KernelDtype): number {
+  const analytic = analyticGemmSeconds(model, m, n, k, batch, dtype);
   if (model.gemm_points.length === 0) return analytic;
+  if (dtype?.fp8 === true) notes?.add('fp8 GEMMs: the measured (fp16) corrections applied to the fp8 analytic time');
   const groups = prepared(model).gemm;
   let best = groups[0]!;
   let bestDistance = Infinity;
@@ -216,12 +239,16 @@ export function attentionPath(s: AttentionShape): 'square' | 'prefix' {
   return s.mask === 'causal' && s.P === 0 ? 'square' : 'prefix';
 }
 
-export function analyticAttentionSeconds(model: ShapeModel, s: AttentionShape): number {
+export function analyticAttentionSeconds(model: ShapeModel, s: AttentionShape, dtype?: KernelDtype): number {
   const path = model.attention[attentionPath(s)];
   const rows = s.c * s.heads;
-  const rate = (path.plateau_flops * rows) / (rows + path.half_rows);
-  // Q in, O out, every key's K and V read once.
-  const bytes = model.dtype_bytes * (2 * s.c * s.heads * s.head_dim + 2 * (s.P + s.c) * s.kv_heads * s.head_dim);
+  const plateau = dtype?.fp8 === true ? path.plateau_flops * fp8Model(model).attention_scale : path.plateau_flops;
+  const rate = (plateau * rows) / (rows + path.half_rows);
+  // Q in, O out (activation dtype), every key's K and V read once (KV-cache dtype: weight_bytes).
+  const bytes =
+    dtype === undefined
+      ? model.dtype_bytes * (2 * s.c * s.heads * s.head_dim + 2 * (s.P + s.c) * s.kv_heads * s.head_dim)
+      : dtype.act_bytes * 2 * s.c * s.heads * s.head_dim + dtype.weight_bytes * 2 * (s.P + s.c) * s.kv_heads * s.head_dim;
   return path.latency_s + Math.max(attentionFlops(s) / rate, bytes / (model.memory.hbm_bandwidth * model.memory.hbm_fraction));
 }
 
@@ -230,9 +257,10 @@ export function analyticAttentionSeconds(model: ShapeModel, s: AttentionShape): 
  * same path and the nearest (mask, head_dim, heads, kv_heads) group; over the prefix path it is
  * interpolated in log P within each measured c row, then in log c between the two rows around c.
  */
-export function attentionSeconds(model: ShapeModel, s: AttentionShape, notes?: Set<ExtrapolationNote>): number {
-  const analytic = analyticAttentionSeconds(model, s);
+export function attentionSeconds(model: ShapeModel, s: AttentionShape, notes?: Set<ExtrapolationNote>, dtype?: KernelDtype): number {
+  const analytic = analyticAttentionSeconds(model, s, dtype);
   if (model.attention_points.length === 0) return analytic;
+  if (dtype?.fp8 === true) notes?.add('fp8 attention: the measured (fp16) corrections applied to the fp8 analytic time');
   const path = attentionPath(s);
   let best: Prepared['attention'][number] | undefined;
   let bestDistance = Infinity;

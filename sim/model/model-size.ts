@@ -1,8 +1,19 @@
 import type { ModelSpec } from './model-spec.js';
+import { ffnDtypeBytes, kvDtypeBytes } from './precision.js';
 
-/** KV bytes per token per layer: kvb = 2 * h_kv * hd * b (K and V). */
+/** KV bytes per token per layer: kvb = 2 * h_kv * hd * b (K and V; b of the KV-cache dtype). */
 export function kvBytesPerToken(model: ModelSpec): number {
-  return 2 * model.kv_heads * model.head_dim * model.dtype_bytes;
+  return 2 * model.kv_heads * model.head_dim * kvDtypeBytes(model);
+}
+
+/** MLP parameters of one layer (held in the FFN dtype). */
+function mlpParams(model: ModelSpec): number {
+  return (model.mlp === 'swiglu' ? 3 : 2) * model.hidden * model.ffn;
+}
+
+/** Bytes of `params` parameters of which `mlp` are MLP weights (in the FFN dtype). */
+function paramBytes(model: ModelSpec, params: number, mlp: number): number {
+  return (params - mlp) * model.dtype_bytes + mlp * ffnDtypeBytes(model);
 }
 
 /** Parameters of one norm: RMSNorm has a scale; LayerNorm a scale and a bias. */
@@ -32,7 +43,7 @@ export function modelParams(model: ModelSpec): number {
 
 /** Weight bytes held by each rank: every strategy here replicates the weights. */
 export function weightBytes(model: ModelSpec): number {
-  return modelParams(model) * model.dtype_bytes;
+  return paramBytes(model, modelParams(model), model.layers * mlpParams(model));
 }
 
 /**
@@ -44,5 +55,5 @@ export function shardedWeightBytes(model: ModelSpec, shard: { heads: number; kv_
   const sharded = { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn };
   const embedding = model.vocab * model.hidden;
   const lmHead = model.tied_embeddings ? 0 : embedding;
-  return (model.layers * layerParams(sharded) + embedding + normParams(model) + lmHead) * model.dtype_bytes;
+  return paramBytes(sharded, model.layers * layerParams(sharded) + embedding + normParams(model) + lmHead, model.layers * mlpParams(sharded));
 }

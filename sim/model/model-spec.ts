@@ -1,4 +1,5 @@
 import { KvrInputError } from '../errors.js';
+import type { Precision } from './precision.js';
 import {
   checkBoolean,
   checkEnum,
@@ -43,6 +44,11 @@ export interface ModelSpec {
   norm: NormKind;
   /** Input embedding and LM head share one matrix (Falcon). */
   tied_embeddings: boolean;
+  /**
+   * The formats it is served in (--dtype, --ffn-dtype, --kv-dtype; sim/model/precision.ts);
+   * absent: every tensor in dtype_bytes at the fp16 peak.
+   */
+  precision?: Precision;
 }
 
 const REQUIRED = ['name', 'layers', 'hidden', 'heads', 'kv_heads', 'head_dim', 'ffn', 'vocab', 'mlp', 'block'] as const;

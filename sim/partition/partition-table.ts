@@ -67,15 +67,20 @@ const TABLE_KEYS = [
 ] as const;
 const ENTRY_KEYS = ['gpus', 'bandwidth', 'context', 'hop_bandwidths', 'hop_latencies_s', 'partition', 'ttft_s', 'ttft_kvr_e_s', 'simulations'] as const;
 
-/** Digest of a model's shape: every field but the name (which a table records by itself). */
+/**
+ * Digest of a model's shape: every field but the name (which a table records by itself). A
+ * precision without fp8 costs what the model's dtype_bytes already say, so it is left out (a table
+ * built at fp16 serves fp16 and bf16 runs); one with fp8 anywhere is part of the digest.
+ */
 export function modelDigest(model: ModelSpec): string {
-  const { name: _name, ...shape } = model;
-  return digest(shape);
+  const { name: _name, precision, ...shape } = model;
+  const plain = precision === undefined || (precision.dtype !== 'fp8' && precision.ffn_dtype !== 'fp8' && precision.kv_dtype !== 'fp8');
+  return digest(plain ? shape : { ...shape, precision });
 }
 
 /**
- * Digest of what a GPU's op and transfer times depend on: peak, HBM bandwidth, launch overhead,
- * efficiencies and calibration. Not its name, profile kind (recorded by themselves), memory
+ * Digest of what a GPU's op and transfer times depend on: peaks, HBM bandwidth, launch overhead,
+ * efficiencies, calibration and shape model. Not its name, profile kind (recorded by themselves), memory
  * (a search ignores whether a partition fits), default link bandwidths (the entries record the
  * hops) or source.
  */
@@ -86,6 +91,9 @@ export function gpuCostDigest(gpu: GpuSpec): string {
     launch_overhead_s: gpu.launch_overhead_s,
     efficiency: gpu.efficiency,
     calibration: gpu.calibration ?? null,
+    // Where present (GPUs with fp8 tensor cores; shape-aware presets and profiles).
+    ...(gpu.peak_flops_fp8 == null ? {} : { peak_flops_fp8: gpu.peak_flops_fp8 }),
+    ...(gpu.shape === undefined ? {} : { shape: gpu.shape }),
   });
 }
 

@@ -1,4 +1,5 @@
 import type { ModelSpec } from '../model/model-spec.js';
+import { kvDtypeBytes } from '../model/precision.js';
 import { kvBytesPerToken } from '../model/model-size.js';
 import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
 import { collectiveSchedule } from './collectives.js';
@@ -154,7 +155,7 @@ export class PlanBuilder {
   bytesPerToken(payload: TransferPayload): number {
     const m = this.model;
     if (payload.payload === 'hidden') return m.hidden * m.dtype_bytes;
-    if (payload.kvHeads !== undefined) return 2 * payload.kvHeads * m.head_dim * m.dtype_bytes;
+    if (payload.kvHeads !== undefined) return 2 * payload.kvHeads * m.head_dim * kvDtypeBytes(m);
     return this.kvBytes;
   }
 

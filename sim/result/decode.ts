@@ -1,4 +1,5 @@
 import type { GpuSpec } from '../hardware/gpu-spec.js';
+import { kvDtypeBytes } from '../model/precision.js';
 import { evenPartition, prefixes } from '../plan/partition.js';
 import type { Plan } from '../plan/plan.js';
 import { tensorShards } from '../plan/tensor-shard.js';
@@ -116,7 +117,7 @@ function area(rect: Rect | undefined): number {
 /** Bytes each (source, destination) pair must move so that every rank holds `needed[rank]`. */
 export function kvMoves(plan: Plan, holdings: KvHoldings, needed: Rect[]): { src: number; dst: number; bytes: number }[] {
   const m = plan.model;
-  const perTokenHead = 2 * m.head_dim * m.dtype_bytes * m.layers;
+  const perTokenHead = 2 * m.head_dim * kvDtypeBytes(m) * m.layers;
   const moves: { src: number; dst: number; bytes: number }[] = [];
   needed.forEach((want, dst) => {
     const bySource = new Map<number, number>();
@@ -169,7 +170,7 @@ export function decodeReadiness(plan: Plan, gpu: GpuSpec, router: Router, kvCach
   kvCacheBytes.forEach((bytes, rank) => {
     if (bytes > kvCacheBytes[maxRank]!) maxRank = rank;
   });
-  const perTokenHead = 2 * model.head_dim * model.dtype_bytes * model.layers;
+  const perTokenHead = 2 * model.head_dim * kvDtypeBytes(model) * model.layers;
   const decodeKv = shards.map((s) => C * s.kv_heads * perTokenHead);
   const decodeFits = gpu.memory_bytes === null || shards.every((s, r) => shardedWeightBytes(model, s) + decodeKv[r]! <= gpu.memory_bytes!);
   return {

@@ -7,6 +7,7 @@ import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
 import { decodeReadiness, type DecodeReadiness } from './decode.js';
 import { planMemory } from './memory.js';
+import type { Precision } from '../model/precision.js';
 import type { AttentionImplementation } from '../work/op-kernels.js';
 
 export const RESULT_SCHEMA = 'kvr-sim/result@1';
@@ -89,6 +90,8 @@ export interface SimResult {
   ttft_band_s?: [number, number];
   ttft_band?: number;
   stack?: string;
+  /** The formats the model is served in (--dtype, --ffn-dtype, --kv-dtype); absent: the model's dtype_bytes throughout. */
+  precision?: Precision;
   /** Shapes costed outside the profile's measured range (extrapolated) or not measured. */
   warnings?: string[];
   /** Whether any op shape was extrapolated or not measured (then `warnings` says which). */
@@ -188,6 +191,7 @@ export function buildResult(
       router,
       ranks.map((r) => r.kv_cache_bytes),
     ),
+    ...(plan.model.precision === undefined ? {} : { precision: { ...plan.model.precision } }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { ModelSpec } from '../model/model-spec.js';
-import type { AttentionShape, SoftwareStack } from '../hardware/shape-model.js';
+import type { AttentionShape, KernelDtype, SoftwareStack } from '../hardware/shape-model.js';
+import { DTYPE_BYTES, ffnDtypeBytes, isFfnFp8, isFp8, kvDtypeBytes } from '../model/precision.js';
 import type { AttentionImplementation } from './op-kernels.js';
 import { shardModel, type ComputeShape } from './compute-op.js';
 
@@ -21,8 +22,8 @@ import { shardModel, type ComputeShape } from './compute-op.js';
  * adds cover `shard.seq_tokens` rows under sequence parallelism.
  */
 export type LayerKernel =
-  | { kind: 'gemm'; name: string; m: number; n: number; k: number; batch: number }
-  | { kind: 'attention'; name: string; shape: AttentionShape }
+  | { kind: 'gemm'; name: string; m: number; n: number; k: number; batch: number; dtype?: KernelDtype }
+  | { kind: 'attention'; name: string; shape: AttentionShape; dtype?: KernelDtype }
   | { kind: 'memory'; name: string; bytes: number };
 
 export function layerKernels(model: ModelSpec, op: ComputeShape, stack: SoftwareStack, attention: AttentionImplementation = 'flash'): LayerKernel[] {
@@ -31,7 +32,14 @@ export function layerKernels(model: ModelSpec, op: ComputeShape, stack: Software
   const rows = op.shard?.seq_tokens ?? c;
   const eager = stack === 'eager';
   const mem = (name: string, bytes: number): LayerKernel => ({ kind: 'memory', name, bytes });
-  const gemm = (name: string, m: number, n: number, k: number, batch = 1): LayerKernel => ({ kind: 'gemm', name, m, n, k, batch });
+  // Precision (sim/model/precision.ts): only a model served in an explicit precision carries dtypes,
+  // so the paper's setting costs exactly as before. Attention scores stay in the activation dtype.
+  const p = model.precision;
+  const main: KernelDtype | undefined = p === undefined ? undefined : { fp8: isFp8(model), weight_bytes: DTYPE_BYTES[p.dtype], act_bytes: b };
+  const ffn: KernelDtype | undefined = p === undefined ? undefined : { fp8: isFfnFp8(model), weight_bytes: ffnDtypeBytes(model), act_bytes: isFfnFp8(model) ? 1 : b };
+  const scores: KernelDtype | undefined = p === undefined ? undefined : { fp8: isFp8(model), weight_bytes: b, act_bytes: b };
+  const attnDtype: KernelDtype | undefined = p === undefined ? undefined : { fp8: isFp8(model), weight_bytes: kvDtypeBytes(model), act_bytes: b };
+  const gemm = (name: string, m: number, n: number, k: number, batch = 1, dtype = main): LayerKernel => ({ kind: 'gemm', name, m, n, k, batch, ...(dtype === undefined ? {} : { dtype }) });
   const normWeights = model.norm === 'layernorm' ? 2 * d : d;
   // rms_norm / layer_norm: one kernel reading x and writing h (fused stacks also add the residual).
   const norm = (n: number): LayerKernel => (eager ? mem('norm', b * (2 * n * d + normWeights)) : mem('add_norm', b * (4 * n * d + normWeights)));
@@ -53,21 +61,21 @@ export function layerKernels(model: ModelSpec, op: ComputeShape, stack: Software
           kernels.push(mem(`rope_${tensor}_stack`, 4 * b * half));
         }
       } else {
-        kernels.push(mem('rope', 2 * b * c * (h + hkv) * hd), mem('kv_cache_write', 4 * b * c * hkv * hd));
+        kernels.push(mem('rope', 2 * b * c * (h + hkv) * hd), mem('kv_cache_write', 2 * (b + kvDtypeBytes(model)) * c * hkv * hd));
       }
       return kernels;
     }
     case 'attn': {
       const kernels: LayerKernel[] = [];
-      if (eager && op.prefix > 0 && op.causal) kernels.push(mem('cat_k', 2 * b * (op.prefix + c) * hkv * hd), mem('cat_v', 2 * b * (op.prefix + c) * hkv * hd));
+      if (eager && op.prefix > 0 && op.causal) kernels.push(mem('cat_k', 2 * kvDtypeBytes(model) * (op.prefix + c) * hkv * hd), mem('cat_v', 2 * kvDtypeBytes(model) * (op.prefix + c) * hkv * hd));
       if (attention === 'eager') {
         // Scores GEMM per head over every key, softmax over the c x K scores, values GEMM.
-        kernels.push(gemm('attn_scores', c, op.keys, hd, h), mem('softmax', 2 * b * h * c * op.keys), gemm('attn_values', c, hd, op.keys, h));
+        kernels.push(gemm('attn_scores', c, op.keys, hd, h, scores), mem('softmax', 2 * b * h * c * op.keys), gemm('attn_values', c, hd, op.keys, h, scores));
       } else {
         const shape: AttentionShape = op.causal
           ? { c, P: op.prefix, mask: 'causal', heads: h, kv_heads: hkv, head_dim: hd }
           : { c, P: op.keys - c, mask: 'dense', heads: h, kv_heads: hkv, head_dim: hd };
-        kernels.push({ kind: 'attention', name: 'attention', shape });
+        kernels.push({ kind: 'attention', name: 'attention', shape, ...(attnDtype === undefined ? {} : { dtype: attnDtype }) });
       }
       // Online-softmax merge of a partial output (ring-kv): both outputs and three fp32 LSEs.
       if (op.merge === true) kernels.push(mem('softmax_merge', c * h * (3 * hd * b + 3 * 4)));
@@ -80,12 +88,12 @@ export function layerKernels(model: ModelSpec, op: ComputeShape, stack: Software
       const kernels: LayerKernel[] = [];
       if (model.block === 'sequential') kernels.push(norm(rows));
       if (model.mlp === 'swiglu') {
-        kernels.push(gemm('gate_up_proj', c, 2 * f, d));
+        kernels.push(gemm('gate_up_proj', c, 2 * f, d, 1, ffn));
         kernels.push(...(eager ? [mem('silu', 2 * b * c * f), mem('mul', 3 * b * c * f)] : [mem('silu_mul', 3 * b * c * f)]));
       } else {
-        kernels.push(gemm('up_proj', c, f, d), mem('gelu', 2 * b * c * f));
+        kernels.push(gemm('up_proj', c, f, d, 1, ffn), mem('gelu', 2 * b * c * f));
       }
-      kernels.push(gemm('down_proj', c, d, f));
+      kernels.push(gemm('down_proj', c, d, f, 1, ffn));
       // Sequential: x + mlp(h); parallel (Falcon): x + attn + mlp, two adds when eager.
       if (model.block === 'sequential') kernels.push(...residual(3));
       else kernels.push(...(eager ? [mem('residual_add', 3 * b * rows * d), mem('residual_add', 3 * b * rows * d)] : [mem('residual_add', 4 * b * rows * d)]));

@@ -1,6 +1,7 @@
 import type { KernelClass } from '../hardware/gpu-spec.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { computeOpFlops, shardModel, type ComputeShape } from './compute-op.js';
+import { ffnDtypeBytes, isFfnFp8, isFp8, kvDtypeBytes } from '../model/precision.js';
 
 /** One GPU kernel inside a canonical op: its matmul FLOPs and the HBM bytes it moves. */
 export interface Kernel {
@@ -8,6 +9,8 @@ export interface Kernel {
   kind: KernelClass;
   flops: number;
   bytes: number;
+  /** Runs at the GPU's fp8 peak (--dtype fp8; --ffn-dtype fp8 for the MLP GEMMs). */
+  fp8?: boolean;
 }
 
 /**
@@ -37,6 +40,13 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
   const norm = (n: number): Kernel => memory('norm', b * (2 * n * d + normWeights));
   const residual = (operands: number): Kernel => memory('residual', b * operands * rows * d);
   const qkvWidth = (h + 2 * hkv) * hd;
+  // Precision: weights of qkv/o/lm_head and activations in b (the activation dtype), MLP weights
+  // in the FFN dtype, K and V in the KV-cache dtype; fp8 kernels run at the fp8 peak.
+  const wf = ffnDtypeBytes(model);
+  const kvb = kvDtypeBytes(model);
+  const fp8 = isFp8(model);
+  const ffnFp8 = isFfnFp8(model);
+  const gemm = (name: string, flops: number, bytes: number, onFp8 = fp8): Kernel => (onFp8 ? { name, kind: 'gemm', flops, bytes, fp8: true } : { name, kind: 'gemm', flops, bytes });
   switch (op.name) {
     case 'qkv':
       return [
@@ -51,15 +61,17 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
       if (attention === 'eager') {
         const scores = h * c * op.keys;
         return [
-          gemm('attn_scores', 2 * h * hd * c * op.keys, b * (c * h * hd + op.keys * hkv * hd + scores)),
+          gemm('attn_scores', 2 * h * hd * c * op.keys, b * (c * h * hd + scores) + kvb * op.keys * hkv * hd),
           memory('softmax', b * 2 * scores),
-          gemm('attn_values', 2 * h * hd * c * op.keys, b * (scores + op.keys * hkv * hd + c * h * hd)),
+          gemm('attn_values', 2 * h * hd * c * op.keys, b * (scores + c * h * hd) + kvb * op.keys * hkv * hd),
           ...merge,
         ];
       }
       // Q in, O out, every attended key's K and V read once.
-      const bytes = b * (2 * c * h * hd + 2 * op.keys * hkv * hd);
-      return [{ name: 'attention', kind: 'attention', flops: computeOpFlops(model, op), bytes }, ...merge];
+      const bytes = b * 2 * c * h * hd + kvb * 2 * op.keys * hkv * hd;
+      const kernel: Kernel = { name: 'attention', kind: 'attention', flops: computeOpFlops(model, op), bytes };
+      if (fp8) kernel.fp8 = true;
+      return [kernel, ...merge];
     }
     case 'o': {
       const kernels = [gemm('o_proj', 2 * c * h * hd * d, b * (h * hd * d + c * h * hd + c * d))];
@@ -71,13 +83,13 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
       const kernels: Kernel[] = [];
       if (model.block === 'sequential') kernels.push(norm(rows));
       if (model.mlp === 'swiglu') {
-        kernels.push(gemm('gate_up_proj', 4 * c * d * f, b * (2 * d * f + c * d + 2 * c * f)));
+        kernels.push(gemm('gate_up_proj', 4 * c * d * f, wf * 2 * d * f + b * (c * d + 2 * c * f), ffnFp8));
         kernels.push(memory('silu_mul', b * 3 * c * f));
       } else {
-        kernels.push(gemm('up_proj', 2 * c * d * f, b * (d * f + c * d + c * f)));
+        kernels.push(gemm('up_proj', 2 * c * d * f, wf * d * f + b * (c * d + c * f), ffnFp8));
         kernels.push(memory('gelu', b * 2 * c * f));
       }
-      kernels.push(gemm('down_proj', 2 * c * f * d, b * (f * d + c * f + c * d)));
+      kernels.push(gemm('down_proj', 2 * c * f * d, wf * f * d + b * (c * f + c * d), ffnFp8));
       kernels.push(residual(model.block === 'sequential' ? 3 : 4));
       return kernels;
     }
@@ -87,10 +99,6 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
         gemm('lm_head', 2 * d * model.vocab, b * (d * model.vocab + d + model.vocab)),
       ];
   }
-}
-
-function gemm(name: string, flops: number, bytes: number): Kernel {
-  return { name, kind: 'gemm', flops, bytes };
 }
 
 function memory(name: string, bytes: number): Kernel {

@@ -1,4 +1,5 @@
 import type { ModelSpec } from '../../model/model-spec.js';
+import { kvDtypeBytes } from '../../model/precision.js';
 import { computeOpFlops } from '../../work/compute-op.js';
 import { collectiveSchedule } from '../collectives.js';
 import { evenPartition, prefixes } from '../partition.js';
@@ -101,7 +102,7 @@ export function reshapeKvrTpPlan(plan: Plan, partition: readonly number[]): void
     } else if (op.kind === 'transfer') {
       const k = Math.floor(op.src / t);
       op.token_end = prefix[k]! + partition[k]!;
-      op.bytes = op.token_end * 2 * op.kv_heads! * m.head_dim * m.dtype_bytes;
+      op.bytes = op.token_end * 2 * op.kv_heads! * m.head_dim * kvDtypeBytes(m);
     } else if (op.name !== 'lm_head') {
       const k = Math.floor(op.rank / t);
       op.tokens = partition[k]!;

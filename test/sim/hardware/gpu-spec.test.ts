@@ -44,7 +44,7 @@ describe('gpuFromJson', () => {
   });
 
   test('datasheet presets are uncalibrated; the ideal GPU is exact', () => {
-    for (const name of ['a100-40g', 'a100-80g', 'h100-sxm', 'h200']) expect(isUncalibrated(GPU_PRESETS[name]!)).toBe(true);
+    for (const name of ['a100-40g', 'a100-80g', 'h100-sxm', 'h200', 'h100-pcie', 'gh200', 'h20', 'b200', 'l40s', 'mi300x']) expect(isUncalibrated(GPU_PRESETS[name]!)).toBe(true);
     expect(isUncalibrated(GPU_PRESETS.ideal!)).toBe(false);
   });
 });
@@ -54,10 +54,10 @@ describe('a GPU file extending a preset', () => {
     const gpu = gpuFromJson({ base: 'h100-sxm', name: 'h100-96g', peak_flops: 8e14, memory: '96 GB' });
     expect(gpu).toMatchObject({ name: 'h100-96g', peak_flops: 8e14, memory_bytes: 96e9, hbm_bandwidth: 3350e9, launch_overhead_s: 4e-6, link_bandwidth: 450e9, profile: 'user' });
     expect(gpu.efficiency).toEqual({ gemm: 0.8, attention: 0.6, memory: 0.85 });
-    expect(gpu.source).toMatch(/NVIDIA H100 datasheet.*extended by a GPU file \(base h100-sxm\)/);
+    expect(gpu.source).toMatch(/NVIDIA H100 SXM datasheet.*extended by a GPU file \(base h100-sxm\)/);
   });
 
   test('an unknown base is one line naming the presets', () => {
-    expect(() => gpuFromJson({ base: 'tpu-v5', name: 'x' })).toThrow('gpu.base: expected a GPU preset: one of a100-40g, a100-80g, h100-sxm, h200 (got "tpu-v5")');
+    expect(() => gpuFromJson({ base: 'tpu-v5', name: 'x' })).toThrow('gpu.base: expected a GPU preset: one of a100-40g, a100-80g, h100-sxm, h200, h100-pcie, gh200, h20, b200, l40s, mi300x (got "tpu-v5")');
   });
 });

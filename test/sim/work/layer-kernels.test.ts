@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { MODEL_PRESETS } from '../../../sim/model/presets.js';
 import { layerKernels } from '../../../sim/work/layer-kernels.js';
+import { precisionOf, withPrecision } from '../../../sim/model/precision.js';
 import { computeOpFlops, type ComputeOpName } from '../../../sim/work/compute-op.js';
 
 const llama = MODEL_PRESETS['llama2-7b']!;
@@ -39,5 +40,30 @@ describe('the kernels a decoder layer launches', () => {
       const flops = layerKernels(llama, op(name, 3000, 0), 'eager').reduce((sum, k) => sum + (k.kind === 'gemm' ? 2 * k.m * k.n * k.k * k.batch : 0), 0);
       expect(flops).toBe(computeOpFlops(llama, op(name, 3000, 0)));
     }
+  });
+});
+
+describe('precision in the layer kernels', () => {
+  test('--ffn-dtype fp8: only the MLP GEMMs are fp8, with 1-byte weights and inputs; the rest keep 2 bytes', () => {
+    const served = withPrecision(llama, precisionOf({ ffn_dtype: 'fp8' }));
+    const gemms = (['qkv', 'attn', 'o', 'mlp'] as const).flatMap((name) => layerKernels(served, op(name, 1024, 2048), 'fused')).filter((k) => k.kind === 'gemm' || k.kind === 'attention');
+    const dtypes = Object.fromEntries(gemms.map((k) => [k.name, k.dtype]));
+    expect(dtypes).toEqual({
+      qkv_proj: { fp8: false, weight_bytes: 2, act_bytes: 2 },
+      attention: { fp8: false, weight_bytes: 2, act_bytes: 2 },
+      o_proj: { fp8: false, weight_bytes: 2, act_bytes: 2 },
+      gate_up_proj: { fp8: true, weight_bytes: 1, act_bytes: 1 },
+      down_proj: { fp8: true, weight_bytes: 1, act_bytes: 1 },
+    });
+  });
+
+  test('--kv-dtype fp8: attention reads 1-byte K,V; the eager K,V cat moves half the bytes', () => {
+    const plain = layerKernels(llama, op('attn', 1024, 2048), 'eager');
+    const kv8 = layerKernels(withPrecision(llama, precisionOf({ kv_dtype: 'fp8' })), op('attn', 1024, 2048), 'eager');
+    const bytes = (ks: typeof plain, name: string) => (ks.find((k) => k.name === name) as { bytes: number }).bytes;
+    expect(bytes(kv8, 'cat_k')).toBe(bytes(plain, 'cat_k') / 2);
+    expect(kv8.find((k) => k.kind === 'attention')!.dtype).toEqual({ fp8: false, weight_bytes: 1, act_bytes: 2 });
+    // No precision: no dtype on any kernel (the paper's setting, costed exactly as before).
+    expect(plain.every((k) => !('dtype' in k))).toBe(true);
   });
 });
