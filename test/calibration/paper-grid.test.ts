@@ -13,6 +13,8 @@ import {
 import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
 import { MemoryIo } from '../support/memory-io.js';
+import { defaultProfilePath } from '../../cli/project-root.js';
+import type { ValidationReport } from '../../calibration/validate.js';
 
 // The plan of the paper's grid (issue 16 item 7): which runs, on which GPUs, in what order, within
 // what budget. The runs themselves need an 8-GPU host (native/scripts/gpu-node-validate.sh).
@@ -128,6 +130,17 @@ describe('kvr validate --paper-grid', () => {
     expect(p.runs.every((r) => r.devices.every((d) => d < 4))).toBe(true);
     expect(validateRuns(p).find((r) => r.link === 'native')!.bandwidth).toBe(450e9);
     expect(io.files.size).toBe(0);
+  });
+
+  test('--strategies and --links choose the strategies and the paced rate of the multi-rank cases (cpu, tiny model)', async () => {
+    const io = new MemoryIo();
+    const calibrated = ['calibrate', '--model', 'tiny-llama', '--tokens', '16,64', '--prefixes', '0,64', '--link-tokens', '16', '--repeats', '1', '--warmup', '0', '--out', 'p.json'];
+    expect(await runCli(calibrated, io)).toBe(0);
+    io.files.set(defaultProfilePath('grid-test'), io.files.get('p.json')!);
+    const argv = ['validate', '--gpu', 'grid-test', '--single', 'none', '--ranks', '2', '--contexts', '96', '--strategies', 'kvr-p,tsp', '--links', '2 GB/s', '--repeats', '1', '--out', 'v'];
+    expect(await runCli(argv, io), io.err).toBe(0);
+    const report = JSON.parse(io.files.get('v/report.json')!) as ValidationReport;
+    expect(report.rows.map((r) => [r.strategy, r.gpus, r.bandwidth, r.links])).toEqual([['kvr-p', 2, 2e9, 'paced'], ['tsp', 2, 2e9, 'paced']]);
   });
 
   test.each([
