@@ -12,8 +12,10 @@ export interface ValidationCase {
   strategy: StrategyName;
   gpus: number;
   context: number;
-  /** Emulated link per GPU (switch topology), bytes/s; unused for one GPU. */
+  /** Link per GPU (switch topology), bytes/s: paced to this, or (paced false) the figure the real links are predicted with; unused for one GPU. */
   bandwidth: number;
+  /** false: the transfers run on the host's own links (NVLink/NVSwitch through NCCL, unpaced); default true: paced to `bandwidth`. */
+  paced?: boolean;
   latency_s: number;
   /** The profile this case is predicted with, when not the report's (e.g. a whole-GPU profile for the single-rank cases of a slice validation). */
   gpu?: GpuSpec;
@@ -27,6 +29,8 @@ export interface ValidationRow {
   gpus: number;
   context: number;
   bandwidth: number;
+  /** paced: emulated at `bandwidth`; native: the host's own links, predicted at `bandwidth`. */
+  links: 'paced' | 'native';
   partition: number[];
   measured_s: number;
   measured_runs_s: number[];
@@ -50,7 +54,7 @@ export interface ValidationReport {
 }
 
 /**
- * Executes every case on the device with its links emulated and compares the measured TTFT with
+ * Executes every case on the device with its links emulated (or, paced false, on the host's own) and compares the measured TTFT with
  * the simulator's prediction for the same plan, GPU profile and topology.
  */
 export async function validateProfile(
@@ -77,7 +81,7 @@ export async function validateProfile(
     const smPartitions = c.smPartitions ?? 0;
     const options = {
       ...exec,
-      ...(c.gpus > 1 ? { links: linkEmulationFor(topology, c.gpus) } : {}),
+      ...(c.gpus > 1 && c.paced !== false ? { links: linkEmulationFor(topology, c.gpus) } : {}),
       ...(smPartitions > 0 ? { smPartitions } : {}),
     };
     const { measurement } = await executePlan(plan, options);
@@ -88,6 +92,7 @@ export async function validateProfile(
       gpus: c.gpus,
       context: c.context,
       bandwidth: c.bandwidth,
+      links: c.paced === false ? 'native' : 'paced',
       partition: result.partition,
       measured_s: measurement.ttft_s,
       measured_runs_s: measurement.ttft_runs_s,

@@ -31,7 +31,7 @@ export function validationMarkdown(report: ValidationReport, provenance: Record<
     '|---|---|---:|---:|---:|---|---:|---:|---:|',
     ...report.rows.map(
       (r) =>
-        `| ${r.model} | ${r.strategy} | ${r.gpus} | ${r.context} | ${r.gpus > 1 ? `${(r.bandwidth / 1e9).toPrecision(3)} GB/s` : '-'} | ${r.partition.join(',')} | ${seconds(r.measured_s)} | ${seconds(r.predicted_s)} | ${percent(r.error)} |`,
+        `| ${r.model} | ${r.strategy} | ${r.gpus} | ${r.context} | ${r.gpus > 1 ? `${(r.bandwidth / 1e9).toPrecision(3)} GB/s${r.links === 'native' ? ' (native)' : ''}` : '-'} | ${r.partition.join(',')} | ${seconds(r.measured_s)} | ${seconds(r.predicted_s)} | ${percent(r.error)} |`,
     ),
     '',
   ];

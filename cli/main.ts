@@ -147,7 +147,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--contexts <list>', 'contexts of the multi-rank cases')
     .option('--sm-partitions <n>', 'cuda: run the multi-rank cases one rank per SM partition of one GPU (--gpu: a slice profile such as h200/16sm)')
     .option('--gpu-whole <name>', 'with --sm-partitions: whole-GPU profile for the single-rank cases (skipped without it)')
-    .option('--out <dir>', 'report folder (default: calibration/validation/<gpu>)')
+    .option('--strategies <list>', 'multi-rank strategies (default: tsp,kvr-e,kvr-s)')
+    .option('--links <list>', 'links of the multi-rank cases: native (the GPUs\' own, unpaced; cuda) or rates to pace to (default: 300 GB/s,10 GB/s on cuda)')
+    .option('--paper-grid', 'print the plan of the paper\'s grid for an 8-GPU host as JSON (native/scripts/gpu-node-validate.sh runs it); runs nothing')
+    .option('--host-gpus <n>', 'with --paper-grid: GPUs of the host')
+    .option('--budget-s <n>', 'with --paper-grid: seconds for the calibration and validation runs (default: 3600)')
+    .option('--out <dir>', 'report folder (default: calibration/validation/<gpu>; with --paper-grid: the runs\' parent folder)')
     .action((flags: ValidateCommandFlags) => validateCommand(flags, io));
 
   program
