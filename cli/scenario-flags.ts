@@ -5,6 +5,7 @@ import { gpuFromJson, type GpuSpec } from '../sim/hardware/gpu-spec.js';
 import { parseIntegerText } from '../sim/input/fields.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
+import { resolveHfModel } from './hf-model.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
 import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
 import type { Scenario } from '../sim/simulate.js';
@@ -71,7 +72,7 @@ export const SCENARIO_DEFAULTS = {
 export function addScenarioOptions(command: Command): Command {
   const d = SCENARIO_DEFAULTS;
   return command
-    .addOption(new Option('--model <name|file>', `model preset (${MODEL_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.model})`))
+    .addOption(new Option('--model <name|file>', `model preset (${MODEL_PRESET_NAMES.join(', ')}), a kvr model JSON file, a Hugging Face config.json or a folder holding one, or hf:<repo id> from the built-in catalogue (kvr models --hf) (default: ${d.model})`))
     .addOption(new Option('--gpu <name|file>', `GPU preset (${GPU_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.gpu})`))
     .addOption(new Option('--gpus <n>', `number of GPUs (default: ${d.gpus}; 1 for single; a topology file's GPU count)`))
     .addOption(new Option('--topology <name|file>', `topology preset (${TOPOLOGY_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.topology})`))
@@ -198,13 +199,18 @@ function checkChoice<T extends string>(value: string, allowed: readonly T[], fla
   return value as T;
 }
 
-/** A model preset, one of the tiny test models of native/scripts/models, or a JSON file. */
+/**
+ * A model preset, one of the tiny test models of native/scripts/models, a kvr model file, a
+ * Hugging Face config (file, folder holding config.json, or hf:<repo id> from the catalogue).
+ */
 export function resolveModel(value: string, io: CliIo): ModelSpec {
   const preset = MODEL_PRESETS[value];
   if (preset !== undefined) return preset;
   if (TINY_MODELS.includes(value)) return modelFromJson(loadJsonFile(io, tinyModelPath(value), '--model'), value);
+  const hf = resolveHfModel(value, io);
+  if (hf !== undefined) return hf;
   if (!looksLikePath(value)) {
-    throw new KvrInputError('--model', `unknown model ${describeValue(value)} (presets: ${MODEL_PRESET_NAMES.join(', ')}; test models: ${TINY_MODELS.join(', ')}; or a JSON file)`);
+    throw new KvrInputError('--model', `unknown model ${describeValue(value)} (presets: ${MODEL_PRESET_NAMES.join(', ')}; test models: ${TINY_MODELS.join(', ')}; hf:<repo id>; or a JSON file or folder with config.json)`);
   }
   return modelFromJson(loadJsonFile(io, value, '--model'), value);
 }
