@@ -12,6 +12,7 @@ import type { Scenario } from '../sim/simulate.js';
 import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
 import { parseQuantity } from '../sim/units/quantity.js';
+import { parseTokens } from '../sim/units/tokens.js';
 import { DEFAULT_GRANULARITY } from '../sim/partition/lattice.js';
 import { partitionTableFromJson, type PartitionTable } from '../sim/partition/partition-table.js';
 import { PREDICTORS } from '../sim/partition/predict-partition.js';
@@ -78,7 +79,7 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--topology <name|file>', `topology preset (${TOPOLOGY_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.topology})`))
     .addOption(new Option('--bandwidth <rate>', "per-direction bandwidth of each GPU's link, e.g. \"300 GB/s\" (default: the GPU's NVLink; PCIe for pcie)"))
     .addOption(new Option('--latency <time>', `GPU-to-GPU transfer latency, e.g. "2 us" (default: ${d.latency})`))
-    .addOption(new Option('--context <tokens>', `prompt tokens (default: ${d.context})`))
+    .addOption(new Option('--context <tokens>', `prompt tokens, e.g. 16384, 128k or 1M (k = 1024, M = 1048576) (default: ${d.context})`))
     .addOption(new Option('--strategy <name>', `${STRATEGY_NAMES.join('|')} (default: ${d.strategy})`))
     .addOption(new Option('--partition <a,b,...>', 'tokens of each rank, summing to the context (strategy kvr)'))
     .addOption(new Option('--gpus-per-node <n>', `multi-node: GPUs per node (default: ${d.gpusPerNode})`))
@@ -118,7 +119,7 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
           : available
         : parseIntegerText(flags.gpus, '--gpus', { min: 1, max: Math.min(MAX_GPUS, available) });
   }
-  const context = parseIntegerText(flags.context ?? SCENARIO_DEFAULTS.context, '--context', { min: gpus, max: MAX_CONTEXT });
+  const context = parseTokens(flags.context ?? SCENARIO_DEFAULTS.context, '--context', { min: gpus, max: MAX_CONTEXT });
   const scenario: Scenario = { model, gpu, topology, gpus, context, strategy };
   if (flags.attention !== undefined) scenario.attention = checkChoice(flags.attention, ATTENTION_IMPLEMENTATIONS, '--attention');
   if (flags.partition !== undefined) scenario.partition = parsePartition(flags.partition);
