@@ -18,6 +18,7 @@ import { INPUT_ERROR_CODES, NativeError, UNAVAILABLE_ERROR_CODES } from '../nati
 import { addScenarioOptions, type ScenarioFlags } from './scenario-flags.js';
 import type { CliIo } from './io.js';
 import { oneLine } from './load-json.js';
+import { kvrVersion } from './project-root.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
@@ -49,6 +50,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('kvr')
     .description('Predict and measure time-to-first-token of long-context prefill spread over many GPUs')
+    .version(kvrVersion(), '-V, --version', "print kvr's version")
     .exitOverride()
     .enablePositionalOptions()
     .configureOutput({

@@ -39,3 +39,8 @@ export const TINY_MODELS = ['tiny-llama', 'tiny-falcon'];
 export function tinyModelPath(name: string): string {
   return join(projectRoot(), 'native', 'scripts', 'models', `${name}.json`);
 }
+
+/** The version in kvr's package.json (`kvr --version`). */
+export function kvrVersion(): string {
+  return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
