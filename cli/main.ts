@@ -159,7 +159,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     program
       .command('compare')
       .description('simulate one scenario under every strategy: TTFT, speedup over the best baseline, bytes, memory, decode re-shard')
-      .option('--json', 'print the kvr-compare@2 JSON'),
+      .option('--json', 'print the kvr-compare@3 JSON'),
   ).action((flags: CompareFlags) => compareCommand(flags, io));
 
   program

@@ -188,7 +188,7 @@ describe('kvr demo and help', () => {
     const demo = JSON.parse(out);
     expect(demo.rows).toHaveLength(16);
     for (const row of demo.rows) expect(row.speedup_over_tsp['kvr-e']).toBe(row.ttft_s.tsp / row.ttft_s['kvr-e']);
-    expect(demo.compare.schema).toBe('kvr-compare@2');
+    expect(demo.compare.schema).toBe('kvr-compare@3');
     expect(demo.compare.rows).toHaveLength(10);
   });
 
