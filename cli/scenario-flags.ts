@@ -19,7 +19,7 @@ import { PREDICTORS } from '../sim/partition/predict-partition.js';
 import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-partition.js';
 import { ATTENTION_IMPLEMENTATIONS } from '../sim/work/op-kernels.js';
 import type { CliIo } from './io.js';
-import { defaultProfilePath, defaultTablePath, TINY_MODELS, tinyModelPath } from './project-root.js';
+import { defaultProfilePath, findDefaultTable, TINY_MODELS, tinyModelPath } from './project-root.js';
 import { gpuProfileFromJson, isGpuProfile } from '../sim/hardware/gpu-profile.js';
 import { loadJsonFile, looksLikePath } from './load-json.js';
 
@@ -92,7 +92,7 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--collective <algo>', `${COLLECTIVE_ALGORITHMS.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective})`))
     .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
-    .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'))
+    .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: kvr-out/partition-tables/<model>.<gpu>.<topology>.<attention>.json if built here, else the committed one in calibration/partition-tables/)'))
     .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`))
     .addOption(new Option('--attention <impl>', `${ATTENTION_IMPLEMENTATIONS.join('|')}: fused attention, or scores materialised as in PyTorch eager (default: flash)`));
 }
@@ -151,7 +151,15 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
   if (strategy === 'kvr-p') {
     scenario.predictor = checkChoice(flags.predictor ?? SCENARIO_DEFAULTS.predictor, PREDICTORS, '--predictor');
     if (scenario.predictor === 'interpolate') {
-      scenario.partitionTable = loadPartitionTable(flags.table ?? defaultTablePath(model.name, gpu.name, topology.name, scenario.attention ?? 'flash'), io, flags.table === undefined);
+      const readable = (path: string): boolean => {
+        try {
+          io.readFile(path);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      scenario.partitionTable = loadPartitionTable(flags.table ?? findDefaultTable(model.name, gpu.name, topology.name, scenario.attention ?? 'flash', readable), io, flags.table === undefined);
     } else if (flags.table !== undefined) {
       throw new KvrInputError('--table', 'only applies to --predictor interpolate (the model predictor needs no table)');
     }

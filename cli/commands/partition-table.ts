@@ -9,7 +9,7 @@ import { formatRate, formatSeconds, renderTable } from '../format.js';
 import { checkOutput, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { splitList } from '../list-flags.js';
-import { defaultTablePath } from '../project-root.js';
+import { builtTablePath } from '../project-root.js';
 import { loadPartitionTable, resolveScenario, resolveSearch, type ScenarioFlags } from '../scenario-flags.js';
 import { rejectStrategyFlags } from './partition.js';
 
@@ -42,7 +42,7 @@ export function buildTableCommand(flags: BuildTableFlags, argv: string[], io: Cl
   rejectStrategyFlags(flags, 'kvr partition build-table');
   const scenarios = scenarioGrid(flags, io, { gpus: DEFAULT_TABLE_GPUS, contexts: DEFAULT_TABLE_CONTEXTS });
   const first = scenarios[0]!;
-  const out = flags.out ?? defaultTablePath(first.model.name, first.gpu.name, first.topology.name, first.attention ?? 'flash');
+  const out = flags.out ?? builtTablePath(first.model.name, first.gpu.name, first.topology.name, first.attention ?? 'flash');
   if (flags.out === undefined) checkOutput(io, dirname(out), '--out', 'folder');
   checkOutput(io, out, '--out');
   const table = buildPartitionTable(scenarios, resolveSearch(flags), `kvr ${argv.map(shellWord).join(' ')}`);

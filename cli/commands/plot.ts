@@ -1,5 +1,6 @@
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
+import { defaultOutput } from '../output-paths.js';
 import { parseTokens } from '../../sim/units/tokens.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../../sim/plan/build-plan.js';
@@ -40,9 +41,8 @@ export async function plotCommand(figureName: string, flags: PlotFlags, io: CliI
   if (flags.out !== undefined) checkOutput(io, flags.out, '--out', 'folder');
   // The figure pipeline (vega, d3, resvg) loads only when a figure is drawn.
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
-  const { defaultOutDir } = await import('../../notebooks/lib/notebook.js');
   const entry = FIGURES[figureName]!;
-  const outDir = flags.out ?? defaultOutDir(entry.notebook);
+  const outDir = flags.out ?? defaultOutput(entry.notebook);
   if (flags.out === undefined) checkOutput(io, outDir, '--out', 'folder');
   const figure = entry.build(options);
   let written;

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { KvrInputError } from '../../sim/errors.js';
 import { checkOutput, makeFolders, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
-import { projectRoot } from '../project-root.js';
+import { defaultOutput } from '../output-paths.js';
 import { reportHtml, type ReportFigure } from '../report-html.js';
 
 export interface ReportFlags {
@@ -29,7 +29,7 @@ export const REPORT_ASSUMPTIONS = [
  * the assumptions. `--quick` shrinks every grid (for tests); the numbers are then indicative only.
  */
 export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void> {
-  const out = flags.out ?? join(projectRoot(), 'notebooks', 'out', 'report');
+  const out = flags.out ?? defaultOutput('report');
   const generated = sourceDate(io.env ?? {});
   checkOutput(io, out, '--out', 'folder');
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');

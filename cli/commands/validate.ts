@@ -7,7 +7,7 @@ import type { StrategyName } from '../../sim/plan/plan.js';
 import { BACKENDS, type BackendName } from '../../native/js/executor.js';
 import { checkOutput, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
-import { projectRoot } from '../project-root.js';
+import { defaultOutput } from '../output-paths.js';
 import { resolveScenario } from '../scenario-flags.js';
 import { resolveModels } from '../tiny-models.js';
 import { splitList } from '../list-flags.js';
@@ -114,7 +114,7 @@ export async function validateCommand(flags: ValidateFlags, io: CliIo): Promise<
   const gpu = calibratedProfile(gpuName, '--gpu', io);
   const whole = flags.gpuWhole === undefined ? undefined : calibratedProfile(flags.gpuWhole, '--gpu-whole', io);
   if (smPartitions > 0) cases = cases.map((c) => (c.gpus === 1 ? { ...c, gpu: whole! } : { ...c, smPartitions }));
-  const out = flags.out ?? join(projectRoot(), 'calibration', 'validation', gpuName);
+  const out = flags.out ?? defaultOutput('validation', gpuName);
   checkOutput(io, out, '--out', 'folder');
   const report = await validateProfile(gpu, cases, { backend, warmup: 1, repeats }, log);
   const provenance = {
