@@ -105,6 +105,10 @@ export function fmt(n: number): string {
 /** The results of a written row, to re-render it under the current spec's keys. */
 export function resultOf(row: Row): RowResult {
   return {
+    gpu_count: (row.gpu_count ?? null) as number | null,
+    context_tokens: (row.context_tokens ?? null) as number | null,
+    bandwidth_Bps: (row.bandwidth_Bps ?? null) as number | null,
+    latency_s: (row.latency_s ?? null) as number | null,
     ttft_s: row.ttft_s as number | null,
     flops_total: row.flops_total as number | null,
     comm_bytes_total: row.comm_bytes_total as number | null,
