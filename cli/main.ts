@@ -85,7 +85,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     partition
       .command('build-table')
       .description('search partitions over lists of --gpus, --bandwidth and --context and write a partition table for kvr-p')
-      .option('--out <file>', 'where to write the table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'),
+      .option('--out <file>', 'where to write the table (default: kvr-out/partition-tables/<model>.<gpu>.<topology>.<attention>.json)')
+      .option('--quiet', 'no progress on stderr'),
   ).action((flags: BuildTableFlags) => buildTableCommand(flags, argv, io));
   addScenarioOptions(
     partition
@@ -116,6 +117,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('calibrate')
+    .option('--quiet', 'no progress lines on stderr')
     .description('measure ops on a device through the executor, or fit measurement files (--from), and write calibration/profiles/<name>.json')
     .option('--from <files...>', 'fit a shape profile from measurement files (kvr-measurements/h200-pytorch-microbench@1, kvr-measurements/torch-probe@1) instead of measuring')
     .option('--base <gpu>', 'with --from: the GPU preset the files measure (default: recognised from their gpu field)')
@@ -136,6 +138,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('validate')
+    .option('--quiet', 'no progress lines on stderr')
     .description('run a matrix of scenarios on the executor and compare with the simulator under a calibrated profile')
     .option('--gpu <name>', 'the calibrated profile (default: cpu)')
     .option('--backend <name>', 'cpu|cuda (default: cpu)')
@@ -183,15 +186,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   program
     .command('report')
     .description('one static HTML page: every figure, a scenario explorer, the paper\'s claims reproduced, the assumptions')
-    .option('--out <dir>', 'output folder (default: notebooks/out/report)')
+    .option('--out <dir>', 'output folder (default: kvr-out/report)')
     .option('--quick', 'small grids (for tests; numbers indicative only)')
+    .option('--quiet', 'no progress on stderr')
     .action((flags: ReportFlags) => reportCommand(flags, io));
 
   program
     .command('sweep')
     .description('simulate every scenario of a spec (YAML/JSON product of axes, or CSV rows) on all cores; writes CSV and JSON lines, resumable, shardable')
     .argument('<spec>', 'sweep spec: .yaml, .json or .csv (schema: schemas/sweep-spec.schema.json)')
-    .option('--out <prefix>', 'write <prefix>.csv and <prefix>.jsonl (default: next to the spec)')
+    .option('--out <prefix>', 'write <prefix>.csv and <prefix>.jsonl (default: kvr-out/<spec name>)')
     .option('--jobs <n>', 'worker threads (default: every core; 0 computes in the main thread)')
     .option('--shard <i/N>', 'run shard i of N (1-based); also read from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX')
     .option('--shards <n>', 'number of shards when the index comes from the environment')
@@ -225,6 +229,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--no-figure', 'skip the SVG and Vega-Lite files')
     .option('--jobs <n>', 'worker threads (default: every core)')
     .option('--json', 'print kvr-plan/result@1 JSON')
+    .option('--quiet', 'no progress on stderr')
     .action((flags: PlanFlags) => planCommand(flags, io));
 
   if (argv.length === 0) {

@@ -15,6 +15,7 @@ import { parseSmPartitionsFlag } from './calibrate.js';
 import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
 
 export interface ValidateFlags {
+  quiet?: boolean;
   gpu?: string;
   backend?: string;
   model?: string;
@@ -101,7 +102,7 @@ export async function validateCommand(flags: ValidateFlags, io: CliIo): Promise<
   if (single !== undefined) choice.single = single;
   if (ranks !== undefined) choice.ranks = ranks;
   if (contexts !== undefined) choice.contexts = contexts;
-  const log = (line: string) => io.stderr(`${line}\n`);
+  const log = (line: string) => (flags.quiet === true ? undefined : io.stderr(`${line}\n`));
   let cases = validationMatrix(backend, models, choice);
   if (smPartitions > 0) {
     const fits = (c: ValidationCase) => (c.gpus === 1 ? flags.gpuWhole !== undefined : c.gpus <= smPartitions);
