@@ -93,3 +93,16 @@ export function formatBytesColumn(values: number[], base: 'decimal' | 'binary'):
   const decimals = index === 0 ? 0 : Math.max(0, 4 - (Math.floor(Math.log10(Math.max(scaled, 1))) + 1));
   return values.map((v) => `${(v / step ** index).toFixed(decimals)} ${units[index]}`);
 }
+
+/**
+ * A partition for a headline: up to 8 chunks listed; more as "2048 x 64" when even, else the
+ * first three and the last two with the count and range ("9000,8800,8600,...,700,640 (64 chunks, 640..9000)").
+ */
+export function formatPartition(chunks: number[]): string {
+  if (chunks.length <= 8) return chunks.join(',');
+  const first = chunks[0]!;
+  if (chunks.every((c) => c === first)) return `${first} x ${chunks.length}`;
+  const min = Math.min(...chunks);
+  const max = Math.max(...chunks);
+  return `${chunks.slice(0, 3).join(',')},...,${chunks.slice(-2).join(',')} (${chunks.length} chunks, ${min}..${max}; all in --json)`;
+}

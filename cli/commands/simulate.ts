@@ -3,7 +3,7 @@ import { simulate, type Scenario } from '../../sim/simulate.js';
 import { perfettoTrace } from '../../sim/trace/perfetto.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { checkOutput, type CliIo } from '../io.js';
-import { formatBytes, formatBytesColumn, formatMemory, formatRate, formatSeconds, formatSecondsColumn, formatTtft, renderTable } from '../format.js';
+import { formatBytes, formatBytesColumn, formatMemory, formatPartition, formatRate, formatSeconds, formatSecondsColumn, formatTtft, renderTable } from '../format.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { oneLine } from '../load-json.js';
 import { scenarioRecord } from '../scenario-record.js';
@@ -39,7 +39,7 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
     `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}${variant.length > 0 ? ` (${variant.join(', ')})` : ''}`,
   );
   lines.push(
-    `TTFT ${formatTtft(result.ttft_s)}${result.ttft_band === undefined ? '' : ` (±${(result.ttft_band * 100).toFixed(1)}%)`}   all ranks idle ${formatTtft(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
+    `TTFT ${formatTtft(result.ttft_s)}${result.ttft_band === undefined ? '' : ` (±${(result.ttft_band * 100).toFixed(1)}%)`}   all ranks idle ${formatTtft(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${formatPartition(result.partition)}`,
   );
   if (result.memory_overflow !== null) {
     const o = result.memory_overflow;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { formatBytesColumn, formatSecondsColumn } from '../../cli/format.js';
+import { formatBytesColumn, formatPartition, formatSecondsColumn } from '../../cli/format.js';
 import { runCli } from '../../cli/main.js';
 import { MemoryIo } from '../support/memory-io.js';
 
@@ -13,6 +13,12 @@ describe('one unit per column', () => {
     expect(formatBytesColumn([0, 1.342e9, 120.3e9], 'decimal')).toEqual(['0.0 GB', '1.3 GB', '120.3 GB']);
     expect(formatBytesColumn([80 * 2 ** 30, 2 ** 29], 'binary')).toEqual(['80.00 GiB', '0.50 GiB']);
   });
+});
+
+test('a partition of more than 8 chunks is summarised in the headline', () => {
+  expect(formatPartition([5000, 4200, 3800, 3384])).toBe('5000,4200,3800,3384');
+  expect(formatPartition(Array(64).fill(2048))).toBe('2048 x 64');
+  expect(formatPartition([9, 8, 7, 6, 5, 4, 3, 2, 1])).toBe('9,8,7,...,2,1 (9 chunks, 1..9; all in --json)');
 });
 
 describe('--json carries the resolved scenario in base units', () => {
