@@ -18,6 +18,7 @@ import { INPUT_ERROR_CODES, NativeError, UNAVAILABLE_ERROR_CODES } from '../nati
 import { addScenarioOptions, type ScenarioFlags } from './scenario-flags.js';
 import type { CliIo } from './io.js';
 import { oneLine } from './load-json.js';
+import { kvrVersion } from './project-root.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
@@ -52,6 +53,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('kvr')
     .description('Predict and measure time-to-first-token of long-context prefill spread over many GPUs')
+    .version(kvrVersion(), '-V, --version', "print kvr's version")
     .exitOverride()
     .enablePositionalOptions()
     .configureOutput({
@@ -86,7 +88,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     partition
       .command('build-table')
       .description('search partitions over lists of --gpus, --bandwidth and --context and write a partition table for kvr-p')
-      .option('--out <file>', 'where to write the table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'),
+      .option('--out <file>', 'where to write the table (default: kvr-out/partition-tables/<model>.<gpu>.<topology>.<attention>.json)')
+      .option('--quiet', 'no progress on stderr'),
   ).action((flags: BuildTableFlags) => buildTableCommand(flags, argv, io));
   addScenarioOptions(
     partition
@@ -117,6 +120,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('calibrate')
+    .option('--quiet', 'no progress lines on stderr')
     .description('measure ops on a device through the executor, or fit measurement files (--from), and write calibration/profiles/<name>.json')
     .option('--from <files...>', 'fit a shape profile from measurement files (kvr-measurements/h200-pytorch-microbench@1, kvr-measurements/torch-probe@1) instead of measuring')
     .option('--base <gpu>', 'with --from: the GPU preset the files measure (default: recognised from their gpu field)')
@@ -137,6 +141,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('validate')
+    .option('--quiet', 'no progress lines on stderr')
     .description('run a matrix of scenarios on the executor and compare with the simulator under a calibrated profile')
     .option('--gpu <name>', 'the calibrated profile (default: cpu)')
     .option('--backend <name>', 'cpu|cuda (default: cpu)')
@@ -165,7 +170,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     program
       .command('compare')
       .description('simulate one scenario under every strategy: TTFT, speedup over the best baseline, bytes, memory, decode re-shard')
-      .option('--json', 'print the kvr-compare@2 JSON'),
+      .option('--json', 'print the kvr-compare@3 JSON'),
   ).action((flags: CompareFlags) => compareCommand(flags, io));
 
   program
@@ -189,15 +194,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   program
     .command('report')
     .description('one static HTML page: every figure, a scenario explorer, the paper\'s claims reproduced, the assumptions')
-    .option('--out <dir>', 'output folder (default: notebooks/out/report)')
+    .option('--out <dir>', 'output folder (default: kvr-out/report)')
     .option('--quick', 'small grids (for tests; numbers indicative only)')
+    .option('--quiet', 'no progress on stderr')
     .action((flags: ReportFlags) => reportCommand(flags, io));
 
   program
     .command('sweep')
     .description('simulate every scenario of a spec (YAML/JSON product of axes, or CSV rows) on all cores; writes CSV and JSON lines, resumable, shardable')
     .argument('<spec>', 'sweep spec: .yaml, .json or .csv (schema: schemas/sweep-spec.schema.json)')
-    .option('--out <prefix>', 'write <prefix>.csv and <prefix>.jsonl (default: next to the spec)')
+    .option('--out <prefix>', 'write <prefix>.csv and <prefix>.jsonl (default: kvr-out/<spec name>)')
     .option('--jobs <n>', 'worker threads (default: every core; 0 computes in the main thread)')
     .option('--shard <i/N>', 'run shard i of N (1-based); also read from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX')
     .option('--shards <n>', 'number of shards when the index comes from the environment')
@@ -234,6 +240,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--no-figure', 'skip the SVG and Vega-Lite files')
     .option('--jobs <n>', 'worker threads (default: every core)')
     .option('--json', 'print kvr-plan/result@1 JSON')
+    .option('--quiet', 'no progress on stderr')
     .action((flags: PlanFlags) => planCommand(flags, io));
 
   if (argv.length === 0) {

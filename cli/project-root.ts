@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_OUT_DIR } from './output-paths.js';
 
 let root: string | undefined;
 
@@ -28,6 +29,20 @@ export function defaultTablePath(model: string, gpu: string, topology: string, a
   return join(projectRoot(), 'calibration', 'partition-tables', `${model}.${gpu}.${topology}.${attention}.json`);
 }
 
+/** Where `kvr partition build-table` writes a table by default: kvr-out/ in the working directory. */
+export function builtTablePath(model: string, gpu: string, topology: string, attention: string): string {
+  return join(DEFAULT_OUT_DIR, 'partition-tables', `${model}.${gpu}.${topology}.${attention}.json`);
+}
+
+/**
+ * The table kvr-p --predictor interpolate reads without --table: one built here (kvr-out/) wins
+ * over the committed one in calibration/partition-tables/.
+ */
+export function findDefaultTable(model: string, gpu: string, topology: string, attention: string, readable: (path: string) => boolean): string {
+  const built = builtTablePath(model, gpu, topology, attention);
+  return readable(built) ? built : defaultTablePath(model, gpu, topology, attention);
+}
+
 /** Where `kvr calibrate` writes the calibrated profile of a GPU, and where --gpu NAME finds it. */
 export function defaultProfilePath(gpu: string): string {
   return join(projectRoot(), 'calibration', 'profiles', `${gpu}.json`);
@@ -38,4 +53,9 @@ export const TINY_MODELS = ['tiny-llama', 'tiny-falcon'];
 
 export function tinyModelPath(name: string): string {
   return join(projectRoot(), 'native', 'scripts', 'models', `${name}.json`);
+}
+
+/** The version in kvr's package.json (`kvr --version`). */
+export function kvrVersion(): string {
+  return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }

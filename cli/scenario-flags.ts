@@ -5,12 +5,14 @@ import { gpuFromJson, type GpuSpec } from '../sim/hardware/gpu-spec.js';
 import { parseIntegerText } from '../sim/input/fields.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
+import { resolveHfModel } from './hf-model.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
 import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type Plan, type StrategyName } from '../sim/plan/plan.js';
 import type { Scenario } from '../sim/simulate.js';
 import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
 import { parseQuantity } from '../sim/units/quantity.js';
+import { parseTokens } from '../sim/units/tokens.js';
 import { DEFAULT_GRANULARITY } from '../sim/partition/lattice.js';
 import { partitionTableFromJson, type PartitionTable } from '../sim/partition/partition-table.js';
 import { PREDICTORS } from '../sim/partition/predict-partition.js';
@@ -18,7 +20,7 @@ import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-part
 import { ATTENTION_IMPLEMENTATIONS } from '../sim/work/op-kernels.js';
 import { DTYPES, checkPrecisionOnGpu, precisionOf, withPrecision } from '../sim/model/precision.js';
 import type { CliIo } from './io.js';
-import { defaultProfilePath, defaultTablePath, TINY_MODELS, tinyModelPath } from './project-root.js';
+import { defaultProfilePath, findDefaultTable, TINY_MODELS, tinyModelPath } from './project-root.js';
 import { gpuProfileFromJson, isGpuProfile } from '../sim/hardware/gpu-profile.js';
 import { loadJsonFile, looksLikePath } from './load-json.js';
 
@@ -75,13 +77,13 @@ export const SCENARIO_DEFAULTS = {
 export function addScenarioOptions(command: Command): Command {
   const d = SCENARIO_DEFAULTS;
   return command
-    .addOption(new Option('--model <name|file>', `model preset (${MODEL_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.model})`))
+    .addOption(new Option('--model <name|file>', `model preset (${MODEL_PRESET_NAMES.join(', ')}), a kvr model JSON file, a Hugging Face config.json or a folder holding one, or hf:<repo id> from the built-in catalogue (kvr models --hf) (default: ${d.model})`))
     .addOption(new Option('--gpu <name|file>', `GPU preset (${GPU_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.gpu})`))
     .addOption(new Option('--gpus <n>', `number of GPUs (default: ${d.gpus}; 1 for single; a topology file's GPU count)`))
     .addOption(new Option('--topology <name|file>', `topology preset (${TOPOLOGY_PRESET_NAMES.join(', ')}) or JSON file (default: ${d.topology})`))
     .addOption(new Option('--bandwidth <rate>', "per-direction bandwidth of each GPU's link, e.g. \"300 GB/s\" (default: the GPU's NVLink; PCIe for pcie)"))
     .addOption(new Option('--latency <time>', `GPU-to-GPU transfer latency, e.g. "2 us" (default: ${d.latency})`))
-    .addOption(new Option('--context <tokens>', `prompt tokens (default: ${d.context})`))
+    .addOption(new Option('--context <tokens>', `prompt tokens, e.g. 16384, 128k or 1M (k = 1024, M = 1048576) (default: ${d.context})`))
     .addOption(new Option('--strategy <name>', `${STRATEGY_NAMES.join('|')} (default: ${d.strategy})`))
     .addOption(new Option('--partition <a,b,...>', 'tokens of each rank, summing to the context (strategy kvr)'))
     .addOption(new Option('--gpus-per-node <n>', `multi-node: GPUs per node (default: ${d.gpusPerNode})`))
@@ -94,7 +96,7 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--collective <algo>', `${COLLECTIVE_ALGORITHMS.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective})`))
     .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
-    .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'))
+    .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: kvr-out/partition-tables/<model>.<gpu>.<topology>.<attention>.json if built here, else the committed one in calibration/partition-tables/)'))
     .addOption(new Option('--predictor <name>', `kvr-p: ${PREDICTORS.join('|')} (default: ${d.predictor})`))
     .addOption(new Option('--dtype <dtype>', `${DTYPES.join('|')}: every GEMM's weights and inputs, activations and attention (default: fp16; fp8 needs a GPU with an fp8 peak)`))
     .addOption(new Option('--ffn-dtype <dtype>', `${DTYPES.join('|')}: the MLP GEMMs alone, weights stored and computed in it (default: --dtype)`))
@@ -124,7 +126,7 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
           : available
         : parseIntegerText(flags.gpus, '--gpus', { min: 1, max: Math.min(MAX_GPUS, available) });
   }
-  const context = parseIntegerText(flags.context ?? SCENARIO_DEFAULTS.context, '--context', { min: gpus, max: MAX_CONTEXT });
+  const context = parseTokens(flags.context ?? SCENARIO_DEFAULTS.context, '--context', { min: gpus, max: MAX_CONTEXT });
   const scenario: Scenario = { model, gpu, topology, gpus, context, strategy };
   if (flags.attention !== undefined) scenario.attention = checkChoice(flags.attention, ATTENTION_IMPLEMENTATIONS, '--attention');
   if (flags.partition !== undefined) scenario.partition = parsePartition(flags.partition);
@@ -156,7 +158,15 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
   if (strategy === 'kvr-p') {
     scenario.predictor = checkChoice(flags.predictor ?? SCENARIO_DEFAULTS.predictor, PREDICTORS, '--predictor');
     if (scenario.predictor === 'interpolate') {
-      scenario.partitionTable = loadPartitionTable(flags.table ?? defaultTablePath(model.name, gpu.name, topology.name, scenario.attention ?? 'flash'), io, flags.table === undefined);
+      const readable = (path: string): boolean => {
+        try {
+          io.readFile(path);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      scenario.partitionTable = loadPartitionTable(flags.table ?? findDefaultTable(model.name, gpu.name, topology.name, scenario.attention ?? 'flash', readable), io, flags.table === undefined);
     } else if (flags.table !== undefined) {
       throw new KvrInputError('--table', 'only applies to --predictor interpolate (the model predictor needs no table)');
     }
@@ -243,13 +253,18 @@ function checkChoice<T extends string>(value: string, allowed: readonly T[], fla
   return value as T;
 }
 
-/** A model preset, one of the tiny test models of native/scripts/models, or a JSON file. */
+/**
+ * A model preset, one of the tiny test models of native/scripts/models, a kvr model file, a
+ * Hugging Face config (file, folder holding config.json, or hf:<repo id> from the catalogue).
+ */
 export function resolveModel(value: string, io: CliIo): ModelSpec {
   const preset = MODEL_PRESETS[value];
   if (preset !== undefined) return preset;
   if (TINY_MODELS.includes(value)) return modelFromJson(loadJsonFile(io, tinyModelPath(value), '--model'), value);
+  const hf = resolveHfModel(value, io);
+  if (hf !== undefined) return hf;
   if (!looksLikePath(value)) {
-    throw new KvrInputError('--model', `unknown model ${describeValue(value)} (presets: ${MODEL_PRESET_NAMES.join(', ')}; test models: ${TINY_MODELS.join(', ')}; or a JSON file)`);
+    throw new KvrInputError('--model', `unknown model ${describeValue(value)} (presets: ${MODEL_PRESET_NAMES.join(', ')}; test models: ${TINY_MODELS.join(', ')}; hf:<repo id>; or a JSON file or folder with config.json)`);
   }
   return modelFromJson(loadJsonFile(io, value, '--model'), value);
 }

@@ -5,8 +5,10 @@
  *   npm run notebooks                      # all
  *   npm run notebooks -- timeline speedup  # some
  *   node dist/notebooks/run.js --out /tmp/figures
+ *   node dist/notebooks/run.js --help
  */
 import { join } from 'node:path';
+import { Command } from 'commander';
 import { performance } from 'node:perf_hooks';
 import { NOTEBOOKS } from './index.js';
 import { defaultOutDir } from './lib/notebook.js';
@@ -29,17 +31,14 @@ export async function runNotebooks(names: string[], outRoot?: string): Promise<n
   return 0;
 }
 
-function parseArgs(argv: string[]): { names: string[]; out?: string } {
-  const names: string[] = [];
-  let out: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--out') out = argv[++i];
-    else if (arg.startsWith('--out=')) out = arg.slice('--out='.length);
-    else names.push(arg);
-  }
-  return out === undefined ? { names } : { names, out };
-}
-
-const { names, out } = parseArgs(process.argv.slice(2));
-process.exitCode = await runNotebooks(names, out);
+// commander parses the arguments, so --help, --out DIR / --out=DIR and unknown options behave as in kvr.
+const program = new Command('notebooks')
+  .description('run the notebooks (all, or those named), each writing into <out>/<notebook>/')
+  .argument('[names...]', `notebooks to run (default: all): ${NOTEBOOKS.map((n) => n.name).join(', ')}`)
+  .option('--out <dir>', 'output root (default: notebooks/out)')
+  // Bad input exits 2, as kvr's does (commander's default is 1); --help exits 0.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
+  .action(async (names: string[], options: { out?: string }) => {
+    process.exitCode = await runNotebooks(names, options.out);
+  });
+await program.parseAsync(process.argv);

@@ -14,6 +14,7 @@ import { defaultProfilePath } from '../project-root.js';
 import { resolveModels, TINY_MODELS } from '../tiny-models.js';
 
 export interface CalibrateFlags {
+  quiet?: boolean;
   from?: string[];
   base?: string;
   stack?: string;
@@ -69,7 +70,7 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
     warmup: parseIntegerText(flags.warmup ?? '1', '--warmup', { min: 0, max: 100 }),
     repeats: parseIntegerText(flags.repeats ?? '5', '--repeats', { min: 1, max: 1000 }),
     command: `kvr ${argv.join(' ')}`,
-    log: (line) => io.stderr(`${line}\n`),
+    log: (line) => (flags.quiet === true ? undefined : io.stderr(`${line}\n`)),
   };
   if (!options.prefixes.includes(0)) options.prefixes.unshift(0);
   // Where the profile goes, checked before minutes of measurement (a slice profile is

@@ -5,8 +5,9 @@ import type { Precision } from '../../sim/model/precision.js';
 import type { DecodeReadiness } from '../../sim/result/decode.js';
 import { simulate, type Scenario } from '../../sim/simulate.js';
 import type { SimResult } from '../../sim/result/result.js';
-import { formatBytes, formatRate, formatSeconds, formatTtft, renderTable } from '../format.js';
+import { formatBytes, formatBytesColumn, formatMemory, formatRate, formatSeconds, formatSecondsColumn, formatTtft, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
+import { scenarioRecord, type ScenarioRecord } from '../scenario-record.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 
 /** Every strategy `kvr compare` runs, in table order. */
@@ -19,7 +20,7 @@ export interface CompareFlags extends ScenarioFlags {
   json?: boolean;
 }
 
-export const COMPARE_SCHEMA = 'kvr-compare@2';
+export const COMPARE_SCHEMA = 'kvr-compare@3';
 
 export interface CompareRow {
   strategy: StrategyName;
@@ -38,7 +39,10 @@ export interface CompareRow {
   decode: DecodeReadiness;
 }
 
-/** kvr-compare@2: one scenario, every strategy. (@1 let strategies that do not fit win.) */
+/**
+ * kvr-compare@3: one scenario, every strategy. (@1 let strategies that do not fit win; @2 gave the
+ * links as a sentence and no scenario.)
+ */
 export interface Comparison {
   schema: typeof COMPARE_SCHEMA;
   model: string;
@@ -46,8 +50,10 @@ export interface Comparison {
   gpus: number;
   context: number;
   topology: string;
-  /** The topology's name and link bandwidths, for display. */
-  links: string;
+  /** The topology's distinct per-direction link bandwidths (bytes/s) and latencies (s). */
+  links: { bandwidths_Bps: number[]; latencies_s: number[]; count: number };
+  /** Every input of the comparison, resolved, in base units (the kvr-tp row's --tp aside). */
+  scenario: ScenarioRecord;
   collective: 'ring' | 'direct';
   attention: 'flash' | 'eager';
   /** The formats every strategy ran in (--dtype, --ffn-dtype, --kv-dtype); absent: the model's own dtype_bytes. */
@@ -131,7 +137,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     }
     if (strategy === 'single' && !result.fits) {
       const o = result.memory_overflow!;
-      skipped.push({ strategy, reason: `does not fit on one GPU: needs ${formatBytes(o.over_by_bytes)} more than its ${formatBytes(o.capacity_bytes)}` });
+      skipped.push({ strategy, reason: `does not fit on one GPU: needs ${formatMemory(o.over_by_bytes)} more than its ${formatMemory(o.capacity_bytes)}` });
       continue;
     }
     results.push(result);
@@ -155,6 +161,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
       decode: r.decode,
     });
   }
+  const record = { ...scenarioRecord(base), strategy: 'compare', partition: null, collective: flags.collective ?? 'ring' };
   return {
     schema: COMPARE_SCHEMA,
     model: base.model.name,
@@ -162,7 +169,8 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     gpus: base.gpus,
     context: base.context,
     topology: base.topology.name,
-    links: describeLinks(base),
+    links: { bandwidths_Bps: record.topology.bandwidths_Bps, latencies_s: record.topology.latencies_s, count: record.topology.links.length },
+    scenario: record,
     collective: (flags.collective as 'ring' | 'direct' | undefined) ?? 'ring',
     attention: base.attention ?? 'flash',
     ...(base.model.precision === undefined ? {} : { precision: { ...base.model.precision } }),
@@ -198,16 +206,11 @@ export function compareCommand(flags: CompareFlags, io: CliIo): void {
   io.stdout(flags.json ? `${JSON.stringify(comparison, null, 2)}\n` : renderComparison(comparison));
 }
 
-function describeLinks(scenario: Scenario): string {
-  const topology = scenario.topology;
-  const rates = new Set(topology.links.map((l) => formatRate(Math.min(l.bandwidth_ab, l.bandwidth_ba))));
-  return `${topology.name}, ${rates.size === 0 ? 'no links' : [...rates].join(' / ')}`;
-}
-
 /** The comparison as a table: one row per strategy, then what was skipped. */
 export function renderComparison(c: Comparison): string {
   const lines: string[] = [];
-  lines.push(`compare: ${c.model} on ${c.gpus} x ${c.gpu} (${c.links}), ${c.context} tokens, ${c.collective} collectives`);
+  const rates = c.links.bandwidths_Bps.map(formatRate);
+  lines.push(`compare: ${c.model} on ${c.gpus} x ${c.gpu} (${c.topology}, ${rates.length === 0 ? 'no links' : rates.join(' / ')}), ${c.context} tokens, ${c.collective} collectives`);
   const ranBaselines = c.rows.some((r) => COMPARE_BASELINES.includes(r.strategy));
   if (c.best_baseline !== null) {
     lines.push(`best baseline: ${c.best_baseline.strategy} (${formatTtft(c.best_baseline.ttft_s)}), the fastest of ${COMPARE_BASELINES.join(', ')} that fits`);
@@ -220,12 +223,16 @@ export function renderComparison(c: Comparison): string {
     lines.push('best: none: no strategy fits in memory on these GPUs');
   }
   lines.push('');
-  const rows = c.rows.map((r) => [
+  // One unit per column: TTFT to five significant digits; traffic decimal (GB), memory binary (GiB).
+  const ttft = formatSecondsColumn(c.rows.map((r) => r.ttft_s), 5);
+  const moved = formatBytesColumn(c.rows.map((r) => r.comm_bytes_total), 'decimal');
+  const peak = formatBytesColumn(c.rows.map((r) => r.peak_mem_bytes_max), 'binary');
+  const rows = c.rows.map((r, i) => [
     r.strategy + (r.strategy === 'kvr-tp' ? ` (tp ${r.tensor_parallel})` : ''),
-    formatTtft(r.ttft_s),
+    ttft[i]!,
     r.speedup_over_best_baseline !== null ? `${r.speedup_over_best_baseline.toFixed(2)}x` : r.fits ? '-' : 'does not fit',
-    formatBytes(r.comm_bytes_total),
-    formatBytes(r.peak_mem_bytes_max),
+    moved[i]!,
+    peak[i]!,
     r.fits ? 'yes' : 'NO',
     r.decode.reshard_bytes === 0 ? 'none' : `${formatBytes(r.decode.reshard_bytes)} in ${formatSeconds(r.decode.reshard_s)}`,
   ]);

@@ -9,7 +9,8 @@ import { formatRate, formatSeconds, renderTable } from '../format.js';
 import { checkOutput, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { splitList } from '../list-flags.js';
-import { defaultTablePath } from '../project-root.js';
+import { commandProgress } from '../sweep/progress.js';
+import { builtTablePath } from '../project-root.js';
 import { loadPartitionTable, resolveScenario, resolveSearch, type ScenarioFlags } from '../scenario-flags.js';
 import { rejectStrategyFlags } from './partition.js';
 
@@ -19,6 +20,7 @@ export const DEFAULT_TABLE_GPUS = '2,4,8';
 
 export interface BuildTableFlags extends ScenarioFlags {
   out?: string;
+  quiet?: boolean;
 }
 
 /** Scenarios for every combination of the list-valued --gpus, --bandwidth and --context. */
@@ -42,10 +44,12 @@ export function buildTableCommand(flags: BuildTableFlags, argv: string[], io: Cl
   rejectStrategyFlags(flags, 'kvr partition build-table');
   const scenarios = scenarioGrid(flags, io, { gpus: DEFAULT_TABLE_GPUS, contexts: DEFAULT_TABLE_CONTEXTS });
   const first = scenarios[0]!;
-  const out = flags.out ?? defaultTablePath(first.model.name, first.gpu.name, first.topology.name, first.attention ?? 'flash');
+  const out = flags.out ?? builtTablePath(first.model.name, first.gpu.name, first.topology.name, first.attention ?? 'flash');
   if (flags.out === undefined) checkOutput(io, dirname(out), '--out', 'folder');
   checkOutput(io, out, '--out');
-  const table = buildPartitionTable(scenarios, resolveSearch(flags), `kvr ${argv.map(shellWord).join(' ')}`);
+  const progress = commandProgress(io, scenarios.length, 'build-table', flags.quiet);
+  const table = buildPartitionTable(scenarios, resolveSearch(flags), `kvr ${argv.filter((a) => a !== '--quiet').map(shellWord).join(' ')}`, () => progress.tick());
+  progress.finish();
   try {
     io.writeFile(out, `${JSON.stringify(table, null, 2)}\n`);
   } catch (error) {

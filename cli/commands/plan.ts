@@ -29,10 +29,12 @@ import { defaultProfilePath } from '../project-root.js';
 import { resolveModel, type ScenarioFlags } from '../scenario-flags.js';
 import { DTYPES, precisionOf, type Dtype } from '../../sim/model/precision.js';
 import { defaultJobs, runOrdered, type PoolTask } from '../sweep/pool.js';
+import { commandProgress } from '../sweep/progress.js';
 import type { RowResult } from '../sweep/output.js';
 import { memoryCappedJobs } from '../sweep/run.js';
 
 export interface PlanFlags {
+  quiet?: boolean;
   model?: string;
   context?: string;
   ttft?: string;
@@ -173,9 +175,12 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
     if (bytes <= MAX_SIMULATION_BYTES) perJob = Math.max(perJob, bytes);
   }
   const workers = memoryCappedJobs(Math.min(jobs, Math.ceil(keys.length / 4)), perJob, io.availableMemory?.());
+  const progress = commandProgress(io, keys.length, 'plan', flags.quiet);
   await runOrdered(tasks(), { jobs: workers, files: {}, io }, (i, result) => {
     results[i] = result!;
+    progress.tick();
   });
+  progress.finish();
 
   // Group per (model, config, strategy).
   const bands = new Map<string, GpuBand>();

@@ -1,5 +1,7 @@
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
+import { defaultOutput } from '../output-paths.js';
+import { parseTokens } from '../../sim/units/tokens.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../../sim/plan/build-plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
@@ -34,14 +36,13 @@ export async function plotCommand(figureName: string, flags: PlotFlags, io: CliI
     ...(flags.gpu === undefined ? {} : { gpu: resolveGpuFlag(flags.gpu, io) }),
     ...(flags.gpus === undefined ? {} : { gpus: splitList(flags.gpus, '--gpus').map((g) => parseIntegerText(g, '--gpus', { min: 1, max: MAX_GPUS })) }),
     ...(flags.bandwidth === undefined ? {} : { bandwidths: splitList(flags.bandwidth, '--bandwidth').map(positiveRate) }),
-    ...(flags.context === undefined ? {} : { contexts: splitList(flags.context, '--context').map((c) => parseIntegerText(c, '--context', { min: 1, max: MAX_CONTEXT })) }),
+    ...(flags.context === undefined ? {} : { contexts: splitList(flags.context, '--context').map((c) => parseTokens(c, '--context', { min: 1, max: MAX_CONTEXT })) }),
   };
   if (flags.out !== undefined) checkOutput(io, flags.out, '--out', 'folder');
   // The figure pipeline (vega, d3, resvg) loads only when a figure is drawn.
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
-  const { defaultOutDir } = await import('../../notebooks/lib/notebook.js');
   const entry = FIGURES[figureName]!;
-  const outDir = flags.out ?? defaultOutDir(entry.notebook);
+  const outDir = flags.out ?? defaultOutput(entry.notebook);
   if (flags.out === undefined) checkOutput(io, outDir, '--out', 'folder');
   const figure = entry.build(options);
   let written;

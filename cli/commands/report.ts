@@ -4,12 +4,14 @@ import { createRequire } from 'node:module';
 import { KvrInputError } from '../../sim/errors.js';
 import { checkOutput, makeFolders, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
-import { projectRoot } from '../project-root.js';
+import { commandProgress } from '../sweep/progress.js';
+import { defaultOutput } from '../output-paths.js';
 import { reportHtml, type ReportFigure } from '../report-html.js';
 
 export interface ReportFlags {
   out?: string;
   quick?: boolean;
+  quiet?: boolean;
 }
 
 /** The assumptions behind every number of the report, stated once. */
@@ -29,7 +31,7 @@ export const REPORT_ASSUMPTIONS = [
  * the assumptions. `--quick` shrinks every grid (for tests); the numbers are then indicative only.
  */
 export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void> {
-  const out = flags.out ?? join(projectRoot(), 'notebooks', 'out', 'report');
+  const out = flags.out ?? defaultOutput('report');
   const generated = sourceDate(io.env ?? {});
   checkOutput(io, out, '--out', 'folder');
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
@@ -44,13 +46,16 @@ export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void
     throw new KvrInputError('--out', `cannot create ${JSON.stringify(out)}: ${oneLine(error)}`);
   }
   const figures: ReportFigure[] = [];
-  for (const [name, entry] of Object.entries(FIGURES)) {
-    if (quick && name === 'beyond-paper') continue; // minutes of 64-GPU searches; not needed to test the page
+  const chosen = Object.entries(FIGURES).filter(([name]) => !(quick && name === 'beyond-paper')); // beyond-paper: minutes of 64-GPU searches; not needed to test the page
+  const progress = commandProgress(io, chosen.length + 2, 'report', flags.quiet);
+  for (const [name, entry] of chosen) {
     const figure = entry.build(quick ? { ...grid, ...(name === 'timeline' ? { contexts: [4096], gpus: [2] } : {}) } : {});
     const written = await writeFigure(join(out, 'figures'), name, figure);
     figures.push({ name, title: entry.description, caption: figure.caption, svg: readFileSync(written.paths.svg, 'utf8') });
+    progress.tick();
   }
   const explorer = ttftFigure(quick ? grid : { gpus: [2, 4, 8] });
+  progress.tick();
   figures.unshift({
     name: 'explorer',
     title: 'Scenario explorer: TTFT vs context (pick a model, GPU count and link)',
@@ -59,6 +64,8 @@ export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void
     interactive: explorerSpec(explorer.data),
   });
   const claims = evaluateClaims(quick ? { contexts: [2048, 8192], gpuCounts: [2, 4], seeds: [1] } : {});
+  progress.tick();
+  progress.finish();
   // The browser builds sit next to each package's main file (their "exports" hide the path).
   const require = createRequire(import.meta.url);
   copyFileSync(join(dirname(require.resolve('vega')), 'vega.min.js'), join(out, 'vendor', 'vega.min.js'));

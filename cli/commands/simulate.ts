@@ -3,9 +3,10 @@ import { simulate, type Scenario } from '../../sim/simulate.js';
 import { perfettoTrace } from '../../sim/trace/perfetto.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { checkOutput, type CliIo } from '../io.js';
-import { formatBytes, formatRate, formatSeconds, formatTtft, renderTable } from '../format.js';
+import { formatBytes, formatBytesColumn, formatMemory, formatPartition, formatRate, formatSeconds, formatSecondsColumn, formatTtft, renderTable } from '../format.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { oneLine } from '../load-json.js';
+import { scenarioRecord } from '../scenario-record.js';
 
 export interface SimulateFlags extends ScenarioFlags {
   json?: boolean;
@@ -24,7 +25,7 @@ export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
       throw new KvrInputError('--trace', `cannot write ${JSON.stringify(flags.trace)}: ${oneLine(error)}`);
     }
   }
-  io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderResult(result, scenario));
+  io.stdout(flags.json ? `${JSON.stringify({ ...result, scenario: scenarioRecord(scenario) }, null, 2)}\n` : renderResult(result, scenario));
 }
 
 /** A readable summary: headline, memory verdict, calibration status, then one row per rank. */
@@ -38,11 +39,11 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
     `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}${variant.length > 0 ? ` (${variant.join(', ')})` : ''}`,
   );
   lines.push(
-    `TTFT ${formatTtft(result.ttft_s)}${result.ttft_band === undefined ? '' : ` (±${(result.ttft_band * 100).toFixed(1)}%)`}   all ranks idle ${formatTtft(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${result.partition.join(',')}`,
+    `TTFT ${formatTtft(result.ttft_s)}${result.ttft_band === undefined ? '' : ` (±${(result.ttft_band * 100).toFixed(1)}%)`}   all ranks idle ${formatTtft(result.makespan_s)}   FLOPs ${result.flops_total.toExponential(3)}   moved ${formatBytes(result.comm_bytes_total)}   partition ${formatPartition(result.partition)}`,
   );
   if (result.memory_overflow !== null) {
     const o = result.memory_overflow;
-    lines.push(`memory: does NOT fit: rank ${o.rank} needs ${formatBytes(o.over_by_bytes)} more than its ${formatBytes(o.capacity_bytes)}`);
+    lines.push(`memory: does NOT fit: rank ${o.rank} needs ${formatMemory(o.over_by_bytes)} more than its ${formatMemory(o.capacity_bytes)}`);
   } else {
     lines.push('memory: fits on every rank');
   }
@@ -50,7 +51,7 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
   lines.push(
     `decode (TP over ${d.tp} GPUs): re-shard ${d.reshard_bytes === 0 ? 'nothing' : `${formatBytes(d.reshard_bytes)} in ${formatSeconds(d.reshard_s)}`}; ` +
       `replicate ${d.replicate_bytes === 0 ? 'nothing' : `${formatBytes(d.replicate_bytes)} in ${formatSeconds(d.replicate_s)}`}; ` +
-      `largest KV-cache: rank ${d.max_kv_cache_rank}, ${formatBytes(d.max_kv_cache_bytes)}`,
+      `largest KV-cache: rank ${d.max_kv_cache_rank}, ${formatMemory(d.max_kv_cache_bytes)}`,
   );
   if (result.ttft_band_s !== undefined) {
     lines.push(`TTFT band ${formatSeconds(result.ttft_band_s[0])} .. ${formatSeconds(result.ttft_band_s[1])} (cross-validated kernel error of profile ${result.gpu}; stack: ${result.stack})`);
@@ -61,15 +62,22 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
   }
   lines.push(`gpu source: ${scenario.gpu.source}`);
   lines.push('');
-  const rows = result.ranks.map((r) => [
+  // One time unit per column; traffic in decimal GB (1e9 B), memory in binary GiB (2^30 B).
+  const compute = formatSecondsColumn(result.ranks.map((r) => r.compute_s));
+  const wait = formatSecondsColumn(result.ranks.map((r) => r.wait_s));
+  const finish = formatSecondsColumn(result.ranks.map((r) => r.finish_s));
+  const sent = formatBytesColumn(result.ranks.map((r) => r.sent_bytes), 'decimal');
+  const kv = formatBytesColumn(result.ranks.map((r) => r.kv_cache_bytes), 'binary');
+  const peak = formatBytesColumn(result.ranks.map((r) => r.peak_mem_bytes), 'binary');
+  const rows = result.ranks.map((r, i) => [
     String(r.rank),
     String(r.tokens),
-    formatSeconds(r.compute_s),
-    formatSeconds(r.wait_s),
-    formatSeconds(r.finish_s),
-    formatBytes(r.sent_bytes),
-    formatBytes(r.kv_cache_bytes),
-    formatBytes(r.peak_mem_bytes) + (r.fits ? '' : ' !'),
+    compute[i]!,
+    wait[i]!,
+    finish[i]!,
+    sent[i]!,
+    kv[i]!,
+    peak[i]! + (r.fits ? '' : ' !'),
   ]);
   return `${lines.join('\n')}\n${renderTable(['rank', 'tokens', 'compute', 'wait', 'finish', 'sent', 'kv-cache', 'peak mem'], rows)}`;
 }

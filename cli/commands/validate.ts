@@ -11,7 +11,7 @@ import { STRATEGY_NAMES } from '../../sim/plan/plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { checkOutput, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
-import { projectRoot } from '../project-root.js';
+import { defaultOutput } from '../output-paths.js';
 import { resolveScenario } from '../scenario-flags.js';
 import { resolveModels } from '../tiny-models.js';
 import { splitList } from '../list-flags.js';
@@ -19,6 +19,7 @@ import { parseSmPartitionsFlag } from './calibrate.js';
 import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
 
 export interface ValidateFlags {
+  quiet?: boolean;
   gpu?: string;
   backend?: string;
   model?: string;
@@ -129,7 +130,7 @@ export async function validateCommand(flags: ValidateFlags, io: CliIo): Promise<
   if (contexts !== undefined) choice.contexts = contexts;
   if (flags.strategies !== undefined) choice.strategies = strategyList(flags.strategies, backend);
   const links = flags.links === undefined ? undefined : linkList(flags.links);
-  const log = (line: string) => io.stderr(`${line}\n`);
+  const log = (line: string) => (flags.quiet === true ? undefined : io.stderr(`${line}\n`));
   if (links !== undefined) {
     // The host's own links are predicted at the profile's per-GPU link figure (NVLink: 300 GB/s on A100, 450 on H100).
     if (links.includes('native') && backend !== 'cuda') throw new KvrInputError('--links', "native links are the GPUs' own (NVLink through NCCL): only with --backend cuda");
@@ -148,7 +149,7 @@ export async function validateCommand(flags: ValidateFlags, io: CliIo): Promise<
   const gpu = calibratedProfile(gpuName, '--gpu', io);
   const whole = flags.gpuWhole === undefined ? undefined : calibratedProfile(flags.gpuWhole, '--gpu-whole', io);
   if (smPartitions > 0) cases = cases.map((c) => (c.gpus === 1 ? { ...c, gpu: whole! } : { ...c, smPartitions }));
-  const out = flags.out ?? join(projectRoot(), 'calibration', 'validation', gpuName);
+  const out = flags.out ?? defaultOutput('validation', gpuName);
   checkOutput(io, out, '--out', 'folder');
   const report = await validateProfile(gpu, cases, { backend, warmup: 1, repeats }, log);
   const provenance = {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
+import { parse } from 'csv-parse/sync';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import type { CliIo } from '../io.js';
 import { checkDocumentDepth, oneLine, readInputFile } from '../load-json.js';
@@ -135,46 +136,16 @@ export function csvRows(text: string, path: string, field: string): Record<strin
   });
 }
 
+/**
+ * CSV records by csv-parse (RFC 4180: quotes, "" escapes, CRLF, a BOM); its errors become one line
+ * naming the spec. Cells are trimmed by csvRows, ragged rows reported there with their line.
+ */
 function parseCsv(text: string, path: string, field: string): string[][] {
-  const records: string[][] = [];
-  let cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  let i = 0;
-  const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  while (i < body.length) {
-    const c = body[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (body[i + 1] === '"') {
-          cell += '"';
-          i += 2;
-          continue;
-        }
-        quoted = false;
-      } else cell += c;
-      i += 1;
-      continue;
-    }
-    if (c === '"' && cell.trim() === '') {
-      quoted = true;
-      cell = '';
-    } else if (c === ',') {
-      cells.push(cell);
-      cell = '';
-    } else if (c === '\n' || c === '\r') {
-      cells.push(cell);
-      records.push(cells);
-      cells = [];
-      cell = '';
-      if (c === '\r' && body[i + 1] === '\n') i += 1;
-    } else cell += c;
-    i += 1;
+  try {
+    return parse(text, { bom: true, relax_column_count: true, skip_empty_lines: false, trim: true }) as string[][];
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'CSV_QUOTE_NOT_CLOSED') throw new KvrInputError(field, `${JSON.stringify(path)}: a quoted CSV cell is not closed`);
+    throw new KvrInputError(field, `${JSON.stringify(path)}: ${oneLine(error)}`);
   }
-  if (quoted) throw new KvrInputError(field, `${JSON.stringify(path)}: a quoted CSV cell is not closed`);
-  if (cell !== '' || cells.length > 0) {
-    cells.push(cell);
-    records.push(cells);
-  }
-  return records;
 }

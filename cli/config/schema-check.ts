@@ -1,9 +1,9 @@
 /**
- * Checks a parsed document against one of the generated JSON Schemas (the subset schema-gen.ts
- * writes: type, enum, properties, required, additionalProperties false, items, $ref to
- * definitions, number/string/array bounds, pattern). The first failure becomes a KvrInputError
- * that names the path (`spec.axes.context[2]`) and says what is allowed, in one line.
+ * Checks a parsed document against one of the generated JSON Schemas with ajv. The first failure
+ * becomes a KvrInputError that names the path (`spec.axes.context[2]`) and says what is allowed,
+ * in one line: ajv validates, describeSchema words the failing subschema.
  */
+import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 
 export interface JsonSchema {
@@ -30,9 +30,84 @@ export interface JsonSchema {
   definitions?: Record<string, JsonSchema>;
 }
 
-/** Validates `value` (the whole document) against `root`; throws at the first problem. */
+/**
+ * Validates `value` (the whole document) against `root` with ajv (compiled once per schema, every
+ * JSON Schema keyword honoured); throws at the first problem, in the order a reader meets it: an
+ * object's unknown fields, then its missing ones, then its values, depth first.
+ */
 export function checkAgainstSchema(value: unknown, root: JsonSchema, path: string): void {
-  check(value, root, root, path);
+  const validate = compiled(root);
+  if (validate(value)) return;
+  const error = firstError(validate.errors ?? []);
+  if (error === undefined) throw new KvrInputError(path, 'does not match its schema');
+  const at = pointerPath(path, error.instancePath);
+  const got = pick(value, error.instancePath);
+  const schema = (error.parentSchema ?? {}) as JsonSchema;
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = (error.params as { additionalProperty: string }).additionalProperty;
+      throw new KvrInputError(joinPath(at, key), `unknown field (allowed: ${Object.keys(schema.properties ?? {}).join(', ')})`);
+    }
+    case 'required': {
+      const key = (error.params as { missingProperty: string }).missingProperty;
+      const property = schema.properties?.[key];
+      throw new KvrInputError(joinPath(at, key), `is required${property === undefined ? '' : ` (${describeSchema(property, root)})`}`);
+    }
+    case 'enum':
+      throw new KvrInputError(at, `expected one of ${(schema.enum ?? []).join(', ')} (got ${describeValue(got)})`);
+    case 'minItems':
+      throw new KvrInputError(at, schema.minItems === 1 ? 'expected a non-empty list' : `expected at least ${schema.minItems} items (got ${(got as unknown[]).length})`);
+    case 'maxItems':
+      throw new KvrInputError(at, `expected at most ${schema.maxItems} items (got ${(got as unknown[]).length})`);
+    default:
+      throw new KvrInputError(at, `expected ${describeSchema(schema, root)} (got ${describeValue(got)})`);
+  }
+}
+
+type Validator = ValidateFunction & { errors?: ErrorObject[] | null };
+const validators = new WeakMap<JsonSchema, Validator>();
+// ajv is CommonJS: under NodeNext its class is the default export's `default`.
+const ajv = new AjvModule.default({ allErrors: true, verbose: true, strict: false, validateSchema: false });
+
+function compiled(root: JsonSchema): Validator {
+  let validate = validators.get(root);
+  if (validate === undefined) {
+    const { $schema: _ignored, $id: _id, ...schema } = root;
+    validate = ajv.compile(schema);
+    validators.set(root, validate);
+  }
+  return validate;
+}
+
+/** Depth first in document order, an object's own problems (unknown, then missing keys) first. */
+function firstError(errors: ErrorObject[]): ErrorObject | undefined {
+  const rank = (e: ErrorObject): number => (e.keyword === 'additionalProperties' ? 0 : e.keyword === 'required' ? 1 : 2);
+  const depth = (e: ErrorObject): number => (e.instancePath === '' ? 0 : e.instancePath.split('/').length - 1);
+  return [...errors].sort((a, b) => {
+    if (a.instancePath === b.instancePath) return rank(a) - rank(b);
+    if (b.instancePath.startsWith(`${a.instancePath}/`)) return rank(a) < 2 ? -1 : 1;
+    if (a.instancePath.startsWith(`${b.instancePath}/`)) return rank(b) < 2 ? 1 : -1;
+    return depth(a) - depth(b) || errors.indexOf(a) - errors.indexOf(b);
+  })[0];
+}
+
+/** "/axes/context/2" under "spec" -> "spec.axes.context[2]". */
+function pointerPath(path: string, pointer: string): string {
+  let out = path;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out = /^\d+$/.test(key) ? `${out}[${key}]` : joinPath(out, key);
+  }
+  return out;
+}
+
+function pick(value: unknown, pointer: string): unknown {
+  let node = value;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    node = (node as Record<string, unknown> | undefined)?.[key];
+  }
+  return node;
 }
 
 function resolve(schema: JsonSchema, root: JsonSchema): JsonSchema {
@@ -41,82 +116,6 @@ function resolve(schema: JsonSchema, root: JsonSchema): JsonSchema {
   const target = root.definitions?.[name];
   if (target === undefined) throw new Error(`schema: unresolved $ref ${schema.$ref}`);
   return { ...target, ...(schema.description === undefined ? {} : { description: schema.description }) };
-}
-
-function check(value: unknown, schemaOrRef: JsonSchema, root: JsonSchema, path: string): void {
-  const schema = resolve(schemaOrRef, root);
-  const fail = (): never => {
-    throw new KvrInputError(path, `expected ${describeSchema(schema, root)} (got ${describeValue(value)})`);
-  };
-  if (schema.enum !== undefined) {
-    if (!schema.enum.includes(value as string | number)) {
-      throw new KvrInputError(path, `expected one of ${schema.enum.join(', ')} (got ${describeValue(value)})`);
-    }
-    return;
-  }
-  switch (schema.type) {
-    case 'object': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail();
-      const object = value as Record<string, unknown>;
-      const properties = schema.properties ?? {};
-      const allowed = Object.keys(properties);
-      if (schema.additionalProperties === false) {
-        for (const key of Object.keys(object)) {
-          if (!allowed.includes(key)) {
-            throw new KvrInputError(joinPath(path, key), `unknown field (allowed: ${allowed.join(', ')})`);
-          }
-        }
-      }
-      for (const key of schema.required ?? []) {
-        if (object[key] === undefined || object[key] === null) {
-          throw new KvrInputError(joinPath(path, key), `is required (${describeSchema(properties[key]!, root)})`);
-        }
-      }
-      for (const key of allowed) {
-        if (object[key] !== undefined) check(object[key], properties[key]!, root, joinPath(path, key));
-      }
-      return;
-    }
-    case 'array': {
-      if (!Array.isArray(value)) fail();
-      const items = value as unknown[];
-      if (schema.minItems !== undefined && items.length < schema.minItems) {
-        throw new KvrInputError(path, schema.minItems === 1 ? 'expected a non-empty list' : `expected at least ${schema.minItems} items (got ${items.length})`);
-      }
-      if (schema.maxItems !== undefined && items.length > schema.maxItems) {
-        throw new KvrInputError(path, `expected at most ${schema.maxItems} items (got ${items.length})`);
-      }
-      if (schema.items !== undefined) items.forEach((item, i) => check(item, schema.items!, root, `${path}[${i}]`));
-      return;
-    }
-    case 'string': {
-      if (typeof value !== 'string') fail();
-      const text = value as string;
-      if (schema.minLength !== undefined && text.length < schema.minLength) fail();
-      if (schema.maxLength !== undefined && text.length > schema.maxLength) fail();
-      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(text)) fail();
-      return;
-    }
-    case 'number':
-    case 'integer': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) fail();
-      const n = value as number;
-      if (schema.type === 'integer' && !Number.isInteger(n)) fail();
-      if (schema.minimum !== undefined && n < schema.minimum) fail();
-      if (schema.maximum !== undefined && n > schema.maximum) fail();
-      if (schema.exclusiveMinimum !== undefined && n <= schema.exclusiveMinimum) fail();
-      if (schema.exclusiveMaximum !== undefined && n >= schema.exclusiveMaximum) fail();
-      return;
-    }
-    case 'boolean':
-      if (typeof value !== 'boolean') fail();
-      return;
-    case 'null':
-      if (value !== null) fail();
-      return;
-    default:
-      return;
-  }
 }
 
 /** "an integer in 1..1024", "a list of ...", "one of a, b": what a schema allows, in words. */

@@ -5,7 +5,7 @@
  */
 import type { ContextDistribution } from '../../sim/capacity/capacity.js';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
-import { parseIntegerText } from '../../sim/input/fields.js';
+import { parseTokens } from '../../sim/units/tokens.js';
 import { MAX_CONTEXT } from '../../sim/plan/build-plan.js';
 
 export function parseContextDistribution(text: string, field = '--context'): ContextDistribution {
@@ -13,7 +13,7 @@ export function parseContextDistribution(text: string, field = '--context'): Con
   if (items.some((item) => item.length === 0)) {
     throw new KvrInputError(field, `expected tokens, tokens:weight,... or pNN=tokens,... without empty items (got ${describeValue(text)})`);
   }
-  const tokens = (value: string): number => parseIntegerText(value, field, { min: 1, max: MAX_CONTEXT });
+  const tokens = (value: string): number => parseTokens(value, field, { min: 1, max: MAX_CONTEXT });
   if (items.every((item) => /^p/i.test(item))) {
     const points: ContextDistribution['points'] = [];
     let previous = 0;

@@ -7,10 +7,16 @@ import { KvrInputError } from '../../sim/errors.js';
 import { simulate } from '../../sim/simulate.js';
 import type { CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
-import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+import { resolveScenario, SCENARIO_DEFAULTS, type ScenarioFlags } from '../scenario-flags.js';
+import { TOPOLOGY_PRESET_NAMES } from '../../sim/topology/presets.js';
+import { parseQuantity } from '../../sim/units/quantity.js';
 import type { RowResult } from './output.js';
 
 const EMPTY: Omit<RowResult, 'error'> = {
+  gpu_count: null,
+  context_tokens: null,
+  bandwidth_Bps: null,
+  latency_s: null,
   ttft_s: null,
   flops_total: null,
   comm_bytes_total: null,
@@ -28,10 +34,18 @@ function keyOf(field: string): string {
 
 export function computeRow(flags: ScenarioFlags, io: CliIo): RowResult {
   try {
-    const result = simulate(resolveScenario(flags, io)).result;
+    const scenario = resolveScenario(flags, io);
+    const result = simulate(scenario).result;
+    const preset = (TOPOLOGY_PRESET_NAMES as readonly string[]).includes(flags.topology ?? SCENARIO_DEFAULTS.topology);
+    const pcie = /^pcie/.test(flags.topology ?? '');
+    const bandwidth = !preset ? null : flags.bandwidth !== undefined ? parseQuantity(flags.bandwidth, 'bandwidth', '--bandwidth') : pcie ? scenario.gpu.pcie_bandwidth : scenario.gpu.link_bandwidth;
     let peak = 0;
     for (const rank of result.ranks) peak = Math.max(peak, rank.peak_mem_bytes);
     return {
+      gpu_count: scenario.gpus,
+      context_tokens: scenario.context,
+      bandwidth_Bps: bandwidth,
+      latency_s: preset ? parseQuantity(flags.latency ?? SCENARIO_DEFAULTS.latency, 'time', '--latency') : null,
       ttft_s: result.ttft_s,
       flops_total: result.flops_total,
       comm_bytes_total: result.comm_bytes_total,

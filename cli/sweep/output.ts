@@ -7,6 +7,13 @@ import { SCENARIO_KEYS, type Point } from './spec.js';
 
 /** What a worker computes for one scenario. */
 export interface RowResult {
+  /** The scenario as resolved, defaults filled in, in base units (null for an invalid row). */
+  gpu_count: number | null;
+  context_tokens: number | null;
+  /** Per-direction bandwidth of each GPU's link on a topology preset (--bandwidth or its default); null for a topology file. */
+  bandwidth_Bps: number | null;
+  /** GPU-to-GPU transfer latency on a topology preset (--latency or its default); null for a topology file. */
+  latency_s: number | null;
   ttft_s: number | null;
   flops_total: number | null;
   comm_bytes_total: number | null;
@@ -27,7 +34,7 @@ export type Row = Record<string, RowValue>;
 export const GIVEN_PARTITION = 'given_partition';
 
 const KEY_COLUMNS = SCENARIO_KEYS.map((key) => (key === 'partition' ? GIVEN_PARTITION : key));
-const RESULT_COLUMNS = ['ttft_s', 'flops_total', 'comm_bytes_total', 'peak_mem_bytes', 'fits', 'partition', 'gpu_profile', 'uncalibrated', 'error'] as const;
+const RESULT_COLUMNS = ['gpu_count', 'context_tokens', 'bandwidth_Bps', 'latency_s', 'ttft_s', 'flops_total', 'comm_bytes_total', 'peak_mem_bytes', 'fits', 'partition', 'gpu_profile', 'uncalibrated', 'error'] as const;
 
 /** Every column, in order: index (position in the whole sweep), id, the scenario keys, the results. */
 export const COLUMNS: readonly string[] = ['index', 'id', ...KEY_COLUMNS, ...RESULT_COLUMNS];

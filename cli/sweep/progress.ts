@@ -64,6 +64,18 @@ export class Progress {
   }
 }
 
+/** Progress of a command, or nothing under --quiet: the bar's interface without output. */
+export interface ProgressLike {
+  tick(): void;
+  finish(): void;
+}
+
+/** A progress display for a command of `total` steps, silenced by --quiet. */
+export function commandProgress(io: CliIo, total: number, label: string, quiet: boolean | undefined): ProgressLike {
+  if (quiet === true) return { tick: () => undefined, finish: () => undefined };
+  return new Progress(io, total, 0, label);
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);

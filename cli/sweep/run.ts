@@ -15,6 +15,7 @@ import { loadSweepSpec } from '../config/load-config.js';
 import { formatBytes } from '../../sim/plan/build-plan.js';
 import { appendText, checkOutput, lockOutput, readTextOrUndefined, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
+import { defaultOutput } from '../output-paths.js';
 import { CSV_HEADER, csvLine, jsonLine, makeRow, readExisting, type Row, type RowResult } from './output.js';
 import { runOrdered, type PoolTask } from './pool.js';
 import { Progress } from './progress.js';
@@ -58,12 +59,12 @@ export interface SweepSummary {
 }
 
 /**
- * PREFIX of the output files: --out, else the spec's path without its extension (a CSV spec's
- * rows go to SPEC.results.csv, never over the spec itself).
+ * PREFIX of the output files: --out, else kvr-out/ in the working directory and the spec's name
+ * without its extension (a CSV spec's rows go to kvr-out/SPEC.results.csv); never over the spec.
  */
 export function outputPrefix(specPath: string, out: string | undefined, shard: Shard | undefined): string {
   const stem = basename(specPath).replace(/\.(ya?ml|json|csv)$/i, '');
-  const base = out ?? join(dirname(specPath), /\.csv$/i.test(specPath) ? `${stem}.results` : stem);
+  const base = out ?? defaultOutput(/\.csv$/i.test(specPath) ? `${stem}.results` : stem);
   if (resolve(`${base}.csv`) === resolve(specPath) || resolve(`${base}.jsonl`) === resolve(specPath)) {
     throw new KvrInputError('--out', `${JSON.stringify(base)} would write over the spec ${JSON.stringify(specPath)}; choose another prefix`);
   }
@@ -104,6 +105,10 @@ export function fmt(n: number): string {
 /** The results of a written row, to re-render it under the current spec's keys. */
 export function resultOf(row: Row): RowResult {
   return {
+    gpu_count: (row.gpu_count ?? null) as number | null,
+    context_tokens: (row.context_tokens ?? null) as number | null,
+    bandwidth_Bps: (row.bandwidth_Bps ?? null) as number | null,
+    latency_s: (row.latency_s ?? null) as number | null,
     ttft_s: row.ttft_s as number | null,
     flops_total: row.flops_total as number | null,
     comm_bytes_total: row.comm_bytes_total as number | null,
@@ -132,6 +137,7 @@ export async function runSweep(io: CliIo, options: SweepOptions): Promise<SweepS
   const prefix = outputPrefix(options.specPath, options.out, options.shard);
   const csvPath = `${prefix}.csv`;
   const jsonlPath = `${prefix}.jsonl`;
+  if (options.out === undefined) checkOutput(io, dirname(prefix), '--out', 'folder');
   checkOutput(io, csvPath, '--out');
   checkOutput(io, jsonlPath, '--out');
   // One run at a time writes an output: a second would append every row again.

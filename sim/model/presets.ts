@@ -1,3 +1,5 @@
+import { hfCatalogueConfig } from './hf-catalogue.js';
+import { modelFromHfConfig } from './hf-config.js';
 import type { ModelSpec } from './model-spec.js';
 
 /**
@@ -26,7 +28,17 @@ export const MODEL_PRESETS: Readonly<Record<string, ModelSpec>> = {
     norm: 'layernorm',
     tied_embeddings: true,
   },
+  // Read from the built-in Hugging Face configs (sim/model/hf-catalogue.ts), as --model hf:<id> is.
+  'llama3.1-8b': fromHub('llama3.1-8b', 'meta-llama/Llama-3.1-8B'),
+  'llama3.1-70b': fromHub('llama3.1-70b', 'meta-llama/Llama-3.1-70B'),
+  'llama3.1-405b': fromHub('llama3.1-405b', 'meta-llama/Llama-3.1-405B'),
+  'qwen2.5-7b': fromHub('qwen2.5-7b', 'Qwen/Qwen2.5-7B'),
+  'qwen2.5-72b': fromHub('qwen2.5-72b', 'Qwen/Qwen2.5-72B'),
 };
+
+function fromHub(name: string, repoId: string): ModelSpec {
+  return modelFromHfConfig(hfCatalogueConfig(repoId)!.config, name).model;
+}
 
 function llama(
   name: string,

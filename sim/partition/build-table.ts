@@ -29,7 +29,7 @@ export function partitionTableEntry(scenario: Scenario, search: SearchOptions): 
  * A partition table over the given scenarios, which must share model, GPU, attention
  * implementation, topology kind and hop latency (they differ in GPU count, bandwidth and context).
  */
-export function buildPartitionTable(scenarios: Scenario[], search: SearchOptions, command: string): PartitionTable {
+export function buildPartitionTable(scenarios: Scenario[], search: SearchOptions, command: string, onEntry?: () => void): PartitionTable {
   const first = scenarios[0];
   if (first === undefined) throw new KvrInputError('contexts', 'needs at least one scenario');
   const latency = (s: Scenario) => chainFeatures(s, scenarioRouter(s)).latency_s;
@@ -38,7 +38,9 @@ export function buildPartitionTable(scenarios: Scenario[], search: SearchOptions
   const entries = scenarios.map((scenario) => {
     if (scenario.gpus < 2) throw new KvrInputError('gpus', 'a partition table needs 2 or more GPUs');
     if (key(scenario) !== key(first)) throw new KvrInputError('table', 'scenarios of one table must share model, GPU, attention, topology and latency');
-    return partitionTableEntry(scenario, search);
+    const entry = partitionTableEntry(scenario, search);
+    onEntry?.();
+    return entry;
   });
   return {
     schema: PARTITION_TABLE_SCHEMA,

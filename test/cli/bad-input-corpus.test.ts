@@ -44,7 +44,8 @@ beforeAll(() => {
   writeFileSync(join(dir, 'spec.txt'), 'axes:\n  context: [1024]\n');
   writeFileSync(join(dir, 'locked.yaml'), 'axes:\n  context: [1024]\n  gpus: [2]\n');
   // A live owner: this test's own process.
-  writeFileSync(join(dir, 'locked.lock'), `${process.pid}\n`);
+  mkdirSync(join(dir, 'kvr-out'), { recursive: true });
+  writeFileSync(join(dir, 'kvr-out', 'locked.lock'), `${process.pid}\n`);
   mkdirSync(join(dir, 'a-folder'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,7 +63,7 @@ const CASES: Case[] = [
   ['exec plan with an unknown top-level key', ['exec', 'plan-extra.json'], /^kvr: plan\.extra: unknown key/],
   ['sweep spec with axes: {}', ['sweep', 'empty-axes.yaml', '--jobs', '0'], /^kvr: spec\.axes: is empty/],
   ['sweep spec with a .txt extension', ['sweep', 'spec.txt', '--jobs', '0'], /^kvr: spec: "spec\.txt": expected a \.yaml, \.yml, \.json or \.csv file/],
-  ['sweep into an output a live sweep holds', ['sweep', 'locked.yaml', '--jobs', '0'], /^kvr: --out: "locked" is being written by another kvr run \(pid \d+, lock file "locked\.lock"\)/],
+  ['sweep into an output a live sweep holds', ['sweep', 'locked.yaml', '--jobs', '0'], /^kvr: --out: "kvr-out\/locked" is being written by another kvr run \(pid \d+, lock file "kvr-out\/locked\.lock"\)/],
   ['calibrate --name ../../etc/x (wrote outside calibration/profiles/)', ['calibrate', '--name', '../../etc/x'], /^kvr: --name: expected a profile name/],
   ['calibrate --out a folder (failed after the whole measurement)', ['calibrate', '--out', 'a-folder'], /^kvr: --out: cannot write "a-folder": is a folder; name a file$/],
   ['simulate --trace a folder', ['simulate', '--gpus', '2', '--context', '1024', '--trace', 'a-folder'], /^kvr: --trace: cannot write "a-folder": is a folder/],
@@ -112,13 +113,13 @@ describe('beyond the corpus', () => {
     const runs = await Promise.all([start(), start()]);
     for (const run of runs) {
       expect([0, 2]).toContain(run.code);
-      if (run.code === 2) expect(run.stderr).toMatch(/^kvr: --out: "s" is being written by another kvr run \(pid \d+, lock file "s\.lock"\)[^\n]*\n$/);
+      if (run.code === 2) expect(run.stderr).toMatch(/^kvr: --out: "kvr-out\/s" is being written by another kvr run \(pid \d+, lock file "kvr-out\/s\.lock"\)[^\n]*\n$/);
     }
     expect(runs.some((run) => run.code === 0)).toBe(true);
-    const rows = readFileSync(join(sub, 's.jsonl'), 'utf8').trim().split('\n');
+    const rows = readFileSync(join(sub, 'kvr-out', 's.jsonl'), 'utf8').trim().split('\n');
     expect(rows).toHaveLength(6);
     expect(new Set(rows.map((r) => (JSON.parse(r) as { id: string }).id)).size).toBe(6);
-    expect(readFileSync(join(sub, 's.csv'), 'utf8').trim().split('\n')).toHaveLength(7);
-    expect(existsSync(join(sub, 's.lock'))).toBe(false);
+    expect(readFileSync(join(sub, 'kvr-out', 's.csv'), 'utf8').trim().split('\n')).toHaveLength(7);
+    expect(existsSync(join(sub, 'kvr-out', 's.lock'))).toBe(false);
   }, 30_000);
 });

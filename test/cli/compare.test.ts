@@ -23,11 +23,11 @@ describe('kvr compare', () => {
     expect(out).toMatch(/^kvr-tp \(tp 2\)\s/m);
   });
 
-  test('--json: kvr-compare@2; each speedup is the best baseline TTFT over the row TTFT', async () => {
+  test('--json: kvr-compare@3; each speedup is the best baseline TTFT over the row TTFT', async () => {
     const { code, out } = await run(['compare', '--gpus', '4', '--context', '8192', '--json']);
     expect(code).toBe(0);
     const c = JSON.parse(out);
-    expect(c.schema).toBe('kvr-compare@2');
+    expect(c.schema).toBe('kvr-compare@3');
     const best = c.rows.find((r: { strategy: string }) => r.strategy === c.best_baseline.strategy);
     for (const row of c.rows) expect(row.fits).toBe(true);
     for (const row of c.rows) expect(row.speedup_over_best_baseline).toBe(best.ttft_s / row.ttft_s);

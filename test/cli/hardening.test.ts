@@ -194,12 +194,12 @@ describe('sweep output lock (item 8)', () => {
     writeFileSync(join(dir, 's.yaml'), 'axes:\n  context: [1024]\n  gpus: [2]\n');
     writeFileSync(join(dir, 's.lock'), `${process.pid}\n`);
     const io = diskIo();
-    expect(await runCli(['sweep', join(dir, 's.yaml'), '--jobs', '0'], io)).toBe(2);
+    expect(await runCli(['sweep', join(dir, 's.yaml'), '--jobs', '0', '--out', join(dir, 's')], io)).toBe(2);
     expect(io.err).toMatch(/^kvr: --out: ".*s" is being written by another kvr run \(pid \d+, lock file ".*s\.lock"\); wait for it to finish/);
     expect(existsSync(join(dir, 's.csv'))).toBe(false);
     rmSync(join(dir, 's.lock'));
     const again = diskIo();
-    expect(await runCli(['sweep', join(dir, 's.yaml'), '--jobs', '0'], again)).toBe(0);
+    expect(await runCli(['sweep', join(dir, 's.yaml'), '--jobs', '0', '--out', join(dir, 's')], again)).toBe(0);
     expect(existsSync(join(dir, 's.lock'))).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { projectRoot } from '../../cli/project-root.js';
 import { runCli } from '../../cli/main.js';
@@ -38,7 +38,8 @@ describe('committed partition tables', () => {
     const io = new MemoryIo();
     const built = await run(argv.slice(1), io);
     expect([built.code, built.err]).toEqual([0, '']);
-    expect(io.files.get(path)).toBe(text);
+    // Built into kvr-out/ of the working directory (never into the install folder); committed by copying.
+    expect(io.files.get(join('kvr-out', 'partition-tables', basename(path)))).toBe(text);
     const predicted = await run(['simulate', '--model', model, '--strategy', 'kvr-p', '--predictor', 'interpolate', '--attention', attention, '--gpus', '4', '--context', '5000', '--json']);
     expect([predicted.code, predicted.err]).toEqual([0, '']);
   });

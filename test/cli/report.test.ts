@@ -6,12 +6,14 @@ import { chromium } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../../cli/main.js';
 import { processIo, type CliIo } from '../../cli/io.js';
+import { findChromium } from '../../cli/chromium.js';
 
 /** The page's document, as far as the callbacks run in the page use it (tests are type-checked without the DOM lib). */
 declare const document: { querySelector(selector: string): { innerHTML: string } | null };
 
-/** Debian's chromium (CI installs it); the flags keep it off the network and the GPU. */
-const CHROMIUM = process.env.KVR_CHROMIUM ?? '/usr/bin/chromium';
+/** $KVR_CHROMIUM or a chromium on PATH (npm test's pretest step installs Debian's); the flags keep it off the network and the GPU. */
+const LOOKUP = findChromium(process.env);
+const CHROMIUM = LOOKUP.found ? LOOKUP.path : '';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('kvr report', () => {
@@ -21,7 +23,7 @@ describe('kvr report', () => {
     const io: CliIo = { ...processIo, stdout: (text) => (printed += text), stderr: () => undefined };
     expect(await runCli(['report', '--quick', '--out', out], io)).toBe(0);
     expect(printed).toMatch(/^wrote .*index\.html: \d+ figures, 5 claims \(quick grids\)/);
-    expect(existsSync(CHROMIUM)).toBe(true);
+    expect(LOOKUP.found ? existsSync(CHROMIUM) : LOOKUP.reason).toBe(true);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     try {
       const page = await browser.newPage();

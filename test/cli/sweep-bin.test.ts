@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 
@@ -9,6 +9,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 const bin = fileURLToPath(new URL('../../bin/kvr.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kvr-sweep-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** A sweep run in `dir` writes kvr-out/<spec name><ext> there. */
+const outputOf = (spec: string, ext: string): string => join(dir, 'kvr-out', basename(spec).replace(/\.yaml$/, ext));
 
 // 32 partition searches on 16 GPUs: a few seconds on one worker.
 const SPEC = `axes:
@@ -34,14 +36,14 @@ function killMidRun(spec: string, signal: NodeJS.Signals, after: number): Promis
   writeFileSync(holdFile, '');
   return new Promise((resolve) => {
     const env = { ...process.env, KVR_TEST_SWEEP_HOLD: `${after}:${holdFile}` };
-    const child = spawn(process.execPath, [bin, 'sweep', spec, '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(process.execPath, [bin, 'sweep', spec, '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: dir });
     let out = '';
     let err = '';
     let sent = false;
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     const timer = setInterval(() => {
-      if (!sent && rows(spec.replace(/\.yaml$/, '.jsonl')) > 0) {
+      if (!sent && rows(outputOf(spec, '.jsonl')) > 0) {
         sent = true;
         child.kill(signal);
       }
@@ -60,17 +62,17 @@ describe('kvr sweep as a process', () => {
   writeFileSync(reference, SPEC);
 
   test('an uninterrupted run, for reference', () => {
-    const run = spawnSync(process.execPath, [bin, 'sweep', reference, '--jobs', '2'], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [bin, 'sweep', reference, '--jobs', '2'], { encoding: 'utf8', cwd: dir });
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^sweep .*ref.yaml: 32 scenarios; computed 32, reused 0/);
-    expect(rows(join(dir, 'ref.csv'))).toBe(33);
+    expect(rows(join(dir, 'kvr-out', 'ref.csv'))).toBe(33);
   }, 120_000);
 
   test.each([['SIGKILL'], ['SIGINT']] as const)('killed mid-run (%s), with rows done and rows left; run again: only the rest is computed, the files equal the reference', async (signal) => {
     const spec = join(dir, `${signal}.yaml`);
     writeFileSync(spec, SPEC);
     const killed = await killMidRun(spec, signal, 4);
-    const done = rows(spec.replace(/\.yaml$/, '.jsonl'));
+    const done = rows(outputOf(spec, '.jsonl'));
     expect(done).toBeGreaterThanOrEqual(1);
     expect(done).toBeLessThan(32);
     if (signal === 'SIGKILL') {
@@ -82,11 +84,11 @@ describe('kvr sweep as a process', () => {
       expect(killed.out).toContain(`computed ${done}, reused 0`);
       expect(done).toBeGreaterThan(4);
     }
-    const again = spawnSync(process.execPath, [bin, 'sweep', spec, '--jobs', '2'], { encoding: 'utf8' });
+    const again = spawnSync(process.execPath, [bin, 'sweep', spec, '--jobs', '2'], { encoding: 'utf8', cwd: dir });
     expect(again.status).toBe(0);
     // The kill came between rows, so no row is torn: every row on disk is reused, the rest computed.
     expect(again.stdout).toContain(`computed ${32 - done}, reused ${done}`);
-    expect(readFileSync(spec.replace(/\.yaml$/, '.csv'), 'utf8')).toBe(readFileSync(join(dir, 'ref.csv'), 'utf8'));
-    expect(readFileSync(spec.replace(/\.yaml$/, '.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'ref.jsonl'), 'utf8'));
+    expect(readFileSync(outputOf(spec, '.csv'), 'utf8')).toBe(readFileSync(join(dir, 'kvr-out', 'ref.csv'), 'utf8'));
+    expect(readFileSync(outputOf(spec, '.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'kvr-out', 'ref.jsonl'), 'utf8'));
   }, 120_000);
 });

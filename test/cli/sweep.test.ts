@@ -32,7 +32,7 @@ async function sweep(io: MemoryIo, args: string[] = []) {
   return { code, out: io.out, err: io.err };
 }
 
-function files(io: MemoryIo, prefix = '/w/spec') {
+function files(io: MemoryIo, prefix = 'kvr-out/spec') {
   return { csv: io.files.get(`${prefix}.csv`), jsonl: io.files.get(`${prefix}.jsonl`) };
 }
 
@@ -74,7 +74,7 @@ describe('kvr sweep', () => {
     const io = freshIo();
     const { code, out } = await sweep(io, ['--jobs', '2']);
     expect(code).toBe(0);
-    expect(out).toMatch(/^sweep \/w\/spec.yaml: 72 scenarios; computed 72, reused 0 \(\d+ invalid\) in [\d.]+ s, [\d.]+ scenarios\/s -> \/w\/spec.csv, \/w\/spec.jsonl\n$/);
+    expect(out).toMatch(/^sweep \/w\/spec.yaml: 72 scenarios; computed 72, reused 0 \(\d+ invalid\) in [\d.]+ s, [\d.]+ scenarios\/s -> kvr-out\/spec.csv, kvr-out\/spec.jsonl\n$/);
     expect(files(io)).toEqual({ csv, jsonl });
   });
 
@@ -93,11 +93,11 @@ describe('kvr sweep', () => {
     expect(files(log)).toEqual(await referenceOutput());
   });
 
-  test('a CSV spec writes SPEC.results.csv, never over itself', async () => {
+  test('a CSV spec writes kvr-out/SPEC.results.csv in the working directory, never over itself', async () => {
     const io = new MemoryIo({ '/w/rows.csv': 'model,gpus,context,strategy\nllama2-7b,2,1024,kvr-e\nllama2-7b,4,3,tsp\n' });
     expect(await runCli(['sweep', '/w/rows.csv', '--jobs', '0'], io)).toBe(0);
     expect(io.out).toContain('2 scenarios; computed 2, reused 0 (1 invalid)');
-    expect(io.files.get('/w/rows.results.csv')!.split('\n')).toHaveLength(4);
+    expect(io.files.get('kvr-out/rows.results.csv')!.split('\n')).toHaveLength(4);
     expect(io.files.get('/w/rows.csv')).toBe('model,gpus,context,strategy\nllama2-7b,2,1024,kvr-e\nllama2-7b,4,3,tsp\n');
     io.err = '';
     expect(await runCli(['sweep', '/w/rows.csv', '--out', '/w/rows'], io)).toBe(2);
@@ -141,7 +141,7 @@ describe('kvr sweep', () => {
     expect((await sweep(io, ['--jobs', '0', '--limit', '20'])).out).toContain('computed 20, reused 0');
     // Kill mid-write: the CSV loses half its last line, the JSONL has one row more.
     const { csv } = files(io);
-    io.files.set('/w/spec.csv', csv!.slice(0, csv!.length - 20));
+    io.files.set('kvr-out/spec.csv', csv!.slice(0, csv!.length - 20));
     const { code, out } = await sweep(io, ['--jobs', '0']);
     expect(code).toBe(0);
     expect(out).toContain('computed 53, reused 19');
@@ -158,7 +158,7 @@ describe('kvr sweep', () => {
     const { out } = await sweep(io, ['--jobs', '0']);
     expect(out).toContain('computed 24, reused 48');
     expect(files(io)).toEqual(await referenceOutput());
-    expect(io.files.has('/w/spec.old.csv')).toBe(false);
+    expect(io.files.has('kvr-out/spec.old.csv')).toBe(false);
   });
 
   test('--shard 1/3..3/3 then kvr merge equals the unsharded output byte for byte', async () => {
@@ -170,7 +170,7 @@ describe('kvr sweep', () => {
       sizes.push(Number(/shard \d\/3: (\d+) of 72/.exec(out)![1]));
     }
     expect(sizes).toEqual([24, 24, 24]);
-    expect(io.files.has('/w/spec.csv')).toBe(false);
+    expect(io.files.has('kvr-out/spec.csv')).toBe(false);
     io.out = '';
     expect(await runCli(['merge', '/w/spec.yaml'], io)).toBe(0);
     expect(io.out).toMatch(/^merged 3 shards: 72 rows/);
@@ -194,7 +194,7 @@ describe('kvr sweep', () => {
     io.env = { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '3', SLURM_ARRAY_TASK_MIN: '0' };
     const slurm = await sweep(io, ['--jobs', '0']);
     expect(slurm.err).toBe('kvr sweep: shard 2/3 (from SLURM_ARRAY_TASK_ID=1)\n');
-    expect(io.files.has('/w/spec.shard-2-of-3.csv')).toBe(true);
+    expect(io.files.has('kvr-out/spec.shard-2-of-3.csv')).toBe(true);
     io.env = { JOB_COMPLETION_INDEX: '2' };
     expect((await sweep(io, ['--jobs', '0'])).err).toBe("kvr: --shards: JOB_COMPLETION_INDEX is set: pass --shards N (the Job's completions)\n");
     expect((await sweep(io, ['--jobs', '0', '--shards', '3'])).err).toBe('kvr sweep: shard 3/3 (from JOB_COMPLETION_INDEX=2)\n');
@@ -223,7 +223,7 @@ describe('kvr sweep: bad specs are one line and exit 2, never a hang', () => {
     const result = await sweep(io, ['--jobs', '0', ...args]);
     expect(result.code).toBe(2);
     expect(result.err.split('\n').filter(Boolean)).toHaveLength(1);
-    expect(io.files.has('/w/spec.csv')).toBe(false);
+    expect(io.files.has('kvr-out/spec.csv')).toBe(false);
     return result.err;
   }
 
