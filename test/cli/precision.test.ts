@@ -95,7 +95,7 @@ describe('every scenario entry point takes the dtypes', () => {
   test('sweep axes dtype and kv_dtype: a column each; fp8 on an A100 is an error row, not a failed sweep', async () => {
     const spec = 'axes:\n  model: [tiny-llama]\n  gpu: [h100-sxm, a100-80g]\n  gpus: [2]\n  context: [1024]\n  strategy: [kvr-e]\n  dtype: [fp16, fp8]\n';
     const m = io({ '/w/spec.yaml': spec });
-    expect(await runCli(['sweep', '/w/spec.yaml', '--jobs', '0'], m)).toBe(0);
+    expect(await runCli(['sweep', '/w/spec.yaml', '--jobs', '0', '--out', '/w/spec'], m)).toBe(0);
     const rows = m.files.get('/w/spec.jsonl')!.trim().split('\n').map((l: string) => JSON.parse(l));
     expect(rows.map((r: { gpu: string; dtype: string }) => `${r.gpu} ${r.dtype}`)).toEqual(['h100-sxm fp16', 'h100-sxm fp8', 'a100-80g fp16', 'a100-80g fp8']);
     expect(rows[1].ttft_s).toBeLessThan(rows[0].ttft_s);
