@@ -2,7 +2,10 @@
 // (median of repeats) on device 0, and checks a sample of query rows against an fp32 host
 // reference computed from the same fp16 inputs (kvr/attention_check.hpp: Q scaled so the softmax
 // is peaked, rows on both sides of the tile boundaries). Every flash tiling compiled in is timed too
-// ("variants"), so one GPU session shows which tiling suits the card.
+// ("variants"; one whose shared memory exceeds the device's limit is listed as skipped), so one GPU
+// session shows which tiling suits the card; "fastest_passing" names the fastest variant whose
+// output passed the check (null without --check or when none passed): what KVR_CUDA_ATTENTION
+// should be set to on that card (native/scripts/lib/gpu-run-steps.sh picks it the same way).
 //
 // FLOPs are the simulator's: causal 4 h hd c (P + (c + 1) / 2) (each query attends to its prefix
 // and the causal part of its own chunk), dense 4 h hd c (P + c). TFLOP/s = FLOPs / median time.
@@ -145,10 +148,23 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
       }
     }
 
+    int shared_limit = 0;
+    KVR_CUDA_CHECK(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     json::Value variants;
     variants.array();
+    std::string fastest_passing;
+    double fastest_passing_s = 0.0;
     for (size_t index = 0; index < kernels.size(); ++index) {
       const AttentionKernel kernel = kernels[index];
+      const int shared_bytes = cuda::flash_attention_shared_bytes(kernel, hd);
+      if (index > 0 && shared_bytes > shared_limit) {
+        json::Value skipped;
+        skipped.set("kernel", cuda::attention_kernel_name(kernel));
+        skipped.set("skipped", "needs " + std::to_string(shared_bytes) + " bytes of shared memory per block, the device allows " +
+                                   std::to_string(shared_limit));
+        variants.push(skipped);
+        continue;
+      }
       KVR_CUDA_CHECK(cudaMemsetAsync(out_memory.data(), 0, static_cast<size_t>(q_count) * sizeof(__half), stream));
       for (int i = 0; i < o.warmup; ++i) cuda::launch_attention(kernel, p, stream);
       KVR_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -180,6 +196,11 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
         max_rel_error = attention_max_rel_error(shape, expected.out,
                                                 to_floats(copy_back(p.out, static_cast<size_t>(q_count))), rows);
         variant.set("max_rel_error", max_rel_error);
+        variant.set("pass", max_rel_error <= kAttentionCheckTolerance);
+        if (max_rel_error <= kAttentionCheckTolerance && (fastest_passing.empty() || median_s < fastest_passing_s)) {
+          fastest_passing = cuda::attention_kernel_name(kernel);
+          fastest_passing_s = median_s;
+        }
       }
       variants.push(variant);
       if (index == 0) {
@@ -205,6 +226,12 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
       }
     }
     result.set("variants", variants);
+    if (fastest_passing.empty()) {
+      result.set("fastest_passing", json::Value());
+    } else {
+      result.set("fastest_passing", fastest_passing);
+      result.set("fastest_passing_tflops", flops / fastest_passing_s / 1e12);
+    }
   } catch (...) {
     (void)cudaStreamSynchronize(stream);
     (void)cudaEventDestroy(before);
