@@ -24,6 +24,16 @@
 // and the softmax (64 exp2 per lane and tile on the 16/clk/SM MUFU) bound the kernel. Half of the
 // mma.sync rate would be ~325 TFLOP/s, about what FlashAttention-2 (also mma.sync) reaches on an
 // H100 at hd = 128; the acceptance bar is 70% of PyTorch's flash SDPA (not yet measured here).
+//
+// Registers (ptxas, printed by scripts/check-kernels.sh). At hd = 128 a warp of 2 m-tiles holds
+// 128 O and 64 S accumulators per lane; with the Q/K/V fragments and addresses that passes the
+// 255-register cap and spills (flash-128x64-w4: 28-48 bytes). The default, flash-128x64-w8, gives
+// each of 8 warps one m-tile (64 O + 32 S accumulators, ~195 registers, no spills) at the same
+// 8 warps per SM; the price is twice the K/V ldmatrix traffic per MMA (~14 flop per shared byte,
+// still near the mma.sync rate). flash-128x64-w8-qreg spends the spare registers on keeping Q's
+// fragments (32 per lane) instead of re-reading them every key tile; flash-128x128-w8 spends them
+// on 128-key tiles (half the barriers and softmax rescales per key) and needs Hopper's shared
+// memory. Which is fastest on a card only a GPU run tells: bench-attention times them all.
 #pragma once
 
 #include <cstdint>
