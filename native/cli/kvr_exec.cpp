@@ -60,6 +60,12 @@ Usage:
       computed with a deliberately broken mask; prints kvr-exec/attention-check@1 JSON ("pass":
       false means the check caught the fault). Defaults: 4 heads, head dim 128, chunk 256 over a
       prefix of 1024, --q-scale 10.5 (the bench's), no fault.
+  kvr-exec attention-check ... --tiling NAME|all [--tiling-fault none|skip-diagonal|mask-last-row|limit-off-by-one]
+      CPU emulation of the flash kernel's tile loop for that tiling (or every one), causal and
+      dense-masked: the same blocks, warps, key tiles, skips and masks (kvr/flash_tiling.hpp) on
+      the same inputs; every row must see exactly keys [0, t] and match the reference; prints
+      kvr-exec/flash-tiling-check@1 JSON ("pass": true when all did). --tiling-fault breaks the
+      emulated arithmetic on purpose ("pass": false shows the check catches it).
   kvr-exec launch-info [--rank R --world-size N]
       Prints the rank, world size and local device this process would take under its launcher
       (mpirun: OMPI_COMM_WORLD_RANK/SIZE; MPICH, Intel MPI, srun --mpi=pmi2: PMI_RANK/SIZE; srun:
@@ -385,7 +391,9 @@ int command_compare(const std::vector<std::string>& args) {
 }
 
 int command_attention_check(const std::vector<std::string>& args) {
-  const Options options(args, {"heads", "kv-heads", "head-dim", "chunk", "prefix", "q-scale", "fault", "seed"}, {});
+  const Options options(args, {"heads", "kv-heads", "head-dim", "chunk", "prefix", "q-scale", "fault", "seed", "tiling",
+                                "tiling-fault"},
+                        {});
   KVR_CHECK(options.positional().empty(), ErrorCode::InvalidArgument,
             "attention-check takes no arguments (got " + options.positional().front() + ")");
   AttentionShape shape;
@@ -407,6 +415,32 @@ int command_attention_check(const std::vector<std::string>& args) {
                   value <= 1000,
               ErrorCode::InvalidArgument, "--q-scale: expected a number in (0, 1000] (got \"" + scale_text + "\")");
     q_scale = static_cast<float>(value);
+  }
+  const std::string tiling = options.get("tiling", "");
+  if (!tiling.empty()) {
+    // The CPU emulation of the flash kernel's tile loop, causal and dense-masked, for one tiling or all.
+    std::string known = "all";
+    for (const FlashTiling& t : kFlashTilings) known += std::string("|") + t.name;
+    KVR_CHECK(tiling == "all" || find_flash_tiling(tiling) != nullptr, ErrorCode::InvalidArgument,
+              "--tiling: expected " + known + " (got \"" + tiling + "\")");
+    json::Value results;
+    results.array();
+    bool pass = true;
+    for (const FlashTiling& t : kFlashTilings) {
+      if (tiling != "all" && tiling != t.name) continue;
+      for (const bool causal : {true, false}) {
+        json::Value one =
+            flash_tiling_check(t, shape, causal, q_scale, options.get_seed(1234), options.get("tiling-fault", "none"));
+        pass = pass && one.at("pass").as_bool();
+        results.push(one);
+      }
+    }
+    json::Value out;
+    out.set("schema", "kvr-exec/flash-tiling-check@1");
+    out.set("pass", pass);
+    out.set("results", results);
+    write_json("", out);
+    return 0;
   }
   const MaskFault fault = parse_mask_fault(options.get("fault", "none"));
   write_json("", attention_check_self_test(shape, q_scale, fault, options.get_seed(1234)));

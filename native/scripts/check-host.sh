@@ -55,6 +55,14 @@ expect "run --sm-partitions 2: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe"
 expect "bench-attention: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe" bench-attention --chunk 64 --prefix 64
 expect "run on the cpu backend" 0 '"schema":"kvr-exec/measurement@1"' "$exe" run "$plan" --backend cpu --warmup 0 --repeats 1
 expect "attention-check on the cpu" 0 '"fault":"none".*"pass":true' "$exe" attention-check --chunk 64 --prefix 128 --heads 2
+# The flash kernel's tile loop emulated on the CPU for every tiling (kvr/flash_tiling.hpp): the chunk
+# ends inside a block, the prefix puts a warp's last row on a tile start; GQA and MQA.
+expect "flash tile loop: every tiling, GQA" 0 'flash-tiling-check@1","pass":true' "$exe" attention-check --tiling all \
+  --chunk 200 --prefix 129 --heads 4 --kv-heads 2
+expect "flash tile loop: every tiling, MQA" 0 'flash-tiling-check@1","pass":true' "$exe" attention-check --tiling all \
+  --chunk 300 --prefix 1 --heads 3 --kv-heads 1 --head-dim 64
+expect "flash tile loop: a slip is caught" 0 'flash-tiling-check@1","pass":false' "$exe" attention-check --tiling all \
+  --chunk 200 --prefix 129 --heads 2 --head-dim 64 --tiling-fault skip-diagonal
 expect "bad argument: one line, exit 2" 2 '^kvr-exec: invalid-argument: ' "$exe" run "$plan" --backend tpu
 
 if [[ $failed -ne 0 ]]; then

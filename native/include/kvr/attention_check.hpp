@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "kvr/flash_tiling.hpp"
 #include "kvr/json.hpp"
 
 namespace kvr {
@@ -73,5 +74,20 @@ std::vector<float> attention_check_q(const AttentionShape& shape, float q_scale,
 std::vector<float> attention_check_cache(const AttentionShape& shape, uint64_t seed);
 constexpr uint64_t kAttentionCheckQTensor = 0x7100;
 constexpr uint64_t kAttentionCheckCacheTensor = 0x7101;
+
+// The CPU emulation of one tiling's tile loop on the attention check's inputs (this file's
+// shape, seed, Q scaled by q_scale), causal or dense-masked: for every chunk row, the keys it
+// visits unmasked must be exactly [0, t] (counted as visibility errors otherwise), and its output
+// from the tile-by-tile online softmax is compared with the reference on the check's sampled rows.
+// { "tiling", "block_m", "block_n", "causal", "rows", "visibility_errors", "max_rel_error", "pass" }.
+// `fault` breaks the emulated arithmetic on purpose, to show the check catches such slips:
+// "skip-diagonal" skips a warp's tile that starts at its last row, "mask-last-row" decides whether a
+// tile needs the mask from the warp's last row instead of its first, "limit-off-by-one" keeps key
+// t + 1; "none" is the kernel's arithmetic.
+json::Value flash_tiling_check(const FlashTiling& tiling, const AttentionShape& shape, bool causal, float q_scale,
+                               uint64_t seed, const std::string& fault = "none");
+// A tiling by name; nullptr when there is none.
+const FlashTiling* find_flash_tiling(const std::string& name);
+
 
 }  // namespace kvr

@@ -6,19 +6,37 @@
 
 #include "attention.hpp"
 #include "check.hpp"
+#include "kvr/flash_tiling.hpp"
 
 namespace kvr::cuda {
+namespace {
+
+constexpr bool same_name(const char* a, const char* b) {
+  while (*a != '\0' && *a == *b) {
+    ++a;
+    ++b;
+  }
+  return *a == *b;
+}
+constexpr bool tiling_is(AttentionKernel kernel, const char* name) {
+  return same_name(kFlashTilings[static_cast<int>(kernel)].name, name);
+}
+// kFlashTilings (kvr/flash_tiling.hpp) is in AttentionKernel order, the default first.
+static_assert(static_cast<int>(AttentionKernel::kSimple) == kFlashTilingCount, "one tiling per flash kernel");
+static_assert(tiling_is(AttentionKernel::kFlashM128N64W8, "flash-128x64-w8"), "tiling order");
+static_assert(tiling_is(AttentionKernel::kFlashM128N64W4, "flash-128x64-w4"), "tiling order");
+static_assert(tiling_is(AttentionKernel::kFlashM128N64W4Rolled, "flash-128x64-w4-rolled"), "tiling order");
+static_assert(tiling_is(AttentionKernel::kFlashM128N32W4, "flash-128x32-w4"), "tiling order");
+static_assert(tiling_is(AttentionKernel::kFlashM256N64W8, "flash-256x64-w8"), "tiling order");
+static_assert(tiling_is(AttentionKernel::kFlashM128N64W8Q, "flash-128x64-w8-qreg"), "tiling order");
+static_assert(tiling_is(AttentionKernel::kFlashM128N128W8, "flash-128x128-w8"), "tiling order");
+
+}  // namespace
 
 const char* attention_kernel_name(AttentionKernel kernel) {
-  switch (kernel) {
-    case AttentionKernel::kFlashM128N64W4: return "flash-128x64-w4";
-    case AttentionKernel::kFlashM128N64W4Rolled: return "flash-128x64-w4-rolled";
-    case AttentionKernel::kFlashM128N32W4: return "flash-128x32-w4";
-    case AttentionKernel::kFlashM256N64W8: return "flash-256x64-w8";
-    case AttentionKernel::kFlashM128N64W8: return "flash-128x64-w8";
-    case AttentionKernel::kSimple: return "simple";
-  }
-  return "unknown";
+  const int index = static_cast<int>(kernel);
+  if (index >= 0 && index < kFlashTilingCount) return kFlashTilings[index].name;
+  return kernel == AttentionKernel::kSimple ? "simple" : "unknown";
 }
 
 std::string attention_kernel_description(AttentionKernel kernel) {
@@ -34,6 +52,11 @@ std::string attention_kernel_description(AttentionKernel kernel) {
       return "flash: mma.sync m16n8k16 fp16->fp32, 256 queries x 64 keys per tile, 8 warps, cp.async double buffer";
     case AttentionKernel::kFlashM128N64W8:
       return "flash: mma.sync m16n8k16 fp16->fp32, 128 queries x 64 keys per tile, 8 warps, cp.async double buffer";
+    case AttentionKernel::kFlashM128N64W8Q:
+      return "flash: mma.sync m16n8k16 fp16->fp32, 128 queries x 64 keys per tile, 8 warps, cp.async double buffer, "
+             "Q fragments in registers";
+    case AttentionKernel::kFlashM128N128W8:
+      return "flash: mma.sync m16n8k16 fp16->fp32, 128 queries x 128 keys per tile, 8 warps, cp.async double buffer";
     case AttentionKernel::kSimple:
       return "simple: one warp per (query, head), fp32 online softmax, no tensor cores";
   }
@@ -41,9 +64,11 @@ std::string attention_kernel_description(AttentionKernel kernel) {
 }
 
 const std::vector<AttentionKernel>& flash_attention_kernels() {
-  static const std::vector<AttentionKernel> kernels = {
-      AttentionKernel::kFlashM128N64W4, AttentionKernel::kFlashM128N64W4Rolled, AttentionKernel::kFlashM128N32W4,
-      AttentionKernel::kFlashM256N64W8, AttentionKernel::kFlashM128N64W8};
+  static const std::vector<AttentionKernel> kernels = [] {
+    std::vector<AttentionKernel> all;
+    for (int i = 0; i < kFlashTilingCount; ++i) all.push_back(static_cast<AttentionKernel>(i));
+    return all;
+  }();
   return kernels;
 }
 

@@ -36,13 +36,19 @@ struct AttentionParams {
 };
 
 // The kernels. The flash tilings (query rows x keys per tile, warps per block) all compute the
-// same thing; the first is the default, the others are there for bench-attention to compare.
+// same thing with the same body (attention_flash.cuh); the first is the default, the others are
+// there for bench-attention to compare (it times them all and reports the fastest that passes its
+// check). The default has to compile without register spills for sm_80 and sm_90
+// (scripts/check-kernels.sh fails otherwise).
 enum class AttentionKernel {
-  kFlashM128N64W4,  // "flash-128x64-w4": 4 warps x 32 rows, 2 blocks per SM
+  kFlashM128N64W8,  // "flash-128x64-w8": 8 warps x 16 rows, 1 block per SM (the default)
+  kFlashM128N64W4,  // "flash-128x64-w4": 4 warps x 32 rows, 2 blocks per SM (spills at hd = 128)
   kFlashM128N64W4Rolled,  // "flash-128x64-w4-rolled": same, Q K^T k-step loop not unrolled (fewer live registers)
   kFlashM128N32W4,  // "flash-128x32-w4": same with 32-key tiles (fewer registers, more barriers)
   kFlashM256N64W8,  // "flash-256x64-w8": 8 warps x 32 rows, 1 block per SM
-  kFlashM128N64W8,  // "flash-128x64-w8": 8 warps x 16 rows, 1 block per SM
+  kFlashM128N64W8Q,  // "flash-128x64-w8-qreg": 8 warps x 16 rows, Q fragments kept in registers
+  kFlashM128N128W8,  // "flash-128x128-w8": 8 warps x 16 rows, 128-key tiles (170 KB of shared
+                     // memory at hd = 128: Hopper only, skipped where it does not fit)
   kSimple,          // "simple": one warp per (query, head), any head_dim <= 256
 };
 
@@ -51,6 +57,9 @@ std::string attention_kernel_description(AttentionKernel kernel);
 // Every flash tiling, the default first.
 const std::vector<AttentionKernel>& flash_attention_kernels();
 bool flash_attention_supports(int head_dim);  // head_dim 64 and 128
+// Dynamic shared memory a flash kernel needs at head_dim (0 for simple); a device whose opt-in
+// limit (cudaDevAttrMaxSharedMemoryPerBlockOptin) is smaller cannot run it.
+int flash_attention_shared_bytes(AttentionKernel kernel, int head_dim);
 
 // The kernel for a head size: the default flash tiling when it supports head_dim, else simple.
 // The environment variable KVR_CUDA_ATTENTION (a kernel name) overrides it; a flash name for an

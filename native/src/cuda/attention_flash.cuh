@@ -24,6 +24,16 @@
 // and the softmax (64 exp2 per lane and tile on the 16/clk/SM MUFU) bound the kernel. Half of the
 // mma.sync rate would be ~325 TFLOP/s, about what FlashAttention-2 (also mma.sync) reaches on an
 // H100 at hd = 128; the acceptance bar is 70% of PyTorch's flash SDPA (not yet measured here).
+//
+// Registers (ptxas, printed by scripts/check-kernels.sh). At hd = 128 a warp of 2 m-tiles holds
+// 128 O and 64 S accumulators per lane; with the Q/K/V fragments and addresses that passes the
+// 255-register cap and spills (flash-128x64-w4: 28-48 bytes). The default, flash-128x64-w8, gives
+// each of 8 warps one m-tile (64 O + 32 S accumulators, ~195 registers, no spills) at the same
+// 8 warps per SM; the price is twice the K/V ldmatrix traffic per MMA (~14 flop per shared byte,
+// still near the mma.sync rate). flash-128x64-w8-qreg spends the spare registers on keeping Q's
+// fragments (32 per lane) instead of re-reading them every key tile; flash-128x128-w8 spends them
+// on 128-key tiles (half the barriers and softmax rescales per key) and needs Hopper's shared
+// memory. Which is fastest on a card only a GPU run tells: bench-attention times them all.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +41,7 @@
 #include <cuda_fp16.h>
 
 #include "attention.hpp"
+#include "kvr/flash_tiling.hpp"
 #include "ptx.cuh"
 
 namespace kvr::cuda::flash {
@@ -69,7 +80,10 @@ __device__ __forceinline__ void load_rows(uint32_t shared, const __half* base, i
 
 // kQKUnroll: unroll factor of the k-steps of S = Q K^T (kHeadDim / 16 unrolls fully; 1 keeps the
 // loop, trading the compiler's cross-step load scheduling for fewer live registers).
-template <int kHeadDim, int kWarps, int kMTiles, int kKeys, int kQKUnroll>
+// kQInRegisters: each warp loads its Q fragments from shared memory once, before the key loop, and
+// keeps them in registers (kMTiles * kHeadDim / 4 more per lane) instead of re-reading them with
+// ldmatrix on every key tile; only the source of the A operand of Q K^T changes.
+template <int kHeadDim, int kWarps, int kMTiles, int kKeys, int kQKUnroll, bool kQInRegisters = false>
 __device__ __forceinline__ void attention_block(const AttentionParams& p, __half* shared, int block_row, int head) {
   using C = Config<kHeadDim, kWarps, kMTiles, kKeys>;
   constexpr int kBlockM = C::kBlockM;
@@ -91,15 +105,17 @@ __device__ __forceinline__ void attention_block(const AttentionParams& p, __half
   const int group = lane / 4;  // row within an m16 half
   const int tig = lane % 4;    // column pair within an n8 tile
 
-  // Positions and chunk rows fit in int (the launcher checks keys < 2^31).
-  const int m0 = block_row * kBlockM;  // first chunk row of the block
+  // Positions and chunk rows fit in int (the launcher checks keys < 2^31). The index arithmetic
+  // (block range, tile skipping, mask limits) is kvr/flash_tiling.hpp's, which the CPU emulation
+  // of this loop (flash_tiling_check) uses too.
   const int tokens = static_cast<int>(p.tokens);
-  const int rows = tokens - m0 < kBlockM ? tokens - m0 : kBlockM;
-  const int t_first = static_cast<int>(p.prefix) + m0;  // position of the block's first query
-  const int t_last = t_first + rows - 1;                // ... and of its last real query
-  const int keys = static_cast<int>(p.keys);
-  const int kv_end = p.causal ? (keys < t_last + 1 ? keys : t_last + 1) : keys;
-  const int tiles = (kv_end + kBlockN - 1) / kBlockN;
+  const FlashBlock block = flash_block(block_row, kBlockM, kBlockN, tokens, static_cast<int>(p.prefix),
+                                       static_cast<int>(p.keys), p.causal);
+  const int m0 = block.m0;
+  const int rows = block.rows;
+  const int t_first = block.t_first;
+  const int kv_end = block.kv_end;
+  const int tiles = block.tiles;
 
   const int kv_head = head / (p.heads / p.kv_heads);
   const int64_t cache_stride = 2LL * p.kv_heads * kHeadDim;
@@ -130,10 +146,26 @@ __device__ __forceinline__ void attention_block(const AttentionParams& p, __half
                                                          kv_end - n0);
   };
 
+  static_assert(!kQInRegisters || kQKUnroll == kKSteps, "Q fragments in registers need the k-steps unrolled");
   load_rows<kBlockM, C::kChunks, kStride, C::kThreads>(
       q_shared, p.q + static_cast<int64_t>(m0) * p.q_stride + static_cast<int64_t>(head) * kHeadDim, p.q_stride, rows);
+  if constexpr (kQInRegisters) ptx::cp_async_commit();  // Q alone, so it can be waited for before K,V tile 0
   load_kv(0, 0);
   ptx::cp_async_commit();
+
+  // Q fragments kept for the whole key loop (kQInRegisters); a 1-element dummy otherwise.
+  uint32_t q_frag[kQInRegisters ? kMTiles : 1][kQInRegisters ? kKSteps : 1][4];
+  if constexpr (kQInRegisters) {
+    ptx::cp_async_wait<1>();  // Q has landed; K,V tile 0 may still be in flight
+    __syncthreads();          // ... including the rows other threads copied
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) ptx::ldmatrix_x4(q_frag[mt][kk], q_shared + q_lane + mt * 16 * kRowBytes + kk * 32);
+    }
+  } else {
+    q_frag[0][0][0] = q_frag[0][0][1] = q_frag[0][0][2] = q_frag[0][0][3] = 0u;  // unused
+  }
 
   float o[kMTiles][kDTiles][4];
   float row_max[kMTiles][2];  // running max of raw scores, rows group and group + 8
@@ -162,7 +194,7 @@ __device__ __forceinline__ void attention_block(const AttentionParams& p, __half
 
     const int n0 = tile * kBlockN;
     // Causal: a tile entirely above this warp's rows contributes nothing.
-    const bool skip = p.causal && n0 > warp_t_last;
+    const bool skip = flash_skip_tile(p.causal, n0, warp_t_last);
     if (!skip) {
       const uint32_t ks = k_shared + stage * kTileBytes + k_lane;
       const uint32_t vs = v_shared + stage * kTileBytes + v_lane;
@@ -181,7 +213,14 @@ __device__ __forceinline__ void attention_block(const AttentionParams& p, __half
       for (int kk = 0; kk < kKSteps; ++kk) {
         uint32_t a[kMTiles][4];
 #pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) ptx::ldmatrix_x4(a[mt], q_shared + q_lane + mt * 16 * kRowBytes + kk * 32);
+        for (int mt = 0; mt < kMTiles; ++mt) {
+          if constexpr (kQInRegisters) {
+#pragma unroll
+            for (int r = 0; r < 4; ++r) a[mt][r] = q_frag[mt][kk][r];
+          } else {
+            ptx::ldmatrix_x4(a[mt], q_shared + q_lane + mt * 16 * kRowBytes + kk * 32);
+          }
+        }
 #pragma unroll
         for (int nn = 0; nn < kNTiles / 2; ++nn) {
           uint32_t b[4];
@@ -196,14 +235,12 @@ __device__ __forceinline__ void attention_block(const AttentionParams& p, __half
 
       // Mask keys past the end and keys after the query, where the tile reaches them. In tile
       // coordinates a row keeps keys 0..limit: limit = min(t, kv_end - 1) - n0.
-      if (n0 + kBlockN - 1 > warp_t_first || n0 + kBlockN > kv_end) {
-        const int end_limit = kv_end - 1 - n0;
+      if (flash_tile_masked(n0, kBlockN, warp_t_first, kv_end)) {
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
           for (int hr = 0; hr < 2; ++hr) {
-            const int t_limit = warp_t_first + mt * 16 + group + hr * 8 - n0;
-            const int limit = t_limit < end_limit ? t_limit : end_limit;
+            const int limit = flash_key_limit(warp_t_first + mt * 16 + group + hr * 8, n0, kv_end);
 #pragma unroll
             for (int nt = 0; nt < kNTiles; ++nt) {
 #pragma unroll

@@ -2,7 +2,14 @@
 // (median of repeats) on device 0, and checks a sample of query rows against an fp32 host
 // reference computed from the same fp16 inputs (kvr/attention_check.hpp: Q scaled so the softmax
 // is peaked, rows on both sides of the tile boundaries). Every flash tiling compiled in is timed too
-// ("variants"), so one GPU session shows which tiling suits the card.
+// ("variants"; one whose shared memory exceeds the device's limit is listed as skipped), so one GPU
+// session shows which tiling suits the card; "fastest_passing" names the fastest variant whose
+// output passed the check (null without --check or when none passed): what KVR_CUDA_ATTENTION
+// should be set to on that card (native/scripts/lib/gpu-run-steps.sh picks it the same way).
+// An added tiling that fails (a launch error, or a fault) is listed with its "error" and does not
+// stop the bench; after a fault the context is unusable, so the remaining ones are not run
+// ("context_lost_after") and what was measured before is still returned. Only the default
+// kernel's failure fails the command.
 //
 // FLOPs are the simulator's: causal 4 h hd c (P + (c + 1) / 2) (each query attends to its prefix
 // and the causal part of its own chunk), dense 4 h hd c (P + c). TFLOP/s = FLOPs / median time.
@@ -95,6 +102,7 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
   KVR_CUDA_CHECK(cudaEventCreate(&after));
 
   json::Value result;
+  std::string context_lost;  // the tiling whose fault left the CUDA context unusable, if any
   try {
     cuda::WeightInitParams fill;
     fill.seed = o.seed;
@@ -145,41 +153,75 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
       }
     }
 
+    int shared_limit = 0;
+    KVR_CUDA_CHECK(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     json::Value variants;
     variants.array();
+    std::string fastest_passing;
+    double fastest_passing_s = 0.0;
     for (size_t index = 0; index < kernels.size(); ++index) {
       const AttentionKernel kernel = kernels[index];
-      KVR_CUDA_CHECK(cudaMemsetAsync(out_memory.data(), 0, static_cast<size_t>(q_count) * sizeof(__half), stream));
-      for (int i = 0; i < o.warmup; ++i) cuda::launch_attention(kernel, p, stream);
-      KVR_CUDA_CHECK(cudaStreamSynchronize(stream));
-      std::vector<double> times;
-      json::Value times_json;
-      times_json.array();
-      for (int i = 0; i < o.repeats; ++i) {
-        KVR_CUDA_CHECK(cudaEventRecord(before, stream));
-        cuda::launch_attention(kernel, p, stream);
-        KVR_CUDA_CHECK(cudaEventRecord(after, stream));
-        KVR_CUDA_CHECK(cudaEventSynchronize(after));
-        float ms = 0.f;
-        KVR_CUDA_CHECK(cudaEventElapsedTime(&ms, before, after));
-        times.push_back(static_cast<double>(ms) * 1e-3);
-        times_json.push(static_cast<double>(ms) * 1e-3);
+      const int shared_bytes = cuda::flash_attention_shared_bytes(kernel, hd);
+      if (index > 0 && shared_bytes > shared_limit) {
+        json::Value skipped;
+        skipped.set("kernel", cuda::attention_kernel_name(kernel));
+        skipped.set("skipped", "needs " + std::to_string(shared_bytes) + " bytes of shared memory per block, the device allows " +
+                                   std::to_string(shared_limit));
+        variants.push(skipped);
+        continue;
       }
-      const double median_s = median(times);
       json::Value variant;
       variant.set("kernel", cuda::attention_kernel_name(kernel));
-      variant.set("median_s", median_s);
-      variant.set("tflops", flops / median_s / 1e12);
+      double median_s = 0.0;
       double max_rel_error = -1.0;
-      if (o.check) {
-        if (expected.out.empty()) {
-          const std::vector<float> q_host = to_floats(copy_back(p.q, static_cast<size_t>(q_count)));
-          const std::vector<float> cache_host = to_floats(copy_back(p.cache, static_cast<size_t>(cache_count)));
-          expected = attention_reference(shape, q_host, cache_host, rows);
+      json::Value times_json;
+      times_json.array();
+      try {
+        KVR_CUDA_CHECK(cudaMemsetAsync(out_memory.data(), 0, static_cast<size_t>(q_count) * sizeof(__half), stream));
+        for (int i = 0; i < o.warmup; ++i) cuda::launch_attention(kernel, p, stream);
+        KVR_CUDA_CHECK(cudaStreamSynchronize(stream));
+        std::vector<double> times;
+        for (int i = 0; i < o.repeats; ++i) {
+          KVR_CUDA_CHECK(cudaEventRecord(before, stream));
+          cuda::launch_attention(kernel, p, stream);
+          KVR_CUDA_CHECK(cudaEventRecord(after, stream));
+          KVR_CUDA_CHECK(cudaEventSynchronize(after));
+          float ms = 0.f;
+          KVR_CUDA_CHECK(cudaEventElapsedTime(&ms, before, after));
+          times.push_back(static_cast<double>(ms) * 1e-3);
+          times_json.push(static_cast<double>(ms) * 1e-3);
         }
-        max_rel_error = attention_max_rel_error(shape, expected.out,
-                                                to_floats(copy_back(p.out, static_cast<size_t>(q_count))), rows);
-        variant.set("max_rel_error", max_rel_error);
+        median_s = median(times);
+        variant.set("median_s", median_s);
+        variant.set("tflops", flops / median_s / 1e12);
+        if (o.check) {
+          if (expected.out.empty()) {
+            const std::vector<float> q_host = to_floats(copy_back(p.q, static_cast<size_t>(q_count)));
+            const std::vector<float> cache_host = to_floats(copy_back(p.cache, static_cast<size_t>(cache_count)));
+            expected = attention_reference(shape, q_host, cache_host, rows);
+          }
+          max_rel_error = attention_max_rel_error(shape, expected.out,
+                                                  to_floats(copy_back(p.out, static_cast<size_t>(q_count))), rows);
+          variant.set("max_rel_error", max_rel_error);
+          variant.set("pass", max_rel_error <= kAttentionCheckTolerance);
+          if (max_rel_error <= kAttentionCheckTolerance && (fastest_passing.empty() || median_s < fastest_passing_s)) {
+            fastest_passing = cuda::attention_kernel_name(kernel);
+            fastest_passing_s = median_s;
+          }
+        }
+      } catch (const Error& e) {
+        // The default (first) kernel's failure fails the bench; an added tiling's is recorded, and
+        // the rest still run unless the failure left the context unusable (a kernel fault).
+        if (index == 0) throw;
+        json::Value failed;
+        failed.set("kernel", cuda::attention_kernel_name(kernel));
+        failed.set("error", std::string(e.what()));
+        variants.push(failed);
+        if (cudaDeviceSynchronize() != cudaSuccess || cudaGetLastError() != cudaSuccess) {
+          context_lost = cuda::attention_kernel_name(kernel);
+          break;
+        }
+        continue;
       }
       variants.push(variant);
       if (index == 0) {
@@ -205,12 +247,26 @@ json::Value bench_attention(const AttentionBenchOptions& o) {
       }
     }
     result.set("variants", variants);
+    if (!context_lost.empty()) result.set("context_lost_after", context_lost);
+    if (fastest_passing.empty()) {
+      result.set("fastest_passing", json::Value());
+    } else {
+      result.set("fastest_passing", fastest_passing);
+      result.set("fastest_passing_tflops", flops / fastest_passing_s / 1e12);
+    }
   } catch (...) {
     (void)cudaStreamSynchronize(stream);
     (void)cudaEventDestroy(before);
     (void)cudaEventDestroy(after);
     (void)cudaStreamDestroy(stream);
     throw;
+  }
+  if (!context_lost.empty()) {
+    // Nothing more can run in this process; what was measured before the fault is still reported.
+    (void)cudaEventDestroy(before);
+    (void)cudaEventDestroy(after);
+    (void)cudaStreamDestroy(stream);
+    return result;
   }
   KVR_CUDA_CHECK(cudaEventDestroy(before));
   KVR_CUDA_CHECK(cudaEventDestroy(after));
