@@ -6,7 +6,8 @@ import { parseIntegerText } from '../sim/input/fields.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
-import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_PROTOCOLS } from '../sim/plan/collective-tuner.js';
 import type { Scenario } from '../sim/simulate.js';
 import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
@@ -43,6 +44,8 @@ export interface ScenarioFlags {
   attention?: string;
   tp?: string;
   collective?: string;
+  channels?: string;
+  protocol?: string;
   oversubscription?: string;
   socketBandwidth?: string;
 }
@@ -62,7 +65,7 @@ export const SCENARIO_DEFAULTS = {
   search: 'fast',
   granularity: String(DEFAULT_GRANULARITY),
   predictor: 'model',
-  collective: 'ring',
+  collective: 'auto',
   oversubscription: '1',
   socketBandwidth: `${DEFAULT_SOCKET_BANDWIDTH / 1e9} GB/s`,
 } as const;
@@ -87,7 +90,9 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--oversubscription <ratio>', `multi-node: leaf-to-spine oversubscription, e.g. 2 = a node's NICs share uplinks of half their bandwidth (default: ${d.oversubscription})`))
     .addOption(new Option('--socket-bandwidth <rate>', `pcie-2s: inter-socket link bandwidth (default: ${d.socketBandwidth})`))
     .addOption(new Option('--tp <n>', 'kvr-tp: GPUs per tensor-parallel group, dividing --gpus (default: --gpus-per-node on multi-node)'))
-    .addOption(new Option('--collective <algo>', `${COLLECTIVE_ALGORITHMS.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective})`))
+    .addOption(new Option('--collective <algo>', `${COLLECTIVE_CHOICES.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective}, NCCL-style tuner per collective and size)`))
+    .addOption(new Option('--channels <n>', 'ring channels per collective (default: one per NIC of a node across nodes, 1 inside a node)'))
+    .addOption(new Option('--protocol <name>', `${COLLECTIVE_PROTOCOLS.join('|')}: NCCL protocol of every collective (default: the tuner's per size)`))
     .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
     .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: calibration/partition-tables/<model>.<gpu>.<topology>.<attention>.json)'))
@@ -137,8 +142,15 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
     if (!COLLECTIVE_STRATEGIES.includes(strategy)) {
       throw new KvrInputError('--collective', `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
     }
-    scenario.collective = checkChoice(flags.collective, COLLECTIVE_ALGORITHMS, '--collective');
+    scenario.collective = checkChoice(flags.collective, COLLECTIVE_CHOICES, '--collective');
   }
+  for (const [flag, given] of [['--channels', flags.channels], ['--protocol', flags.protocol]] as const) {
+    if (given !== undefined && !COLLECTIVE_STRATEGIES.includes(strategy)) {
+      throw new KvrInputError(flag, `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
+    }
+  }
+  if (flags.channels !== undefined) scenario.channels = parseIntegerText(flags.channels, '--channels', { min: 1, max: 64 });
+  if (flags.protocol !== undefined) scenario.protocol = checkChoice(flags.protocol, COLLECTIVE_PROTOCOLS, '--protocol');
   if (flags.tp !== undefined && strategy !== 'kvr-tp') {
     throw new KvrInputError('--tp', `only applies to --strategy kvr-tp (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
   }
@@ -191,7 +203,7 @@ export function loadPartitionTable(path: string, io: CliIo, isDefault: boolean):
   return partitionTableFromJson(loadJsonFile(io, path, '--table'), path);
 }
 
-function checkChoice<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+export function checkChoice<T extends string>(value: string, allowed: readonly T[], flag: string): T {
   if (!(allowed as readonly string[]).includes(value)) {
     throw new KvrInputError(flag, `unknown value ${describeValue(value)} (allowed: ${allowed.join(', ')})`);
   }
@@ -213,7 +225,7 @@ export function resolveModel(value: string, io: CliIo): ModelSpec {
  * A GPU by name or file. A calibrated profile (calibration/profiles/<name>.json) wins over the
  * datasheet preset of the same name; a file may be a GPU description or a calibrated profile.
  */
-function resolveGpu(value: string, io: CliIo): GpuSpec {
+export function resolveGpu(value: string, io: CliIo): GpuSpec {
   // A calibrated profile wins, also under a name with a "/" (slice profiles: h200/16sm is
   // calibration/profiles/h200/16sm.json); only then is such a name a file path.
   if (!value.toLowerCase().endsWith('.json') && !value.includes('\\')) {
@@ -242,7 +254,7 @@ function resolveStrategy(value: string): StrategyName {
   return value as StrategyName;
 }
 
-function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuSpec, flags: ScenarioFlags): Topology {
+export function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuSpec, flags: ScenarioFlags): Topology {
   const d = SCENARIO_DEFAULTS;
   const onlyFor = (flag: string, given: string | undefined, preset: TopologyPresetName): void => {
     if (given !== undefined && name !== preset) {

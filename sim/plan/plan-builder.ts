@@ -1,10 +1,12 @@
 import type { ModelSpec } from '../model/model-spec.js';
 import { kvBytesPerToken } from '../model/model-size.js';
 import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
-import { collectiveSchedule } from './collectives.js';
+import { collectiveSchedule, transferTokens } from './collectives.js';
+import { tuneCollective, type CollectiveFabric, type CollectiveRequestOptions } from './collective-tuner.js';
 import {
   PLAN_SCHEMA,
   type CollectiveAlgorithm,
+  type CollectiveProtocol,
   type CollectiveName,
   type CollectiveOp,
   type CollectiveStart,
@@ -22,15 +24,38 @@ export interface TransferPayload {
   kvHeads?: number;
 }
 
+/** How a plan's collectives are chosen: the fabric the tuner sees, and what the caller forces. */
+export interface CollectiveSetup {
+  fabric?: CollectiveFabric;
+  options?: CollectiveRequestOptions;
+}
+
 /** Appends ops with sequential ids and their FLOPs or bytes; strategies only say what depends on what. */
 export class PlanBuilder {
   readonly ops: PlanOp[] = [];
   private readonly model: ModelSpec;
   private readonly kvBytes: number;
 
-  constructor(model: ModelSpec) {
+  /** How collectives are chosen: the fabric the tuner sees and what the caller forces. */
+  private readonly fabric: CollectiveFabric | undefined;
+  private readonly tuning: CollectiveRequestOptions;
+
+  constructor(model: ModelSpec, collectives: CollectiveSetup = {}) {
     this.model = model;
     this.kvBytes = kvBytesPerToken(model);
+    this.fabric = collectives.fabric;
+    this.tuning = collectives.options ?? {};
+  }
+
+  /**
+   * Algorithm, protocol, channels and nodes of a collective over `ranks` moving `bytes` of data
+   * (the tuner, sim/plan/collective-tuner.ts). Without a fabric (a plan built for no topology) a
+   * forced algorithm runs as before: one ring or direct, no protocol; auto is then a ring.
+   */
+  tune(name: CollectiveName, algorithm: CollectiveAlgorithm | 'auto', ranks: readonly number[], bytes: number): { algorithm: CollectiveAlgorithm; channels: number; node_size: number; protocol?: CollectiveProtocol } {
+    if (this.fabric === undefined) return { algorithm: algorithm === 'auto' ? 'ring' : algorithm, channels: 1, node_size: ranks.length };
+    const t = tuneCollective(name, bytes, ranks.length, ranks[0] ?? 0, this.fabric, { ...this.tuning, algorithm });
+    return { algorithm: t.algorithm, channels: t.channels, node_size: t.node_size, protocol: t.protocol };
   }
 
   compute(
@@ -117,7 +142,7 @@ export class PlanBuilder {
    */
   collective(
     name: CollectiveName,
-    algorithm: CollectiveAlgorithm,
+    choice: CollectiveAlgorithm | 'auto',
     layer: number,
     ranks: readonly number[],
     blocks: readonly (readonly [number, number])[],
@@ -127,12 +152,12 @@ export class PlanBuilder {
     if (ranks.length < 2) return -1;
     const id = this.ops.length;
     const perToken = this.model.hidden * this.model.dtype_bytes;
-    const schedule = collectiveSchedule(name, algorithm, ranks.length, start);
+    const data = (blocks[blocks.length - 1]![1] - blocks[0]![0]) * perToken;
+    const tuned = this.tune(name, choice, ranks, data);
+    const algorithm = tuned.algorithm;
+    const schedule = collectiveSchedule(name, algorithm, ranks.length, start, tuned);
     let bytes = 0;
-    for (let k = 0; k < schedule.count; k++) {
-      const block = blocks[schedule.block[k]!]!;
-      bytes += (block[1] - block[0]) * perToken;
-    }
+    for (let k = 0; k < schedule.count; k++) bytes += transferTokens(blocks, schedule, k) * perToken;
     const op: CollectiveOp = {
       id,
       kind: 'collective',
@@ -146,6 +171,9 @@ export class PlanBuilder {
       start,
       deps: deps.filter((dep) => dep >= 0),
     };
+    if (schedule.count > 0 && tuned.channels > 1 && algorithm === 'ring') op.channels = tuned.channels;
+    if (tuned.node_size !== ranks.length) op.node_size = tuned.node_size;
+    if (tuned.protocol !== undefined) op.protocol = tuned.protocol;
     this.ops.push(op);
     return id;
   }
@@ -165,7 +193,7 @@ export class PlanBuilder {
     kvTokens: number[];
     lastRank: number;
     tp?: number;
-    collective?: CollectiveAlgorithm;
+    collective?: CollectiveAlgorithm | 'auto';
   }): Plan {
     const plan: Plan = {
       schema: PLAN_SCHEMA,

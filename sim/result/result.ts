@@ -1,6 +1,40 @@
 import type { EngineRun } from '../engine/engine.js';
 import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/gpu-spec.js';
-import { collectiveSchedule } from '../plan/collectives.js';
+import { opSchedule } from '../plan/collectives.js';
+import type { CollectiveChoice, Plan as PlanOfUses } from '../plan/plan.js';
+
+/** One kind of collective a plan ran: e.g. allreduce, hierarchical, simple, 1 channel, 160 times. */
+export interface CollectiveUse {
+  name: string;
+  algorithm: string;
+  protocol: string;
+  channels: number;
+  count: number;
+}
+
+/** The collectives of a plan grouped by name, algorithm, protocol and channels, in order of first use. */
+export function collectiveUses(plan: PlanOfUses): CollectiveUse[] {
+  const uses = new Map<string, CollectiveUse>();
+  for (const op of plan.ops) {
+    if (op.kind === 'collective') {
+      const use = { name: op.name, algorithm: op.algorithm, protocol: op.protocol ?? 'none', channels: op.channels ?? 1, count: 0 };
+      const key = `${use.name}/${use.algorithm}/${use.protocol}/${use.channels}`;
+      if (!uses.has(key)) uses.set(key, use);
+      uses.get(key)!.count += 1;
+    }
+  }
+  // Explicit collective transfers (tsp's all-gather, one per layer).
+  const layers = new Set<number>();
+  let protocol = 'none';
+  for (const op of plan.ops) {
+    if (op.kind === 'transfer' && op.name === 'allgather') {
+      layers.add(op.layer);
+      protocol = op.protocol ?? 'none';
+    }
+  }
+  if (layers.size > 0) uses.set('explicit', { name: 'allgather', algorithm: plan.collective === 'direct' ? 'direct' : 'ring', protocol, channels: 1, count: layers.size });
+  return [...uses.values()];
+}
 import { collectiveTransfers } from '../plan/expand.js';
 import { logitsOpId, type Plan, type StrategyName } from '../plan/plan.js';
 import { Router } from '../topology/routing.js';
@@ -77,8 +111,10 @@ export interface SimResult {
   ranks: RankResult[];
   /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: --tp; else 1). */
   tensor_parallel: number;
-  /** Collective algorithm of the plan's collectives (ring unless --collective direct). */
-  collective: 'ring' | 'direct';
+  /** --collective of the plan (auto: the tuner chose per collective, see `collectives`). */
+  collective: CollectiveChoice;
+  /** What ran for each kind of collective: name, algorithm, protocol, channels, how many. */
+  collectives: CollectiveUse[];
   /** What decoding needs after this prefill: re-sharding or replicating the KV-cache (result/decode.ts). */
   decode: DecodeReadiness;
   /**
@@ -124,7 +160,7 @@ export function buildResult(
       received[op.dst]! += op.bytes;
       commTotal += op.bytes;
     } else {
-      const schedule = collectiveSchedule(op.name, op.algorithm, op.ranks.length, op.start);
+      const schedule = opSchedule(op);
       collectiveTransfers(op, schedule, (_k, src, dst, bytes) => {
         sent[src]! += bytes;
         received[dst]! += bytes;
@@ -182,6 +218,7 @@ export function buildResult(
     ranks,
     tensor_parallel: plan.tp ?? 1,
     collective: plan.collective ?? 'ring',
+    collectives: collectiveUses(plan),
     decode: decodeReadiness(
       plan,
       gpu,
