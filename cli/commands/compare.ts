@@ -3,7 +3,9 @@ import { checkPlanRequest } from '../../sim/plan/build-plan.js';
 import type { StrategyName } from '../../sim/plan/plan.js';
 import type { DecodeReadiness } from '../../sim/result/decode.js';
 import { simulate, type Scenario } from '../../sim/simulate.js';
-import type { SimResult } from '../../sim/result/result.js';
+import type { CollectiveUse, SimResult } from '../../sim/result/result.js';
+import type { CollectiveChoice } from '../../sim/plan/plan.js';
+import { topologyFabric } from '../../sim/plan/collective-tuner.js';
 import { formatBytes, formatRate, formatSeconds, formatTtft, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
@@ -35,6 +37,8 @@ export interface CompareRow {
   tensor_parallel: number;
   partition: number[];
   decode: DecodeReadiness;
+  /** The collectives that ran: what the tuner (or --collective) chose for each kind. */
+  collectives: CollectiveUse[];
 }
 
 /** kvr-compare@2: one scenario, every strategy. (@1 let strategies that do not fit win.) */
@@ -47,7 +51,7 @@ export interface Comparison {
   topology: string;
   /** The topology's name and link bandwidths, for display. */
   links: string;
-  collective: 'ring' | 'direct';
+  collective: CollectiveChoice;
   attention: 'flash' | 'eager';
   uncalibrated: boolean;
   /** The fastest baseline that fits in memory; null when none fits (or none ran). */
@@ -150,6 +154,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
       tensor_parallel: r.tensor_parallel,
       partition: r.partition,
       decode: r.decode,
+      collectives: r.collectives,
     });
   }
   return {
@@ -160,7 +165,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     context: base.context,
     topology: base.topology.name,
     links: describeLinks(base),
-    collective: (flags.collective as 'ring' | 'direct' | undefined) ?? 'ring',
+    collective: (flags.collective as CollectiveChoice | undefined) ?? 'auto',
     attention: base.attention ?? 'flash',
     uncalibrated: results.some((r) => r.uncalibrated),
     best_baseline: bestBaseline === undefined ? null : { strategy: bestBaseline.strategy, ttft_s: bestBaseline.ttft_s },
@@ -181,6 +186,7 @@ function notApplicable(scenario: Scenario): string | undefined {
       gpus,
       ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
       ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
+      fabric: topologyFabric(scenario.topology, scenario.gpus),
     });
   } catch (error) {
     if (error instanceof KvrInputError) return error.detail;
@@ -198,6 +204,12 @@ function describeLinks(scenario: Scenario): string {
   const topology = scenario.topology;
   const rates = new Set(topology.links.map((l) => formatRate(Math.min(l.bandwidth_ab, l.bandwidth_ba))));
   return `${topology.name}, ${rates.size === 0 ? 'no links' : [...rates].join(' / ')}`;
+}
+
+/** "allreduce ring/simple x8" per kind of collective, "-" for none. */
+export function describeCollectives(uses: readonly CollectiveUse[] | undefined): string {
+  if (uses === undefined || uses.length === 0) return '-';
+  return uses.map((u) => `${u.name} ${u.algorithm}/${u.protocol}${u.channels > 1 ? ` ${u.channels}ch` : ''}`).join(', ');
 }
 
 /** The comparison as a table: one row per strategy, then what was skipped. */
@@ -224,8 +236,9 @@ export function renderComparison(c: Comparison): string {
     formatBytes(r.peak_mem_bytes_max),
     r.fits ? 'yes' : 'NO',
     r.decode.reshard_bytes === 0 ? 'none' : `${formatBytes(r.decode.reshard_bytes)} in ${formatSeconds(r.decode.reshard_s)}`,
+    describeCollectives(r.collectives),
   ]);
-  const header = ['strategy', 'TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)'];
+  const header = ['strategy', 'TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)', 'collectives'];
   let text = `${lines.join('\n')}\n${renderTable(header, rows)}`;
   for (const s of c.skipped) text += `not compared: ${s.strategy}: ${s.reason}\n`;
   if (c.uncalibrated) text += 'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n';

@@ -182,7 +182,8 @@ function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): 
     } else if (op.kind === 'transfer') {
       bytes[i] = op.protocol === undefined ? op.bytes : op.bytes * protocolWire(op.protocol);
       channel(i, op.src, op.dst);
-      if (op.protocol_latency_s !== undefined) latency[i]! += op.protocol_latency_s;
+      if (op.protocol_hop_scale !== undefined) latency[i]! *= op.protocol_hop_scale;
+      if (op.protocol_base_s !== undefined) latency[i]! += op.protocol_base_s;
     } else {
       if (layout.identity) return undefined;
       // Written out (not via collectiveTransfers' callback): big tp plans have ~10^5 of these.
@@ -193,7 +194,7 @@ function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): 
       for (let k = 0; k < schedule.count; k++) {
         bytes[i + k] = transferTokens(blocks, schedule, k) * wirePerToken;
         channel(i + k, ranks[schedule.src[k]!]!, ranks[schedule.dst[k]!]!, schedule.lane[k]!);
-        if (protocol !== undefined) latency[i + k]! += transferProtocolLatency(op.algorithm, protocol, schedule, k);
+        if (protocol !== undefined) latency[i + k] = transferProtocolLatency(op.algorithm, protocol, schedule, k, latency[i + k]!);
       }
     }
     if (layout.identity) {

@@ -80,7 +80,7 @@ export function planEdgeCount(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveAlgorithm; channels?: number } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number } = {},
 ): number {
   const p = strategy === 'single' ? 1 : gpus;
   const n = options.channels ?? 1;
@@ -121,7 +121,7 @@ export function estimateSimulationBytes(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveAlgorithm; channels?: number } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number } = {},
 ): { ops: number; edges: number; bytes: number } {
   const ops = planOpCount(strategy, layers, gpus, options);
   const edges = planEdgeCount(strategy, layers, gpus, options);

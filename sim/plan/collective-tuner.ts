@@ -39,14 +39,25 @@ function latencyFamily(algorithm: CollectiveAlgorithm): 'ring' | 'tree' {
   return algorithm === 'hierarchical' ? 'tree' : 'ring';
 }
 
-/** Base latency (s) of a collective: paid once, by each member's first transfers. */
+/*
+ * Anchoring on the topology. The link model already charges every transfer its route's latency
+ * (`--latency`, `--nic-latency`): that is the Simple protocol's step here, so Simple adds nothing
+ * and results of large messages stay as they were. The other protocols keep NCCL's proportions
+ * relative to Simple: a step costs the route's latency x hwLatency(P) / hwLatency(Simple) (LL on
+ * NVLink: 0.6/3.4 of it), and a collective pays max(0, baseLatency(P) - baseLatency(Simple))
+ * more on its first step (LL128: 5.6 us).
+ */
+
+/** Extra base latency (s) of a collective under a protocol over Simple: paid by each member's first transfers. */
 export function baseLatency(algorithm: CollectiveAlgorithm, protocol: CollectiveProtocol): number {
-  return BASE_LATENCY_US[latencyFamily(algorithm)][protocol] * 1e-6;
+  const family = BASE_LATENCY_US[latencyFamily(algorithm)];
+  return Math.max(0, family[protocol] - family.simple) * 1e-6;
 }
 
-/** Hardware latency (s) of one step of a collective: NVLink inside a node, network across. */
-export function hopLatency(algorithm: CollectiveAlgorithm, protocol: CollectiveProtocol, inter: boolean): number {
-  return HW_LATENCY_US[inter ? 'net' : 'nvlink'][latencyFamily(algorithm)][protocol] * 1e-6;
+/** A step's latency under a protocol as a multiple of the route's (Simple: 1). */
+export function hopLatencyScale(algorithm: CollectiveAlgorithm, protocol: CollectiveProtocol, inter: boolean): number {
+  const row = HW_LATENCY_US[inter ? 'net' : 'nvlink'][latencyFamily(algorithm)];
+  return row[protocol] / row.simple;
 }
 
 /**
@@ -54,6 +65,9 @@ export function hopLatency(algorithm: CollectiveAlgorithm, protocol: CollectiveP
  * per-direction bandwidth of a GPU's intra-node link and of one NIC.
  */
 export interface CollectiveFabric {
+  /** Route latency of a step inside a node and across nodes (s): what the link model charges. */
+  intra_latency_s: number;
+  inter_latency_s: number;
   node_size: number;
   nics_per_node: number;
   intra_bandwidth: number;
@@ -74,6 +88,8 @@ export function topologyFabric(topology: Topology, gpus: number): CollectiveFabr
   const nodeOf = new Int32Array(g).fill(-1);
   let intra = Infinity;
   let nic = Infinity;
+  let intraLatency = 0;
+  let nicLatency = 0;
   const nicsOf = new Map<number, number>();
   for (const link of topology.links) {
     for (const [gpu, other] of [
@@ -86,9 +102,11 @@ export function topologyFabric(topology: Topology, gpus: number): CollectiveFabr
       const bandwidth = Math.min(link.bandwidth_ab, link.bandwidth_ba);
       if (/^leaf/.test(id)) {
         nic = Math.min(nic, bandwidth);
+        nicLatency = Math.max(nicLatency, link.latency_s);
         nicsOf.set(rank, 1);
       } else {
         intra = Math.min(intra, bandwidth);
+        intraLatency = Math.max(intraLatency, link.latency_s);
         if (/^nvswitch/.test(id)) nodeOf[rank] = other;
       }
     }
@@ -105,7 +123,10 @@ export function topologyFabric(topology: Topology, gpus: number): CollectiveFabr
   }
   let nics = 0;
   for (let r = 0; r < Math.min(nodeSize, gpus); r++) nics += nicsOf.get(r) ?? 0;
+  // A step crosses two links (GPU, switch, GPU) on the presets.
   return {
+    intra_latency_s: 2 * intraLatency,
+    inter_latency_s: 2 * (nicLatency || intraLatency),
     node_size: nodeSize,
     nics_per_node: Math.max(1, nics),
     intra_bandwidth: Number.isFinite(intra) ? intra : 1e12,
@@ -184,8 +205,9 @@ export function estimateCollective(
   const intra = fabric.intra_bandwidth;
   const nic = fabric.nic_bandwidth;
   const ringSteps = name === 'allreduce' ? 2 * (p - 1) : p - 1;
+  const hop = (inter: boolean): number => (inter ? fabric.inter_latency_s : fabric.intra_latency_s) * hopLatencyScale(algorithm, protocol, inter);
   if (algorithm === 'hierarchical' && name === 'allreduce' && nodes > 1 && nodeSize > 1) {
-    const latency = baseLatency(algorithm, protocol) + 2 * (nodeSize - 1) * hopLatency(algorithm, protocol, false) + 2 * (nodes - 1) * hopLatency(algorithm, protocol, true);
+    const latency = baseLatency(algorithm, protocol) + 2 * (nodeSize - 1) * hop(false) + 2 * (nodes - 1) * hop(true);
     const a = (bytes * wire * (nodeSize - 1)) / nodeSize / intra;
     const b = (2 * (nodes - 1) * bytes * wire) / nodes / nodeSize / Math.min(nic, intra);
     // The intra-node reduce-scatter and all-gather share each GPU's link (2a); pipelined over q
@@ -194,10 +216,10 @@ export function estimateCollective(
     return latency + (2 * a + b) / q + (Math.max(2 * a, b) * (q - 1)) / q;
   }
   if (algorithm === 'direct') {
-    return baseLatency('ring', protocol) + hopLatency('ring', protocol, nodes > 1) * (name === 'allreduce' ? 2 : 1) + (ringSteps * bytes * wire) / p / (nodes > 1 ? Math.min(intra, nic) : intra);
+    return baseLatency('ring', protocol) + hop(nodes > 1) * (name === 'allreduce' ? 2 : 1) + (ringSteps * bytes * wire) / p / (nodes > 1 ? Math.min(intra, nic) : intra);
   }
   const interSteps = nodes === 1 ? 0 : name === 'allreduce' ? 2 * (nodes - 1) : nodes - 1;
-  const latency = baseLatency('ring', protocol) + (ringSteps - interSteps) * hopLatency('ring', protocol, false) + interSteps * hopLatency('ring', protocol, true);
+  const latency = baseLatency('ring', protocol) + (ringSteps - interSteps) * hop(false) + interSteps * hop(true);
   // Per channel, a crossing uses one NIC; a GPU's link carries the n-1 channels that stay in its node.
   const busBw = nodes > 1 ? channels * Math.min(nic, intra / Math.max(1, channels - 1)) : intra;
   return latency + (ringSteps * bytes * wire) / p / busBw;

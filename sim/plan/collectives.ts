@@ -1,4 +1,4 @@
-import { PROTOCOL_WIRE, baseLatency, hopLatency, type CollectiveProtocol } from './collective-tuner.js';
+import { PROTOCOL_WIRE, baseLatency, hopLatencyScale, type CollectiveProtocol } from './collective-tuner.js';
 import type { CollectiveAlgorithm, CollectiveName, CollectiveOp, CollectiveStart } from './plan.js';
 import type { PlanBuilder, TransferPayload } from './plan-builder.js';
 import type { TransferOp } from './plan.js';
@@ -103,10 +103,19 @@ export function opSchedule(op: CollectiveOp): CollectiveSchedule {
   return collectiveSchedule(op.name, op.algorithm, op.ranks.length, op.start, { channels: op.channels ?? 1, node_size: op.node_size ?? op.ranks.length });
 }
 
-/** Software latency (s) of transfer k under a protocol: its hop's, plus the base latency on a first step. */
-export function transferProtocolLatency(algorithm: CollectiveAlgorithm, protocol: CollectiveProtocol | undefined, schedule: CollectiveSchedule, k: number): number {
-  if (protocol === undefined) return 0;
-  return hopLatency(algorithm, protocol, schedule.inter[k] === 1) + (schedule.start[k] !== -1 ? baseLatency(algorithm, protocol) : 0);
+/**
+ * Latency (s) of transfer k under a protocol, given its route's: the route's scaled by the
+ * protocol's step latency relative to Simple's, plus the protocol's extra base latency on a
+ * member's first step (sim/plan/collective-tuner.ts). Without a protocol, the route's.
+ */
+export function transferProtocolLatency(algorithm: CollectiveAlgorithm, protocol: CollectiveProtocol | undefined, schedule: CollectiveSchedule, k: number, route: number): number {
+  if (protocol === undefined) return route;
+  return route * hopLatencyScale(algorithm, protocol, schedule.inter[k] === 1) + transferBaseLatency(algorithm, protocol, schedule, k);
+}
+
+/** The base latency transfer k pays (a member's first step), 0 for the others or without a protocol. */
+export function transferBaseLatency(algorithm: CollectiveAlgorithm, protocol: CollectiveProtocol | undefined, schedule: CollectiveSchedule, k: number): number {
+  return protocol !== undefined && schedule.start[k] !== -1 ? baseLatency(algorithm, protocol) : 0;
 }
 
 /** Wire bytes per data byte of a protocol (1 without one). */
@@ -125,6 +134,12 @@ export function transferRange(blocks: readonly (readonly [number, number])[], sc
   const length = hi - lo;
   // A merged transfer names its first piece's range (its bytes count every piece).
   return [lo + Math.floor((part * length) / parts), lo + Math.floor(((part + 1) * length) / parts)];
+}
+
+function pieceRange(blocks: readonly (readonly [number, number])[], b: number, part: number, parts: number): [number, number] {
+  const lo = b < 0 ? blocks[0]![0] : blocks[b]![0];
+  const hi = b < 0 ? blocks[blocks.length - 1]![1] : blocks[b]![1];
+  return [lo + Math.floor((part * (hi - lo)) / parts), lo + Math.floor(((part + 1) * (hi - lo)) / parts)];
 }
 
 /** Tokens transfer k carries (transferRange's length, without the array). */
@@ -448,10 +463,23 @@ export function writeCollective(name: CollectiveName, request: CollectiveRequest
     const block = transferRange(blocks, schedule, i);
     const dst = schedule.dst[i]!;
     const id = builder.transfer(TRANSFER_KIND_NAMES[schedule.kind[i]!]!, ranks[schedule.src[i]!]!, ranks[dst]!, layer, block[0], block[1], deps, schedule.step[i]!, payload);
+    const more = schedule.moreOffset[i + 1]! - schedule.moreOffset[i]!;
+    if (more > 0) {
+      // A merged ring step: its pieces as ranges, its bytes all of them.
+      const op = builder.ops[id] as TransferOp;
+      const ranges: [number, number][] = [block];
+      for (let j = schedule.moreOffset[i]!; j < schedule.moreOffset[i + 1]!; j++) ranges.push(pieceRange(blocks, schedule.moreBlock[j]!, schedule.morePart[j]!, schedule.parts[i]!));
+      op.ranges = ranges;
+      op.token_start = Math.min(...ranges.map((r) => r[0]));
+      op.token_end = Math.max(...ranges.map((r) => r[1]));
+      op.bytes = transferTokens(blocks, schedule, i) * builder.bytesPerToken(payload ?? {});
+    }
     if (protocol !== undefined) {
       const op = builder.ops[id] as TransferOp;
       op.protocol = protocol;
-      op.protocol_latency_s = transferProtocolLatency(algorithm, protocol, schedule, i);
+      op.protocol_hop_scale = hopLatencyScale(algorithm, protocol, schedule.inter[i] === 1);
+      const base = transferBaseLatency(algorithm, protocol, schedule, i);
+      if (base > 0) op.protocol_base_s = base;
     }
     ids[i] = id;
     incoming[dst]!.push(id);

@@ -1,4 +1,5 @@
-import { TRANSFER_KIND_NAMES, opSchedule, transferProtocolLatency, transferRange, type CollectiveSchedule } from './collectives.js';
+import { TRANSFER_KIND_NAMES, opSchedule, transferBaseLatency, transferRange, type CollectiveSchedule } from './collectives.js';
+import { hopLatencyScale } from './collective-tuner.js';
 import type { CollectiveOp, Plan, PlanOp, TransferOp } from './plan.js';
 
 /**
@@ -155,7 +156,9 @@ export function expandCollectives(plan: Plan): Plan {
       const transfer: TransferOp = { id: base + k, kind: 'transfer', name, src, dst, layer: collective.layer, token_start: block[0], token_end: block[1], bytes, deps: deps[base + k]!, step, payload: 'hidden' };
       if (collective.protocol !== undefined) {
         transfer.protocol = collective.protocol;
-        transfer.protocol_latency_s = transferProtocolLatency(collective.algorithm, collective.protocol, schedule, k);
+        transfer.protocol_hop_scale = hopLatencyScale(collective.algorithm, collective.protocol, schedule.inter[k] === 1);
+        const base = transferBaseLatency(collective.algorithm, collective.protocol, schedule, k);
+        if (base > 0) transfer.protocol_base_s = base;
       }
       ops.push(transfer);
     });

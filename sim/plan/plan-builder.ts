@@ -55,7 +55,10 @@ export class PlanBuilder {
   tune(name: CollectiveName, algorithm: CollectiveAlgorithm | 'auto', ranks: readonly number[], bytes: number): { algorithm: CollectiveAlgorithm; channels: number; node_size: number; protocol?: CollectiveProtocol } {
     if (this.fabric === undefined) return { algorithm: algorithm === 'auto' ? 'ring' : algorithm, channels: 1, node_size: ranks.length };
     const t = tuneCollective(name, bytes, ranks.length, ranks[0] ?? 0, this.fabric, { ...this.tuning, algorithm });
-    return { algorithm: t.algorithm, channels: t.channels, node_size: t.node_size, protocol: t.protocol };
+    // A forced algorithm runs as it always has (link latencies, no protocol) unless a protocol is
+    // forced too; auto runs the tuner's protocol.
+    const protocol = algorithm === 'auto' || this.tuning.protocol !== undefined ? t.protocol : undefined;
+    return { algorithm: t.algorithm, channels: t.channels, node_size: t.node_size, ...(protocol === undefined ? {} : { protocol }) };
   }
 
   compute(
@@ -194,6 +197,7 @@ export class PlanBuilder {
     lastRank: number;
     tp?: number;
     collective?: CollectiveAlgorithm | 'auto';
+    channels?: number;
   }): Plan {
     const plan: Plan = {
       schema: PLAN_SCHEMA,
@@ -207,6 +211,7 @@ export class PlanBuilder {
       ops: this.ops,
     };
     if (fields.tp !== undefined) plan.tp = fields.tp;
+    if (fields.channels !== undefined) plan.channels = fields.channels;
     if (fields.collective !== undefined && fields.collective !== 'ring') plan.collective = fields.collective;
     return plan;
   }

@@ -89,10 +89,14 @@ export interface TransferOp {
    * chunks); token_start and token_end then span them.
    */
   ranges?: [number, number][];
-  /** A collective's step under an NCCL protocol: wire bytes bytes x PROTOCOL_WIRE, plus `protocol_latency_s`. */
+  /**
+   * A collective's step under an NCCL protocol (sim/plan/collective-tuner.ts): wire bytes = bytes x
+   * PROTOCOL_WIRE; latency = the route's x `protocol_hop_scale`, plus `protocol_base_s` (the
+   * protocol's extra base latency, on a member's first step).
+   */
   protocol?: CollectiveProtocol;
-  /** Software latency of the step (the protocol's hop latency, and the base latency on a first step). */
-  protocol_latency_s?: number;
+  protocol_hop_scale?: number;
+  protocol_base_s?: number;
 }
 
 export type CollectiveName = 'allgather' | 'reducescatter' | 'allreduce';
@@ -158,6 +162,8 @@ export interface Plan {
   tp?: number;
   /** Collective algorithm of the plan's all-gathers, reduce-scatters and all-reduces, when not ring (auto: chosen per collective, on each op). */
   collective?: CollectiveChoice;
+  /** Ring channels of tsp's explicit all-gather transfers, when more than one. */
+  channels?: number;
 }
 
 /**

@@ -58,5 +58,6 @@ export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' |
     kvTokens: partition.map(() => context),
     lastRank: last,
     collective: algorithm,
+    ...(tuned.channels > 1 ? { channels: tuned.channels } : {}),
   });
 }
