@@ -47,6 +47,8 @@ export interface ScenarioFlags {
   channels?: string;
   protocol?: string;
   oversubscription?: string;
+  nicsPerNode?: string;
+  leaf?: string;
   socketBandwidth?: string;
 }
 
@@ -88,6 +90,8 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--nic-latency <time>', `multi-node: inter-node latency (default: ${d.nicLatency})`))
     .addOption(new Option('--gpus-per-switch <n>', `pcie, pcie-2s: GPUs per PCIe switch (default: ${d.gpusPerSwitch})`))
     .addOption(new Option('--oversubscription <ratio>', `multi-node: leaf-to-spine oversubscription, e.g. 2 = a node's NICs share uplinks of half their bandwidth (default: ${d.oversubscription})`))
+    .addOption(new Option('--nics-per-node <n>', 'multi-node: NICs per node, dividing --gpus-per-node; fewer than GPUs: GPUs share a NIC (default: one per GPU)'))
+    .addOption(new Option('--leaf <kind>', 'multi-node: shared|rails: one leaf switch for every NIC (default), or rail-optimised: NIC j of every node on leaf j, the leaves joined by a spine'))
     .addOption(new Option('--socket-bandwidth <rate>', `pcie-2s: inter-socket link bandwidth (default: ${d.socketBandwidth})`))
     .addOption(new Option('--tp <n>', 'kvr-tp: GPUs per tensor-parallel group, dividing --gpus (default: --gpus-per-node on multi-node)'))
     .addOption(new Option('--collective <algo>', `${COLLECTIVE_CHOICES.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective}, NCCL-style tuner per collective and size)`))
@@ -265,6 +269,9 @@ export function resolvePresetTopology(name: TopologyPresetName, gpus: number, gp
   onlyFor('--nic-bandwidth', flags.nicBandwidth, 'multi-node');
   onlyFor('--nic-latency', flags.nicLatency, 'multi-node');
   onlyFor('--oversubscription', flags.oversubscription, 'multi-node');
+  onlyFor('--nics-per-node', flags.nicsPerNode, 'multi-node');
+  onlyFor('--leaf', flags.leaf, 'multi-node');
+  const rails = flags.leaf === undefined ? false : checkChoice(flags.leaf, ['shared', 'rails'] as const, '--leaf') === 'rails';
   onlyFor('--socket-bandwidth', flags.socketBandwidth, 'pcie-2s');
   if (flags.gpusPerSwitch !== undefined && name !== 'pcie' && name !== 'pcie-2s') {
     throw new KvrInputError('--gpus-per-switch', `only applies to --topology pcie or pcie-2s (topology is ${name})`);
@@ -280,11 +287,18 @@ export function resolvePresetTopology(name: TopologyPresetName, gpus: number, gp
     // One GPU sends nothing, so no link needs a bandwidth: the GPU alone, with no links.
     return { name, nodes: [{ id: 'gpu0', kind: 'gpu' }], links: [], routes: [] };
   }
+  const gpusPerNode = parseIntegerText(flags.gpusPerNode ?? d.gpusPerNode, '--gpus-per-node', { min: 1, max: MAX_GPUS });
+  const nics = flags.nicsPerNode === undefined ? undefined : parseIntegerText(flags.nicsPerNode, '--nics-per-node', { min: 1, max: gpusPerNode });
+  if (nics !== undefined && gpusPerNode % nics !== 0) {
+    throw new KvrInputError('--nics-per-node', `must divide --gpus-per-node ${gpusPerNode} (got ${nics})`);
+  }
   return presetTopology(name, {
     gpus,
     bandwidth,
     latency_s,
-    gpus_per_node: parseIntegerText(flags.gpusPerNode ?? d.gpusPerNode, '--gpus-per-node', { min: 1, max: MAX_GPUS }),
+    ...(nics === undefined ? {} : { nics_per_node: nics }),
+    ...(rails ? { rails: true } : {}),
+    gpus_per_node: gpusPerNode,
     nic_bandwidth: positiveRate(flags.nicBandwidth ?? d.nicBandwidth, '--nic-bandwidth'),
     nic_latency_s: parseQuantity(flags.nicLatency ?? d.nicLatency, 'time', '--nic-latency'),
     gpus_per_switch: parseIntegerText(flags.gpusPerSwitch ?? d.gpusPerSwitch, '--gpus-per-switch', { min: 1, max: MAX_GPUS }),

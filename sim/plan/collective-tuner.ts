@@ -90,7 +90,8 @@ export function topologyFabric(topology: Topology, gpus: number): CollectiveFabr
   let nic = Infinity;
   let intraLatency = 0;
   let nicLatency = 0;
-  const nicsOf = new Map<number, number>();
+  // NICs of each GPU rank: its own link to a leaf, or the `nic` node it is linked to.
+  const nicOf = new Map<number, number>();
   for (const link of topology.links) {
     for (const [gpu, other] of [
       [link.a, link.b],
@@ -103,7 +104,10 @@ export function topologyFabric(topology: Topology, gpus: number): CollectiveFabr
       if (/^leaf/.test(id)) {
         nic = Math.min(nic, bandwidth);
         nicLatency = Math.max(nicLatency, link.latency_s);
-        nicsOf.set(rank, 1);
+        nicOf.set(rank, -1 - rank);
+      } else if (topology.nodes[other]!.kind === 'nic') {
+        nic = Math.min(nic, bandwidth);
+        nicOf.set(rank, other);
       } else {
         intra = Math.min(intra, bandwidth);
         intraLatency = Math.max(intraLatency, link.latency_s);
@@ -121,8 +125,19 @@ export function topologyFabric(topology: Topology, gpus: number): CollectiveFabr
     for (let k = size; regular && k < gpus; k += size) regular = nodeOf[k] !== nodeOf[k - size];
     if (regular) nodeSize = size;
   }
-  let nics = 0;
-  for (let r = 0; r < Math.min(nodeSize, gpus); r++) nics += nicsOf.get(r) ?? 0;
+  // A NIC's own link to its leaf: its bandwidth and latency count too.
+  const nicNodes = new Set([...nicOf.values()].filter((v) => v >= 0));
+  for (const link of topology.links) {
+    for (const end of [link.a, link.b]) {
+      if (nicNodes.has(end)) {
+        nic = Math.min(nic, link.bandwidth_ab, link.bandwidth_ba);
+        nicLatency = Math.max(nicLatency, link.latency_s);
+      }
+    }
+  }
+  const firstNode = new Set<number>();
+  for (let r = 0; r < Math.min(nodeSize, gpus); r++) if (nicOf.has(r)) firstNode.add(nicOf.get(r)!);
+  const nics = firstNode.size;
   // A step crosses two links (GPU, switch, GPU) on the presets.
   return {
     intra_latency_s: 2 * intraLatency,

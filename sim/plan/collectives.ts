@@ -273,7 +273,7 @@ function buildSchedule(name: CollectiveName, algorithm: CollectiveAlgorithm, p: 
 /**
  * A ring over n channels across nodes of g members, with the pieces that share a pair merged.
  * Channel c orders node k as local members c, c+1, ..., c-1 and leaves it from local c-1 to local
- * c of node k+1 (through local c-1's NIC out and local c's NIC in). So member (k, y) always sends
+ * c of node k+1 (through local c-1's NIC out and local c's NIC in); with n < g, read c*(g/n) for c. So member (k, y) always sends
  * to local y+1: inside its node on every channel but y+1, and to node k+1 on channel y+1. Per
  * step it sends one transfer to (k, y+1) carrying the pieces of the n-1 channels that stay in the
  * node, and one to (k+1, y+1) carrying channel y+1's piece: 2p transfers a step instead of n*p,
@@ -292,12 +292,15 @@ function mergedRings(
 ): void {
   const nodes = p / g;
   const mod = (a: number, b: number): number => ((a % b) + b) % b;
+  // Channel c starts each node at local member c*stride: with fewer channels than members (or
+  // NICs shared by stride GPUs) the crossings still leave through n different NICs.
+  const stride = g % n === 0 ? g / n : 1;
   // Member at ring position i of channel c, and the position of member m in channel c.
   const at = (c: number, i: number): number => {
     const pos = mod(i, p);
-    return Math.floor(pos / g) * g + mod(c + (pos % g), g);
+    return Math.floor(pos / g) * g + mod(c * stride + (pos % g), g);
   };
-  const position = (c: number, m: number): number => Math.floor(m / g) * g + mod((m % g) - c, g);
+  const position = (c: number, m: number): number => Math.floor(m / g) * g + mod((m % g) - c * stride, g);
   const lastIntra = new Int32Array(p).fill(-1);
   const lastCross = new Int32Array(p).fill(-1);
   const phase = (kind: number, reduce: boolean, first: (m: number) => { start: number; deps: number[] }, stepBase: number): void => {
@@ -306,7 +309,8 @@ function mergedRings(
       for (let m = 0; m < p; m++) {
         const k = Math.floor(m / g);
         const y = m % g;
-        const crossChannel = mod(y + 1, g); // the channel that leaves the node from y
+        // The channel that leaves the node from y (none: n, when y is no channel's last member).
+        const crossChannel = mod(y + 1, stride) === 0 ? mod((y + 1) / stride, n) : n;
         const blockOf = (c: number): number => at(c, position(c, m) - s - (reduce ? 1 : 0));
         const intraPieces: [number, number][] = [];
         for (let c = 0; c < n; c++) if (c !== crossChannel) intraPieces.push([blockOf(c), c]);

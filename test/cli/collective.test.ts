@@ -33,6 +33,20 @@ describe('kvr collective', () => {
     expect(c.notes.join(' ')).toMatch(/single NIC/);
   });
 
+  test('multi-node presets: 4 NICs shared by 8 GPUs, or nodes of 4 GPUs, halve the inter-node bandwidth; a rail-optimised leaf with a full spine changes nothing', async () => {
+    const busbw = async (extra: string[]) => JSON.parse((await run([...MUST_SHOW, ...extra])).out).rows[0];
+    const full = await busbw([]);
+    const shared = await busbw(['--nics-per-node', '4']);
+    const small = await busbw(['--gpus-per-node', '4']);
+    const rails = await busbw(['--leaf', 'rails']);
+    expect(shared.channels).toBe(4);
+    expect(shared.busbw_GBps / full.busbw_GBps).toBeGreaterThan(0.45);
+    expect(shared.busbw_GBps / full.busbw_GBps).toBeLessThan(0.55);
+    expect(small.busbw_GBps / full.busbw_GBps).toBeGreaterThan(0.45);
+    expect(small.busbw_GBps / full.busbw_GBps).toBeLessThan(0.55);
+    expect(rails.busbw_GBps).toBeCloseTo(full.busbw_GBps, 6);
+  });
+
   test('a table like nccl-tests: size, time, algbw, busbw, and what ran', async () => {
     const { code, out } = await run(['collective', '--gpus', '8', '--gpu', 'h100-sxm', '--sizes', '1K,1G', '--op', 'all-gather']);
     expect(code).toBe(0);
@@ -46,10 +60,12 @@ describe('kvr collective', () => {
     [['collective', '--op', 'broadcast'], /^kvr: --op: .*all-reduce, all-gather, reduce-scatter, all-to-all, send-recv/],
     [['collective', '--sizes', '1X'], /^kvr: --sizes: expected sizes such as 1M, 64M:4G/],
     [['collective', '--collective', 'tree'], /^kvr: --collective: .*auto, ring, hierarchical, direct/],
+    [['collective', '--topology', 'multi-node', '--leaf', 'x'], /^kvr: --leaf: unknown value "x" \(allowed: shared, rails\)$/],
+    [['collective', '--topology', 'multi-node', '--nics-per-node', '3'], /^kvr: --nics-per-node: must divide --gpus-per-node 8/],
   ])('%j: one line naming the flag, exit 2', async (argv, message) => {
     const { code, err } = await run(argv);
     expect(code).toBe(2);
     expect(err.trim().split('\n')).toHaveLength(1);
-    expect(err).toMatch(message);
+    expect(err.trim()).toMatch(message);
   });
 });
