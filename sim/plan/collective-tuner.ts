@@ -192,13 +192,13 @@ export function tuneCollective(
   const forced = options.algorithm !== undefined && options.algorithm !== 'auto' ? options.algorithm : undefined;
   // NCCL without NVLink SHARP or CollNet runs rings (and trees) only; the hierarchical shape is
   // theirs (NVLS-tree, CollNet-chain), so auto leaves it to be forced.
-  const candidates: CollectiveAlgorithm[] = forced !== undefined ? [forced] : ['ring'];
+  const candidates: CollectiveAlgorithm[] = forced !== undefined ? [forced] : name === 'allreduce' && nodes > 1 ? ['ring', 'tree'] : ['ring'];
   const protocols: readonly CollectiveProtocol[] = options.protocol !== undefined ? [options.protocol] : COLLECTIVE_PROTOCOLS;
   let best: CollectiveTuning | undefined;
   for (const algorithm of candidates) {
     for (const protocol of protocols) {
       const estimate_s = estimateCollective(name, algorithm, protocol, bytes, p, nodeSize, channels, fabric);
-      if (best === undefined || estimate_s < best.estimate_s) best = { algorithm, protocol, channels: algorithm === 'ring' ? channels : 1, node_size: nodeSize, estimate_s };
+      if (best === undefined || estimate_s < best.estimate_s) best = { algorithm, protocol, channels: algorithm === 'ring' || algorithm === 'tree' ? channels : 1, node_size: nodeSize, estimate_s };
     }
   }
   return best!;
@@ -229,6 +229,16 @@ export function estimateCollective(
     // chunks, the busier of link and NIC sets the pace once the pipeline is full.
     const q = 4;
     return latency + (2 * a + b) / q + (Math.max(2 * a, b) * (q - 1)) / q;
+  }
+  if (algorithm === 'tree' && name === 'allreduce' && nodes > 1) {
+    // tuning.cc: latency base + 2((g-1) intra + log2(N) inter); tree all-reduce bandwidth x .92.
+    // Bandwidth: the busier of a GPU's link (the chains reduce and broadcast: 2 (g-1)/g of the
+    // data) and a NIC (an interior leader sends its channel's data up once and down to two
+    // children: 3/n of it), over a pipeline of TREE_CHUNKS chunks that takes 1/chunks more to fill.
+    const latency = baseLatency('tree', protocol) + 2 * ((nodeSize - 1) * hop(false) + Math.ceil(Math.log2(nodes)) * hop(true));
+    const linkTime = (2 * bytes * wire * (nodeSize - 1)) / nodeSize / intra;
+    const nicTime = (bytes * wire * (nodes > 2 ? 3 : 1)) / channels / Math.min(nic, intra);
+    return latency + (Math.max(linkTime, nicTime) / 0.92) * (1 + 1 / 4);
   }
   if (algorithm === 'direct') {
     return baseLatency('ring', protocol) + hop(nodes > 1) * (name === 'allreduce' ? 2 : 1) + (ringSteps * bytes * wire) / p / (nodes > 1 ? Math.min(intra, nic) : intra);

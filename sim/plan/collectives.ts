@@ -185,6 +185,8 @@ function buildSchedule(name: CollectiveName, algorithm: CollectiveAlgorithm, p: 
   const nodes = p / nodeSize;
   if (algorithm === 'hierarchical' && name === 'allreduce' && nodes > 1 && nodeSize > 1) {
     hierarchical(p, nodeSize, startOf, add, doneOf);
+  } else if (algorithm === 'tree' && name === 'allreduce' && nodes > 1) {
+    doubleBinaryTree(p, nodeSize, channels, startOf, add, doneOf);
   } else if (algorithm === 'direct') {
     const gather = (kind: number, first: (m: number) => { start: number; deps: number[] }): void => {
       for (let k = 1; k < p; k++) {
@@ -343,6 +345,88 @@ function mergedRings(
     }
   }
   for (let m = 0; m < p; m++) doneOf[m]!.push(...both(m));
+}
+
+/**
+ * Tree all-reduce across nodes as NCCL runs it (src/graph/trees.cc: ncclGetDtree, a double binary
+ * tree; src/graph/connect.cc: a chain inside each node): n channels, each carrying 1/n of the data
+ * in TREE_CHUNKS pipelined chunks. Channel c's node leader is local member c*(g/n) (its NIC);
+ * inside a node the members form a chain from the leader. A chunk is reduced up the chain to the
+ * leader, up the tree of leaders to the root, broadcast down the tree and down each chain. Even
+ * channels use the tree of node indices with parent (i-1)/2 rooted at node 0; odd channels its
+ * mirror (node i plays N-1-i), so a node that is a leaf in one is interior in the other.
+ */
+export const TREE_CHUNKS = 4;
+
+function doubleBinaryTree(
+  p: number,
+  g: number,
+  n: number,
+  startOf: (m: number) => number,
+  add: (draft: Draft) => number,
+  doneOf: number[][],
+): void {
+  const nodes = p / g;
+  const stride = g % n === 0 ? g / n : 1;
+  const Q = TREE_CHUNKS;
+  const parts = n * Q;
+  const mod = (a: number, b: number): number => ((a % b) + b) % b;
+  for (let q = 0; q < Q; q++) {
+    for (let c = 0; c < n; c++) {
+      const part = c * Q + q;
+      const leaderLocal = (c * stride) % g;
+      // chain[k][j]: member at chain position j of node k (j = 0: the leader).
+      const chain = (k: number, j: number): number => k * g + mod(leaderLocal + j, g);
+      // Tree over nodes; mirrored on odd channels.
+      const label = (k: number): number => (c % 2 === 0 ? k : nodes - 1 - k);
+      const node = (i: number): number => (c % 2 === 0 ? i : nodes - 1 - i);
+      const parentOf = (k: number): number => (label(k) === 0 ? -1 : node(Math.floor((label(k) - 1) / 2)));
+      const childrenOf = (k: number): number[] => [2 * label(k) + 1, 2 * label(k) + 2].filter((i) => i < nodes).map(node);
+      const lane = 2 * c;
+      const draft = (src: number, dst: number, kind: number, step: number, deps: number[], first: boolean, down: boolean): Draft => ({
+        src, dst, block: -1, part, parts, step, lane: lane + (down ? 1 : 0), kind, start: first ? startOf(src) : -1, deps: first ? [] : deps,
+      });
+      // Reduce up each chain: position j sends to j-1 once it holds its own partial sum.
+      const chainIn = new Int32Array(p).fill(-1);
+      for (let j = g - 1; j >= 1; j--) {
+        for (let k = 0; k < nodes; k++) {
+          const m = chain(k, j);
+          const id = add(draft(m, chain(k, j - 1), 1, g - 1 - j, [chainIn[m]!], j === g - 1, false));
+          chainIn[chain(k, j - 1)] = id;
+        }
+      }
+      // Reduce up the tree of leaders, deepest labels first (children before parents).
+      const treeIn: number[][] = Array.from({ length: nodes }, () => []);
+      const order = Array.from({ length: nodes }, (_, i) => node(nodes - 1 - i));
+      const first = (k: number): boolean => g === 1 && childrenOf(k).length === 0;
+      for (const k of order) {
+        const parent = parentOf(k);
+        if (parent < 0) continue;
+        const m = chain(k, 0);
+        const deps = [...(g > 1 ? [chainIn[m]!] : []), ...treeIn[k]!];
+        treeIn[parent]!.push(add(draft(m, chain(parent, 0), 1, g - 1, deps, first(k) && deps.length === 0, false)));
+      }
+      // Broadcast down the tree: the root once it holds the sum, then each leader once it got it.
+      const down = new Int32Array(nodes).fill(-1);
+      const rootDeps = (k: number): number[] => [...(g > 1 ? [chainIn[chain(k, 0)]!] : []), ...treeIn[k]!];
+      for (const k of [...order].reverse()) {
+        const deps = parentOf(k) < 0 ? rootDeps(k) : [down[k]!];
+        for (const child of childrenOf(k)) down[child] = add(draft(chain(k, 0), chain(child, 0), 0, g, deps, false, true));
+      }
+      // Broadcast down each chain.
+      for (let k = 0; k < nodes; k++) {
+        const leader = chain(k, 0);
+        const leaderDone = parentOf(k) < 0 ? rootDeps(k) : [down[k]!];
+        doneOf[leader]!.push(...leaderDone);
+        let previous = leaderDone;
+        for (let j = 1; j < g; j++) {
+          const id = add(draft(chain(k, j - 1), chain(k, j), 0, g + j, previous, false, true));
+          doneOf[chain(k, j)]!.push(id);
+          previous = [id];
+        }
+      }
+    }
+  }
 }
 
 /**

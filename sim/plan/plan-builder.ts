@@ -174,7 +174,7 @@ export class PlanBuilder {
       start,
       deps: deps.filter((dep) => dep >= 0),
     };
-    if (schedule.count > 0 && tuned.channels > 1 && algorithm === 'ring') op.channels = tuned.channels;
+    if (schedule.count > 0 && tuned.channels > 1 && (algorithm === 'ring' || algorithm === 'tree')) op.channels = tuned.channels;
     if (tuned.node_size !== ranks.length) op.node_size = tuned.node_size;
     if (tuned.protocol !== undefined) op.protocol = tuned.protocol;
     this.ops.push(op);

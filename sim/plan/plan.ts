@@ -18,12 +18,13 @@ export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causa
 
 /**
  * How a collective is scheduled as point-to-point transfers: `ring` (p-1 steps, each rank sends one
- * block to its successor per step; over n channels, n rings each carrying 1/n), `hierarchical`
+ * block to its successor per step; over n channels, n rings each carrying 1/n), `tree` (all-reduce
+ * across nodes: NCCL's double binary tree, a chain inside each node), `hierarchical`
  * (all-reduce: reduce-scatter inside each node, all-reduce across nodes, all-gather inside; other
  * collectives run as rings) or `direct` (every rank sends its block to every other rank at once).
  * Contention between the transfers comes from the link model either way.
  */
-export const COLLECTIVE_ALGORITHMS = ['ring', 'hierarchical', 'direct'] as const;
+export const COLLECTIVE_ALGORITHMS = ['ring', 'tree', 'hierarchical', 'direct'] as const;
 export type CollectiveAlgorithm = (typeof COLLECTIVE_ALGORITHMS)[number];
 /** What --collective takes: an algorithm, or `auto` (the default): the tuner's pick per collective (sim/plan/collective-tuner.ts). */
 export const COLLECTIVE_CHOICES = ['auto', ...COLLECTIVE_ALGORITHMS] as const;

@@ -59,7 +59,7 @@ describe('kvr collective', () => {
   test.each([
     [['collective', '--op', 'broadcast'], /^kvr: --op: .*all-reduce, all-gather, reduce-scatter, all-to-all, send-recv/],
     [['collective', '--sizes', '1X'], /^kvr: --sizes: expected sizes such as 1M, 64M:4G/],
-    [['collective', '--collective', 'tree'], /^kvr: --collective: .*auto, ring, hierarchical, direct/],
+    [['collective', '--collective', 'nvls'], /^kvr: --collective: .*auto, ring, tree, hierarchical, direct/],
     [['collective', '--topology', 'multi-node', '--leaf', 'x'], /^kvr: --leaf: unknown value "x" \(allowed: shared, rails\)$/],
     [['collective', '--topology', 'multi-node', '--nics-per-node', '3'], /^kvr: --nics-per-node: must divide --gpus-per-node 8/],
   ])('%j: one line naming the flag, exit 2', async (argv, message) => {

@@ -47,7 +47,7 @@ describe('buildPlan', () => {
     [{ strategy: 'kvr-tp', gpus: 8, tp: 3, partition: [2048, 2048] }, /^tp: must be a whole divisor of the 8 GPUs \(got 3\)/],
     [{ strategy: 'kvr-tp', gpus: 8, tp: 4, partition: [4096] }, /^partition: needs one chunk per tensor-parallel group: 2 values \(got 1\)/],
     [{ strategy: 'kvr-e', collective: 'direct' }, /^collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp\); strategy is kvr-e/],
-    [{ strategy: 'tsp', collective: 'tree' }, /^collective: expected one of auto, ring, hierarchical, direct/],
+    [{ strategy: 'tsp', collective: 'nvls' }, /^collective: expected one of auto, ring, tree, hierarchical, direct/],
     [{ strategy: 'tp', tp: 2 }, /^tp: only applies to strategy kvr-tp/],
   ])('rejects %j', (override, message) => {
     const request = { strategy: 'kvr-e', model: llama7b, context: 4096, gpus: 2, ...override } as Parameters<typeof buildPlan>[0];

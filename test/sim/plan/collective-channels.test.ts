@@ -83,3 +83,22 @@ describe('the tuner (NCCL tuning.cc in kvr terms)', () => {
     expect(tuneCollective('allreduce', 1 << 30, 8, 0, topologyFabric(one, 8)).protocol).toBe('simple');
   });
 });
+
+describe('tree all-reduce (4 nodes x 2 members, 2 channels)', () => {
+  const s = collectiveSchedule('allreduce', 'tree', 8, 'together', { channels: 2, node_size: 2 });
+
+  test('each channel reduces up a chain and a binary tree of leaders and broadcasts down: 2((g-1)N + N-1) transfers a chunk', () => {
+    expect(s.count).toBe(4 * 2 * 2 * ((2 - 1) * 4 + 4 - 1));
+  });
+
+  test('the two channels use different leaders (NICs): local 0 and local 1', () => {
+    const senders = [new Set<number>(), new Set<number>()];
+    for (let k = 0; k < s.count; k++) if (s.inter[k] === 1) senders[s.lane[k]! >> 1]!.add(s.src[k]! % 2);
+    expect([...senders[0]!]).toEqual([0]);
+    expect([...senders[1]!]).toEqual([1]);
+  });
+
+  test('every member ends with every piece: one done transfer per chunk and channel', () => {
+    for (let m = 0; m < 8; m++) expect(s.doneOffset[m + 1]! - s.doneOffset[m]!).toBeGreaterThanOrEqual(8);
+  });
+});
