@@ -109,7 +109,7 @@ describe('kvr compare', () => {
     [['compare', '--strategy', 'tsp'], /^kvr: --strategy: kvr compare runs every strategy; leave --strategy out/],
     [['compare', '--partition', '1,2'], /^kvr: --partition: kvr compare runs every strategy/],
     [['compare', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
-    [['compare', '--collective', 'nvls'], /^kvr: --collective: unknown value "nvls" \(allowed: auto, ring, hierarchical, direct\)$/],
+    [['compare', '--collective', 'nvls'], /^kvr: --collective: unknown value "nvls" \(allowed: auto, ring, tree, hierarchical, direct\)$/],
     [['compare', '--gpus', 'x'], /^kvr: --gpus: expected an integer/],
   ])('%j: one line naming the flag, exit 2', async (argv, message) => {
     const { code, out, err } = await run(argv);
