@@ -13,7 +13,8 @@ import type { Topology } from './topology/topology.js';
  * doc/PERFORMANCE.md): time from the start until every rank has its result; algbw = size / time;
  * busbw = algbw x the factor that makes it comparable to a link's bandwidth:
  *   all-reduce 2(n-1)/n; all-gather, reduce-scatter, all-to-all (n-1)/n; send-recv 1.
- * Size is nccl-tests' size: the whole buffer (an all-gather's output, a reduce-scatter's input).
+ * Size is nccl-tests' size: the whole buffer (an all-reduce's, an all-gather's output, a
+ * reduce-scatter's input; for all-to-all and send-recv, each rank's send buffer).
  */
 export const COLLECTIVE_OPS = ['all-reduce', 'all-gather', 'reduce-scatter', 'all-to-all', 'send-recv'] as const;
 export type CollectiveOpName = (typeof COLLECTIVE_OPS)[number];
@@ -80,11 +81,11 @@ export function runCollective(request: CollectiveRunRequest): CollectiveRun {
       estimate = tuneCollective(name, size, p, 0, fabric, { algorithm: choice, ...(request.channels === undefined ? {} : { channels: request.channels }), ...(request.protocol === undefined ? {} : { protocol: request.protocol }) }).estimate_s;
     }
   } else if (op === 'all-to-all') {
-    // Every rank sends 1/p of its buffer (size/p per rank) to every other rank, all at once.
-    for (let k = 1; k < p; k++) for (const r of ranks) builder.transfer('send', r, (r + k) % p, 0, 0, Math.floor(size / p / p), [], undefined, { payload: 'hidden' });
+    // Every rank sends 1/p of its buffer (the size) to every other rank, all at once.
+    for (let k = 1; k < p; k++) for (const r of ranks) builder.transfer('send', r, (r + k) % p, 0, 0, Math.floor(size / p), [], undefined, { payload: 'hidden' });
   } else {
-    // send-recv: every rank sends its buffer to the next (nccl-tests sendrecv).
-    for (const r of ranks) builder.transfer('send', r, (r + 1) % p, 0, 0, Math.floor(size / p), [], undefined, { payload: 'hidden' });
+    // send-recv: every rank sends its buffer (the size) to the next (nccl-tests sendrecv).
+    for (const r of ranks) builder.transfer('send', r, (r + 1) % p, 0, 0, size, [], undefined, { payload: 'hidden' });
   }
   const plan: Plan = { schema: PLAN_SCHEMA, strategy: 'tp', model: BYTE_MODEL, context: size, gpus: p, partition: ranks.map(() => 0), kv_tokens: ranks.map(() => 0), last_rank: 0, ops: builder.ops };
   const run = runPlan(plan, new Float64Array(plan.ops.length), scenarioRouter({ topology: request.topology, gpu: request.gpu }));
