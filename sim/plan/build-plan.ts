@@ -87,11 +87,14 @@ export function planEdgeCount(
   const direct = options.collective === 'direct';
   const reductions = options.parallelBlock === true ? 1 : 2;
   // One all-reduce (or reduce-scatter + all-gather pair) over t ranks, with its consumers.
-  const reduction = (t: number): number => (direct ? 2 * t * t * t : 3 * n * t * t);
+  // A merged multi-channel ring step waits for both of the previous step's receives: 5 edges per
+  // transfer pair instead of 3.
+  const perRing = n > 1 ? 5 : 3;
+  const reduction = (t: number): number => (direct ? 2 * t * t * t : perRing * n * t * t);
   switch (strategy) {
     case 'tsp':
     case 'tsp-causal':
-      return layers * ((direct ? p * p * p : 3 * n * p * p) + 3 * p) + 1;
+      return layers * ((direct ? p * p * p : perRing * n * p * p) + 3 * p) + 1;
     case 'ring-kv':
       return 2 * planOpCount(strategy, layers, gpus);
     case 'tp':

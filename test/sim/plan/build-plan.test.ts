@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { buildPlan, estimateSimulationBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount } from '../../../sim/plan/build-plan.js';
+import { buildPlan, estimateSimulationBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, ringChannels } from '../../../sim/plan/build-plan.js';
+import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
+import { presetTopology } from '../../../sim/topology/presets.js';
 import { compilePlan } from '../../../sim/engine/engine.js';
 import { Router } from '../../../sim/topology/routing.js';
 import { topology } from '../../support/scenarios.js';
@@ -88,5 +90,28 @@ describe('simulation memory estimate', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     // The ring schedule of the same all-gather is p^2 edges a layer and runs.
     expect(estimateSimulationBytes('tsp', 32, 240).bytes).toBeLessThan(MAX_SIMULATION_BYTES);
+  });
+});
+
+describe('estimates across nodes with auto collectives (a ring per NIC, merged per pair; tree; hierarchical)', () => {
+  const gpus = 32;
+  const topo = presetTopology('multi-node', { gpus, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
+  const fabric = topologyFabric(topo, gpus);
+  test.each([
+    ['tp', 131072, undefined],
+    ['tp-sp', 131072, undefined],
+    ['tsp', 131072, undefined],
+    ['tp', 2048, 'tree'],
+    ['tp', 131072, 'hierarchical'],
+  ] as const)('%s at %i tokens (%s): ops and edges are upper estimates, edges within 1.5x', (strategy, context, collective) => {
+    const request = { strategy, model: { ...llama7b, layers: 2 }, context, gpus, fabric, ...(collective === undefined ? {} : { collective }) };
+    const program = compilePlan(buildPlan(request), new Router(topo));
+    let edges = 0;
+    for (let i = 0; i < program.count; i++) edges += program.depCount[i]!;
+    const channels = ringChannels(request);
+    expect(planOpCount(strategy, 2, gpus, { channels })).toBeGreaterThanOrEqual(program.count);
+    const estimate = planEdgeCount(strategy, 2, gpus, { channels });
+    expect(estimate).toBeGreaterThanOrEqual(edges);
+    if (collective === undefined) expect(estimate).toBeLessThanOrEqual(1.5 * edges);
   });
 });
