@@ -1,4 +1,4 @@
-import { protocolWire, transferProtocolLatency, transferTokens } from '../plan/collectives.js';
+import { protocolWire, scheduleLatency, scheduleTokens } from '../plan/collectives.js';
 import { collectiveTransfers, expandedLayout, identityLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
 import type { Plan } from '../plan/plan.js';
 import type { Route, Router } from '../topology/routing.js';
@@ -191,10 +191,15 @@ function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): 
       const { ranks, blocks, bytes_per_token: perToken, protocol } = op;
       // Wire bytes per token: the protocol's (LL and LL128 carry flags with the data).
       const wirePerToken = perToken * protocolWire(protocol);
+      const tokens = scheduleTokens(schedule, blocks);
+      const { src, dst, lane } = schedule;
       for (let k = 0; k < schedule.count; k++) {
-        bytes[i + k] = transferTokens(blocks, schedule, k) * wirePerToken;
-        channel(i + k, ranks[schedule.src[k]!]!, ranks[schedule.dst[k]!]!, schedule.lane[k]!);
-        if (protocol !== undefined) latency[i + k] = transferProtocolLatency(op.algorithm, protocol, schedule, k, latency[i + k]!);
+        bytes[i + k] = tokens[k]! * wirePerToken;
+        channel(i + k, ranks[src[k]!]!, ranks[dst[k]!]!, lane[k]!);
+      }
+      if (protocol !== undefined) {
+        const { scale, base } = scheduleLatency(schedule, op.algorithm, protocol);
+        for (let k = 0; k < schedule.count; k++) latency[i + k] = latency[i + k]! * scale[k]! + base[k]!;
       }
     }
     if (layout.identity) {
@@ -425,8 +430,10 @@ export function programBytes(plan: Plan, program: EngineProgram, out: Float64Arr
     if (op.kind === 'transfer') out[indexOf[op.id]!] = op.protocol === undefined ? op.bytes : op.bytes * protocolWire(op.protocol);
     else if (op.kind === 'collective') {
       const base = indexOf[op.id]!;
-      const wire = protocolWire(op.protocol);
-      collectiveTransfers(op, schedules[op.id]!, (k, _src, _dst, size) => void (out[base + k] = size * wire));
+      const perToken = op.bytes_per_token * protocolWire(op.protocol);
+      const schedule = schedules[op.id]!;
+      const tokens = scheduleTokens(schedule, op.blocks);
+      for (let k = 0; k < schedule.count; k++) out[base + k] = tokens[k]! * perToken;
     }
   }
   return out;

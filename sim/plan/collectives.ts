@@ -142,6 +142,54 @@ function pieceRange(blocks: readonly (readonly [number, number])[], b: number, p
   return [lo + Math.floor((part * (hi - lo)) / parts), lo + Math.floor(((part + 1) * (hi - lo)) / parts)];
 }
 
+const tokenCache = new WeakMap<CollectiveSchedule, Map<string, Int32Array>>();
+
+/**
+ * Tokens of every transfer of a schedule for these blocks (memoised per schedule and blocks: the
+ * collectives of a plan mostly share both, and big plans have ~10^6 transfers).
+ */
+export function scheduleTokens(schedule: CollectiveSchedule, blocks: readonly (readonly [number, number])[]): Int32Array {
+  let bySchedule = tokenCache.get(schedule);
+  if (bySchedule === undefined) {
+    bySchedule = new Map();
+    tokenCache.set(schedule, bySchedule);
+  }
+  let key = '';
+  for (const [a, b] of blocks) key += `${a},${b};`;
+  let tokens = bySchedule.get(key);
+  if (tokens === undefined) {
+    tokens = new Int32Array(schedule.count);
+    for (let k = 0; k < schedule.count; k++) tokens[k] = transferTokens(blocks, schedule, k);
+    if (bySchedule.size > 64) bySchedule.clear();
+    bySchedule.set(key, tokens);
+  }
+  return tokens;
+}
+
+const latencyCache = new WeakMap<CollectiveSchedule, Map<string, { scale: Float64Array; base: Float64Array }>>();
+
+/** Per transfer of a schedule under an algorithm and protocol: the route-latency scale and the base latency added (memoised). */
+export function scheduleLatency(schedule: CollectiveSchedule, algorithm: CollectiveAlgorithm, protocol: CollectiveProtocol): { scale: Float64Array; base: Float64Array } {
+  let bySchedule = latencyCache.get(schedule);
+  if (bySchedule === undefined) {
+    bySchedule = new Map();
+    latencyCache.set(schedule, bySchedule);
+  }
+  const key = `${algorithm}/${protocol}`;
+  let entry = bySchedule.get(key);
+  if (entry === undefined) {
+    const scale = new Float64Array(schedule.count);
+    const base = new Float64Array(schedule.count);
+    for (let k = 0; k < schedule.count; k++) {
+      scale[k] = hopLatencyScale(algorithm, protocol, schedule.inter[k] === 1);
+      base[k] = transferBaseLatency(algorithm, protocol, schedule, k);
+    }
+    entry = { scale, base };
+    bySchedule.set(key, entry);
+  }
+  return entry;
+}
+
 /** Tokens transfer k carries (transferRange's length, without the array). */
 export function transferTokens(blocks: readonly (readonly [number, number])[], schedule: CollectiveSchedule, k: number): number {
   let tokens = pieceTokens(blocks, schedule.block[k]!, schedule.part[k]!, schedule.parts[k]!);

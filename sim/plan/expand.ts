@@ -1,4 +1,4 @@
-import { TRANSFER_KIND_NAMES, opSchedule, transferBaseLatency, transferRange, type CollectiveSchedule } from './collectives.js';
+import { TRANSFER_KIND_NAMES, opSchedule, scheduleTokens, transferBaseLatency, transferRange, type CollectiveSchedule } from './collectives.js';
 import { hopLatencyScale } from './collective-tuner.js';
 import type { CollectiveOp, Plan, PlanOp, TransferOp } from './plan.js';
 
@@ -128,9 +128,10 @@ export function collectiveTransfers(
   schedule: CollectiveSchedule,
   visit: (k: number, src: number, dst: number, bytes: number, block: readonly [number, number], step: number, name: TransferOp['name']) => void,
 ): void {
+  const tokens = scheduleTokens(schedule, op.blocks);
   for (let k = 0; k < schedule.count; k++) {
     const block = transferRange(op.blocks, schedule, k);
-    visit(k, op.ranks[schedule.src[k]!]!, op.ranks[schedule.dst[k]!]!, (block[1] - block[0]) * op.bytes_per_token, block, schedule.step[k]!, TRANSFER_KIND_NAMES[schedule.kind[k]!]!);
+    visit(k, op.ranks[schedule.src[k]!]!, op.ranks[schedule.dst[k]!]!, tokens[k]! * op.bytes_per_token, block, schedule.step[k]!, TRANSFER_KIND_NAMES[schedule.kind[k]!]!);
   }
 }
 

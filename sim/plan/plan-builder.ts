@@ -1,7 +1,7 @@
 import type { ModelSpec } from '../model/model-spec.js';
 import { kvBytesPerToken } from '../model/model-size.js';
 import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
-import { collectiveSchedule, transferTokens } from './collectives.js';
+import { collectiveSchedule, scheduleTokens } from './collectives.js';
 import { tuneCollective, type CollectiveFabric, type CollectiveRequestOptions } from './collective-tuner.js';
 import {
   PLAN_SCHEMA,
@@ -159,8 +159,9 @@ export class PlanBuilder {
     const tuned = this.tune(name, choice, ranks, data);
     const algorithm = tuned.algorithm;
     const schedule = collectiveSchedule(name, algorithm, ranks.length, start, tuned);
+    const tokens = scheduleTokens(schedule, blocks);
     let bytes = 0;
-    for (let k = 0; k < schedule.count; k++) bytes += transferTokens(blocks, schedule, k) * perToken;
+    for (let k = 0; k < schedule.count; k++) bytes += tokens[k]! * perToken;
     const op: CollectiveOp = {
       id,
       kind: 'collective',

@@ -1,6 +1,6 @@
 import type { EngineRun } from '../engine/engine.js';
 import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/gpu-spec.js';
-import { opSchedule } from '../plan/collectives.js';
+import { opSchedule, scheduleTokens } from '../plan/collectives.js';
 import type { CollectiveChoice, Plan as PlanOfUses } from '../plan/plan.js';
 
 /** One kind of collective a plan ran: e.g. allreduce, hierarchical, simple, 1 channel, 160 times. */
@@ -38,7 +38,6 @@ export function collectiveUses(plan: PlanOfUses): CollectiveUse[] {
   if (layers.size > 0) uses.set('explicit', { name: 'allgather', algorithm: plan.collective === 'direct' ? 'direct' : 'ring', protocol, channels, count: layers.size });
   return [...uses.values()];
 }
-import { collectiveTransfers } from '../plan/expand.js';
 import { logitsOpId, type Plan, type StrategyName } from '../plan/plan.js';
 import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
@@ -164,11 +163,13 @@ export function buildResult(
       commTotal += op.bytes;
     } else {
       const schedule = opSchedule(op);
-      collectiveTransfers(op, schedule, (_k, src, dst, bytes) => {
-        sent[src]! += bytes;
-        received[dst]! += bytes;
+      const tokens = scheduleTokens(schedule, op.blocks);
+      for (let k = 0; k < schedule.count; k++) {
+        const bytes = tokens[k]! * op.bytes_per_token;
+        sent[op.ranks[schedule.src[k]!]!]! += bytes;
+        received[op.ranks[schedule.dst[k]!]!]! += bytes;
         commTotal += bytes;
-      });
+      }
     }
   }
   let overflow: MemoryOverflow | null = null;
