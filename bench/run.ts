@@ -162,8 +162,10 @@ for (const bench of searches) {
     [`kvr-tp (tp 8, partition ${groups.join(',')})`, { ...kvrTp, partition: groups }, 100],
   ];
   // The machine is noisy: each line also reports its time as a ratio to kvr-e's in this run (kvr-e
-  // runs first), and a target is also met when that ratio is within the ratio of the targets.
-  const KVR_E_TARGET_MS = 100;
+  // runs first), and a target is also met when that ratio is within target / KVR_E_REFERENCE_MS:
+  // kvr-e's time here on the machine the targets were set on (README: 3 ms on a quiet 2-core
+  // Xeon, Node 20), so 100 ms reads as 33x kvr-e.
+  const KVR_E_REFERENCE_MS = 3;
   let kvrEMs = Number.NaN;
   for (const [name, scenario, target_ms] of strategies) {
     for (let i = 0; i < 3; i++) simulate(scenario); // warm-up
@@ -177,10 +179,10 @@ for (const bench of searches) {
     const ms = median(times);
     if (name === 'kvr-e') kvrEMs = ms;
     const ratio = ms / kvrEMs;
-    const ratioTarget = target_ms === null ? null : target_ms / KVR_E_TARGET_MS;
+    const ratioTarget = target_ms === null ? null : target_ms / KVR_E_REFERENCE_MS;
     const ok = target_ms === null || ms <= target_ms || (Number.isFinite(ratio) && ratio <= ratioTarget!);
     if (!ok) missed += 1;
-    const verdict = target_ms === null ? 'no target' : `target <= ${target_ms} ms or <= ${ratioTarget!.toFixed(1)}x kvr-e, ${ok ? 'met' : 'MISSED'}`;
+    const verdict = target_ms === null ? 'no target' : `target <= ${target_ms} ms or <= ${ratioTarget!.toFixed(0)}x kvr-e, ${ok ? 'met' : 'MISSED'}`;
     const vs = Number.isFinite(ratio) ? `, ${ratio.toFixed(2)}x kvr-e` : '';
     console.log(`llama2-70b, 4 x 8 h100-sxm, multi-node, 128k, ${name}: median ${ms.toFixed(1)} ms over 9 runs${vs} (${verdict}), ${events} events`);
   }

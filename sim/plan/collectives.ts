@@ -577,6 +577,9 @@ export function writeCollective(name: CollectiveName, request: CollectiveRequest
   const p = ranks.length;
   const schedule = collectiveSchedule(name, algorithm, p, request.perMember === true ? 'per-member' : 'together', request.shape);
   const protocol = request.protocol;
+  const tokens = scheduleTokens(schedule, blocks);
+  const perToken = builder.bytesPerToken(payload ?? {});
+  const latencies = protocol === undefined ? undefined : scheduleLatency(schedule, algorithm, protocol);
   const all = request.perMember === true ? [] : allReady(request);
   const ready = ranks.map((_, m) => (request.perMember === true ? request.ready(m) : all));
   const ids: number[] = new Array(schedule.count);
@@ -591,6 +594,9 @@ export function writeCollective(name: CollectiveName, request: CollectiveRequest
     let deps: number[];
     if (start === -1 && last - first === 1) {
       deps = [ids[schedule.depList[first]!]!];
+    } else if (start === -1 && last - first === 2) {
+      // A merged multi-channel ring step waits for both of its member's receives.
+      deps = [ids[schedule.depList[first]!]!, ids[schedule.depList[first + 1]!]!];
     } else {
       deps = start === -1 ? [] : start === -2 ? all : ready[start]!.slice();
       if (last > first && start === -2) deps = all.slice();
@@ -601,21 +607,25 @@ export function writeCollective(name: CollectiveName, request: CollectiveRequest
     const id = builder.transfer(TRANSFER_KIND_NAMES[schedule.kind[i]!]!, ranks[schedule.src[i]!]!, ranks[dst]!, layer, block[0], block[1], deps, schedule.step[i]!, payload);
     const more = schedule.moreOffset[i + 1]! - schedule.moreOffset[i]!;
     if (more > 0) {
-      // A merged ring step: its pieces as ranges, its bytes all of them.
+      // A merged ring step (pieces of several channels): its token range spans the pieces, its
+      // bytes are theirs (no per-piece ranges: tsp across nodes writes ~10^5 of these a plan).
       const op = builder.ops[id] as TransferOp;
-      const ranges: [number, number][] = [block];
-      for (let j = schedule.moreOffset[i]!; j < schedule.moreOffset[i + 1]!; j++) ranges.push(pieceRange(blocks, schedule.moreBlock[j]!, schedule.morePart[j]!, schedule.parts[i]!));
-      op.ranges = ranges;
-      op.token_start = Math.min(...ranges.map((r) => r[0]));
-      op.token_end = Math.max(...ranges.map((r) => r[1]));
-      op.bytes = transferTokens(blocks, schedule, i) * builder.bytesPerToken(payload ?? {});
+      let lo = block[0];
+      let hi = block[1];
+      for (let j = schedule.moreOffset[i]!; j < schedule.moreOffset[i + 1]!; j++) {
+        const piece = pieceRange(blocks, schedule.moreBlock[j]!, schedule.morePart[j]!, schedule.parts[i]!);
+        if (piece[0] < lo) lo = piece[0];
+        if (piece[1] > hi) hi = piece[1];
+      }
+      op.token_start = lo;
+      op.token_end = hi;
+      op.bytes = tokens[i]! * perToken;
     }
-    if (protocol !== undefined) {
+    if (latencies !== undefined) {
       const op = builder.ops[id] as TransferOp;
       op.protocol = protocol;
-      op.protocol_hop_scale = hopLatencyScale(algorithm, protocol, schedule.inter[i] === 1);
-      const base = transferBaseLatency(algorithm, protocol, schedule, i);
-      if (base > 0) op.protocol_base_s = base;
+      op.protocol_hop_scale = latencies.scale[i]!;
+      if (latencies.base[i]! > 0) op.protocol_base_s = latencies.base[i]!;
     }
     ids[i] = id;
     incoming[dst]!.push(id);
