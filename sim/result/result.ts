@@ -26,15 +26,13 @@ export function collectiveUses(plan: PlanOfUses): CollectiveUse[] {
   // Explicit collective transfers (tsp's all-gather, one per layer).
   const layers = new Set<number>();
   let protocol = 'none';
-  let merged = false;
   for (const op of plan.ops) {
     if (op.kind === 'transfer' && op.name === 'allgather') {
       layers.add(op.layer);
       protocol = op.protocol ?? 'none';
-      merged ||= op.ranges !== undefined;
     }
   }
-  const channels = merged ? (plan.channels ?? 1) : 1;
+  const channels = plan.channels ?? 1;
   if (layers.size > 0) uses.set('explicit', { name: 'allgather', algorithm: plan.collective === 'direct' ? 'direct' : 'ring', protocol, channels, count: layers.size });
   return [...uses.values()];
 }
