@@ -12,6 +12,7 @@ import { exportPlanCommand } from './commands/export-plan.js';
 import { calibrateCommand, type CalibrateFlags } from './commands/calibrate.js';
 import { validateCommand, type ValidateFlags as ValidateCommandFlags } from './commands/validate.js';
 import { compareCommand, type CompareFlags } from './commands/compare.js';
+import { collectiveCommand, type CollectiveFlags } from './commands/collective.js';
 import { mergeCommand, sweepCommand, type MergeFlags, type SweepFlags } from './commands/sweep.js';
 import { planCommand, type PlanFlags } from './commands/plan.js';
 import { INPUT_ERROR_CODES, NativeError, UNAVAILABLE_ERROR_CODES } from '../native/js/native-error.js';
@@ -172,6 +173,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .description('simulate one scenario under every strategy: TTFT, speedup over the best baseline, bytes, memory, decode re-shard')
       .option('--json', 'print the kvr-compare@3 JSON'),
   ).action((flags: CompareFlags) => compareCommand(flags, io));
+
+  addScenarioOptions(
+    program
+      .command('collective')
+      .description('one collective per size on a topology, as nccl-tests prints it: size, time, algbw, busbw, and the algorithm, protocol and channels that ran')
+      .option('--op <name>', 'all-reduce|all-gather|reduce-scatter|all-to-all|send-recv (default: all-reduce)')
+      .option('--sizes <list>', 'sizes: 1G, 1M,8M or 1M:4G (doubling; K, M, G = 1024^1..3 bytes; default 1M:1G)')
+      .option('--json', 'print the kvr-collective@1 JSON'),
+  ).action((flags: CollectiveFlags) => collectiveCommand(flags, io));
 
   program
     .command('demo')

@@ -7,7 +7,8 @@ import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
 import { resolveHfModel } from './hf-model.js';
 import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
-import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type Plan, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type Plan, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_PROTOCOLS } from '../sim/plan/collective-tuner.js';
 import type { Scenario } from '../sim/simulate.js';
 import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
 import { gpuNodes, topologyFromJson, type Topology } from '../sim/topology/topology.js';
@@ -46,7 +47,11 @@ export interface ScenarioFlags {
   attention?: string;
   tp?: string;
   collective?: string;
+  channels?: string;
+  protocol?: string;
   oversubscription?: string;
+  nicsPerNode?: string;
+  leaf?: string;
   socketBandwidth?: string;
   dtype?: string;
   ffnDtype?: string;
@@ -68,7 +73,7 @@ export const SCENARIO_DEFAULTS = {
   search: 'fast',
   granularity: String(DEFAULT_GRANULARITY),
   predictor: 'model',
-  collective: 'ring',
+  collective: 'auto',
   oversubscription: '1',
   socketBandwidth: `${DEFAULT_SOCKET_BANDWIDTH / 1e9} GB/s`,
 } as const;
@@ -91,9 +96,13 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--nic-latency <time>', `multi-node: inter-node latency (default: ${d.nicLatency})`))
     .addOption(new Option('--gpus-per-switch <n>', `pcie, pcie-2s: GPUs per PCIe switch (default: ${d.gpusPerSwitch})`))
     .addOption(new Option('--oversubscription <ratio>', `multi-node: leaf-to-spine oversubscription, e.g. 2 = a node's NICs share uplinks of half their bandwidth (default: ${d.oversubscription})`))
+    .addOption(new Option('--nics-per-node <n>', 'multi-node: NICs per node, dividing --gpus-per-node; fewer than GPUs: GPUs share a NIC (default: one per GPU)'))
+    .addOption(new Option('--leaf <kind>', 'multi-node: shared|rails: one leaf switch for every NIC (default), or rail-optimised: NIC j of every node on leaf j, the leaves joined by a spine'))
     .addOption(new Option('--socket-bandwidth <rate>', `pcie-2s: inter-socket link bandwidth (default: ${d.socketBandwidth})`))
     .addOption(new Option('--tp <n>', 'kvr-tp: GPUs per tensor-parallel group, dividing --gpus (default: --gpus-per-node on multi-node)'))
-    .addOption(new Option('--collective <algo>', `${COLLECTIVE_ALGORITHMS.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective})`))
+    .addOption(new Option('--collective <algo>', `${COLLECTIVE_CHOICES.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective}, NCCL-style tuner per collective and size)`))
+    .addOption(new Option('--channels <n>', 'ring channels per collective (default: one per NIC of a node across nodes, 1 inside a node)'))
+    .addOption(new Option('--protocol <name>', `${COLLECTIVE_PROTOCOLS.join('|')}: NCCL protocol of every collective (default: the tuner's per size)`))
     .addOption(new Option('--search <method>', `kvr-s: ${SEARCH_METHODS.join('|')} (default: ${d.search})`))
     .addOption(new Option('--granularity <tokens>', `kvr-s: chunks are multiples of this many tokens (default: ${d.granularity})`))
     .addOption(new Option('--table <file>', 'kvr-p --predictor interpolate: partition table (default: kvr-out/partition-tables/<model>.<gpu>.<topology>.<attention>.json if built here, else the committed one in calibration/partition-tables/)'))
@@ -146,8 +155,15 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
     if (!COLLECTIVE_STRATEGIES.includes(strategy)) {
       throw new KvrInputError('--collective', `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
     }
-    scenario.collective = checkChoice(flags.collective, COLLECTIVE_ALGORITHMS, '--collective');
+    scenario.collective = checkChoice(flags.collective, COLLECTIVE_CHOICES, '--collective');
   }
+  for (const [flag, given] of [['--channels', flags.channels], ['--protocol', flags.protocol]] as const) {
+    if (given !== undefined && !COLLECTIVE_STRATEGIES.includes(strategy)) {
+      throw new KvrInputError(flag, `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
+    }
+  }
+  if (flags.channels !== undefined) scenario.channels = parseIntegerText(flags.channels, '--channels', { min: 1, max: 64 });
+  if (flags.protocol !== undefined) scenario.protocol = checkChoice(flags.protocol, COLLECTIVE_PROTOCOLS, '--protocol');
   if (flags.tp !== undefined && strategy !== 'kvr-tp') {
     throw new KvrInputError('--tp', `only applies to --strategy kvr-tp (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
   }
@@ -246,7 +262,7 @@ export function loadPartitionTable(path: string, io: CliIo, isDefault: boolean):
   return partitionTableFromJson(loadJsonFile(io, path, '--table'), path);
 }
 
-function checkChoice<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+export function checkChoice<T extends string>(value: string, allowed: readonly T[], flag: string): T {
   if (!(allowed as readonly string[]).includes(value)) {
     throw new KvrInputError(flag, `unknown value ${describeValue(value)} (allowed: ${allowed.join(', ')})`);
   }
@@ -273,7 +289,7 @@ export function resolveModel(value: string, io: CliIo): ModelSpec {
  * A GPU by name or file. A calibrated profile (calibration/profiles/<name>.json) wins over the
  * datasheet preset of the same name; a file may be a GPU description or a calibrated profile.
  */
-function resolveGpu(value: string, io: CliIo): GpuSpec {
+export function resolveGpu(value: string, io: CliIo): GpuSpec {
   // A calibrated profile wins, also under a name with a "/" (slice profiles: h200/16sm is
   // calibration/profiles/h200/16sm.json); only then is such a name a file path.
   if (!value.toLowerCase().endsWith('.json') && !value.includes('\\')) {
@@ -302,7 +318,7 @@ function resolveStrategy(value: string): StrategyName {
   return value as StrategyName;
 }
 
-function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuSpec, flags: ScenarioFlags): Topology {
+export function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuSpec, flags: ScenarioFlags): Topology {
   const d = SCENARIO_DEFAULTS;
   const onlyFor = (flag: string, given: string | undefined, preset: TopologyPresetName): void => {
     if (given !== undefined && name !== preset) {
@@ -313,6 +329,9 @@ function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuS
   onlyFor('--nic-bandwidth', flags.nicBandwidth, 'multi-node');
   onlyFor('--nic-latency', flags.nicLatency, 'multi-node');
   onlyFor('--oversubscription', flags.oversubscription, 'multi-node');
+  onlyFor('--nics-per-node', flags.nicsPerNode, 'multi-node');
+  onlyFor('--leaf', flags.leaf, 'multi-node');
+  const rails = flags.leaf === undefined ? false : checkChoice(flags.leaf, ['shared', 'rails'] as const, '--leaf') === 'rails';
   onlyFor('--socket-bandwidth', flags.socketBandwidth, 'pcie-2s');
   if (flags.gpusPerSwitch !== undefined && name !== 'pcie' && name !== 'pcie-2s') {
     throw new KvrInputError('--gpus-per-switch', `only applies to --topology pcie or pcie-2s (topology is ${name})`);
@@ -328,11 +347,18 @@ function resolvePresetTopology(name: TopologyPresetName, gpus: number, gpu: GpuS
     // One GPU sends nothing, so no link needs a bandwidth: the GPU alone, with no links.
     return { name, nodes: [{ id: 'gpu0', kind: 'gpu' }], links: [], routes: [] };
   }
+  const gpusPerNode = parseIntegerText(flags.gpusPerNode ?? d.gpusPerNode, '--gpus-per-node', { min: 1, max: MAX_GPUS });
+  const nics = flags.nicsPerNode === undefined ? undefined : parseIntegerText(flags.nicsPerNode, '--nics-per-node', { min: 1, max: gpusPerNode });
+  if (nics !== undefined && gpusPerNode % nics !== 0) {
+    throw new KvrInputError('--nics-per-node', `must divide --gpus-per-node ${gpusPerNode} (got ${nics})`);
+  }
   return presetTopology(name, {
     gpus,
     bandwidth,
     latency_s,
-    gpus_per_node: parseIntegerText(flags.gpusPerNode ?? d.gpusPerNode, '--gpus-per-node', { min: 1, max: MAX_GPUS }),
+    ...(nics === undefined ? {} : { nics_per_node: nics }),
+    ...(rails ? { rails: true } : {}),
+    gpus_per_node: gpusPerNode,
     nic_bandwidth: positiveRate(flags.nicBandwidth ?? d.nicBandwidth, '--nic-bandwidth'),
     nic_latency_s: parseQuantity(flags.nicLatency ?? d.nicLatency, 'time', '--nic-latency'),
     gpus_per_switch: parseIntegerText(flags.gpusPerSwitch ?? d.gpusPerSwitch, '--gpus-per-switch', { min: 1, max: MAX_GPUS }),

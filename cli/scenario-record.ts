@@ -24,7 +24,11 @@ export interface ScenarioRecord {
   strategy: string;
   partition: number[] | null;
   attention: string;
+  /** auto: the NCCL-style tuner's pick per collective and size (sim/plan/collective-tuner.ts). */
   collective: string | null;
+  /** Forced ring channels and NCCL protocol (null: the tuner's). */
+  channels: number | null;
+  protocol: string | null;
   tp: number | null;
   search: { method: string; granularity_tokens: number } | null;
   predictor: string | null;
@@ -66,7 +70,9 @@ export function scenarioRecord(s: Scenario): ScenarioRecord {
     strategy: s.strategy,
     partition: s.partition ?? null,
     attention: s.attention ?? 'flash',
-    collective: usesCollectives ? (s.collective ?? 'ring') : null,
+    collective: usesCollectives ? (s.collective ?? 'auto') : null,
+    channels: usesCollectives ? (s.channels ?? null) : null,
+    protocol: usesCollectives ? (s.protocol ?? null) : null,
     tp: s.tp ?? null,
     search: s.search === undefined ? null : { method: s.search.method, granularity_tokens: s.search.granularity },
     predictor: s.predictor ?? null,

@@ -11,7 +11,8 @@ import { predictPartition, type Predictor } from './partition/predict-partition.
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
 import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
-import type { CollectiveAlgorithm, Plan, StrategyName } from './plan/plan.js';
+import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
+import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
 import type { Topology } from './topology/topology.js';
 import type { AttentionImplementation } from './work/op-kernels.js';
@@ -29,8 +30,11 @@ export interface Scenario {
   partition?: number[];
   /** Strategy kvr-tp: GPUs per tensor-parallel group (divides gpus). */
   tp?: number;
-  /** Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp (default ring). */
-  collective?: CollectiveAlgorithm;
+  /** Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp (default auto: the tuner's pick per collective). */
+  collective?: CollectiveChoice;
+  /** Ring channels and NCCL protocol, when forced (default: the tuner's). */
+  channels?: number;
+  protocol?: CollectiveProtocol;
   /** Strategies kvr-s and kvr-tp: how to search (default: fast, 64-token granularity). */
   search?: SearchOptions;
   /** Attention implementation the costs assume (default: flash). */
@@ -63,6 +67,9 @@ export function simulate(scenario: Scenario): Simulation {
   const options = {
     ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
     ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
+    ...(scenario.channels === undefined ? {} : { channels: scenario.channels }),
+    ...(scenario.protocol === undefined ? {} : { protocol: scenario.protocol }),
+    fabric: topologyFabric(scenario.topology, scenario.gpus),
   };
   checkPlanRequest({ strategy, model, context, gpus, ...options });
   checkPrecisionOnGpu(model, scenario.gpu);

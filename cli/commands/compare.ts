@@ -4,7 +4,9 @@ import type { StrategyName } from '../../sim/plan/plan.js';
 import type { Precision } from '../../sim/model/precision.js';
 import type { DecodeReadiness } from '../../sim/result/decode.js';
 import { simulate, type Scenario } from '../../sim/simulate.js';
-import type { SimResult } from '../../sim/result/result.js';
+import type { CollectiveUse, SimResult } from '../../sim/result/result.js';
+import type { CollectiveChoice } from '../../sim/plan/plan.js';
+import { topologyFabric } from '../../sim/plan/collective-tuner.js';
 import { formatBytes, formatBytesColumn, formatMemory, formatRate, formatSeconds, formatSecondsColumn, formatTtft, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
 import { scenarioRecord, type ScenarioRecord } from '../scenario-record.js';
@@ -37,6 +39,8 @@ export interface CompareRow {
   tensor_parallel: number;
   partition: number[];
   decode: DecodeReadiness;
+  /** The collectives that ran: what the tuner (or --collective) chose for each kind. */
+  collectives: CollectiveUse[];
 }
 
 /**
@@ -54,7 +58,7 @@ export interface Comparison {
   links: { bandwidths_Bps: number[]; latencies_s: number[]; count: number };
   /** Every input of the comparison, resolved, in base units (the kvr-tp row's --tp aside). */
   scenario: ScenarioRecord;
-  collective: 'ring' | 'direct';
+  collective: CollectiveChoice;
   attention: 'flash' | 'eager';
   /** The formats every strategy ran in (--dtype, --ffn-dtype, --kv-dtype); absent: the model's own dtype_bytes. */
   precision?: Precision;
@@ -159,9 +163,10 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
       tensor_parallel: r.tensor_parallel,
       partition: r.partition,
       decode: r.decode,
+      collectives: r.collectives,
     });
   }
-  const record = { ...scenarioRecord(base), strategy: 'compare', partition: null, collective: flags.collective ?? 'ring' };
+  const record = { ...scenarioRecord(base), strategy: 'compare', partition: null, collective: flags.collective ?? 'auto' };
   return {
     schema: COMPARE_SCHEMA,
     model: base.model.name,
@@ -171,7 +176,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     topology: base.topology.name,
     links: { bandwidths_Bps: record.topology.bandwidths_Bps, latencies_s: record.topology.latencies_s, count: record.topology.links.length },
     scenario: record,
-    collective: (flags.collective as 'ring' | 'direct' | undefined) ?? 'ring',
+    collective: (flags.collective as CollectiveChoice | undefined) ?? 'auto',
     attention: base.attention ?? 'flash',
     ...(base.model.precision === undefined ? {} : { precision: { ...base.model.precision } }),
     uncalibrated: results.some((r) => r.uncalibrated),
@@ -193,6 +198,7 @@ function notApplicable(scenario: Scenario): string | undefined {
       gpus,
       ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
       ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
+      fabric: topologyFabric(scenario.topology, scenario.gpus),
     });
   } catch (error) {
     if (error instanceof KvrInputError) return error.detail;
@@ -204,6 +210,12 @@ function notApplicable(scenario: Scenario): string | undefined {
 export function compareCommand(flags: CompareFlags, io: CliIo): void {
   const comparison = compareStrategies(flags, io);
   io.stdout(flags.json ? `${JSON.stringify(comparison, null, 2)}\n` : renderComparison(comparison));
+}
+
+/** "allreduce ring/simple x8" per kind of collective, "-" for none. */
+export function describeCollectives(uses: readonly CollectiveUse[] | undefined): string {
+  if (uses === undefined || uses.length === 0) return '-';
+  return uses.map((u) => `${u.name} ${u.algorithm}/${u.protocol}${u.channels > 1 ? ` ${u.channels}ch` : ''}`).join(', ');
 }
 
 /** The comparison as a table: one row per strategy, then what was skipped. */
@@ -235,8 +247,9 @@ export function renderComparison(c: Comparison): string {
     peak[i]!,
     r.fits ? 'yes' : 'NO',
     r.decode.reshard_bytes === 0 ? 'none' : `${formatBytes(r.decode.reshard_bytes)} in ${formatSeconds(r.decode.reshard_s)}`,
+    describeCollectives(r.collectives),
   ]);
-  const header = ['strategy', 'TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)'];
+  const header = ['strategy', 'TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)', 'collectives'];
   let text = `${lines.join('\n')}\n${renderTable(header, rows)}`;
   for (const s of c.skipped) text += `not compared: ${s.strategy}: ${s.reason}\n`;
   if (c.uncalibrated) text += 'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n';

@@ -5,7 +5,7 @@
  * editor sees and the code cannot drift apart. JSDoc tags (@integer, @minimum, @minItems, ...) go
  * into the schema.
  */
-import type { CollectiveAlgorithm, StrategyName } from '../../sim/plan/plan.js';
+import type { CollectiveChoice, StrategyName } from '../../sim/plan/plan.js';
 import type { Predictor } from '../../sim/partition/predict-partition.js';
 import type { SearchMethod } from '../../sim/partition/search-partition.js';
 import type { AttentionImplementation } from '../../sim/work/op-kernels.js';
@@ -105,8 +105,8 @@ export interface SweepScenario {
   gpus_per_switch?: GpuCount;
   /** pcie-2s: inter-socket link bandwidth, e.g. "64 GB/s". */
   socket_bandwidth?: Quantity;
-  /** tsp, tsp-causal, tp, tp-sp, kvr-tp: collective algorithm (ring or direct). */
-  collective?: CollectiveAlgorithm;
+  /** tsp, tsp-causal, tp, tp-sp, kvr-tp: collective algorithm (auto, the default: the tuner's pick per collective; or ring, hierarchical, direct). */
+  collective?: CollectiveChoice;
   /** kvr-tp: GPUs per tensor-parallel group (divides gpus; default: a node on multi-node). */
   tp?: GpuCount;
   /** Every GEMM, activations and attention: fp16, bf16 or fp8 (default fp16). */
@@ -163,7 +163,7 @@ export interface SweepAxes {
   /** @minItems 1 */
   partition?: PartitionText[];
   /** @minItems 1 */
-  collective?: CollectiveAlgorithm[];
+  collective?: CollectiveChoice[];
   /** @minItems 1 */
   tp?: GpuCount[];
   /** @minItems 1 */

@@ -8,7 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { TOPOLOGY_PRESET_NAMES } from '../../sim/topology/presets.js';
-import { COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveAlgorithm, type StrategyName } from '../../sim/plan/plan.js';
+import { COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveChoice, type StrategyName } from '../../sim/plan/plan.js';
 import { estimateSimulationBytes, MAX_SIMULATION_BYTES } from '../../sim/plan/build-plan.js';
 import type { SweepAxes, SweepScenario, SweepSpec } from '../config/types.js';
 import type { CliIo } from '../io.js';
@@ -325,7 +325,7 @@ export function specMemoryBound(expanded: ExpandedSpec, io: CliIo): number {
     const gpus = Number(point.gpus ?? SCENARIO_DEFAULTS.gpus);
     if (model === undefined || !(STRATEGY_NAMES as readonly string[]).includes(strategy) || !Number.isInteger(gpus)) return;
     const tp = point.tp === undefined ? undefined : Number(point.tp);
-    const collective = point.collective === undefined ? undefined : (String(point.collective) as CollectiveAlgorithm);
+    const collective = point.collective === undefined ? undefined : (String(point.collective) as CollectiveChoice);
     const { bytes } = estimateSimulationBytes(strategy, model.layers, gpus, {
       parallelBlock: model.parallel,
       ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),

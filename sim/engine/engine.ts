@@ -1,3 +1,4 @@
+import { protocolWire, scheduleLatency, scheduleTokens } from '../plan/collectives.js';
 import { collectiveTransfers, expandedLayout, identityLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
 import type { Plan } from '../plan/plan.js';
 import type { Route, Router } from '../topology/routing.js';
@@ -127,18 +128,27 @@ function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): 
   const isTransfer = new Uint8Array(n);
   const depsLeft = new Int32Array(n);
   const succCount = new Int32Array(n + 1);
-  const channel = (i: number, src: number, dst: number): void => {
+  // Ring channel c > 0 of a collective gets its own queue on a pair (NCCL's channels run side by
+  // side; their flows share the links): key (pair, lane).
+  const laneQueues = new Map<number, number>();
+  // Route of each channel queue, for counting how many queues each link carries.
+  const queueRoutes: Route[] = [];
+  const channel = (i: number, src: number, dst: number, lane = 0): void => {
     const key = src * p + dst;
-    let queue = channelOf[key]!;
+    let queue = lane === 0 ? channelOf[key]! : (laneQueues.get(key * 64 + lane) ?? -1);
     if (queue === -1) {
       queue = p + channels++;
-      channelOf[key] = queue;
+      if (lane === 0) channelOf[key] = queue;
+      else laneQueues.set(key * 64 + lane, queue);
+    }
+    if (pairRoute[key] === undefined) {
       const route = router.route(src, dst);
       pairRoute[key] = route;
       let rate = Infinity;
       for (let k = 0; k < route.resources.length; k++) rate = Math.min(rate, links[route.resources[k]!]!);
       pairNarrowest[key] = rate;
     }
+    if (queueRoutes.length < channels) queueRoutes.push(pairRoute[key]!);
     narrowest[i] = pairNarrowest[key]!;
     latency[i] = pairRoute[key]!.latency_s;
     isTransfer[i] = 1;
@@ -170,17 +180,26 @@ function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): 
     if (op.kind === 'compute') {
       queueOf[i] = op.rank;
     } else if (op.kind === 'transfer') {
-      bytes[i] = op.bytes;
+      bytes[i] = op.protocol === undefined ? op.bytes : op.bytes * protocolWire(op.protocol);
       channel(i, op.src, op.dst);
+      if (op.protocol_hop_scale !== undefined) latency[i]! *= op.protocol_hop_scale;
+      if (op.protocol_base_s !== undefined) latency[i]! += op.protocol_base_s;
     } else {
       if (layout.identity) return undefined;
       // Written out (not via collectiveTransfers' callback): big tp plans have ~10^5 of these.
       const schedule = layout.schedules[id]!;
-      const { ranks, blocks, bytes_per_token: perToken } = op;
+      const { ranks, blocks, bytes_per_token: perToken, protocol } = op;
+      // Wire bytes per token: the protocol's (LL and LL128 carry flags with the data).
+      const wirePerToken = perToken * protocolWire(protocol);
+      const tokens = scheduleTokens(schedule, blocks);
+      const { src, dst, lane } = schedule;
       for (let k = 0; k < schedule.count; k++) {
-        const block = blocks[schedule.block[k]!]!;
-        bytes[i + k] = (block[1] - block[0]) * perToken;
-        channel(i + k, ranks[schedule.src[k]!]!, ranks[schedule.dst[k]!]!);
+        bytes[i + k] = tokens[k]! * wirePerToken;
+        channel(i + k, ranks[src[k]!]!, ranks[dst[k]!]!, lane[k]!);
+      }
+      if (protocol !== undefined) {
+        const { scale, base } = scheduleLatency(schedule, op.algorithm, protocol);
+        for (let k = 0; k < schedule.count; k++) latency[i + k] = latency[i + k]! * scale[k]! + base[k]!;
       }
     }
     if (layout.identity) {
@@ -212,9 +231,7 @@ function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): 
   for (let i = 0; i < n; i++) queueOps[queueFill[queueOf[i]!]!++] = i;
   // Channels per link direction.
   const channelsOn = new Int32Array(links.length);
-  pairRoute.forEach((route) => {
-    if (route !== undefined) for (const resource of route.resources) channelsOn[resource]! += 1;
-  });
+  for (const route of queueRoutes) for (const resource of route.resources) channelsOn[resource]! += 1;
   const background = router.backgroundFlows();
   const capped = background.filter((flow) => flow.rate !== null);
   const capacities = new Float64Array(links.length + capped.length);
@@ -410,10 +427,13 @@ function tooManyNoisePeriods(noisy: { resource: number; noise: LinkNoise }, now:
 export function programBytes(plan: Plan, program: EngineProgram, out: Float64Array = new Float64Array(program.count)): Float64Array {
   const { indexOf, schedules } = program.layout;
   for (const op of plan.ops) {
-    if (op.kind === 'transfer') out[indexOf[op.id]!] = op.bytes;
+    if (op.kind === 'transfer') out[indexOf[op.id]!] = op.protocol === undefined ? op.bytes : op.bytes * protocolWire(op.protocol);
     else if (op.kind === 'collective') {
       const base = indexOf[op.id]!;
-      collectiveTransfers(op, schedules[op.id]!, (k, _src, _dst, size) => void (out[base + k] = size));
+      const perToken = op.bytes_per_token * protocolWire(op.protocol);
+      const schedule = schedules[op.id]!;
+      const tokens = scheduleTokens(schedule, op.blocks);
+      for (let k = 0; k < schedule.count; k++) out[base + k] = tokens[k]! * perToken;
     }
   }
   return out;

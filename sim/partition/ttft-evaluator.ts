@@ -1,3 +1,4 @@
+import { topologyFabric } from '../plan/collective-tuner.js';
 import { compilePlan, executeProgram, programBytes, type EngineProgram } from '../engine/engine.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { opDurations } from '../hardware/op-durations.js';
@@ -59,7 +60,10 @@ export class TtftEvaluator {
       let plan: Plan;
       let reshape: (next: readonly number[]) => void;
       if (s.strategy === 'kvr-tp') {
-        plan = kvrTpPlan(s.model, [...partition], s.tp ?? 1, s.collective ?? 'ring');
+        plan = kvrTpPlan(s.model, [...partition], s.tp ?? 1, s.collective ?? 'auto', {
+          fabric: topologyFabric(s.topology, s.gpus),
+          options: { ...(s.channels === undefined ? {} : { channels: s.channels }), ...(s.protocol === undefined ? {} : { protocol: s.protocol }) },
+        });
         reshape = (next) => reshapeKvrTpPlan(plan, next);
       } else {
         plan = kvrPlan(s.model, [...partition], 'kvr');

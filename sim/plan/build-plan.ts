@@ -1,7 +1,9 @@
 import { KvrInputError } from '../errors.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { checkPartition, evenPartition } from './partition.js';
-import { COLLECTIVE_ALGORITHMS, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveAlgorithm, type Plan, type StrategyName } from './plan.js';
+import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveAlgorithm, type CollectiveChoice, type Plan, type StrategyName } from './plan.js';
+import { COLLECTIVE_PROTOCOLS, type CollectiveFabric, type CollectiveProtocol } from './collective-tuner.js';
+import type { CollectiveSetup } from './plan-builder.js';
 import { kvrPlan } from './strategies/kvr.js';
 import { kvrTpPlan } from './strategies/kvr-tp.js';
 import { ringKvPlan } from './strategies/ring-kv.js';
@@ -17,8 +19,17 @@ export interface PlanRequest {
   partition?: number[];
   /** kvr-tp: GPUs per tensor-parallel group (divides gpus). */
   tp?: number;
-  /** Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp (default ring). */
-  collective?: CollectiveAlgorithm;
+  /**
+   * Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp: auto (the default with a
+   * fabric: the tuner's pick per collective, sim/plan/collective-tuner.ts) or one forced. Without a
+   * fabric (a plan built for no topology) the default is one ring with no protocol model.
+   */
+  collective?: CollectiveChoice;
+  /** The machine the tuner sees (simulate passes the topology's). */
+  fabric?: CollectiveFabric;
+  /** Forced ring channels and NCCL protocol (absent: the tuner's). */
+  channels?: number;
+  protocol?: CollectiveProtocol;
 }
 
 export const MAX_GPUS = 1024;
@@ -32,23 +43,25 @@ export const MAX_PLAN_OPS = 2_000_000;
  * they are what costs memory and time), and the logits. `tp` is kvr-tp's group size;
  * `parallelBlock` a Falcon-style block (one all-reduce per layer under tensor parallelism).
  */
-export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean } = {}): number {
+export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean; channels?: number } = {}): number {
   const ranks = strategy === 'single' ? 1 : gpus;
+  // Rings per collective: each carries 1/n of every block, so n times the transfers.
+  const n = options.channels ?? 1;
   const reductions = options.parallelBlock === true ? 1 : 2;
   switch (strategy) {
     case 'tsp':
     case 'tsp-causal':
-      return layers * (4 * ranks + ranks * (ranks - 1)) + 1;
+      return layers * (4 * ranks + n * ranks * (ranks - 1)) + 1;
     case 'ring-kv':
       return layers * ((3 + ranks) * ranks + ranks * (ranks - 1)) + 1;
     case 'tp':
     case 'tp-sp':
       // An all-reduce (or a reduce-scatter + all-gather pair) moves 2(p-1) blocks per rank.
-      return layers * (4 * ranks + reductions * 2 * ranks * (ranks - 1)) + 1;
+      return layers * (4 * ranks + n * reductions * 2 * ranks * (ranks - 1)) + 1;
     case 'kvr-tp': {
       const t = options.tp ?? 1;
       const groups = ranks / t;
-      return layers * (4 * ranks + (groups - 1) * t + groups * reductions * 2 * t * (t - 1)) + 1;
+      return layers * (4 * ranks + (groups - 1) * t + n * groups * reductions * 2 * t * (t - 1)) + 1;
     }
     default:
       return layers * (4 * ranks + ranks - 1) + 1;
@@ -67,17 +80,21 @@ export function planEdgeCount(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveAlgorithm } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number } = {},
 ): number {
   const p = strategy === 'single' ? 1 : gpus;
+  const n = options.channels ?? 1;
   const direct = options.collective === 'direct';
   const reductions = options.parallelBlock === true ? 1 : 2;
   // One all-reduce (or reduce-scatter + all-gather pair) over t ranks, with its consumers.
-  const reduction = (t: number): number => (direct ? 2 * t * t * t : 3 * t * t);
+  // A merged multi-channel ring step waits for both of the previous step's receives: 5 edges per
+  // transfer pair instead of 3.
+  const perRing = n > 1 ? 5 : 3;
+  const reduction = (t: number): number => (direct ? 2 * t * t * t : perRing * n * t * t);
   switch (strategy) {
     case 'tsp':
     case 'tsp-causal':
-      return layers * ((direct ? p * p * p : 3 * p * p) + 3 * p) + 1;
+      return layers * ((direct ? p * p * p : perRing * n * p * p) + 3 * p) + 1;
     case 'ring-kv':
       return 2 * planOpCount(strategy, layers, gpus);
     case 'tp':
@@ -107,7 +124,7 @@ export function estimateSimulationBytes(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveAlgorithm } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number } = {},
 ): { ops: number; edges: number; bytes: number } {
   const ops = planOpCount(strategy, layers, gpus, options);
   const edges = planEdgeCount(strategy, layers, gpus, options);
@@ -135,8 +152,8 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
     throw new KvrInputError('gpus', `strategy single runs on one GPU (got ${gpus})`);
   }
   if (request.collective !== undefined) {
-    if (!(COLLECTIVE_ALGORITHMS as readonly string[]).includes(request.collective)) {
-      throw new KvrInputError('collective', `expected one of ${COLLECTIVE_ALGORITHMS.join(', ')} (got "${request.collective}")`);
+    if (!(COLLECTIVE_CHOICES as readonly string[]).includes(request.collective)) {
+      throw new KvrInputError('collective', `expected one of ${COLLECTIVE_CHOICES.join(', ')} (got "${request.collective}")`);
     }
     if (!COLLECTIVE_STRATEGIES.includes(strategy)) {
       throw new KvrInputError('collective', `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
@@ -157,9 +174,16 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
     }
     checkTensorParallel(model, t, 'tp');
   }
+  if (request.channels !== undefined && !(Number.isInteger(request.channels) && request.channels >= 1 && request.channels <= 64)) {
+    throw new KvrInputError('channels', `expected an integer in 1..64 (got ${request.channels})`);
+  }
+  if (request.protocol !== undefined && !(COLLECTIVE_PROTOCOLS as readonly string[]).includes(request.protocol)) {
+    throw new KvrInputError('protocol', `expected one of ${COLLECTIVE_PROTOCOLS.join(', ')} (got "${request.protocol}")`);
+  }
   const size = estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
-    ...(request.collective === undefined ? {} : { collective: request.collective }),
+    ...(request.collective === 'direct' ? { collective: 'direct' as const } : {}),
+    channels: ringChannels(request),
     parallelBlock: model.block === 'parallel',
   });
   const opCount = size.ops;
@@ -179,6 +203,20 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
   }
 }
 
+/**
+ * How many times a single ring's transfers a collective of the request can have: 2 where a ring
+ * of several channels spans nodes (sim/plan/collectives.ts merges the channels' pieces into two
+ * transfers per member and step), 2 for the hierarchical all-reduce (its 4 pipelined chunks of
+ * 2p(g-1+N-1) transfers stay under 2 rings' 4p(p-1)), else 1.
+ */
+export function ringChannels(request: Pick<PlanRequest, 'strategy' | 'gpus' | 'tp' | 'fabric' | 'channels' | 'collective'>): number {
+  const fabric = request.fabric;
+  if (request.collective === 'direct' || fabric === undefined) return 1;
+  const members = request.strategy === 'kvr-tp' ? (request.tp ?? 1) : request.gpus;
+  if (members <= fabric.node_size) return 1;
+  return request.collective === 'hierarchical' || Math.min(request.channels ?? fabric.nics_per_node, fabric.node_size) > 1 ? 2 : 1;
+}
+
 /** Tensor parallelism over t ranks needs at least one head and one FFN column per rank. */
 function checkTensorParallel(model: ModelSpec, t: number, field: string): void {
   if (model.heads < t || model.ffn < t) {
@@ -190,7 +228,11 @@ function checkTensorParallel(model: ModelSpec, t: number, field: string): void {
 export function buildPlan(request: PlanRequest): Plan {
   checkPlanRequest(request);
   const { strategy, model, context, gpus, partition } = request;
-  const collective = request.collective ?? 'ring';
+  const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
+  const setup: CollectiveSetup = {
+    ...(request.fabric === undefined ? {} : { fabric: request.fabric }),
+    options: { ...(request.channels === undefined ? {} : { channels: request.channels }), ...(request.protocol === undefined ? {} : { protocol: request.protocol }) },
+  };
   const takesPartition = strategy === 'kvr' || strategy === 'kvr-s' || strategy === 'kvr-p' || strategy === 'kvr-tp';
   if (takesPartition) {
     if (partition === undefined) throw new KvrInputError('partition', `is required by strategy ${strategy} (e.g. 6000,5000,5384)`);
@@ -210,13 +252,13 @@ export function buildPlan(request: PlanRequest): Plan {
       return kvrPlan(model, evenPartition(context, gpus), 'kvr-e');
     case 'tsp':
     case 'tsp-causal':
-      return tspPlan(model, evenPartition(context, gpus), strategy, collective);
+      return tspPlan(model, evenPartition(context, gpus), strategy, collective, setup);
     case 'ring-kv':
       return ringKvPlan(model, context, gpus);
     case 'tp':
     case 'tp-sp':
-      return tpPlan(model, context, gpus, strategy, collective);
+      return tpPlan(model, context, gpus, strategy, collective, setup);
     case 'kvr-tp':
-      return kvrTpPlan(model, [...partition!], request.tp!, collective);
+      return kvrTpPlan(model, [...partition!], request.tp!, collective, setup);
   }
 }

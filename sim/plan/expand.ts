@@ -1,4 +1,5 @@
-import { TRANSFER_KIND_NAMES, collectiveSchedule, type CollectiveSchedule } from './collectives.js';
+import { TRANSFER_KIND_NAMES, opSchedule, scheduleTokens, transferBaseLatency, transferRange, type CollectiveSchedule } from './collectives.js';
+import { hopLatencyScale } from './collective-tuner.js';
 import type { CollectiveOp, Plan, PlanOp, TransferOp } from './plan.js';
 
 /**
@@ -24,7 +25,7 @@ export function expandedLayout(plan: Plan): ExpandedLayout {
   let identity = true;
   for (const op of ops) {
     if (op.kind === 'collective') {
-      const schedule = collectiveSchedule(op.name, op.algorithm, op.ranks.length, op.start);
+      const schedule = opSchedule(op);
       schedules[op.id] = schedule;
       count += schedule.count;
       identity = false;
@@ -127,9 +128,10 @@ export function collectiveTransfers(
   schedule: CollectiveSchedule,
   visit: (k: number, src: number, dst: number, bytes: number, block: readonly [number, number], step: number, name: TransferOp['name']) => void,
 ): void {
+  const tokens = scheduleTokens(schedule, op.blocks);
   for (let k = 0; k < schedule.count; k++) {
-    const block = op.blocks[schedule.block[k]!]!;
-    visit(k, op.ranks[schedule.src[k]!]!, op.ranks[schedule.dst[k]!]!, (block[1] - block[0]) * op.bytes_per_token, block, schedule.step[k]!, TRANSFER_KIND_NAMES[schedule.kind[k]!]!);
+    const block = transferRange(op.blocks, schedule, k);
+    visit(k, op.ranks[schedule.src[k]!]!, op.ranks[schedule.dst[k]!]!, tokens[k]! * op.bytes_per_token, block, schedule.step[k]!, TRANSFER_KIND_NAMES[schedule.kind[k]!]!);
   }
 }
 
@@ -152,7 +154,14 @@ export function expandCollectives(plan: Plan): Plan {
     }
     const collective = op as CollectiveOp;
     collectiveTransfers(collective, schedule, (k, src, dst, bytes, block, step, name) => {
-      ops.push({ id: base + k, kind: 'transfer', name, src, dst, layer: collective.layer, token_start: block[0], token_end: block[1], bytes, deps: deps[base + k]!, step, payload: 'hidden' });
+      const transfer: TransferOp = { id: base + k, kind: 'transfer', name, src, dst, layer: collective.layer, token_start: block[0], token_end: block[1], bytes, deps: deps[base + k]!, step, payload: 'hidden' };
+      if (collective.protocol !== undefined) {
+        transfer.protocol = collective.protocol;
+        transfer.protocol_hop_scale = hopLatencyScale(collective.algorithm, collective.protocol, schedule.inter[k] === 1);
+        const base = transferBaseLatency(collective.algorithm, collective.protocol, schedule, k);
+        if (base > 0) transfer.protocol_base_s = base;
+      }
+      ops.push(transfer);
     });
   }
   return { ...plan, ops };

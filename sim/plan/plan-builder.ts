@@ -2,10 +2,12 @@ import type { ModelSpec } from '../model/model-spec.js';
 import { kvDtypeBytes } from '../model/precision.js';
 import { kvBytesPerToken } from '../model/model-size.js';
 import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
-import { collectiveSchedule } from './collectives.js';
+import { collectiveSchedule, scheduleTokens } from './collectives.js';
+import { tuneCollective, type CollectiveFabric, type CollectiveRequestOptions } from './collective-tuner.js';
 import {
   PLAN_SCHEMA,
   type CollectiveAlgorithm,
+  type CollectiveProtocol,
   type CollectiveName,
   type CollectiveOp,
   type CollectiveStart,
@@ -23,15 +25,41 @@ export interface TransferPayload {
   kvHeads?: number;
 }
 
+/** How a plan's collectives are chosen: the fabric the tuner sees, and what the caller forces. */
+export interface CollectiveSetup {
+  fabric?: CollectiveFabric;
+  options?: CollectiveRequestOptions;
+}
+
 /** Appends ops with sequential ids and their FLOPs or bytes; strategies only say what depends on what. */
 export class PlanBuilder {
   readonly ops: PlanOp[] = [];
   private readonly model: ModelSpec;
   private readonly kvBytes: number;
 
-  constructor(model: ModelSpec) {
+  /** How collectives are chosen: the fabric the tuner sees and what the caller forces. */
+  private readonly fabric: CollectiveFabric | undefined;
+  private readonly tuning: CollectiveRequestOptions;
+
+  constructor(model: ModelSpec, collectives: CollectiveSetup = {}) {
     this.model = model;
     this.kvBytes = kvBytesPerToken(model);
+    this.fabric = collectives.fabric;
+    this.tuning = collectives.options ?? {};
+  }
+
+  /**
+   * Algorithm, protocol, channels and nodes of a collective over `ranks` moving `bytes` of data
+   * (the tuner, sim/plan/collective-tuner.ts). Without a fabric (a plan built for no topology) a
+   * forced algorithm runs as before: one ring or direct, no protocol; auto is then a ring.
+   */
+  tune(name: CollectiveName, algorithm: CollectiveAlgorithm | 'auto', ranks: readonly number[], bytes: number): { algorithm: CollectiveAlgorithm; channels: number; node_size: number; protocol?: CollectiveProtocol } {
+    if (this.fabric === undefined) return { algorithm: algorithm === 'auto' ? 'ring' : algorithm, channels: 1, node_size: ranks.length };
+    const t = tuneCollective(name, bytes, ranks.length, ranks[0] ?? 0, this.fabric, { ...this.tuning, algorithm });
+    // A forced algorithm runs as it always has (link latencies, no protocol) unless a protocol is
+    // forced too; auto runs the tuner's protocol.
+    const protocol = algorithm === 'auto' || this.tuning.protocol !== undefined ? t.protocol : undefined;
+    return { algorithm: t.algorithm, channels: t.channels, node_size: t.node_size, ...(protocol === undefined ? {} : { protocol }) };
   }
 
   compute(
@@ -118,7 +146,7 @@ export class PlanBuilder {
    */
   collective(
     name: CollectiveName,
-    algorithm: CollectiveAlgorithm,
+    choice: CollectiveAlgorithm | 'auto',
     layer: number,
     ranks: readonly number[],
     blocks: readonly (readonly [number, number])[],
@@ -128,12 +156,13 @@ export class PlanBuilder {
     if (ranks.length < 2) return -1;
     const id = this.ops.length;
     const perToken = this.model.hidden * this.model.dtype_bytes;
-    const schedule = collectiveSchedule(name, algorithm, ranks.length, start);
+    const data = (blocks[blocks.length - 1]![1] - blocks[0]![0]) * perToken;
+    const tuned = this.tune(name, choice, ranks, data);
+    const algorithm = tuned.algorithm;
+    const schedule = collectiveSchedule(name, algorithm, ranks.length, start, tuned);
+    const tokens = scheduleTokens(schedule, blocks);
     let bytes = 0;
-    for (let k = 0; k < schedule.count; k++) {
-      const block = blocks[schedule.block[k]!]!;
-      bytes += (block[1] - block[0]) * perToken;
-    }
+    for (let k = 0; k < schedule.count; k++) bytes += tokens[k]! * perToken;
     const op: CollectiveOp = {
       id,
       kind: 'collective',
@@ -147,6 +176,9 @@ export class PlanBuilder {
       start,
       deps: deps.filter((dep) => dep >= 0),
     };
+    if (schedule.count > 0 && tuned.channels > 1 && (algorithm === 'ring' || algorithm === 'tree')) op.channels = tuned.channels;
+    if (tuned.node_size !== ranks.length) op.node_size = tuned.node_size;
+    if (tuned.protocol !== undefined) op.protocol = tuned.protocol;
     this.ops.push(op);
     return id;
   }
@@ -166,7 +198,8 @@ export class PlanBuilder {
     kvTokens: number[];
     lastRank: number;
     tp?: number;
-    collective?: CollectiveAlgorithm;
+    collective?: CollectiveAlgorithm | 'auto';
+    channels?: number;
   }): Plan {
     const plan: Plan = {
       schema: PLAN_SCHEMA,
@@ -180,6 +213,7 @@ export class PlanBuilder {
       ops: this.ops,
     };
     if (fields.tp !== undefined) plan.tp = fields.tp;
+    if (fields.channels !== undefined) plan.channels = fields.channels;
     if (fields.collective !== undefined && fields.collective !== 'ring') plan.collective = fields.collective;
     return plan;
   }

@@ -1,5 +1,6 @@
 import type { ModelSpec } from '../model/model-spec.js';
 import type { ComputeOpName, OpShard } from '../work/compute-op.js';
+import type { CollectiveProtocol } from './collective-tuner.js';
 
 export const PLAN_SCHEMA = 'kvr-plan@1';
 
@@ -17,11 +18,18 @@ export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causa
 
 /**
  * How a collective is scheduled as point-to-point transfers: `ring` (p-1 steps, each rank sends one
- * block to its successor per step) or `direct` (every rank sends its block to every other rank at
- * once). Contention between the transfers comes from the link model either way.
+ * block to its successor per step; over n channels, n rings each carrying 1/n), `tree` (all-reduce
+ * across nodes: NCCL's double binary tree, a chain inside each node), `hierarchical`
+ * (all-reduce: reduce-scatter inside each node, all-reduce across nodes, all-gather inside; other
+ * collectives run as rings) or `direct` (every rank sends its block to every other rank at once).
+ * Contention between the transfers comes from the link model either way.
  */
-export const COLLECTIVE_ALGORITHMS = ['ring', 'direct'] as const;
+export const COLLECTIVE_ALGORITHMS = ['ring', 'tree', 'hierarchical', 'direct'] as const;
 export type CollectiveAlgorithm = (typeof COLLECTIVE_ALGORITHMS)[number];
+/** What --collective takes: an algorithm, or `auto` (the default): the tuner's pick per collective (sim/plan/collective-tuner.ts). */
+export const COLLECTIVE_CHOICES = ['auto', ...COLLECTIVE_ALGORITHMS] as const;
+export type CollectiveChoice = (typeof COLLECTIVE_CHOICES)[number];
+export type { CollectiveProtocol } from './collective-tuner.js';
 
 /**
  * A compute op on a rank's compute stream. Ops of one rank run in plan order, each once its
@@ -82,6 +90,14 @@ export interface TransferOp {
    * chunks); token_start and token_end then span them.
    */
   ranges?: [number, number][];
+  /**
+   * A collective's step under an NCCL protocol (sim/plan/collective-tuner.ts): wire bytes = bytes x
+   * PROTOCOL_WIRE; latency = the route's x `protocol_hop_scale`, plus `protocol_base_s` (the
+   * protocol's extra base latency, on a member's first step).
+   */
+  protocol?: CollectiveProtocol;
+  protocol_hop_scale?: number;
+  protocol_base_s?: number;
 }
 
 export type CollectiveName = 'allgather' | 'reducescatter' | 'allreduce';
@@ -115,6 +131,12 @@ export interface CollectiveOp {
   bytes: number;
   start: CollectiveStart;
   deps: number[];
+  /** Rings (ring algorithm); absent: 1. */
+  channels?: number;
+  /** Members per node (consecutive members); absent: all in one node. */
+  node_size?: number;
+  /** NCCL protocol (sim/plan/collective-tuner.ts): wire bytes and per-step latency; absent: neither. */
+  protocol?: CollectiveProtocol;
 }
 
 export type PlanOp = ComputeOp | TransferOp | CollectiveOp;
@@ -139,8 +161,10 @@ export interface Plan {
   ops: PlanOp[];
   /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group); absent: 1. */
   tp?: number;
-  /** Collective algorithm of the plan's all-gathers, reduce-scatters and all-reduces, when not ring. */
-  collective?: CollectiveAlgorithm;
+  /** Collective algorithm of the plan's all-gathers, reduce-scatters and all-reduces, when not ring (auto: chosen per collective, on each op). */
+  collective?: CollectiveChoice;
+  /** Ring channels of tsp's explicit all-gather transfers, when more than one. */
+  channels?: number;
 }
 
 /**

@@ -1,7 +1,41 @@
 import type { EngineRun } from '../engine/engine.js';
 import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/gpu-spec.js';
-import { collectiveSchedule } from '../plan/collectives.js';
-import { collectiveTransfers } from '../plan/expand.js';
+import { opSchedule, scheduleTokens } from '../plan/collectives.js';
+import type { CollectiveChoice, Plan as PlanOfUses } from '../plan/plan.js';
+
+/** One kind of collective a plan ran: e.g. allreduce, hierarchical, simple, 1 channel, 160 times. */
+export interface CollectiveUse {
+  name: string;
+  algorithm: string;
+  protocol: string;
+  channels: number;
+  count: number;
+}
+
+/** The collectives of a plan grouped by name, algorithm, protocol and channels, in order of first use. */
+export function collectiveUses(plan: PlanOfUses): CollectiveUse[] {
+  const uses = new Map<string, CollectiveUse>();
+  for (const op of plan.ops) {
+    if (op.kind === 'collective') {
+      const use = { name: op.name, algorithm: op.algorithm, protocol: op.protocol ?? 'none', channels: op.channels ?? 1, count: 0 };
+      const key = `${use.name}/${use.algorithm}/${use.protocol}/${use.channels}`;
+      if (!uses.has(key)) uses.set(key, use);
+      uses.get(key)!.count += 1;
+    }
+  }
+  // Explicit collective transfers (tsp's all-gather, one per layer).
+  const layers = new Set<number>();
+  let protocol = 'none';
+  for (const op of plan.ops) {
+    if (op.kind === 'transfer' && op.name === 'allgather') {
+      layers.add(op.layer);
+      protocol = op.protocol ?? 'none';
+    }
+  }
+  const channels = plan.channels ?? 1;
+  if (layers.size > 0) uses.set('explicit', { name: 'allgather', algorithm: plan.collective === 'direct' ? 'direct' : 'ring', protocol, channels, count: layers.size });
+  return [...uses.values()];
+}
 import { logitsOpId, type Plan, type StrategyName } from '../plan/plan.js';
 import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
@@ -78,8 +112,10 @@ export interface SimResult {
   ranks: RankResult[];
   /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: --tp; else 1). */
   tensor_parallel: number;
-  /** Collective algorithm of the plan's collectives (ring unless --collective direct). */
-  collective: 'ring' | 'direct';
+  /** --collective of the plan (auto: the tuner chose per collective, see `collectives`). */
+  collective: CollectiveChoice;
+  /** What ran for each kind of collective: name, algorithm, protocol, channels, how many. */
+  collectives: CollectiveUse[];
   /** What decoding needs after this prefill: re-sharding or replicating the KV-cache (result/decode.ts). */
   decode: DecodeReadiness;
   /**
@@ -127,12 +163,14 @@ export function buildResult(
       received[op.dst]! += op.bytes;
       commTotal += op.bytes;
     } else {
-      const schedule = collectiveSchedule(op.name, op.algorithm, op.ranks.length, op.start);
-      collectiveTransfers(op, schedule, (_k, src, dst, bytes) => {
-        sent[src]! += bytes;
-        received[dst]! += bytes;
+      const schedule = opSchedule(op);
+      const tokens = scheduleTokens(schedule, op.blocks);
+      for (let k = 0; k < schedule.count; k++) {
+        const bytes = tokens[k]! * op.bytes_per_token;
+        sent[op.ranks[schedule.src[k]!]!]! += bytes;
+        received[op.ranks[schedule.dst[k]!]!]! += bytes;
         commTotal += bytes;
-      });
+      }
     }
   }
   let overflow: MemoryOverflow | null = null;
@@ -185,6 +223,7 @@ export function buildResult(
     ranks,
     tensor_parallel: plan.tp ?? 1,
     collective: plan.collective ?? 'ring',
+    collectives: collectiveUses(plan),
     decode: decodeReadiness(
       plan,
       gpu,

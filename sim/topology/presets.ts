@@ -28,6 +28,18 @@ export interface PresetOptions {
    * when they all send at once.
    */
   oversubscription?: number;
+  /**
+   * multi-node: NICs per node (default: one per GPU). Fewer: NIC j of a node serves GPUs
+   * j*(g/n) .. (j+1)*(g/n)-1, each GPU linked to its NIC at the NIC's bandwidth, so GPUs behind one
+   * NIC share its port (as on nodes with one NIC per two GPUs).
+   */
+  nics_per_node?: number;
+  /**
+   * multi-node: rail-optimised fabric: NIC j of every node goes to leaf switch `rail j`; the rails
+   * are joined by a spine whose uplink from each rail carries (nodes x NIC bandwidth) /
+   * oversubscription per direction. Traffic between NICs of one rail stays on its leaf.
+   */
+  rails?: boolean;
   /** pcie-2s: per-direction bandwidth of the inter-socket link (UPI / xGMI). */
   socket_bandwidth?: number;
 }
@@ -114,6 +126,8 @@ function pcieTopology(o: PresetOptions): Topology {
  */
 function multiNodeTopology(o: PresetOptions): Topology {
   const oversubscription = o.oversubscription ?? 1;
+  const nics = o.nics_per_node ?? o.gpus_per_node;
+  if (o.rails === true || nics !== o.gpus_per_node) return nicTopology(o, nics, oversubscription);
   if (oversubscription !== 1) return leafSpineTopology(o, oversubscription);
   const graph = new GraphBuilder();
   const ranks = gpus(graph, o.gpus);
@@ -147,6 +161,50 @@ function leafSpineTopology(o: PresetOptions, oversubscription: number): Topology
       graph.link(gpu, nvswitch, o.bandwidth, o.latency_s / 2);
       graph.link(gpu, leaf, o.nic_bandwidth, o.nic_latency_s / 2);
     }
+  }
+  return graph.build('multi-node');
+}
+
+/**
+ * multi-node with NIC nodes: node k's NIC j (`nic{k}.{j}`) serves GPUs j*s .. (j+1)*s-1 (s = GPUs
+ * per NIC; each GPU-NIC link at the NIC's bandwidth, no latency) and links to a leaf at the NIC's
+ * bandwidth and half the inter-node latency. Leaves: one per rail (`leaf-rail{j}`, joined by a
+ * `spine` with uplinks of nodes x NIC bandwidth / oversubscription) with `rails`; else one per node
+ * under a spine when oversubscribed; else a single `leaf`.
+ */
+function nicTopology(o: PresetOptions, nics: number, oversubscription: number): Topology {
+  const graph = new GraphBuilder();
+  const ranks = gpus(graph, o.gpus);
+  const nodes = Math.ceil(ranks.length / o.gpus_per_node);
+  const perNic = Math.max(1, Math.ceil(o.gpus_per_node / nics));
+  const spine = o.rails === true || oversubscription !== 1 ? graph.node('spine', 'switch') : -1;
+  const single = spine === -1 ? graph.node('leaf', 'switch') : -1;
+  const rails: number[] = [];
+  if (o.rails === true) {
+    for (let j = 0; j < nics; j++) {
+      const rail = graph.node(`leaf-rail${j}`, 'switch');
+      graph.link(rail, spine, (nodes * o.nic_bandwidth) / oversubscription, 0);
+      rails.push(rail);
+    }
+  }
+  for (let k = 0; k < nodes; k++) {
+    const members = ranks.slice(k * o.gpus_per_node, (k + 1) * o.gpus_per_node);
+    const nvswitch = graph.node(`nvswitch${k}`, 'switch');
+    let leaf = single;
+    if (o.rails !== true && spine !== -1) {
+      leaf = graph.node(`leaf${k}`, 'switch');
+      graph.link(leaf, spine, (Math.min(nics, members.length) * o.nic_bandwidth) / oversubscription, 0);
+    }
+    const nicNodes: number[] = [];
+    for (let j = 0; j * perNic < members.length; j++) {
+      const nic = graph.node(`nic${k}.${j}`, 'nic');
+      graph.link(nic, o.rails === true ? rails[j]! : leaf, o.nic_bandwidth, o.nic_latency_s / 2);
+      nicNodes.push(nic);
+    }
+    members.forEach((gpu, y) => {
+      graph.link(gpu, nvswitch, o.bandwidth, o.latency_s / 2);
+      graph.link(gpu, nicNodes[Math.floor(y / perNic)]!, o.nic_bandwidth, 0);
+    });
   }
   return graph.build('multi-node');
 }

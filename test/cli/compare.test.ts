@@ -15,12 +15,25 @@ describe('kvr compare', () => {
   test('one table: every strategy with TTFT, speedup over the best baseline, bytes, peak memory, fits and decode re-shard', async () => {
     const { code, out, err } = await run(['compare', '--gpus', '4', '--context', '8192', '--tp', '2']);
     expect([code, err]).toEqual([0, '']);
-    expect(out).toMatch(/^compare: llama2-7b on 4 x a100-80g \(switch, 300 GB\/s\), 8192 tokens, ring collectives\n/);
+    expect(out).toMatch(/^compare: llama2-7b on 4 x a100-80g \(switch, 300 GB\/s\), 8192 tokens, auto collectives\n/);
     expect(out).toMatch(/best baseline: (tsp|tsp-causal|tp|tp-sp|ring-kv) \(.*\), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv that fits/);
     const header = out.split('\n').find((line) => line.startsWith('strategy'))!;
     for (const column of ['TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)']) expect(header).toContain(column);
     expect(rowsOf(out).map((line) => line.split(/\s+/)[0])).toEqual([...COMPARE_STRATEGIES]);
     expect(out).toMatch(/^kvr-tp \(tp 2\)\s/m);
+  });
+
+  test('multi-node: the collectives column shows what the tuner chose for each collective (a ring per NIC across nodes)', async () => {
+    const { code, out } = await run(['compare', '--topology', 'multi-node', '--gpus', '16', '--context', '8192']);
+    expect(code).toBe(0);
+    const header = out.split('\n').find((line) => line.startsWith('strategy'))!;
+    expect(header).toMatch(/collectives$/);
+    expect(out).toMatch(/^tp .*allreduce ring\/(simple|ll128|ll) 8ch$/m);
+    expect(out).toMatch(/^tp-sp .*allgather ring\/\w+ 8ch, reducescatter ring\/\w+ 8ch$/m);
+    expect(out).toMatch(/^tsp .*allgather ring\/\w+ 8ch$/m);
+    // kvr-tp's groups are nodes: their all-reduces stay inside one, on one channel.
+    expect(out).toMatch(/^kvr-tp \(tp 8\) .*allreduce ring\/\w+(, allreduce ring\/\w+)*$/m);
+    expect(out).toMatch(/^kvr-e .* -$/m);
   });
 
   test('--json: kvr-compare@3; each speedup is the best baseline TTFT over the row TTFT', async () => {
@@ -96,7 +109,7 @@ describe('kvr compare', () => {
     [['compare', '--strategy', 'tsp'], /^kvr: --strategy: kvr compare runs every strategy; leave --strategy out/],
     [['compare', '--partition', '1,2'], /^kvr: --partition: kvr compare runs every strategy/],
     [['compare', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
-    [['compare', '--collective', 'tree'], /^kvr: --collective: unknown value "tree" \(allowed: ring, direct\)$/],
+    [['compare', '--collective', 'nvls'], /^kvr: --collective: unknown value "nvls" \(allowed: auto, ring, tree, hierarchical, direct\)$/],
     [['compare', '--gpus', 'x'], /^kvr: --gpus: expected an integer/],
   ])('%j: one line naming the flag, exit 2', async (argv, message) => {
     const { code, out, err } = await run(argv);

@@ -148,7 +148,7 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--strategy', 'ring-kv', '--gpus', '8', '--context', '12'], /^kvr: --context: ring-kv cuts the context into 2 x 8 = 16 zig-zag chunks: needs at least 16 tokens \(got 12\)$/],
     [['simulate', '--strategy', 'tp', '--model', 'tiny-llama', '--gpus', '64', '--context', '64'], /^kvr: --gpus: tensor parallelism over 64 GPUs needs at least one attention head/],
     [['simulate', '--strategy', 'kvr-e', '--collective', 'direct'], /^kvr: --collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp\); strategy is kvr-e$/],
-    [['simulate', '--strategy', 'tsp', '--collective', 'tree'], /^kvr: --collective: unknown value "tree" \(allowed: ring, direct\)$/],
+    [['simulate', '--strategy', 'tsp', '--collective', 'nvls'], /^kvr: --collective: unknown value "nvls" \(allowed: auto, ring, tree, hierarchical, direct\)$/],
     [['simulate', '--oversubscription', '2'], /^kvr: --oversubscription: only applies to --topology multi-node \(topology is switch\)$/],
     [['simulate', '--topology', 'multi-node', '--oversubscription', '0.5'], /^kvr: --oversubscription: expected a ratio >= 1, e.g. 2 \(got "0.5"\)$/],
     [['simulate', '--topology', 'multi-node', '--socket-bandwidth', '50 GB/s'], /^kvr: --socket-bandwidth: only applies to --topology pcie-2s/],
@@ -179,7 +179,7 @@ describe('kvr demo and help', () => {
     }
     expect(out.split('\n').filter((line) => /^(llama2-7b|falcon-7b)\s/.test(line))).toHaveLength(16);
     // Then one kvr compare table of every strategy for llama2-7b, 8 x a100-80g, 16k, 300 GB/s.
-    expect(out).toMatch(/compare: llama2-7b on 8 x a100-80g \(switch, 300 GB\/s\), 16384 tokens, ring collectives/);
+    expect(out).toMatch(/compare: llama2-7b on 8 x a100-80g \(switch, 300 GB\/s\), 16384 tokens, auto collectives/);
     for (const strategy of ['tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'kvr-s', 'kvr-tp \\(tp 4\\)']) expect(out).toMatch(new RegExp(`^${strategy}\\s`, 'm'));
   });
 

@@ -38,6 +38,6 @@ describe('--json carries the resolved scenario in base units', () => {
     const c = JSON.parse(io.out);
     expect(c.schema).toBe('kvr-compare@3');
     expect(c.links).toEqual({ bandwidths_Bps: [10e9], latencies_s: [1e-6], count: 2 });
-    expect(c.scenario.collective).toBe('ring');
+    expect(c.scenario.collective).toBe('auto'); // the NCCL-style tuner is the default (issue 15)
   });
 });

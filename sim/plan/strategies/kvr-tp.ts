@@ -1,10 +1,10 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import { kvDtypeBytes } from '../../model/precision.js';
 import { computeOpFlops } from '../../work/compute-op.js';
-import { collectiveSchedule } from '../collectives.js';
+import { opSchedule, transferTokens } from '../collectives.js';
 import { evenPartition, prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, CollectiveOp, Plan } from '../plan.js';
-import { PlanBuilder } from '../plan-builder.js';
+import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 
 /**
@@ -22,8 +22,8 @@ import { opShard, tensorShards } from '../tensor-shard.js';
  * transfers in parallel per hop, each over its own GPU's links (and NIC, on multi-node). The last
  * rank computes the logits. t = 1 is kvr; g = 1 is tp.
  */
-export function kvrTpPlan(model: ModelSpec, partition: number[], t: number, algorithm: CollectiveAlgorithm): Plan {
-  const builder = new PlanBuilder(model);
+export function kvrTpPlan(model: ModelSpec, partition: number[], t: number, algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup = {}): Plan {
+  const builder = new PlanBuilder(model, setup);
   const g = partition.length;
   const p = g * t;
   const shards = tensorShards(model, t);
@@ -117,11 +117,8 @@ export function reshapeKvrTpPlan(plan: Plan, partition: readonly number[]): void
 
 /** Bytes of all the transfers of a collective op. */
 function collectiveBytes(op: CollectiveOp): number {
-  const schedule = collectiveSchedule(op.name, op.algorithm, op.ranks.length, op.start);
+  const schedule = opSchedule(op);
   let bytes = 0;
-  for (let k = 0; k < schedule.count; k++) {
-    const block = op.blocks[schedule.block[k]!]!;
-    bytes += (block[1] - block[0]) * op.bytes_per_token;
-  }
+  for (let k = 0; k < schedule.count; k++) bytes += transferTokens(op.blocks, schedule, k) * op.bytes_per_token;
   return bytes;
 }

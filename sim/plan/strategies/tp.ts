@@ -1,7 +1,7 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import { evenPartition, prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
-import { PlanBuilder } from '../plan-builder.js';
+import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 
 /**
@@ -32,8 +32,8 @@ import { opShard, tensorShards } from '../tensor-shard.js';
  * under tp-sp) computes the logits of the whole vocabulary (2*d*V FLOPs; sharding the vocabulary
  * would save that and add a gather of the logits).
  */
-export function tpPlan(model: ModelSpec, context: number, p: number, strategy: 'tp' | 'tp-sp', algorithm: CollectiveAlgorithm): Plan {
-  const builder = new PlanBuilder(model);
+export function tpPlan(model: ModelSpec, context: number, p: number, strategy: 'tp' | 'tp-sp', algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup = {}): Plan {
+  const builder = new PlanBuilder(model, setup);
   const shards = tensorShards(model, p);
   const rows = evenPartition(context, p);
   const rowStart = prefixes(rows);

@@ -2,7 +2,7 @@ import type { ModelSpec } from '../../model/model-spec.js';
 import { allGather } from '../collectives.js';
 import { prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
-import { PlanBuilder } from '../plan-builder.js';
+import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
 
 /**
  * The Tensor/Sequence-parallel baseline (DESIGN §2): every rank holds an even chunk of queries and
@@ -12,8 +12,10 @@ import { PlanBuilder } from '../plan-builder.js';
  * With the `direct` algorithm every rank instead sends its block to every other rank at once
  * (sim/plan/collectives.ts).
  */
-export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm = 'ring'): Plan {
-  const builder = new PlanBuilder(model);
+export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: CollectiveSetup = {}): Plan {
+  const builder = new PlanBuilder(model, setup);
+  const everyRank = partition.map((_, rank) => rank);
+  const tuned = builder.tune('allgather', algorithm, everyRank, partition.reduce((a, b) => a + b, 0) * builder.bytesPerToken({}));
   const p = partition.length;
   const prefix = prefixes(partition);
   const context = prefix[p - 1]! + partition[p - 1]!;
@@ -35,7 +37,9 @@ export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' |
       blocks: partition.map((c, rank) => [prefix[rank]!, prefix[rank]! + c] as const),
       layer,
       ready: () => qkv,
-      algorithm,
+      algorithm: tuned.algorithm,
+      shape: tuned,
+      ...(tuned.protocol === undefined ? {} : { protocol: tuned.protocol }),
     });
     shapes.forEach((shape, rank) => {
       const attn = builder.compute(rank, 'attn', layer, shape, [qkv[rank]!, ...incoming[rank]!]);
@@ -54,5 +58,6 @@ export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' |
     kvTokens: partition.map(() => context),
     lastRank: last,
     collective: algorithm,
+    ...(tuned.channels > 1 ? { channels: tuned.channels } : {}),
   });
 }

@@ -4,6 +4,7 @@ import { compilePlan, programBytes, runEvents } from '../../../sim/engine/engine
 import { runStaticSchedule } from '../../../sim/engine/static-schedule.js';
 import { opDurations } from '../../../sim/hardware/op-durations.js';
 import { buildPlan } from '../../../sim/plan/build-plan.js';
+import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
 import { logitsOpId, type Plan, type PlanOp } from '../../../sim/plan/plan.js';
 import { firstTokenTime } from '../../../sim/result/result.js';
 import { presetTopology } from '../../../sim/topology/presets.js';
@@ -83,6 +84,15 @@ describe('runStaticSchedule: the one-pass run of a plan whose transfers never sh
     const gpus = 16;
     const plan = buildPlan({ strategy, model: { ...llama7b, layers: 3 }, context: 8192, gpus, ...(collective === undefined ? {} : { collective }) });
     const topo = presetTopology(preset, { gpus, bandwidth: 300e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
+    expectSameRun(plan, new Router(topo), opDurations(plan, GPU_PRESETS['h100-sxm']!, 'flash'));
+  });
+
+  test.each(['tp', 'tp-sp', 'tsp'] as const)('%s on multi-node with auto collectives (a ring per NIC, merged per pair, with protocols): dedicated, same bits as the event loop', (strategy) => {
+    const gpus = 16;
+    const topo = presetTopology('multi-node', { gpus, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
+    const plan = buildPlan({ strategy, model: { ...llama7b, layers: 3 }, context: 65536, gpus, fabric: topologyFabric(topo, gpus) });
+    const channels = plan.ops.some((op) => op.kind === 'collective' && op.channels === 8) || plan.channels === 8;
+    expect(channels).toBe(true);
     expectSameRun(plan, new Router(topo), opDurations(plan, GPU_PRESETS['h100-sxm']!, 'flash'));
   });
 

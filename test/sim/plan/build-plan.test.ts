@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { buildPlan, estimateSimulationBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount } from '../../../sim/plan/build-plan.js';
+import { buildPlan, estimateSimulationBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, ringChannels } from '../../../sim/plan/build-plan.js';
+import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
+import { presetTopology } from '../../../sim/topology/presets.js';
 import { compilePlan } from '../../../sim/engine/engine.js';
 import { Router } from '../../../sim/topology/routing.js';
 import { topology } from '../../support/scenarios.js';
@@ -47,7 +49,7 @@ describe('buildPlan', () => {
     [{ strategy: 'kvr-tp', gpus: 8, tp: 3, partition: [2048, 2048] }, /^tp: must be a whole divisor of the 8 GPUs \(got 3\)/],
     [{ strategy: 'kvr-tp', gpus: 8, tp: 4, partition: [4096] }, /^partition: needs one chunk per tensor-parallel group: 2 values \(got 1\)/],
     [{ strategy: 'kvr-e', collective: 'direct' }, /^collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp\); strategy is kvr-e/],
-    [{ strategy: 'tsp', collective: 'tree' }, /^collective: expected one of ring, direct/],
+    [{ strategy: 'tsp', collective: 'nvls' }, /^collective: expected one of auto, ring, tree, hierarchical, direct/],
     [{ strategy: 'tp', tp: 2 }, /^tp: only applies to strategy kvr-tp/],
   ])('rejects %j', (override, message) => {
     const request = { strategy: 'kvr-e', model: llama7b, context: 4096, gpus: 2, ...override } as Parameters<typeof buildPlan>[0];
@@ -88,5 +90,28 @@ describe('simulation memory estimate', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     // The ring schedule of the same all-gather is p^2 edges a layer and runs.
     expect(estimateSimulationBytes('tsp', 32, 240).bytes).toBeLessThan(MAX_SIMULATION_BYTES);
+  });
+});
+
+describe('estimates across nodes with auto collectives (a ring per NIC, merged per pair; tree; hierarchical)', () => {
+  const gpus = 32;
+  const topo = presetTopology('multi-node', { gpus, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
+  const fabric = topologyFabric(topo, gpus);
+  test.each([
+    ['tp', 131072, undefined],
+    ['tp-sp', 131072, undefined],
+    ['tsp', 131072, undefined],
+    ['tp', 2048, 'tree'],
+    ['tp', 131072, 'hierarchical'],
+  ] as const)('%s at %i tokens (%s): ops and edges are upper estimates, edges within 1.5x', (strategy, context, collective) => {
+    const request = { strategy, model: { ...llama7b, layers: 2 }, context, gpus, fabric, ...(collective === undefined ? {} : { collective }) };
+    const program = compilePlan(buildPlan(request), new Router(topo));
+    let edges = 0;
+    for (let i = 0; i < program.count; i++) edges += program.depCount[i]!;
+    const channels = ringChannels(request);
+    expect(planOpCount(strategy, 2, gpus, { channels })).toBeGreaterThanOrEqual(program.count);
+    const estimate = planEdgeCount(strategy, 2, gpus, { channels });
+    expect(estimate).toBeGreaterThanOrEqual(edges);
+    if (collective === undefined) expect(estimate).toBeLessThanOrEqual(1.5 * edges);
   });
 });
