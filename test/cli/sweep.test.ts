@@ -346,7 +346,7 @@ axes:
   test('flags: SweepFlags keeps the names of the command line', async () => {
     // Every key of SweepFlags, no more (the type check of test/ enforces both), against the
     // options `kvr sweep --help` lists (commander hands flags over under these names).
-    const names: Record<keyof SweepFlags, true> = { out: true, jobs: true, shard: true, shards: true, limit: true, yes: true, restart: true };
+    const names: Record<keyof SweepFlags, true> = { out: true, jobs: true, shard: true, shards: true, limit: true, yes: true, restart: true, quiet: true };
     const io = new MemoryIo({});
     expect(await runCli(['sweep', '--help'], io)).toBe(0);
     const listed = [...io.out.matchAll(/^ {2}--([a-z-]+)/gm)].map((m) => m[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()));
