@@ -228,7 +228,7 @@ describe('kvr sweep: bad specs are one line and exit 2, never a hang', () => {
   }
 
   test.each([
-    ['axes:\n  context: [1024, 0]\n', 'kvr: spec.axes.context[1]: expected an integer in 1..16777216 (got 0)\n'],
+    ['axes:\n  context: [1024, 0]\n', 'kvr: spec.axes.context[1]: expected an integer in 1..16777216 or a string matching ^\\d+(\\.\\d+)?[kKmM]$ (k = 1024: "128k" = 131072, "1M" = 1048576) (got 0)\n'],
     ['axes:\n  model: [llama2-7b, llama9]\n', 'kvr: spec.axes.model[1]: unknown model "llama9" (presets: '],
     ['axes:\n  model: [nothere.json]\n', 'kvr: spec.axes.model[0]: cannot read "/w/nothere.json"'],
     ['axes:\n  gpu: [a100-80g, x100]\n', 'kvr: spec.axes.gpu[1]: unknown GPU "x100"'],
