@@ -11,7 +11,7 @@ const schema = (name: string): object => JSON.parse(readFileSync(join(projectRoo
 // ajv is CommonJS: under NodeNext its class is the default export's `default`.
 const Ajv = AjvModule.default;
 const ajv = new Ajv({ allErrors: true, strict: false });
-const OUTPUTS = ['kvr-scenario', 'kvr-sim-result', 'kvr-compare', 'kvr-sweep-row', 'kvr-partition-result', 'kvr-plan-row', 'kvr-plan-result', 'kvr-demo', 'kvr-devices', 'kvr-exec-measurement', 'kvr-calibration-profile', 'kvr-shape-profile', 'kvr-validation-report', 'kvr-partition-table'];
+const OUTPUTS = ['kvr-scenario', 'kvr-sim-result', 'kvr-compare', 'kvr-sweep-row', 'kvr-partition-result', 'kvr-plan-row', 'kvr-plan-result', 'kvr-demo', 'kvr-devices', 'kvr-exec-measurement', 'kvr-calibration-profile', 'kvr-shape-profile', 'kvr-validation-report', 'kvr-partition-table', 'kvr-partition-validation', 'kvr-plan'];
 for (const name of OUTPUTS) ajv.addSchema(schema(name));
 
 function check(id: string, value: unknown): void {
@@ -109,5 +109,18 @@ describe('schemas/ describe the JSON outputs', () => {
     expect(tables.length).toBeGreaterThan(0);
     for (const file of tables) check('kvr-partition-table', repoFile('calibration', 'partition-tables', file));
     refuses('kvr-partition-table', repoFile('calibration', 'partition-tables', tables[0]!), 'entries', 'granularity');
+  });
+  test('partition validate --json is a kvr-partition-validation@1; export-plan writes a kvr-plan@1 that exec runs', async () => {
+    const io = new MemoryIo({});
+    const table = join(projectRoot(), 'calibration', 'partition-tables', 'llama2-7b.a100-80g.switch.flash.json');
+    expect(await runCli(['partition', 'validate', '--table', table, '--json'], io)).toBe(0);
+    check('kvr-partition-validation', json(io.out));
+    refuses('kvr-partition-validation', json(io.out), 'rows', 'summary');
+    for (const argv of [['--strategy', 'kvr-e'], ['--strategy', 'tsp'], ['--strategy', 'tp']]) {
+      io.out = '';
+      expect(await runCli(['export-plan', '--model', 'tiny-llama', '--gpus', '2', '--context', '64', ...argv], io)).toBe(0);
+      check('kvr-plan', json(io.out));
+      refuses('kvr-plan', json(io.out), 'ops', 'gpus');
+    }
   });
 });
