@@ -33,6 +33,8 @@ export interface CalibrateOptions {
   /** The command line, recorded in the profile. */
   command: string;
   log?: (line: string) => void;
+  /** Told after each executor run (a microbenchmark or a transfer): runs done and runs in all. */
+  onStep?: (done: number, total: number) => void;
 }
 
 /** The JSON written to calibration/profiles/<name>.json (kvr-calibration/profile@1). */
@@ -55,11 +57,21 @@ export async function calibrate(options: CalibrateOptions): Promise<ProfileDocum
   const smPartitions = options.smPartitions ?? 0;
   const exec = { backend: options.backend, warmup: options.warmup, repeats: options.repeats, ...(smPartitions > 0 ? { smPartitions } : {}) };
   let device = '';
+  const checkTokens = midpoints(options.tokens);
+  const checkPrefixes = midpoints(options.prefixes.filter((p) => p > 0)).concat([0]);
+  let done = 0;
+  const total =
+    options.onStep === undefined
+      ? 0
+      : options.models.reduce((n, m) => n + microbenchCases(m, options.tokens, options.prefixes).length + microbenchCases(m, checkTokens, checkPrefixes).length, 0) +
+        options.link.tokens.length;
+  const step = (): void => options.onStep?.((done += 1), total);
   const measure = async (tokens: number[], prefixes: number[]): Promise<OpSample[]> => {
     const samples: OpSample[] = [];
     for (const model of options.models) {
       for (const microbench of microbenchCases(model, tokens, prefixes)) {
         const timed = await timeOps(microbench.plan, microbench.targets.map((t) => t.opId), exec);
+        step();
         device = timed.device;
         microbench.targets.forEach(({ opId, shape }) => {
           const op = timed.ops.find((o) => o.id === opId)!;
@@ -80,7 +92,7 @@ export async function calibrate(options: CalibrateOptions): Promise<ProfileDocum
   };
   const grid = dedupe(await measure(options.tokens, options.prefixes));
   // Check shapes sit between grid points, so the fit error is an honest interpolation error.
-  const checks = dedupe(await measure(midpoints(options.tokens), midpoints(options.prefixes.filter((p) => p > 0)).concat([0])))
+  const checks = dedupe(await measure(checkTokens, checkPrefixes))
     .filter((c) => c.op !== 'lm_head');
   const transfers: TransferSample[] = [];
   const topology = presetTopology('switch', {
@@ -96,6 +108,7 @@ export async function calibrate(options: CalibrateOptions): Promise<ProfileDocum
   for (const tokens of options.link.tokens) {
     const { plan, opId } = transferCase(model, tokens);
     const timed = await timeOps(plan, [opId], { ...exec, links: linkEmulationFor(topology, 2) });
+    step();
     const op = timed.ops[0]!;
     transfers.push({ bytes: tokens * kvBytesPerToken(model), bandwidth: options.link.bandwidth, latency_s: options.link.latency_s, times_s: op.times_s, median_s: op.median_s });
   }

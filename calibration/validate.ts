@@ -62,6 +62,8 @@ export async function validateProfile(
   cases: ValidationCase[],
   exec: { backend: BackendName; warmup: number; repeats: number },
   log: (line: string) => void = () => undefined,
+  /** Told after each case: cases done. */
+  onCase: (done: number) => void = () => undefined,
 ): Promise<ValidationReport> {
   const rows: ValidationRow[] = [];
   let device = '';
@@ -101,6 +103,7 @@ export async function validateProfile(
       profile: caseGpu.name,
       sm_partitions: smPartitions,
     });
+    onCase(rows.length);
     log(`${c.model.name} ${c.strategy} x${c.gpus} ${c.context} tokens: measured ${measurement.ttft_s.toExponential(3)} s, predicted ${result.ttft_s.toExponential(3)} s`);
   }
   const stats = (subset: ValidationRow[]) => ({

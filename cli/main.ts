@@ -69,7 +69,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .command('simulate')
       .description('simulate one prefill and print its TTFT, per-rank times, traffic and memory')
       .option('--json', 'print the kvr-sim/result@1 JSON')
-      .option('--trace <file>', 'write a Perfetto trace (open in ui.perfetto.dev)'),
+      .option('--trace <file>', 'write a Perfetto trace (open in ui.perfetto.dev)')
+      .option('--quiet', 'no progress on stderr (shown for kvr-s searches that run over 2 s)'),
   ).action((flags: SimulateFlags) => simulateCommand(flags, io));
 
   const partition = addScenarioOptions(
@@ -82,6 +83,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--backend <name>', 'executor backend for --measure: cpu|cuda (default: cpu)')
       .option('--repeats <n>', 'timed runs per measured partition (default: 3)')
       .option('--timings', "print the search's wall time on stderr")
+      .option('--quiet', 'no progress on stderr (shown for searches that run over 2 s)')
       // Options after `build-table`/`validate` belong to them, not to `partition`.
       .enablePositionalOptions(),
   ).action((flags: PartitionFlags) => partitionCommand(flags, io));
@@ -171,7 +173,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     program
       .command('compare')
       .description('simulate one scenario under every strategy: TTFT, speedup over the best baseline, bytes, memory, decode re-shard')
-      .option('--json', 'print the kvr-compare@3 JSON'),
+      .option('--json', 'print the kvr-compare@3 JSON')
+      .option('--quiet', 'no progress on stderr (shown for kvr-s searches that run over 2 s)'),
   ).action((flags: CompareFlags) => compareCommand(flags, io));
 
   addScenarioOptions(
@@ -220,6 +223,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--limit <rows>', 'compute at most this many rows, then stop (run again to go on)')
     .option('--yes', 'run a spec of more than 1,000,000 scenarios')
     .option('--restart', 'ignore earlier output and start again')
+    .option('--quiet', 'no progress on stderr')
     .action((spec: string, flags: SweepFlags) => sweepCommand(spec, flags, io));
 
   program

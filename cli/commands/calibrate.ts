@@ -8,6 +8,7 @@ import { parseIntegerText } from '../../sim/input/fields.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { BACKENDS, type BackendName } from '../../native/js/executor.js';
 import { checkOutput, type CliIo } from '../io.js';
+import { commandProgress, PROGRESS_AFTER_MS } from '../sweep/progress.js';
 import { oneLine } from '../load-json.js';
 import { splitList } from '../list-flags.js';
 import { defaultProfilePath } from '../project-root.js';
@@ -55,6 +56,7 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   const list = (value: string, flag: string, min: number) => splitList(value, flag).map((v) => parseIntegerText(v, flag, { min, max: 1 << 24 }));
   const bandwidth = parseQuantity(flags.linkBandwidth ?? defaults.link[0], 'bandwidth', '--link-bandwidth');
   if (bandwidth <= 0) throw new KvrInputError('--link-bandwidth', 'must be > 0');
+  const progress = commandProgress(io, 0, 'calibrate', flags.quiet, PROGRESS_AFTER_MS);
   const options: CalibrateOptions = {
     backend,
     name,
@@ -70,7 +72,11 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
     warmup: parseIntegerText(flags.warmup ?? '1', '--warmup', { min: 0, max: 100 }),
     repeats: parseIntegerText(flags.repeats ?? '5', '--repeats', { min: 1, max: 1000 }),
     command: `kvr ${argv.join(' ')}`,
-    log: (line) => (flags.quiet === true ? undefined : io.stderr(`${line}\n`)),
+    log: (line) => progress.log(line),
+    onStep: (_done, total) => {
+      progress.setTotal(total);
+      progress.tick();
+    },
   };
   if (!options.prefixes.includes(0)) options.prefixes.unshift(0);
   // Where the profile goes, checked before minutes of measurement (a slice profile is
@@ -78,6 +84,7 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   if (flags.out !== undefined) checkOutput(io, flags.out, '--out');
   else checkOutput(io, smPartitions > 0 ? join(dirname(defaultProfilePath(name)), name) : dirname(defaultProfilePath(name)), '--out', 'folder');
   const profile = await calibrate(options);
+  progress.finish();
   // A slice profile is named after its partition size, known once the backend has split the GPU.
   const profileName = String(profile.gpu.name);
   const out = flags.out ?? defaultProfilePath(profileName);

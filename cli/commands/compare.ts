@@ -11,6 +11,7 @@ import { formatBytes, formatBytesColumn, formatMemory, formatRate, formatSeconds
 import type { CliIo } from '../io.js';
 import { scenarioRecord, type ScenarioRecord } from '../scenario-record.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+import { searchProgress, withSearchProgress } from '../search-progress.js';
 
 /** Every strategy `kvr compare` runs, in table order. */
 export const COMPARE_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'kvr-e', 'kvr-s', 'kvr-p', 'kvr-tp'];
@@ -20,6 +21,7 @@ export const COMPARE_BASELINES: readonly StrategyName[] = ['tsp', 'tsp-causal', 
 
 export interface CompareFlags extends ScenarioFlags {
   json?: boolean;
+  quiet?: boolean;
 }
 
 export const COMPARE_SCHEMA = 'kvr-compare@3';
@@ -127,8 +129,9 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
       continue;
     }
     let result: SimResult;
+    const search = searchProgress(io, `${strategy} search`, flags.quiet);
     try {
-      result = simulate(scenario).result;
+      result = simulate(withSearchProgress(scenario, search.progress)).result;
     } catch (error) {
       // A default that does not suit this scenario (kvr-s's 64-token granularity on a tiny
       // context) skips the strategy; a flag the user gave is their error.
@@ -138,6 +141,8 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
         continue;
       }
       throw error;
+    } finally {
+      search.finish();
     }
     if (strategy === 'single' && !result.fits) {
       const o = result.memory_overflow!;

@@ -8,6 +8,7 @@ import { BACKENDS, type BackendName } from '../../native/js/executor.js';
 import { TtftEvaluator } from '../../sim/partition/ttft-evaluator.js';
 import { formatSeconds, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
+import { searchProgress } from '../search-progress.js';
 import { checkExecutorPrecision, resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 
 export interface PartitionFlags extends ScenarioFlags {
@@ -17,6 +18,7 @@ export interface PartitionFlags extends ScenarioFlags {
   backend?: string;
   repeats?: string;
   timings?: boolean;
+  quiet?: boolean;
 }
 
 /** Flags that make no sense for a command that always searches KV-Runahead partitions. */
@@ -48,7 +50,9 @@ export async function partitionCommand(flags: PartitionFlags, io: CliIo): Promis
   const search = scenario.search!;
   const started = performance.now();
   const evaluator = new TtftEvaluator(scenario);
-  const outcome = searchPartitionWith(evaluator, search);
+  const display = searchProgress(io, 'kvr-s search', flags.quiet);
+  const outcome = searchPartitionWith(evaluator, { ...search, progress: display.progress });
+  display.finish();
   const elapsed = (performance.now() - started) / 1e3;
   const measured = flags.measure ? await measure(scenario, evaluator, flags) : undefined;
   const even = evenPartition(scenario.context, scenario.gpus);

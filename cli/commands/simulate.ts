@@ -7,16 +7,20 @@ import { formatBytes, formatBytesColumn, formatMemory, formatPartition, formatRa
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { oneLine } from '../load-json.js';
 import { scenarioRecord } from '../scenario-record.js';
+import { searchProgress, withSearchProgress } from '../search-progress.js';
 
 export interface SimulateFlags extends ScenarioFlags {
   json?: boolean;
   trace?: string;
+  quiet?: boolean;
 }
 
 export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
   const scenario = resolveScenario(flags, io);
   if (flags.trace !== undefined) checkOutput(io, flags.trace, '--trace');
-  const { plan, run, result } = simulate(scenario);
+  const search = searchProgress(io, 'kvr-s search', flags.quiet);
+  const { plan, run, result } = simulate(withSearchProgress(scenario, search.progress));
+  search.finish();
   if (flags.trace !== undefined) {
     const trace = perfettoTrace(plan, run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });
     try {

@@ -13,6 +13,7 @@ export interface SweepFlags {
   limit?: string;
   yes?: boolean;
   restart?: boolean;
+  quiet?: boolean;
 }
 
 /** Extra inputs for tests: an abort signal and a hook on every computed row. */
@@ -49,6 +50,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags, io: CliI
       ...(limit === undefined ? {} : { limit }),
       yes: flags.yes === true,
       restart: flags.restart === true,
+      quiet: flags.quiet === true,
       signal: controller.signal,
       ...(hooks.onComputed === undefined ? {} : { onComputed: hooks.onComputed }),
     });

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { validateProfile, type ValidationCase } from '../../calibration/validate.js';
+import { commandProgress, PROGRESS_AFTER_MS } from '../sweep/progress.js';
 import { validationMarkdown, validationSvg } from '../../calibration/validation-report.js';
 import { KvrInputError } from '../../sim/errors.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
@@ -151,7 +152,9 @@ export async function validateCommand(flags: ValidateFlags, io: CliIo): Promise<
   if (smPartitions > 0) cases = cases.map((c) => (c.gpus === 1 ? { ...c, gpu: whole! } : { ...c, smPartitions }));
   const out = flags.out ?? defaultOutput('validation', gpuName);
   checkOutput(io, out, '--out', 'folder');
-  const report = await validateProfile(gpu, cases, { backend, warmup: 1, repeats }, log);
+  const progress = commandProgress(io, cases.length, 'validate', flags.quiet, PROGRESS_AFTER_MS);
+  const report = await validateProfile(gpu, cases, { backend, warmup: 1, repeats }, (line) => progress.log(line), () => progress.tick());
+  progress.finish();
   const provenance = {
     profile: gpu.source,
     ...(whole === undefined ? {} : { whole_gpu_profile: `${whole.name}: ${whole.source}` }),

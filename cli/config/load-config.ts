@@ -113,8 +113,10 @@ function coerceCsvRow(row: Record<string, string>, scenario: JsonSchema | undefi
   const out: Record<string, unknown> = {};
   for (const [key, cell] of Object.entries(row)) {
     if (cell === '') continue;
-    const type = scenario?.properties?.[key]?.type;
-    out[key] = (type === 'integer' || type === 'number') && /^\s*[+-]?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(cell) ? Number(cell) : cell;
+    const property = scenario?.properties?.[key];
+    // A union (context: a count or "128k") takes a number where one of its alternatives does.
+    const types = property?.anyOf !== undefined ? property.anyOf.map((alternative) => alternative.type) : [property?.type];
+    out[key] = (types.includes('integer') || types.includes('number')) && /^\s*[+-]?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(cell) ? Number(cell) : cell;
   }
   return out as SweepScenario;
 }

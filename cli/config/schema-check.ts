@@ -27,6 +27,7 @@ export interface JsonSchema {
   minLength?: number;
   maxLength?: number;
   pattern?: string;
+  anyOf?: JsonSchema[];
   definitions?: Record<string, JsonSchema>;
 }
 
@@ -38,7 +39,11 @@ export interface JsonSchema {
 export function checkAgainstSchema(value: unknown, root: JsonSchema, path: string): void {
   const validate = compiled(root);
   if (validate(value)) return;
-  const error = firstError(validate.errors ?? []);
+  const errors = validate.errors ?? [];
+  let error = firstError(errors);
+  // A value that matches no alternative of an anyOf is told every alternative, not the first's.
+  const union = errors.find((e) => e.keyword === 'anyOf' && e.instancePath === error?.instancePath);
+  if (union !== undefined) error = union;
   if (error === undefined) throw new KvrInputError(path, 'does not match its schema');
   const at = pointerPath(path, error.instancePath);
   const got = pick(value, error.instancePath);
@@ -121,6 +126,7 @@ function resolve(schema: JsonSchema, root: JsonSchema): JsonSchema {
 /** "an integer in 1..1024", "a list of ...", "one of a, b": what a schema allows, in words. */
 export function describeSchema(schemaOrRef: JsonSchema, root: JsonSchema): string {
   const schema = resolve(schemaOrRef, root);
+  if (schema.anyOf !== undefined) return schema.anyOf.map((alternative) => describeSchema(alternative, root)).join(' or ');
   if (schema.enum !== undefined) return `one of ${schema.enum.join(', ')}`;
   switch (schema.type) {
     case 'object':
@@ -151,6 +157,7 @@ export function describeSchema(schemaOrRef: JsonSchema, root: JsonSchema): strin
 }
 
 function plural(phrase: string): string {
+  if (phrase.includes(' or ')) return phrase.split(' or ').map(plural).join(' or ');
   return phrase
     .replace(/^an integer/, 'integers')
     .replace(/^a number/, 'numbers')

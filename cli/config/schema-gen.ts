@@ -110,6 +110,10 @@ class Generator {
     if (ts.isUnionTypeNode(node) && node.types.every((t) => ts.isLiteralTypeNode(t) && ts.isStringLiteral(t.literal))) {
       return { type: 'string', enum: node.types.map((t) => ((t as ts.LiteralTypeNode).literal as ts.StringLiteral).text) };
     }
+    // Any other union written out (of aliases: a count or its text form): anyOf, in written order.
+    if (ts.isUnionTypeNode(node) && node.types.every((t) => ts.isTypeReferenceNode(t) || t.kind === ts.SyntaxKind.NumberKeyword || t.kind === ts.SyntaxKind.StringKeyword)) {
+      return { anyOf: node.types.map((t) => this.typeSchema(t)) };
+    }
     if (ts.isTypeReferenceNode(node)) {
       const name = node.typeName.getText();
       if (this.interfaces.has(name)) {

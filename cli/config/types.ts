@@ -25,7 +25,16 @@ export type GpuCount = number;
  * @minimum 1
  * @maximum 16777216
  */
-export type ContextTokens = number;
+export type ContextCount = number;
+
+/**
+ * k = 1024: "128k" = 131072, "1M" = 1048576.
+ * @pattern ^\d+(\.\d+)?[kKmM]$
+ */
+export type ContextText = string;
+
+/** Prompt tokens: 16384, or "16k", "128k", "1M" (k = 1024). */
+export type ContextTokens = ContextCount | ContextText;
 
 /**
  * Tokens of the partition lattice.

@@ -1,6 +1,7 @@
 /**
  * Progress of a long run on stderr: on a terminal one bar redrawn in place (at most 10 times a
  * second) with count, rate and ETA; otherwise a plain line every 10 seconds (logs, CI, Slurm).
+ * With `delayMs`, nothing shows before that much time has passed, so short runs stay quiet.
  */
 import type { CliIo } from '../io.js';
 
@@ -12,14 +13,30 @@ export class Progress {
 
   constructor(
     private readonly io: CliIo,
-    private readonly total: number,
+    private total: number,
     /** Rows that were already there (reused): they count as done but not in the rate. */
     private readonly reused: number,
     private readonly label: string,
+    private readonly delayMs = 0,
   ) {
     this.start = this.now();
     // A terminal shows the bar at once; logs get their first line after one interval.
     this.lastDraw = io.stderrIsTTY ? -Infinity : this.start;
+  }
+
+  /** A new estimate of the steps (a search knows its total only roughly); never below those done. */
+  setTotal(total: number): void {
+    this.total = Math.max(total, this.reused + this.done);
+  }
+
+  /** A line of the command's own log: on a terminal it goes above the bar, which is redrawn. */
+  log(line: string): void {
+    if (this.io.stderrIsTTY && this.drawn) {
+      this.io.stderr(`\r\u001b[K${line}\n`);
+      this.draw(this.now());
+    } else {
+      this.io.stderr(`${line}\n`);
+    }
   }
 
   private now(): number {
@@ -31,7 +48,7 @@ export class Progress {
     this.done += 1;
     const now = this.now();
     const interval = this.io.stderrIsTTY ? 100 : 10_000;
-    if (now - this.lastDraw >= interval) {
+    if (now - this.lastDraw >= interval && now - this.start >= this.delayMs) {
       this.lastDraw = now;
       this.draw(now);
     }
@@ -40,6 +57,7 @@ export class Progress {
   /** Ends the bar's line (the summary follows on stdout). */
   finish(): void {
     if (this.io.stderrIsTTY && this.drawn) {
+      this.total = this.reused + this.done; // an estimated total ends where the work did
       this.draw(this.now());
       this.io.stderr('\n');
     }
@@ -47,6 +65,7 @@ export class Progress {
 
   private draw(now: number): void {
     const complete = this.reused + this.done;
+    if (complete > this.total) this.total = complete;
     const elapsed = Math.max(1e-9, (now - this.start) / 1000);
     const rate = this.done / elapsed;
     const left = this.total - complete;
@@ -68,12 +87,21 @@ export class Progress {
 export interface ProgressLike {
   tick(): void;
   finish(): void;
+  setTotal(total: number): void;
+  /** A line of the command's log (silenced by --quiet too). */
+  log(line: string): void;
 }
 
-/** A progress display for a command of `total` steps, silenced by --quiet. */
-export function commandProgress(io: CliIo, total: number, label: string, quiet: boolean | undefined): ProgressLike {
-  if (quiet === true) return { tick: () => undefined, finish: () => undefined };
-  return new Progress(io, total, 0, label);
+/** Work expected to take longer than this shows progress; shorter runs print nothing. */
+export const PROGRESS_AFTER_MS = 2000;
+
+/**
+ * A progress display for a command of `total` steps, silenced by --quiet. `delayMs`: show nothing
+ * before then (searches and measurements whose length is known only once they run).
+ */
+export function commandProgress(io: CliIo, total: number, label: string, quiet: boolean | undefined, delayMs = 0): ProgressLike {
+  if (quiet === true) return { tick: () => undefined, finish: () => undefined, setTotal: () => undefined, log: () => undefined };
+  return new Progress(io, total, 0, label, delayMs);
 }
 
 export function formatDuration(seconds: number): string {

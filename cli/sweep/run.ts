@@ -18,7 +18,7 @@ import { oneLine } from '../load-json.js';
 import { defaultOutput } from '../output-paths.js';
 import { CSV_HEADER, csvLine, jsonLine, makeRow, readExisting, type Row, type RowResult } from './output.js';
 import { runOrdered, type PoolTask } from './pool.js';
-import { Progress } from './progress.js';
+import { commandProgress, Progress, type ProgressLike } from './progress.js';
 import { expandSpec, pointFlags, pointId, specMemoryBound, SWEEP_CONFIRM_ROWS, SWEEP_MAX_ROWS, type ExpandedSpec, type Point } from './spec.js';
 import type { Shard } from './shard.js';
 
@@ -40,6 +40,8 @@ export interface SweepOptions {
   onComputed?: (id: string) => void;
   /** Rows per worker message. */
   batchSize?: number;
+  /** No progress on stderr. */
+  quiet?: boolean;
 }
 
 export interface SweepSummary {
@@ -205,7 +207,8 @@ async function sweepInto(io: CliIo, options: SweepOptions, expanded: ExpandedSpe
   let written = keep;
   let pulled = 0;
   const limit = options.limit ?? Infinity;
-  const progress = new Progress(io, planned, keep, options.shard === undefined ? 'sweep' : `sweep ${options.shard.index}/${options.shard.count}`);
+  const progress: ProgressLike =
+    options.quiet === true ? commandProgress(io, 0, 'sweep', true) : new Progress(io, planned, keep, options.shard === undefined ? 'sweep' : `sweep ${options.shard.index}/${options.shard.count}`);
 
   let csvBuffer = '';
   let jsonBuffer = '';

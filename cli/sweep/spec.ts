@@ -4,6 +4,7 @@
  * tsp point is not repeated for each kvr-s search method), then the listed rows. Points are made
  * lazily, so a 10^7-row product costs no memory; the count is computed without enumerating.
  */
+import { parseTokens } from '../../sim/units/tokens.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
@@ -253,6 +254,14 @@ function normalise(key: ScenarioKey, value: string | number): string {
   const kind = QUANTITY_KEYS[key];
   if (kind !== undefined) return String(parseQuantityCached(String(value), kind, key));
   if (key === 'partition') return String(value).replace(/\s+/g, '');
+  // "4k" is the same scenario as 4096 (k = 1024); a count keeps the id it always had.
+  if (key === 'context' && typeof value === 'string') {
+    try {
+      return String(parseTokens(value, key));
+    } catch {
+      return value;
+    }
+  }
   return String(value);
 }
 

@@ -17,6 +17,7 @@ export function exhaustiveSearch(evaluator: TtftEvaluator, lattice: Lattice): Se
       `exhaustive search would simulate ${count} partitions (limit ${EXHAUSTIVE_LIMIT}); use fast or grid, or a coarser granularity`,
     );
   }
+  evaluator.expected = evaluator.simulations + count;
   let best = Infinity;
   let bestIndices: number[] = [];
   const tuple = Array.from({ length: r }, (_, i) => i + 1);

@@ -19,6 +19,7 @@ import type { TtftEvaluator } from './ttft-evaluator.js';
  */
 export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOutcome {
   const p = lattice.gpus;
+  evaluator.expected = evaluator.simulations + Math.max((p * (p - 1)) / 2, 16 * p);
   const balance = new PipelineBalance(evaluator.scenario, scenarioRouter(evaluator.scenario));
   const start = balance.balancedPartition();
   let indices = balance.roundToLattice(start, lattice);

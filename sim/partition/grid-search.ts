@@ -41,6 +41,9 @@ export function gridSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOu
   let step = coarseStep(lattice);
   // Level 0: every increasing tuple of coarse positions.
   const positions = Math.floor(lattice.maxIndex / step);
+  let refinements = 0;
+  for (let s = step; s > 1; s = Math.max(1, Math.round(s / 2))) refinements += 1;
+  evaluator.expected = evaluator.simulations + binomial(positions, r) + refinements * 3 ** r;
   const tuple = Array.from({ length: r }, (_, i) => i + 1);
   if (r === 0) consider([]);
   while (r > 0) {
@@ -87,4 +90,11 @@ function combinations(n: number, r: number): number {
   let result = 1;
   for (let i = 1; i <= r; i++) result = (result * (n - r + i)) / i;
   return Math.round(result);
+}
+
+/** n choose k (the coarse level's tuples), as a float: only an estimate for progress. */
+function binomial(n: number, k: number): number {
+  let c = 1;
+  for (let i = 0; i < k; i++) c = (c * (n - i)) / (i + 1);
+  return Math.max(0, Math.round(c));
 }

@@ -14,7 +14,16 @@ export interface SearchOptions {
   method: SearchMethod;
   /** Chunks (all but the last) are multiples of this many tokens. */
   granularity: number;
+  /** Told after each new simulation (the caller keeps the clock: sim/ has none). Not recorded. */
+  progress?: SearchProgress;
 }
+
+/**
+ * Progress of a search: distinct partitions simulated so far, and the search's estimate of how
+ * many it will simulate (exhaustive: exact; grid: an upper bound; fast: a guess, p(p-1)/2 moves
+ * or 16 per rank, whichever is more; it may be passed).
+ */
+export type SearchProgress = (simulations: number, expected: number) => void;
 
 export const DEFAULT_SEARCH: SearchOptions = { method: 'fast', granularity: DEFAULT_GRANULARITY };
 
@@ -39,12 +48,12 @@ export function searchPartitionWith(evaluator: TtftEvaluator, options: SearchOpt
     return { partition: [scenario.context], ttft_s: evaluator.ttft([scenario.context]), simulations: evaluator.simulations, detail: {} };
   }
   const lattice = makeLattice(scenario.context, parts, options.granularity);
-  switch (options.method) {
-    case 'fast':
-      return fastSearch(evaluator, lattice);
-    case 'grid':
-      return gridSearch(evaluator, lattice);
-    case 'exhaustive':
-      return exhaustiveSearch(evaluator, lattice);
+  const search = { fast: fastSearch, grid: gridSearch, exhaustive: exhaustiveSearch }[options.method];
+  if (options.progress === undefined) return search(evaluator, lattice);
+  evaluator.progress = options.progress;
+  try {
+    return search(evaluator, lattice);
+  } finally {
+    evaluator.progress = undefined;
   }
 }

@@ -22,6 +22,10 @@ export class TtftEvaluator {
   readonly scenario: Scenario;
   private readonly router: Router;
   private readonly memo = new Map<string, number>();
+  /** Told after each new simulation, with `expected` (set by the search running on this evaluator). */
+  progress: ((simulations: number, expected: number) => void) | undefined;
+  /** The running search's estimate of the simulations it needs. */
+  expected = 0;
   private template:
     | { plan: Plan; program: EngineProgram; bytes: Float64Array; logitsOp: number; reshape: (partition: readonly number[]) => void }
     | undefined;
@@ -50,6 +54,7 @@ export class TtftEvaluator {
     if (ttft === undefined) {
       ttft = this.simulate(partition);
       this.memo.set(key, ttft);
+      this.progress?.(this.memo.size, this.expected);
     }
     return ttft;
   }

@@ -47,12 +47,12 @@ describe('generated JSON Schemas', () => {
 
 describe('sweep spec validation: one line naming the path and what is allowed', () => {
   test.each([
-    ['axes:\n  context: [4096, 8192, -1]\n', 'spec.axes.context[2]: expected an integer in 1..16777216 (got -1)'],
-    ['axes:\n  context: [4096, "8k"]\n', 'spec.axes.context[1]: expected an integer in 1..16777216 (got "8k")'],
+    ['axes:\n  context: [4096, 8192, -1]\n', 'spec.axes.context[2]: expected an integer in 1..16777216 or a string matching ^\\d+(\\.\\d+)?[kKmM]$ (k = 1024: "128k" = 131072, "1M" = 1048576) (got -1)'],
+    ['axes:\n  context: [4096, "8x"]\n', 'spec.axes.context[1]: expected an integer in 1..16777216 or a string matching ^\\d+(\\.\\d+)?[kKmM]$ (k = 1024: "128k" = 131072, "1M" = 1048576) (got "8x")'],
     ['axes:\n  contexts: [4096]\n', 'spec.axes.contexts: unknown field (allowed: model, gpu, topology'],
     ['axis:\n  context: [4096]\n', 'spec.axis: unknown field (allowed: $schema, axes, rows)'],
     ['axes:\n  context: []\n', 'spec.axes.context: expected a non-empty list'],
-    ['axes:\n  context: 4096\n', 'spec.axes.context: expected a non-empty list of integers in 1..16777216 (got 4096)'],
+    ['axes:\n  context: 4096\n', 'spec.axes.context: expected a non-empty list of integers in 1..16777216 or strings matching ^\\d+(\\.\\d+)?[kKmM]$ (k = 1024: "128k" = 131072, "1M" = 1048576) (got 4096)'],
     ['axes:\n  strategy: [kvr-e, warp]\n', 'spec.axes.strategy[1]: expected one of single, tsp'],
     ['axes:\n  gpus: [2.5]\n', 'spec.axes.gpus[0]: expected an integer in 1..1024 (got 2.5)'],
     ['rows:\n  - {model: llama2-7b, gpus: "4"}\n', 'spec.rows[0].gpus: expected an integer in 1..1024 (got "4")'],

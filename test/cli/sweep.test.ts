@@ -228,7 +228,7 @@ describe('kvr sweep: bad specs are one line and exit 2, never a hang', () => {
   }
 
   test.each([
-    ['axes:\n  context: [1024, 0]\n', 'kvr: spec.axes.context[1]: expected an integer in 1..16777216 (got 0)\n'],
+    ['axes:\n  context: [1024, 0]\n', 'kvr: spec.axes.context[1]: expected an integer in 1..16777216 or a string matching ^\\d+(\\.\\d+)?[kKmM]$ (k = 1024: "128k" = 131072, "1M" = 1048576) (got 0)\n'],
     ['axes:\n  model: [llama2-7b, llama9]\n', 'kvr: spec.axes.model[1]: unknown model "llama9" (presets: '],
     ['axes:\n  model: [nothere.json]\n', 'kvr: spec.axes.model[0]: cannot read "/w/nothere.json"'],
     ['axes:\n  gpu: [a100-80g, x100]\n', 'kvr: spec.axes.gpu[1]: unknown GPU "x100"'],
@@ -346,7 +346,7 @@ axes:
   test('flags: SweepFlags keeps the names of the command line', async () => {
     // Every key of SweepFlags, no more (the type check of test/ enforces both), against the
     // options `kvr sweep --help` lists (commander hands flags over under these names).
-    const names: Record<keyof SweepFlags, true> = { out: true, jobs: true, shard: true, shards: true, limit: true, yes: true, restart: true };
+    const names: Record<keyof SweepFlags, true> = { out: true, jobs: true, shard: true, shards: true, limit: true, yes: true, restart: true, quiet: true };
     const io = new MemoryIo({});
     expect(await runCli(['sweep', '--help'], io)).toBe(0);
     const listed = [...io.out.matchAll(/^ {2}--([a-z-]+)/gm)].map((m) => m[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()));
