@@ -63,6 +63,9 @@ AttentionReference attention_reference(const AttentionShape& shape, const std::v
 double attention_max_rel_error(const AttentionShape& shape, const std::vector<float>& expected,
                                const std::vector<float>& got, const std::vector<int64_t>& rows);
 
+// The shape as JSON: { "heads", "kv_heads", "head_dim", "chunk", "prefix" }.
+json::Value attention_shape_json(const AttentionShape& shape);
+
 // CPU self-test of the check: the bench's inputs (seeded, Q scaled by q_scale), the reference, and
 // an output computed under `fault`; { "shape", "q_scale", "fault", "rows_checked", "score_std",
 // "max_rel_error", "tolerance", "pass" }.

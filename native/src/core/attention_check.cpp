@@ -161,6 +161,16 @@ std::vector<float> attention_check_cache(const AttentionShape& o, uint64_t seed)
   return cache;
 }
 
+json::Value attention_shape_json(const AttentionShape& o) {
+  json::Value shape;
+  shape.set("heads", o.heads);
+  shape.set("kv_heads", o.kv_heads);
+  shape.set("head_dim", o.head_dim);
+  shape.set("chunk", o.chunk);
+  shape.set("prefix", o.prefix);
+  return shape;
+}
+
 json::Value attention_check_self_test(const AttentionShape& o, float q_scale, MaskFault fault, uint64_t seed) {
   const std::vector<float> q = attention_check_q(o, q_scale, seed);
   const std::vector<float> cache = attention_check_cache(o, seed);
@@ -176,12 +186,7 @@ json::Value attention_check_self_test(const AttentionShape& o, float q_scale, Ma
                 got.begin() + static_cast<std::ptrdiff_t>(rows[sample] * width));
   }
   const double error = attention_max_rel_error(o, want.out, got, rows);
-  json::Value shape;
-  shape.set("heads", o.heads);
-  shape.set("kv_heads", o.kv_heads);
-  shape.set("head_dim", o.head_dim);
-  shape.set("chunk", o.chunk);
-  shape.set("prefix", o.prefix);
+  const json::Value shape = attention_shape_json(o);
   json::Value out;
   out.set("schema", "kvr-exec/attention-check@1");
   out.set("shape", shape);

@@ -142,12 +142,7 @@ json::Value flash_tiling_check(const FlashTiling& tiling, const AttentionShape& 
   }
   KVR_CHECK(rows_seen == tokens, ErrorCode::Internal, "flash tiling check: the blocks do not cover the chunk");
   const double error = attention_max_rel_error(o, want.out, got, sampled);
-  json::Value shape;
-  shape.set("heads", o.heads);
-  shape.set("kv_heads", o.kv_heads);
-  shape.set("head_dim", o.head_dim);
-  shape.set("chunk", o.chunk);
-  shape.set("prefix", o.prefix);
+  const json::Value shape = attention_shape_json(o);
   json::Value result;
   result.set("tiling", tiling.name);
   result.set("block_m", block_m);
