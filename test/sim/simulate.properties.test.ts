@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
 import type { ModelSpec } from '../../sim/model/model-spec.js';
-import type { StrategyName } from '../../sim/plan/plan.js';
+import { COLLECTIVE_STRATEGIES, type StrategyName } from '../../sim/plan/plan.js';
 import { simulate, type Scenario } from '../../sim/simulate.js';
 import { TOPOLOGY_PRESET_NAMES } from '../../sim/topology/presets.js';
 import { TRACK, perfettoTrace } from '../../sim/trace/perfetto.js';
@@ -139,9 +139,13 @@ describe('simulator properties', () => {
     );
   });
 
-  test('TTFT never falls when the context grows', () => {
+  // With a fixed collective algorithm and protocol. Under --collective auto the tuner may switch
+  // protocol (LL -> LL128 -> Simple) as messages grow, as NCCL's does, and a slightly larger
+  // context can then be faster (seen: tsp, 3 GPUs, 571 -> 572 tokens, LL -> LL128, -0.14%).
+  test('TTFT never falls when the context grows (collectives forced to one ring)', () => {
     fc.assert(
-      fc.property(scenarioArb, fc.integer({ min: 1, max: 500 }), fc.nat(), (s, more, pick) => {
+      fc.property(scenarioArb, fc.integer({ min: 1, max: 500 }), fc.nat(), (drawn, more, pick) => {
+        const s: Scenario = COLLECTIVE_STRATEGIES.includes(drawn.strategy) ? { ...drawn, collective: 'ring' } : drawn;
         const before = simulate(s).result.ttft_s;
         const grown: Scenario = { ...s, context: s.context + more };
         if (s.partition !== undefined) {
