@@ -11,9 +11,12 @@
 #                       ninja, else cmake + Makefiles, else native/scripts/build-plain.sh (nvcc + g++)
 #   4 correctness   35  kvr-exec compare: CUDA fp16 against CPU fp32 last-token logits on every
 #                       native/scripts/plans/check-*.json, pass at max relative error <= 2e-2
-#   5 calibrate    130  whole GPU: kvr calibrate (llama2-7b) then kvr validate (single at 1k-16k;
-#                       tsp, kvr-e and kvr-s over 2.. GPUs when the host has them)
-#   6 attention     45  kvr-exec bench-attention against PyTorch SDPA (torch_baseline.py)
+#   5 attention     45  kvr-exec bench-attention against PyTorch SDPA (torch_baseline.py); picks the
+#                       fastest flash tiling whose output passed the check (state KVR_CUDA_ATTENTION)
+#   6 calibrate    130  whole GPU, with the tiling step 5 picked (KVR_CUDA_ATTENTION; the default
+#                       when step 5 did not run or none passed): kvr calibrate (llama2-7b) then
+#                       kvr validate (single at 1k-16k; tsp, kvr-e and kvr-s over 2.. GPUs when the
+#                       host has them)
 #   7 prefill       60  llama2-7b single-GPU prefill, kvr-exec against PyTorch eager, 1k-16k
 #   8 slices      rest  green-context SM partitions: compare, paced links, slice calibration and
 #                       validation; only if 60 s or more are left
@@ -36,9 +39,10 @@ set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 self="$root/native/scripts/gpu-run.sh"
-ALL_STEPS=(preflight probe build correctness calibrate attention prefill slices)
+# attention before calibrate: calibration must time the tiling that the prefills and runs will use.
+ALL_STEPS=(preflight probe build correctness attention calibrate prefill slices)
 # Budgets in seconds at a 480 s total; slices takes what is left.
-declare -A WEIGHT=([preflight]=30 [probe]=60 [build]=100 [correctness]=35 [calibrate]=130 [attention]=45
+declare -A WEIGHT=([preflight]=30 [probe]=60 [build]=100 [correctness]=35 [attention]=45 [calibrate]=130
   [prefill]=60 [slices]=0)
 SLICES_MIN_S=60
 THRESHOLD=2e-2

@@ -13,10 +13,11 @@ const shims = join(root, 'test/native/gpu-run-shims');
 const dir = mkdtempSync(join(tmpdir(), 'gpu-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const STEPS = ['preflight', 'probe', 'build', 'correctness', 'calibrate', 'attention', 'prefill', 'slices'];
-// The documented budgets at 480 s (30 60 100 35 130 45 60, slices the rest), scaled to --budget-s 144
+// attention before calibrate: calibration times the tiling the attention bench picked.
+const STEPS = ['preflight', 'probe', 'build', 'correctness', 'attention', 'calibrate', 'prefill', 'slices'];
+// The documented budgets at 480 s (30 60 100 35 45 130 60, slices the rest), scaled to --budget-s 144
 // (0.3, rounded to whole seconds): roomy enough for a loaded CI machine, short enough for a test.
-const BUDGETS_AT_144 = [9, 18, 30, 11, 39, 14, 18];
+const BUDGETS_AT_144 = [9, 18, 30, 11, 14, 39, 18];
 
 interface StepLine { step: string; index: number; status: string; rc: number; elapsed_s: number; limit_s: number; budget_s: number }
 interface StepDoc extends StepLine { schema: string; why: string | null; finished: Record<string, unknown>[] }
@@ -60,6 +61,13 @@ describe('gpu-run.sh --dry-run', () => {
     expect(summary.elapsed_s).toBeLessThanOrEqual(144 + 6);
     expect(summary.digest.correctness).toMatchObject({ pass: true, plans: 7 });
     expect(run.stdout).toMatch(/plan:\n\s+probe\s+.*torch_probe\.py\n\s+build\s+ninja, then Makefiles/);
+    // The shim's bench: flash-128x64-w8 250 TF/s, flash-128x64-w4 300, flash-128x128-w8 400 but failing
+    // the check. Calibration and validation run the fastest passing one, and say so in their JSON.
+    expect(doc('attention').finished).toContainEqual({ kernel_for_prefill: 'flash-128x64-w4' });
+    expect(doc('calibrate').finished[0]).toEqual({ attention_kernel: 'flash-128x64-w4', from: 'attention-step' });
+    for (const sub of ['calibrate', 'validate']) {
+      expect(readFileSync(join(out, 'calibrate', `${sub}.out`), 'utf8')).toMatch(/^attention kernel: flash-128x64-w4$/m);
+    }
     expect(existsSync(join(dir, 'full.tgz'))).toBe(true);
   });
 

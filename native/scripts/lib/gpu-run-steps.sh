@@ -170,7 +170,7 @@ print(torch.__version__, "cuda", torch.version.cuda, ("gpu sms %d" % p.multi_pro
     decide build "skip: $(state_get SKIP_build)"
   fi
   local s why
-  for s in correctness calibrate attention prefill slices; do
+  for s in correctness attention calibrate prefill slices; do
     why=""
     [[ -n "$no_gpu" ]] && why="$no_gpu"
     [[ -z "$why" && -z "$builder" && -z "${KVR_EXEC:-}" ]] && why="nothing to build with ($(state_get SKIP_build))"
@@ -185,8 +185,8 @@ print(torch.__version__, "cuda", torch.version.cuda, ("gpu sms %d" % p.multi_pro
     fi
   done
   [[ -z "$(state_get SKIP_correctness)" ]] && decide correctness "kvr-exec compare on $(ls "$root"/native/scripts/plans/check-*.json 2>/dev/null | wc -l) check plans"
-  [[ -z "$(state_get SKIP_calibrate)" ]] && decide calibrate "kvr calibrate + validate, llama2-7b, whole GPU$([[ $gpus -lt 2 ]] && echo ' (single only: tsp/kvr-e/kvr-s need 2+ GPUs here, else step 8)')"
-  [[ -z "$(state_get SKIP_attention)" ]] && decide attention "bench-attention$([[ $torch_ok -eq 1 ]] && echo ' + SDPA' || echo ' (no torch: no SDPA)')"
+  [[ -z "$(state_get SKIP_attention)" ]] && decide attention "bench-attention$([[ $torch_ok -eq 1 ]] && echo ' + SDPA' || echo ' (no torch: no SDPA)'), picks the tiling for the steps after it"
+  [[ -z "$(state_get SKIP_calibrate)" ]] && decide calibrate "kvr calibrate + validate, llama2-7b, whole GPU, the tiling attention picked$([[ $gpus -lt 2 ]] && echo ' (single only: tsp/kvr-e/kvr-s need 2+ GPUs here, else step 8)')"
   [[ -z "$(state_get SKIP_prefill)" ]] && decide prefill "kvr-exec llama2-7b 1k-16k$([[ $torch_ok -eq 1 ]] && echo ' + PyTorch eager' || echo ' (no torch)')"
   [[ -z "$(state_get SKIP_slices)" ]] && decide slices "only if time is left$([[ -z "$node_v" ]] && echo ' (no Node: compare and links only)')"
   state_set TORCH_OK "$torch_ok"
@@ -299,37 +299,7 @@ step_correctness() {
   return $failed
 }
 
-# --- 5 calibrate (whole GPU) ----------------------------------------------------------------------
-gpu_profile_name() {
-  if [[ -n "${KVR_GPU_NAME:-}" ]]; then echo "$KVR_GPU_NAME"; return; fi
-  local name
-  name="$(state_get GPU_NAME)"
-  case "$name" in
-    *H200*) echo h200 ;;
-    *H100*) echo h100-sxm ;;
-    *A100*80GB*) echo a100-80g ;;
-    *) echo "${name:-gpu}" | tr '[:upper:] ' '[:lower:]-' | tr -cd 'a-z0-9-' ;;
-  esac
-}
-step_calibrate() {
-  local gpu gpus ranks="" r total
-  gpu="$(gpu_profile_name)"
-  gpus="$(state_get GPUS)"
-  for r in 2 4 8; do [[ $r -le ${gpus:-1} ]] && ranks="${ranks:+$ranks,}$r"; done
-  total=$(left_s)
-  sub calibrate $((total * 55 / 100)) node "$root/bin/kvr.js" calibrate --backend cuda --name "$gpu" --model llama2-7b \
-    --tokens 512,2048,8192 --prefixes 0,2048,8192 --link-tokens 1024,8192 --warmup 1 --repeats 3 || return 1
-  mkdir -p "$out/$step/profiles" && cp "$root/calibration/profiles/$gpu.json" "$out/$step/profiles/" 2>/dev/null
-  result "{\"profile\": \"calibration/profiles/$gpu.json\"}"
-  [[ -n "$ranks" ]] || result '{"note": "one GPU: tsp, kvr-e and kvr-s run on SM partitions in the slices step"}'
-  sub validate 600 node "$root/bin/kvr.js" validate --backend cuda --gpu "$gpu" --model llama2-7b \
-    --single 1024,4096,16384 --ranks "${ranks:-none}" --contexts 4096,16384 --repeats 2 || return 1
-  cp "$root/calibration/validation/$gpu/report.json" "$out/$step/validation-report.json" 2>/dev/null
-  result "{\"report\": \"calibration/validation/$gpu/report.json\", \"overall\": $(json_get "$out/$step/validation-report.json" 'd["overall"]' | sed 's/^$/null/'), \"by_strategy\": $(json_get "$out/$step/validation-report.json" 'd["summary"]' | sed 's/^$/null/')}"
-  return 0
-}
-
-# --- 6 attention against SDPA ---------------------------------------------------------------------
+# --- 5 attention against SDPA ---------------------------------------------------------------------
 step_attention() {
   local e shape chunk prefix dense name kernel
   e="$(exe)" || return 125
@@ -368,6 +338,50 @@ PY
   else
     result '{"name": "torch-attention", "status": "skipped", "why": "no PyTorch with CUDA"}'
   fi
+  return 0
+}
+
+# --- 6 calibrate (whole GPU) ----------------------------------------------------------------------
+gpu_profile_name() {
+  if [[ -n "${KVR_GPU_NAME:-}" ]]; then echo "$KVR_GPU_NAME"; return; fi
+  local name
+  name="$(state_get GPU_NAME)"
+  case "$name" in
+    *H200*) echo h200 ;;
+    *H100*) echo h100-sxm ;;
+    *A100*80GB*) echo a100-80g ;;
+    *) echo "${name:-gpu}" | tr '[:upper:] ' '[:lower:]-' | tr -cd 'a-z0-9-' ;;
+  esac
+}
+# The attention tiling calibration and validation time: the one step 5 picked (state), else one set
+# by the caller (KVR_CUDA_ATTENTION), else the kernel's default. Exported, so the Node addon that
+# kvr calibrate / validate load sees it, and recorded in the step's JSON.
+use_picked_attention() {
+  local picked from=default
+  picked="$(state_get KVR_CUDA_ATTENTION)"
+  [[ -n "${KVR_CUDA_ATTENTION:-}" ]] && from=environment
+  if [[ -n "$picked" ]]; then
+    export KVR_CUDA_ATTENTION="$picked"
+    from=attention-step
+  fi
+  result "{\"attention_kernel\": $(json_str "${KVR_CUDA_ATTENTION:-default}"), \"from\": \"$from\"}"
+}
+step_calibrate() {
+  local gpu gpus ranks="" r total
+  gpu="$(gpu_profile_name)"
+  gpus="$(state_get GPUS)"
+  for r in 2 4 8; do [[ $r -le ${gpus:-1} ]] && ranks="${ranks:+$ranks,}$r"; done
+  use_picked_attention
+  total=$(left_s)
+  sub calibrate $((total * 55 / 100)) node "$root/bin/kvr.js" calibrate --backend cuda --name "$gpu" --model llama2-7b \
+    --tokens 512,2048,8192 --prefixes 0,2048,8192 --link-tokens 1024,8192 --warmup 1 --repeats 3 || return 1
+  mkdir -p "$out/$step/profiles" && cp "$root/calibration/profiles/$gpu.json" "$out/$step/profiles/" 2>/dev/null
+  result "{\"profile\": \"calibration/profiles/$gpu.json\"}"
+  [[ -n "$ranks" ]] || result '{"note": "one GPU: tsp, kvr-e and kvr-s run on SM partitions in the slices step"}'
+  sub validate 600 node "$root/bin/kvr.js" validate --backend cuda --gpu "$gpu" --model llama2-7b \
+    --single 1024,4096,16384 --ranks "${ranks:-none}" --contexts 4096,16384 --repeats 2 || return 1
+  cp "$root/calibration/validation/$gpu/report.json" "$out/$step/validation-report.json" 2>/dev/null
+  result "{\"report\": \"calibration/validation/$gpu/report.json\", \"overall\": $(json_get "$out/$step/validation-report.json" 'd["overall"]' | sed 's/^$/null/'), \"by_strategy\": $(json_get "$out/$step/validation-report.json" 'd["summary"]' | sed 's/^$/null/')}"
   return 0
 }
 
@@ -414,6 +428,7 @@ PY
     return 0
   fi
   gpu="$(gpu_profile_name)"
+  use_picked_attention
   total=$(left_s)
   sub calibrate-slice $((total * 55 / 100)) node "$root/bin/kvr.js" calibrate --backend cuda --name "$gpu" \
     --sm-partitions "$partitions" --model llama2-7b --tokens 512,2048,8192 --prefixes 0,2048,8192 \
