@@ -8,6 +8,7 @@
 #include <iostream>
 #include <new>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@
 #include "kvr/link_emulation.hpp"
 #include "kvr/op_timing.hpp"
 #include "kvr/plan.hpp"
+#include "kvr/process_group.hpp"
+#include "kvr/rank_measurement.hpp"
 
 namespace kvr {
 namespace {
@@ -32,8 +35,21 @@ Usage:
   kvr-exec run PLAN.json [--backend cpu|cuda] [--transport auto|peer|nccl] [--warmup N]
                          [--repeats N] [--seed S] [--device-offset N] [--sm-partitions N]
                          [--links FILE] [--out FILE] [--trace FILE]
+                         [--rank R --world-size N] [--nccl-id-file PATH] [--rendezvous-timeout S]
       Runs the plan: N warm-up runs, then timed repeats; prints kvr-exec/measurement@1 JSON
       (the median run's op times) to stdout or FILE, and optionally a Perfetto trace to FILE.
+      With {rank} in --out FILE it writes one kvr-exec/rank-measurement@1 file per rank instead
+      (every rank's when alone), for kvr-exec merge.
+      Under mpirun -np N or srun (one process per GPU; see launch-info for the variables read),
+      each process runs its own rank of the plan on the GPU of its local rank (device
+      (--device-offset + local rank) % visible GPUs), NCCL send/recv between the processes:
+      --backend cuda, the plan's GPU count equal to N, --out with {rank}; rank 0 writes the NCCL
+      id to --nccl-id-file PATH (or KVR_NCCL_ID_FILE), on a filesystem every node shares, and the
+      others wait for it up to --rendezvous-timeout S (KVR_RENDEZVOUS_TIMEOUT; 300 s).
+  kvr-exec merge PLAN.json RANK_FILE... [--out FILE] [--trace FILE]
+      Combines the rank files of one run (one per rank of the plan) into the kvr-exec/measurement@1
+      JSON (and Perfetto trace) that one process would have written: a transfer from its send's
+      start to its receive's end, the median run by the TTFT.
       --links paces every transfer on emulated links: FILE holds
       {"capacity": [bytes/s, ...], "routes": [{"src", "dst", "latency_s", "resources": [i, ...]}]}.
       --sm-partitions N (cuda) splits each GPU's SMs into N green-context partitions and runs rank r
@@ -66,12 +82,17 @@ Usage:
       the same inputs; every row must see exactly keys [0, t] and match the reference; prints
       kvr-exec/flash-tiling-check@1 JSON ("pass": true when all did). --tiling-fault breaks the
       emulated arithmetic on purpose ("pass": false shows the check catches it).
-  kvr-exec launch-info [--rank R --world-size N]
+  kvr-exec launch-info [PLAN.json] [--rank R --world-size N] [--nccl-id-file PATH] [--rendezvous-timeout S]
       Prints the rank, world size and local device this process would take under its launcher
       (mpirun: OMPI_COMM_WORLD_RANK/SIZE; MPICH, Intel MPI, srun --mpi=pmi2: PMI_RANK/SIZE; srun:
       SLURM_PROCID/NTASKS; device from LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID or
-      SLURM_LOCALID) as kvr-exec/launch@1 JSON. run, time-ops and compare refuse a world size above 1:
-      one process per GPU over NCCL is not implemented yet; one kvr-exec drives every GPU of a host.
+      SLURM_LOCALID), the NCCL id file and job tag, and with a plan what this rank would run, as
+      kvr-exec/launch@1 JSON. time-ops and compare run every rank in one process and refuse a
+      world size above 1.
+  kvr-exec rendezvous-check --nccl-id-file PATH [--rank R --world-size N] [--rendezvous-timeout S]
+      Under the launcher, before any GPU time: rank 0 writes a random id to PATH as run writes the
+      NCCL id, the others wait for it; each prints kvr-exec/rendezvous@1 JSON with the id's digest,
+      the same in every process when PATH is shared. Needs no GPU.
   kvr-exec devices
       Prints what this build and this machine support, as JSON.
   kvr-exec --help
@@ -252,37 +273,188 @@ std::vector<int> parse_op_ids(const std::string& text) {
 
 // --- subcommands -------------------------------------------------------------------------------
 
-// run, time-ops and compare execute the whole plan in this process: under a launcher that started
+// time-ops and compare execute the whole plan in this process: under a launcher that started
 // several processes each would run every rank. Refuse that, naming the launcher.
 void refuse_multi_process(const char* command) {
   const LaunchInfo launch = detect_launch_from_environment();
   KVR_CHECK(launch.world_size == 1, ErrorCode::InvalidArgument,
             std::string(command) + ": started as rank " + std::to_string(launch.rank) + " of " +
-                std::to_string(launch.world_size) + " by " + launch.launcher +
-                "; one process per GPU over NCCL is not implemented yet: start one kvr-exec per host (it "
-                "drives every GPU of the host, NCCL between them)");
+                std::to_string(launch.world_size) + " by " + launch.launcher + "; " + command +
+                " runs every rank in one process: start one kvr-exec per host (it drives every GPU of the host), "
+                "or use kvr-exec run for one process per GPU");
+}
+
+const std::vector<std::string> kProcessOptions = {"rank", "world-size", "nccl-id-file", "rendezvous-timeout"};
+
+ProcessGroupFlags process_flags(const Options& options) {
+  ProcessGroupFlags flags;
+  if (options.has("rank")) flags.rank = static_cast<int>(options.get_int("rank", 0, 0, 1 << 24));
+  if (options.has("world-size")) flags.world_size = static_cast<int>(options.get_int("world-size", 1, 1, 1 << 24));
+  if (options.has("nccl-id-file")) flags.id_file = options.get("nccl-id-file", "");
+  if (options.has("rendezvous-timeout")) {
+    const std::string text = options.get("rendezvous-timeout", "");
+    errno = 0;
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    KVR_CHECK(!text.empty() && errno == 0 && end == text.c_str() + text.size() && std::isfinite(value) && value > 0 &&
+                  value <= 86400,
+              ErrorCode::InvalidArgument,
+              "--rendezvous-timeout: expected a number of seconds in (0, 86400] (got \"" + text + "\")");
+    flags.timeout_s = value;
+  }
+  return flags;
+}
+
+ProcessGroup process_group(const Options& options, bool require_id_file) {
+  return resolve_process_group([](const char* name) { return std::getenv(name); }, process_flags(options),
+                               require_id_file);
+}
+
+std::vector<std::string> with_process_options(std::vector<std::string> names) {
+  names.insert(names.end(), kProcessOptions.begin(), kProcessOptions.end());
+  return names;
+}
+
+// "run-{rank}.json" -> "run-3.json" (every {rank}).
+std::string rank_path(std::string pattern, int rank) {
+  const std::string token = "{rank}";
+  for (size_t at = pattern.find(token); at != std::string::npos; at = pattern.find(token, at)) {
+    pattern.replace(at, token.size(), std::to_string(rank));
+  }
+  return pattern;
+}
+
+// FNV-1a, 64 bits, as 16 hex digits: a short fingerprint of an id for rendezvous-check.
+std::string digest(const std::string& bytes) {
+  uint64_t hash = 1469598103934665603ULL;
+  for (const char c : bytes) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+  return text;
 }
 
 int command_launch_info(const std::vector<std::string>& args) {
-  const Options options(args, {"rank", "world-size"}, {});
+  const Options options(args, kProcessOptions, {});
+  KVR_CHECK(options.positional().size() <= 1, ErrorCode::InvalidArgument,
+            "launch-info takes at most one plan file (got " + std::to_string(options.positional().size()) + " arguments)");
+  // The id file is reported, not required: launch-info is how a launch is checked before a run.
+  const ProcessGroup group = process_group(options, false);
+  json::Value out = launch_json(group.launch);
+  out.set("nccl_id_file", group.id_file.empty() ? json::Value() : json::Value(group.id_file));
+  out.set("nccl_id_file_from", group.id_file_from);
+  out.set("job", group.job);
+  out.set("rendezvous_timeout_s", group.timeout_s);
+  if (!options.positional().empty()) {
+    const Plan plan = parse_plan_text(read_file(options.positional()[0]));
+    KVR_CHECK(!group.multi_process() || plan.gpus == group.launch.world_size, ErrorCode::InvalidArgument,
+              "plan.gpus: the plan has " + std::to_string(plan.gpus) + " ranks, the launcher (" + group.launch.launcher +
+                  ") started " + std::to_string(group.launch.world_size) + " processes: start one process per rank");
+    out.set("runs", group.multi_process() ? local_parts_json(plan, group.launch.rank) : json::Value("every rank"));
+  }
+  write_json("", out);
+  return 0;
+}
+
+int command_rendezvous_check(const std::vector<std::string>& args) {
+  const Options options(args, kProcessOptions, {});
   KVR_CHECK(options.positional().empty(), ErrorCode::InvalidArgument,
-            "launch-info takes no arguments (got " + options.positional().front() + ")");
-  std::optional<int> rank;
-  std::optional<int> world_size;
-  if (options.has("rank")) rank = static_cast<int>(options.get_int("rank", 0, 0, 1 << 24));
-  if (options.has("world-size")) world_size = static_cast<int>(options.get_int("world-size", 1, 1, 1 << 24));
-  write_json("", launch_json(detect_launch_from_environment(rank, world_size)));
+            "rendezvous-check takes no arguments (got " + options.positional().front() + ")");
+  const ProcessGroup group = process_group(options, true);
+  KVR_CHECK(!group.id_file.empty(), ErrorCode::InvalidArgument,
+            "--nccl-id-file: expected the path to check (or KVR_NCCL_ID_FILE)");
+  double waited_s = 0;
+  const std::string id = rendezvous_unique_id(
+      group,
+      [] {
+        std::random_device device;
+        std::string bytes(32, '\0');
+        for (char& b : bytes) b = static_cast<char>(device() & 0xff);
+        return bytes;
+      },
+      &waited_s);
+  json::Value out;
+  out.set("schema", "kvr-exec/rendezvous@1");
+  out.set("launcher", group.launch.launcher);
+  out.set("rank", group.launch.rank);
+  out.set("world_size", group.launch.world_size);
+  out.set("nccl_id_file", group.id_file);
+  out.set("job", group.job);
+  out.set("id_bytes", static_cast<int64_t>(id.size()));
+  out.set("id_digest", digest(id));
+  out.set("waited_s", waited_s);
+  write_json("", out);
   return 0;
 }
 
 int command_run(const std::vector<std::string>& args) {
-  const Options options(
-      args, {"backend", "transport", "warmup", "repeats", "seed", "device-offset", "sm-partitions", "links", "out", "trace"},
-      {});
-  refuse_multi_process("run");
+  const Options options(args,
+                        with_process_options({"backend", "transport", "warmup", "repeats", "seed", "device-offset",
+                                              "sm-partitions", "links", "out", "trace"}),
+                        {});
+  const ProcessGroup group = process_group(options, true);
   const Plan plan = load_plan(options);
-  const Measurement measurement = execute(plan, exec_options(options));
-  write_json(options.get("out", ""), measurement_json(plan, measurement));
+  ExecOptions exec = exec_options(options);
+  const std::string out = options.get("out", "");
+  const bool per_rank = out.find("{rank}") != std::string::npos;
+  const int world = group.launch.world_size;
+  if (group.multi_process()) {
+    const std::string who = "rank " + std::to_string(group.launch.rank) + " of " + std::to_string(world) + " (" +
+                            group.launch.launcher + ")";
+    KVR_CHECK(plan.gpus == world, ErrorCode::InvalidArgument,
+              "plan.gpus: the plan has " + std::to_string(plan.gpus) + " ranks, the launcher (" + group.launch.launcher +
+                  ") started " + std::to_string(world) + " processes: start one process per rank");
+    exec.process_rank = group.launch.rank;
+    check_exec_options(exec);  // the cpu backend: before anyone waits on a rendezvous
+    KVR_CHECK(per_rank, ErrorCode::InvalidArgument,
+              "--out: " + who + " writes its own file: give a path with {rank} (e.g. --out run-{rank}.json), then "
+              "kvr-exec merge PLAN.json run-*.json");
+    KVR_CHECK(!options.has("trace"), ErrorCode::InvalidArgument,
+              "--trace: " + who + " has only its own ops: make the trace from the merged run (kvr-exec merge ... --trace FILE)");
+    const std::string& transport = exec.backend_options.transport;
+    KVR_CHECK(transport == "auto" || transport == "nccl", ErrorCode::InvalidArgument,
+              "--transport: one process per GPU moves K,V over NCCL: expected auto or nccl (got \"" + transport + "\")");
+    KVR_CHECK(exec.backend_options.sm_partitions == 0, ErrorCode::InvalidArgument,
+              "--sm-partitions: splits one process's GPU among its ranks; with one process per GPU expected 0");
+    KVR_CHECK(!exec.backend_options.links.enabled(), ErrorCode::InvalidArgument,
+              "--links: emulated links pace transfers inside one process; one process per GPU runs on the real links");
+    // Every rank fails alike, before rank 0 would make an id the others wait for.
+    KVR_CHECK(built_with_cuda(), ErrorCode::BuiltWithoutCuda,
+              "built without CUDA: one process per GPU needs the cuda backend (rebuild on a host with the CUDA toolkit)");
+    KVR_CHECK(built_with_nccl(), ErrorCode::NcclUnavailable,
+              "one process per GPU needs NCCL, and this build has none (nccl.h and libnccl were not found when it "
+              "was configured)");
+    exec.backend_options.process_device = group.launch.device;
+    exec.backend_options.nccl_unique_id = rendezvous_unique_id(group, make_nccl_unique_id);
+  }
+  const Measurement measurement = execute(plan, exec);
+  if (per_rank) {
+    for (int r = 0; r < plan.gpus; ++r) {
+      if (group.multi_process() && r != group.launch.rank) continue;
+      write_json(rank_path(out, r), rank_measurement_json(plan, measurement, r, world));
+    }
+  } else {
+    write_json(out, measurement_json(plan, measurement));
+  }
+  if (options.has("trace")) write_json(options.get("trace", ""), measurement_trace(plan, measurement));
+  return 0;
+}
+
+int command_merge(const std::vector<std::string>& args) {
+  const Options options(args, {"out", "trace"}, {});
+  const std::vector<std::string>& paths = options.positional();
+  KVR_CHECK(paths.size() >= 2, ErrorCode::InvalidArgument,
+            "merge: expected a plan file and one rank file per rank (got " + std::to_string(paths.size()) + " files)");
+  const Plan plan = parse_plan_text(read_file(paths[0]));
+  std::vector<json::Value> files;
+  const std::vector<std::string> names(paths.begin() + 1, paths.end());
+  for (const std::string& name : names) files.push_back(json::parse(read_file(name)));
+  const Measurement measurement = merge_rank_measurements(plan, files, names);
+  json::Value out = measurement_json(plan, measurement);
+  out.set("processes", files[0].at("processes").as_int("processes"));
+  write_json(options.get("out", ""), out);
   if (options.has("trace")) write_json(options.get("trace", ""), measurement_trace(plan, measurement));
   return 0;
 }
@@ -494,10 +666,12 @@ int run_cli(const std::vector<std::string>& args) {
   if (command == "compare") return command_compare(rest);
   if (command == "bench-attention") return command_bench_attention(rest);
   if (command == "attention-check") return command_attention_check(rest);
+  if (command == "merge") return command_merge(rest);
   if (command == "launch-info") return command_launch_info(rest);
+  if (command == "rendezvous-check") return command_rendezvous_check(rest);
   if (command == "devices") return command_devices(rest);
   KVR_FAIL(ErrorCode::InvalidArgument,
-           "unknown command " + command + " (expected run, time-ops, compare, bench-attention, attention-check, launch-info or devices; see --help)");
+           "unknown command " + command + " (expected run, merge, time-ops, compare, bench-attention, attention-check, launch-info, rendezvous-check or devices; see --help)");
 }
 
 int exit_code(ErrorCode code) {

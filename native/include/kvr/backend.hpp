@@ -33,6 +33,13 @@ struct BackendOptions {
   // links (route latency, max-min fair bandwidth) rather than of the host's memory. prepare()
   // fails with InvalidArgument when a (src, dst) the plan transfers over has no route.
   LinkEmulation links;
+  // One process per GPU (ExecOptions::process_rank, kvr/process_group.hpp): this process runs only
+  // rank `process_rank` of the plan, on device (device_offset + process_device) % device_count, and
+  // reaches the other ranks' processes over NCCL (ncclCommInitRank over the plan's ranks, with the
+  // ncclUniqueId bytes rank 0 made: make_nccl_unique_id in cuda_api.hpp). -1: every rank here.
+  int process_rank = -1;
+  int process_device = 0;
+  std::string nccl_unique_id;
 };
 
 struct OpTime {

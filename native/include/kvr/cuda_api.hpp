@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "kvr/backend.hpp"
 #include "kvr/json.hpp"
@@ -15,6 +16,10 @@ namespace kvr {
 bool built_with_cuda();
 // True when this build has the NCCL transport.
 bool built_with_nccl();
+
+// A fresh ncclUniqueId (ncclGetUniqueId) as bytes, for rank 0 of a job of one process per GPU to
+// publish (kvr/process_group.hpp). BuiltWithoutCuda / NcclUnavailable in builds without them.
+std::string make_nccl_unique_id();
 
 // "cuda" part of describe_devices(): { "devices": [...] } or { "error": "..." }.
 json::Value describe_cuda();

@@ -10,6 +10,7 @@
 #include "kvr/backend.hpp"
 #include "kvr/json.hpp"
 #include "kvr/plan.hpp"
+#include "kvr/process_group.hpp"
 
 namespace kvr {
 
@@ -23,11 +24,17 @@ struct ExecOptions {
   // it (whose rows hold the position and whose shard holds the KV head). Where the last rank holds
   // every position and KV head (single, tsp, kvr) this is exactly its cache.
   bool capture_kv = false;
+  // One process per GPU (kvr/process_group.hpp): -1 runs every rank of the plan in this process;
+  // r >= 0 runs only rank r's part (its compute ops, the sending half of its outgoing transfers,
+  // the receiving half of its incoming ones) while other processes run theirs. Needs a backend
+  // that reaches other processes (cuda over NCCL: BackendOptions::nccl_unique_id); the cpu backend
+  // runs every rank in one process and refuses it (InvalidArgument).
+  int process_rank = -1;
 };
 
 struct RunRecord {
-  double ttft_s = 0;           // end of lm_head, from the common start
-  std::vector<OpTime> ops;     // indexed by op id
+  double ttft_s = 0;           // end of lm_head, from the common start (NaN where another process ran it)
+  std::vector<OpTime> ops;     // indexed by op id; with process_rank >= 0 only this process's parts
 };
 
 struct Measurement {
@@ -37,7 +44,8 @@ struct Measurement {
   int warmup = 0;
   std::vector<RunRecord> runs;  // the timed repeats
   double ttft_s = 0;            // median over runs
-  std::vector<float> logits;    // last token's logits, last run
+  int process_rank = -1;        // ExecOptions::process_rank
+  std::vector<float> logits;    // last token's logits, last run (empty where another process ran lm_head)
   std::vector<float> prefill_kv;  // when capture_kv (ExecOptions::capture_kv)
 };
 

@@ -1,6 +1,7 @@
 #include "kvr/executor.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -69,16 +70,20 @@ int check_schedulable(const Plan& plan) {
 // Runs a plan's ops on a backend with the simulator's queues (sim/engine/engine.ts): one compute
 // stream per rank and one channel per (src, dst) pair, each issuing its ops in plan order, each op
 // once all its dependencies have been issued. One host thread per queue, started once and reused
-// by every run so that thread start-up is never inside a timed run.
+// by every run so that thread start-up is never inside a timed run. With one process per GPU only
+// this process's parts are issued (kvr/process_group.hpp); a dependency on another process's op is
+// not waited for here: the backend's receive brings its data.
 class QueueRunner {
  public:
-  QueueRunner(const Plan& plan, Backend& backend) : plan_(plan), backend_(backend) {
+  QueueRunner(const Plan& plan, Backend& backend, const std::vector<LocalPart>& parts)
+      : plan_(plan), backend_(backend), parts_(parts) {
     const size_t ranks = static_cast<size_t>(plan.gpus);
     for (size_t r = 0; r < ranks; ++r) queues_.push_back(std::make_unique<Queue>());
     std::map<std::pair<int, int>, size_t> channels;  // (src, dst) -> queue, in order of first use
     queue_of_.resize(plan.ops.size());
     position_.resize(plan.ops.size());
     for (const PlanOp& op : plan.ops) {
+      if (!is_local(op.id)) continue;
       size_t queue;
       if (op.kind == OpKind::Compute) {
         queue = static_cast<size_t>(op.rank);
@@ -190,8 +195,12 @@ class QueueRunner {
     }
   }
 
+  bool is_local(int id) const { return parts_[static_cast<size_t>(id)] != LocalPart::None; }
+
   // Blocks (without spinning) until op `id` has been issued; false when the run was aborted.
+  // Another process's op counts as issued.
   bool wait_issued(int id) {
+    if (!is_local(id)) return true;
     Queue& queue = *queues_[queue_of_[static_cast<size_t>(id)]];
     const size_t needed = position_[static_cast<size_t>(id)] + 1;
     if (queue.issued.load(std::memory_order_acquire) >= needed) return true;
@@ -218,6 +227,7 @@ class QueueRunner {
 
   const Plan& plan_;
   Backend& backend_;
+  const std::vector<LocalPart>& parts_;  // by op id: what this process runs of it
   std::vector<std::unique_ptr<Queue>> queues_;  // ranks' compute streams first, then channels
   std::vector<size_t> queue_of_;                 // by op id
   std::vector<size_t> position_;                 // by op id: index within its queue
@@ -298,8 +308,15 @@ double median(std::vector<double> values) {
 Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
   check_exec_options(options);
   const int lm_head = check_schedulable(plan);
+  KVR_CHECK(options.process_rank < plan.gpus, ErrorCode::InvalidArgument,
+            "process rank " + std::to_string(options.process_rank) + " is not a rank of the plan (it has " +
+                std::to_string(plan.gpus) + " ranks: start one process per rank)");
+  const std::vector<LocalPart> parts = local_parts(plan, options.process_rank);
+  const bool runs_lm_head = parts[static_cast<size_t>(lm_head)] != LocalPart::None;
 
-  std::unique_ptr<Backend> backend = make_backend(options.backend, options.backend_options);
+  BackendOptions backend_options = options.backend_options;
+  backend_options.process_rank = options.process_rank;
+  std::unique_ptr<Backend> backend = make_backend(options.backend, backend_options);
   backend->prepare(plan);
 
   Measurement m;
@@ -307,8 +324,9 @@ Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
   m.device = backend->device();
   m.transport = backend->transport();
   m.warmup = options.warmup;
+  m.process_rank = options.process_rank;
 
-  QueueRunner runner(plan, *backend);
+  QueueRunner runner(plan, *backend, parts);
   runner.start_threads();
   for (int i = 0; i < options.warmup; ++i) runner.run();
   std::vector<double> ttfts;
@@ -316,13 +334,15 @@ Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
     runner.run();
     RunRecord record;
     record.ops.resize(plan.ops.size());
-    for (size_t id = 0; id < plan.ops.size(); ++id) record.ops[id] = backend->op_time(static_cast<int>(id));
-    record.ttft_s = record.ops[static_cast<size_t>(lm_head)].end_s;
+    for (size_t id = 0; id < plan.ops.size(); ++id) {
+      if (parts[id] != LocalPart::None) record.ops[id] = backend->op_time(static_cast<int>(id));
+    }
+    record.ttft_s = runs_lm_head ? record.ops[static_cast<size_t>(lm_head)].end_s : std::nan("");
     ttfts.push_back(record.ttft_s);
     m.runs.push_back(std::move(record));
   }
   m.ttft_s = median(ttfts);
-  m.logits = backend->last_logits();
+  if (runs_lm_head) m.logits = backend->last_logits();
   if (options.capture_kv) m.prefill_kv = prefill_kv(plan, *backend);
   return m;
 }
@@ -330,6 +350,13 @@ Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
 }  // namespace
 
 void check_exec_options(const ExecOptions& options) {
+  if (options.process_rank >= 0) {
+    KVR_CHECK(options.backend != "cpu", ErrorCode::InvalidArgument,
+              "backend: the cpu backend runs every rank of a plan in one process; one process per GPU (rank " +
+                  std::to_string(options.process_rank) + " of a launched job) needs the cuda backend (--backend cuda)");
+    KVR_CHECK(!options.capture_kv, ErrorCode::InvalidArgument,
+              "capture_kv: the whole K,V cache is not gathered across processes (one process per GPU)");
+  }
   KVR_CHECK(options.warmup >= 0 && options.warmup <= 100, ErrorCode::InvalidArgument,
             "options.warmup: expected an integer in 0..100 (got " + std::to_string(options.warmup) + ")");
   KVR_CHECK(options.repeats >= 1 && options.repeats <= 1000, ErrorCode::InvalidArgument,

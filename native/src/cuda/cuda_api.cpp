@@ -27,6 +27,18 @@ bool built_with_nccl() {
 #endif
 }
 
+std::string make_nccl_unique_id() {
+#if defined(KVR_WITH_NCCL)
+  ncclUniqueId id;
+  KVR_NCCL_CHECK(ncclGetUniqueId(&id));
+  return std::string(id.internal, sizeof id.internal);
+#else
+  KVR_FAIL(ErrorCode::NcclUnavailable,
+           "one process per GPU needs NCCL, and this build has none (nccl.h and libnccl were not found when it was "
+           "configured)");
+#endif
+}
+
 json::Value describe_cuda() {
   json::Value out;
   out.set("cuda_version", version_string(CUDART_VERSION));  // the toolkit this build used

@@ -20,6 +20,8 @@ json::Value describe_cuda() {
   return out;
 }
 
+std::string make_nccl_unique_id() { KVR_FAIL(ErrorCode::BuiltWithoutCuda, kWithoutCuda); }
+
 json::Value bench_attention(const AttentionBenchOptions& /*options*/) {
   KVR_FAIL(ErrorCode::BuiltWithoutCuda, kWithoutCuda);
 }
