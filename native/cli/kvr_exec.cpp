@@ -426,6 +426,8 @@ int command_run(const std::vector<std::string>& args) {
     KVR_CHECK(built_with_nccl(), ErrorCode::NcclUnavailable,
               "one process per GPU needs NCCL, and this build has none (nccl.h and libnccl were not found when it "
               "was configured)");
+    const json::Value cuda = describe_cuda();
+    if (const json::Value* error = cuda.find("error")) KVR_FAIL(ErrorCode::NoCudaDevice, error->as_string("error"));
     exec.backend_options.process_device = group.launch.device;
     exec.backend_options.nccl_unique_id = rendezvous_unique_id(group, make_nccl_unique_id);
   }

@@ -52,6 +52,9 @@ expect "devices reports the stub build" 0 '"cuda":true.*"nccl":true.*stub_librar
 expect "compare cpu,cuda: no CUDA device" 3 '^kvr-exec: no-cuda-device: ' "$exe" compare "$plan" --backends cpu,cuda
 expect "run --transport nccl: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe" run "$plan" --backend cuda --transport nccl
 expect "run --sm-partitions 2: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe" run "$plan" --backend cuda --sm-partitions 2
+# One process per GPU (rank 0 of 4 under mpirun): stops at "no CUDA device" before making an NCCL id.
+expect "run as rank 0 of 4: no device" 3 '^kvr-exec: no-cuda-device: ' env OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=4 \
+  "$exe" run "$plan" --backend cuda --out "$work/rank-{rank}.json" --nccl-id-file "$work/nccl-id"
 expect "bench-attention: no device" 3 '^kvr-exec: no-cuda-device: ' "$exe" bench-attention --chunk 64 --prefix 64
 expect "run on the cpu backend" 0 '"schema":"kvr-exec/measurement@1"' "$exe" run "$plan" --backend cpu --warmup 0 --repeats 1
 expect "attention-check on the cpu" 0 '"fault":"none".*"pass":true' "$exe" attention-check --chunk 64 --prefix 128 --heads 2

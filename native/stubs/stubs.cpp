@@ -54,5 +54,8 @@ ncclResult_t ncclGroupStart(void) { return ncclSystemError; }
 ncclResult_t ncclGroupEnd(void) { return ncclSystemError; }
 ncclResult_t ncclSend(const void*, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t) { return ncclSystemError; }
 ncclResult_t ncclRecv(void*, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t) { return ncclSystemError; }
+ncclResult_t ncclAllReduce(const void*, void*, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t, cudaStream_t) {
+  return ncclSystemError;
+}
 
 }  // extern "C"

@@ -82,6 +82,20 @@ class QueueRunner {
     std::map<std::pair<int, int>, size_t> channels;  // (src, dst) -> queue, in order of first use
     queue_of_.resize(plan.ops.size());
     position_.resize(plan.ops.size());
+    // NCCL runs the operations of one communicator in the order they are issued. A process of a
+    // launched job issues its sends and receives in plan order (each waits for the previous one's
+    // issue), so every pair of processes issues the transfers between them in the same order and
+    // no receive waits behind a send its peer has not issued yet. (In one process the backend
+    // issues each transfer's send and receive together.)
+    issue_after_.assign(plan.ops.size(), -1);
+    int previous_transfer = -1;
+    for (const PlanOp& op : plan.ops) {
+      const LocalPart part = parts_[static_cast<size_t>(op.id)];
+      if (part == LocalPart::Send || part == LocalPart::Recv) {
+        issue_after_[static_cast<size_t>(op.id)] = previous_transfer;
+        previous_transfer = op.id;
+      }
+    }
     for (const PlanOp& op : plan.ops) {
       if (!is_local(op.id)) continue;
       size_t queue;
@@ -185,6 +199,8 @@ class QueueRunner {
       for (const int dep : op.deps) {
         if (!wait_issued(dep)) return;
       }
+      const int after = issue_after_[static_cast<size_t>(op.id)];
+      if (after >= 0 && !wait_issued(after)) return;
       if (aborted_.load(std::memory_order_acquire)) return;
       backend_.issue(op);
       {
@@ -228,6 +244,7 @@ class QueueRunner {
   const Plan& plan_;
   Backend& backend_;
   const std::vector<LocalPart>& parts_;  // by op id: what this process runs of it
+  std::vector<int> issue_after_;         // by op id: the transfer that must be issued first, or -1
   std::vector<std::unique_ptr<Queue>> queues_;  // ranks' compute streams first, then channels
   std::vector<size_t> queue_of_;                 // by op id
   std::vector<size_t> position_;                 // by op id: index within its queue

@@ -88,7 +88,27 @@ CudaBackend::CudaBackend(const BackendOptions& options) : options_(options) {
   KVR_CHECK(options_.sm_partitions >= 0, ErrorCode::InvalidArgument,
             "sm_partitions: expected 0 (whole devices) or a number of partitions per device, not " +
                 std::to_string(options_.sm_partitions));
-  const int first_device = options_.device_offset % device_count_;
+  if (one_process_per_gpu()) {
+    // Checked here too (kvr-exec run checks first): the backend may be driven by other callers.
+#if !defined(KVR_WITH_NCCL)
+    KVR_FAIL(ErrorCode::NcclUnavailable,
+             "one process per GPU needs NCCL, and this build has none (nccl.h and libnccl were not found when it was "
+             "configured)");
+#else
+    KVR_CHECK(options_.nccl_unique_id.size() == sizeof(ncclUniqueId), ErrorCode::InvalidArgument,
+              "nccl_unique_id: expected the " + std::to_string(sizeof(ncclUniqueId)) +
+                  " bytes of rank 0's ncclGetUniqueId (got " + std::to_string(options_.nccl_unique_id.size()) + ")");
+#endif
+    KVR_CHECK(t == "auto" || t == "nccl", ErrorCode::InvalidArgument,
+              "transport: one process per GPU moves K,V over NCCL: expected auto or nccl, not \"" + t + "\"");
+    KVR_CHECK(options_.sm_partitions == 0, ErrorCode::InvalidArgument,
+              "sm_partitions: expected 0 with one process per GPU (it splits one process's GPU among its ranks)");
+    KVR_CHECK(!options_.links.enabled(), ErrorCode::InvalidArgument,
+              "links: emulated links pace transfers inside one process; one process per GPU runs on the real links");
+    KVR_CHECK(options_.process_device >= 0, ErrorCode::InvalidArgument,
+              "process_device: expected the local rank (>= 0), not " + std::to_string(options_.process_device));
+  }
+  const int first_device = one_process_per_gpu() ? own_device() : options_.device_offset % device_count_;
   device_description_ = device_name(first_device) + " x1";
   if (options_.sm_partitions > 0) {
     // Splitting creates nothing; doing it here reports an unsupported driver or device before any
@@ -104,6 +124,12 @@ CudaBackend::CudaBackend(const BackendOptions& options) : options_(options) {
 }
 
 CudaBackend::~CudaBackend() { release(); }
+
+RankState& CudaBackend::state_of(int rank) const {
+  KVR_CHECK(rank >= 0 && static_cast<size_t>(rank) < rank_index_.size() && is_local(rank), ErrorCode::Internal,
+            "cuda backend: rank " + std::to_string(rank) + " is not run by this process");
+  return *ranks_[static_cast<size_t>(rank_index_[static_cast<size_t>(rank)])];
+}
 
 void CudaBackend::release() noexcept {
   for (int device : devices_) {
@@ -133,7 +159,11 @@ void CudaBackend::release() noexcept {
     });
   }
   ranks_.clear();
+  rank_index_.clear();
   weights_.clear();
+#if defined(KVR_WITH_NCCL)
+  barrier_.reset();
+#endif
   for (size_t i = 0; i < devices_.size(); ++i) {
     (void)cudaSetDevice(devices_[i]);
     if (i < start_events_.size() && start_events_[i] != nullptr) (void)cudaEventDestroy(start_events_[i]);
@@ -311,9 +341,22 @@ void CudaBackend::prepare(const Plan& plan) {
   attention_kernel_ = choose_attention_kernel(m.head_dim);
 
   const int p = plan_.gpus;
-  std::vector<int> rank_devices(static_cast<size_t>(p));
-  for (int r = 0; r < p; ++r) rank_devices[static_cast<size_t>(r)] = (options_.device_offset + r) % device_count_;
-  devices_ = rank_devices;
+  KVR_CHECK(options_.process_rank < p, ErrorCode::InvalidArgument,
+            "process rank " + std::to_string(options_.process_rank) + " is not a rank of the plan (it has " +
+                std::to_string(p) + ")");
+  // -1: the rank runs in another process (one process per GPU).
+  std::vector<int> rank_devices(static_cast<size_t>(p), -1);
+  for (int r = 0; r < p; ++r) {
+    if (!one_process_per_gpu()) {
+      rank_devices[static_cast<size_t>(r)] = (options_.device_offset + r) % device_count_;
+    } else if (r == options_.process_rank) {
+      rank_devices[static_cast<size_t>(r)] = own_device();
+    }
+  }
+  devices_.clear();
+  for (const int device : rank_devices) {
+    if (device >= 0) devices_.push_back(device);
+  }
   std::sort(devices_.begin(), devices_.end());
   devices_.erase(std::unique(devices_.begin(), devices_.end()), devices_.end());
   device_index_.assign(static_cast<size_t>(device_count_), -1);
@@ -352,9 +395,12 @@ void CudaBackend::prepare(const Plan& plan) {
     weights_.push_back(std::move(w));
   }
 
+  rank_index_.assign(static_cast<size_t>(p), -1);
   for (int r = 0; r < p; ++r) {
+    if (rank_devices[static_cast<size_t>(r)] < 0) continue;
     auto state = std::make_unique<RankState>();
     RankState& s = *state;
+    rank_index_[static_cast<size_t>(r)] = static_cast<int>(ranks_.size());
     ranks_.push_back(std::move(state));
     s.rank = r;
     s.device = rank_devices[static_cast<size_t>(r)];
@@ -389,17 +435,23 @@ void CudaBackend::prepare(const Plan& plan) {
   events_.assign(plan_.ops.size(), OpEvents{});
   for (const PlanOp& op : plan_.ops) {
     OpEvents& e = events_[static_cast<size_t>(op.id)];
-    // Events belong to the context of the stream they are recorded on.
+    // Events belong to the context of the stream they are recorded on. Ops of other processes
+    // have none.
     if (op.kind == OpKind::Compute) {
-      const RankState& r = *ranks_[static_cast<size_t>(op.rank)];
+      if (!is_local(op.rank)) continue;
+      const RankState& r = state_of(op.rank);
       e.start_device = e.end_device = r.device;
       e.start_partition = e.end_partition = r.partition;
+    } else if (one_process_per_gpu()) {
+      if (!is_local(op.src) && !is_local(op.dst)) continue;
+      // This process's half: the send on the source's device, or the receive on the target's.
+      e.start_device = e.end_device = is_local(op.src) ? state_of(op.src).device : state_of(op.dst).device;
     } else {
       const Channel& ch = channel(op.src, op.dst);
-      e.start_device = ranks_[static_cast<size_t>(op.src)]->device;
+      e.start_device = ch.src_device;
       e.start_partition = ch.partition;
       const bool nccl = transport_ == "nccl";
-      e.end_device = nccl ? ranks_[static_cast<size_t>(op.dst)]->device : e.start_device;
+      e.end_device = nccl ? ch.dst_device : e.start_device;
       e.end_partition = nccl ? nullptr : ch.partition;
     }
     KVR_CUDA_CHECK(cudaSetDevice(e.start_device));
@@ -452,6 +504,13 @@ void CudaBackend::begin_run() {
   }
   // The common start: device 0's event, then every other device's once it has seen that one.
   KVR_CUDA_CHECK(cudaSetDevice(devices_[0]));
+#if defined(KVR_WITH_NCCL)
+  if (one_process_per_gpu()) {
+    // Across processes: the start is when the all-reduce of every process has completed.
+    KVR_NCCL_CHECK(ncclAllReduce(barrier_->data(), barrier_->data(), 1, ncclFloat, ncclSum,
+                                 comms_[static_cast<size_t>(options_.process_rank)], origin_streams_[0]));
+  }
+#endif
   KVR_CUDA_CHECK(cudaEventRecord(start_events_[0], origin_streams_[0]));
   for (size_t i = 1; i < devices_.size(); ++i) {
     KVR_CUDA_CHECK(cudaSetDevice(devices_[i]));
@@ -477,16 +536,14 @@ void CudaBackend::begin_run() {
     KVR_CUDA_CHECK(cudaStreamWaitEvent(state->stream, clock_of(state->device, state->partition), 0));
   }
   for (Channel& ch : channels_) {
-    const int src_device = ranks_[static_cast<size_t>(ch.src)]->device;
-    KVR_CUDA_CHECK(cudaSetDevice(src_device));
-    {
+    if (ch.send != nullptr) {
+      KVR_CUDA_CHECK(cudaSetDevice(ch.src_device));
       PartitionScope scope(ch.partition);
-      KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.send, clock_of(src_device, ch.partition), 0));
+      KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.send, clock_of(ch.src_device, ch.partition), 0));
     }
     if (ch.recv != nullptr) {
-      const int dst_device = ranks_[static_cast<size_t>(ch.dst)]->device;
-      KVR_CUDA_CHECK(cudaSetDevice(dst_device));
-      KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.recv, start_of(dst_device), 0));
+      KVR_CUDA_CHECK(cudaSetDevice(ch.dst_device));
+      KVR_CUDA_CHECK(cudaStreamWaitEvent(ch.recv, start_of(ch.dst_device), 0));
     }
   }
   if (pacer_) {
@@ -506,13 +563,13 @@ void CudaBackend::synchronize() {
     KVR_CUDA_CHECK(cudaStreamSynchronize(state->stream));
   }
   for (Channel& ch : channels_) {
-    KVR_CUDA_CHECK(cudaSetDevice(ranks_[static_cast<size_t>(ch.src)]->device));
-    {
+    if (ch.send != nullptr) {
+      KVR_CUDA_CHECK(cudaSetDevice(ch.src_device));
       PartitionScope scope(ch.partition);
       KVR_CUDA_CHECK(cudaStreamSynchronize(ch.send));
     }
     if (ch.recv != nullptr) {
-      KVR_CUDA_CHECK(cudaSetDevice(ranks_[static_cast<size_t>(ch.dst)]->device));
+      KVR_CUDA_CHECK(cudaSetDevice(ch.dst_device));
       KVR_CUDA_CHECK(cudaStreamSynchronize(ch.recv));
     }
   }
@@ -551,7 +608,7 @@ OpTime CudaBackend::op_time(int op_id) const {
 
 std::vector<float> CudaBackend::last_logits() const {
   KVR_CHECK(prepared_, ErrorCode::Internal, "cuda backend: last_logits before prepare");
-  const RankState& r = *ranks_[static_cast<size_t>(plan_.last_rank)];
+  const RankState& r = state_of(plan_.last_rank);
   std::vector<float> logits(static_cast<size_t>(plan_.model.vocab));
   KVR_CUDA_CHECK(cudaSetDevice(r.device));
   KVR_CUDA_CHECK(cudaMemcpy(logits.data(), r.logits, logits.size() * sizeof(float), cudaMemcpyDeviceToHost));
@@ -560,9 +617,9 @@ std::vector<float> CudaBackend::last_logits() const {
 
 std::vector<float> CudaBackend::kv_cache(int rank) const {
   KVR_CHECK(prepared_, ErrorCode::Internal, "cuda backend: kv_cache before prepare");
-  KVR_CHECK(rank >= 0 && rank < static_cast<int>(ranks_.size()), ErrorCode::InvalidArgument,
-            "kv_cache: no rank " + std::to_string(rank));
-  const RankState& r = *ranks_[static_cast<size_t>(rank)];
+  KVR_CHECK(rank >= 0 && rank < static_cast<int>(rank_index_.size()) && is_local(rank), ErrorCode::InvalidArgument,
+            "kv_cache: no rank " + std::to_string(rank) + " in this process");
+  const RankState& r = state_of(rank);
   const size_t count =
       static_cast<size_t>(plan_.model.layers) * static_cast<size_t>(r.kv_tokens) * static_cast<size_t>(row_elements_);
   std::vector<__half> staged(count);

@@ -28,6 +28,15 @@
 // that much (durations long by that much: a constant that the calibration's transfer overhead
 // absorbs).
 //
+// One process per GPU (BackendOptions::process_rank >= 0, kvr/process_group.hpp): the backend
+// holds only its own rank (ranks_ has one entry; state_of(r) finds a rank's state), on device
+// (device_offset + process_device) % device_count, with one NCCL communicator over the plan's
+// ranks (ncclCommInitRank with the id rank 0 published). A transfer has one half here: the send
+// (its dependencies waited for on the send stream, then ncclSend) or the receive (ncclRecv on the
+// receive stream, its data's producer being in another process); its events time that half.
+// begin_run starts each run with a one-value ncclAllReduce on the origin stream before recording
+// the start event, so every process's clock starts at the same barrier.
+//
 // Split over files: cuda_backend.cpp (set-up, memory, runs), cuda_ops.cpp (issue and the layer
 // math), cuda_transport.cpp (transport choice, NCCL, transfers).
 #pragma once
@@ -141,8 +150,10 @@ struct RankState {
 struct Channel {
   int src = 0;
   int dst = 0;
-  cudaStream_t send = nullptr;  // on src's device: copies (peer) or ncclSend (nccl)
-  cudaStream_t recv = nullptr;  // on dst's device, nccl only: ncclRecv
+  int src_device = -1;  // -1: that end is in another process (one process per GPU)
+  int dst_device = -1;
+  cudaStream_t send = nullptr;  // on src's device: copies (peer) or ncclSend (nccl); null when src is remote
+  cudaStream_t recv = nullptr;  // on dst's device, nccl only: ncclRecv; null when dst is remote
   SmPartition* partition = nullptr;  // send's partition: the source rank's (peer with partitions)
 };
 
@@ -173,6 +184,10 @@ class CudaBackend final : public Backend {
 
  private:
   // cuda_backend.cpp
+  bool one_process_per_gpu() const { return options_.process_rank >= 0; }
+  int own_device() const { return (options_.device_offset + options_.process_device) % device_count_; }
+  bool is_local(int rank) const { return rank_index_[static_cast<size_t>(rank)] >= 0; }
+  RankState& state_of(int rank) const;
   void release() noexcept;
   void allocate_weights(DeviceWeights& w);
   size_t carve_weights(DeviceWeights& w, char* base) const;
@@ -192,6 +207,7 @@ class CudaBackend final : public Backend {
   void init_transport(const Plan& plan);
   void release_transport() noexcept;
   void issue_transfer(const PlanOp& op);
+  void issue_transfer_half(const PlanOp& op, Channel& ch);  // one process per GPU
   Channel& channel(int src, int dst);
 
   BackendOptions options_;
@@ -205,7 +221,8 @@ class CudaBackend final : public Backend {
   AttentionKernel attention_kernel_ = AttentionKernel::kSimple;
   std::vector<int> devices_;  // distinct devices of the plan's ranks, ascending
   std::vector<std::unique_ptr<DeviceWeights>> weights_;
-  std::vector<std::unique_ptr<RankState>> ranks_;
+  std::vector<std::unique_ptr<RankState>> ranks_;  // the ranks run here (all, or this process's)
+  std::vector<int> rank_index_;                     // rank -> index in ranks_ (-1: another process)
   std::vector<Channel> channels_;
   std::vector<OpEvents> events_;  // by op id
   std::vector<cudaStream_t> origin_streams_;  // by index in devices_
@@ -216,7 +233,8 @@ class CudaBackend final : public Backend {
   std::chrono::steady_clock::time_point run_start_host_;  // when the host saw the common start
   std::vector<double> paced_start_s_;         // by op id: host start of paced transfers (run seconds)
 #if defined(KVR_WITH_NCCL)
-  std::vector<ncclComm_t> comms_;  // by rank
+  std::unique_ptr<DeviceAllocation> barrier_;  // one float for begin_run's all-reduce (one process per GPU)
+  std::vector<ncclComm_t> comms_;  // by rank (one process per GPU: only its own is set)
   std::mutex nccl_mutex_;          // NCCL calls on shared communicators are serialised
 #endif
 };

@@ -56,7 +56,9 @@ void matmul(cublasHandle_t handle, int64_t m, int64_t n, int64_t k, const __half
 
 void CudaBackend::wait_for_dependencies(const PlanOp& op, cudaStream_t stream) const {
   for (const int dep : op.deps) {
-    KVR_CUDA_CHECK(cudaStreamWaitEvent(stream, events_[static_cast<size_t>(dep)].end, 0));
+    // No event: another process ran it (one process per GPU); its data arrives by a receive.
+    const cudaEvent_t end = events_[static_cast<size_t>(dep)].end;
+    if (end != nullptr) KVR_CUDA_CHECK(cudaStreamWaitEvent(stream, end, 0));
   }
 }
 
@@ -70,7 +72,7 @@ void CudaBackend::issue(const PlanOp& op) {
 }
 
 void CudaBackend::issue_compute(const PlanOp& op) {
-  RankState& r = *ranks_[static_cast<size_t>(op.rank)];
+  RankState& r = state_of(op.rank);
   const DeviceWeights& w = *r.weights;
   const ModelConfig& m = plan_.model;
   const OpEvents& events = events_[static_cast<size_t>(op.id)];

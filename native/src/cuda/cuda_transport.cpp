@@ -10,11 +10,15 @@
 //         Communicators are shared by several channel threads, so calls are serialised by a mutex;
 //         every group holds a matching send and receive, so the per-communicator order of
 //         operations is one global order and cannot deadlock.
+//         One process per GPU: each process has its rank's communicator (ncclCommInitRank) and
+//         issues its half of a transfer alone, ncclSend or ncclRecv; the executor issues a process's
+//         halves in plan order, which gives every pair of processes the same order.
 // With SM partitions, a peer channel's stream lives in the source rank's partition (the copy
 // kernel of two ranks on one GPU then runs on the sender's SMs, as a send would); NCCL channels
 // stay on the primary context. With emulated links, issue_transfer paces the transfer on the host
 // (cuda_backend.hpp).
 #include <chrono>
+#include <cstring>
 #include <set>
 #include <string>
 #include <utility>
@@ -27,6 +31,7 @@
 namespace kvr::cuda {
 
 std::string CudaBackend::resolve_transport(const Plan& plan) const {
+  if (one_process_per_gpu()) return "nccl";  // checked in the constructor
   std::set<int> used;
   bool shared = false;
   bool transfers = false;
@@ -63,23 +68,31 @@ void CudaBackend::init_transport(const Plan& plan) {
     if (op.kind == OpKind::Transfer) pairs.insert({op.src, op.dst});
   }
   for (const auto& [src, dst] : pairs) {
+    // One process per GPU: only the channels with an end here, and only that end's stream.
+    if (!is_local(src) && !is_local(dst)) continue;
     Channel ch;
     ch.src = src;
     ch.dst = dst;
-    const int src_device = ranks_[static_cast<size_t>(src)]->device;
-    const int dst_device = ranks_[static_cast<size_t>(dst)]->device;
-    if (transport_ != "nccl") ch.partition = ranks_[static_cast<size_t>(src)]->partition;
+    ch.src_device = is_local(src) ? state_of(src).device : -1;
+    ch.dst_device = is_local(dst) ? state_of(dst).device : -1;
+    const int src_device = ch.src_device;
+    const int dst_device = ch.dst_device;
+    if (transport_ != "nccl") ch.partition = state_of(src).partition;
     channels_.push_back(ch);
     Channel& added = channels_.back();
-    KVR_CUDA_CHECK(cudaSetDevice(src_device));
-    if (added.partition != nullptr) {
-      added.send = create_partition_stream(*added.partition);
-    } else {
-      KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.send, cudaStreamNonBlocking));
+    if (src_device >= 0) {
+      KVR_CUDA_CHECK(cudaSetDevice(src_device));
+      if (added.partition != nullptr) {
+        added.send = create_partition_stream(*added.partition);
+      } else {
+        KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.send, cudaStreamNonBlocking));
+      }
     }
     if (transport_ == "nccl") {
-      KVR_CUDA_CHECK(cudaSetDevice(dst_device));
-      KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.recv, cudaStreamNonBlocking));
+      if (dst_device >= 0) {
+        KVR_CUDA_CHECK(cudaSetDevice(dst_device));
+        KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&added.recv, cudaStreamNonBlocking));
+      }
     } else if (src_device != dst_device) {
       // Direct NVLink/PCIe copies where possible; cudaMemcpyPeerAsync stages through the host
       // otherwise (slow but correct).
@@ -97,7 +110,21 @@ void CudaBackend::init_transport(const Plan& plan) {
       }
     }
   }
-  if (transport_ == "nccl") {
+  if (transport_ == "nccl" && one_process_per_gpu()) {
+#if defined(KVR_WITH_NCCL)
+    // Collective over every process: returns once all of them have joined.
+    const int rank = options_.process_rank;
+    KVR_CUDA_CHECK(cudaSetDevice(state_of(rank).device));
+    ncclUniqueId id;
+    std::memcpy(id.internal, options_.nccl_unique_id.data(), sizeof id.internal);
+    comms_.assign(static_cast<size_t>(plan.gpus), nullptr);
+    KVR_NCCL_CHECK(ncclCommInitRank(&comms_[static_cast<size_t>(rank)], plan.gpus, id, rank));
+    barrier_ = std::make_unique<DeviceAllocation>(state_of(rank).device, sizeof(float), "the start barrier");
+    KVR_CUDA_CHECK(cudaMemset(barrier_->data(), 0, sizeof(float)));
+#else
+    KVR_FAIL(ErrorCode::NcclUnavailable, "this build has no NCCL: one process per GPU needs it");
+#endif
+  } else if (transport_ == "nccl") {
 #if defined(KVR_WITH_NCCL)
     std::vector<int> devices;
     for (const auto& r : ranks_) devices.push_back(r->device);
@@ -118,7 +145,7 @@ void CudaBackend::release_transport() noexcept {
 #endif
   for (Channel& ch : channels_) {
     if (ch.send != nullptr) {
-      (void)cudaSetDevice(ranks_[static_cast<size_t>(ch.src)]->device);
+      (void)cudaSetDevice(ch.src_device);
       try {
         PartitionScope scope(ch.partition);
         (void)cudaStreamDestroy(ch.send);
@@ -126,7 +153,7 @@ void CudaBackend::release_transport() noexcept {
       }
     }
     if (ch.recv != nullptr) {
-      (void)cudaSetDevice(ranks_[static_cast<size_t>(ch.dst)]->device);
+      (void)cudaSetDevice(ch.dst_device);
       (void)cudaStreamDestroy(ch.recv);
     }
   }
@@ -135,8 +162,12 @@ void CudaBackend::release_transport() noexcept {
 
 void CudaBackend::issue_transfer(const PlanOp& op) {
   Channel& ch = channel(op.src, op.dst);
-  const RankState& source = *ranks_[static_cast<size_t>(op.src)];
-  const RankState& target = *ranks_[static_cast<size_t>(op.dst)];
+  if (one_process_per_gpu()) {
+    issue_transfer_half(op, ch);
+    return;
+  }
+  const RankState& source = state_of(op.src);
+  const RankState& target = state_of(op.dst);
   const OpEvents& events = events_[static_cast<size_t>(op.id)];
   KVR_CHECK(op.token_end <= source.kv_tokens && op.token_end <= target.kv_tokens && op.token_start <= op.token_end,
             ErrorCode::Internal, "transfer " + std::to_string(op.id) + " is outside the caches");
@@ -195,6 +226,38 @@ void CudaBackend::issue_transfer(const PlanOp& op) {
     PartitionScope scope(events.end_partition);
     KVR_CUDA_CHECK(cudaEventRecord(events.end, end_stream));
   }
+}
+
+void CudaBackend::issue_transfer_half(const PlanOp& op, Channel& ch) {
+#if defined(KVR_WITH_NCCL)
+  const bool sending = ch.send != nullptr;
+  const RankState& here = state_of(sending ? op.src : op.dst);
+  const OpEvents& events = events_[static_cast<size_t>(op.id)];
+  KVR_CHECK(op.token_end <= here.kv_tokens && op.token_start <= op.token_end, ErrorCode::Internal,
+            "transfer " + std::to_string(op.id) + " is outside rank " + std::to_string(here.rank) + "'s cache");
+  const int64_t count = (op.token_end - op.token_start) * row_elements_;
+  const size_t bytes = static_cast<size_t>(count) * sizeof(__half);
+  __half* rows = here.cache_layer(op.layer, row_elements_) + op.token_start * row_elements_;
+  cudaStream_t stream = sending ? ch.send : ch.recv;
+  KVR_CUDA_CHECK(cudaSetDevice(here.device));
+  // The send waits for the K,V it carries; the receive's producer is in another process, and
+  // ncclRecv completes when its data has arrived.
+  if (sending) wait_for_dependencies(op, stream);
+  KVR_CUDA_CHECK(cudaEventRecord(events.start, stream));
+  if (bytes > 0) {
+    ncclComm_t comm = comms_[static_cast<size_t>(here.rank)];
+    if (sending) {
+      KVR_NCCL_CHECK(ncclSend(rows, bytes, ncclUint8, op.dst, comm, stream));
+    } else {
+      KVR_NCCL_CHECK(ncclRecv(rows, bytes, ncclUint8, op.src, comm, stream));
+    }
+  }
+  KVR_CUDA_CHECK(cudaEventRecord(events.end, stream));
+#else
+  (void)op;
+  (void)ch;
+  KVR_FAIL(ErrorCode::NcclUnavailable, "this build has no NCCL: one process per GPU needs it");
+#endif
 }
 
 }  // namespace kvr::cuda
