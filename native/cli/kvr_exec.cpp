@@ -2,6 +2,7 @@
 // Every failure ends as one line on stderr and an exit code that says what kind of failure it was.
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -432,6 +433,9 @@ int command_run(const std::vector<std::string>& args) {
     exec.backend_options.nccl_unique_id = rendezvous_unique_id(group, make_nccl_unique_id);
   }
   const Measurement measurement = execute(plan, exec);
+  // Every process has joined the communicator (ncclCommInitRank returns only then), so all have
+  // read the id: remove it, so that a later job given the same path cannot read this one.
+  if (group.multi_process() && group.launch.rank == 0) std::remove(group.id_file.c_str());
   if (per_rank) {
     for (int r = 0; r < plan.gpus; ++r) {
       if (group.multi_process() && r != group.launch.rank) continue;

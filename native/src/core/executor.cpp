@@ -358,7 +358,7 @@ Measurement execute_checked(const Plan& plan, const ExecOptions& options) {
     ttfts.push_back(record.ttft_s);
     m.runs.push_back(std::move(record));
   }
-  m.ttft_s = median(ttfts);
+  m.ttft_s = runs_lm_head ? median(ttfts) : std::nan("");  // another process has the TTFT
   if (runs_lm_head) m.logits = backend->last_logits();
   if (options.capture_kv) m.prefill_kv = prefill_kv(plan, *backend);
   return m;
