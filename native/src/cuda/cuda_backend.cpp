@@ -117,7 +117,7 @@ CudaBackend::CudaBackend(const BackendOptions& options) : options_(options) {
     device_description_ += ", " + describe_partitions(split.partitions, {split.sms_per_partition});
   }
 #if defined(KVR_WITH_NCCL)
-  transport_ = t == "auto" ? (device_count_ > 1 ? "nccl" : "peer") : t;
+  transport_ = one_process_per_gpu() ? "nccl" : t == "auto" ? (device_count_ > 1 ? "nccl" : "peer") : t;
 #else
   transport_ = t == "auto" ? "peer" : t;
 #endif
