@@ -25,6 +25,8 @@ export const SCENARIO_KEYS = [
   'nic_bandwidth',
   'nic_latency',
   'oversubscription',
+  'nics_per_node',
+  'leaf',
   'gpus_per_switch',
   'socket_bandwidth',
   'gpus',
@@ -39,6 +41,8 @@ export const SCENARIO_KEYS = [
   'table',
   'partition',
   'collective',
+  'channels',
+  'protocol',
   'tp',
   'dtype',
   'ffn_dtype',
@@ -78,12 +82,16 @@ export function keyApplies(key: ScenarioKey, point: Point): boolean {
     case 'nic_bandwidth':
     case 'nic_latency':
     case 'oversubscription':
+    case 'nics_per_node':
+    case 'leaf':
       return topology === 'multi-node';
     case 'gpus_per_switch':
       return topology === 'pcie' || topology === 'pcie-2s';
     case 'socket_bandwidth':
       return topology === 'pcie-2s';
     case 'collective':
+    case 'channels':
+    case 'protocol':
       return (COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy);
     case 'tp':
       return strategy === 'kvr-tp';
@@ -227,7 +235,7 @@ export function countProduct(axes: SweepAxes): number {
   let topologyFactor = 0;
   for (const topology of topologies) {
     let f = 1;
-    if (topology === 'multi-node') f *= len('gpus_per_node') * len('nic_bandwidth') * len('nic_latency') * len('oversubscription');
+    if (topology === 'multi-node') f *= len('gpus_per_node') * len('nic_bandwidth') * len('nic_latency') * len('oversubscription') * len('nics_per_node') * len('leaf');
     if (topology === 'pcie' || topology === 'pcie-2s') f *= len('gpus_per_switch');
     if (topology === 'pcie-2s') f *= len('socket_bandwidth');
     if ((TOPOLOGY_PRESET_NAMES as readonly string[]).includes(topology)) f *= len('bandwidth') * len('latency');
@@ -239,7 +247,7 @@ export function countProduct(axes: SweepAxes): number {
     let f = 1;
     if (SEARCHING_STRATEGIES.includes(strategy)) f *= len('search') * len('granularity');
     if (strategy === 'kvr') f *= len('partition');
-    if ((COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy)) f *= len('collective');
+    if ((COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy)) f *= len('collective') * len('channels') * len('protocol');
     if (strategy === 'kvr-tp') f *= len('tp');
     if (strategy === 'kvr-p') {
       f *= (axes.predictor ?? [SCENARIO_DEFAULTS.predictor]).reduce((sum, p) => sum + (p === 'interpolate' ? len('table') : 1), 0);
@@ -439,6 +447,10 @@ export function pointFlags(point: Point, baseDir: string): ScenarioFlags {
   set('oversubscription', 'oversubscription');
   set('socketBandwidth', 'socket_bandwidth');
   set('collective', 'collective');
+  set('channels', 'channels');
+  set('protocol', 'protocol');
+  set('nicsPerNode', 'nics_per_node');
+  set('leaf', 'leaf');
   set('tp', 'tp');
   set('dtype', 'dtype');
   set('ffnDtype', 'ffn_dtype');
