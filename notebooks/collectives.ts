@@ -18,9 +18,9 @@
  * What to look for (numbers when this was written; the notebook prints them and the committed
  * table calibration/collectives/kvr-vs-published.md holds every point):
  * - Where NCCL runs rings of point-to-point transfers, kvr at NCCL's link bandwidths meets the
- *   aim at large sizes: the maintainer's H100 ring figure (0.1%), 3 nodes of A100 over 4 HDR NICs
- *   a node (-4 to -5%), 4 PCIe GPUs (-7%), and the A100 NVSwitch node from 256 MiB up (+4 to
- *   +11%). At NVLink or PCIe line rate instead, kvr would be 21-29% too fast on the systems bound
+ *   aim at large sizes: the maintainer's H100 ring figure (0.1%), NVIDIA's DGX A100 figure over 8
+ *   HDR NICs a node (+4%), 3 nodes of A100 over 4 HDR NICs a node (-4 to -5%), 4 PCIe GPUs (-7%),
+ *   and the A100 NVSwitch node from 256 MiB up (+4 to +11%). At NVLink or PCIe line rate instead, kvr would be 21-29% too fast on the systems bound
  *   by those links.
  * - Not within 15% at every size >= 64 MiB on three systems, and why:
  *   - A100 NVSwitch at 64-128 MiB (+34 to +36%): NCCL's busbw is still climbing there (167 and
@@ -155,7 +155,7 @@ export const KVR_SETUPS: Record<string, KvrSetup> = {
     options: { ...base, gpus: 16, gpus_per_node: 8, bandwidth: 18 * NCCL_NVLINK_GBPS.sm90 * GB, nic_bandwidth: 25 * GB },
     lineRate: { bandwidth: 18 * NVLINK_LINE_GBPS * GB },
     basis: 'multi-node 2 x 8, one NIC per GPU at 200 Gb/s = 25 GB/s (port speed); NVLink 370.8 GB/s (nccl topo.h); line rate NVLink 450 GB/s',
-    lacks: "the source does not say which algorithm ran; NCCL's tree and NVLS-tree send each byte across nodes once up and once down, overlapped with NVLink, and kvr's tree schedule over 8 channels reaches about two thirds of the published busbw at 8 GiB; TCPXO's host-side proxies (120 us for the smallest message) are not modelled, so the published curve climbs far later than kvr's",
+    lacks: "the source does not say which algorithm ran; on 2 nodes NCCL's tree puts half the traffic on the network that a ring does and can reach ~2x the network speed (maintainer, NVIDIA/nccl#946), and kvr's tree schedule over 8 channels reaches about two thirds of the published busbw at 8 GiB; TCPXO's host-side proxies (120 us for the smallest message) are not modelled, so the published curve climbs far later than kvr's",
   },
   'a100-hdr-3-nodes': {
     gpu: 'a100-40g',
@@ -163,6 +163,14 @@ export const KVR_SETUPS: Record<string, KvrSetup> = {
     options: { ...base, gpus: 24, gpus_per_node: 8, nics_per_node: 4, bandwidth: 12 * NCCL_NVLINK_GBPS.sm80 * GB, nic_bandwidth: 25 * GB },
     lineRate: { bandwidth: 12 * NVLINK_LINE_GBPS * GB },
     basis: 'multi-node 3 x 8, 4 NICs a node (one per two GPUs) at 200 Gb/s = 25 GB/s; NVLink 240 GB/s (nccl topo.h); line rate NVLink 300 GB/s',
+  },
+  'dgx-a100-ib-ring-maintainer': {
+    gpu: 'a100-80g',
+    topology: 'multi-node',
+    options: { ...base, gpus: 16, gpus_per_node: 8, bandwidth: 12 * NCCL_NVLINK_GBPS.sm80 * GB, nic_bandwidth: 25 * GB },
+    lineRate: { bandwidth: 12 * NVLINK_LINE_GBPS * GB },
+    collective: 'ring',
+    basis: 'multi-node 2 x 8, ring forced (the remark is about ring busbw), one NIC per GPU at 200 Gb/s = 25 GB/s (port speed); NVLink 240 GB/s (nccl topo.h); line rate NVLink 300 GB/s',
   },
   'pcie-4x-rtx4090': {
     gpu: 'l40s',
@@ -341,7 +349,7 @@ export function figure(doc = loadPublished(), rows = comparisonRows(doc)): Figur
     name: NAME,
     spec,
     data,
-    caption: 'Published nccl-tests all-reduce busbw of six systems (points) against kvr collective on the matching topology at NCCL\'s own link bandwidths (line) and at line rate (dashed).',
+    caption: `Published nccl-tests all-reduce busbw of ${doc.systems.length} systems (points) against kvr collective on the matching topology at NCCL's own link bandwidths (line) and at line rate (dashed).`,
     findings: summaries(rows).map(
       (s) => `${s.system}: max |error| at >= 64 MiB ${absPct(s.large_max)} (${s.within_aim === null ? 'no large sizes' : s.within_aim ? 'within 15%' : 'NOT within 15%'}); below 64 MiB mean ${absPct(s.small_mean)}, max ${absPct(s.small_max)}`,
     ),
