@@ -315,9 +315,9 @@ function fnv1a64(text: string): string {
 
 /**
  * The most memory one scenario of the spec may take to simulate (sim/plan/build-plan.ts's
- * estimate), over every model, GPU count, strategy, collective and tp the spec names. Scenarios
+ * estimate), over every model, GPU count, strategy, collective, channels and tp the spec names. Scenarios
  * estimated past MAX_SIMULATION_BYTES are refused at once and do not count. Found without
- * enumerating the product: only those five keys change the estimate.
+ * enumerating the product: only those six keys change the estimate.
  */
 export function specMemoryBound(expanded: ExpandedSpec, io: CliIo): number {
   const axes = expanded.spec.axes ?? {};
@@ -343,20 +343,24 @@ export function specMemoryBound(expanded: ExpandedSpec, io: CliIo): number {
     if (model === undefined || !(STRATEGY_NAMES as readonly string[]).includes(strategy) || !Number.isInteger(gpus)) return;
     const tp = point.tp === undefined ? undefined : Number(point.tp);
     const collective = point.collective === undefined ? undefined : (String(point.collective) as CollectiveChoice);
+    const channels = point.channels === undefined ? undefined : Number(point.channels);
     const { bytes } = estimateSimulationBytes(strategy, model.layers, gpus, {
       parallelBlock: model.parallel,
       ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),
       ...(collective === undefined ? {} : { collective }),
+      ...(channels === undefined || !Number.isInteger(channels) ? {} : { channels }),
     });
     if (bytes <= MAX_SIMULATION_BYTES && bytes > bound) bound = bytes;
   };
-  const values = (key: 'model' | 'gpus' | 'strategy' | 'collective' | 'tp'): (string | number | undefined)[] => (axes[key] as (string | number)[] | undefined) ?? [undefined];
+  const values = (key: 'model' | 'gpus' | 'strategy' | 'collective' | 'channels' | 'tp'): (string | number | undefined)[] => (axes[key] as (string | number)[] | undefined) ?? [undefined];
   if (expanded.spec.axes !== undefined) {
     for (const model of values('model')) {
       for (const gpus of values('gpus')) {
         for (const strategy of values('strategy')) {
           for (const collective of values('collective')) {
-            for (const tp of values('tp')) consider({ model, gpus, strategy, collective, tp });
+            for (const channels of values('channels')) {
+              for (const tp of values('tp')) consider({ model, gpus, strategy, collective, channels, tp });
+            }
           }
         }
       }
