@@ -62,7 +62,7 @@ export type LinkSetting = 'native' | 'paced';
 export interface PaperGridHost {
   /** GPUs the host has (nvidia-smi); ranks 0..p-1 run on GPUs 0..p-1. */
   gpus: number;
-  /** The GPU's profile name: the calibration writes calibration/profiles/<gpu>.json, the validation reads it. */
+  /** The GPU's profile name: the calibration writes kvr-out/profiles/<gpu>.json, the validation reads it. */
   gpu: string;
 }
 

@@ -124,7 +124,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   program
     .command('calibrate')
     .option('--quiet', 'no progress lines on stderr')
-    .description('measure ops on a device through the executor, or fit measurement files (--from), and write calibration/profiles/<name>.json')
+    .description('measure ops on a device through the executor, or fit measurement files (--from), and write kvr-out/profiles/<name>.json (--gpu <name> finds it there)')
     .option('--from <files...>', 'fit a shape profile from measurement files (kvr-measurements/h200-pytorch-microbench@1, kvr-measurements/torch-probe@1) instead of measuring')
     .option('--base <gpu>', 'with --from: the GPU preset the files measure (default: recognised from their gpu field)')
     .option('--stack <name>', 'with --from: eager|fused, the software stack the profile prices memory-bound kernels for (default: eager)')
@@ -139,7 +139,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--sm-partitions <n>', 'cuda: time ops on one of n SM partitions (green contexts) of the GPU; the profile is then <name>/<k>sm, k its SMs (default: 0, the whole GPU)')
     .option('--warmup <n>', 'untimed runs of each op (default: 1)')
     .option('--repeats <n>', 'timed runs of each op (default: 5)')
-    .option('--out <file>', 'where to write the profile (default: calibration/profiles/<name>.json)')
+    .option('--out <file>', 'where to write the profile (default: kvr-out/profiles/<name>.json in the working directory)')
     .action((flags: CalibrateFlags) => calibrateCommand(flags, argv, io));
 
   program

@@ -43,9 +43,22 @@ export function findDefaultTable(model: string, gpu: string, topology: string, a
   return readable(built) ? built : defaultTablePath(model, gpu, topology, attention);
 }
 
-/** Where `kvr calibrate` writes the calibrated profile of a GPU, and where --gpu NAME finds it. */
+/** A profile shipped with kvr (calibration/profiles/<gpu>.json in the install folder). */
 export function defaultProfilePath(gpu: string): string {
   return join(projectRoot(), 'calibration', 'profiles', `${gpu}.json`);
+}
+
+/** Where `kvr calibrate` writes a profile by default: kvr-out/profiles/ in the working directory. */
+export function builtProfilePath(gpu: string): string {
+  return join(DEFAULT_OUT_DIR, 'profiles', `${gpu}.json`);
+}
+
+/**
+ * The profile files --gpu NAME is looked up in, in order: one calibrated here (kvr-out/profiles/,
+ * what `kvr calibrate` writes) wins over the one shipped in calibration/profiles/.
+ */
+export function profileCandidates(gpu: string): string[] {
+  return [builtProfilePath(gpu), defaultProfilePath(gpu)];
 }
 
 /** Models small enough for the CPU backend, kept with the native executor's scripts (CI runs them). */

@@ -21,7 +21,7 @@ import { SEARCH_METHODS, type SearchOptions } from '../sim/partition/search-part
 import { ATTENTION_IMPLEMENTATIONS } from '../sim/work/op-kernels.js';
 import { DTYPES, checkPrecisionOnGpu, precisionOf, withPrecision } from '../sim/model/precision.js';
 import type { CliIo } from './io.js';
-import { defaultProfilePath, findDefaultTable, TINY_MODELS, tinyModelPath } from './project-root.js';
+import { findDefaultTable, profileCandidates, TINY_MODELS, tinyModelPath } from './project-root.js';
 import { gpuProfileFromJson, isGpuProfile } from '../sim/hardware/gpu-profile.js';
 import { loadJsonFile, looksLikePath } from './load-json.js';
 
@@ -286,26 +286,28 @@ export function resolveModel(value: string, io: CliIo): ModelSpec {
 }
 
 /**
- * A GPU by name or file. A calibrated profile (calibration/profiles/<name>.json) wins over the
- * datasheet preset of the same name; a file may be a GPU description or a calibrated profile.
+ * A GPU by name or file. A calibrated profile (kvr-out/profiles/<name>.json in the working
+ * directory, where `kvr calibrate` writes, then the shipped calibration/profiles/<name>.json) wins
+ * over the datasheet preset of the same name; a file may be a GPU description or a profile.
  */
 export function resolveGpu(value: string, io: CliIo): GpuSpec {
   // A calibrated profile wins, also under a name with a "/" (slice profiles: h200/16sm is
-  // calibration/profiles/h200/16sm.json); only then is such a name a file path.
+  // kvr-out/profiles/h200/16sm.json); only then is such a name a file path.
   if (!value.toLowerCase().endsWith('.json') && !value.includes('\\')) {
-    const profilePath = defaultProfilePath(value);
-    let profileText: string | undefined;
-    try {
-      profileText = io.readFile(profilePath);
-    } catch {
-      profileText = undefined;
+    for (const profilePath of profileCandidates(value)) {
+      let profileText: string | undefined;
+      try {
+        profileText = io.readFile(profilePath);
+      } catch {
+        profileText = undefined;
+      }
+      if (profileText !== undefined) return gpuProfileFromJson(loadJsonFile(io, profilePath, '--gpu'), profilePath);
     }
-    if (profileText !== undefined) return gpuProfileFromJson(loadJsonFile(io, profilePath, '--gpu'), profilePath);
   }
   if (!looksLikePath(value)) {
     const preset = GPU_PRESETS[value];
     if (preset !== undefined) return preset;
-    throw new KvrInputError('--gpu', `unknown GPU ${describeValue(value)} (presets: ${GPU_PRESET_NAMES.join(', ')}; a calibrated profile in calibration/profiles/; or a JSON file)`);
+    throw new KvrInputError('--gpu', `unknown GPU ${describeValue(value)} (presets: ${GPU_PRESET_NAMES.join(', ')}; a calibrated profile in kvr-out/profiles/ or calibration/profiles/; or a JSON file)`);
   }
   const document = loadJsonFile(io, value, '--gpu');
   return isGpuProfile(document) ? gpuProfileFromJson(document, value) : gpuFromJson(document, value);

@@ -5,6 +5,7 @@
 import * as beyondPaper from './beyond-paper.js';
 import * as calibration from './calibration.js';
 import * as claims from './claims.js';
+import * as collectives from './collectives.js';
 import * as kvrpGap from './kvrp-gap.js';
 import * as partitions from './partitions.js';
 import * as robustness from './robustness.js';
@@ -21,7 +22,8 @@ export type { GridOptions } from './lib/setting.js';
 
 /**
  * In reading order: the paper's figures, then what goes beyond it, then the calibration check
- * (its figures come from a measurement file, not a scenario grid, so they are not in FIGURES).
+ * and the collectives check (their figures come from measurement files, not a scenario grid, so
+ * they are not in FIGURES).
  */
 export const NOTEBOOKS: Notebook[] = [
   ttftVsContext.notebook,
@@ -33,6 +35,7 @@ export const NOTEBOOKS: Notebook[] = [
   beyondPaper.notebook,
   claims.notebook,
   calibration.notebook,
+  collectives.notebook,
 ];
 
 export interface FigureEntry {

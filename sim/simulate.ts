@@ -1,4 +1,4 @@
-import { runPlan, type EngineRun } from './engine/engine.js';
+import { compilePlan, executeProgram, type EngineRun } from './engine/engine.js';
 import { scenarioRouter } from './scenario-router.js';
 import { KvrInputError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
@@ -52,10 +52,19 @@ export interface Simulation {
 }
 
 /**
- * scenario -> (kvr-s: search | kvr-p: predict) partition -> plan -> op costs -> event engine ->
- * result. Pure: the same scenario gives the same bits.
+ * Told after each stage of one simulation (the partition found, then SIMULATION_STAGES - 1 more:
+ * plan, op costs, compiled program, engine run, result), with `done` of `total` stages; the CLI
+ * turns it into a progress bar (sim/ keeps no clock). A kvr-s search reports on its own
+ * (SearchOptions.progress) before stage 0.
  */
-export function simulate(scenario: Scenario): Simulation {
+export type SimulationProgress = (done: number, total: number) => void;
+export const SIMULATION_STAGES = 5;
+
+/**
+ * scenario -> (kvr-s: search | kvr-p: predict) partition -> plan -> op costs -> event engine ->
+ * result. Pure: the same scenario gives the same bits (`progress` only observes).
+ */
+export function simulate(scenario: Scenario, progress: SimulationProgress = () => undefined): Simulation {
   const router = scenarioRouter(scenario);
   if (scenario.gpus > router.gpuCount) {
     throw new KvrInputError(
@@ -77,12 +86,19 @@ export function simulate(scenario: Scenario): Simulation {
     throw new KvrInputError('partition', `only strategy kvr takes a partition, and kvr-tp one per group (strategy is ${strategy})`);
   }
   const { partition, origin } = resolvePartition(scenario);
+  progress(0, SIMULATION_STAGES);
   const plan = buildPlan({ strategy, model, context, gpus, ...options, ...(partition === undefined ? {} : { partition }) });
+  progress(1, SIMULATION_STAGES);
   const attention = scenario.attention ?? 'flash';
   const ledger = scenario.gpu.shape === undefined ? undefined : emptyLedger();
   const durations = opDurations(plan, scenario.gpu, attention, ledger);
-  const run = runPlan(plan, durations, router);
+  progress(2, SIMULATION_STAGES);
+  const program = compilePlan(plan, router);
+  progress(3, SIMULATION_STAGES);
+  const run = executeProgram(program, durations);
+  progress(4, SIMULATION_STAGES);
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
+  progress(5, SIMULATION_STAGES);
   if (ledger !== undefined) {
     // The band: each kernel's cross-validated class error, weighted by its share of compute time.
     // A preset's shape-aware defaults (no measurements, no cross-validated error) have no band.

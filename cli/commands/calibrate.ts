@@ -11,7 +11,7 @@ import { checkOutput, type CliIo } from '../io.js';
 import { commandProgress, PROGRESS_AFTER_MS } from '../sweep/progress.js';
 import { oneLine } from '../load-json.js';
 import { splitList } from '../list-flags.js';
-import { defaultProfilePath } from '../project-root.js';
+import { builtProfilePath } from '../project-root.js';
 import { resolveModels, TINY_MODELS } from '../tiny-models.js';
 
 export interface CalibrateFlags {
@@ -82,12 +82,12 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
   // Where the profile goes, checked before minutes of measurement (a slice profile is
   // <name>/<k>sm.json, k known once the backend has split the GPU).
   if (flags.out !== undefined) checkOutput(io, flags.out, '--out');
-  else checkOutput(io, smPartitions > 0 ? join(dirname(defaultProfilePath(name)), name) : dirname(defaultProfilePath(name)), '--out', 'folder');
+  else checkOutput(io, smPartitions > 0 ? join(dirname(builtProfilePath(name)), name) : dirname(builtProfilePath(name)), '--out', 'folder');
   const profile = await calibrate(options);
   progress.finish();
   // A slice profile is named after its partition size, known once the backend has split the GPU.
   const profileName = String(profile.gpu.name);
-  const out = flags.out ?? defaultProfilePath(profileName);
+  const out = flags.out ?? builtProfilePath(profileName);
   try {
     io.writeFile(out, `${JSON.stringify(profile, null, 2)}\n`);
   } catch (error) {
@@ -113,7 +113,7 @@ export async function calibrateCommand(flags: CalibrateFlags, argv: string[], io
 }
 
 /**
- * A profile name becomes a file name under calibration/profiles/: one plain name, never a path
+ * A profile name becomes a file name under kvr-out/profiles/: one plain name, never a path
  * (no "/", "\\" or "..", which would write outside the folder).
  */
 export function checkProfileName(name: string): string {
@@ -151,7 +151,7 @@ function calibrateFromCommand(flags: CalibrateFlags, io: CliIo): void {
   }
   // Where the profile goes, checked before the fit.
   if (flags.out !== undefined) checkOutput(io, flags.out, '--out');
-  else checkOutput(io, dirname(defaultProfilePath(flags.name)), '--out', 'folder');
+  else checkOutput(io, dirname(builtProfilePath(flags.name)), '--out', 'folder');
   const files = flags.from!.map((path) => {
     try {
       return { path, text: io.readFile(path) };
@@ -167,7 +167,7 @@ function calibrateFromCommand(flags: CalibrateFlags, io: CliIo): void {
     // What the profile depends on (not --out): the same command gives the same bits anywhere.
     command: ['kvr calibrate --from', ...flags.from!, '--name', flags.name, ...(flags.base === undefined ? [] : ['--base', flags.base]), ...(flags.stack === undefined ? [] : ['--stack', flags.stack])].join(' '),
   });
-  const out = flags.out ?? defaultProfilePath(flags.name);
+  const out = flags.out ?? builtProfilePath(flags.name);
   try {
     io.writeFile(out, `${JSON.stringify(profile, null, 2)}\n`);
   } catch (error) {

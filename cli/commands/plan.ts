@@ -25,7 +25,7 @@ import { splitList } from '../list-flags.js';
 import { looksLikePath, oneLine } from '../load-json.js';
 import { loadPlanCatalogue, type MachineConfig } from '../plan/catalogue.js';
 import { describeDistribution, maxPercentile, parseContextDistribution } from '../plan/workload.js';
-import { defaultProfilePath } from '../project-root.js';
+import { profileCandidates } from '../project-root.js';
 import { resolveModel, type ScenarioFlags } from '../scenario-flags.js';
 import { DTYPES, precisionOf, type Dtype } from '../../sim/model/precision.js';
 import { defaultJobs, runOrdered, type PoolTask } from '../sweep/pool.js';
@@ -364,11 +364,14 @@ function formatMoney(value: number): string {
 /** The TTFT band of a GPU: from a calibrated profile's fit errors, or unknown. */
 export function gpuBand(io: CliIo, gpu: string, model: string, which: 'mean' | 'max'): GpuBand {
   let document: unknown;
-  const path = gpu.toLowerCase().endsWith('.json') ? gpu : defaultProfilePath(gpu);
-  try {
-    document = JSON.parse(io.readFile(path)) as unknown;
-  } catch {
-    document = undefined;
+  // The profile --gpu NAME resolves to: kvr-out/profiles/ here first, then the shipped one.
+  for (const path of gpu.toLowerCase().endsWith('.json') ? [gpu] : profileCandidates(gpu)) {
+    try {
+      document = JSON.parse(io.readFile(path)) as unknown;
+      break;
+    } catch {
+      document = undefined;
+    }
   }
   if (document !== undefined && isShapeProfile(document)) {
     // A shape profile (kvr calibrate --from): its leave-one-out error per op class (gemm, attention).

@@ -8,6 +8,7 @@ import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { oneLine } from '../load-json.js';
 import { scenarioRecord } from '../scenario-record.js';
 import { searchProgress, withSearchProgress } from '../search-progress.js';
+import { commandProgress, PROGRESS_AFTER_MS, type ProgressLike } from '../sweep/progress.js';
 
 export interface SimulateFlags extends ScenarioFlags {
   json?: boolean;
@@ -19,8 +20,18 @@ export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
   const scenario = resolveScenario(flags, io);
   if (flags.trace !== undefined) checkOutput(io, flags.trace, '--trace');
   const search = searchProgress(io, 'kvr-s search', flags.quiet);
-  const { plan, run, result } = simulate(withSearchProgress(scenario, search.progress));
-  search.finish();
+  // The simulation's own bar starts once the search (if any) is over: a big one (1024 GPUs) takes
+  // seconds in plan building, routing and the result; shown after PROGRESS_AFTER_MS, as searches.
+  let stages: ProgressLike | undefined;
+  const { plan, run, result } = simulate(withSearchProgress(scenario, search.progress), (done, total) => {
+    if (stages === undefined) {
+      search.finish();
+      stages = commandProgress(io, total, 'simulate', flags.quiet, PROGRESS_AFTER_MS);
+    }
+    if (done > 0) stages.tick();
+  });
+  if (stages === undefined) search.finish();
+  stages?.finish();
   if (flags.trace !== undefined) {
     const trace = perfettoTrace(plan, run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });
     try {

@@ -90,7 +90,7 @@ export const VALIDATION_DEFAULTS: Record<BackendName, Omit<MatrixChoice, 'strate
 function calibratedProfile(name: string, flag: string, io: CliIo): GpuSpec {
   const gpu = resolveScenario({ gpu: name, bandwidth: '1 GB/s', gpus: '1', strategy: 'single', context: '1' }, io).gpu;
   if (gpu.profile !== 'calibrated') {
-    throw new KvrInputError(flag, `${name} has no calibrated profile (calibration/profiles/${name}.json); run kvr calibrate first`);
+    throw new KvrInputError(flag, `${name} has no calibrated profile (kvr-out/profiles/${name}.json or calibration/profiles/${name}.json); run kvr calibrate first`);
   }
   return gpu;
 }

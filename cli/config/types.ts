@@ -5,6 +5,7 @@
  * editor sees and the code cannot drift apart. JSDoc tags (@integer, @minimum, @minItems, ...) go
  * into the schema.
  */
+import type { CollectiveProtocol } from '../../sim/plan/collective-tuner.js';
 import type { CollectiveChoice, StrategyName } from '../../sim/plan/plan.js';
 import type { Predictor } from '../../sim/partition/predict-partition.js';
 import type { SearchMethod } from '../../sim/partition/search-partition.js';
@@ -51,6 +52,17 @@ export type Granularity = number;
 export type Ratio = number;
 
 /**
+ * Ring channels of a collective (as `--channels`).
+ * @integer
+ * @minimum 1
+ * @maximum 64
+ */
+export type ChannelCount = number;
+
+/** multi-node: one leaf switch for every NIC (shared), or rail-optimised leaves joined by a spine (rails). */
+export type LeafKind = 'shared' | 'rails';
+
+/**
  * A quantity with its unit: "300 GB/s", "2 us" (GB = 1e9 bytes).
  * @minLength 1
  */
@@ -72,8 +84,8 @@ export type PartitionText = string;
  * One scenario of a sweep: the flags of `kvr simulate`, in snake_case. A key left out takes the
  * default of `kvr simulate`. Keys that do not apply to a row's strategy or topology are ignored
  * for that row (search, granularity: kvr-s, kvr-tp; predictor, table: kvr-p; partition: kvr;
- * collective: strategies with collectives; tp: kvr-tp; gpus_per_node, nic_*, oversubscription:
- * multi-node; gpus_per_switch: pcie, pcie-2s; socket_bandwidth: pcie-2s; bandwidth, latency:
+ * collective, channels, protocol: strategies with collectives; tp: kvr-tp; gpus_per_node, nic_*,
+ * nics_per_node, oversubscription, leaf: multi-node; gpus_per_switch: pcie, pcie-2s; socket_bandwidth: pcie-2s; bandwidth, latency:
  * topology presets).
  */
 export interface SweepScenario {
@@ -110,12 +122,20 @@ export interface SweepScenario {
   nic_latency?: Quantity;
   /** multi-node: leaf-to-spine oversubscription (2: a node's NICs share uplinks of half their bandwidth). */
   oversubscription?: Ratio;
+  /** multi-node: NICs per node (divides gpus_per_node; default one per GPU). */
+  nics_per_node?: GpuCount;
+  /** multi-node: shared (one leaf, the default) or rails (rail-optimised leaves). */
+  leaf?: LeafKind;
   /** pcie, pcie-2s: GPUs per PCIe switch. */
   gpus_per_switch?: GpuCount;
   /** pcie-2s: inter-socket link bandwidth, e.g. "64 GB/s". */
   socket_bandwidth?: Quantity;
   /** tsp, tsp-causal, tp, tp-sp, kvr-tp: collective algorithm (auto, the default: the tuner's pick per collective; or ring, hierarchical, direct). */
   collective?: CollectiveChoice;
+  /** Strategies with collectives: ring channels per collective (default: one per NIC of a node across nodes, 1 inside a node). */
+  channels?: ChannelCount;
+  /** Strategies with collectives: NCCL protocol of every collective (default: the tuner's per size). */
+  protocol?: CollectiveProtocol;
   /** kvr-tp: GPUs per tensor-parallel group (divides gpus; default: a node on multi-node). */
   tp?: GpuCount;
   /** Every GEMM, activations and attention: fp16, bf16 or fp8 (default fp16). */
@@ -146,6 +166,10 @@ export interface SweepAxes {
   /** @minItems 1 */
   oversubscription?: Ratio[];
   /** @minItems 1 */
+  nics_per_node?: GpuCount[];
+  /** @minItems 1 */
+  leaf?: LeafKind[];
+  /** @minItems 1 */
   gpus_per_switch?: GpuCount[];
   /** @minItems 1 */
   socket_bandwidth?: Quantity[];
@@ -173,6 +197,10 @@ export interface SweepAxes {
   partition?: PartitionText[];
   /** @minItems 1 */
   collective?: CollectiveChoice[];
+  /** @minItems 1 */
+  channels?: ChannelCount[];
+  /** @minItems 1 */
+  protocol?: CollectiveProtocol[];
   /** @minItems 1 */
   tp?: GpuCount[];
   /** @minItems 1 */

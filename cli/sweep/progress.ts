@@ -5,6 +5,9 @@
  */
 import type { CliIo } from '../io.js';
 
+/** Between two plain progress lines in a log. */
+const LOG_INTERVAL_MS = 10_000;
+
 export class Progress {
   private readonly start: number;
   private lastDraw = -Infinity;
@@ -20,8 +23,9 @@ export class Progress {
     private readonly delayMs = 0,
   ) {
     this.start = this.now();
-    // A terminal shows the bar at once; logs get their first line after one interval.
-    this.lastDraw = io.stderrIsTTY ? -Infinity : this.start;
+    // A terminal shows the bar at once (after delayMs); logs get their first line after one
+    // interval, or once delayMs have passed where there is one (a 2-10 s command logs a line too).
+    this.lastDraw = io.stderrIsTTY ? -Infinity : delayMs > 0 ? this.start + delayMs - LOG_INTERVAL_MS : this.start;
   }
 
   /** A new estimate of the steps (a search knows its total only roughly); never below those done. */
@@ -47,7 +51,7 @@ export class Progress {
   tick(): void {
     this.done += 1;
     const now = this.now();
-    const interval = this.io.stderrIsTTY ? 100 : 10_000;
+    const interval = this.io.stderrIsTTY ? 100 : LOG_INTERVAL_MS;
     if (now - this.lastDraw >= interval && now - this.start >= this.delayMs) {
       this.lastDraw = now;
       this.draw(now);

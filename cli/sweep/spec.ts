@@ -25,6 +25,8 @@ export const SCENARIO_KEYS = [
   'nic_bandwidth',
   'nic_latency',
   'oversubscription',
+  'nics_per_node',
+  'leaf',
   'gpus_per_switch',
   'socket_bandwidth',
   'gpus',
@@ -39,6 +41,8 @@ export const SCENARIO_KEYS = [
   'table',
   'partition',
   'collective',
+  'channels',
+  'protocol',
   'tp',
   'dtype',
   'ffn_dtype',
@@ -78,12 +82,16 @@ export function keyApplies(key: ScenarioKey, point: Point): boolean {
     case 'nic_bandwidth':
     case 'nic_latency':
     case 'oversubscription':
+    case 'nics_per_node':
+    case 'leaf':
       return topology === 'multi-node';
     case 'gpus_per_switch':
       return topology === 'pcie' || topology === 'pcie-2s';
     case 'socket_bandwidth':
       return topology === 'pcie-2s';
     case 'collective':
+    case 'channels':
+    case 'protocol':
       return (COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy);
     case 'tp':
       return strategy === 'kvr-tp';
@@ -227,7 +235,7 @@ export function countProduct(axes: SweepAxes): number {
   let topologyFactor = 0;
   for (const topology of topologies) {
     let f = 1;
-    if (topology === 'multi-node') f *= len('gpus_per_node') * len('nic_bandwidth') * len('nic_latency') * len('oversubscription');
+    if (topology === 'multi-node') f *= len('gpus_per_node') * len('nic_bandwidth') * len('nic_latency') * len('oversubscription') * len('nics_per_node') * len('leaf');
     if (topology === 'pcie' || topology === 'pcie-2s') f *= len('gpus_per_switch');
     if (topology === 'pcie-2s') f *= len('socket_bandwidth');
     if ((TOPOLOGY_PRESET_NAMES as readonly string[]).includes(topology)) f *= len('bandwidth') * len('latency');
@@ -239,7 +247,7 @@ export function countProduct(axes: SweepAxes): number {
     let f = 1;
     if (SEARCHING_STRATEGIES.includes(strategy)) f *= len('search') * len('granularity');
     if (strategy === 'kvr') f *= len('partition');
-    if ((COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy)) f *= len('collective');
+    if ((COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy)) f *= len('collective') * len('channels') * len('protocol');
     if (strategy === 'kvr-tp') f *= len('tp');
     if (strategy === 'kvr-p') {
       f *= (axes.predictor ?? [SCENARIO_DEFAULTS.predictor]).reduce((sum, p) => sum + (p === 'interpolate' ? len('table') : 1), 0);
@@ -307,9 +315,9 @@ function fnv1a64(text: string): string {
 
 /**
  * The most memory one scenario of the spec may take to simulate (sim/plan/build-plan.ts's
- * estimate), over every model, GPU count, strategy, collective and tp the spec names. Scenarios
+ * estimate), over every model, GPU count, strategy, collective, channels and tp the spec names. Scenarios
  * estimated past MAX_SIMULATION_BYTES are refused at once and do not count. Found without
- * enumerating the product: only those five keys change the estimate.
+ * enumerating the product: only those six keys change the estimate.
  */
 export function specMemoryBound(expanded: ExpandedSpec, io: CliIo): number {
   const axes = expanded.spec.axes ?? {};
@@ -335,20 +343,24 @@ export function specMemoryBound(expanded: ExpandedSpec, io: CliIo): number {
     if (model === undefined || !(STRATEGY_NAMES as readonly string[]).includes(strategy) || !Number.isInteger(gpus)) return;
     const tp = point.tp === undefined ? undefined : Number(point.tp);
     const collective = point.collective === undefined ? undefined : (String(point.collective) as CollectiveChoice);
+    const channels = point.channels === undefined ? undefined : Number(point.channels);
     const { bytes } = estimateSimulationBytes(strategy, model.layers, gpus, {
       parallelBlock: model.parallel,
       ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),
       ...(collective === undefined ? {} : { collective }),
+      ...(channels === undefined || !Number.isInteger(channels) ? {} : { channels }),
     });
     if (bytes <= MAX_SIMULATION_BYTES && bytes > bound) bound = bytes;
   };
-  const values = (key: 'model' | 'gpus' | 'strategy' | 'collective' | 'tp'): (string | number | undefined)[] => (axes[key] as (string | number)[] | undefined) ?? [undefined];
+  const values = (key: 'model' | 'gpus' | 'strategy' | 'collective' | 'channels' | 'tp'): (string | number | undefined)[] => (axes[key] as (string | number)[] | undefined) ?? [undefined];
   if (expanded.spec.axes !== undefined) {
     for (const model of values('model')) {
       for (const gpus of values('gpus')) {
         for (const strategy of values('strategy')) {
           for (const collective of values('collective')) {
-            for (const tp of values('tp')) consider({ model, gpus, strategy, collective, tp });
+            for (const channels of values('channels')) {
+              for (const tp of values('tp')) consider({ model, gpus, strategy, collective, channels, tp });
+            }
           }
         }
       }
@@ -439,6 +451,10 @@ export function pointFlags(point: Point, baseDir: string): ScenarioFlags {
   set('oversubscription', 'oversubscription');
   set('socketBandwidth', 'socket_bandwidth');
   set('collective', 'collective');
+  set('channels', 'channels');
+  set('protocol', 'protocol');
+  set('nicsPerNode', 'nics_per_node');
+  set('leaf', 'leaf');
   set('tp', 'tp');
   set('dtype', 'dtype');
   set('ffnDtype', 'ffn_dtype');

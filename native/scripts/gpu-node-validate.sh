@@ -17,8 +17,8 @@
 #             and the validation report's rows and summary) as soon as it ends, one line in
 #             OUT_DIR/runs.jsonl; its report folder OUT_DIR/runs/<id>/ (report.json, report.md)
 # OUT_DIR/summary.json (kvr-gpu-node@1) at the end, also when interrupted; --archive FILE packs
-# OUT_DIR into FILE (.tgz). The calibrated profile is written to calibration/profiles/NAME.json
-# and copied to OUT_DIR/profiles/.
+# OUT_DIR into FILE (.tgz). The calibrated profile is written to kvr-out/profiles/NAME.json in the
+# working directory (where the validation runs' --gpu NAME finds it) and copied to OUT_DIR/profiles/.
 # --budget-s: total seconds, setup included (default 2700; the whole grid is expected to take
 # about 30 min on 8 GPUs, see native/README.md). --gpus N: use GPUs 0..N-1 only (default: all).
 # --dry-run: the shims of test/native/gpu-run-shims stand in for the GPU host's tools (set
@@ -191,7 +191,7 @@ for ((k = 0; k < count; k++)); do
   case $rc in 0) status=ok why="" ;; 124 | 137) status=timeout why="killed at its ${run_limit}s limit" ;; *) status=failed why="$(tail -n 1 "$out/runs/$id.log" | cut -c1-300)" ;; esac
   if [[ $kind == calibrate ]]; then
     if [[ $status == ok ]]; then
-      mkdir -p "$out/profiles" && cp "$root/calibration/profiles/$gpu_name.json" "$root/calibration/profiles/$gpu_name.measurements.json" "$out/profiles/" 2>/dev/null
+      mkdir -p "$out/profiles" && cp "kvr-out/profiles/$gpu_name.json" "kvr-out/profiles/$gpu_name.measurements.json" "$out/profiles/" 2>/dev/null
     else
       calibration_failed="$status (see runs/$id.log)"
     fi

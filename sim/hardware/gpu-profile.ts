@@ -7,7 +7,8 @@ import { isShapeProfile, shapeProfileFromJson } from './shape-profile.js';
 export const PROFILE_SCHEMA = 'kvr-calibration/profile@1';
 
 /**
- * A calibrated GPU profile (calibration/profiles/<gpu>.json, written by `kvr calibrate`): the GPU's
+ * A calibrated GPU profile (kvr-out/profiles/<gpu>.json, written by `kvr calibrate`; or shipped in
+ * calibration/profiles/): the GPU's
  * roofline numbers, the fitted calibration tables, where and how they were measured, the fit error,
  * and the raw samples. Only `gpu` and `calibration` feed the simulator; the rest is provenance.
  */

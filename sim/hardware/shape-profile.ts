@@ -12,7 +12,7 @@ import {
 } from './shape-model.js';
 
 /**
- * A shape profile (calibration/profiles/<gpu>-<stack>.json, written by `kvr calibrate --from`):
+ * A shape profile (kvr-out/profiles/<gpu>-<stack>.json, written by `kvr calibrate --from`; or shipped):
  * one GPU under one software stack, keyed by op shape, not by model. `gpu` is a GPU file (its
  * datasheet numbers and links); `model` the fitted analytic constants; `measured` the points the
  * costs are corrected to; `fit` the cross-validated error per op class that sets the TTFT band.

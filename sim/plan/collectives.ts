@@ -142,13 +142,13 @@ function pieceRange(blocks: readonly (readonly [number, number])[], b: number, p
   return [lo + Math.floor((part * (hi - lo)) / parts), lo + Math.floor(((part + 1) * (hi - lo)) / parts)];
 }
 
-const tokenCache = new WeakMap<CollectiveSchedule, Map<string, Int32Array>>();
+const tokenCache = new WeakMap<CollectiveSchedule, Map<string, Float64Array>>();
 
 /**
  * Tokens of every transfer of a schedule for these blocks (memoised per schedule and blocks: the
  * collectives of a plan mostly share both, and big plans have ~10^6 transfers).
  */
-export function scheduleTokens(schedule: CollectiveSchedule, blocks: readonly (readonly [number, number])[]): Int32Array {
+export function scheduleTokens(schedule: CollectiveSchedule, blocks: readonly (readonly [number, number])[]): Float64Array {
   let bySchedule = tokenCache.get(schedule);
   if (bySchedule === undefined) {
     bySchedule = new Map();
@@ -158,7 +158,8 @@ export function scheduleTokens(schedule: CollectiveSchedule, blocks: readonly (r
   for (const [a, b] of blocks) key += `${a},${b};`;
   let tokens = bySchedule.get(key);
   if (tokens === undefined) {
-    tokens = new Int32Array(schedule.count);
+    // Float64: a block of a collective over bytes (kvr collective) can exceed 2^31.
+    tokens = new Float64Array(schedule.count);
     for (let k = 0; k < schedule.count; k++) tokens[k] = transferTokens(blocks, schedule, k);
     if (bySchedule.size > 64) bySchedule.clear();
     bySchedule.set(key, tokens);

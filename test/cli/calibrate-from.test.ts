@@ -43,6 +43,21 @@ describe('kvr calibrate --from FILE... --name NAME', () => {
     }
   }, 60_000);
 
+  test('without --out the profile goes to kvr-out/profiles/<name>.json in the working directory (never the install folder), and --gpu <name> finds it there before a shipped profile of that name', async () => {
+    const io = new MemoryIo({ 'probe.json': probe });
+    expect(await runCli(['calibrate', '--from', 'probe.json', '--name', 'analytic'], io)).toBe(0);
+    expect(io.out).toMatch(/^wrote kvr-out\/profiles\/analytic\.json: shape profile analytic/);
+    expect([...io.files.keys()].filter((path) => path.endsWith('.json') && path !== 'probe.json')).toEqual(['kvr-out/profiles/analytic.json']);
+    io.out = '';
+    expect(await runCli(['simulate', '--model', 'llama2-7b', '--gpu', 'analytic', '--strategy', 'single', '--context', '4096', '--json'], io)).toBe(0);
+    expect(JSON.parse(io.out)).toMatchObject({ gpu: 'analytic', gpu_profile: 'calibrated' });
+    // A profile calibrated here under a shipped name (h200-pytorch) wins over the shipped one.
+    io.files.set('kvr-out/profiles/h200-pytorch.json', io.files.get('kvr-out/profiles/analytic.json')!);
+    io.out = '';
+    expect(await runCli(['simulate', '--model', 'llama2-7b', '--gpu', 'h200-pytorch', '--strategy', 'single', '--context', '4096', '--json'], io)).toBe(0);
+    expect(JSON.parse(io.out).gpu).toBe('analytic');
+  }, 60_000);
+
   test.each([
     [['calibrate', '--from', 'bad.json', '--name', 'x'], /^kvr: --from bad.json: schema: expected one of kvr-measurements\/h200-pytorch-microbench@1, kvr-measurements\/torch-probe@1 \(got "nope@1"\)$/],
     [['calibrate', '--from', 'probe.json'], /^kvr: --name: is required with --from/],
@@ -83,12 +98,15 @@ describe('the shipped h200-pytorch profile', () => {
 
   // The shared file where it sits beside the repository, else the repository's byte-identical copy.
   const source = sharedMeasurementsPath('h200-pytorch-microbench.json');
-  test('its recorded command reproduces it bit for bit', async () => {
+  test('its recorded command, with the --out calibration/README.md gives, reproduces it bit for bit', async () => {
     const committed = readFileSync(join(projectRoot(), 'calibration', 'profiles', 'h200-pytorch.json'), 'utf8');
     const command = JSON.parse(committed).command as string;
+    // The profile records what it depends on; --out (where it is written) is not part of that.
     expect(command).toBe('kvr calibrate --from ../shared/measurements/h200-pytorch-microbench.json --name h200-pytorch');
+    const documented = `${command} --out calibration/profiles/h200-pytorch.json`;
+    expect(readFileSync(join(projectRoot(), 'calibration', 'README.md'), 'utf8')).toContain(documented.replace(/^kvr /, 'npx kvr '));
     const io = new MemoryIo({ '../shared/measurements/h200-pytorch-microbench.json': readFileSync(source, 'utf8') });
-    expect(await runCli([...command.split(' ').slice(1), '--out', 'again.json'], io)).toBe(0);
-    expect(io.files.get('again.json')).toBe(committed);
+    expect(await runCli(documented.split(' ').slice(1), io)).toBe(0);
+    expect(io.files.get('calibration/profiles/h200-pytorch.json')).toBe(committed);
   }, 120_000);
 });

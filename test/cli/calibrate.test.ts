@@ -32,7 +32,7 @@ describe('kvr calibrate and kvr validate', () => {
     [['calibrate', '--backend', 'cuda'], /^kvr: --name: is required with --backend cuda/],
     [['calibrate', '--tokens', '16,,32'], /^kvr: --tokens: expected a comma-separated list/],
     [['calibrate', '--link-bandwidth', '0'], /^kvr: --link-bandwidth: must be > 0/],
-    [['validate', '--gpu', 'a100-80g'], /^kvr: --gpu: a100-80g has no calibrated profile \(calibration\/profiles\/a100-80g.json\); run kvr calibrate first$/],
+    [['validate', '--gpu', 'a100-80g'], /^kvr: --gpu: a100-80g has no calibrated profile \(kvr-out\/profiles\/a100-80g.json or calibration\/profiles\/a100-80g.json\); run kvr calibrate first$/],
     [['validate', '--backend', 'cuda'], /^kvr: --gpu: is required with --backend cuda/],
   ])('%j', async (argv, message) => {
     const io = new MemoryIo();

@@ -47,6 +47,16 @@ describe('kvr collective', () => {
     expect(rails.busbw_GBps).toBeCloseTo(full.busbw_GBps, 6);
   });
 
+  test('blocks of 2^31 bytes and more keep their size: 8 GiB over 4 GPUs (2 GiB a rank) on one PCIe switch runs at the link, as 4 GiB does', async () => {
+    const { code, out } = await run(['collective', '--gpus', '4', '--topology', 'pcie', '--gpus-per-switch', '4', '--bandwidth', '24 GB/s', '--sizes', '4G,8G', '--json']);
+    expect(code).toBe(0);
+    const [four, eight] = JSON.parse(out).rows;
+    // Ring all-reduce: busbw tends to the link's 24 GB/s; doubling the size roughly doubles the time.
+    expect(eight.busbw_GBps).toBeGreaterThan(23.9);
+    expect(eight.busbw_GBps).toBeLessThanOrEqual(24);
+    expect(eight.time_s / four.time_s).toBeCloseTo(2, 3);
+  });
+
   test('a table like nccl-tests: size, time, algbw, busbw, and what ran', async () => {
     const { code, out } = await run(['collective', '--gpus', '8', '--gpu', 'h100-sxm', '--sizes', '1K,1G', '--op', 'all-gather']);
     expect(code).toBe(0);

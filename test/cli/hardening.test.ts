@@ -15,6 +15,8 @@ import { expandSpec, specMemoryBound } from '../../cli/sweep/spec.js';
 import { loadSweepSpec } from '../../cli/config/load-config.js';
 import { MAX_DOCUMENT_DEPTH } from '../../cli/load-json.js';
 import { MemoryIo } from '../support/memory-io.js';
+import { estimateSimulationBytes } from '../../sim/plan/build-plan.js';
+import { MODEL_PRESETS } from '../../sim/model/presets.js';
 
 const tinyLlama = readFileSync(new URL('../../native/scripts/models/tiny-llama.json', import.meta.url), 'utf8');
 const scratch = mkdtempSync(join(tmpdir(), 'kvr-hardening-'));
@@ -216,6 +218,16 @@ describe('sweep jobs and simulation memory (item 5)', () => {
     expect(memoryCappedJobs(16, bound, 1e8)).toBe(1);
     expect(memoryCappedJobs(0, bound, 1e8)).toBe(0);
     expect(memoryCappedJobs(16, bound, undefined)).toBe(16);
+  });
+
+  test('a channels axis counts: the bound is the estimate of its largest channel count', () => {
+    const bound = (axes: string) => {
+      const io = new MemoryIo({ '/w/s.yaml': `axes:\n  gpus: [16]\n  strategy: [tp]\n  collective: [ring]\n${axes}` });
+      return specMemoryBound(expandSpec(loadSweepSpec(io, '/w/s.yaml'), '/w/s.yaml', io), io);
+    };
+    const layers = MODEL_PRESETS['llama2-7b']!.layers;
+    expect(bound('  channels: [1, 8]\n')).toBe(estimateSimulationBytes('tp', layers, 16, { parallelBlock: false, collective: 'ring', channels: 8 }).bytes);
+    expect(bound('  channels: [1, 8]\n')).toBeGreaterThan(bound('  channels: [1]\n'));
   });
 
   test('scenarios refused for their size do not count (they cost nothing)', () => {

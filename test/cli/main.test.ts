@@ -109,7 +109,7 @@ describe('kvr simulate', () => {
 describe('bad input: one line naming the field and what is allowed, exit 2', () => {
   test.each([
     [['simulate', '--model', 'llama9'], /^kvr: --model: unknown model "llama9" \(presets: llama2-7b, .*; test models: tiny-llama, tiny-falcon; hf:<repo id>; or a JSON file or folder with config\.json\)$/],
-    [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, h100-pcie, gh200, h20, b200, l40s, mi300x, ideal; a calibrated profile in calibration\/profiles\/; or a JSON file\)$/],
+    [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, h100-pcie, gh200, h20, b200, l40s, mi300x, ideal; a calibrated profile in kvr-out\/profiles\/ or calibration\/profiles\/; or a JSON file\)$/],
     [['simulate', '--topology', 'torus'], /^kvr: --topology: unknown topology "torus" \(presets: switch, ring, pcie, multi-node, pcie-2s; or a JSON file\)$/],
     [['simulate', '--strategy', 'ring-attn'], /^kvr: --strategy: unknown strategy "ring-attn" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p, ring-kv, tp, tp-sp, kvr-tp\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '50,49'], /^kvr: --partition: chunks must sum to the context 100 \(they sum to 99\)$/],

@@ -47,6 +47,29 @@ describe('progress of kvr-s searches, calibrate and validate', () => {
     expect(c.err).toMatch(/\rkvr-s search \[#{30}\] 1953\/1953 100\.0%/);
   });
 
+  test('a big simulate (its stages past 2 s: plan, costs, routes, engine, result) shows a simulate bar on a terminal and a line in a log; --quiet and short runs print nothing', async () => {
+    const argv = ['simulate', '--model', 'llama2-7b', '--gpus', '4', '--context', '4096', '--strategy', 'kvr-e', '--json'];
+    const tty = io(1000, true);
+    expect(await runCli(argv, tty)).toBe(0);
+    expect(JSON.parse(tty.out).ttft_s).toBeGreaterThan(0);
+    expect(tty.err).toMatch(/^\rsimulate \[#*\.*\] [1-5]\/5 /);
+    expect(tty.err).toMatch(/\rsimulate \[#{30}\] 5\/5 100\.0%  [\d.]+\/s  ETA 0s\u001b\[K\n$/);
+    // A log: the first line once 2 s have passed (then every 10 s), never a carriage return.
+    const log = io(1000, false);
+    expect(await runCli(argv, log)).toBe(0);
+    const lines = log.err.split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((line) => /^simulate: [1-5]\/5 [\d.]+%  [\d.]+\/s  ETA \S+$/.test(line))).toBe(true);
+    const quiet = io(1000, true);
+    expect(await runCli([...argv, '--quiet'], quiet)).toBe(0);
+    expect(quiet.err).toBe('');
+    const short = io(0.1, true);
+    expect(await runCli(argv, short)).toBe(0);
+    expect(short.err).toBe('');
+    // The bar only observes: the result is the same bits.
+    expect(tty.out).toBe(short.out);
+  });
+
   test('calibrate: a bar over its executor runs with the log lines above it', async () => {
     const m = io(1000, true);
     expect(await runCli(['calibrate', '--model', 'tiny-llama', '--tokens', '16,32', '--prefixes', '0,32', '--link-tokens', '16', '--repeats', '1', '--warmup', '0', '--out', 'p.json'], m)).toBe(0);

@@ -266,6 +266,8 @@ describe('product expansion', () => {
       topology: fc.subarray(['switch', 'pcie', 'pcie-2s', 'multi-node', 'ring'], { minLength: 1 }),
       gpus_per_node: fc.subarray([2, 4, 8], { minLength: 1 }),
       oversubscription: fc.subarray([1, 2], { minLength: 1 }),
+      nics_per_node: fc.subarray([1, 2], { minLength: 1 }),
+      leaf: fc.subarray(['shared', 'rails'] as const, { minLength: 1 }),
       gpus_per_switch: fc.subarray([1, 2], { minLength: 1 }),
       socket_bandwidth: fc.subarray(['64 GB/s', '32 GB/s'], { minLength: 1 }),
       bandwidth: fc.subarray(['300 GB/s', '10 GB/s'], { minLength: 1 }),
@@ -278,6 +280,8 @@ describe('product expansion', () => {
       table: fc.subarray(['a.json', 'b.json'], { minLength: 1 }),
       partition: fc.subarray(['512,512', '600,424'], { minLength: 1 }),
       collective: fc.subarray(['ring', 'direct'] as const, { minLength: 1 }),
+      channels: fc.subarray([1, 4], { minLength: 1 }),
+      protocol: fc.subarray(['simple', 'll'] as const, { minLength: 1 }),
       tp: fc.subarray([1, 2], { minLength: 1 }),
     },
     { requiredKeys: [] },
@@ -293,9 +297,9 @@ describe('product expansion', () => {
           if (p.strategy !== undefined && p.strategy !== 'kvr-s' && p.strategy !== 'kvr-tp') expect(p.search).toBeUndefined();
           if (p.topology !== undefined && p.topology !== 'pcie' && p.topology !== 'pcie-2s') expect(p.gpus_per_switch).toBeUndefined();
           if (p.topology !== 'pcie-2s') expect(p.socket_bandwidth).toBeUndefined();
-          if (p.topology !== 'multi-node') expect(p.oversubscription).toBeUndefined();
+          if (p.topology !== 'multi-node') expect([p.oversubscription, p.nics_per_node, p.leaf]).toEqual([undefined, undefined, undefined]);
           if (p.predictor !== 'interpolate') expect(p.table).toBeUndefined();
-          if (!['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(String(p.strategy ?? 'kvr-e'))) expect(p.collective).toBeUndefined();
+          if (!['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(String(p.strategy ?? 'kvr-e'))) expect([p.collective, p.channels, p.protocol]).toEqual([undefined, undefined, undefined]);
           if (p.strategy !== 'kvr-tp') expect(p.tp).toBeUndefined();
         }
       }),
@@ -335,6 +339,53 @@ axes:
     const tp = (collective: string, over: number) => rows.find((r) => r.strategy === 'tp' && r.collective === collective && r.oversubscription === over)!.ttft_s;
     expect(tp('direct', 1)).not.toBe(tp('ring', 1));
     expect(tp('ring', 4)).toBeGreaterThan(tp('ring', 1));
+  });
+
+  test('the collective flags of #15 (channels, protocol, nics_per_node, leaf) are axes too and reach the simulation like --channels, --protocol, --nics-per-node, --leaf', async () => {
+    const io = new MemoryIo({
+      '/w/spec.yaml': `
+axes:
+  topology: [multi-node]
+  gpus_per_node: [4]
+  nics_per_node: [1, 4]
+  leaf: [shared, rails]
+  gpus: [8]
+  context: [4096]
+  strategy: [tp, kvr-e]
+  channels: [1, 4]
+  protocol: [simple, ll]
+`,
+    });
+    const { code, err } = await sweep(io, ['--jobs', '0']);
+    expect([code, err]).toEqual([0, '']);
+    const rows = files(io).jsonl!.trim().split('\n').map((line) => JSON.parse(line));
+    // Per (nics, leaf): tp x 2 channels x 2 protocols, kvr-e once (it has no collectives).
+    expect(rows).toHaveLength(2 * 2 * (4 + 1));
+    expect(rows.every((row) => row.error === null)).toBe(true);
+    expect(rows.filter((row) => row.strategy === 'kvr-e').every((row) => row.channels === null && row.protocol === null)).toBe(true);
+    for (const row of rows) {
+      const flags = ['simulate', '--json', '--topology', 'multi-node', '--gpus-per-node', '4', '--nics-per-node', String(row.nics_per_node), '--leaf', row.leaf, '--gpus', '8', '--context', '4096', '--strategy', row.strategy];
+      if (row.channels !== null) flags.push('--channels', String(row.channels), '--protocol', row.protocol);
+      const single = new MemoryIo({});
+      expect(await runCli(flags, single)).toBe(0);
+      expect(row.ttft_s).toBe(JSON.parse(single.out).ttft_s);
+    }
+    // The keys change the answer: one NIC for 4 GPUs is slower than one each; LL moves twice the bytes of Simple.
+    const tp = (nics: number, channels: number, protocol: string) => rows.find((r) => r.strategy === 'tp' && r.leaf === 'shared' && r.nics_per_node === nics && r.channels === channels && r.protocol === protocol)!.ttft_s;
+    expect(tp(1, 4, 'simple')).toBeGreaterThan(tp(4, 4, 'simple'));
+    expect(tp(4, 4, 'll')).toBeGreaterThan(tp(4, 4, 'simple'));
+  });
+
+  test('a bad value of a collective key names the field and the allowed values', async () => {
+    const bad = async (line: string) => {
+      const io = new MemoryIo({ '/w/spec.yaml': `axes:\n  strategy: [tp]\n${line}\n` });
+      const { code, err } = await sweep(io, ['--jobs', '0']);
+      expect(code).toBe(2);
+      return err;
+    };
+    expect(await bad('  protocol: [ll64]')).toMatch(/^kvr: spec\.axes\.protocol\[0\]: .*simple.*ll128.*ll/);
+    expect(await bad('  channels: [0]')).toMatch(/^kvr: spec\.axes\.channels\[0\]: /);
+    expect(await bad('  leaf: [spine]')).toMatch(/^kvr: spec\.axes\.leaf\[0\]: .*shared.*rails/);
   });
 
   test('ids are stable: the same scenario, however its units are spelled', () => {

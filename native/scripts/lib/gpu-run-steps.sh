@@ -375,13 +375,14 @@ step_calibrate() {
   total=$(left_s)
   sub calibrate $((total * 55 / 100)) node "$root/bin/kvr.js" calibrate --backend cuda --name "$gpu" --model llama2-7b \
     --tokens 512,2048,8192 --prefixes 0,2048,8192 --link-tokens 1024,8192 --warmup 1 --repeats 3 || return 1
-  mkdir -p "$out/$step/profiles" && cp "$root/calibration/profiles/$gpu.json" "$out/$step/profiles/" 2>/dev/null
-  result "{\"profile\": \"calibration/profiles/$gpu.json\"}"
+  # kvr calibrate writes kvr-out/profiles/ in the working directory; validate's --gpu finds it there.
+  mkdir -p "$out/$step/profiles" && cp "kvr-out/profiles/$gpu.json" "$out/$step/profiles/" 2>/dev/null
+  result "{\"profile\": \"kvr-out/profiles/$gpu.json\"}"
   [[ -n "$ranks" ]] || result '{"note": "one GPU: tsp, kvr-e and kvr-s run on SM partitions in the slices step"}'
   sub validate 600 node "$root/bin/kvr.js" validate --backend cuda --gpu "$gpu" --model llama2-7b \
     --single 1024,4096,16384 --ranks "${ranks:-none}" --contexts 4096,16384 --repeats 2 || return 1
-  cp "$root/calibration/validation/$gpu/report.json" "$out/$step/validation-report.json" 2>/dev/null
-  result "{\"report\": \"calibration/validation/$gpu/report.json\", \"overall\": $(json_get "$out/$step/validation-report.json" 'd["overall"]' | sed 's/^$/null/'), \"by_strategy\": $(json_get "$out/$step/validation-report.json" 'd["summary"]' | sed 's/^$/null/')}"
+  cp "kvr-out/validation/$gpu/report.json" "$out/$step/validation-report.json" 2>/dev/null
+  result "{\"report\": \"kvr-out/validation/$gpu/report.json\", \"overall\": $(json_get "$out/$step/validation-report.json" 'd["overall"]' | sed 's/^$/null/'), \"by_strategy\": $(json_get "$out/$step/validation-report.json" 'd["summary"]' | sed 's/^$/null/')}"
   return 0
 }
 
@@ -436,11 +437,11 @@ PY
   # "wrote .../h200/16sm.json: profile h200/16sm on NVIDIA H200 x1, 8 SM partitions of 16 SMs, ..."
   slice_name="$(sed -n 's/^wrote .*: profile \([^ ]*\) on .*/\1/p' "$out/$step/calibrate-slice.out" | head -n 1)"
   [[ -n "$slice_name" ]] || return 1
-  result "{\"profile\": \"calibration/profiles/$slice_name.json\"}"
+  result "{\"profile\": \"kvr-out/profiles/$slice_name.json\"}"
   sub validate-slice 600 node "$root/bin/kvr.js" validate --backend cuda --gpu "$slice_name" \
     --sm-partitions "$partitions" --model llama2-7b --single none --ranks 2,4,8 --contexts 8192 --repeats 2 || return 1
-  cp "$root/calibration/validation/$slice_name/report.json" "$out/$step/validation-report.json" 2>/dev/null
-  result "{\"report\": \"calibration/validation/$slice_name/report.json\", \"by_strategy\": $(json_get "$out/$step/validation-report.json" 'd["summary"]' | sed 's/^$/null/')}"
+  cp "kvr-out/validation/$slice_name/report.json" "$out/$step/validation-report.json" 2>/dev/null
+  result "{\"report\": \"kvr-out/validation/$slice_name/report.json\", \"by_strategy\": $(json_get "$out/$step/validation-report.json" 'd["summary"]' | sed 's/^$/null/')}"
   return 0
 }
 
