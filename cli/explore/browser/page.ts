@@ -265,7 +265,11 @@ class ExplorerPage {
     this.syncVisibility();
     this.state = this.readState();
     const query = stateToQuery(this.state);
-    history.replaceState(null, '', `${location.pathname}${query === '' ? '' : `?${query}`}${location.hash}`);
+    try {
+      history.replaceState(null, '', `${location.pathname}${query === '' ? '' : `?${query}`}${location.hash}`);
+    } catch {
+      // A page opened from disk may not rewrite its URL; the CLI line below still holds the scenario.
+    }
     this.updateCli();
     if (this.debounce !== undefined) clearTimeout(this.debounce);
     if (typing) this.debounce = window.setTimeout(() => this.run(), 200);
@@ -283,6 +287,7 @@ class ExplorerPage {
     this.status.textContent = 'simulating...';
     this.root.dataset.state = 'running';
     const worker = this.ensureWorker();
+    this.root.dataset.runner = worker === undefined ? 'page' : 'worker';
     if (worker !== undefined) worker.postMessage(request);
     else setTimeout(() => handleRequest(request, (reply) => this.receive(reply)), 0);
   }
