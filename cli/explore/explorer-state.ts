@@ -74,6 +74,16 @@ export function givenFlags(flags: ScenarioFlags): ScenarioFlags {
   return out;
 }
 
+/** The flags of the state's scenario: the given ones, a pasted document's flag naming its file. */
+export function scenarioFlagsOf(state: ExplorerState): ScenarioFlags {
+  const flags = givenFlags(state.flags);
+  for (const kind of Object.keys(PASTED_FILES) as PastedKind[]) {
+    const text = state.pasted[kind];
+    if (text !== undefined && text.trim() !== '') flags[kind] = PASTED_FILES[kind];
+  }
+  return flags;
+}
+
 /** The state as a URL query string (without "?"); defaults are left out. */
 export function stateToQuery(state: ExplorerState): string {
   const params = new URLSearchParams();
@@ -121,7 +131,7 @@ export function stateFromQuery(query: string): ExplorerState {
  * (PASTED_FILES), to be saved next to where the command runs.
  */
 export function cliCommand(state: ExplorerState): string {
-  const flags = givenFlags(state.flags);
+  const flags = scenarioFlagsOf(state);
   const compare = state.mode === 'compare';
   const words = ['npx', 'kvr', compare ? 'compare' : 'simulate'];
   for (const [key, name] of FLAG_NAMES) {

@@ -91,7 +91,7 @@ class ExplorerPage {
     const strategyNames = STRATEGY_NAMES as readonly string[];
     const modelBox = this.fieldset(form, 'Model');
     const hf = Object.keys(HF_CATALOGUE).map((id) => `hf:${id}`);
-    this.select(modelBox, 'model', 'model', [...MODEL_PRESET_NAMES, ...hf, ...TINY_MODELS, PASTED], 'scenario-model', 'llama2-7b');
+    this.select(modelBox, 'model', 'model', ['', ...MODEL_PRESET_NAMES, ...hf, ...TINY_MODELS, PASTED], 'scenario-model', 'llama2-7b');
     this.pasteArea(modelBox, 'model', 'Hugging Face config.json or kvr model JSON');
     this.select(modelBox, 'dtype', 'dtype', ['', ...DTYPES], undefined, 'fp16');
     this.select(modelBox, 'ffnDtype', 'FFN dtype', ['', ...DTYPES], undefined, '= dtype');
@@ -99,13 +99,13 @@ class ExplorerPage {
 
     const hardware = this.fieldset(form, 'GPUs');
     const profiles = virtualPaths(`${VIRTUAL_ROOT}/calibration/profiles`).map((p) => p.slice(`${VIRTUAL_ROOT}/calibration/profiles/`.length).replace(/\.json$/, ''));
-    this.select(hardware, 'gpu', 'GPU', [...GPU_PRESET_NAMES, ...profiles.filter((p) => !GPU_PRESET_NAMES.includes(p)), PASTED], 'scenario-gpu', 'a100-80g');
+    this.select(hardware, 'gpu', 'GPU', ['', ...GPU_PRESET_NAMES, ...profiles.filter((p) => !GPU_PRESET_NAMES.includes(p)), PASTED], 'scenario-gpu', 'a100-80g');
     this.pasteArea(hardware, 'gpu', 'kvr GPU JSON or calibrated profile');
     this.input(hardware, 'gpus', 'GPU count', 'scenario-gpus', '8', 'number');
     this.select(hardware, 'attention', 'attention', ['', ...ATTENTION_IMPLEMENTATIONS], undefined, 'flash');
 
     const topology = this.fieldset(form, 'Topology');
-    this.select(topology, 'topology', 'topology', [...TOPOLOGY_PRESET_NAMES, PASTED], 'scenario-topology', 'switch');
+    this.select(topology, 'topology', 'topology', ['', ...TOPOLOGY_PRESET_NAMES, PASTED], 'scenario-topology', 'switch');
     this.pasteArea(topology, 'topology', 'kvr topology JSON');
     const presets = TOPOLOGY_PRESET_NAMES as readonly string[];
     this.input(topology, 'bandwidth', 'link bandwidth', 'scenario-bandwidth', "the GPU's NVLink (PCIe on pcie)", 'text', { topologies: presets });
@@ -122,7 +122,7 @@ class ExplorerPage {
 
     const work = this.fieldset(form, 'Prompt and strategy');
     this.input(work, 'context', 'context (tokens; 16k = 16384)', 'scenario-context', '16384', 'text');
-    this.select(work, 'strategy', 'strategy', [...strategyNames], 'scenario-strategy', 'kvr-e');
+    this.select(work, 'strategy', 'strategy', ['', ...strategyNames], 'scenario-strategy', 'kvr-e');
     this.input(work, 'partition', 'partition (tokens per rank, a,b,...)', undefined, 'kvr: required', 'text', { strategies: ['kvr', 'kvr-tp'] });
     this.input(work, 'tp', 'tensor-parallel group (--tp)', undefined, 'GPUs per node on multi-node', 'number', { strategies: ['kvr-tp'] });
     this.select(work, 'search', 'search', ['', ...SEARCH_METHODS], undefined, 'fast', { strategies: ['kvr-s', 'kvr-tp'] });
@@ -190,7 +190,7 @@ class ExplorerPage {
     const select = el('select', { id: `kvr-${key}`, ...(testid === undefined ? {} : { 'data-testid': testid }) });
     for (const option of options) select.append(el('option', { value: option }, option === '' ? `default (${fallback})` : option));
     const kind = key as PastedKind;
-    const current = key in PASTED_FILES && this.state.pasted[kind] !== undefined ? PASTED : this.state.flags[key] ?? (options.includes('') ? '' : fallback);
+    const current = key in PASTED_FILES && this.state.pasted[kind] !== undefined ? PASTED : this.state.flags[key] ?? '';
     if (!options.includes(current)) select.append(el('option', { value: current }, current));
     select.value = current;
     select.addEventListener('change', () => this.changed(false));
@@ -241,7 +241,7 @@ class ExplorerPage {
     const mode = [...this.modeInputs].find(([, input]) => input.checked)?.[0] ?? 'simulate';
     const value = (key: keyof ScenarioFlags) => this.controls.find((c) => c.key === key)!.element.value;
     const strategy = value('strategy') || 'kvr-e';
-    const topology = value('topology');
+    const topology = value('topology') || 'switch';
     for (const control of this.controls) {
       let shown = true;
       if (control.topologies !== undefined) shown &&= control.topologies.includes(topology);
@@ -272,15 +272,20 @@ class ExplorerPage {
     }
     this.updateCli();
     if (this.debounce !== undefined) clearTimeout(this.debounce);
-    if (typing) this.debounce = window.setTimeout(() => this.run(), 200);
-    else this.run();
+    if (typing) {
+      this.debounce = window.setTimeout(() => this.run(), 200);
+      this.root.dataset.pending = 'true';
+    } else this.run();
   }
 
   /** Starts a run for the current state, cancelling one in progress. */
   run(): void {
+    if (this.debounce !== undefined) clearTimeout(this.debounce);
     this.debounce = undefined;
+    delete this.root.dataset.pending;
     if (this.running !== undefined) this.stop();
     const request: WorkerRequest = { id: this.nextId++, kind: this.state.mode, state: this.state };
+    this.root.dataset.requested = String(request.id);
     this.running = { id: request.id, sentAt: performance.now() };
     this.cancel.disabled = false;
     this.progress.removeAttribute('value');
@@ -331,6 +336,7 @@ class ExplorerPage {
     }
     const roundTripMs = performance.now() - this.running.sentAt;
     this.running = undefined;
+    this.root.dataset.answered = String(reply.id);
     this.cancel.disabled = true;
     this.progress.max = 1;
     this.progress.value = 1;
@@ -422,7 +428,7 @@ class ExplorerPage {
       tr.append(el('td', {}, value));
       for (const name of names) {
         const p = s.points.find((q) => q.strategy === name && q.label === value)!;
-        tr.append(el('td', p.error === undefined ? {} : { title: p.error }, p.ttft_s === null ? 'cannot run' : `${formatTtft(p.ttft_s)}${p.fits ? '' : ' (does not fit)'}`));
+        tr.append(el('td', p.error === undefined ? { 'data-ttft-s': String(p.ttft_s) } : { title: p.error }, p.ttft_s === null ? 'cannot run' : `${formatTtft(p.ttft_s)}${p.fits ? '' : ' (does not fit)'}`));
       }
       body.append(tr);
     }

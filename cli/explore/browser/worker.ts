@@ -13,7 +13,7 @@ import { perfettoTrace } from '../../../sim/trace/perfetto.js';
 import { COLLECTIVE_STRATEGIES, type StrategyName } from '../../../sim/plan/plan.js';
 import { parseTokens } from '../../../sim/units/tokens.js';
 import { parseQuantity } from '../../../sim/units/quantity.js';
-import { givenFlags, PASTED_FILES, type ExplorerState, type PastedKind } from '../explorer-state.js';
+import { PASTED_FILES, scenarioFlagsOf, type ExplorerState, type PastedKind } from '../explorer-state.js';
 import type { SimulateReply, SweepPoint, TimelineSlice, WorkerReply, WorkerRequest } from './protocol.js';
 import { setVirtualFile, virtualDir, virtualFile } from './shims/virtual-files.js';
 
@@ -43,15 +43,11 @@ export function handleRequest(request: WorkerRequest, post: Post): void {
 
 /** The state's flags, its pasted documents registered as the files they name. */
 function scenarioFlags(state: ExplorerState): ScenarioFlags {
-  const flags = givenFlags(state.flags);
   for (const kind of Object.keys(PASTED_FILES) as PastedKind[]) {
     const text = state.pasted[kind];
-    if (text !== undefined && text.trim() !== '') {
-      setVirtualFile(PASTED_FILES[kind], text);
-      flags[kind] = PASTED_FILES[kind];
-    }
+    if (text !== undefined && text.trim() !== '') setVirtualFile(PASTED_FILES[kind], text);
   }
-  return flags;
+  return scenarioFlagsOf(state);
 }
 
 function browserIo(notes: string[]): CliIo {
