@@ -3,7 +3,7 @@
  * sweep lines. Every chart has a legend and units on its axes.
  */
 import { axisBottom, axisLeft, line, scaleBand, scaleLinear, scaleLog, select, type Selection } from 'd3';
-import type { TimelineSlice } from './protocol.js';
+import { TIMELINE_RANKS, type TimelineSlice } from '../timeline-slices.js';
 
 type Svg = Selection<SVGSVGElement, unknown, null, undefined>;
 
@@ -56,7 +56,7 @@ const TRACKS = ['compute', 'send', 'recv'];
  * lane each for sending and receiving; a dashed line at TTFT. Ranks beyond maxRanks are left out
  * (said in the title) so a 64-GPU plan stays drawable.
  */
-export function timelineChart(slices: TimelineSlice[], gpus: number, ttftS: number, maxRanks = 16): SVGSVGElement {
+export function timelineChart(slices: TimelineSlice[], gpus: number, ttftS: number, maxRanks = TIMELINE_RANKS): SVGSVGElement {
   const ranks = Math.min(gpus, maxRanks);
   const shown = slices.filter((s) => s[0] < ranks);
   const names = [...new Set(shown.filter((s) => s[2] !== 'wait').map((s) => `${TRACKS[s[1]]}: ${s[2]}`))];
@@ -94,7 +94,7 @@ export function timelineChart(slices: TimelineSlice[], gpus: number, ttftS: numb
     .attr('height', laneHeight - 1)
     .attr('fill', (s) => (s[2] === 'wait' ? WAIT_COLOUR : colour.get(`${TRACKS[s[1]]}: ${s[2]}`)!))
     .append('title')
-    .text((s) => `GPU ${s[0]} ${TRACKS[s[1]]}: ${s[2]} ${(s[3] / 1000).toFixed(3)} ms + ${(s[4] / 1000).toFixed(3)} ms`);
+    .text((s) => `GPU ${s[0]} ${TRACKS[s[1]]}: ${s[2]}${s[5] > 1 ? ` x ${s[5]}` : ''} from ${(s[3] / 1000).toFixed(3)} ms for ${(s[4] / 1000).toFixed(3)} ms`);
   svg
     .append('line')
     .attr('x1', x(ttftS * 1000))

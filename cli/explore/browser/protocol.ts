@@ -2,11 +2,9 @@
 import type { Comparison } from '../../commands/compare.js';
 import type { SimResult } from '../../../sim/result/result.js';
 import type { ExplorerState } from '../explorer-state.js';
+import type { TimelineSlice } from '../timeline-slices.js';
 
 export type WorkerRequest = { id: number; kind: 'simulate' | 'compare' | 'sweep'; state: ExplorerState };
-
-/** One slice of the per-rank timeline: rank, track (0 compute, 1 send, 2 recv), name, start and length in microseconds. */
-export type TimelineSlice = [rank: number, track: number, name: string, startUs: number, durationUs: number];
 
 export interface SimulateReply {
   result: SimResult;

@@ -14,7 +14,8 @@ import { COLLECTIVE_STRATEGIES, type StrategyName } from '../../../sim/plan/plan
 import { parseTokens } from '../../../sim/units/tokens.js';
 import { parseQuantity } from '../../../sim/units/quantity.js';
 import { PASTED_FILES, scenarioFlagsOf, type ExplorerState, type PastedKind } from '../explorer-state.js';
-import type { SimulateReply, SweepPoint, TimelineSlice, WorkerReply, WorkerRequest } from './protocol.js';
+import type { SimulateReply, SweepPoint, WorkerReply, WorkerRequest } from './protocol.js';
+import { compactSlices, TIMELINE_RANKS, type TimelineSlice } from '../timeline-slices.js';
 import { setVirtualFile, virtualDir, virtualFile } from './shims/virtual-files.js';
 
 type Post = (reply: WorkerReply) => void;
@@ -72,11 +73,11 @@ function simulateOnce(flags: ScenarioFlags, io: CliIo, notes: string[], started:
   const simulateMs = performance.now() - started;
   const trace = perfettoTrace(plan, run);
   const slices: TimelineSlice[] = [];
-  for (const e of trace.traceEvents) if (e.ph === 'X') slices.push([e.pid, e.tid, e.name, e.ts!, e.dur!]);
+  for (const e of trace.traceEvents) if (e.ph === 'X' && e.pid < TIMELINE_RANKS) slices.push([e.pid, e.tid, e.name, e.ts!, e.dur!, 1]);
   const rates = new Set(scenario.topology.links.map((l) => formatRate(Math.min(l.bandwidth_ab, l.bandwidth_ba))));
   return {
     result,
-    slices,
+    slices: compactSlices(slices, result.makespan_s * 1e6 / 2000),
     links: `${scenario.topology.name}, ${rates.size === 0 ? 'no links' : [...rates].join(' / ')}`,
     gpuSource: scenario.gpu.source,
     notes,
