@@ -194,6 +194,27 @@ describe('kvr explore in Chromium', () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
+  test('every control has a label; the keyboard alone changes the scenario and re-simulates', async () => {
+    const page = await open(`${running.url}?gpus=4&context=4k&strategy=tsp`);
+    const unlabelled = await page.$$eval('#kvr-explorer input, #kvr-explorer select, #kvr-explorer textarea', (controls) =>
+      controls.filter((c) => ((c as unknown as { labels: unknown[] | null }).labels?.length ?? 0) === 0).map((c) => c.id),
+    );
+    expect(unlabelled).toEqual([]);
+    const before = await ttftOf(page);
+    await page.focus('[data-testid=scenario-strategy]');
+    await page.keyboard.press('ArrowDown'); // tsp -> tsp-causal: attention over the prefix only
+    await settled(page);
+    expect(await page.inputValue('[data-testid=scenario-strategy]')).toBe('tsp-causal');
+    expect(await ttftOf(page)).toBeLessThan(before);
+    await page.keyboard.press('Shift+Tab'); // back to the context field
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.type('8k');
+    await settled(page);
+    expect(await text(page, 'cli-command')).toBe('npx kvr simulate --gpus 4 --context 8k --strategy tsp-causal');
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 120_000);
+
   test('a search shows its progress and can be cancelled; a pasted Hugging Face config is a model; bad input is one line', async () => {
     // A grid search over 8 GPUs at 128k: thousands of simulations, cancelled well before its end.
     const page = await open(`${running.url}?model=llama2-7b&gpus=8&context=128k&strategy=kvr-s&search=grid`, false);
