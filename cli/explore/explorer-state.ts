@@ -126,8 +126,8 @@ export function stateFromQuery(query: string): ExplorerState {
 }
 
 /**
- * The kvr command that reproduces the state: `kvr simulate` (sweep mode: the current point),
- * or `kvr compare`, which runs every strategy itself. Pasted documents are named by their file
+ * The kvr command that reproduces the state: `kvr simulate`, or `kvr compare`, which runs every
+ * strategy itself. In sweep mode it is the sweep's base scenario (`kvr sweep` takes a spec file). Pasted documents are named by their file
  * (PASTED_FILES), to be saved next to where the command runs.
  */
 export function cliCommand(state: ExplorerState): string {

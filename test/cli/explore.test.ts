@@ -6,6 +6,7 @@ import { findChromium } from '../../cli/chromium.js';
 import { formatTtft } from '../../cli/format.js';
 import { runCli } from '../../cli/main.js';
 import { processIo, type CliIo } from '../../cli/io.js';
+import { MemoryIo } from '../support/memory-io.js';
 
 /** The page's document, as far as the callbacks run in the page use it (tests are type-checked without the DOM lib). */
 declare const document: { querySelector(selector: string): { getAttribute(name: string): string | null; textContent: string | null } | null };
@@ -215,7 +216,7 @@ describe('kvr explore in Chromium', () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
-  test('a search shows its progress and can be cancelled; a pasted Hugging Face config is a model; bad input is one line', async () => {
+  test('a search shows its progress and can be cancelled; a pasted Hugging Face config, GPU and topology equal the CLI on those files; bad input is one line', async () => {
     // A grid search over 8 GPUs at 128k: thousands of simulations, cancelled well before its end.
     const page = await open(`${running.url}?model=llama2-7b&gpus=8&context=128k&strategy=kvr-s&search=grid`, false);
     await page.waitForFunction(() => /of \d+ simulations/.test(document.querySelector('[data-testid=status]')?.textContent ?? ''), undefined, { timeout: 30_000 });
@@ -231,6 +232,31 @@ describe('kvr explore in Chromium', () => {
     await settled(page);
     expect(await text(page, 'result')).toContain('pasted-llama on 2 x a100-80g');
     expect(await text(page, 'cli-command')).toContain('--model model.json');
+    // A pasted GPU and topology too: the CLI line, run with the pasted texts as its files, agrees.
+    const gpu = { name: 'my-gpu', peak_flops: '100 TFLOP/s', hbm_bandwidth: '1 TB/s', memory: '40 GiB', launch_overhead: '0', efficiency: { gemm: 1, attention: 1, memory: 1 } };
+    const topology = {
+      name: 'slow-middle',
+      nodes: [0, 1, 2, 3].map((i) => ({ id: `gpu${i}`, kind: 'gpu' })),
+      links: [
+        { a: 'gpu0', b: 'gpu1', bandwidth: '300 GB/s' },
+        { a: 'gpu1', b: 'gpu2', bandwidth: '10 GB/s' },
+        { a: 'gpu2', b: 'gpu3', bandwidth: '300 GB/s' },
+      ],
+    };
+    await page.selectOption('[data-testid=scenario-gpu]', '(pasted JSON)');
+    await page.fill('[data-testid=scenario-gpu-json]', JSON.stringify(gpu));
+    await page.selectOption('[data-testid=scenario-topology]', '(pasted JSON)');
+    await page.fill('[data-testid=scenario-topology-json]', JSON.stringify(topology));
+    await page.fill('[data-testid=scenario-gpus]', '');
+    await page.selectOption('[data-testid=scenario-strategy]', 'kvr');
+    await page.fill('#kvr-partition', '1600,1000,800,696');
+    await settled(page);
+    const line = await text(page, 'cli-command');
+    expect(line).toBe('npx kvr simulate --model model.json --gpu gpu.json --topology topology.json --context 4k --strategy kvr --partition 1600,1000,800,696');
+    expect(await text(page, 'result')).toContain('pasted-llama on 4 x my-gpu (slow-middle, 300 GB/s / 10 GB/s)');
+    const io = new MemoryIo({ 'model.json': JSON.stringify(config), 'gpu.json': JSON.stringify(gpu), 'topology.json': JSON.stringify(topology) });
+    expect(await runCli([...shellWords(line).slice(2), '--json'], io)).toBe(0);
+    expect(await ttftOf(page)).toBe((JSON.parse(io.out) as { ttft_s: number }).ttft_s);
 
     await page.fill('[data-testid=scenario-context]', '16q');
     await settled(page);
