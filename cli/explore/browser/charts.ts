@@ -201,7 +201,10 @@ export function sweepChart(series: Series[], xLabel: string, xScale: (v: number)
       .append('title')
       .text((p) => `${s.name}: ${(p.y * 1000).toFixed(3)} ms${p.fits ? '' : ' (does not fit)'}`);
   });
-  svg.append('g').attr('transform', `translate(0,${height - margin.bottom})`).call(axisBottom(x).ticks(8, logX ? '~s' : undefined));
+  // A log axis (tokens, GPUs) is ticked at the swept values themselves: SI ticks would print 8k for
+  // 8000 where a context of 8k is 8192 tokens.
+  const xAxis = logX ? axisBottom(x).tickValues([...new Set(xs)]).tickFormat((v) => String(v)) : axisBottom(x).ticks(8);
+  svg.append('g').attr('transform', `translate(0,${height - margin.bottom})`).call(xAxis);
   svg.append('g').attr('transform', `translate(${margin.left},0)`).call(axisLeft(y).ticks(8));
   svg
     .append('text')
