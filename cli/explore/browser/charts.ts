@@ -59,7 +59,9 @@ const TRACKS = ['compute', 'send', 'recv'];
 export function timelineChart(slices: TimelineSlice[], gpus: number, ttftS: number, maxRanks = TIMELINE_RANKS): SVGSVGElement {
   const ranks = Math.min(gpus, maxRanks);
   const shown = slices.filter((s) => s[0] < ranks);
-  const names = [...new Set(shown.filter((s) => s[2] !== 'wait').map((s) => `${TRACKS[s[1]]}: ${s[2]}`))];
+  // "compute: attn", "send", "recv: allgather": the track, and the op where it says more.
+  const key = (s: TimelineSlice) => (s[2] === TRACKS[s[1]] ? s[2] : `${TRACKS[s[1]]}: ${s[2]}`);
+  const names = [...new Set(shown.filter((s) => s[2] !== 'wait').map(key))];
   const colour = new Map(names.map((name, i) => [name, PALETTE[i % PALETTE.length]!]));
   const width = 960;
   const margin = { left: 64, right: 16, top: 24, bottom: 40 };
@@ -92,7 +94,7 @@ export function timelineChart(slices: TimelineSlice[], gpus: number, ttftS: numb
     .attr('width', (s) => Math.max(0.5, x((s[3] + s[4]) / 1000) - x(s[3] / 1000)))
     .attr('y', (s) => margin.top + s[0] * rankHeight + s[1] * laneHeight)
     .attr('height', laneHeight - 1)
-    .attr('fill', (s) => (s[2] === 'wait' ? WAIT_COLOUR : colour.get(`${TRACKS[s[1]]}: ${s[2]}`)!))
+    .attr('fill', (s) => (s[2] === 'wait' ? WAIT_COLOUR : colour.get(key(s))!))
     .append('title')
     .text((s) => `GPU ${s[0]} ${TRACKS[s[1]]}: ${s[2]}${s[5] > 1 ? ` x ${s[5]}` : ''} from ${(s[3] / 1000).toFixed(3)} ms for ${(s[4] / 1000).toFixed(3)} ms`);
   svg
