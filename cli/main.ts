@@ -3,6 +3,7 @@ import { KvrInputError } from '../sim/errors.js';
 import { demoCommand } from './commands/demo.js';
 import { plotCommand, PLOT_FIGURES, type PlotFlags } from './commands/plot.js';
 import { reportCommand, type ReportFlags } from './commands/report.js';
+import { DEFAULT_EXPLORE_PORT, exploreCommand, type ExploreFlags } from './commands/explore.js';
 import { partitionCommand, type PartitionFlags } from './commands/partition.js';
 import { buildTableCommand, validateTableCommand, type BuildTableFlags, type ValidateFlags } from './commands/partition-table.js';
 import { simulateCommand, type SimulateFlags } from './commands/simulate.js';
@@ -211,6 +212,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--quick', 'small grids (for tests; numbers indicative only)')
     .option('--quiet', 'no progress on stderr')
     .action((flags: ReportFlags) => reportCommand(flags, io));
+
+  program
+    .command('explore')
+    .description('a live what-if explorer in the browser: edit any scenario field, see TTFT, memory and the per-rank timeline at once (the simulator runs in the page)')
+    .option('--port <n>', `port on 127.0.0.1, 0 for any free one (default: ${DEFAULT_EXPLORE_PORT})`)
+    .action((flags: ExploreFlags) => exploreCommand(flags, io));
 
   program
     .command('sweep')

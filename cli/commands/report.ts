@@ -1,12 +1,13 @@
-import { copyFileSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KvrInputError } from '../../sim/errors.js';
 import { checkOutput, makeFolders, type CliIo } from '../io.js';
 import { oneLine } from '../load-json.js';
 import { commandProgress } from '../sweep/progress.js';
 import { defaultOutput } from '../output-paths.js';
 import { reportHtml, type ReportFigure } from '../report-html.js';
+import { explorerScript } from '../explore/bundle.js';
+import { explorerSection } from '../explore/page-html.js';
 
 export interface ReportFlags {
   out?: string;
@@ -26,22 +27,20 @@ export const REPORT_ASSUMPTIONS = [
 ];
 
 /**
- * `kvr report --out DIR`: one static HTML page with every notebook figure (inline SVG, plus a live
- * scenario explorer with tooltips), the paper's claims next to what the simulator reproduces, and
- * the assumptions. `--quick` shrinks every grid (for tests); the numbers are then indicative only.
+ * `kvr report --out DIR`: one static HTML page with every notebook figure (inline SVG), the live
+ * what-if explorer of `kvr explore` (the simulator itself, inline, run in the page), the paper's
+ * claims next to what the simulator reproduces, and the assumptions. `--quick` shrinks every grid (for tests); the numbers are then indicative only.
  */
 export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void> {
   const out = flags.out ?? defaultOutput('report');
   const generated = sourceDate(io.env ?? {});
   checkOutput(io, out, '--out', 'folder');
   const { FIGURES, writeFigure } = await import('../../notebooks/index.js');
-  const { figure: ttftFigure } = await import('../../notebooks/ttft-vs-context.js');
   const { evaluateClaims } = await import('../../notebooks/claims.js');
   const quick = flags.quick === true;
   const grid = quick ? { contexts: [2048, 8192], gpus: [2, 4] } : {};
   try {
     makeFolders(join(out, 'figures'));
-    makeFolders(join(out, 'vendor'));
   } catch (error) {
     throw new KvrInputError('--out', `cannot create ${JSON.stringify(out)}: ${oneLine(error)}`);
   }
@@ -54,25 +53,15 @@ export async function reportCommand(flags: ReportFlags, io: CliIo): Promise<void
     figures.push({ name, title: entry.description, caption: figure.caption, svg: readFileSync(written.paths.svg, 'utf8') });
     progress.tick();
   }
-  const explorer = ttftFigure(quick ? grid : { gpus: [2, 4, 8] });
+  const explorer = explorerSection(await explorerScript());
   progress.tick();
-  figures.unshift({
-    name: 'explorer',
-    title: 'Scenario explorer: TTFT vs context (pick a model, GPU count and link)',
-    caption: 'Hover a point for its exact TTFT and partition. Same data as the figures below.',
-    svg: '',
-    interactive: explorerSpec(explorer.data),
-  });
   const claims = evaluateClaims(quick ? { contexts: [2048, 8192], gpuCounts: [2, 4], seeds: [1] } : {});
   progress.tick();
   progress.finish();
-  // The browser builds sit next to each package's main file (their "exports" hide the path).
-  const require = createRequire(import.meta.url);
-  copyFileSync(join(dirname(require.resolve('vega')), 'vega.min.js'), join(out, 'vendor', 'vega.min.js'));
-  copyFileSync(join(dirname(require.resolve('vega-lite')), 'vega-lite.min.js'), join(out, 'vendor', 'vega-lite.min.js'));
   const html = reportHtml({
     title: 'KV-Runahead: simulated TTFT, reproduced claims',
     ...(generated === undefined ? {} : { generated }),
+    explorer,
     figures,
     claims,
     assumptions: REPORT_ASSUMPTIONS,
@@ -90,33 +79,4 @@ export function sourceDate(env: Record<string, string | undefined>): string | un
   if (text === undefined || text === '') return undefined;
   if (!/^\d{1,12}$/.test(text)) throw new KvrInputError('SOURCE_DATE_EPOCH', `expected whole seconds since 1970 (got ${JSON.stringify(text)})`);
   return new Date(Number(text) * 1000).toISOString();
-}
-
-/** A vega-lite line chart of the rows with dropdowns for model, GPU count and link, and tooltips. */
-function explorerSpec(rows: Record<string, unknown>[]): Record<string, unknown> {
-  const values = (key: string) => [...new Set(rows.map((r) => r[key]))];
-  const select = (name: string, key: string) => ({ name, value: values(key)[0], bind: { input: 'select', options: values(key), name: `${key} ` } });
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    width: 640,
-    height: 340,
-    data: { values: rows },
-    params: [select('pickModel', 'model'), select('pickGpus', 'gpus'), select('pickLink', 'link')],
-    transform: [{ filter: 'datum.model === pickModel && datum.gpus === pickGpus && datum.link === pickLink' }],
-    mark: { type: 'line', point: true, tooltip: true },
-    encoding: {
-      x: { field: 'context', type: 'quantitative', title: 'context (tokens)' },
-      y: { field: 'ttft_ms', type: 'quantitative', title: 'TTFT (ms)' },
-      // The same colours as the static figures (tableau10 in this order); KVR-P dashed, it lies on KVR-S.
-      color: { field: 'strategy', type: 'nominal', scale: { domain: ['TSP', 'KVR-E', 'KVR-S', 'KVR-P'] } },
-      strokeDash: { field: 'strategy', type: 'nominal', scale: { domain: ['TSP', 'KVR-E', 'KVR-S', 'KVR-P'], range: [[1, 0], [1, 0], [1, 0], [4, 3]] }, legend: null },
-      tooltip: [
-        { field: 'strategy' },
-        { field: 'context' },
-        { field: 'ttft_ms', title: 'TTFT (ms)', format: '.2f' },
-        { field: 'partition' },
-      ],
-    },
-    config: { font: 'DejaVu Sans' },
-  };
 }
