@@ -221,6 +221,9 @@ export function executorPlan(plan: Plan): Plan {
 
 /** Refuses an fp8 precision for the native executor, naming its flag. */
 export function checkExecutorPrecision(model: ModelSpec): void {
+  // The executor's layer is dense attention + one FFN (native/MODEL.md): no experts, no latent KV.
+  if (model.moe !== undefined) throw new KvrInputError('--model', `${model.name} is a mixture-of-experts model, which the native executor does not run (allowed: dense models); simulate it with kvr simulate`);
+  if (model.mla !== undefined) throw new KvrInputError('--model', `${model.name} uses multi-head latent attention, which the native executor does not run (allowed: MHA, GQA, MQA models); simulate it with kvr simulate`);
   const precision = model.precision;
   if (precision === undefined) return;
   for (const [flag, dtype] of [['--dtype', precision.dtype], ['--ffn-dtype', precision.ffn_dtype], ['--kv-dtype', precision.kv_dtype]] as const) {
