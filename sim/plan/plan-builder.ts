@@ -202,6 +202,8 @@ export class PlanBuilder {
     kvTokens: number[];
     lastRank: number;
     tp?: number;
+    ep?: number;
+    expertImbalance?: number;
     collective?: CollectiveAlgorithm | 'auto';
     channels?: number;
   }): Plan {
@@ -217,6 +219,8 @@ export class PlanBuilder {
       ops: this.ops,
     };
     if (fields.tp !== undefined) plan.tp = fields.tp;
+    if (fields.ep !== undefined) plan.ep = fields.ep;
+    if (fields.expertImbalance !== undefined && fields.expertImbalance !== 1) plan.expert_imbalance = fields.expertImbalance;
     if (fields.channels !== undefined) plan.channels = fields.channels;
     if (fields.collective !== undefined && fields.collective !== 'ring') plan.collective = fields.collective;
     return plan;
