@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import AjvModule from 'ajv';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../../cli/main.js';
+import { projectRoot } from '../../cli/project-root.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
 import { MemoryIo } from '../support/memory-io.js';
 import { tpExpertParallelFlops } from '../support/moe-flops.js';
@@ -18,6 +22,13 @@ describe('--ep and --expert-imbalance', () => {
     // Default context 16384 tokens.
     expect(result.context).toBe(16384);
     expect(result.flops_total).toBe(tpExpertParallelFlops(MODEL_PRESETS[name]!, 16384, 8));
+    // The result, its model's moe (and mla) fields included, is a kvr-sim/result@1.
+    expect(result.scenario.model.moe).toEqual(MODEL_PRESETS[name]!.moe);
+    const ajv = new AjvModule.default({ allErrors: true, strict: false });
+    for (const schema of ['kvr-scenario', 'kvr-sim-result']) ajv.addSchema(JSON.parse(readFileSync(join(projectRoot(), 'schemas', `${schema}.schema.json`), 'utf8')) as object);
+    const validate = ajv.getSchema('https://kvr.invalid/schemas/kvr-sim-result.schema.json')!;
+    expect(validate(result) ? [] : validate.errors).toEqual([]);
+    expect(validate({ ...result, scenario: { ...result.scenario, model: { ...result.scenario.model, moe: { experts: 8 } } } })).toBe(false);
   });
 
   test('an imbalance of 2 slows the experts on the busiest GPU, not the FLOPs (ideal GPU: time is FLOPs)', async () => {
