@@ -144,15 +144,17 @@ export function figure(options: AtScaleOptions = {}): Figure {
       layer: [
         {
           mark: { type: 'line', strokeWidth: 1.2, opacity: 0.7 },
-          encoding: { x, y: { field: 'ttft_s', type: 'quantitative' }, color: { field: 'strategy', type: 'nominal', sort: labels } },
+          encoding: { x, y: { field: 'ttft_s', type: 'quantitative' }, color: { field: 'strategy', type: 'nominal', sort: labels, title: 'strategy', scale: { scheme: 'tableau20' } } },
         },
         {
-          mark: { type: 'point', size: 45, strokeWidth: 1.5 },
+          mark: { type: 'point', size: 45, strokeWidth: 1.5, filled: true },
           encoding: {
             x,
             y: { field: 'ttft_s', type: 'quantitative', title: 'TTFT (s, log scale)', scale: { type: 'log', domain, nice: false } },
             color: { field: 'strategy', type: 'nominal', sort: labels, title: 'strategy', scale: { scheme: 'tableau20' } },
-            fill: { condition: { test: "datum.status == 'fits'", field: 'strategy', type: 'nominal', sort: labels }, value: 'transparent' },
+            stroke: { field: 'strategy', type: 'nominal', sort: labels, scale: { scheme: 'tableau20' } },
+            // Filled where every GPU fits; hollow (outline only) where some GPU is over memory.
+            fillOpacity: { condition: { test: "datum.status == 'fits'", value: 1 }, value: 0 },
             shape: { field: 'status', type: 'nominal', sort: STATUS_ORDER, title: 'memory' },
             tooltip: [{ field: 'strategy' }, { field: 'ttft_s' }, { field: 'peak_mem_gb', title: 'peak GB per GPU' }, { field: 'status' }],
           },
