@@ -4,7 +4,7 @@
  * Llama 3.1 70B (preset), Llama 3.1 405B (examples/llama3.1-405b.json, from its Hugging Face
  * config) and one mixture-of-experts model, DeepSeek-V3 (671B, 37B active per token, MLA), on
  * H100 SXM nodes of 8 GPUs (NVSwitch 450 GB/s per GPU, one 50 GB/s NIC per GPU: the `multi-node`
- * preset), at 32k, 128k and 1M tokens on 8, 32 and 256 GPUs.
+ * preset), at 32k, 128k and 1M tokens on 8, 32 and 256 GPUs (about 140 s on a shared 2-core machine).
  *
  * Every strategy in STRATEGY_NAMES is tried at every point, with the options of STRATEGY_CASES
  * (kvr-tp: TP over each 8-GPU node, even chunks per node so no search runs; the MoE model also
@@ -127,7 +127,7 @@ export function figure(options: AtScaleOptions = {}): Figure {
   const x = { field: 'gpus', type: 'quantitative', title: 'GPUs', scale: { type: 'log', base: 2, nice: false, domain: [Math.min(...gpuCounts) / 1.3, Math.max(...gpuCounts) * 1.3] }, axis: { values: gpuCounts, format: 'd', grid: true } };
   const spec = {
     title: {
-      text: `Every strategy on ${gpuCounts.join('/')} x ${gpu.name}, ${contexts.map(contextLabel).join(' to ')} tokens`,
+      text: `Every strategy on ${gpuCounts.join('/')} x ${gpu.name}, ${contexts.map(contextLabel).join(', ')} tokens`,
       subtitle: [
         `${profileNote(gpu)}; multi-node: 8 GPUs per node on NVSwitch, one 50 GB/s NIC per GPU`,
         'filled: every GPU fits its 80 GB; hollow: over memory (a what-if); refused and skipped points are in the data only',
