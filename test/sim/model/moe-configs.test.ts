@@ -4,6 +4,8 @@ import { modelFromHfConfig } from '../../../sim/model/hf-config.js';
 import { kvBytesPerToken, kvBytesPerTokenOfHeads, modelParams, shardedWeightBytes, weightBytes } from '../../../sim/model/model-size.js';
 import { modelFromJson } from '../../../sim/model/model-spec.js';
 import { MODEL_PRESETS } from '../../../sim/model/presets.js';
+import { buildPlan } from '../../../sim/plan/build-plan.js';
+import { expandCollectives } from '../../../sim/plan/expand.js';
 
 const hub = (id: string) => HF_CATALOGUE[id]!;
 
@@ -105,5 +107,22 @@ describe('model fields moe and mla', () => {
     expect(shardedWeightBytes(model, full, 2)).toBe(weightBytes(model) - 2 * (2 * 2 * 3 * 8 * 4));
     // A tensor slice of 2 of 4 expert columns halves every expert (routed and shared), not the router.
     expect(shardedWeightBytes(model, { ...full, expert_ffn: 2 })).toBe(weightBytes(model) - 2 * 2 * (5 * 3 * 8 * 2));
+  });
+});
+
+describe('MLA changes the size of every K,V transfer', () => {
+  test('kvr-e and ring-kv on deepseek-v3 send (512 + 64) x 2 bytes per token and layer; tsp all-gathers the same', () => {
+    const model = MODEL_PRESETS['deepseek-v3']!;
+    const latent = (512 + 64) * 2;
+    for (const strategy of ['kvr-e', 'ring-kv', 'tsp'] as const) {
+      const plan = expandCollectives(buildPlan({ strategy, model, context: 4096, gpus: 4 }));
+      const transfers = plan.ops.filter((op) => op.kind === 'transfer');
+      expect(transfers.length).toBeGreaterThan(0);
+      for (const t of transfers) {
+        if (t.kind !== 'transfer') continue;
+        const tokens = t.ranges === undefined ? t.token_end - t.token_start : t.ranges.reduce((n, [a, b]) => n + b - a, 0);
+        expect(t.bytes).toBe(tokens * latent);
+      }
+    }
   });
 });
