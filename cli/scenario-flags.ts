@@ -176,6 +176,8 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
   if (flags.ep !== undefined) {
     if (!EXPERT_PARALLEL_STRATEGIES.includes(strategy)) throw new KvrInputError('--ep', `only applies to --strategy ${EXPERT_PARALLEL_STRATEGIES.join(' or ')} (strategy is ${strategy})`);
     scenario.ep = parseIntegerText(flags.ep, '--ep', { min: 1, max: MAX_GPUS });
+    if (scenario.ep !== 1 && scenario.ep !== gpus) throw new KvrInputError('--ep', `expert parallelism spans the tensor-parallel group: allowed 1 or --gpus ${gpus} (got ${scenario.ep})`);
+    if (scenario.ep !== 1 && model.moe === undefined) throw new KvrInputError('--ep', `${model.name} has no experts (allowed: 1; mixture-of-experts presets: mixtral-8x7b, qwen3-30b-a3b, deepseek-v3)`);
   }
   if (flags.expertImbalance !== undefined) {
     const ep = scenario.ep ?? 1;

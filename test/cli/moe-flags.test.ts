@@ -44,7 +44,8 @@ describe('--ep and --expert-imbalance', () => {
 
   test.each([
     [['--strategy', 'kvr-e', '--ep', '8'], /^kvr: --ep: only applies to --strategy tp or tp-sp \(strategy is kvr-e\)\n$/],
-    [['--strategy', 'tp', '--ep', '4'], /^kvr: ep: expert parallelism spans the tensor-parallel group: allowed 1 or --gpus 8 \(got 4\)\n$/],
+    [['--strategy', 'tp', '--ep', '4'], /^kvr: --ep: expert parallelism spans the tensor-parallel group: allowed 1 or --gpus 8 \(got 4\)\n$/],
+    [['--strategy', 'tp', '--ep', '8', '--model', 'llama2-7b'], /^kvr: --ep: llama2-7b has no experts \(allowed: 1; /],
     [['--strategy', 'tp', '--expert-imbalance', '2'], /^kvr: --expert-imbalance: only applies with --ep > 1/],
     [['--strategy', 'tp', '--ep', '8', '--expert-imbalance', 'lots'], /^kvr: --expert-imbalance: expected a number in 1\.\.8 \(got "lots"\)\n$/],
     [['--strategy', 'tp', '--ep', '8', '--expert-imbalance', '9'], /^kvr: --expert-imbalance: expected a load factor in 1\.\.8 /],
