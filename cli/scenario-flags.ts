@@ -6,7 +6,8 @@ import { parseIntegerText } from '../sim/input/fields.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
 import { resolveHfModel } from './hf-model.js';
-import { MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
+import { EXPERT_PARALLEL_STRATEGIES, MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
+import { checkExpertImbalance } from '../sim/plan/expert-routing.js';
 import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type Plan, type StrategyName } from '../sim/plan/plan.js';
 import { COLLECTIVE_PROTOCOLS } from '../sim/plan/collective-tuner.js';
 import type { Scenario } from '../sim/simulate.js';
@@ -46,6 +47,8 @@ export interface ScenarioFlags {
   predictor?: string;
   attention?: string;
   tp?: string;
+  ep?: string;
+  expertImbalance?: string;
   collective?: string;
   channels?: string;
   protocol?: string;
@@ -100,6 +103,8 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--leaf <kind>', 'multi-node: shared|rails: one leaf switch for every NIC (default), or rail-optimised: NIC j of every node on leaf j, the leaves joined by a spine'))
     .addOption(new Option('--socket-bandwidth <rate>', `pcie-2s: inter-socket link bandwidth (default: ${d.socketBandwidth})`))
     .addOption(new Option('--tp <n>', 'kvr-tp: GPUs per tensor-parallel group, dividing --gpus (default: --gpus-per-node on multi-node)'))
+    .addOption(new Option('--ep <n>', `mixture-of-experts models under ${EXPERT_PARALLEL_STRATEGIES.join(', ')}: expert-parallel GPUs, 1 or --gpus (each holds E/n whole experts; all-to-all dispatch and combine) (default: 1, every expert split by columns)`))
+    .addOption(new Option('--expert-imbalance <f>', 'with --ep: the busiest expert GPU\'s routed token-expert pairs over the mean, 1 (perfect balance, the default) to --ep'))
     .addOption(new Option('--collective <algo>', `${COLLECTIVE_CHOICES.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective}, NCCL-style tuner per collective and size)`))
     .addOption(new Option('--channels <n>', 'ring channels per collective (default: one per NIC of a node across nodes, 1 inside a node)'))
     .addOption(new Option('--protocol <name>', `${COLLECTIVE_PROTOCOLS.join('|')}: NCCL protocol of every collective (default: the tuner's per size)`))
@@ -168,6 +173,20 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
     throw new KvrInputError('--tp', `only applies to --strategy kvr-tp (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
   }
   if (strategy === 'kvr-tp') scenario.tp = resolveTp(flags, gpus, isPreset && topologyName === 'multi-node');
+  if (flags.ep !== undefined) {
+    if (!EXPERT_PARALLEL_STRATEGIES.includes(strategy)) throw new KvrInputError('--ep', `only applies to --strategy ${EXPERT_PARALLEL_STRATEGIES.join(' or ')} (strategy is ${strategy})`);
+    scenario.ep = parseIntegerText(flags.ep, '--ep', { min: 1, max: MAX_GPUS });
+    if (scenario.ep !== 1 && scenario.ep !== gpus) throw new KvrInputError('--ep', `expert parallelism spans the tensor-parallel group: allowed 1 or --gpus ${gpus} (got ${scenario.ep})`);
+    if (scenario.ep !== 1 && model.moe === undefined) throw new KvrInputError('--ep', `${model.name} has no experts (allowed: 1; mixture-of-experts presets: mixtral-8x7b, qwen3-30b-a3b, deepseek-v3)`);
+  }
+  if (flags.expertImbalance !== undefined) {
+    const ep = scenario.ep ?? 1;
+    if (ep === 1) throw new KvrInputError('--expert-imbalance', 'only applies with --ep > 1 (without expert parallelism every GPU computes a slice of every expert)');
+    const value = Number(flags.expertImbalance.trim());
+    if (flags.expertImbalance.trim() === '' || !Number.isFinite(value)) throw new KvrInputError('--expert-imbalance', `expected a number in 1..${ep} (got "${flags.expertImbalance}")`);
+    checkExpertImbalance(value, ep, '--expert-imbalance');
+    scenario.expertImbalance = value;
+  }
   onlyFor('--table', flags.table, 'kvr-p');
   onlyFor('--predictor', flags.predictor, 'kvr-p');
   if (strategy === 'kvr-s' || strategy === 'kvr-tp') scenario.search = resolveSearch(flags);
@@ -221,6 +240,9 @@ export function executorPlan(plan: Plan): Plan {
 
 /** Refuses an fp8 precision for the native executor, naming its flag. */
 export function checkExecutorPrecision(model: ModelSpec): void {
+  // The executor's layer is dense attention + one FFN (native/MODEL.md): no experts, no latent KV.
+  if (model.moe !== undefined) throw new KvrInputError('--model', `${model.name} is a mixture-of-experts model, which the native executor does not run (allowed: dense models); simulate it with kvr simulate`);
+  if (model.mla !== undefined) throw new KvrInputError('--model', `${model.name} uses multi-head latent attention, which the native executor does not run (allowed: MHA, GQA, MQA models); simulate it with kvr simulate`);
   const precision = model.precision;
   if (precision === undefined) return;
   for (const [flag, dtype] of [['--dtype', precision.dtype], ['--ffn-dtype', precision.ffn_dtype], ['--kv-dtype', precision.kv_dtype]] as const) {

@@ -30,6 +30,9 @@ export interface ScenarioRecord {
   channels: number | null;
   protocol: string | null;
   tp: number | null;
+  /** Expert-parallel GPUs of a MoE model (--ep) and the busiest one's load factor (--expert-imbalance); absent: 1 and 1. */
+  ep?: number;
+  expert_imbalance?: number;
   search: { method: string; granularity_tokens: number } | null;
   predictor: string | null;
   /** kvr-p interpolate: the table's identity (model, GPU and their digests, attention, topology). */
@@ -74,6 +77,7 @@ export function scenarioRecord(s: Scenario): ScenarioRecord {
     channels: usesCollectives ? (s.channels ?? null) : null,
     protocol: usesCollectives ? (s.protocol ?? null) : null,
     tp: s.tp ?? null,
+    ...(s.ep === undefined || s.ep === 1 ? {} : { ep: s.ep, expert_imbalance: s.expertImbalance ?? 1 }),
     search: s.search === undefined ? null : { method: s.search.method, granularity_tokens: s.search.granularity },
     predictor: s.predictor ?? null,
     partition_table:

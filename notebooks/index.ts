@@ -10,6 +10,7 @@ import * as kvrpGap from './kvrp-gap.js';
 import * as partitions from './partitions.js';
 import * as robustness from './robustness.js';
 import * as speedup from './speedup.js';
+import * as strategiesAtScale from './strategies-at-scale.js';
 import * as timeline from './timeline.js';
 import * as ttftVsContext from './ttft-vs-context.js';
 import type { Figure } from './lib/figure.js';
@@ -33,6 +34,7 @@ export const NOTEBOOKS: Notebook[] = [
   timeline.notebook,
   robustness.notebook,
   beyondPaper.notebook,
+  strategiesAtScale.notebook,
   claims.notebook,
   calibration.notebook,
   collectives.notebook,
@@ -54,6 +56,7 @@ export const FIGURES: Record<string, FigureEntry> = {
   timeline: { notebook: 'timeline', description: 'per-rank Gantt of TSP vs KVR-S for one case (d3)', build: timeline.figure },
   robustness: { notebook: 'robustness', description: 'one slow link and background traffic: TSP vs KVR-S', build: robustness.figure },
   'beyond-paper': { notebook: 'beyond-paper', description: '16-64 H100s, 32k-128k tokens, GQA models', build: beyondPaper.figure },
+  'strategies-at-scale': { notebook: 'strategies-at-scale', description: 'every strategy, 70B/405B/MoE, 8-256 H100s, 32k-1M tokens, memory feasibility', build: strategiesAtScale.figure },
 };
 
 export const FIGURE_NAMES = Object.keys(FIGURES);

@@ -30,6 +30,10 @@ export interface Scenario {
   partition?: number[];
   /** Strategy kvr-tp: GPUs per tensor-parallel group (divides gpus). */
   tp?: number;
+  /** A MoE model under tp or tp-sp: expert-parallel ranks (1 or gpus; sim/plan/strategies/tp.ts). */
+  ep?: number;
+  /** With ep > 1: the busiest expert rank's routed pairs over the mean, in [1, ep] (sim/plan/expert-routing.ts). */
+  expertImbalance?: number;
   /** Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp (default auto: the tuner's pick per collective). */
   collective?: CollectiveChoice;
   /** Ring channels and NCCL protocol, when forced (default: the tuner's). */
@@ -75,6 +79,8 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
   const { strategy, model, context, gpus } = scenario;
   const options = {
     ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
+    ...(scenario.ep === undefined ? {} : { ep: scenario.ep }),
+    ...(scenario.expertImbalance === undefined ? {} : { expertImbalance: scenario.expertImbalance }),
     ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
     ...(scenario.channels === undefined ? {} : { channels: scenario.channels }),
     ...(scenario.protocol === undefined ? {} : { protocol: scenario.protocol }),

@@ -20,7 +20,7 @@ export interface PlotFlags {
 }
 
 /** The figures `kvr plot` draws (kept in step with notebooks/index.ts, which the test checks). */
-export const PLOT_FIGURES = ['ttft-vs-context', 'ttft-vs-gpus', 'speedup', 'kvrp-gap', 'partitions', 'timeline', 'robustness', 'beyond-paper'];
+export const PLOT_FIGURES = ['ttft-vs-context', 'ttft-vs-gpus', 'speedup', 'kvrp-gap', 'partitions', 'timeline', 'robustness', 'beyond-paper', 'strategies-at-scale'];
 
 /**
  * `kvr plot FIGURE`: builds one of the notebooks' figures (optionally on other models, GPU, GPU

@@ -49,6 +49,7 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
   const variant = [
     result.tensor_parallel > 1 && result.strategy === 'kvr-tp' ? `tp ${result.tensor_parallel}` : '',
     result.collective === 'direct' ? 'direct collectives' : '',
+    (scenario.ep ?? 1) > 1 ? `ep ${scenario.ep}${(scenario.expertImbalance ?? 1) !== 1 ? `, expert imbalance ${scenario.expertImbalance}` : ''}` : '',
   ].filter((part) => part !== '');
   lines.push(
     `${result.model} on ${result.gpus} x ${result.gpu} (${describeLinks(scenario)}), ${result.context} tokens, ${result.strategy}${variant.length > 0 ? ` (${variant.join(', ')})` : ''}`,

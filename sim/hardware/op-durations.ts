@@ -31,6 +31,14 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
   const lastFfn = new Float64Array(slots);
   const lastSeqTokens = new Float64Array(slots);
   const lastMerge = new Uint8Array(slots);
+  // MoE work of the last shape (-1: a dense FFN): dense and MoE layers, or an expert-parallel
+  // rank's two MoE ops, alternate on one slot.
+  const lastRouter = new Float64Array(slots);
+  const lastShared = new Float64Array(slots);
+  const lastRouted = new Float64Array(slots);
+  const lastExperts = new Float64Array(slots);
+  const lastExpertFfn = new Float64Array(slots);
+  const lastCombine = new Float64Array(slots);
   const lastSeconds = new Float64Array(slots);
   // Band bookkeeping of the last shape of a slot, so a reused time adds its share again.
   const lastError = new Float64Array(slots);
@@ -45,6 +53,13 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
     const ffn = shard === undefined ? -1 : shard.ffn;
     const seqTokens = shard?.seq_tokens ?? -1;
     const merge = op.merge === true ? 1 : 0;
+    const moe = op.moe;
+    const router = moe === undefined ? -1 : moe.router;
+    const shared = moe === undefined ? -1 : moe.shared;
+    const routed = moe === undefined ? -1 : moe.routed;
+    const experts = moe === undefined ? -1 : moe.experts;
+    const expertFfn = shard?.expert_ffn ?? -1;
+    const combine = moe === undefined ? -1 : moe.combine;
     if (
       lastTokens[slot] !== op.tokens ||
       lastPrefix[slot] !== op.prefix ||
@@ -54,8 +69,20 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
       lastKvHeads[slot] !== kvHeads ||
       lastFfn[slot] !== ffn ||
       lastSeqTokens[slot] !== seqTokens ||
-      lastMerge[slot] !== merge
+      lastMerge[slot] !== merge ||
+      lastRouter[slot] !== router ||
+      lastShared[slot] !== shared ||
+      lastRouted[slot] !== routed ||
+      lastExperts[slot] !== experts ||
+      lastExpertFfn[slot] !== expertFfn ||
+      lastCombine[slot] !== combine
     ) {
+      lastCombine[slot] = combine;
+      lastRouter[slot] = router;
+      lastShared[slot] = shared;
+      lastRouted[slot] = routed;
+      lastExperts[slot] = experts;
+      lastExpertFfn[slot] = expertFfn;
       lastTokens[slot] = op.tokens;
       lastPrefix[slot] = op.prefix;
       lastKeys[slot] = op.keys;
@@ -75,7 +102,7 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
         // Calibration tables measure the executor's own (flash-style) attention of the whole model,
         // so eager attention, shards and merged partial attentions use the roofline.
         const calibrated =
-          gpu.calibration === undefined || shard !== undefined || merge === 1 || (attention === 'eager' && op.name === 'attn')
+          gpu.calibration === undefined || shard !== undefined || merge === 1 || moe !== undefined || plan.model.mla !== undefined || (attention === 'eager' && op.name === 'attn')
             ? undefined
             : calibratedOpSeconds(gpu.calibration, plan.model, op);
         lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);

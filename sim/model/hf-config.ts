@@ -1,6 +1,6 @@
 import { KvrInputError, describeValue } from '../errors.js';
 import { checkBoolean, checkInteger, expectObject, type JsonObject } from '../input/fields.js';
-import { modelFromJson, type BlockKind, type MlpKind, type ModelSpec } from './model-spec.js';
+import { modelFromJson, type BlockKind, type MlaSpec, type MlpKind, type ModelSpec, type MoeSpec } from './model-spec.js';
 
 /**
  * Reads a Hugging Face `config.json` (already parsed) into a ModelSpec. Families and their
@@ -17,8 +17,17 @@ import { modelFromJson, type BlockKind, type MlpKind, type ModelSpec } from './m
  *
  * torch_dtype (or dtype) gives the bytes per element: float16/bfloat16 2, float32 4, float8 1.
  * Every other field is returned in `ignored`, so the caller can say it was not modelled.
+ *
+ * Mixture-of-experts families (sim/model/moe.ts), llama-like otherwise:
+ *   mixtral      num_local_experts, num_experts_per_tok; each expert intermediate_size wide; every layer MoE.
+ *   qwen3_moe    num_experts, num_experts_per_tok, moe_intermediate_size; MoE layers per
+ *       decoder_sparse_step (1 only) less mlp_only_layers (only a leading run 0..k-1: dense, of intermediate_size).
+ *   deepseek_v3  n_routed_experts, n_shared_experts, num_experts_per_tok, moe_intermediate_size,
+ *       first_k_dense_replace (dense layers of intermediate_size), moe_layer_freq (1 only); and MLA
+ *       (sim/model/mla.ts): q_lora_rank (null: none), kv_lora_rank, qk_nope_head_dim,
+ *       qk_rope_head_dim, v_head_dim; head_dim = qk_nope_head_dim + qk_rope_head_dim.
  */
-export const HF_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'falcon', 'RefinedWeb', 'RefinedWebModel', 'gpt_neox'] as const;
+export const HF_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'falcon', 'RefinedWeb', 'RefinedWebModel', 'gpt_neox', 'mixtral', 'qwen3_moe', 'deepseek_v3'] as const;
 
 export interface HfModel {
   model: ModelSpec;
@@ -39,6 +48,9 @@ const FAMILY: Record<(typeof HF_MODEL_TYPES)[number], Family> = {
   RefinedWeb: 'falcon',
   RefinedWebModel: 'falcon',
   gpt_neox: 'gpt_neox',
+  mixtral: 'llama',
+  qwen3_moe: 'llama',
+  deepseek_v3: 'llama',
 };
 
 /** transformers' defaults of tie_word_embeddings per family. */
@@ -63,7 +75,7 @@ export function modelFromHfConfig(value: unknown, name: string, field = 'config'
   const has = (key: string): boolean => config[key] !== undefined && config[key] !== null;
   const modelType = config.model_type;
   if (typeof modelType !== 'string' || !(modelType in FAMILY)) {
-    const hint = typeof modelType === 'string' && /moe|mixtral|deepseek/i.test(modelType) ? ' (mixture-of-experts models are not modelled yet)' : '';
+    const hint = typeof modelType === 'string' && /moe|deepseek/i.test(modelType) ? ' (mixture-of-experts families read: mixtral, qwen3_moe, deepseek_v3)' : '';
     throw new KvrInputError(`${field}.model_type`, `unsupported model type ${describeValue(modelType)}${hint} (allowed: ${HF_MODEL_TYPES.join(', ')})`);
   }
   const family = FAMILY[modelType as keyof typeof FAMILY];
@@ -110,7 +122,12 @@ export function modelFromHfConfig(value: unknown, name: string, field = 'config'
     throw new KvrInputError(`${field}.hidden_act`, `unsupported activation ${describeValue(act)} (allowed: silu, swish, gelu*)`);
   }
   let headDim: number;
-  if (has('head_dim')) headDim = int('head_dim', 65536);
+  const mla = modelType === 'deepseek_v3' ? readMla() : undefined;
+  // transformers' DeepseekV3Config sets head_dim to qk_rope_head_dim; the query/key head is nope + rope.
+  if (mla !== undefined) {
+    used.add('head_dim');
+    headDim = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+  } else if (has('head_dim')) headDim = int('head_dim', 65536);
   else {
     used.add('head_dim');
     if (hidden % heads !== 0) throw new KvrInputError(`${field}.head_dim`, `is required: hidden_size ${hidden} is not a multiple of num_attention_heads ${heads}`);
@@ -126,7 +143,10 @@ export function modelFromHfConfig(value: unknown, name: string, field = 'config'
     dtypeBytes = bytes;
   }
   const tied = bool('tie_word_embeddings', TIED_BY_DEFAULT[family]);
+  const moe = modelType === 'mixtral' || modelType === 'qwen3_moe' || modelType === 'deepseek_v3' ? readMoe(modelType, ffn) : undefined;
   const spec = {
+    ...(moe === undefined ? {} : { moe }),
+    ...(mla === undefined ? {} : { mla }),
     name,
     layers,
     hidden,
@@ -144,6 +164,33 @@ export function modelFromHfConfig(value: unknown, name: string, field = 'config'
   const model = modelFromJson(spec, field);
   const ignored = Object.keys(config).filter((key) => !used.has(key)).sort();
   return { model, ignored };
+
+  function readMoe(type: 'mixtral' | 'qwen3_moe' | 'deepseek_v3', denseFfn: number): MoeSpec {
+    if (type === 'mixtral') {
+      return { experts: int('num_local_experts', 65536), experts_per_token: int('num_experts_per_tok', 65536), shared_experts: 0, expert_ffn: denseFfn, dense_layers: 0 };
+    }
+    const expertFfn = int('moe_intermediate_size');
+    const perToken = int('num_experts_per_tok', 65536);
+    if (type === 'qwen3_moe') {
+      if (has('decoder_sparse_step') && get('decoder_sparse_step') !== 1) throw new KvrInputError(`${field}.decoder_sparse_step`, `only 1 (every layer after the dense ones is MoE) is modelled; got ${describeValue(get('decoder_sparse_step'))}`);
+      used.add('decoder_sparse_step');
+      const dense = has('mlp_only_layers') ? get('mlp_only_layers') : (used.add('mlp_only_layers'), []);
+      if (!Array.isArray(dense) || dense.some((layer, i) => layer !== i)) {
+        throw new KvrInputError(`${field}.mlp_only_layers`, `only a leading run of dense layers [0, 1, ..., k-1] is modelled; got ${describeValue(dense)}`);
+      }
+      return { experts: int('num_experts', 65536), experts_per_token: perToken, shared_experts: 0, expert_ffn: expertFfn, dense_layers: dense.length };
+    }
+    if (has('moe_layer_freq') && get('moe_layer_freq') !== 1) throw new KvrInputError(`${field}.moe_layer_freq`, `only 1 (every layer after first_k_dense_replace is MoE) is modelled; got ${describeValue(get('moe_layer_freq'))}`);
+    used.add('moe_layer_freq');
+    const shared = has('n_shared_experts') ? checkInteger(get('n_shared_experts'), `${field}.n_shared_experts`, { min: 0, max: 65536 }) : (used.add('n_shared_experts'), 0);
+    const dense = has('first_k_dense_replace') ? checkInteger(get('first_k_dense_replace'), `${field}.first_k_dense_replace`, { min: 0, max: 4096 }) : (used.add('first_k_dense_replace'), 0);
+    return { experts: int('n_routed_experts', 65536), experts_per_token: perToken, shared_experts: shared, expert_ffn: expertFfn, dense_layers: dense };
+  }
+
+  function readMla(): MlaSpec {
+    const qLora = has('q_lora_rank') ? checkInteger(get('q_lora_rank'), `${field}.q_lora_rank`, { min: 1, max: 1 << 24 }) : (used.add('q_lora_rank'), 0);
+    return { q_lora_rank: qLora, kv_lora_rank: int('kv_lora_rank'), qk_nope_head_dim: int('qk_nope_head_dim', 65536), qk_rope_head_dim: int('qk_rope_head_dim', 65536), v_head_dim: int('v_head_dim', 65536) };
+  }
 
   function missing(key: string): never {
     throw new KvrInputError(`${field}.${key}`, 'is required');

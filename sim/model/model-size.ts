@@ -1,12 +1,22 @@
 import type { ModelSpec } from './model-spec.js';
 import { ffnDtypeBytes, kvDtypeBytes } from './precision.js';
+import { kvElementsPerToken, mlaProjectionParams } from './mla.js';
+import { expertParams, moeLayerCount, routerParams } from './moe.js';
 
-/** KV bytes per token per layer: kvb = 2 * h_kv * hd * b (K and V; b of the KV-cache dtype). */
+/**
+ * KV bytes per token per layer: kvb = 2 * h_kv * hd * b (K and V; b of the KV-cache dtype); under
+ * MLA the compressed latent, (kv_lora_rank + qk_rope_head_dim) * b (sim/model/mla.ts).
+ */
 export function kvBytesPerToken(model: ModelSpec): number {
-  return 2 * model.kv_heads * model.head_dim * kvDtypeBytes(model);
+  return kvElementsPerToken(model) * kvDtypeBytes(model);
 }
 
-/** MLP parameters of one layer (held in the FFN dtype). */
+/** KV bytes per token per layer of a tensor-parallel shard of `kvHeads` KV heads (MLA: the whole latent). */
+export function kvBytesPerTokenOfHeads(model: ModelSpec, kvHeads: number): number {
+  return kvElementsPerToken(model, kvHeads) * kvDtypeBytes(model);
+}
+
+/** MLP parameters of one dense layer (held in the FFN dtype). */
 function mlpParams(model: ModelSpec): number {
   return (model.mlp === 'swiglu' ? 3 : 2) * model.hidden * model.ffn;
 }
@@ -21,39 +31,83 @@ function normParams(model: ModelSpec): number {
   return model.norm === 'layernorm' ? 2 * model.hidden : model.hidden;
 }
 
+/** Query, key, value and output projections of one layer (MLA: sim/model/mla.ts, with its two norms). */
+function attentionParams(model: ModelSpec): number {
+  const d = model.hidden;
+  if (model.mla !== undefined) {
+    const { replicated, sharded } = mlaProjectionParams(model, model.heads);
+    return replicated + sharded + model.heads * model.mla.v_head_dim * d;
+  }
+  return d * (model.heads + 2 * model.kv_heads) * model.head_dim + model.heads * model.head_dim * d;
+}
+
 /**
- * Parameters of one decoder layer. No biases in the linear layers (true of every preset).
- * A parallel block (Falcon) has one input norm shared by attention and MLP.
+ * Parameters of one decoder layer with a dense FFN. No biases in the linear layers (true of every
+ * preset). A parallel block (Falcon) has one input norm shared by attention and MLP.
  */
 export function layerParams(model: ModelSpec): number {
-  const d = model.hidden;
-  const qkv = d * (model.heads + 2 * model.kv_heads) * model.head_dim;
-  const out = model.heads * model.head_dim * d;
-  const mlp = (model.mlp === 'swiglu' ? 3 : 2) * d * model.ffn;
   const norms = (model.block === 'parallel' ? 1 : 2) * normParams(model);
-  return qkv + out + mlp + norms;
+  return attentionParams(model) + mlpParams(model) + norms;
+}
+
+/** FFN parameters of one MoE layer: router, E routed and the shared experts (sim/model/moe.ts). */
+function moeFfnParams(model: ModelSpec): number {
+  const moe = model.moe!;
+  return routerParams(model) + (moe.experts + moe.shared_experts) * expertParams(model);
 }
 
 /** All parameters: layers, embedding, final norm and LM head (shared with the embedding if tied). */
 export function modelParams(model: ModelSpec): number {
   const embedding = model.vocab * model.hidden;
   const lmHead = model.tied_embeddings ? 0 : embedding;
-  return model.layers * layerParams(model) + embedding + normParams(model) + lmHead;
+  const moeLayers = moeLayerCount(model);
+  const moe = moeLayers === 0 ? 0 : moeLayers * (layerParams(model) - mlpParams(model) + moeFfnParams(model));
+  return (model.layers - moeLayers) * layerParams(model) + moe + embedding + normParams(model) + lmHead;
+}
+
+/** FFN parameters of all layers (dense and MoE; held in the FFN dtype). */
+function allFfnParams(model: ModelSpec): number {
+  const moeLayers = moeLayerCount(model);
+  return (model.layers - moeLayers) * mlpParams(model) + (moeLayers === 0 ? 0 : moeLayers * moeFfnParams(model));
 }
 
 /** Weight bytes held by each rank: every strategy here replicates the weights. */
 export function weightBytes(model: ModelSpec): number {
-  return paramBytes(model, modelParams(model), model.layers * mlpParams(model));
+  return paramBytes(model, modelParams(model), allFfnParams(model));
 }
 
 /**
  * Weight bytes of one tensor-parallel rank that computes `heads` query heads, `kv_heads` KV heads
  * and `ffn` FFN columns of every layer: its slices of the layer matrices, the norms (replicated),
- * and the embedding, final norm and LM head (replicated: see sim/plan/strategies/tp.ts).
+ * and the embedding, final norm and LM head (replicated: see sim/plan/strategies/tp.ts). A MoE
+ * model's experts are sliced likewise (`expert_ffn` columns of every expert) or, under expert
+ * parallelism over `ep` ranks, split whole (E/ep routed experts per rank, as many as it computes);
+ * router and shared experts are then replicated. MLA's down-projections are replicated.
  */
-export function shardedWeightBytes(model: ModelSpec, shard: { heads: number; kv_heads: number; ffn: number }): number {
-  const sharded = { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn };
+export function shardedWeightBytes(model: ModelSpec, shard: { heads: number; kv_heads: number; ffn: number; expert_ffn?: number }, ep = 1): number {
   const embedding = model.vocab * model.hidden;
   const lmHead = model.tied_embeddings ? 0 : embedding;
-  return paramBytes(sharded, model.layers * layerParams(sharded) + embedding + normParams(model) + lmHead, model.layers * mlpParams(sharded));
+  const d = model.hidden;
+  const norms = (model.block === 'parallel' ? 1 : 2) * normParams(model);
+  let attention: number;
+  if (model.mla !== undefined) {
+    const { replicated, sharded } = mlaProjectionParams(model, shard.heads);
+    attention = replicated + sharded + shard.heads * model.mla.v_head_dim * d;
+  } else {
+    attention = d * (shard.heads + 2 * shard.kv_heads) * model.head_dim + shard.heads * model.head_dim * d;
+  }
+  const denseFfn = (model.mlp === 'swiglu' ? 3 : 2) * d * shard.ffn;
+  const moeLayers = moeLayerCount(model);
+  let expertFfn = 0;
+  if (model.moe !== undefined) {
+    const moe = model.moe;
+    const perExpert = (model.mlp === 'swiglu' ? 3 : 2) * d;
+    expertFfn =
+      ep > 1
+        ? routerParams(model) + (Math.ceil(moe.experts / ep) + moe.shared_experts) * expertParams(model)
+        : routerParams(model) + (moe.experts + moe.shared_experts) * perExpert * (shard.expert_ffn ?? moe.expert_ffn);
+  }
+  const ffn = (model.layers - moeLayers) * denseFfn + moeLayers * expertFfn;
+  const params = model.layers * (attention + norms) + ffn + embedding + normParams(model) + lmHead;
+  return paramBytes(model, params, ffn);
 }

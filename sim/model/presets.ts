@@ -34,6 +34,15 @@ export const MODEL_PRESETS: Readonly<Record<string, ModelSpec>> = {
   'llama3.1-405b': fromHub('llama3.1-405b', 'meta-llama/Llama-3.1-405B'),
   'qwen2.5-7b': fromHub('qwen2.5-7b', 'Qwen/Qwen2.5-7B'),
   'qwen2.5-72b': fromHub('qwen2.5-72b', 'Qwen/Qwen2.5-72B'),
+  // Mixture-of-experts models (sim/model/moe.ts), from their Hugging Face config.json:
+  // huggingface.co/mistralai/Mixtral-8x7B-v0.1 (8 experts, top-2; Jiang et al., arXiv 2401.04088),
+  // huggingface.co/Qwen/Qwen3-30B-A3B (128 experts, top-8, expert FFN 768),
+  // huggingface.co/deepseek-ai/DeepSeek-V3 (256 routed + 1 shared, top-8, expert FFN 2048, the first
+  // 3 layers dense, MLA; arXiv 2412.19437). DeepSeek-V3 is published in fp8: these presets are bf16
+  // as their configs' torch_dtype says; serve it in fp8 with --dtype fp8.
+  'mixtral-8x7b': fromHub('mixtral-8x7b', 'mistralai/Mixtral-8x7B-v0.1'),
+  'qwen3-30b-a3b': fromHub('qwen3-30b-a3b', 'Qwen/Qwen3-30B-A3B'),
+  'deepseek-v3': fromHub('deepseek-v3', 'deepseek-ai/DeepSeek-V3'),
 };
 
 function fromHub(name: string, repoId: string): ModelSpec {

@@ -1,6 +1,6 @@
 import { kernelsSeconds } from '../hardware/kernel-cost.js';
 import { kvDtypeBytes } from '../model/precision.js';
-import { kvBytesPerToken } from '../model/model-size.js';
+import { kvBytesPerToken, kvBytesPerTokenOfHeads } from '../model/model-size.js';
 import { opShard, tensorShards } from '../plan/tensor-shard.js';
 import type { Scenario } from '../simulate.js';
 import type { Router } from '../topology/routing.js';
@@ -204,7 +204,7 @@ class GroupStages {
     };
     const m = scenario.model;
     this.hopRoutes = Array.from({ length: this.groups - 1 }, (_, k) =>
-      shards.map((s, j) => ({ ...link(k * this.t + j, (k + 1) * this.t + j), kvBytes: 2 * s.kv_heads * m.head_dim * kvDtypeBytes(m) })),
+      shards.map((s, j) => ({ ...link(k * this.t + j, (k + 1) * this.t + j), kvBytes: kvBytesPerTokenOfHeads(m, s.kv_heads) })),
     );
     this.intra = this.t > 1 ? link(0, 1) : { latency_s: 0, bandwidth: Infinity };
   }

@@ -9,6 +9,7 @@ import { kvrTpPlan } from './strategies/kvr-tp.js';
 import { ringKvPlan } from './strategies/ring-kv.js';
 import { tpPlan } from './strategies/tp.js';
 import { tspPlan } from './strategies/tsp.js';
+import { checkExpertImbalance } from './expert-routing.js';
 
 export interface PlanRequest {
   strategy: StrategyName;
@@ -19,6 +20,10 @@ export interface PlanRequest {
   partition?: number[];
   /** kvr-tp: GPUs per tensor-parallel group (divides gpus). */
   tp?: number;
+  /** A MoE model's expert-parallel ranks (tp, tp-sp: 1 or gpus; sim/plan/strategies/tp.ts); absent: 1. */
+  ep?: number;
+  /** With ep > 1: the busiest expert rank's load over the mean, in [1, ep] (sim/plan/expert-routing.ts); absent: 1. */
+  expertImbalance?: number;
   /**
    * Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp: auto (the default with a
    * fabric: the tuner's pick per collective, sim/plan/collective-tuner.ts) or one forced. Without a
@@ -43,8 +48,10 @@ export const MAX_PLAN_OPS = 2_000_000;
  * they are what costs memory and time), and the logits. `tp` is kvr-tp's group size;
  * `parallelBlock` a Falcon-style block (one all-reduce per layer under tensor parallelism).
  */
-export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean; channels?: number } = {}): number {
+export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean; channels?: number; ep?: number } = {}): number {
   const ranks = strategy === 'single' ? 1 : gpus;
+  // Expert parallelism adds per layer (at most) two MoE ops per rank and two all-to-alls of p(p-1) sends.
+  if ((options.ep ?? 1) > 1) return planOpCount(strategy, layers, gpus, { ...options, ep: 1 }) + layers * (2 * ranks + 2 * ranks * (ranks - 1));
   // Rings per collective: each carries 1/n of every block, so n times the transfers.
   const n = options.channels ?? 1;
   const reductions = options.parallelBlock === true ? 1 : 2;
@@ -80,9 +87,11 @@ export function planEdgeCount(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number; ep?: number } = {},
 ): number {
   const p = strategy === 'single' ? 1 : gpus;
+  // Expert parallelism: each send of the two all-to-alls waits for one op; each expert and combine op for p.
+  if ((options.ep ?? 1) > 1) return planEdgeCount(strategy, layers, gpus, { ...options, ep: 1 }) + layers * 4 * p * p;
   const n = options.channels ?? 1;
   const direct = options.collective === 'direct';
   const reductions = options.parallelBlock === true ? 1 : 2;
@@ -124,7 +133,7 @@ export function estimateSimulationBytes(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number; ep?: number } = {},
 ): { ops: number; edges: number; bytes: number } {
   const ops = planOpCount(strategy, layers, gpus, options);
   const edges = planEdgeCount(strategy, layers, gpus, options);
@@ -166,6 +175,7 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
     throw new KvrInputError('context', `ring-kv cuts the context into 2 x ${gpus} = ${2 * gpus} zig-zag chunks: needs at least ${2 * gpus} tokens (got ${context})`);
   }
   if (strategy === 'tp' || strategy === 'tp-sp') checkTensorParallel(model, gpus, 'gpus');
+  checkExpertParallel(request);
   if (strategy === 'kvr-tp') {
     const t = request.tp;
     if (t === undefined) throw new KvrInputError('tp', 'is required by strategy kvr-tp: GPUs per tensor-parallel group, e.g. 8');
@@ -182,6 +192,7 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
   }
   const size = estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
+    ...(request.ep === undefined ? {} : { ep: request.ep }),
     ...(request.collective === 'direct' ? { collective: 'direct' as const } : {}),
     channels: ringChannels(request),
     parallelBlock: model.block === 'parallel',
@@ -215,6 +226,31 @@ export function ringChannels(request: Pick<PlanRequest, 'strategy' | 'gpus' | 't
   const members = request.strategy === 'kvr-tp' ? (request.tp ?? 1) : request.gpus;
   if (members <= fabric.node_size) return 1;
   return request.collective === 'hierarchical' || Math.min(request.channels ?? fabric.nics_per_node, fabric.node_size) > 1 ? 2 : 1;
+}
+
+/** Strategies that take --ep: those whose every rank computes all tokens' layers (sim/plan/strategies/tp.ts). */
+export const EXPERT_PARALLEL_STRATEGIES: readonly StrategyName[] = ['tp', 'tp-sp'];
+
+/**
+ * --ep and --expert-imbalance: a MoE model, a strategy that takes them, ep 1 or all GPUs, dividing
+ * the routed experts; the imbalance a load factor in [1, ep], and only with ep > 1.
+ */
+function checkExpertParallel(request: Omit<PlanRequest, 'partition'>): void {
+  const { strategy, model, gpus } = request;
+  const ep = request.ep;
+  if (ep !== undefined && ep !== 1) {
+    if (!EXPERT_PARALLEL_STRATEGIES.includes(strategy)) {
+      throw new KvrInputError('ep', `only applies to strategies ${EXPERT_PARALLEL_STRATEGIES.join(', ')} (allowed elsewhere: 1); strategy is ${strategy}`);
+    }
+    if (model.moe === undefined) throw new KvrInputError('ep', `${model.name} has no experts (a mixture-of-experts model needs a moe field; allowed: 1)`);
+    if (ep !== gpus) throw new KvrInputError('ep', `expert parallelism spans the tensor-parallel group: allowed 1 or --gpus ${gpus} (got ${ep})`);
+    if (model.moe.experts % ep !== 0) throw new KvrInputError('ep', `must divide the ${model.moe.experts} routed experts of ${model.name} (got ${ep})`);
+    if (model.block !== 'sequential') throw new KvrInputError('ep', `needs a sequential block (${model.name} is parallel)`);
+  }
+  if (request.expertImbalance !== undefined && request.expertImbalance !== 1) {
+    if (ep === undefined || ep === 1) throw new KvrInputError('expert_imbalance', 'only applies with expert parallelism (--ep > 1): without it every rank computes a slice of every expert');
+    checkExpertImbalance(request.expertImbalance, ep);
+  }
 }
 
 /** Tensor parallelism over t ranks needs at least one head and one FFN column per rank. */
@@ -257,7 +293,7 @@ export function buildPlan(request: PlanRequest): Plan {
       return ringKvPlan(model, context, gpus);
     case 'tp':
     case 'tp-sp':
-      return tpPlan(model, context, gpus, strategy, collective, setup);
+      return tpPlan(model, context, gpus, strategy, collective, setup, { ep: request.ep ?? 1, imbalance: request.expertImbalance ?? 1 });
     case 'kvr-tp':
       return kvrTpPlan(model, [...partition!], request.tp!, collective, setup);
   }

@@ -1,6 +1,7 @@
 import type { ModelSpec } from '../model/model-spec.js';
 import { kvDtypeBytes } from '../model/precision.js';
-import { kvBytesPerToken } from '../model/model-size.js';
+import { kvBytesPerToken, kvBytesPerTokenOfHeads } from '../model/model-size.js';
+import { isMoeLayer, wholeMoeWork, type MoeWork } from '../model/moe.js';
 import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
 import { collectiveSchedule, scheduleTokens } from './collectives.js';
 import { tuneCollective, type CollectiveFabric, type CollectiveRequestOptions } from './collective-tuner.js';
@@ -66,7 +67,7 @@ export class PlanBuilder {
     rank: number,
     name: ComputeOpName,
     layer: number | null,
-    shape: { tokens: number; prefix: number; keys: number; causal: boolean; shard?: OpShard; merge?: boolean },
+    shape: { tokens: number; prefix: number; keys: number; causal: boolean; shard?: OpShard; merge?: boolean; moe?: MoeWork },
     deps: number[],
   ): number {
     const id = this.ops.length;
@@ -83,6 +84,9 @@ export class PlanBuilder {
         ? { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps, merge: true }
         : { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps };
     }
+    // The mlp of a MoE layer is the whole MoE FFN of its tokens unless the strategy splits it (--ep).
+    if (shape.moe !== undefined) op.moe = { ...shape.moe };
+    else if (name === 'mlp' && this.model.moe !== undefined && isMoeLayer(this.model, layer)) op.moe = wholeMoeWork(this.model, tokens);
     op.flops = computeOpFlops(this.model, op);
     this.ops.push(op);
     return id;
@@ -187,7 +191,7 @@ export class PlanBuilder {
   bytesPerToken(payload: TransferPayload): number {
     const m = this.model;
     if (payload.payload === 'hidden') return m.hidden * m.dtype_bytes;
-    if (payload.kvHeads !== undefined) return 2 * payload.kvHeads * m.head_dim * kvDtypeBytes(m);
+    if (payload.kvHeads !== undefined) return kvBytesPerTokenOfHeads(m, payload.kvHeads);
     return this.kvBytes;
   }
 
@@ -198,6 +202,8 @@ export class PlanBuilder {
     kvTokens: number[];
     lastRank: number;
     tp?: number;
+    ep?: number;
+    expertImbalance?: number;
     collective?: CollectiveAlgorithm | 'auto';
     channels?: number;
   }): Plan {
@@ -213,6 +219,8 @@ export class PlanBuilder {
       ops: this.ops,
     };
     if (fields.tp !== undefined) plan.tp = fields.tp;
+    if (fields.ep !== undefined) plan.ep = fields.ep;
+    if (fields.expertImbalance !== undefined && fields.expertImbalance !== 1) plan.expert_imbalance = fields.expertImbalance;
     if (fields.channels !== undefined) plan.channels = fields.channels;
     if (fields.collective !== undefined && fields.collective !== 'ring') plan.collective = fields.collective;
     return plan;

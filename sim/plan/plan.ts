@@ -1,5 +1,6 @@
 import type { ModelSpec } from '../model/model-spec.js';
 import type { ComputeOpName, OpShard } from '../work/compute-op.js';
+import type { MoeWork } from '../model/moe.js';
 import type { CollectiveProtocol } from './collective-tuner.js';
 
 export const PLAN_SCHEMA = 'kvr-plan@1';
@@ -56,6 +57,8 @@ export interface ComputeOp {
   shard?: OpShard;
   /** attn of ring-kv: a partial attention over one K,V block, merged into the running output. */
   merge?: boolean;
+  /** mlp of a MoE layer: router, shared-expert and routed-expert work (sim/model/moe.ts). */
+  moe?: MoeWork;
 }
 
 /**
@@ -161,6 +164,10 @@ export interface Plan {
   ops: PlanOp[];
   /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group); absent: 1. */
   tp?: number;
+  /** Expert-parallel ranks of a MoE model (tp, tp-sp with --ep; sim/plan/expert-routing.ts); absent: 1. */
+  ep?: number;
+  /** The busiest expert-parallel rank's routed pairs over the mean (--expert-imbalance); absent: 1. */
+  expert_imbalance?: number;
   /** Collective algorithm of the plan's all-gathers, reduce-scatters and all-reduces, when not ring (auto: chosen per collective, on each op). */
   collective?: CollectiveChoice;
   /** Ring channels of tsp's explicit all-gather transfers, when more than one. */

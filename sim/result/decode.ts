@@ -3,7 +3,7 @@ import { kvDtypeBytes } from '../model/precision.js';
 import { evenPartition, prefixes } from '../plan/partition.js';
 import type { Plan } from '../plan/plan.js';
 import { tensorShards } from '../plan/tensor-shard.js';
-import { shardedWeightBytes } from '../model/model-size.js';
+import { kvBytesPerToken, shardedWeightBytes } from '../model/model-size.js';
 import type { Router } from '../topology/routing.js';
 
 /**
@@ -114,10 +114,19 @@ function area(rect: Rect | undefined): number {
   return rect === undefined ? 0 : (rect.t1 - rect.t0) * (rect.h1 - rect.h0);
 }
 
+/**
+ * KV bytes per token and KV head over all layers: K and V of one head; under MLA (one latent that
+ * every head reads) the latent's bytes spread evenly over the kv_heads, so the rectangles of
+ * tokens x heads still add up to the cache.
+ */
+function kvBytesPerTokenHead(m: Plan['model']): number {
+  return m.mla === undefined ? 2 * m.head_dim * kvDtypeBytes(m) * m.layers : (kvBytesPerToken(m) * m.layers) / m.kv_heads;
+}
+
 /** Bytes each (source, destination) pair must move so that every rank holds `needed[rank]`. */
 export function kvMoves(plan: Plan, holdings: KvHoldings, needed: Rect[]): { src: number; dst: number; bytes: number }[] {
   const m = plan.model;
-  const perTokenHead = 2 * m.head_dim * kvDtypeBytes(m) * m.layers;
+  const perTokenHead = kvBytesPerTokenHead(m);
   const moves: { src: number; dst: number; bytes: number }[] = [];
   needed.forEach((want, dst) => {
     const bySource = new Map<number, number>();
@@ -161,8 +170,9 @@ export function decodeReadiness(plan: Plan, gpu: GpuSpec, router: Router, kvCach
   const { model, context: C, gpus: p } = plan;
   const holdings = kvHoldings(plan);
   const shards = tensorShards(model, p);
-  const tpNeeds = shards.map((s) => ({ t0: 0, t1: C, h0: s.first_kv_head, h1: s.first_kv_head + s.kv_heads }));
   const everything = shards.map(() => ({ t0: 0, t1: C, h0: 0, h1: model.kv_heads }));
+  // MLA: every head reads the one latent, so each tensor-parallel rank needs all of it.
+  const tpNeeds = model.mla !== undefined ? everything : shards.map((s) => ({ t0: 0, t1: C, h0: s.first_kv_head, h1: s.first_kv_head + s.kv_heads }));
   const reshard = kvMoves(plan, holdings, tpNeeds);
   const replicate = kvMoves(plan, holdings, everything);
   const sum = (moves: { bytes: number }[]): number => moves.reduce((total, move) => total + move.bytes, 0);
@@ -170,8 +180,8 @@ export function decodeReadiness(plan: Plan, gpu: GpuSpec, router: Router, kvCach
   kvCacheBytes.forEach((bytes, rank) => {
     if (bytes > kvCacheBytes[maxRank]!) maxRank = rank;
   });
-  const perTokenHead = 2 * model.head_dim * kvDtypeBytes(model) * model.layers;
-  const decodeKv = shards.map((s) => C * s.kv_heads * perTokenHead);
+  const perTokenHead = kvBytesPerTokenHead(model);
+  const decodeKv = shards.map((s) => C * (model.mla !== undefined ? model.kv_heads : s.kv_heads) * perTokenHead);
   const decodeFits = gpu.memory_bytes === null || shards.every((s, r) => shardedWeightBytes(model, s) + decodeKv[r]! <= gpu.memory_bytes!);
   return {
     layout: 'tp',

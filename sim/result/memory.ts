@@ -26,12 +26,26 @@ const LOGIT_BYTES = 4;
  * of every query against its `keys`. The KV-cache is counted separately.
  */
 export function activationPeakBytes(model: ModelSpec, tokens: number, keys = 0, implementation: AttentionImplementation = 'flash'): number {
-  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f } = model;
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd } = model;
   // Eager attention materialises the scores and the softmax output, c x keys per head each.
   const scores = implementation === 'eager' ? 2 * h * keys : 0;
   const attention = 2 * d + (h + 2 * hkv) * hd + h * hd + scores;
-  const mlp = 2 * d + (model.mlp === 'swiglu' ? 3 : 2) * f + (model.block === 'parallel' ? h * hd : 0);
+  const mlp = 2 * d + ffnActivationsPerToken(model) + (model.block === 'parallel' ? h * hd : 0);
   return model.dtype_bytes * tokens * Math.max(attention, mlp) + LOGIT_BYTES * model.vocab;
+}
+
+/**
+ * FFN intermediates per token: the dense FFN's (3f SwiGLU, 2f GELU); a MoE layer holds, per token,
+ * its k routed copies (d each) and their intermediates, and the shared experts' (sim/model/moe.ts).
+ * An expert-parallel rank's expert op may hold more pairs than that under imbalance (not counted).
+ */
+function ffnActivationsPerToken(model: ModelSpec): number {
+  const m = model.mlp === 'swiglu' ? 3 : 2;
+  const dense = m * model.ffn;
+  const moe = model.moe;
+  if (moe === undefined) return dense;
+  const sparse = moe.experts_per_token * (model.hidden + m * moe.expert_ffn) + moe.shared_experts * m * moe.expert_ffn;
+  return moe.dense_layers > 0 ? Math.max(dense, sparse) : sparse;
 }
 
 /** Weights (replicated) + K,V of `kvTokens` tokens over all layers + peak activations of the chunk. */
@@ -75,7 +89,8 @@ export function planMemory(plan: Plan, attention: AttentionImplementation = 'fla
       return plan.partition.map((tokens, rank) => {
         const shard = shards[rank % t]!;
         const sharded = shardModel(model, shard);
-        const weights = shardedWeightBytes(model, shard);
+        // Expert parallelism (--ep, tp and tp-sp): E/ep whole experts per rank instead of a slice of each.
+        const weights = plan.ep !== undefined && plan.ep > 1 ? shardedWeightBytes(model, { ...shard, expert_ffn: model.moe!.expert_ffn }, plan.ep) : shardedWeightBytes(model, shard);
         const kvCache = plan.kv_tokens[rank]! * kvBytesPerToken(sharded) * model.layers;
         const activations =
           plan.strategy === 'tp-sp'
@@ -91,9 +106,9 @@ export function planMemory(plan: Plan, attention: AttentionImplementation = 'fla
 
 /** Activation peak of a tp-sp rank: `rows` of residual and normed input, all `tokens` gathered for the GEMMs. */
 function sequenceParallelPeakBytes(model: ModelSpec, tokens: number, rows: number, keys: number, implementation: AttentionImplementation): number {
-  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f } = model;
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd } = model;
   const scores = implementation === 'eager' ? 2 * h * keys : 0;
   const attention = tokens * (d + (h + 2 * hkv) * hd + h * hd + scores);
-  const mlp = tokens * (d + (model.mlp === 'swiglu' ? 3 : 2) * f + (model.block === 'parallel' ? h * hd : 0));
+  const mlp = tokens * (d + ffnActivationsPerToken(model) + (model.block === 'parallel' ? h * hd : 0));
   return model.dtype_bytes * (2 * rows * d + Math.max(attention, mlp)) + LOGIT_BYTES * model.vocab;
 }

@@ -1,4 +1,6 @@
 import type { ModelSpec } from '../model/model-spec.js';
+import { attentionHeadDims, mlaProjectionFlops } from '../model/mla.js';
+import { moeFlops, type MoeWork } from '../model/moe.js';
 
 /** The canonical compute ops of DESIGN §2; a layer is qkv, attn, o, mlp; lm_head runs once. */
 export const COMPUTE_OP_NAMES = ['qkv', 'attn', 'o', 'mlp', 'lm_head'] as const;
@@ -15,6 +17,8 @@ export interface OpShard {
   heads: number;
   kv_heads: number;
   ffn: number;
+  /** Columns of each expert's FFN (a MoE model's f_e sliced like `ffn`); absent: all f_e. */
+  expert_ffn?: number;
   /** Rows of the norms and residual adds (sequence parallelism); absent: all `tokens`. */
   seq_tokens?: number;
 }
@@ -37,11 +41,19 @@ export interface ComputeShape {
    * running output with an online-softmax merge (rescale by the log-sum-exp of both, add).
    */
   merge?: boolean;
+  /**
+   * mlp of a MoE layer (sim/model/moe.ts): the router, shared-expert and routed-expert work it
+   * does; absent on a MoE model's dense layers and on dense models.
+   */
+  moe?: MoeWork;
 }
 
 /** The model as one rank of a tensor-parallel group sees it: its heads, KV heads and FFN columns. */
 export function shardModel(model: ModelSpec, shard: OpShard | undefined): ModelSpec {
   if (shard === undefined) return model;
+  if (model.moe !== undefined && shard.expert_ffn !== undefined) {
+    return { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn, moe: { ...model.moe, expert_ffn: shard.expert_ffn } };
+  }
   return { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn };
 }
 
@@ -51,13 +63,18 @@ export function computeOpFlops(model: ModelSpec, op: ComputeShape): number {
   const c = op.tokens;
   switch (op.name) {
     case 'qkv':
-      return 2 * c * d * (h + 2 * hkv) * hd;
-    case 'attn':
-      // Causal-aware: 4*h*hd*c*(P + (c+1)/2), written so every term stays an integer.
-      return op.causal ? 4 * h * hd * c * op.prefix + 2 * h * hd * c * (c + 1) : 4 * h * hd * c * op.keys;
+      return model.mla === undefined ? 2 * c * d * (h + 2 * hkv) * hd : mlaProjectionFlops(model, c, h);
+    case 'attn': {
+      // Scores over qk dims, values over v dims (both hd without MLA): 2*h*(qk+v)*c*K, causal-aware
+      // 2*h*(qk+v)*c*(P + (c+1)/2) = 4*h*hd*c*(P + (c+1)/2), written so every term stays an integer.
+      const { qk, v } = attentionHeadDims(model);
+      const w = qk + v;
+      return op.causal ? 2 * h * w * c * op.prefix + h * w * c * (c + 1) : 2 * h * w * c * op.keys;
+    }
     case 'o':
-      return 2 * c * (h * hd) * d;
+      return 2 * c * (h * attentionHeadDims(model).v) * d;
     case 'mlp':
+      if (op.moe !== undefined) return moeFlops(model, op.moe, op.shard?.expert_ffn ?? model.moe!.expert_ffn);
       return (model.mlp === 'swiglu' ? 6 : 4) * c * d * f;
     case 'lm_head':
       return 2 * d * model.vocab;

@@ -3,6 +3,7 @@ import type { AttentionShape, KernelDtype, SoftwareStack } from '../hardware/sha
 import { DTYPE_BYTES, ffnDtypeBytes, isFfnFp8, isFp8, kvDtypeBytes } from '../model/precision.js';
 import type { AttentionImplementation } from './op-kernels.js';
 import { shardModel, type ComputeShape } from './compute-op.js';
+import { attentionHeadDims } from '../model/mla.js';
 
 /**
  * The kernels one canonical op really launches under a software stack, by shape: GEMMs as
@@ -46,6 +47,20 @@ export function layerKernels(model: ModelSpec, op: ComputeShape, stack: Software
   const residual = (operands: number): LayerKernel[] => (eager ? [mem('residual_add', b * operands * rows * d)] : []);
   switch (op.name) {
     case 'qkv': {
+      if (model.mla !== undefined) {
+        // MLA (sim/model/mla.ts); RoPE and the cache write as the fused stack's, on the rope dims.
+        const mla = model.mla;
+        const qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+        const latent = mla.kv_lora_rank + mla.qk_rope_head_dim;
+        const q = mla.q_lora_rank > 0
+          ? [gemm('q_a_proj', c, mla.q_lora_rank, d), mem('q_a_norm', b * (2 * c * mla.q_lora_rank + mla.q_lora_rank)), gemm('q_b_proj', c, h * qk, mla.q_lora_rank)]
+          : [gemm('q_proj', c, h * qk, d)];
+        return [
+          norm(rows), ...q, gemm('kv_a_proj', c, latent, d), mem('kv_a_norm', b * (2 * c * mla.kv_lora_rank + mla.kv_lora_rank)),
+          gemm('kv_b_proj', c, h * (mla.qk_nope_head_dim + mla.v_head_dim), mla.kv_lora_rank),
+          mem('rope', 2 * b * c * (h + 1) * mla.qk_rope_head_dim), mem('kv_cache_write', (b + kvDtypeBytes(model)) * c * latent),
+        ];
+      }
       const kernels: LayerKernel[] = [norm(rows), gemm('qkv_proj', c, (h + 2 * hkv) * hd, d)];
       if (eager) {
         // cos/sin tables: arange x2, outer, cos, sin (fp32), two casts to fp16.
@@ -70,11 +85,17 @@ export function layerKernels(model: ModelSpec, op: ComputeShape, stack: Software
       if (eager && op.prefix > 0 && op.causal) kernels.push(mem('cat_k', 2 * kvDtypeBytes(model) * (op.prefix + c) * hkv * hd), mem('cat_v', 2 * kvDtypeBytes(model) * (op.prefix + c) * hkv * hd));
       if (attention === 'eager') {
         // Scores GEMM per head over every key, softmax over the c x K scores, values GEMM.
-        kernels.push(gemm('attn_scores', c, op.keys, hd, h, scores), mem('softmax', 2 * b * h * c * op.keys), gemm('attn_values', c, hd, op.keys, h, scores));
+        const { qk, v } = attentionHeadDims(model);
+        kernels.push(gemm('attn_scores', c, op.keys, qk, h, scores), mem('softmax', 2 * b * h * c * op.keys), gemm('attn_values', c, v, op.keys, h, scores));
       } else {
+        // MLA: K and V rebuilt per head, scores over qk dims and values over v dims; a head size of
+        // (qk + v) / 2 on h KV heads gives the shape model exactly their FLOPs and bytes.
+        const dims = attentionHeadDims(model);
+        const headDim = model.mla === undefined ? hd : (dims.qk + dims.v) / 2;
+        const kvHeads = model.mla === undefined ? hkv : h;
         const shape: AttentionShape = op.causal
-          ? { c, P: op.prefix, mask: 'causal', heads: h, kv_heads: hkv, head_dim: hd }
-          : { c, P: op.keys - c, mask: 'dense', heads: h, kv_heads: hkv, head_dim: hd };
+          ? { c, P: op.prefix, mask: 'causal', heads: h, kv_heads: kvHeads, head_dim: headDim }
+          : { c, P: op.keys - c, mask: 'dense', heads: h, kv_heads: kvHeads, head_dim: headDim };
         kernels.push({ kind: 'attention', name: 'attention', shape, ...(attnDtype === undefined ? {} : { dtype: attnDtype }) });
       }
       // Online-softmax merge of a partial output (ring-kv): both outputs and three fp32 LSEs.
@@ -83,17 +104,35 @@ export function layerKernels(model: ModelSpec, op: ComputeShape, stack: Software
       return kernels;
     }
     case 'o':
-      return [gemm('o_proj', c, d, h * hd), ...(model.block === 'sequential' ? residual(3) : [])];
+      return [gemm('o_proj', c, d, h * attentionHeadDims(model).v), ...(model.block === 'sequential' ? residual(3) : [])];
     case 'mlp': {
+      // An FFN of `width` columns over n rows; `experts` > 1: a grouped GEMM, n/experts rows each.
+      const ffnKernels = (prefix: string, n: number, width: number, experts = 1): LayerKernel[] => {
+        const m = Math.max(1, Math.ceil(n / experts));
+        return model.mlp === 'swiglu'
+          ? [gemm(`${prefix}gate_up_proj`, m, 2 * width, d, experts, ffn), ...(eager ? [mem('silu', 2 * b * n * width), mem('mul', 3 * b * n * width)] : [mem('silu_mul', 3 * b * n * width)]), gemm(`${prefix}down_proj`, m, d, width, experts, ffn)]
+          : [gemm(`${prefix}up_proj`, m, width, d, experts, ffn), mem('gelu', 2 * b * n * width), gemm(`${prefix}down_proj`, m, d, width, experts, ffn)];
+      };
       const kernels: LayerKernel[] = [];
-      if (model.block === 'sequential') kernels.push(norm(rows));
-      if (model.mlp === 'swiglu') {
-        kernels.push(gemm('gate_up_proj', c, 2 * f, d, 1, ffn));
-        kernels.push(...(eager ? [mem('silu', 2 * b * c * f), mem('mul', 3 * b * c * f)] : [mem('silu_mul', 3 * b * c * f)]));
+      const work = op.moe;
+      if (work !== undefined) {
+        // MoE (sim/model/moe.ts): norm, router, top-k and the copy of each routed row to its
+        // expert's batch; shared experts; grouped GEMMs over the experts held, the rows split
+        // evenly; the weighted sum of each token's expert outputs and the residual add.
+        const moe = model.moe!;
+        const fe = op.shard?.expert_ffn ?? moe.expert_ffn;
+        if (work.router > 0) {
+          if (model.block === 'sequential') kernels.push(norm(Math.min(rows, work.router)));
+          kernels.push(gemm('router', work.router, moe.experts, d), mem('route_topk', 2 * b * work.router * moe.experts), mem('permute', 2 * b * work.router * moe.experts_per_token * d));
+        }
+        if (work.shared > 0 && moe.shared_experts > 0) kernels.push(...ffnKernels('shared_', work.shared, moe.shared_experts * fe));
+        if (work.routed > 0) kernels.push(...ffnKernels('expert_', work.routed, fe, Math.min(work.experts, work.routed)));
+        if (work.combine === 0) return kernels;
+        kernels.push(mem('unpermute', (moe.experts_per_token + 1) * b * work.combine * d));
       } else {
-        kernels.push(gemm('up_proj', c, f, d, 1, ffn), mem('gelu', 2 * b * c * f));
+        if (model.block === 'sequential') kernels.push(norm(rows));
+        kernels.push(...ffnKernels('', c, f));
       }
-      kernels.push(gemm('down_proj', c, d, f, 1, ffn));
       // Sequential: x + mlp(h); parallel (Falcon): x + attn + mlp, two adds when eager.
       if (model.block === 'sequential') kernels.push(...residual(3));
       else kernels.push(...(eager ? [mem('residual_add', 3 * b * rows * d), mem('residual_add', 3 * b * rows * d)] : [mem('residual_add', 4 * b * rows * d)]));

@@ -1,6 +1,7 @@
 import type { KernelClass } from '../hardware/gpu-spec.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { computeOpFlops, shardModel, type ComputeShape } from './compute-op.js';
+import { attentionHeadDims } from '../model/mla.js';
 import { ffnDtypeBytes, isFfnFp8, isFp8, kvDtypeBytes } from '../model/precision.js';
 
 /** One GPU kernel inside a canonical op: its matmul FLOPs and the HBM bytes it moves. */
@@ -49,6 +50,7 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
   const gemm = (name: string, flops: number, bytes: number, onFp8 = fp8): Kernel => (onFp8 ? { name, kind: 'gemm', flops, bytes, fp8: true } : { name, kind: 'gemm', flops, bytes });
   switch (op.name) {
     case 'qkv':
+      if (model.mla !== undefined) return mlaQkvKernels(model, c, h, norm(rows), gemm);
       return [
         norm(rows),
         gemm('qkv_proj', 2 * c * d * qkvWidth, b * (d * qkvWidth + c * d + c * qkvWidth)),
@@ -57,40 +59,76 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
     case 'attn': {
       // Online-softmax merge of a partial output into the running one: read both outputs, write
       // the merged one (b bytes per element), and the three per-head log-sum-exps (fp32).
-      const merge = op.merge === true ? [memory('softmax_merge', c * h * (3 * hd * b + 3 * 4))] : [];
+      // MLA: scores over qk dims, values of v dims, K and V rebuilt per head (h of each) from the latent.
+      const { qk, v } = attentionHeadDims(model);
+      const kPerKey = model.mla === undefined ? hkv * hd : h * qk;
+      const vPerKey = model.mla === undefined ? hkv * hd : h * v;
+      const merge = op.merge === true ? [memory('softmax_merge', c * h * (3 * v * b + 3 * 4))] : [];
       if (attention === 'eager') {
         const scores = h * c * op.keys;
         return [
-          gemm('attn_scores', 2 * h * hd * c * op.keys, b * (c * h * hd + scores) + kvb * op.keys * hkv * hd),
+          gemm('attn_scores', 2 * h * qk * c * op.keys, b * (c * h * qk + scores) + kvb * op.keys * kPerKey),
           memory('softmax', b * 2 * scores),
-          gemm('attn_values', 2 * h * hd * c * op.keys, b * (scores + c * h * hd) + kvb * op.keys * hkv * hd),
+          gemm('attn_values', 2 * h * v * c * op.keys, b * (scores + c * h * v) + kvb * op.keys * vPerKey),
           ...merge,
         ];
       }
       // Q in, O out, every attended key's K and V read once.
-      const bytes = b * 2 * c * h * hd + kvb * 2 * op.keys * hkv * hd;
+      const bytes = b * c * h * (qk + v) + kvb * op.keys * (kPerKey + vPerKey);
       const kernel: Kernel = { name: 'attention', kind: 'attention', flops: computeOpFlops(model, op), bytes };
       if (fp8) kernel.fp8 = true;
       return [kernel, ...merge];
     }
     case 'o': {
-      const kernels = [gemm('o_proj', 2 * c * h * hd * d, b * (h * hd * d + c * h * hd + c * d))];
+      const hv = h * attentionHeadDims(model).v;
+      const kernels = [gemm('o_proj', 2 * c * hv * d, b * (hv * d + c * hv + c * d))];
       // x + attn(x); a parallel block adds attention and MLP outputs together in the mlp op.
       if (model.block === 'sequential') kernels.push(residual(3));
       return kernels;
     }
     case 'mlp': {
-      const kernels: Kernel[] = [];
-      if (model.block === 'sequential') kernels.push(norm(rows));
-      if (model.mlp === 'swiglu') {
-        kernels.push(gemm('gate_up_proj', 4 * c * d * f, wf * 2 * d * f + b * (c * d + 2 * c * f), ffnFp8));
-        kernels.push(memory('silu_mul', b * 3 * c * f));
-      } else {
-        kernels.push(gemm('up_proj', 2 * c * d * f, wf * d * f + b * (c * d + c * f), ffnFp8));
-        kernels.push(memory('gelu', b * 2 * c * f));
+      // An FFN of `width` inner columns over n rows, its weights (`copies` of d x width) read once.
+      const ffnKernels = (prefix: string, n: number, width: number, copies = 1): Kernel[] =>
+        model.mlp === 'swiglu'
+          ? [
+              gemm(`${prefix}gate_up_proj`, 4 * n * d * width, wf * copies * 2 * d * width + b * (n * d + 2 * n * width), ffnFp8),
+              memory(`${prefix}silu_mul`, b * 3 * n * width),
+              gemm(`${prefix}down_proj`, 2 * n * width * d, wf * copies * width * d + b * (n * width + n * d), ffnFp8),
+            ]
+          : [
+              gemm(`${prefix}up_proj`, 2 * n * d * width, wf * copies * d * width + b * (n * d + n * width), ffnFp8),
+              memory(`${prefix}gelu`, b * 2 * n * width),
+              gemm(`${prefix}down_proj`, 2 * n * width * d, wf * copies * width * d + b * (n * width + n * d), ffnFp8),
+            ];
+      const work = op.moe;
+      if (work === undefined) {
+        const kernels: Kernel[] = [];
+        if (model.block === 'sequential') kernels.push(norm(rows));
+        kernels.push(...ffnKernels('', c, f));
+        kernels.push(residual(model.block === 'sequential' ? 3 : 4));
+        return kernels;
       }
-      kernels.push(gemm('down_proj', 2 * c * f * d, wf * f * d + b * (c * f + c * d), ffnFp8));
-      kernels.push(residual(model.block === 'sequential' ? 3 : 4));
+      // MoE (sim/model/moe.ts): the norm before the block goes with the routing, the residual add
+      // after it with the combine (one op does both without expert parallelism); under sequence
+      // parallelism both cover the rank's own rows only.
+      const moe = model.moe!;
+      const fe = op.shard?.expert_ffn ?? moe.expert_ffn;
+      const kernels: Kernel[] = [];
+      if (work.router > 0) {
+        if (model.block === 'sequential') kernels.push(norm(Math.min(rows, work.router)));
+        const E = moe.experts;
+        kernels.push(gemm('router', 2 * work.router * d * E, b * (d * E + work.router * d + work.router * E), false));
+        // Softmax and top-k over the scores; then each routed row is copied to its expert's batch.
+        kernels.push(memory('route_topk', b * 2 * work.router * E), memory('permute', b * 2 * work.router * moe.experts_per_token * d));
+      }
+      if (work.shared > 0 && moe.shared_experts > 0) kernels.push(...ffnKernels('shared_', work.shared, moe.shared_experts * fe));
+      // Grouped GEMMs over the experts held; each touched expert's weights are read once.
+      if (work.routed > 0) kernels.push(...ffnKernels('expert_', work.routed, fe, Math.min(work.experts, work.routed)));
+      if (work.combine > 0) {
+        // Each token's k expert outputs (and the shared one) weighted and summed, then x + moe(x).
+        kernels.push(memory('unpermute', b * (moe.experts_per_token + 1) * work.combine * d));
+        kernels.push(memory('residual', b * (model.block === 'sequential' ? 3 : 4) * Math.min(rows, work.combine) * d));
+      }
       return kernels;
     }
     case 'lm_head':
@@ -99,6 +137,30 @@ export function opKernels(model: ModelSpec, op: ComputeShape, attention: Attenti
         gemm('lm_head', 2 * d * model.vocab, b * (d * model.vocab + d + model.vocab)),
       ];
   }
+}
+
+/**
+ * The qkv op of an MLA model (sim/model/mla.ts) for `h` query heads: the query down- and
+ * up-projections (or one projection without q_lora), the joint KV down-projection, their norms,
+ * the per-head KV up-projection and RoPE on the rope dims of q and of the shared key.
+ */
+function mlaQkvKernels(model: ModelSpec, c: number, h: number, inputNorm: Kernel, gemm: (name: string, flops: number, bytes: number) => Kernel): Kernel[] {
+  const mla = model.mla!;
+  const d = model.hidden;
+  const b = model.dtype_bytes;
+  const qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+  const latent = mla.kv_lora_rank + mla.qk_rope_head_dim;
+  const proj = (name: string, n: number, k: number): Kernel => gemm(name, 2 * c * n * k, b * (n * k + c * k + c * n));
+  const kernels: Kernel[] = [inputNorm];
+  if (mla.q_lora_rank > 0) {
+    kernels.push(proj('q_a_proj', mla.q_lora_rank, d), memory('q_a_norm', b * (2 * c * mla.q_lora_rank + mla.q_lora_rank)), proj('q_b_proj', h * qk, mla.q_lora_rank));
+  } else {
+    kernels.push(proj('q_proj', h * qk, d));
+  }
+  kernels.push(proj('kv_a_proj', latent, d), memory('kv_a_norm', b * (2 * c * mla.kv_lora_rank + mla.kv_lora_rank)));
+  kernels.push(proj('kv_b_proj', h * (mla.qk_nope_head_dim + mla.v_head_dim), mla.kv_lora_rank));
+  kernels.push(memory('rope', b * 2 * c * (h + 1) * mla.qk_rope_head_dim));
+  return kernels;
 }
 
 function memory(name: string, bytes: number): Kernel {

@@ -1,5 +1,6 @@
 import type { ModelSpec } from '../../model/model-spec.js';
-import { kvDtypeBytes } from '../../model/precision.js';
+import { kvBytesPerTokenOfHeads } from '../../model/model-size.js';
+import { wholeMoeWork } from '../../model/moe.js';
 import { computeOpFlops } from '../../work/compute-op.js';
 import { opSchedule, transferTokens } from '../collectives.js';
 import { evenPartition, prefixes } from '../partition.js';
@@ -102,12 +103,13 @@ export function reshapeKvrTpPlan(plan: Plan, partition: readonly number[]): void
     } else if (op.kind === 'transfer') {
       const k = Math.floor(op.src / t);
       op.token_end = prefix[k]! + partition[k]!;
-      op.bytes = op.token_end * 2 * op.kv_heads! * m.head_dim * kvDtypeBytes(m);
+      op.bytes = op.token_end * kvBytesPerTokenOfHeads(m, op.kv_heads!);
     } else if (op.name !== 'lm_head') {
       const k = Math.floor(op.rank / t);
       op.tokens = partition[k]!;
       op.prefix = prefix[k]!;
       op.keys = op.prefix + op.tokens;
+      if (op.moe !== undefined) op.moe = wholeMoeWork(m, op.tokens);
       op.flops = computeOpFlops(m, op);
     }
   }

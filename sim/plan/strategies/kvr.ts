@@ -1,5 +1,6 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import { kvBytesPerToken } from '../../model/model-size.js';
+import { wholeMoeWork } from '../../model/moe.js';
 import { computeOpFlops } from '../../work/compute-op.js';
 import { prefixes } from '../partition.js';
 import type { Plan } from '../plan.js';
@@ -62,6 +63,7 @@ export function reshapeKvrPlan(plan: Plan, partition: readonly number[]): void {
       op.tokens = partition[op.rank]!;
       op.prefix = prefix[op.rank]!;
       op.keys = op.prefix + op.tokens;
+      if (op.moe !== undefined) op.moe = wholeMoeWork(plan.model, op.tokens);
       op.flops = computeOpFlops(plan.model, op);
     }
   }

@@ -3,6 +3,8 @@ import { evenPartition, prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
 import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
+import { expertRouting } from '../expert-routing.js';
+import { isMoeLayer, type MoeWork } from '../../model/moe.js';
 
 /**
  * Tensor parallelism over all p ranks.
@@ -31,9 +33,34 @@ import { opShard, tensorShards } from '../tensor-shard.js';
  * rank (which holds the last token's hidden state: every rank does under tp, the last row block
  * under tp-sp) computes the logits of the whole vocabulary (2*d*V FLOPs; sharding the vocabulary
  * would save that and add a gather of the logits).
+ *
+ * A MoE model's layers (sim/model/moe.ts) split every expert by columns like the dense FFN (no
+ * --ep). With expert parallelism (`ep` = p, --ep; DeepSpeed-MoE, Rajbhandari et al. 2022, and
+ * GShard's all-to-all dispatch, Lepikhin et al. 2020) rank q holds routed experts
+ * [q E/p, (q+1) E/p) whole, and a MoE layer runs, after o:
+ *   reduce-scatter    rank r ends with the summed rows R_r = [R_r, R_r + C/p) (as tp-sp);
+ *   route (mlp)       norm, router, top-k of its rows; the shared experts on them (replicated);
+ *   dispatch          all-to-all: r sends each pair of its rows to the rank of the expert (d*b bytes a pair);
+ *   experts (mlp)     rank q runs the pairs it received (sim/plan/expert-routing.ts: even, or the
+ *                     busiest rank F times the mean under --expert-imbalance F);
+ *   combine           all-to-all back: each pair's output to its token's rank;
+ *   combine (mlp)     weighted sum of each token's k outputs, residual add;
+ *   all-gather        (tp) every rank gets all C rows for the next attention; tp-sp's next layer
+ *                     gathers anyway.
+ * The all-to-alls are point-to-point sends, all at once (a direct all-to-all, as NCCL's is), whose
+ * contention the link model times. Dense layers (DeepSeek's first 3) run as without --ep.
  */
-export function tpPlan(model: ModelSpec, context: number, p: number, strategy: 'tp' | 'tp-sp', algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup = {}): Plan {
+export function tpPlan(
+  model: ModelSpec,
+  context: number,
+  p: number,
+  strategy: 'tp' | 'tp-sp',
+  algorithm: CollectiveAlgorithm | 'auto',
+  setup: CollectiveSetup = {},
+  experts: { ep: number; imbalance: number } = { ep: 1, imbalance: 1 },
+): Plan {
   const builder = new PlanBuilder(model, setup);
+  const ep = experts.ep;
   const shards = tensorShards(model, p);
   const rows = evenPartition(context, p);
   const rowStart = prefixes(rows);
@@ -52,6 +79,13 @@ export function tpPlan(model: ModelSpec, context: number, p: number, strategy: '
     const qkv = ranks.map((r) => builder.compute(r, 'qkv', layer, shapes[r]!, [...before[r]!, ...(previous >= 0 ? [previous] : []), ...(gathered >= 0 ? [gathered] : [])]));
     const attn = ranks.map((r) => builder.compute(r, 'attn', layer, shapes[r]!, [qkv[r]!]));
     const o = ranks.map((r) => builder.compute(r, 'o', layer, shapes[r]!, [attn[r]!]));
+    if (ep > 1 && isMoeLayer(model, layer)) {
+      const done = expertParallelFfn(builder, model, layer, o, rows, experts.imbalance, (name, start, deps) => collective(name, layer, start, deps));
+      // The last rank holds the last token's row: after the last layer no rank needs the others'.
+      previous = sp || layer === model.layers - 1 ? -1 : collective('allgather', layer, 'per-member', done);
+      before = ranks.map((r) => [done[r]!]);
+      continue;
+    }
     let after: number[] = [];
     if (sequential) {
       if (sp) {
@@ -75,5 +109,40 @@ export function tpPlan(model: ModelSpec, context: number, p: number, strategy: '
     lastRank: last,
     tp: p,
     collective: algorithm,
+    ...(ep > 1 ? { ep, expertImbalance: experts.imbalance } : {}),
   });
+}
+
+/**
+ * The expert-parallel FFN of one MoE layer after `o` (see tpPlan): reduce-scatter, route, dispatch,
+ * experts, combine. Returns each rank's combine op (its rows done).
+ */
+function expertParallelFfn(
+  builder: PlanBuilder,
+  model: ModelSpec,
+  layer: number,
+  o: number[],
+  rows: number[],
+  imbalance: number,
+  collective: (name: 'reducescatter', start: 'together', deps: number[]) => number,
+): number[] {
+  const moe = model.moe!;
+  const p = rows.length;
+  const held = moe.experts / p;
+  const ranks = rows.map((_, r) => r);
+  const { loads, pairs } = expertRouting(rows, moe.experts_per_token, imbalance);
+  const shape = (tokens: number, work: Omit<MoeWork, 'experts'>) => ({ tokens, prefix: 0, keys: tokens, causal: true, moe: { ...work, experts: held } });
+  const scattered = collective('reducescatter', 'together', o);
+  const route = ranks.map((r) => builder.compute(r, 'mlp', layer, shape(rows[r]!, { router: rows[r]!, shared: rows[r]!, routed: 0, combine: 0 }), [o[r]!, scattered]));
+  // Dispatch: pairs[r][q] rows of hidden state from r to q (the pairs r keeps move nothing).
+  const arriving: number[][] = ranks.map(() => []);
+  for (const r of ranks) {
+    for (const q of ranks) if (q !== r && pairs[r]![q]! > 0) arriving[q]!.push(builder.transfer('send', r, q, layer, 0, pairs[r]![q]!, [route[r]!], undefined, { payload: 'hidden' }));
+  }
+  const expert = ranks.map((q) => (loads[q]! > 0 ? builder.compute(q, 'mlp', layer, shape(loads[q]!, { router: 0, shared: 0, routed: loads[q]!, combine: 0 }), [route[q]!, ...arriving[q]!]) : route[q]!));
+  const returning: number[][] = ranks.map(() => []);
+  for (const q of ranks) {
+    for (const r of ranks) if (r !== q && pairs[r]![q]! > 0) returning[r]!.push(builder.transfer('send', q, r, layer, 0, pairs[r]![q]!, [expert[q]!], undefined, { payload: 'hidden' }));
+  }
+  return ranks.map((r) => builder.compute(r, 'mlp', layer, shape(rows[r]!, { router: 0, shared: 0, routed: 0, combine: rows[r]! }), [expert[r]!, ...returning[r]!]));
 }

@@ -44,7 +44,7 @@ describe('Hugging Face config.json -> model shape', () => {
   test('torch_dtype float32 is 4 bytes; an unknown dtype or model_type is one line naming the field', () => {
     expect(modelFromHfConfig({ ...hub('meta-llama/Llama-3.1-8B'), torch_dtype: 'float32' }, 'x').model.dtype_bytes).toBe(4);
     expect(() => modelFromHfConfig({ ...hub('meta-llama/Llama-3.1-8B'), torch_dtype: 'int3' }, 'x', 'c.json')).toThrow(/^c\.json\.torch_dtype: unknown dtype "int3"/);
-    expect(() => modelFromHfConfig({ ...hub('meta-llama/Llama-3.1-8B'), model_type: 'mixtral' }, 'x', 'c.json')).toThrow(/^c\.json\.model_type: unsupported model type "mixtral" \(mixture-of-experts models are not modelled yet\) \(allowed: llama,/);
+    expect(() => modelFromHfConfig({ ...hub('meta-llama/Llama-3.1-8B'), model_type: 'qwen2_moe' }, 'x', 'c.json')).toThrow(/^c\.json\.model_type: unsupported model type "qwen2_moe" \(mixture-of-experts families read: mixtral, qwen3_moe, deepseek_v3\) \(allowed: llama,/);
     expect(() => modelFromHfConfig({ ...hub('meta-llama/Llama-3.1-8B'), hidden_size: undefined }, 'x', 'c.json')).toThrow(/^c\.json\.hidden_size: is required/);
   });
   test('a kvr model file is not taken for a config', () => {

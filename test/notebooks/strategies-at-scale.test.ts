@@ -1,0 +1,49 @@
+import { describe, expect, test } from 'vitest';
+import { figure, llama405b } from '../../notebooks/strategies-at-scale.js';
+import { model } from '../../notebooks/lib/setting.js';
+import { MODEL_PRESETS } from '../../sim/model/presets.js';
+import { STRATEGY_NAMES } from '../../sim/plan/plan.js';
+
+describe('strategies-at-scale on a reduced grid', () => {
+  // One MoE model, 8 and 16 GPUs (two nodes, so kvr-tp runs), 4k tokens, no partition search above 8.
+  const fig = figure({ models: [model('mixtral-8x7b')], gpus: [8, 16], contexts: [4096], searchMaxGpus: 8 });
+
+  test('every strategy of STRATEGY_NAMES is tried at every point (kvr as kvr-e), tp and tp-sp also with --ep', () => {
+    const labels = new Set(fig.data.map((r) => r.strategy as string));
+    for (const name of STRATEGY_NAMES.filter((s) => s !== 'kvr' && s !== 'kvr-tp')) expect(labels).toContain(name);
+    expect(labels).toContain('kvr-tp (tp 8, even)');
+    expect(labels).toContain('tp --ep');
+    expect(labels).toContain('tp-sp --ep');
+  });
+
+  test('points the simulator refuses are rows with the reason, not crashes; skipped searches say why', () => {
+    const single = fig.data.filter((r) => r.strategy === 'single');
+    expect(single.map((r) => r.status)).toEqual(['refused', 'refused']);
+    expect(single[0]!.reason).toMatch(/^gpus: strategy single runs on one GPU/);
+    const search = fig.data.find((r) => r.strategy === 'kvr-s' && r.gpus === 16)!;
+    expect(search.status).toBe('skipped');
+    expect(fig.data.find((r) => r.strategy === 'kvr-s' && r.gpus === 8)!.status).not.toBe('skipped');
+  });
+
+  test('memory feasibility: replicated weights (93 GB of mixtral) never fit 80 GB; tensor-parallel shards do', () => {
+    for (const row of fig.data.filter((r) => ['tsp', 'kvr-e', 'ring-kv'].includes(r.strategy as string))) {
+      expect(row.status).toBe('over memory');
+      expect(row.peak_mem_gb as number).toBeGreaterThan(80);
+    }
+    for (const row of fig.data.filter((r) => (r.strategy as string).startsWith('tp'))) {
+      // Mixtral's 8 experts cannot spread over 16 expert-parallel GPUs: refused, with the reason.
+      if ((row.strategy as string).endsWith('--ep') && row.gpus === 16) {
+        expect(row.status).toBe('refused');
+        expect(row.reason).toMatch(/^ep: must divide the 8 routed experts of mixtral-8x7b \(got 16\)/);
+        continue;
+      }
+      expect(row.status).toBe('fits');
+      expect(row.ttft_s as number).toBeGreaterThan(0);
+    }
+    expect(fig.findings[0]).toMatch(/^mixtral-8x7b: \d+ points fit, \d+ over memory, \d+ refused, \d+ skipped$/);
+  });
+
+  test('examples/llama3.1-405b.json is the Llama-3.1-405B config: the preset read from the catalogue', () => {
+    expect(llama405b()).toEqual(MODEL_PRESETS['llama3.1-405b']);
+  });
+});
