@@ -4,17 +4,21 @@ import type { CollectiveProtocol } from './collective-tuner.js';
 
 export const PLAN_SCHEMA = 'kvr-plan@1';
 
-export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp'] as const;
+export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp', 'ring-q', 'pp-chunked'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /**
  * Strategies whose plans only the simulator runs (the native executor lacks their op semantics):
- * none now; ring-kv, tp, tp-sp and kvr-tp run on the executor's cpu backend (native/MODEL.md).
+ * ring-q (its query and partial-output transfers); ring-kv (with or without --tp), tp, tp-sp,
+ * kvr-tp and pp-chunked run on the executor's cpu backend (native/MODEL.md).
  */
-export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = [];
+export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = ['ring-q'];
 
 /** Strategies built on collectives (all-gather, reduce-scatter, all-reduce): they take --collective. */
-export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'];
+export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'];
+
+/** Strategies that take --tp: GPUs per tensor-parallel group (ring-kv, ring-q, pp-chunked: default 1). */
+export const TP_STRATEGIES: readonly StrategyName[] = ['kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'];
 
 /**
  * How a collective is scheduled as point-to-point transfers: `ring` (p-1 steps, each rank sends one
@@ -80,9 +84,13 @@ export interface TransferOp {
   deps: number[];
   /**
    * `hidden`: rows [token_start, token_end) of the hidden state (d x b bytes per token; the
-   * all-reduces of tensor parallelism). Absent: K,V.
+   * all-reduces of tensor parallelism, pp-chunked's stage-to-stage sends). `query`: the queries of
+   * those tokens (heads x head_dim x b per token; ring-q). `attn-out`: partial attention outputs and
+   * their fp32 log-sum-exps (heads x (head_dim x b + 4) per token; ring-q's all-to-all). Absent: K,V.
    */
-  payload?: 'hidden';
+  payload?: 'hidden' | 'query' | 'attn-out';
+  /** Query heads carried by a `query` or `attn-out` transfer (a tensor-parallel shard); absent: all heads. */
+  heads?: number;
   /** K,V of this many KV heads only (a tensor-parallel shard, kvr-tp); absent: all KV heads. */
   kv_heads?: number;
   /**
@@ -165,6 +173,10 @@ export interface Plan {
   collective?: CollectiveChoice;
   /** Ring channels of tsp's explicit all-gather transfers, when more than one. */
   channels?: number;
+  /** pp-chunked: pipeline stages (each a tensor-parallel group of `tp` GPUs holding a slice of the layers). */
+  pp?: number;
+  /** pp-chunked: tokens of each prompt chunk that flows through the stages (the last may be shorter). */
+  chunk?: number;
 }
 
 /**
