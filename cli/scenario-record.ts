@@ -30,6 +30,9 @@ export interface ScenarioRecord {
   channels: number | null;
   protocol: string | null;
   tp: number | null;
+  /** pp-chunked: --pp and --chunk, when given (a number of tokens, or "search"). */
+  pp?: number;
+  chunk?: number | 'search';
   search: { method: string; granularity_tokens: number } | null;
   predictor: string | null;
   /** kvr-p interpolate: the table's identity (model, GPU and their digests, attention, topology). */
@@ -50,7 +53,8 @@ export interface ScenarioRecord {
 export function scenarioRecord(s: Scenario): ScenarioRecord {
   const t = s.topology;
   const id = (index: number): string => t.nodes[index]?.id ?? String(index);
-  const usesCollectives = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(s.strategy);
+  // The ring and pipeline strategies have collectives only with tensor parallelism inside.
+  const usesCollectives = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(s.strategy) || (['ring-kv', 'ring-q', 'pp-chunked'].includes(s.strategy) && (s.tp ?? 1) > 1);
   return {
     model: { ...s.model },
     gpu: {
@@ -74,6 +78,8 @@ export function scenarioRecord(s: Scenario): ScenarioRecord {
     channels: usesCollectives ? (s.channels ?? null) : null,
     protocol: usesCollectives ? (s.protocol ?? null) : null,
     tp: s.tp ?? null,
+    ...(s.pp === undefined ? {} : { pp: s.pp }),
+    ...(s.chunk === undefined ? {} : { chunk: s.chunk }),
     search: s.search === undefined ? null : { method: s.search.method, granularity_tokens: s.search.granularity },
     predictor: s.predictor ?? null,
     partition_table:
