@@ -10,7 +10,7 @@ export type StrategyName = (typeof STRATEGY_NAMES)[number];
 /**
  * Strategies whose plans only the simulator runs (the native executor lacks their op semantics):
  * ring-q (its query and partial-output transfers); ring-kv (with or without --tp), tp, tp-sp,
- * kvr-tp and pp-chunked run on the executor's cpu backend (native/MODEL.md).
+ * kvr-tp and pp-chunked (one GPU a stage) run on the executor's cpu backend (native/MODEL.md).
  */
 export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = ['ring-q'];
 

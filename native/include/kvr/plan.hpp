@@ -99,7 +99,7 @@ struct Plan {
   std::vector<int64_t> partition;  // query tokens per rank (sums to context when the sequence is split)
   std::vector<int64_t> kv_tokens;  // tokens of K,V each rank holds after prefill
   int last_rank = 0;
-  int tp = 1;  // tensor-parallel group size (tp, tp-sp: gpus; kvr-tp: GPUs a group)
+  int tp = 1;  // tensor-parallel group size (tp, tp-sp: gpus; kvr-tp: GPUs a group; ring-kv: GPUs a ring position)
   std::vector<PlanOp> ops;
 
   // Where rank r's chunk starts: sum of partition[0..r).
@@ -114,6 +114,9 @@ struct RankLayout {
   int64_t op_prefix = 0;         // the `prefix` its layer ops carry
   TensorShard shard;             // the heads, KV heads and FFN columns it computes
   bool sharded = false;          // tensor parallel: o and mlp produce partial sums
+  int first_layer = 0;           // pp-chunked: its stage's layers [first_layer, first_layer + layer_count)
+  int layer_count = -1;          // -1: every layer
+  bool computes_layer(int layer) const { return layer_count < 0 || (layer >= first_layer && layer < first_layer + layer_count); }
 
   int64_t row_count() const;
   // Row index of a position, or -1 when the rank has no row there.

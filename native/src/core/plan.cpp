@@ -19,7 +19,7 @@ constexpr const char* kPlanSchema = "kvr-plan@1";
 
 // Strategies this executor knows how to run; a new one in sim/plan/plan.ts goes here too.
 constexpr const char* kStrategyNames[] = {"single", "tsp", "tsp-causal", "kvr", "kvr-e", "kvr-s", "kvr-p",
-                                         "ring-kv", "tp", "tp-sp", "kvr-tp"};
+                                         "ring-kv", "tp", "tp-sp", "kvr-tp", "pp-chunked"};
 
 // Absurd sizes are refused before anything is allocated for them.
 constexpr int64_t kMaxLayers = 4096;
@@ -112,6 +112,9 @@ bool require_choice(const json::Value& object, const char* key, const Field& fie
 }
 
 void check_strategy(const std::string& strategy, const Field& field) {
+  KVR_PLAN_CHECK(strategy != "ring-q", field,
+                 "ring-q runs only on the simulator (the executor has no query or partial-output transfers); "
+                 "run ring-kv, its pass-KV twin, here");
   const bool known = std::any_of(std::begin(kStrategyNames), std::end(kStrategyNames),
                                  [&](const char* name) { return strategy == name; });
   if (known) return;
@@ -262,6 +265,19 @@ void parse_compute(const json::Value& object, int64_t i, const PlanShape& shape,
                        " (the rank's last row .. its cache) (got " + std::to_string(op.keys) + ")");
     return;
   }
+  if (plan.strategy == "pp-chunked") {
+    // A stage runs its own layers over one prompt chunk at a time, causal over the chunks so far.
+    const RankLayout& rank = shape.layouts[static_cast<size_t>(op.rank)];
+    KVR_PLAN_CHECK(rank.computes_layer(op.layer), (Field{"plan.ops", i, "layer"}),
+                   std::to_string(op.layer) + ", but rank " + std::to_string(op.rank) + "'s stage has layers " +
+                       std::to_string(rank.first_layer) + ".." + std::to_string(rank.first_layer + rank.layer_count - 1));
+    KVR_PLAN_CHECK(op.prefix + op.tokens <= plan.context, (Field{"plan.ops", i, "tokens"}),
+                   "the chunk [" + std::to_string(op.prefix) + ", " + std::to_string(op.prefix + op.tokens) +
+                       ") ends beyond the context " + std::to_string(plan.context));
+    KVR_PLAN_CHECK(op.causal && op.keys == op.prefix + op.tokens, (Field{"plan.ops", i, "keys"}),
+                   "expected prefix + tokens = " + std::to_string(op.prefix + op.tokens) + ", causal (got " + std::to_string(op.keys) + ")");
+    return;
+  }
   const int64_t chunk = plan.partition[static_cast<size_t>(op.rank)];
   const int64_t start = shape.chunk_start[static_cast<size_t>(op.rank)];
   const int64_t held = plan.kv_tokens[static_cast<size_t>(op.rank)];
@@ -368,12 +384,14 @@ void parse_general_transfer(const json::Value& object, int64_t i, const PlanShap
 // ring-kv: the s-th attn op of a rank in a layer is step s, against the K,V block of rank i - s
 // (sim/plan/strategies/ring-kv.ts); its shape must be that step's.
 void check_ring_steps(Plan& plan) {
-  const int p = plan.gpus;
+  // Ring positions of t ranks each (ring-kv --tp): rank r is position r / t.
+  const int t = plan.tp;
+  const int p = plan.gpus / t;
   const int64_t parts = 2 * int64_t{p};
   std::vector<int64_t> chunks(static_cast<size_t>(parts), plan.context / parts);
   for (int64_t k = 0; k < plan.context % parts; ++k) chunks[static_cast<size_t>(k)] += 1;
   auto chunk = [&](int k) { return chunks[static_cast<size_t>(k)]; };
-  std::vector<int> steps(static_cast<size_t>(p) * plan.model.layers, 0);
+  std::vector<int> steps(static_cast<size_t>(plan.gpus) * plan.model.layers, 0);
   for (PlanOp& op : plan.ops) {
     if (op.kind != OpKind::Compute || op.layer < 0) continue;
     int& count = steps[static_cast<size_t>(op.rank) * plan.model.layers + op.layer];
@@ -387,7 +405,7 @@ void check_ring_steps(Plan& plan) {
     const int s = count++;
     KVR_PLAN_CHECK(s < p, (Field{"plan.ops", i}), "more than " + std::to_string(p) + " attn steps in a layer");
     op.ring_step = s;
-    const int r = op.rank;
+    const int r = op.rank / t;
     const int j = (r - s + p) % p;
     const int late = 2 * p - 1 - r;
     int64_t tokens = chunk(r) + chunk(late);
@@ -399,7 +417,7 @@ void check_ring_steps(Plan& plan) {
     }
     const bool ok = op.tokens == tokens && op.keys == keys && op.causal == (s == 0) && op.merge == (s > 0) && op.prefix == 0;
     KVR_PLAN_CHECK(ok, (Field{"plan.ops", i}),
-                   "attn step " + std::to_string(s) + " of rank " + std::to_string(r) + " is tokens " + std::to_string(tokens) +
+                   "attn step " + std::to_string(s) + " of rank " + std::to_string(op.rank) + " is tokens " + std::to_string(tokens) +
                        ", keys " + std::to_string(keys) + ", prefix 0, causal " + (s == 0 ? "true" : "false") +
                        ", merge " + (s > 0 ? "true" : "false") + "; the op differs");
   }
@@ -449,6 +467,20 @@ void parse_transfer(const json::Value& object, int64_t i, const PlanShape& shape
   }
   if (shape.general) {
     parse_general_transfer(object, i, shape, op);
+    return;
+  }
+  if (const json::Value* payload = object.find("payload")) {
+    // pp-chunked: a chunk's hidden rows from one stage to the next.
+    const bool hidden_send = plan.strategy == "pp-chunked" && payload->is_string() && payload->as_string() == "hidden" &&
+                             op.transfer_name == "send";
+    KVR_PLAN_CHECK(hidden_send, (Field{"plan.ops", i, "payload"}),
+                   "only pp-chunked sends hidden-state rows outside collectives (got " + describe(*payload) + " in a " +
+                       plan.strategy + " " + op.transfer_name + ")");
+    op.payload_hidden = true;
+    const int64_t expected = (op.token_end - op.token_start) * int64_t{plan.model.hidden} * plan.model.dtype_bytes;
+    op.bytes = read_int(require(object, "bytes", Field{"plan.ops", i, "bytes"}), Field{"plan.ops", i, "bytes"}, 0, int64_t{1} << 62);
+    KVR_PLAN_CHECK(op.bytes == expected, (Field{"plan.ops", i, "bytes"}),
+                   std::to_string(op.bytes) + ", not (token_end - token_start) * hidden * dtype_bytes = " + std::to_string(expected));
     return;
   }
   KVR_PLAN_CHECK(op.transfer_name != "reducescatter", (Field{"plan.ops", i, "name"}),
@@ -566,16 +598,18 @@ Plan parse_plan(const json::Value& document) {
   plan.context = require_int(document, "context", Field{"plan", -1, "context"}, 1, kMaxContext);
 
   plan.partition = parse_rank_counts(document, "partition", "plan.partition", plan.gpus, 1, kMaxContext);
+  if (const json::Value* tp = document.find("tp")) {
+    plan.tp = static_cast<int>(read_int(*tp, Field{"plan", -1, "tp"}, 1, plan.gpus));
+  }
   // Under tensor parallelism every rank of a group computes the group's tokens (rank_layouts checks).
-  const bool tensor_parallel = plan.strategy == "tp" || plan.strategy == "tp-sp" || plan.strategy == "kvr-tp";
+  // pp-chunked: every stage computes all tokens; ring-kv --tp: a position's tokens on each of its ranks.
+  const bool tensor_parallel = plan.strategy == "tp" || plan.strategy == "tp-sp" || plan.strategy == "kvr-tp" ||
+                               plan.strategy == "pp-chunked" || (plan.strategy == "ring-kv" && plan.tp > 1);
   int64_t total = 0;
   for (const int64_t tokens : plan.partition) total += tokens;
   KVR_PLAN_CHECK(tensor_parallel || total == plan.context, Field{"plan.partition"},
                  "sums to " + std::to_string(total) + ", not the context " + std::to_string(plan.context));
   plan.kv_tokens = parse_rank_counts(document, "kv_tokens", "plan.kv_tokens", plan.gpus, 1, plan.context);
-  if (const json::Value* tp = document.find("tp")) {
-    plan.tp = static_cast<int>(read_int(*tp, Field{"plan", -1, "tp"}, 1, plan.gpus));
-  }
 
   plan.last_rank =
       static_cast<int>(require_int(document, "last_rank", Field{"plan", -1, "last_rank"}, 0, plan.gpus - 1));

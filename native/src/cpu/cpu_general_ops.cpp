@@ -90,8 +90,9 @@ void GeneralOps::attn(const PlanOp& op) {
   const float minus_infinity = -std::numeric_limits<float>::infinity();
   std::vector<TokenRange> keys;
   if (ring_kv) {
+    // Position k - s, same shard: rank r - s t (mod p).
     const int p = static_cast<int>(ranks.size());
-    keys = rank((op.rank - op.ring_step + p) % p).layout.rows;
+    keys = rank(((op.rank - op.ring_step * ring_tp) % p + p) % p).layout.rows;
   } else {
     keys = {{0, op.keys}};
   }

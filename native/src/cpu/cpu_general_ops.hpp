@@ -15,7 +15,8 @@ struct GeneralOps {
   const ModelConfig& model;
   const ModelWeights& weights;
   std::vector<RankState>& ranks;
-  bool ring_kv = false;  // attn steps read the K,V block of rank i - step
+  bool ring_kv = false;  // attn steps read the K,V block of ring position i - step
+  int ring_tp = 1;       // ring-kv --tp: ranks a ring position (rank r is position r / ring_tp, shard r mod ring_tp)
 
   void qkv(const PlanOp& op);
   void attn(const PlanOp& op);
