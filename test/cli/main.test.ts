@@ -111,7 +111,7 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--model', 'llama9'], /^kvr: --model: unknown model "llama9" \(presets: llama2-7b, .*; test models: tiny-llama, tiny-falcon; hf:<repo id>; or a JSON file or folder with config\.json\)$/],
     [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, h100-pcie, gh200, h20, b200, l40s, mi300x, ideal; a calibrated profile in calibration\/profiles\/; or a JSON file\)$/],
     [['simulate', '--topology', 'torus'], /^kvr: --topology: unknown topology "torus" \(presets: switch, ring, pcie, multi-node, pcie-2s; or a JSON file\)$/],
-    [['simulate', '--strategy', 'ring-attn'], /^kvr: --strategy: unknown strategy "ring-attn" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p, ring-kv, tp, tp-sp, kvr-tp\)$/],
+    [['simulate', '--strategy', 'ring-attn'], /^kvr: --strategy: unknown strategy "ring-attn" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p, ring-kv, tp, tp-sp, kvr-tp, ring-q, pp-chunked\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '50,49'], /^kvr: --partition: chunks must sum to the context 100 \(they sum to 99\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '100,0'], /^kvr: --partition: chunk 1 must be a positive integer/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '120,-20'], /^kvr: --partition: chunk 1 must be a positive integer/],
@@ -144,10 +144,15 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--strategy', 'kvr-tp', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
     [['simulate', '--strategy', 'kvr-tp', '--gpus', '8'], /^kvr: --tp: is required by strategy kvr-tp: GPUs per tensor-parallel group/],
     [['simulate', '--strategy', 'kvr-tp', '--gpus', '8', '--tp', 'four'], /^kvr: --tp: expected an integer/],
-    [['simulate', '--strategy', 'tp', '--tp', '2'], /^kvr: --tp: only applies to --strategy kvr-tp/],
+    [['simulate', '--strategy', 'tp', '--tp', '2'], /^kvr: --tp: only applies to --strategy kvr-tp, ring-kv, ring-q, pp-chunked /],
+    [['simulate', '--strategy', 'ring-kv', '--pp', '2'], /^kvr: --pp: only applies to --strategy pp-chunked \(strategy is ring-kv\)$/],
+    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--pp', '40'], /^kvr: --pp: expected an integer in 1\.\.32/],
+    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--pp', '2'], /^kvr: pp: stages x tp must equal the 4 GPUs \(got 2 x 1 = 2\)$/],
+    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--context', '4096', '--chunk', '5000'], /^kvr: --chunk: /],
+    [['simulate', '--strategy', 'ring-q', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
     [['simulate', '--strategy', 'ring-kv', '--gpus', '8', '--context', '12'], /^kvr: --context: ring-kv cuts the context into 2 x 8 = 16 zig-zag chunks: needs at least 16 tokens \(got 12\)$/],
     [['simulate', '--strategy', 'tp', '--model', 'tiny-llama', '--gpus', '64', '--context', '64'], /^kvr: --gpus: tensor parallelism over 64 GPUs needs at least one attention head/],
-    [['simulate', '--strategy', 'kvr-e', '--collective', 'direct'], /^kvr: --collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp\); strategy is kvr-e$/],
+    [['simulate', '--strategy', 'kvr-e', '--collective', 'direct'], /^kvr: --collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp, ring-kv, ring-q, pp-chunked\); strategy is kvr-e$/],
     [['simulate', '--strategy', 'tsp', '--collective', 'nvls'], /^kvr: --collective: unknown value "nvls" \(allowed: auto, ring, tree, hierarchical, direct\)$/],
     [['simulate', '--oversubscription', '2'], /^kvr: --oversubscription: only applies to --topology multi-node \(topology is switch\)$/],
     [['simulate', '--topology', 'multi-node', '--oversubscription', '0.5'], /^kvr: --oversubscription: expected a ratio >= 1, e.g. 2 \(got "0.5"\)$/],
@@ -189,7 +194,7 @@ describe('kvr demo and help', () => {
     expect(demo.rows).toHaveLength(16);
     for (const row of demo.rows) expect(row.speedup_over_tsp['kvr-e']).toBe(row.ttft_s.tsp / row.ttft_s['kvr-e']);
     expect(demo.compare.schema).toBe('kvr-compare@3');
-    expect(demo.compare.rows).toHaveLength(10);
+    expect(demo.compare.rows).toHaveLength(12);
   });
 
   test('help and no arguments print usage with exit 0', async () => {
