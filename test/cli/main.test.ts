@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../../cli/main.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
@@ -202,5 +203,35 @@ describe('kvr demo and help', () => {
     const help = await run(['simulate', '--help']);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/--strategy <name>\s+single\|tsp\|tsp-causal\|kvr\|kvr-e/);
+  });
+});
+
+describe('issue 18: context parallelism with TP inside, pass-Q and chunked pipeline prefill at scale', () => {
+  const model405b = readFileSync(new URL('../../examples/llama3.1-405b.json', import.meta.url), 'utf8');
+  // One pass of a whole sequential SwiGLU model over C tokens, causal attention, and one logit row (DESIGN §2).
+  const flops = (m: { layers: number; hidden: number; heads: number; kv_heads: number; head_dim: number; ffn: number; vocab: number }, C: number) =>
+    m.layers * (2 * C * m.hidden * (m.heads + 2 * m.kv_heads) * m.head_dim + 2 * m.heads * m.head_dim * C * (C + 1) + 2 * C * m.heads * m.head_dim * m.hidden + 6 * C * m.hidden * m.ffn) +
+    2 * m.hidden * m.vocab;
+
+  test.each(['ring-kv', 'ring-q'])('%s --tp 8 on 32 GPUs over 4 nodes, llama3.1-405b from examples/, 128k: runs, FLOPs by hand', async (strategy) => {
+    const argv = ['simulate', '--strategy', strategy, '--tp', '8', '--gpus', '32', '--topology', 'multi-node', '--model', 'm.json', '--context', '131072', '--json'];
+    const { code, out, err } = await run(argv, { 'm.json': model405b });
+    expect([code, err]).toEqual([0, '']);
+    const r = JSON.parse(out);
+    expect(r.tensor_parallel).toBe(8);
+    expect(r.partition).toEqual(new Array(32).fill(131072 / 4));
+    expect(r.flops_total).toBe(flops(JSON.parse(model405b), 131072));
+    expect(r.ring_choice.recommended).toBe('ring-kv');
+  });
+
+  test('pp-chunked --pp 4 on 4 H100 for llama2-70b at 128k: 16 chunks of 8192, FLOPs by hand, a quarter of the layers a stage', async () => {
+    const argv = ['simulate', '--strategy', 'pp-chunked', '--pp', '4', '--gpus', '4', '--model', 'llama2-70b', '--gpu', 'h100-sxm', '--context', '131072', '--json'];
+    const { code, out, err } = await run(argv);
+    expect([code, err]).toEqual([0, '']);
+    const r = JSON.parse(out);
+    expect(r.pipeline).toEqual({ stages: 4, chunk_tokens: 8192, chunks: 16 });
+    expect(r.flops_total).toBe(flops(MODEL_PRESETS['llama2-70b']!, 131072));
+    // 20 layers of K,V (2 x 8 x 128 x 2 bytes a token and layer) for every token on every stage.
+    for (const rank of r.ranks) expect(rank.kv_cache_bytes).toBe(131072 * 4096 * 20);
   });
 });
