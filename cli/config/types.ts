@@ -72,7 +72,7 @@ export type PartitionText = string;
  * One scenario of a sweep: the flags of `kvr simulate`, in snake_case. A key left out takes the
  * default of `kvr simulate`. Keys that do not apply to a row's strategy or topology are ignored
  * for that row (search, granularity: kvr-s, kvr-tp; predictor, table: kvr-p; partition: kvr;
- * collective: strategies with collectives; tp: kvr-tp; gpus_per_node, nic_*, oversubscription:
+ * collective: strategies with collectives; tp: kvr-tp, ring-kv, ring-q, pp-chunked; gpus_per_node, nic_*, oversubscription:
  * multi-node; gpus_per_switch: pcie, pcie-2s; socket_bandwidth: pcie-2s; bandwidth, latency:
  * topology presets).
  */
@@ -116,7 +116,7 @@ export interface SweepScenario {
   socket_bandwidth?: Quantity;
   /** tsp, tsp-causal, tp, tp-sp, kvr-tp: collective algorithm (auto, the default: the tuner's pick per collective; or ring, hierarchical, direct). */
   collective?: CollectiveChoice;
-  /** kvr-tp: GPUs per tensor-parallel group (divides gpus; default: a node on multi-node). */
+  /** kvr-tp, ring-kv, ring-q, pp-chunked: GPUs per tensor-parallel group (divides gpus; kvr-tp's default: a node on multi-node; the others: 1). */
   tp?: GpuCount;
   /** Every GEMM, activations and attention: fp16, bf16 or fp8 (default fp16). */
   dtype?: Dtype;

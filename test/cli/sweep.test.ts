@@ -296,7 +296,7 @@ describe('product expansion', () => {
           if (p.topology !== 'multi-node') expect(p.oversubscription).toBeUndefined();
           if (p.predictor !== 'interpolate') expect(p.table).toBeUndefined();
           if (!['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'].includes(String(p.strategy ?? 'kvr-e'))) expect(p.collective).toBeUndefined();
-          if (p.strategy !== 'kvr-tp') expect(p.tp).toBeUndefined();
+          if (!['kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'].includes(String(p.strategy ?? 'kvr-e'))) expect(p.tp).toBeUndefined();
         }
       }),
       propertyOptions(200),
