@@ -159,7 +159,9 @@ export interface Plan {
   /**
    * Query tokens of each rank, in rank order. They sum to the context when the sequence is split
    * (single, tsp, kvr, ring-kv); under tensor parallelism every rank of a group computes its
-   * group's tokens for its share of the heads (tp: all C on every rank; kvr-tp: the group's chunk).
+   * group's tokens for its share of the heads (tp: all C on every rank; kvr-tp: the group's chunk;
+   * ring-kv and ring-q with tp: the position's two zig-zag chunks). pp-chunked: every stage computes
+   * all C tokens (for its layers, a chunk at a time).
    */
   partition: number[];
   /** Tokens of K,V each rank holds after prefill. */
@@ -167,7 +169,7 @@ export interface Plan {
   /** The rank that computes the first token's logits. */
   last_rank: number;
   ops: PlanOp[];
-  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group); absent: 1. */
+  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group; ring-kv, ring-q: per ring position; pp-chunked: per stage); absent: 1. */
   tp?: number;
   /** Collective algorithm of the plan's all-gathers, reduce-scatters and all-reduces, when not ring (auto: chosen per collective, on each op). */
   collective?: CollectiveChoice;
