@@ -9,10 +9,10 @@ export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /**
  * Strategies whose plans only the simulator runs (the native executor lacks their op semantics):
- * ring-q (its query and partial-output transfers); ring-kv (with or without --tp), tp, tp-sp,
- * kvr-tp and pp-chunked (one GPU a stage) run on the executor's cpu backend (native/MODEL.md).
+ * none now; ring-kv and ring-q (with or without --tp), tp, tp-sp, kvr-tp and pp-chunked (one GPU
+ * a stage) run on the executor's cpu backend (native/MODEL.md).
  */
-export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = ['ring-q'];
+export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = [];
 
 /** Strategies built on collectives (all-gather, reduce-scatter, all-reduce): they take --collective. */
 export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'];

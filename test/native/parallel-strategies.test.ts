@@ -40,7 +40,7 @@ const reference = (m: ModelSpec) => {
   return references.get(m)!;
 };
 
-describe('CPU backend: ring-kv (with and without tp), tp, tp-sp, kvr-tp and pp-chunked compute what one rank computes', () => {
+describe('CPU backend: ring-kv and ring-q (with and without tp), tp, tp-sp, kvr-tp and pp-chunked compute what one rank computes', () => {
   const cases: [string, ModelSpec, Omit<PlanRequest, 'model' | 'context'>][] = [];
   for (const [name, m] of [['llama-like', tinyLlama], ['falcon-like', tinyFalcon]] as const) {
     for (const gpus of [2, 3, 4]) {
@@ -66,10 +66,14 @@ describe('CPU backend: ring-kv (with and without tp), tp, tp-sp, kvr-tp and pp-c
   cases.push(['straddling GQA ring-kv 2 positions x tp 3', straddling, { strategy: 'ring-kv', gpus: 6, tp: 3 }]);
   cases.push(['straddling GQA ring-kv 2 positions x tp 3 direct', straddling, { strategy: 'ring-kv', gpus: 6, tp: 3, collective: 'direct' }]);
   cases.push(['straddling GQA pp-chunked 2 stages, chunks of 100', straddling, { strategy: 'pp-chunked', gpus: 2, chunk: 100 }]);
+  cases.push(['straddling GQA ring-q 4 positions', straddling, { strategy: 'ring-q', gpus: 4 }]);
+  cases.push(['straddling GQA ring-q 2 positions x tp 3 direct', straddling, { strategy: 'ring-q', gpus: 6, tp: 3, collective: 'direct' }]);
   for (const [name, m] of [['llama-like', tinyLlama], ['falcon-like', tinyFalcon]] as const) {
     cases.push([`${name} ring-kv 2 positions x tp 2`, m, { strategy: 'ring-kv', gpus: 4, tp: 2 }]);
     cases.push([`${name} ring-kv 3 positions x tp 2`, m, { strategy: 'ring-kv', gpus: 6, tp: 2 }]);
     cases.push([`${name} pp-chunked 2 stages, chunks of 64`, m, { strategy: 'pp-chunked', gpus: 2, chunk: 64 }]);
+    cases.push([`${name} ring-q p=3`, m, { strategy: 'ring-q', gpus: 3 }]);
+    cases.push([`${name} ring-q 2 positions x tp 2`, m, { strategy: 'ring-q', gpus: 4, tp: 2 }]);
     cases.push([`${name} pp-chunked ${m.layers} stages, one chunk`, m, { strategy: 'pp-chunked', gpus: m.layers }]);
   }
 
@@ -125,7 +129,7 @@ describe('CPU backend: ring-kv (with and without tp), tp, tp-sp, kvr-tp and pp-c
   });
 });
 
-describe('pp-chunked and ring-kv --tp plans that lose data compute something else', () => {
+describe('pp-chunked, ring-q and ring-kv --tp plans that lose data compute something else', () => {
   test('a pp-chunked plan that drops a chunk of hidden rows between stages', async () => {
     const plan = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 96, gpus: 2, chunk: 32 });
     const broken: Plan = structuredClone(plan);
@@ -134,6 +138,22 @@ describe('pp-chunked and ring-kv --tp plans that lose data compute something els
     send.token_end = send.token_start;
     send.bytes = 0;
     const good = await executePlan(plan, once);
+    const bad = await executePlan(broken, once);
+    expect(relativeError(bad.logits, good.logits)).toBeGreaterThan(1e-3);
+  });
+
+  test('a ring-q plan that drops a returned partial output computes something else; runs are bit-identical', async () => {
+    const plan = buildPlan({ strategy: 'ring-q', model: tinyLlama, context: 96, gpus: 3 });
+    const broken: Plan = structuredClone(plan);
+    // Layer 1's partial outputs of rank 0's queries from rank 1 (step 2): rank 0's late chunk, which holds the last token.
+    const back = broken.ops.find((op) => op.kind === 'transfer' && op.payload === 'attn-out' && op.layer === 1 && op.dst === 0 && op.src === 1)!;
+    if (back.kind !== 'transfer') throw new Error('unreachable');
+    back.ranges = [[back.ranges![0]![0], back.ranges![0]![0]]];
+    back.token_end = back.token_start;
+    back.bytes = 0;
+    const good = await executePlan(plan, once);
+    const again = await executePlan(plan, once);
+    expect(Array.from(again.logits)).toEqual(Array.from(good.logits));
     const bad = await executePlan(broken, once);
     expect(relativeError(bad.logits, good.logits)).toBeGreaterThan(1e-3);
   });
@@ -182,7 +202,7 @@ describe('plans the executor refuses, with the field named', () => {
     expect(error.message).toMatch(/attn step 1 of rank \d is tokens \d+, keys \d+/);
   });
 
-  test('pp-chunked with tensor parallelism, an op outside its stage layers, and ring-q: one line each', async () => {
+  test('pp-chunked with tensor parallelism, and an op outside its stage layers: one line each', async () => {
     const tp = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 64, gpus: 4, tp: 2 });
     expect((await rejection(tp)).message).toMatch(/plan\.tp: pp-chunked runs on the executor with one GPU a stage \(expected 1, got 2\)/);
     const plan = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 64, gpus: 2 });
@@ -190,8 +210,6 @@ describe('plans the executor refuses, with the field named', () => {
     if (op.kind !== 'compute') throw new Error('unreachable');
     op.layer = 0;
     expect((await rejection(plan)).message).toMatch(/plan\.ops\[\d+\]\.layer: 0, but rank 1's stage has layers 1\.\.1/);
-    const ringQ = buildPlan({ strategy: 'ring-q', model: tinyLlama, context: 64, gpus: 2 });
-    expect((await rejection(ringQ)).message).toMatch(/ring-q runs only on the simulator/);
   });
 
   test('a tp plan whose tp is not its GPU count', async () => {

@@ -80,6 +80,10 @@ struct PlanOp {
   bool payload_hidden = false;      // `payload: "hidden"`: rows of the hidden state (d values a token)
   int kv_heads = -1;                // K,V of this many KV heads (the sender's shard); -1: all of them
   std::vector<TokenRange> ranges;   // K,V of these ranges (ring-kv); empty: [token_start, token_end)
+  // ring-q: `payload: "query"` (queries of the ranges' positions) or `"attn-out"` (partial attention
+  // outputs and their log-sum-exps for those positions, back to the queries' owner).
+  bool payload_query = false;
+  bool payload_attn_out = false;
   // Hidden transfers: the partial-sum slot they carry (partial_slot(name, layer) of the o or mlp op
   // whose output they reduce or gather), -1 when they carry none (tp-sp's first all-gather).
   int partial_slot = -1;
@@ -127,6 +131,9 @@ struct RankLayout {
 // Strategies whose ranks are not one contiguous chunk of whole-model rows (ring-kv, tp, tp-sp,
 // kvr-tp): the backends run them with the general (row-list, sharded) code paths.
 bool uses_general_layout(const std::string& strategy);
+
+// ring-kv and ring-q: zig-zag layouts whose attention runs in ring steps.
+inline bool is_ring_strategy(const std::string& strategy) { return strategy == "ring-kv" || strategy == "ring-q"; }
 
 // One RankLayout per rank. Throws InvalidPlan when the plan's partition, kv_tokens or tp do not
 // fit its strategy.

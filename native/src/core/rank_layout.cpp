@@ -81,7 +81,7 @@ int64_t RankLayout::row_of(int64_t position) const {
 }
 
 bool uses_general_layout(const std::string& strategy) {
-  return strategy == "ring-kv" || strategy == "tp" || strategy == "tp-sp" || strategy == "kvr-tp";
+  return strategy == "ring-kv" || strategy == "ring-q" || strategy == "tp" || strategy == "tp-sp" || strategy == "kvr-tp";
 }
 
 std::vector<RankLayout> rank_layouts(const Plan& plan) {
@@ -92,7 +92,7 @@ std::vector<RankLayout> rank_layouts(const Plan& plan) {
   std::vector<RankLayout> layouts(static_cast<size_t>(p));
   const std::string& strategy = plan.strategy;
 
-  if (strategy == "ring-kv") {
+  if (is_ring_strategy(strategy)) {
     // Zig-zag over g = p / t ring positions: 2g even chunks; position k (ranks k*t .. k*t+t-1)
     // holds chunks k and 2g-1-k, rank k*t+j as tensor shard j of t (sim/plan/strategies/ring-kv.ts).
     const int t = plan.tp;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <thread>
 
@@ -67,7 +68,7 @@ class CpuBackend final : public Backend {
 
  private:
   RankState& rank_state(int rank);
-  cpu::GeneralOps general_ops() { return cpu::GeneralOps{model_, weights_, ranks_, ring_kv_, ring_tp_}; }
+  cpu::GeneralOps general_ops() { return cpu::GeneralOps{model_, weights_, ranks_, ring_kv_, ring_tp_, ring_q_}; }
   const cpu::LayerWeights& layer_weights(int layer) const;
   void norm(const float* x, float* y, const std::vector<float>& scale, const std::vector<float>& bias,
             int64_t rows) const;
@@ -85,6 +86,7 @@ class CpuBackend final : public Backend {
   bool general_ = false;  // ring-kv or tensor parallel: cpu_general_ops.cpp runs the ops
   bool ring_kv_ = false;
   int ring_tp_ = 1;
+  bool ring_q_ = false;
   cpu::ModelWeights weights_;
   std::vector<RankState> ranks_;
   std::vector<OpTime> op_times_;  // by op id; each op's entry is written only by its own queue
@@ -116,8 +118,13 @@ void CpuBackend::prepare(const Plan& plan) {
 
   // Estimate first: a plan that cannot fit fails here with sizes, not halfway through allocating.
   double needed = cpu::weight_bytes(model) + sizeof(float) * static_cast<double>(model.vocab);
-  for (int r = 0; r < plan.gpus; ++r)
-    needed += cpu::rank_state_bytes(model, layouts[static_cast<size_t>(r)], senders[static_cast<size_t>(r)]);
+  for (int r = 0; r < plan.gpus; ++r) {
+    const RankLayout& layout = layouts[static_cast<size_t>(r)];
+    needed += cpu::rank_state_bytes(model, layout, senders[static_cast<size_t>(r)]);
+    // ring-q: visiting queries, partial outputs (two layers) and the returned ones (ring-q buffers below).
+    const double q_width = static_cast<double>(layout.shard.heads) * (model.head_dim + 1);
+    if (plan.strategy == "ring-q") needed += sizeof(float) * q_width * (3.0 * plan.context + plan.gpus * static_cast<double>(layout.row_count()));
+  }
   cpu::check_fits_in_memory(needed);
 
   // Checked before the allocations: a missing route is a mistake in the request, found at once.
@@ -129,7 +136,8 @@ void CpuBackend::prepare(const Plan& plan) {
   weights_ = cpu::ModelWeights();
   model_ = model;
   general_ = uses_general_layout(plan.strategy);
-  ring_kv_ = plan.strategy == "ring-kv";
+  ring_kv_ = is_ring_strategy(plan.strategy);
+  ring_q_ = plan.strategy == "ring-q";
   ring_tp_ = ring_kv_ ? plan.tp : 1;
   weights_ = cpu::generate_weights(model, options_.seed);
   ranks_.reserve(static_cast<size_t>(plan.gpus));
@@ -143,6 +151,16 @@ void CpuBackend::prepare(const Plan& plan) {
               "kv_tokens[" + std::to_string(r) + "] = " + std::to_string(kv_tokens) +
                   " does not cover the rank's chunk, which ends at " + std::to_string(layout.rows.back().end));
     ranks_.push_back(cpu::make_rank_state(model, layout, plan.gpus, senders[static_cast<size_t>(r)]));
+    if (ring_q_) {
+      cpu::RankState& state = ranks_.back();
+      const int64_t heads = layout.shard.heads;
+      const int64_t q_width = heads * model.head_dim;
+      state.visiting_q = cpu::allocate_floats(plan.context * q_width, "visiting queries");
+      state.partial_out = cpu::allocate_floats(2 * plan.context * q_width, "partial attention outputs");
+      state.partial_lse = cpu::allocate_floats(2 * plan.context * heads, "attention statistics");
+      state.returned_out = cpu::allocate_floats(plan.gpus * tokens * q_width, "returned attention outputs");
+      state.returned_lse = cpu::allocate_floats(plan.gpus * tokens * heads, "attention statistics");
+    }
   }
   op_times_.assign(plan.ops.size(), OpTime{});
   logits_ = cpu::allocate_floats(model.vocab, "the logits");
@@ -163,6 +181,8 @@ void CpuBackend::begin_run() {
     }
     // A transfer the plan forgot then shows up as a wrong result, not as last run's values.
     std::fill(state.kv_cache.begin(), state.kv_cache.end(), 0.0f);
+    std::fill(state.visiting_q.begin(), state.visiting_q.end(), 0.0f);
+    std::fill(state.returned_lse.begin(), state.returned_lse.end(), -std::numeric_limits<float>::infinity());
     for (cpu::PartialSlot& slot : state.partial.slots) {
       std::fill(slot.own.begin(), slot.own.end(), 0.0f);
       std::fill(slot.reduced.begin(), slot.reduced.end(), 0.0f);
