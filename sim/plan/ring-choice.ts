@@ -12,7 +12,8 @@ import { kvDtypeBytes } from '../model/precision.js';
  *     queries of the T new ones: pass-KV moves no more bytes);
  *   pass-Q otherwise.
  * NH, NKV: query and KV heads; e: bytes per K,V element; C: the GPU's dense peak; BW: the
- * bandwidth between ring neighbours.
+ * bandwidth between ring neighbours. The two thresholds are derived above from the paper's two
+ * criteria (hidden communication, smaller messages); they were not checked against its text.
  */
 export interface RingChoice {
   recommended: 'ring-kv' | 'ring-q';
