@@ -8,7 +8,7 @@ import { MODEL_PRESETS, MODEL_PRESET_NAMES } from '../sim/model/presets.js';
 import { resolveHfModel } from './hf-model.js';
 import { EXPERT_PARALLEL_STRATEGIES, MAX_CONTEXT, MAX_GPUS } from '../sim/plan/build-plan.js';
 import { checkExpertImbalance } from '../sim/plan/expert-routing.js';
-import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type Plan, type StrategyName } from '../sim/plan/plan.js';
+import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, TP_STRATEGIES, type Plan, type StrategyName } from '../sim/plan/plan.js';
 import { COLLECTIVE_PROTOCOLS } from '../sim/plan/collective-tuner.js';
 import type { Scenario } from '../sim/simulate.js';
 import { DEFAULT_SOCKET_BANDWIDTH, TOPOLOGY_PRESET_NAMES, presetTopology, type TopologyPresetName } from '../sim/topology/presets.js';
@@ -49,6 +49,8 @@ export interface ScenarioFlags {
   tp?: string;
   ep?: string;
   expertImbalance?: string;
+  pp?: string;
+  chunk?: string;
   collective?: string;
   channels?: string;
   protocol?: string;
@@ -102,7 +104,9 @@ export function addScenarioOptions(command: Command): Command {
     .addOption(new Option('--nics-per-node <n>', 'multi-node: NICs per node, dividing --gpus-per-node; fewer than GPUs: GPUs share a NIC (default: one per GPU)'))
     .addOption(new Option('--leaf <kind>', 'multi-node: shared|rails: one leaf switch for every NIC (default), or rail-optimised: NIC j of every node on leaf j, the leaves joined by a spine'))
     .addOption(new Option('--socket-bandwidth <rate>', `pcie-2s: inter-socket link bandwidth (default: ${d.socketBandwidth})`))
-    .addOption(new Option('--tp <n>', 'kvr-tp: GPUs per tensor-parallel group, dividing --gpus (default: --gpus-per-node on multi-node)'))
+    .addOption(new Option('--tp <n>', 'kvr-tp, ring-kv, ring-q, pp-chunked: GPUs per tensor-parallel group, dividing --gpus (kvr-tp default: --gpus-per-node on multi-node; the others: 1)'))
+    .addOption(new Option('--pp <n>', 'pp-chunked: pipeline stages, at most the layers; stages x --tp = --gpus (default: --gpus / --tp)'))
+    .addOption(new Option('--chunk <tokens>', 'pp-chunked: tokens per prompt chunk, or "search" for the one of least TTFT (default: 8192)'))
     .addOption(new Option('--ep <n>', `mixture-of-experts models under ${EXPERT_PARALLEL_STRATEGIES.join(', ')}: expert-parallel GPUs, 1 or --gpus (each holds E/n whole experts; all-to-all dispatch and combine) (default: 1, every expert split by columns)`))
     .addOption(new Option('--expert-imbalance <f>', 'with --ep: the busiest expert GPU\'s routed token-expert pairs over the mean, 1 (perfect balance, the default) to --ep'))
     .addOption(new Option('--collective <algo>', `${COLLECTIVE_CHOICES.join('|')}: how all-gathers, reduce-scatters and all-reduces run (${COLLECTIVE_STRATEGIES.join(', ')}; default: ${d.collective}, NCCL-style tuner per collective and size)`))
@@ -169,10 +173,15 @@ export function resolveScenario(flags: ScenarioFlags, io: CliIo): Scenario {
   }
   if (flags.channels !== undefined) scenario.channels = parseIntegerText(flags.channels, '--channels', { min: 1, max: 64 });
   if (flags.protocol !== undefined) scenario.protocol = checkChoice(flags.protocol, COLLECTIVE_PROTOCOLS, '--protocol');
-  if (flags.tp !== undefined && strategy !== 'kvr-tp') {
-    throw new KvrInputError('--tp', `only applies to --strategy kvr-tp (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
+  if (flags.tp !== undefined && !TP_STRATEGIES.includes(strategy)) {
+    throw new KvrInputError('--tp', `only applies to --strategy ${TP_STRATEGIES.join(', ')} (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
   }
   if (strategy === 'kvr-tp') scenario.tp = resolveTp(flags, gpus, isPreset && topologyName === 'multi-node');
+  else if (flags.tp !== undefined) scenario.tp = resolveTp(flags, gpus, false);
+  onlyFor('--pp', flags.pp, 'pp-chunked');
+  onlyFor('--chunk', flags.chunk, 'pp-chunked');
+  if (flags.pp !== undefined) scenario.pp = parseIntegerText(flags.pp, '--pp', { min: 1, max: model.layers });
+  if (flags.chunk !== undefined) scenario.chunk = flags.chunk === 'search' ? 'search' : parseTokens(flags.chunk, '--chunk', { min: 1, max: context });
   if (flags.ep !== undefined) {
     if (!EXPERT_PARALLEL_STRATEGIES.includes(strategy)) throw new KvrInputError('--ep', `only applies to --strategy ${EXPERT_PARALLEL_STRATEGIES.join(' or ')} (strategy is ${strategy})`);
     scenario.ep = parseIntegerText(flags.ep, '--ep', { min: 1, max: MAX_GPUS });

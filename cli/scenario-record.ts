@@ -33,6 +33,9 @@ export interface ScenarioRecord {
   /** Expert-parallel GPUs of a MoE model (--ep) and the busiest one's load factor (--expert-imbalance); absent: 1 and 1. */
   ep?: number;
   expert_imbalance?: number;
+  /** pp-chunked: --pp and --chunk, when given (a number of tokens, or "search"). */
+  pp?: number;
+  chunk?: number | 'search';
   search: { method: string; granularity_tokens: number } | null;
   predictor: string | null;
   /** kvr-p interpolate: the table's identity (model, GPU and their digests, attention, topology). */
@@ -53,7 +56,8 @@ export interface ScenarioRecord {
 export function scenarioRecord(s: Scenario): ScenarioRecord {
   const t = s.topology;
   const id = (index: number): string => t.nodes[index]?.id ?? String(index);
-  const usesCollectives = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(s.strategy);
+  // The ring and pipeline strategies have collectives only with tensor parallelism inside.
+  const usesCollectives = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(s.strategy) || (['ring-kv', 'ring-q', 'pp-chunked'].includes(s.strategy) && (s.tp ?? 1) > 1);
   return {
     model: { ...s.model },
     gpu: {
@@ -78,6 +82,8 @@ export function scenarioRecord(s: Scenario): ScenarioRecord {
     protocol: usesCollectives ? (s.protocol ?? null) : null,
     tp: s.tp ?? null,
     ...(s.ep === undefined || s.ep === 1 ? {} : { ep: s.ep, expert_imbalance: s.expertImbalance ?? 1 }),
+    ...(s.pp === undefined ? {} : { pp: s.pp }),
+    ...(s.chunk === undefined ? {} : { chunk: s.chunk }),
     search: s.search === undefined ? null : { method: s.search.method, granularity_tokens: s.search.granularity },
     predictor: s.predictor ?? null,
     partition_table:

@@ -11,6 +11,7 @@ import { predictPartition, type Predictor } from './partition/predict-partition.
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
 import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
+import { chooseRing } from './plan/ring-choice.js';
 import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
@@ -28,12 +29,16 @@ export interface Scenario {
   strategy: StrategyName;
   /** Strategy kvr; or kvr-tp, one chunk per group (else searched). */
   partition?: number[];
-  /** Strategy kvr-tp: GPUs per tensor-parallel group (divides gpus). */
+  /** Strategies kvr-tp, ring-kv, ring-q, pp-chunked: GPUs per tensor-parallel group (divides gpus). */
   tp?: number;
   /** A MoE model under tp or tp-sp: expert-parallel ranks (1 or gpus; sim/plan/strategies/tp.ts). */
   ep?: number;
   /** With ep > 1: the busiest expert rank's routed pairs over the mean, in [1, ep] (sim/plan/expert-routing.ts). */
   expertImbalance?: number;
+  /** Strategy pp-chunked: pipeline stages (default gpus / tp). */
+  pp?: number;
+  /** Strategy pp-chunked: tokens per prompt chunk, or `search` (least TTFT over CHUNK_CANDIDATES). */
+  chunk?: number | 'search';
   /** Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp (default auto: the tuner's pick per collective). */
   collective?: CollectiveChoice;
   /** Ring channels and NCCL protocol, when forced (default: the tuner's). */
@@ -81,19 +86,22 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
     ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
     ...(scenario.ep === undefined ? {} : { ep: scenario.ep }),
     ...(scenario.expertImbalance === undefined ? {} : { expertImbalance: scenario.expertImbalance }),
+    ...(scenario.pp === undefined ? {} : { pp: scenario.pp }),
     ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
     ...(scenario.channels === undefined ? {} : { channels: scenario.channels }),
     ...(scenario.protocol === undefined ? {} : { protocol: scenario.protocol }),
     fabric: topologyFabric(scenario.topology, scenario.gpus),
   };
-  checkPlanRequest({ strategy, model, context, gpus, ...options });
+  checkPlanRequest({ strategy, model, context, gpus, ...options, ...(typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {}) });
   checkPrecisionOnGpu(model, scenario.gpu);
+  if (scenario.chunk === 'search') return searchChunk(scenario);
   if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {
     throw new KvrInputError('partition', `only strategy kvr takes a partition, and kvr-tp one per group (strategy is ${strategy})`);
   }
   const { partition, origin } = resolvePartition(scenario);
   progress(0, SIMULATION_STAGES);
-  const plan = buildPlan({ strategy, model, context, gpus, ...options, ...(partition === undefined ? {} : { partition }) });
+  const chunk = typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {};
+  const plan = buildPlan({ strategy, model, context, gpus, ...options, ...chunk, ...(partition === undefined ? {} : { partition }) });
   progress(1, SIMULATION_STAGES);
   const attention = scenario.attention ?? 'flash';
   const ledger = scenario.gpu.shape === undefined ? undefined : emptyLedger();
@@ -104,6 +112,14 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
   const run = executeProgram(program, durations);
   progress(4, SIMULATION_STAGES);
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
+  if (strategy === 'ring-kv' || strategy === 'ring-q') {
+    // The bandwidth between ring neighbours: the slowest link from position 0 to position 1.
+    const t = plan.tp ?? 1;
+    const capacity = router.capacities();
+    let bandwidth = Infinity;
+    if (gpus > t) for (const resource of router.route(0, t).resources) bandwidth = Math.min(bandwidth, capacity[resource]!);
+    result.ring_choice = chooseRing(model, context, 0, gpus / t, scenario.gpu.peak_flops, bandwidth);
+  }
   progress(5, SIMULATION_STAGES);
   if (ledger !== undefined) {
     // The band: each kernel's cross-validated class error, weighted by its share of compute time.
@@ -124,6 +140,27 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
     result.extrapolated = ledger.notes.size > 0;
   }
   return { plan, durations, run, result };
+}
+
+/** Chunk sizes `--chunk search` tries: powers of two from 512 tokens up to the context, and the context. */
+export function chunkCandidates(context: number): number[] {
+  const sizes: number[] = [];
+  for (let size = 512; size < context; size *= 2) sizes.push(size);
+  sizes.push(context);
+  return sizes;
+}
+
+/**
+ * pp-chunked with `--chunk search`: simulates every candidate chunk size and keeps the one of least
+ * TTFT (the first on a tie: the smallest), as kvr-s searches its partition.
+ */
+function searchChunk(scenario: Scenario): Simulation {
+  let best: Simulation | undefined;
+  for (const chunk of chunkCandidates(scenario.context)) {
+    const run = simulate({ ...scenario, chunk });
+    if (best === undefined || run.result.ttft_s < best.result.ttft_s) best = run;
+  }
+  return best!;
 }
 
 function resolvePartition(scenario: Scenario): { partition?: number[]; origin: PartitionOrigin } {

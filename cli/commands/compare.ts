@@ -14,10 +14,10 @@ import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { searchProgress, withSearchProgress } from '../search-progress.js';
 
 /** Every strategy `kvr compare` runs, in table order. */
-export const COMPARE_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'kvr-e', 'kvr-s', 'kvr-p', 'kvr-tp'];
+export const COMPARE_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'ring-q', 'pp-chunked', 'kvr-e', 'kvr-s', 'kvr-p', 'kvr-tp'];
 
 /** The baselines KV-Runahead is measured against: the fastest of these that fits. */
-export const COMPARE_BASELINES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv'];
+export const COMPARE_BASELINES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'ring-q', 'pp-chunked'];
 
 export interface CompareFlags extends ScenarioFlags {
   json?: boolean;
@@ -83,6 +83,10 @@ const STRATEGY_FLAGS: Record<string, (keyof ScenarioFlags)[]> = {
   'kvr-s': ['search', 'granularity'],
   'kvr-p': ['predictor', 'table'],
   'kvr-tp': ['tp', 'collective', 'search', 'granularity'],
+  // Given --tp, the ring and pipeline rows run with that tensor parallelism inside each position or stage.
+  'ring-kv': ['tp', 'collective'],
+  'ring-q': ['tp', 'collective'],
+  'pp-chunked': ['tp', 'collective'],
 };
 const SPECIFIC: (keyof ScenarioFlags)[] = ['collective', 'search', 'granularity', 'predictor', 'table', 'tp'];
 
@@ -245,7 +249,7 @@ export function renderComparison(c: Comparison): string {
   const moved = formatBytesColumn(c.rows.map((r) => r.comm_bytes_total), 'decimal');
   const peak = formatBytesColumn(c.rows.map((r) => r.peak_mem_bytes_max), 'binary');
   const rows = c.rows.map((r, i) => [
-    r.strategy + (r.strategy === 'kvr-tp' ? ` (tp ${r.tensor_parallel})` : ''),
+    r.strategy + (r.strategy === 'kvr-tp' || r.tensor_parallel > 1 && (r.strategy === 'ring-kv' || r.strategy === 'ring-q' || r.strategy === 'pp-chunked') ? ` (tp ${r.tensor_parallel})` : ''),
     ttft[i]!,
     r.speedup_over_best_baseline !== null ? `${r.speedup_over_best_baseline.toFixed(2)}x` : r.fits ? '-' : 'does not fit',
     moved[i]!,

@@ -86,8 +86,9 @@ export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
       'kvr-s = searched chunks (simulated TTFT), kvr-p = chunks predicted by the cost model without search\n' +
       'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n\n' +
       renderTable(header, table, 2) +
-      '\nEvery strategy on one setting (kvr compare; tp, tp-sp: tensor parallelism; ring-kv: ring attention;\n' +
-      'kvr-tp: KV-Runahead over groups of 4 GPUs with tensor parallelism inside each group):\n' +
+      '\nEvery strategy on one setting (kvr compare; tp, tp-sp: tensor parallelism; ring-kv, ring-q: ring attention\n' +
+      'passing K,V or queries; pp-chunked: chunked pipeline prefill; with --tp 4 these and kvr-tp run tensor\n' +
+      'parallelism inside groups of 4 GPUs):\n' +
       renderComparison(comparison),
   );
 }

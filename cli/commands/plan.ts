@@ -15,7 +15,7 @@ import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
 import { isGpuProfile } from '../../sim/hardware/gpu-profile.js';
 import { isShapeProfile } from '../../sim/hardware/shape-profile.js';
 import { parseIntegerText } from '../../sim/input/fields.js';
-import { STRATEGY_NAMES, type StrategyName } from '../../sim/plan/plan.js';
+import { STRATEGY_NAMES, TP_STRATEGIES, type StrategyName } from '../../sim/plan/plan.js';
 import { estimateSimulationBytes, MAX_SIMULATION_BYTES } from '../../sim/plan/build-plan.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { ATTENTION_IMPLEMENTATIONS } from '../../sim/work/op-kernels.js';
@@ -169,7 +169,7 @@ export async function planCommand(flags: PlanFlags, io: CliIo): Promise<void> {
     const collective = config.flags.collective === 'direct' ? ('direct' as const) : undefined;
     const { bytes } = estimateSimulationBytes(strategy, spec.layers, config.gpus, {
       parallelBlock: spec.block === 'parallel',
-      ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),
+      ...(TP_STRATEGIES.includes(strategy) && tp !== undefined && tp > 0 ? { tp } : {}),
       ...(collective === undefined ? {} : { collective }),
     });
     if (bytes <= MAX_SIMULATION_BYTES) perJob = Math.max(perJob, bytes);

@@ -47,7 +47,8 @@ export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
 export function renderResult(result: SimResult, scenario: Scenario): string {
   const lines: string[] = [];
   const variant = [
-    result.tensor_parallel > 1 && result.strategy === 'kvr-tp' ? `tp ${result.tensor_parallel}` : '',
+    result.tensor_parallel > 1 && ['kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'].includes(result.strategy) ? `tp ${result.tensor_parallel}` : '',
+    result.pipeline === undefined ? '' : `${result.pipeline.stages} stages, ${result.pipeline.chunks} chunks of ${result.pipeline.chunk_tokens} tokens`,
     result.collective === 'direct' ? 'direct collectives' : '',
     (scenario.ep ?? 1) > 1 ? `ep ${scenario.ep}${(scenario.expertImbalance ?? 1) !== 1 ? `, expert imbalance ${scenario.expertImbalance}` : ''}` : '',
   ].filter((part) => part !== '');
@@ -62,6 +63,16 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
     lines.push(`memory: does NOT fit: rank ${o.rank} needs ${formatMemory(o.over_by_bytes)} more than its ${formatMemory(o.capacity_bytes)}`);
   } else {
     lines.push('memory: fits on every rank');
+  }
+  if (result.ring_choice !== undefined) {
+    const c = result.ring_choice;
+    const why =
+      c.reason === 'overlap'
+        ? `${result.context} new tokens >= ${Math.ceil(c.overlap_threshold_tokens)}: K,V transfers hide behind attention`
+        : c.reason === 'bytes'
+          ? `miss rate ${c.miss_rate.toFixed(2)} >= 2 NKV/NH = ${c.miss_rate_threshold.toFixed(3)}: K,V no bigger than Q`
+          : `fewer than ${Math.ceil(c.overlap_threshold_tokens)} new tokens and miss rate ${c.miss_rate.toFixed(2)} < ${c.miss_rate_threshold.toFixed(3)}`;
+    lines.push(`ring choice (Yang et al. 2411.01783): ${c.recommended === 'ring-kv' ? 'pass-KV (ring-kv)' : 'pass-Q (ring-q)'}: ${why}`);
   }
   const d = result.decode;
   lines.push(

@@ -84,7 +84,7 @@ export type PartitionText = string;
  * One scenario of a sweep: the flags of `kvr simulate`, in snake_case. A key left out takes the
  * default of `kvr simulate`. Keys that do not apply to a row's strategy or topology are ignored
  * for that row (search, granularity: kvr-s, kvr-tp; predictor, table: kvr-p; partition: kvr;
- * collective, channels, protocol: strategies with collectives; tp: kvr-tp; gpus_per_node, nic_*,
+ * collective, channels, protocol: strategies with collectives; tp: kvr-tp, ring-kv, ring-q, pp-chunked; gpus_per_node, nic_*,
  * nics_per_node, oversubscription, leaf: multi-node; gpus_per_switch: pcie, pcie-2s; socket_bandwidth: pcie-2s; bandwidth, latency:
  * topology presets).
  */
@@ -136,7 +136,7 @@ export interface SweepScenario {
   channels?: ChannelCount;
   /** Strategies with collectives: NCCL protocol of every collective (default: the tuner's per size). */
   protocol?: CollectiveProtocol;
-  /** kvr-tp: GPUs per tensor-parallel group (divides gpus; default: a node on multi-node). */
+  /** kvr-tp, ring-kv, ring-q, pp-chunked: GPUs per tensor-parallel group (divides gpus; kvr-tp's default: a node on multi-node; the others: 1). */
   tp?: GpuCount;
   /** Every GEMM, activations and attention: fp16, bf16 or fp8 (default fp16). */
   dtype?: Dtype;

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { KvrInputError, describeValue } from '../../sim/errors.js';
 import { parseQuantity } from '../../sim/units/quantity.js';
 import { TOPOLOGY_PRESET_NAMES } from '../../sim/topology/presets.js';
-import { COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveChoice, type StrategyName } from '../../sim/plan/plan.js';
+import { COLLECTIVE_STRATEGIES, STRATEGY_NAMES, TP_STRATEGIES, type CollectiveChoice, type StrategyName } from '../../sim/plan/plan.js';
 import { estimateSimulationBytes, MAX_SIMULATION_BYTES } from '../../sim/plan/build-plan.js';
 import type { SweepAxes, SweepScenario, SweepSpec } from '../config/types.js';
 import type { CliIo } from '../io.js';
@@ -94,7 +94,7 @@ export function keyApplies(key: ScenarioKey, point: Point): boolean {
     case 'protocol':
       return (COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy);
     case 'tp':
-      return strategy === 'kvr-tp';
+      return (TP_STRATEGIES as readonly string[]).includes(strategy);
     case 'bandwidth':
     case 'latency':
       return isPresetTopology(point);
@@ -248,7 +248,7 @@ export function countProduct(axes: SweepAxes): number {
     if (SEARCHING_STRATEGIES.includes(strategy)) f *= len('search') * len('granularity');
     if (strategy === 'kvr') f *= len('partition');
     if ((COLLECTIVE_STRATEGIES as readonly string[]).includes(strategy)) f *= len('collective') * len('channels') * len('protocol');
-    if (strategy === 'kvr-tp') f *= len('tp');
+    if ((TP_STRATEGIES as readonly string[]).includes(strategy)) f *= len('tp');
     if (strategy === 'kvr-p') {
       f *= (axes.predictor ?? [SCENARIO_DEFAULTS.predictor]).reduce((sum, p) => sum + (p === 'interpolate' ? len('table') : 1), 0);
     }
@@ -346,7 +346,7 @@ export function specMemoryBound(expanded: ExpandedSpec, io: CliIo): number {
     const channels = point.channels === undefined ? undefined : Number(point.channels);
     const { bytes } = estimateSimulationBytes(strategy, model.layers, gpus, {
       parallelBlock: model.parallel,
-      ...(strategy === 'kvr-tp' && tp !== undefined && tp > 0 ? { tp } : {}),
+      ...((TP_STRATEGIES as readonly string[]).includes(strategy) && tp !== undefined && tp > 0 ? { tp } : {}),
       ...(collective === undefined ? {} : { collective }),
       ...(channels === undefined || !Number.isInteger(channels) ? {} : { channels }),
     });

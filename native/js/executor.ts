@@ -10,8 +10,8 @@ export type BackendName = (typeof BACKENDS)[number];
 export const TRANSPORTS = ['auto', 'peer', 'nccl'] as const;
 /**
  * Strategies the cuda backend runs (native/src/cuda: contiguous chunks of whole-model rows); the
- * cpu backend runs every strategy. ring-kv, tp, tp-sp and kvr-tp are refused by the cuda backend
- * with an invalid-argument error naming `strategy`.
+ * cpu backend runs every strategy. ring-kv, ring-q, tp, tp-sp, kvr-tp and pp-chunked are refused
+ * by the cuda backend with an invalid-argument error naming `strategy`.
  */
 export const CUDA_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p'];
 export type TransportName = (typeof TRANSPORTS)[number];

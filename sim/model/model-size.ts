@@ -111,3 +111,17 @@ export function shardedWeightBytes(model: ModelSpec, shard: { heads: number; kv_
   const params = model.layers * (attention + norms) + ffn + embedding + normParams(model) + lmHead;
   return paramBytes(model, params, ffn);
 }
+
+/**
+ * Weight bytes of one pipeline stage (pp-chunked) holding `layers` decoder layers of a tensor
+ * shard (absent: whole layers), the embedding when it is the first stage, and the final norm and
+ * LM head when it is the last (a tied LM head is a copy of the embedding there unless one stage
+ * is both).
+ */
+export function stageWeightBytes(model: ModelSpec, shard: { heads: number; kv_heads: number; ffn: number } | undefined, layers: number, first: boolean, last: boolean): number {
+  const sharded = shard === undefined ? model : { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn };
+  const embedding = model.vocab * model.hidden;
+  const lmHead = model.tied_embeddings && first ? 0 : embedding;
+  const params = layers * layerParams(sharded) + (first ? embedding : 0) + (last ? normParams(model) + lmHead : 0);
+  return paramBytes(sharded, params, layers * mlpParams(sharded));
+}

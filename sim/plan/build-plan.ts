@@ -1,12 +1,14 @@
 import { KvrInputError } from '../errors.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { checkPartition, evenPartition } from './partition.js';
-import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, type CollectiveAlgorithm, type CollectiveChoice, type Plan, type StrategyName } from './plan.js';
+import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, TP_STRATEGIES, type CollectiveAlgorithm, type CollectiveChoice, type Plan, type StrategyName } from './plan.js';
 import { COLLECTIVE_PROTOCOLS, type CollectiveFabric, type CollectiveProtocol } from './collective-tuner.js';
 import type { CollectiveSetup } from './plan-builder.js';
 import { kvrPlan } from './strategies/kvr.js';
 import { kvrTpPlan } from './strategies/kvr-tp.js';
 import { ringKvPlan } from './strategies/ring-kv.js';
+import { ringQPlan } from './strategies/ring-q.js';
+import { DEFAULT_PP_CHUNK, ppChunkedPlan, promptChunks } from './strategies/pp-chunked.js';
 import { tpPlan } from './strategies/tp.js';
 import { tspPlan } from './strategies/tsp.js';
 import { checkExpertImbalance } from './expert-routing.js';
@@ -18,12 +20,16 @@ export interface PlanRequest {
   gpus: number;
   /** The chunk of each rank: given for kvr, searched for kvr-s, predicted for kvr-p; per group for kvr-tp. */
   partition?: number[];
-  /** kvr-tp: GPUs per tensor-parallel group (divides gpus). */
+  /** kvr-tp, ring-kv, ring-q, pp-chunked: GPUs per tensor-parallel group (divides gpus; kvr-tp requires it, the others default to 1). */
   tp?: number;
   /** A MoE model's expert-parallel ranks (tp, tp-sp: 1 or gpus; sim/plan/strategies/tp.ts); absent: 1. */
   ep?: number;
   /** With ep > 1: the busiest expert rank's load over the mean, in [1, ep] (sim/plan/expert-routing.ts); absent: 1. */
   expertImbalance?: number;
+  /** pp-chunked: pipeline stages (gpus = pp x tp; at most the model's layers). */
+  pp?: number;
+  /** pp-chunked: tokens per prompt chunk (default 8192, or the context when shorter). */
+  chunk?: number;
   /**
    * Collective algorithm of tsp, tsp-causal, tp, tp-sp and kvr-tp: auto (the default with a
    * fabric: the tuner's pick per collective, sim/plan/collective-tuner.ts) or one forced. Without a
@@ -48,7 +54,7 @@ export const MAX_PLAN_OPS = 2_000_000;
  * they are what costs memory and time), and the logits. `tp` is kvr-tp's group size;
  * `parallelBlock` a Falcon-style block (one all-reduce per layer under tensor parallelism).
  */
-export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean; channels?: number; ep?: number } = {}): number {
+export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean; channels?: number; ep?: number; chunks?: number } = {}): number {
   const ranks = strategy === 'single' ? 1 : gpus;
   // Expert parallelism adds per layer (at most) two MoE ops per rank and two all-to-alls of p(p-1) sends.
   if ((options.ep ?? 1) > 1) return planOpCount(strategy, layers, gpus, { ...options, ep: 1 }) + layers * (2 * ranks + 2 * ranks * (ranks - 1));
@@ -60,7 +66,21 @@ export function planOpCount(strategy: StrategyName, layers: number, gpus: number
     case 'tsp-causal':
       return layers * (4 * ranks + n * ranks * (ranks - 1)) + 1;
     case 'ring-kv':
-      return layers * ((3 + ranks) * ranks + ranks * (ranks - 1)) + 1;
+    case 'ring-q': {
+      // Per position: qkv, g attention steps, o, mlp; g(g-1) block sends (ring-q: and as many
+      // partial outputs back) for each of t shards; two all-reduces per zig-zag chunk.
+      const t = options.tp ?? 1;
+      const g = ranks / t;
+      const sends = (strategy === 'ring-q' ? 2 : 1) * g * (g - 1) * t;
+      return layers * ((3 + g) * ranks + sends + g * 2 * n * reductions * 2 * t * (t - 1)) + 1;
+    }
+    case 'pp-chunked': {
+      // Every rank runs 4 ops per layer of its stage for every chunk: 4 t L per chunk in all.
+      const t = options.tp ?? 1;
+      const stages = ranks / t;
+      const chunks = options.chunks ?? 1;
+      return chunks * (layers * (4 * t + n * reductions * 2 * t * (t - 1)) + (stages - 1) * (t + n * t * (t - 1))) + 1;
+    }
     case 'tp':
     case 'tp-sp':
       // An all-reduce (or a reduce-scatter + all-gather pair) moves 2(p-1) blocks per rank.
@@ -87,7 +107,7 @@ export function planEdgeCount(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number; ep?: number } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number; ep?: number; chunks?: number } = {},
 ): number {
   const p = strategy === 'single' ? 1 : gpus;
   // Expert parallelism: each send of the two all-to-alls waits for one op; each expert and combine op for p.
@@ -105,7 +125,19 @@ export function planEdgeCount(
     case 'tsp-causal':
       return layers * ((direct ? p * p * p : perRing * n * p * p) + 3 * p) + 1;
     case 'ring-kv':
-      return 2 * planOpCount(strategy, layers, gpus);
+    case 'ring-q': {
+      // Most ops wait for one or two others; a direct all-reduce's transfers wait for every member.
+      const t = options.tp ?? 1;
+      const ops = planOpCount(strategy, layers, gpus, options);
+      return 2 * ops + (direct && t > 1 ? layers * 2 * (p / t) * reductions * t * t * t : 0);
+    }
+    case 'pp-chunked': {
+      const t = options.tp ?? 1;
+      const ops = planOpCount(strategy, layers, gpus, options);
+      const chunks = options.chunks ?? 1;
+      // A stage's ops wait for the op before them (one edge each); all-reduces as tp's.
+      return ops + (t > 1 ? chunks * layers * reductions * (direct ? 2 * t * t * t : 2 * n * t * t) : 0);
+    }
     case 'tp':
     case 'tp-sp':
       return layers * (reductions * reduction(p) + 4 * p) + 1;
@@ -133,7 +165,7 @@ export function estimateSimulationBytes(
   strategy: StrategyName,
   layers: number,
   gpus: number,
-  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number; ep?: number } = {},
+  options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number; ep?: number; chunks?: number } = {},
 ): { ops: number; edges: number; bytes: number } {
   const ops = planOpCount(strategy, layers, gpus, options);
   const edges = planEdgeCount(strategy, layers, gpus, options);
@@ -168,11 +200,36 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
       throw new KvrInputError('collective', `only applies to strategies with collectives (${COLLECTIVE_STRATEGIES.join(', ')}); strategy is ${strategy}`);
     }
   }
-  if (request.tp !== undefined && strategy !== 'kvr-tp') {
-    throw new KvrInputError('tp', `only applies to strategy kvr-tp (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
+  if (request.tp !== undefined && !TP_STRATEGIES.includes(strategy)) {
+    throw new KvrInputError('tp', `only applies to strategies ${TP_STRATEGIES.join(', ')} (tp and tp-sp split every layer over all --gpus; strategy is ${strategy})`);
   }
-  if (strategy === 'ring-kv' && context < 2 * gpus) {
-    throw new KvrInputError('context', `ring-kv cuts the context into 2 x ${gpus} = ${2 * gpus} zig-zag chunks: needs at least ${2 * gpus} tokens (got ${context})`);
+  if ((strategy === 'ring-kv' || strategy === 'ring-q' || strategy === 'pp-chunked') && request.tp !== undefined) {
+    const t = request.tp;
+    if (!Number.isInteger(t) || t < 1 || gpus % t !== 0) throw new KvrInputError('tp', `must be a whole divisor of the ${gpus} GPUs (got ${t})`);
+    if (t > 1) checkTensorParallel(model, t, 'tp');
+  }
+  const positions = gpus / (request.tp ?? 1);
+  if ((strategy === 'ring-kv' || strategy === 'ring-q') && context < 2 * positions) {
+    throw new KvrInputError('context', `${strategy} cuts the context into 2 x ${positions} = ${2 * positions} zig-zag chunks: needs at least ${2 * positions} tokens (got ${context})`);
+  }
+  if (request.pp !== undefined && strategy !== 'pp-chunked') {
+    throw new KvrInputError('pp', `only applies to strategy pp-chunked (strategy is ${strategy})`);
+  }
+  if (request.chunk !== undefined && strategy !== 'pp-chunked') {
+    throw new KvrInputError('chunk', `only applies to strategy pp-chunked (strategy is ${strategy})`);
+  }
+  if (strategy === 'pp-chunked') {
+    const pp = request.pp ?? positions;
+    if (!Number.isInteger(pp) || pp < 1 || pp > model.layers) {
+      throw new KvrInputError('pp', `expected an integer in 1..${model.layers} (the model's layers; got ${pp})`);
+    }
+    if (pp * (request.tp ?? 1) !== gpus) {
+      throw new KvrInputError('pp', `stages x tp must equal the ${gpus} GPUs (got ${pp} x ${request.tp ?? 1} = ${pp * (request.tp ?? 1)})`);
+    }
+    const chunk = request.chunk;
+    if (chunk !== undefined && (!Number.isInteger(chunk) || chunk < 1 || chunk > context)) {
+      throw new KvrInputError('chunk', `expected an integer in 1..${context} (the context; got ${chunk})`);
+    }
   }
   if (strategy === 'tp' || strategy === 'tp-sp') checkTensorParallel(model, gpus, 'gpus');
   checkExpertParallel(request);
@@ -193,6 +250,7 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
   const size = estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
     ...(request.ep === undefined ? {} : { ep: request.ep }),
+    ...(strategy === 'pp-chunked' ? { chunks: promptChunks(context, ppChunk(request)).length } : {}),
     ...(request.collective === 'direct' ? { collective: 'direct' as const } : {}),
     channels: ringChannels(request),
     parallelBlock: model.block === 'parallel',
@@ -223,7 +281,8 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
 export function ringChannels(request: Pick<PlanRequest, 'strategy' | 'gpus' | 'tp' | 'fabric' | 'channels' | 'collective'>): number {
   const fabric = request.fabric;
   if (request.collective === 'direct' || fabric === undefined) return 1;
-  const members = request.strategy === 'kvr-tp' ? (request.tp ?? 1) : request.gpus;
+  const members = TP_STRATEGIES.includes(request.strategy) ? (request.tp ?? 1) : request.gpus;
+  if (members < 2) return 1;
   if (members <= fabric.node_size) return 1;
   return request.collective === 'hierarchical' || Math.min(request.channels ?? fabric.nics_per_node, fabric.node_size) > 1 ? 2 : 1;
 }
@@ -251,6 +310,11 @@ function checkExpertParallel(request: Omit<PlanRequest, 'partition'>): void {
     if (ep === undefined || ep === 1) throw new KvrInputError('expert_imbalance', 'only applies with expert parallelism (--ep > 1): without it every rank computes a slice of every expert');
     checkExpertImbalance(request.expertImbalance, ep);
   }
+}
+
+/** pp-chunked's chunk: as given, else 8192 tokens or the whole context when shorter. */
+export function ppChunk(request: Pick<PlanRequest, 'chunk' | 'context'>): number {
+  return request.chunk ?? Math.min(DEFAULT_PP_CHUNK, request.context);
 }
 
 /** Tensor parallelism over t ranks needs at least one head and one FFN column per rank. */
@@ -290,7 +354,13 @@ export function buildPlan(request: PlanRequest): Plan {
     case 'tsp-causal':
       return tspPlan(model, evenPartition(context, gpus), strategy, collective, setup);
     case 'ring-kv':
-      return ringKvPlan(model, context, gpus);
+      return ringKvPlan(model, context, gpus, request.tp === undefined || request.tp === 1 ? {} : { tp: request.tp, collective, setup });
+    case 'ring-q':
+      return ringQPlan(model, context, gpus, request.tp ?? 1, collective, setup);
+    case 'pp-chunked': {
+      const t = request.tp ?? 1;
+      return ppChunkedPlan(model, context, request.pp ?? gpus / t, ppChunk(request), t, collective, setup);
+    }
     case 'tp':
     case 'tp-sp':
       return tpPlan(model, context, gpus, strategy, collective, setup, { ep: request.ep ?? 1, imbalance: request.expertImbalance ?? 1 });

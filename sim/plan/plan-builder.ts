@@ -21,9 +21,11 @@ import {
 
 /** What a transfer carries besides its token range: K,V (of some KV heads) or hidden-state rows. */
 export interface TransferPayload {
-  payload?: 'hidden';
+  payload?: 'hidden' | 'query' | 'attn-out';
   /** K,V of this many KV heads (a tensor-parallel shard). */
   kvHeads?: number;
+  /** query, attn-out: of this many query heads (a tensor-parallel shard); absent: all heads. */
+  heads?: number;
 }
 
 /** How a plan's collectives are chosen: the fabric the tuner sees, and what the caller forces. */
@@ -119,8 +121,9 @@ export class PlanBuilder {
     } else {
       op = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step };
     }
-    if (payload.payload !== undefined && step === undefined) op.payload = payload.payload;
+    if (payload.payload !== undefined && (step === undefined || payload.payload !== 'hidden')) op.payload = payload.payload;
     if (payload.kvHeads !== undefined) op.kv_heads = payload.kvHeads;
+    if (payload.heads !== undefined) op.heads = payload.heads;
     this.ops.push(op);
     return id;
   }
@@ -129,17 +132,22 @@ export class PlanBuilder {
    * Transfers the K,V of several token ranges of `layer` (in token order) as one message. The op
    * keeps `ranges` as given: pass arrays no one else mutates.
    */
-  transferRanges(name: TransferOp['name'], src: number, dst: number, layer: number, ranges: [number, number][], deps: number[], step?: number): number {
+  transferRanges(name: TransferOp['name'], src: number, dst: number, layer: number, ranges: [number, number][], deps: number[], step?: number, payload?: TransferPayload): number {
     const id = this.ops.length;
     let tokens = 0;
     for (let k = 0; k < ranges.length; k++) tokens += ranges[k]![1] - ranges[k]![0];
     const tokenStart = ranges[0]![0];
     const tokenEnd = ranges[ranges.length - 1]![1];
-    const bytes = tokens * this.kvBytes;
+    const bytes = tokens * (payload === undefined ? this.kvBytes : this.bytesPerToken(payload));
     const op: TransferOp =
       step === undefined
         ? { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, ranges }
         : { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step, ranges };
+    if (payload !== undefined) {
+      if (payload.payload !== undefined) op.payload = payload.payload;
+      if (payload.kvHeads !== undefined) op.kv_heads = payload.kvHeads;
+      if (payload.heads !== undefined) op.heads = payload.heads;
+    }
     this.ops.push(op);
     return id;
   }
@@ -191,6 +199,10 @@ export class PlanBuilder {
   bytesPerToken(payload: TransferPayload): number {
     const m = this.model;
     if (payload.payload === 'hidden') return m.hidden * m.dtype_bytes;
+    const heads = payload.heads ?? m.heads;
+    if (payload.payload === 'query') return heads * m.head_dim * m.dtype_bytes;
+    // A partial output row per head and its log-sum-exp in fp32.
+    if (payload.payload === 'attn-out') return heads * (m.head_dim * m.dtype_bytes + 4);
     if (payload.kvHeads !== undefined) return kvBytesPerTokenOfHeads(m, payload.kvHeads);
     return this.kvBytes;
   }
@@ -206,6 +218,8 @@ export class PlanBuilder {
     expertImbalance?: number;
     collective?: CollectiveAlgorithm | 'auto';
     channels?: number;
+    pp?: number;
+    chunk?: number;
   }): Plan {
     const plan: Plan = {
       schema: PLAN_SCHEMA,
@@ -222,6 +236,8 @@ export class PlanBuilder {
     if (fields.ep !== undefined) plan.ep = fields.ep;
     if (fields.expertImbalance !== undefined && fields.expertImbalance !== 1) plan.expert_imbalance = fields.expertImbalance;
     if (fields.channels !== undefined) plan.channels = fields.channels;
+    if (fields.pp !== undefined) plan.pp = fields.pp;
+    if (fields.chunk !== undefined) plan.chunk = fields.chunk;
     if (fields.collective !== undefined && fields.collective !== 'ring') plan.collective = fields.collective;
     return plan;
   }

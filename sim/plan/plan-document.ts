@@ -3,7 +3,7 @@ import { modelFromJson, type ModelSpec } from '../model/model-spec.js';
 import { COMPUTE_OP_NAMES, computeOpFlops, type ComputeShape } from '../work/compute-op.js';
 
 /** The keys of a kvr-plan@1 document (Plan), in the order export-plan writes them. */
-export const PLAN_KEYS = ['schema', 'strategy', 'model', 'context', 'gpus', 'partition', 'kv_tokens', 'last_rank', 'ops', 'tp', 'collective', 'channels'] as const;
+export const PLAN_KEYS = ['schema', 'strategy', 'model', 'context', 'gpus', 'partition', 'kv_tokens', 'last_rank', 'ops', 'tp', 'collective', 'channels', 'pp', 'chunk'] as const;
 
 /**
  * Checks what the native executor's plan reader does not: that a plan file has no keys a

@@ -5,17 +5,21 @@ import type { CollectiveProtocol } from './collective-tuner.js';
 
 export const PLAN_SCHEMA = 'kvr-plan@1';
 
-export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp'] as const;
+export const STRATEGY_NAMES = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp', 'ring-q', 'pp-chunked'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /**
  * Strategies whose plans only the simulator runs (the native executor lacks their op semantics):
- * none now; ring-kv, tp, tp-sp and kvr-tp run on the executor's cpu backend (native/MODEL.md).
+ * none now; ring-kv and ring-q (with or without --tp), tp, tp-sp, kvr-tp and pp-chunked (one GPU
+ * a stage) run on the executor's cpu backend (native/MODEL.md).
  */
 export const SIMULATOR_ONLY_STRATEGIES: readonly StrategyName[] = [];
 
 /** Strategies built on collectives (all-gather, reduce-scatter, all-reduce): they take --collective. */
-export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'];
+export const COLLECTIVE_STRATEGIES: readonly StrategyName[] = ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'];
+
+/** Strategies that take --tp: GPUs per tensor-parallel group (ring-kv, ring-q, pp-chunked: default 1). */
+export const TP_STRATEGIES: readonly StrategyName[] = ['kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'];
 
 /**
  * How a collective is scheduled as point-to-point transfers: `ring` (p-1 steps, each rank sends one
@@ -83,9 +87,13 @@ export interface TransferOp {
   deps: number[];
   /**
    * `hidden`: rows [token_start, token_end) of the hidden state (d x b bytes per token; the
-   * all-reduces of tensor parallelism). Absent: K,V.
+   * all-reduces of tensor parallelism, pp-chunked's stage-to-stage sends). `query`: the queries of
+   * those tokens (heads x head_dim x b per token; ring-q). `attn-out`: partial attention outputs and
+   * their fp32 log-sum-exps (heads x (head_dim x b + 4) per token; ring-q's all-to-all). Absent: K,V.
    */
-  payload?: 'hidden';
+  payload?: 'hidden' | 'query' | 'attn-out';
+  /** Query heads carried by a `query` or `attn-out` transfer (a tensor-parallel shard); absent: all heads. */
+  heads?: number;
   /** K,V of this many KV heads only (a tensor-parallel shard, kvr-tp); absent: all KV heads. */
   kv_heads?: number;
   /**
@@ -154,7 +162,9 @@ export interface Plan {
   /**
    * Query tokens of each rank, in rank order. They sum to the context when the sequence is split
    * (single, tsp, kvr, ring-kv); under tensor parallelism every rank of a group computes its
-   * group's tokens for its share of the heads (tp: all C on every rank; kvr-tp: the group's chunk).
+   * group's tokens for its share of the heads (tp: all C on every rank; kvr-tp: the group's chunk;
+   * ring-kv and ring-q with tp: the position's two zig-zag chunks). pp-chunked: every stage computes
+   * all C tokens (for its layers, a chunk at a time).
    */
   partition: number[];
   /** Tokens of K,V each rank holds after prefill. */
@@ -162,7 +172,7 @@ export interface Plan {
   /** The rank that computes the first token's logits. */
   last_rank: number;
   ops: PlanOp[];
-  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group); absent: 1. */
+  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group; ring-kv, ring-q: per ring position; pp-chunked: per stage); absent: 1. */
   tp?: number;
   /** Expert-parallel ranks of a MoE model (tp, tp-sp with --ep; sim/plan/expert-routing.ts); absent: 1. */
   ep?: number;
@@ -172,6 +182,10 @@ export interface Plan {
   collective?: CollectiveChoice;
   /** Ring channels of tsp's explicit all-gather transfers, when more than one. */
   channels?: number;
+  /** pp-chunked: pipeline stages (each a tensor-parallel group of `tp` GPUs holding a slice of the layers). */
+  pp?: number;
+  /** pp-chunked: tokens of each prompt chunk that flows through the stages (the last may be shorter). */
+  chunk?: number;
 }
 
 /**

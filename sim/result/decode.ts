@@ -3,6 +3,7 @@ import { kvDtypeBytes } from '../model/precision.js';
 import { evenPartition, prefixes } from '../plan/partition.js';
 import type { Plan } from '../plan/plan.js';
 import { tensorShards } from '../plan/tensor-shard.js';
+import { stageLayers } from '../plan/strategies/pp-chunked.js';
 import { kvBytesPerToken, shardedWeightBytes } from '../model/model-size.js';
 import type { Router } from '../topology/routing.js';
 
@@ -63,11 +64,30 @@ export function kvHoldings(plan: Plan): KvHoldings {
   const all = (t0: number, t1: number): Rect => ({ t0, t1, h0: 0, h1: H });
   switch (plan.strategy) {
     case 'ring-kv': {
-      const chunks = evenPartition(C, 2 * p);
+      // Position k = r / t holds zig-zag chunks k and 2g-1-k, of shard r mod t's KV heads.
+      const t = plan.tp ?? 1;
+      const g = p / t;
+      const shards = tensorShards(model, t);
+      const chunks = evenPartition(C, 2 * g);
       const starts = prefixes(chunks);
-      const chunk = (k: number): Rect => all(starts[k]!, starts[k]! + chunks[k]!);
-      const held = Array.from({ length: p }, (_, r) => [chunk(r), chunk(2 * p - 1 - r)]);
-      return { held, primary: held.flatMap((rects, rank) => rects.map((rect) => ({ rank, rect }))) };
+      const chunk = (k: number, h0: number, h1: number): Rect => ({ t0: starts[k]!, t1: starts[k]! + chunks[k]!, h0, h1 });
+      const held = Array.from({ length: p }, (_, r) => {
+        const k = Math.floor(r / t);
+        const sh = t > 1 ? shards[r % t]! : { first_kv_head: 0, kv_heads: H };
+        return [chunk(k, sh.first_kv_head, sh.first_kv_head + sh.kv_heads), chunk(2 * g - 1 - k, sh.first_kv_head, sh.first_kv_head + sh.kv_heads)];
+      });
+      const primary: { rank: number; rect: Rect }[] = [];
+      for (let k = 0; k < g; k++) {
+        let next = 0;
+        for (let j = 0; j < t; j++) {
+          const rects = held[k * t + j]!;
+          const h1 = rects[0]!.h1;
+          if (h1 <= next) continue;
+          for (const rect of rects) primary.push({ rank: k * t + j, rect: { ...rect, h0: Math.max(next, rect.h0) } });
+          next = h1;
+        }
+      }
+      return { held, primary };
     }
     case 'tp':
     case 'tp-sp':
@@ -89,6 +109,36 @@ export function kvHoldings(plan: Plan): KvHoldings {
           const h1 = s.first_kv_head + s.kv_heads;
           if (h1 <= next) return;
           primary.push({ rank: k * t + j, rect: { t0: starts[k]!, t1: starts[k]! + chunks[k]!, h0: Math.max(next, s.first_kv_head), h1 } });
+          next = h1;
+        });
+      }
+      return { held, primary };
+    }
+    case 'ring-q':
+      return kvHoldings({ ...plan, strategy: 'ring-kv' });
+    case 'pp-chunked': {
+      // Stage s holds its layers' K,V of every token. Holdings are token x head rectangles over all
+      // layers, so a stage's share is written as the token range of the same size
+      // (C x its layers / L): the bytes any move takes are the same.
+      const t = plan.tp ?? 1;
+      const pp = plan.pp ?? p / t;
+      const shards = tensorShards(model, t);
+      const layers = stageLayers(model.layers, pp);
+      const first = prefixes(layers);
+      const span = (s: number): [number, number] => [Math.round((C * first[s]!) / model.layers), Math.round((C * (first[s]! + layers[s]!)) / model.layers)];
+      const held = Array.from({ length: p }, (_, r) => {
+        const [t0, t1] = span(Math.floor(r / t));
+        const sh = shards[r % t]!;
+        return [{ t0, t1, h0: sh.first_kv_head, h1: sh.first_kv_head + sh.kv_heads }];
+      });
+      const primary: { rank: number; rect: Rect }[] = [];
+      for (let s = 0; s < pp; s++) {
+        const [t0, t1] = span(s);
+        let next = 0;
+        shards.forEach((sh, j) => {
+          const h1 = sh.first_kv_head + sh.kv_heads;
+          if (h1 <= next) return;
+          primary.push({ rank: s * t + j, rect: { t0, t1, h0: Math.max(next, sh.first_kv_head), h1 } });
           next = h1;
         });
       }

@@ -1,6 +1,7 @@
 import type { ModelSpec } from '../model/model-spec.js';
-import { kvBytesPerToken, shardedWeightBytes, weightBytes } from '../model/model-size.js';
-import { evenPartition } from '../plan/partition.js';
+import { kvBytesPerToken, shardedWeightBytes, stageWeightBytes, weightBytes } from '../model/model-size.js';
+import { evenPartition, prefixes } from '../plan/partition.js';
+import { stageLayers } from '../plan/strategies/pp-chunked.js';
 import type { Plan } from '../plan/plan.js';
 import { tensorShards } from '../plan/tensor-shard.js';
 import { shardModel } from '../work/compute-op.js';
@@ -65,19 +66,50 @@ export function rankMemory(model: ModelSpec, tokens: number, kvTokens: number, a
  *   tp, kvr-tp: the rank's weight shard (shardedWeightBytes), the K,V of its KV heads, and the
  *     activations of its heads and FFN columns over all of its group's tokens (residual stream and
  *     normed input are full width on every rank).
+ *   ring-kv, ring-q with tp: as ring-kv on the shard (its weight shard, the K,V of its KV heads,
+ *     activations of its heads and FFN columns); ring-q's in-flight blocks are queries (and the
+ *     partial outputs it returns), heads x head_dim x b a token.
+ *   pp-chunked: the stage's layers (of its tensor shard), the embedding on the first stage and the
+ *     LM head on the last; the K,V of all C tokens for those layers; activations of one chunk whose
+ *     attention reads up to C keys.
  *   tp-sp: as tp, but residual stream and normed input hold only the rank's C/p rows; the gathered
  *     input (C x d) is live while the GEMMs run.
  */
 export function planMemory(plan: Plan, attention: AttentionImplementation = 'flash'): RankMemory[] {
   const model = plan.model;
   switch (plan.strategy) {
-    case 'ring-kv': {
-      const kvb = kvBytesPerToken(model);
+    case 'ring-kv':
+    case 'ring-q': {
+      const t = plan.tp ?? 1;
+      const shards = tensorShards(model, t);
       const largestBlock = Math.max(...plan.kv_tokens);
+      const positions = plan.gpus / t;
       return plan.partition.map((tokens, rank) => {
-        const base = rankMemory(model, tokens, plan.kv_tokens[rank]!, attention);
-        const buffers = (plan.gpus > 1 ? 2 * largestBlock * kvb : 0) + 4 * tokens * model.heads * (model.head_dim + 1);
-        return { ...base, activations: base.activations + buffers, total: base.total + buffers };
+        const shard = t > 1 ? shards[rank % t]! : undefined;
+        const sharded = shardModel(model, shard);
+        const weights = shard === undefined ? weightBytes(model) : shardedWeightBytes(model, shard);
+        const kvCache = plan.kv_tokens[rank]! * kvBytesPerToken(sharded) * model.layers;
+        // Two foreign blocks of one layer in flight (double buffering): K,V, or queries and a partial output.
+        const perToken = plan.strategy === 'ring-kv' ? kvBytesPerToken(sharded) : sharded.heads * (2 * sharded.head_dim * model.dtype_bytes + 4);
+        const buffers = (positions > 1 ? 2 * largestBlock * perToken : 0) + 4 * tokens * sharded.heads * (model.head_dim + 1);
+        const activations = activationPeakBytes(sharded, tokens, plan.kv_tokens[rank]!, attention) + buffers;
+        return { weights, kv_cache: kvCache, activations, total: weights + kvCache + activations };
+      });
+    }
+    case 'pp-chunked': {
+      const t = plan.tp ?? 1;
+      const pp = plan.pp ?? plan.gpus / t;
+      const shards = tensorShards(model, t);
+      const layers = stageLayers(model.layers, pp);
+      const chunk = plan.chunk ?? plan.context;
+      return plan.partition.map((_, rank) => {
+        const s = Math.floor(rank / t);
+        const shard = t > 1 ? shards[rank % t]! : undefined;
+        const sharded = shardModel(model, shard);
+        const weights = stageWeightBytes(model, shard, layers[s]!, s === 0, s === pp - 1);
+        const kvCache = plan.kv_tokens[rank]! * kvBytesPerToken(sharded) * layers[s]!;
+        const activations = activationPeakBytes(sharded, Math.min(chunk, plan.context), plan.context, attention);
+        return { weights, kv_cache: kvCache, activations, total: weights + kvCache + activations };
       });
     }
     case 'tp':

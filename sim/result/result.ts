@@ -1,3 +1,4 @@
+import type { RingChoice } from '../plan/ring-choice.js';
 import type { EngineRun } from '../engine/engine.js';
 import { isUncalibrated, type GpuProfileKind, type GpuSpec } from '../hardware/gpu-spec.js';
 import { opSchedule, scheduleTokens } from '../plan/collectives.js';
@@ -110,8 +111,12 @@ export interface SimResult {
   memory_overflow: MemoryOverflow | null;
   events: number;
   ranks: RankResult[];
-  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: --tp; else 1). */
+  /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp, ring-kv, ring-q, pp-chunked: --tp; else 1). */
   tensor_parallel: number;
+  /** pp-chunked: pipeline stages and the prompt chunk's tokens (given, default, or searched). */
+  pipeline?: { stages: number; chunk_tokens: number; chunks: number };
+  /** ring-kv, ring-q: which of the two Yang et al.'s rule recommends here (sim/plan/ring-choice.ts). */
+  ring_choice?: RingChoice;
   /** --collective of the plan (auto: the tuner chose per collective, see `collectives`). */
   collective: CollectiveChoice;
   /** What ran for each kind of collective: name, algorithm, protocol, channels, how many. */
@@ -222,6 +227,7 @@ export function buildResult(
     events: run.events,
     ranks,
     tensor_parallel: plan.tp ?? 1,
+    ...(plan.pp === undefined ? {} : { pipeline: { stages: plan.pp, chunk_tokens: plan.chunk!, chunks: Math.ceil(plan.context / plan.chunk!) } }),
     collective: plan.collective ?? 'ring',
     collectives: collectiveUses(plan),
     decode: decodeReadiness(

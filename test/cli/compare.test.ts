@@ -16,7 +16,7 @@ describe('kvr compare', () => {
     const { code, out, err } = await run(['compare', '--gpus', '4', '--context', '8192', '--tp', '2']);
     expect([code, err]).toEqual([0, '']);
     expect(out).toMatch(/^compare: llama2-7b on 4 x a100-80g \(switch, 300 GB\/s\), 8192 tokens, auto collectives\n/);
-    expect(out).toMatch(/best baseline: (tsp|tsp-causal|tp|tp-sp|ring-kv) \(.*\), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv that fits/);
+    expect(out).toMatch(/best baseline: (tsp|tsp-causal|tp|tp-sp|ring-kv|ring-q|pp-chunked) \(.*\), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv, ring-q, pp-chunked that fits/);
     const header = out.split('\n').find((line) => line.startsWith('strategy'))!;
     for (const column of ['TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)']) expect(header).toContain(column);
     expect(rowsOf(out).map((line) => line.split(/\s+/)[0])).toEqual([...COMPARE_STRATEGIES]);
@@ -46,7 +46,7 @@ describe('kvr compare', () => {
     for (const row of c.rows) expect(row.speedup_over_best_baseline).toBe(best.ttft_s / row.ttft_s);
     const fastest = c.rows.reduce((a: { ttft_s: number }, r: { ttft_s: number }) => (r.ttft_s < a.ttft_s ? r : a));
     expect(c.best).toEqual({ strategy: fastest.strategy, ttft_s: fastest.ttft_s });
-    const baselines = c.rows.filter((r: { strategy: string; fits: boolean }) => ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv'].includes(r.strategy) && r.fits);
+    const baselines = c.rows.filter((r: { strategy: string; fits: boolean }) => ['tsp', 'tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'ring-q', 'pp-chunked'].includes(r.strategy) && r.fits);
     expect(Math.min(...baselines.map((r: { ttft_s: number }) => r.ttft_s))).toBe(c.best_baseline.ttft_s);
     // Without --tp, off a multi-node topology, kvr-tp is skipped with the reason.
     expect(c.skipped).toEqual([{ strategy: 'kvr-tp', reason: 'give --tp N (GPUs per tensor-parallel group) to include it' }]);
@@ -79,7 +79,7 @@ describe('kvr compare', () => {
     }
     const { code, out } = await run(argv);
     expect(code).toBe(0);
-    expect(out).toContain('best baseline: ring-kv (4.1625 s), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv that fits\nbest: ring-kv (4.1625 s), the fastest strategy that fits\n');
+    expect(out).toContain('best baseline: ring-kv (4.1625 s), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv, ring-q, pp-chunked that fits\nbest: ring-kv (4.1625 s), the fastest strategy that fits\n');
     expect(out).toMatch(/^kvr-s +4\.1531 s +does not fit +.* NO /m);
     expect(out).toMatch(/^ring-kv +4\.1625 s +1\.00x +.* yes /m);
     expect(out).toMatch(/^tp +4\.5510 s +0\.91x /m);
@@ -92,7 +92,7 @@ describe('kvr compare', () => {
     expect([c.best_baseline, c.best]).toEqual([null, null]);
     for (const r of c.rows) expect([r.fits, r.speedup_over_best_baseline]).toEqual([false, null]);
     const { out } = await run(argv);
-    expect(out).toContain('best baseline: none: no baseline (tsp, tsp-causal, tp, tp-sp, ring-kv) fits in memory, so no speedups\nbest: none: no strategy fits in memory on these GPUs\n');
+    expect(out).toContain('best baseline: none: no baseline (tsp, tsp-causal, tp, tp-sp, ring-kv, ring-q, pp-chunked) fits in memory, so no speedups\nbest: none: no strategy fits in memory on these GPUs\n');
     expect(out).not.toMatch(/\d\.\d\dx/);
   });
 

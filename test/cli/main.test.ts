@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../../cli/main.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
@@ -111,7 +112,7 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--model', 'llama9'], /^kvr: --model: unknown model "llama9" \(presets: llama2-7b, .*; test models: tiny-llama, tiny-falcon; hf:<repo id>; or a JSON file or folder with config\.json\)$/],
     [['simulate', '--gpu', 'b300'], /^kvr: --gpu: unknown GPU "b300" \(presets: a100-40g, a100-80g, h100-sxm, h200, h100-pcie, gh200, h20, b200, l40s, mi300x, ideal; a calibrated profile in kvr-out\/profiles\/ or calibration\/profiles\/; or a JSON file\)$/],
     [['simulate', '--topology', 'torus'], /^kvr: --topology: unknown topology "torus" \(presets: switch, ring, pcie, multi-node, pcie-2s; or a JSON file\)$/],
-    [['simulate', '--strategy', 'ring-attn'], /^kvr: --strategy: unknown strategy "ring-attn" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p, ring-kv, tp, tp-sp, kvr-tp\)$/],
+    [['simulate', '--strategy', 'ring-attn'], /^kvr: --strategy: unknown strategy "ring-attn" \(allowed: single, tsp, tsp-causal, kvr, kvr-e, kvr-s, kvr-p, ring-kv, tp, tp-sp, kvr-tp, ring-q, pp-chunked\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '50,49'], /^kvr: --partition: chunks must sum to the context 100 \(they sum to 99\)$/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '100,0'], /^kvr: --partition: chunk 1 must be a positive integer/],
     [['simulate', '--strategy', 'kvr', '--gpus', '2', '--context', '100', '--partition', '120,-20'], /^kvr: --partition: chunk 1 must be a positive integer/],
@@ -144,10 +145,15 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--strategy', 'kvr-tp', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
     [['simulate', '--strategy', 'kvr-tp', '--gpus', '8'], /^kvr: --tp: is required by strategy kvr-tp: GPUs per tensor-parallel group/],
     [['simulate', '--strategy', 'kvr-tp', '--gpus', '8', '--tp', 'four'], /^kvr: --tp: expected an integer/],
-    [['simulate', '--strategy', 'tp', '--tp', '2'], /^kvr: --tp: only applies to --strategy kvr-tp/],
+    [['simulate', '--strategy', 'tp', '--tp', '2'], /^kvr: --tp: only applies to --strategy kvr-tp, ring-kv, ring-q, pp-chunked /],
+    [['simulate', '--strategy', 'ring-kv', '--pp', '2'], /^kvr: --pp: only applies to --strategy pp-chunked \(strategy is ring-kv\)$/],
+    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--pp', '40'], /^kvr: --pp: expected an integer in 1\.\.32/],
+    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--pp', '2'], /^kvr: pp: stages x tp must equal the 4 GPUs \(got 2 x 1 = 2\)$/],
+    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--context', '4096', '--chunk', '5000'], /^kvr: --chunk: /],
+    [['simulate', '--strategy', 'ring-q', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
     [['simulate', '--strategy', 'ring-kv', '--gpus', '8', '--context', '12'], /^kvr: --context: ring-kv cuts the context into 2 x 8 = 16 zig-zag chunks: needs at least 16 tokens \(got 12\)$/],
     [['simulate', '--strategy', 'tp', '--model', 'tiny-llama', '--gpus', '64', '--context', '64'], /^kvr: --gpus: tensor parallelism over 64 GPUs needs at least one attention head/],
-    [['simulate', '--strategy', 'kvr-e', '--collective', 'direct'], /^kvr: --collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp\); strategy is kvr-e$/],
+    [['simulate', '--strategy', 'kvr-e', '--collective', 'direct'], /^kvr: --collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp, ring-kv, ring-q, pp-chunked\); strategy is kvr-e$/],
     [['simulate', '--strategy', 'tsp', '--collective', 'nvls'], /^kvr: --collective: unknown value "nvls" \(allowed: auto, ring, tree, hierarchical, direct\)$/],
     [['simulate', '--oversubscription', '2'], /^kvr: --oversubscription: only applies to --topology multi-node \(topology is switch\)$/],
     [['simulate', '--topology', 'multi-node', '--oversubscription', '0.5'], /^kvr: --oversubscription: expected a ratio >= 1, e.g. 2 \(got "0.5"\)$/],
@@ -189,7 +195,7 @@ describe('kvr demo and help', () => {
     expect(demo.rows).toHaveLength(16);
     for (const row of demo.rows) expect(row.speedup_over_tsp['kvr-e']).toBe(row.ttft_s.tsp / row.ttft_s['kvr-e']);
     expect(demo.compare.schema).toBe('kvr-compare@3');
-    expect(demo.compare.rows).toHaveLength(10);
+    expect(demo.compare.rows).toHaveLength(12);
   });
 
   test('help and no arguments print usage with exit 0', async () => {
@@ -197,5 +203,35 @@ describe('kvr demo and help', () => {
     const help = await run(['simulate', '--help']);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/--strategy <name>\s+single\|tsp\|tsp-causal\|kvr\|kvr-e/);
+  });
+});
+
+describe('issue 18: context parallelism with TP inside, pass-Q and chunked pipeline prefill at scale', () => {
+  const model405b = readFileSync(new URL('../../examples/llama3.1-405b.json', import.meta.url), 'utf8');
+  // One pass of a whole sequential SwiGLU model over C tokens, causal attention, and one logit row (DESIGN §2).
+  const flops = (m: { layers: number; hidden: number; heads: number; kv_heads: number; head_dim: number; ffn: number; vocab: number }, C: number) =>
+    m.layers * (2 * C * m.hidden * (m.heads + 2 * m.kv_heads) * m.head_dim + 2 * m.heads * m.head_dim * C * (C + 1) + 2 * C * m.heads * m.head_dim * m.hidden + 6 * C * m.hidden * m.ffn) +
+    2 * m.hidden * m.vocab;
+
+  test.each(['ring-kv', 'ring-q'])('%s --tp 8 on 32 GPUs over 4 nodes, llama3.1-405b from examples/, 128k: runs, FLOPs by hand', async (strategy) => {
+    const argv = ['simulate', '--strategy', strategy, '--tp', '8', '--gpus', '32', '--topology', 'multi-node', '--model', 'm.json', '--context', '131072', '--json'];
+    const { code, out, err } = await run(argv, { 'm.json': model405b });
+    expect([code, err]).toEqual([0, '']);
+    const r = JSON.parse(out);
+    expect(r.tensor_parallel).toBe(8);
+    expect(r.partition).toEqual(new Array(32).fill(131072 / 4));
+    expect(r.flops_total).toBe(flops(JSON.parse(model405b), 131072));
+    expect(r.ring_choice.recommended).toBe('ring-kv');
+  });
+
+  test('pp-chunked --pp 4 on 4 H100 for llama2-70b at 128k: 16 chunks of 8192, FLOPs by hand, a quarter of the layers a stage', async () => {
+    const argv = ['simulate', '--strategy', 'pp-chunked', '--pp', '4', '--gpus', '4', '--model', 'llama2-70b', '--gpu', 'h100-sxm', '--context', '131072', '--json'];
+    const { code, out, err } = await run(argv);
+    expect([code, err]).toEqual([0, '']);
+    const r = JSON.parse(out);
+    expect(r.pipeline).toEqual({ stages: 4, chunk_tokens: 8192, chunks: 16 });
+    expect(r.flops_total).toBe(flops(MODEL_PRESETS['llama2-70b']!, 131072));
+    // 20 layers of K,V (2 x 8 x 128 x 2 bytes a token and layer) for every token on every stage.
+    for (const rank of r.ranks) expect(rank.kv_cache_bytes).toBe(131072 * 4096 * 20);
   });
 });

@@ -299,8 +299,8 @@ describe('product expansion', () => {
           if (p.topology !== 'pcie-2s') expect(p.socket_bandwidth).toBeUndefined();
           if (p.topology !== 'multi-node') expect([p.oversubscription, p.nics_per_node, p.leaf]).toEqual([undefined, undefined, undefined]);
           if (p.predictor !== 'interpolate') expect(p.table).toBeUndefined();
-          if (!['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp'].includes(String(p.strategy ?? 'kvr-e'))) expect([p.collective, p.channels, p.protocol]).toEqual([undefined, undefined, undefined]);
-          if (p.strategy !== 'kvr-tp') expect(p.tp).toBeUndefined();
+          if (!['tsp', 'tsp-causal', 'tp', 'tp-sp', 'kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'].includes(String(p.strategy ?? 'kvr-e'))) expect([p.collective, p.channels, p.protocol]).toEqual([undefined, undefined, undefined]);
+          if (!['kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'].includes(String(p.strategy ?? 'kvr-e'))) expect(p.tp).toBeUndefined();
         }
       }),
       propertyOptions(200),

@@ -40,7 +40,7 @@ const reference = (m: ModelSpec) => {
   return references.get(m)!;
 };
 
-describe('CPU backend: ring-kv, tp, tp-sp and kvr-tp compute what one rank computes', () => {
+describe('CPU backend: ring-kv and ring-q (with and without tp), tp, tp-sp, kvr-tp and pp-chunked compute what one rank computes', () => {
   const cases: [string, ModelSpec, Omit<PlanRequest, 'model' | 'context'>][] = [];
   for (const [name, m] of [['llama-like', tinyLlama], ['falcon-like', tinyFalcon]] as const) {
     for (const gpus of [2, 3, 4]) {
@@ -61,6 +61,21 @@ describe('CPU backend: ring-kv, tp, tp-sp and kvr-tp compute what one rank compu
   cases.push(['straddling GQA tp-sp p=3 direct', straddling, { strategy: 'tp-sp', gpus: 3, collective: 'direct' }]);
   cases.push(['straddling GQA kvr-tp 2x3', straddling, { strategy: 'kvr-tp', gpus: 6, tp: 3, partition: [111, 222] }]);
   cases.push(['straddling GQA ring-kv p=3', straddling, { strategy: 'ring-kv', gpus: 3 }]);
+  // ring-kv with tensor parallelism inside each ring position (kv heads straddling shards: 3 GPUs
+  // a position), and chunked pipeline prefill with uneven chunks and stages.
+  cases.push(['straddling GQA ring-kv 2 positions x tp 3', straddling, { strategy: 'ring-kv', gpus: 6, tp: 3 }]);
+  cases.push(['straddling GQA ring-kv 2 positions x tp 3 direct', straddling, { strategy: 'ring-kv', gpus: 6, tp: 3, collective: 'direct' }]);
+  cases.push(['straddling GQA pp-chunked 2 stages, chunks of 100', straddling, { strategy: 'pp-chunked', gpus: 2, chunk: 100 }]);
+  cases.push(['straddling GQA ring-q 4 positions', straddling, { strategy: 'ring-q', gpus: 4 }]);
+  cases.push(['straddling GQA ring-q 2 positions x tp 3 direct', straddling, { strategy: 'ring-q', gpus: 6, tp: 3, collective: 'direct' }]);
+  for (const [name, m] of [['llama-like', tinyLlama], ['falcon-like', tinyFalcon]] as const) {
+    cases.push([`${name} ring-kv 2 positions x tp 2`, m, { strategy: 'ring-kv', gpus: 4, tp: 2 }]);
+    cases.push([`${name} ring-kv 3 positions x tp 2`, m, { strategy: 'ring-kv', gpus: 6, tp: 2 }]);
+    cases.push([`${name} pp-chunked 2 stages, chunks of 64`, m, { strategy: 'pp-chunked', gpus: 2, chunk: 64 }]);
+    cases.push([`${name} ring-q p=3`, m, { strategy: 'ring-q', gpus: 3 }]);
+    cases.push([`${name} ring-q 2 positions x tp 2`, m, { strategy: 'ring-q', gpus: 4, tp: 2 }]);
+    cases.push([`${name} pp-chunked ${m.layers} stages, one chunk`, m, { strategy: 'pp-chunked', gpus: m.layers }]);
+  }
 
   test.each(cases)('%s: last-token logits and the prefill K,V cache within 1e-5', async (_name, m, request) => {
     const single = await reference(m);
@@ -114,6 +129,49 @@ describe('CPU backend: ring-kv, tp, tp-sp and kvr-tp compute what one rank compu
   });
 });
 
+describe('pp-chunked, ring-q and ring-kv --tp plans that lose data compute something else', () => {
+  test('a pp-chunked plan that drops a chunk of hidden rows between stages', async () => {
+    const plan = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 96, gpus: 2, chunk: 32 });
+    const broken: Plan = structuredClone(plan);
+    const send = broken.ops.find((op) => op.kind === 'transfer' && op.token_start === 32)!;
+    if (send.kind !== 'transfer') throw new Error('unreachable');
+    send.token_end = send.token_start;
+    send.bytes = 0;
+    const good = await executePlan(plan, once);
+    const bad = await executePlan(broken, once);
+    expect(relativeError(bad.logits, good.logits)).toBeGreaterThan(1e-3);
+  });
+
+  test('a ring-q plan that drops a returned partial output computes something else; runs are bit-identical', async () => {
+    const plan = buildPlan({ strategy: 'ring-q', model: tinyLlama, context: 96, gpus: 3 });
+    const broken: Plan = structuredClone(plan);
+    // Layer 1's partial outputs of rank 0's queries from rank 1 (step 2): rank 0's late chunk, which holds the last token.
+    const back = broken.ops.find((op) => op.kind === 'transfer' && op.payload === 'attn-out' && op.layer === 1 && op.dst === 0 && op.src === 1)!;
+    if (back.kind !== 'transfer') throw new Error('unreachable');
+    back.ranges = [[back.ranges![0]![0], back.ranges![0]![0]]];
+    back.token_end = back.token_start;
+    back.bytes = 0;
+    const good = await executePlan(plan, once);
+    const again = await executePlan(plan, once);
+    expect(Array.from(again.logits)).toEqual(Array.from(good.logits));
+    const bad = await executePlan(broken, once);
+    expect(relativeError(bad.logits, good.logits)).toBeGreaterThan(1e-3);
+  });
+
+  test('a ring-kv --tp plan that drops one shard block', async () => {
+    const plan = expandCollectives(buildPlan({ strategy: 'ring-kv', model: tinyLlama, context: 96, gpus: 4, tp: 2 }));
+    const broken: Plan = structuredClone(plan);
+    const send = broken.ops.find((op) => op.kind === 'transfer' && op.layer === 0 && op.name === 'send' && op.dst % 2 === 1)!;
+    if (send.kind !== 'transfer') throw new Error('unreachable');
+    send.ranges = [[send.ranges![0]![0], send.ranges![0]![0]]];
+    send.token_end = send.token_start;
+    send.bytes = 0;
+    const good = await executePlan(plan, once);
+    const bad = await executePlan(broken, once);
+    expect(relativeError(bad.logits, good.logits)).toBeGreaterThan(1e-3);
+  });
+});
+
 describe('plans the executor refuses, with the field named', () => {
   async function rejection(plan: Plan | string, options = once): Promise<NativeError> {
     const error = await executePlan(plan, options).then(
@@ -142,6 +200,16 @@ describe('plans the executor refuses, with the field named', () => {
     const error = await rejection(plan);
     expect(error.code).toBe('invalid-plan');
     expect(error.message).toMatch(/attn step 1 of rank \d is tokens \d+, keys \d+/);
+  });
+
+  test('pp-chunked with tensor parallelism, and an op outside its stage layers: one line each', async () => {
+    const tp = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 64, gpus: 4, tp: 2 });
+    expect((await rejection(tp)).message).toMatch(/plan\.tp: pp-chunked runs on the executor with one GPU a stage \(expected 1, got 2\)/);
+    const plan = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 64, gpus: 2 });
+    const op = plan.ops.find((o) => o.kind === 'compute' && o.rank === 1)!;
+    if (op.kind !== 'compute') throw new Error('unreachable');
+    op.layer = 0;
+    expect((await rejection(plan)).message).toMatch(/plan\.ops\[\d+\]\.layer: 0, but rank 1's stage has layers 1\.\.1/);
   });
 
   test('a tp plan whose tp is not its GPU count', async () => {

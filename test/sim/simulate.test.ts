@@ -340,3 +340,28 @@ describe('ring-kv, tp, tp-sp and kvr-tp on the ideal GPU equal hand arithmetic',
   });
 });
 
+
+describe('pp-chunked --chunk search and the ring choice in the result', () => {
+  const base: Scenario = { model: { ...llama7b, layers: 4 }, gpu: ideal, topology: topology('switch', 4, 100e9), gpus: 4, context: 4096, strategy: 'pp-chunked' };
+
+  test('search keeps the candidate chunk of least TTFT (powers of two from 512, and the context)', async () => {
+    const { chunkCandidates } = await import('../../sim/simulate.js');
+    expect(chunkCandidates(4096)).toEqual([512, 1024, 2048, 4096]);
+    const searched = simulate({ ...base, chunk: 'search' }).result;
+    const each = chunkCandidates(4096).map((chunk) => simulate({ ...base, chunk }).result);
+    expect(searched.ttft_s).toBe(Math.min(...each.map((r) => r.ttft_s)));
+    expect(each.map((r) => r.pipeline!.chunk_tokens)).toContain(searched.pipeline!.chunk_tokens);
+    // One chunk is no pipeline: the stages run one after another; smaller chunks overlap them.
+    expect(searched.ttft_s).toBeLessThan(each[each.length - 1]!.ttft_s);
+  });
+
+  test('ring-kv and ring-q report which of the two Yang et al.\'s rule recommends; other strategies do not', () => {
+    const ring = simulate({ ...base, strategy: 'ring-q', model: llama7b }).result;
+    expect(ring.ring_choice!.recommended).toBe(ring.ring_choice!.reason === 'neither' ? 'ring-q' : 'ring-kv');
+    // MHA (llama2-7b): 2 NKV / NH = 2, above a full prefill's miss rate 1; the ideal GPU and 100 GB/s:
+    // 4 x 100e12 x 32 x 2 / (2 x 32 x 100e9) = 4000 tokens, below 4096: pass-KV by overlap.
+    expect(ring.ring_choice).toMatchObject({ recommended: 'ring-kv', reason: 'overlap', miss_rate_threshold: 2 });
+    expect(ring.ring_choice!.overlap_threshold_tokens).toBeCloseTo(4000, 9);
+    expect(simulate({ ...base, strategy: 'tsp', model: llama7b }).result.ring_choice).toBeUndefined();
+  });
+});

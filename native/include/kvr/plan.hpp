@@ -80,6 +80,10 @@ struct PlanOp {
   bool payload_hidden = false;      // `payload: "hidden"`: rows of the hidden state (d values a token)
   int kv_heads = -1;                // K,V of this many KV heads (the sender's shard); -1: all of them
   std::vector<TokenRange> ranges;   // K,V of these ranges (ring-kv); empty: [token_start, token_end)
+  // ring-q: `payload: "query"` (queries of the ranges' positions) or `"attn-out"` (partial attention
+  // outputs and their log-sum-exps for those positions, back to the queries' owner).
+  bool payload_query = false;
+  bool payload_attn_out = false;
   // Hidden transfers: the partial-sum slot they carry (partial_slot(name, layer) of the o or mlp op
   // whose output they reduce or gather), -1 when they carry none (tp-sp's first all-gather).
   int partial_slot = -1;
@@ -99,7 +103,7 @@ struct Plan {
   std::vector<int64_t> partition;  // query tokens per rank (sums to context when the sequence is split)
   std::vector<int64_t> kv_tokens;  // tokens of K,V each rank holds after prefill
   int last_rank = 0;
-  int tp = 1;  // tensor-parallel group size (tp, tp-sp: gpus; kvr-tp: GPUs a group)
+  int tp = 1;  // tensor-parallel group size (tp, tp-sp: gpus; kvr-tp: GPUs a group; ring-kv: GPUs a ring position)
   std::vector<PlanOp> ops;
 
   // Where rank r's chunk starts: sum of partition[0..r).
@@ -114,6 +118,9 @@ struct RankLayout {
   int64_t op_prefix = 0;         // the `prefix` its layer ops carry
   TensorShard shard;             // the heads, KV heads and FFN columns it computes
   bool sharded = false;          // tensor parallel: o and mlp produce partial sums
+  int first_layer = 0;           // pp-chunked: its stage's layers [first_layer, first_layer + layer_count)
+  int layer_count = -1;          // -1: every layer
+  bool computes_layer(int layer) const { return layer_count < 0 || (layer >= first_layer && layer < first_layer + layer_count); }
 
   int64_t row_count() const;
   // Row index of a position, or -1 when the rank has no row there.
@@ -124,6 +131,9 @@ struct RankLayout {
 // Strategies whose ranks are not one contiguous chunk of whole-model rows (ring-kv, tp, tp-sp,
 // kvr-tp): the backends run them with the general (row-list, sharded) code paths.
 bool uses_general_layout(const std::string& strategy);
+
+// ring-kv and ring-q: zig-zag layouts whose attention runs in ring steps.
+inline bool is_ring_strategy(const std::string& strategy) { return strategy == "ring-kv" || strategy == "ring-q"; }
 
 // One RankLayout per rank. Throws InvalidPlan when the plan's partition, kv_tokens or tp do not
 // fit its strategy.

@@ -264,6 +264,19 @@ class QueueRunner {
 std::vector<float> prefill_kv(const Plan& plan, const Backend& backend) {
   const std::vector<RankLayout> layouts = rank_layouts(plan);
   const ModelConfig& m = plan.model;
+  if (plan.strategy == "pp-chunked") {
+    // Stage s cached every position of its own layers: layer l comes from the stage that computes it.
+    const int64_t per_layer = plan.context * 2 * int64_t{m.kv_heads} * m.head_dim;
+    std::vector<float> out(static_cast<size_t>(m.layers * per_layer), 0.0f);
+    for (int r = 0; r < plan.gpus; ++r) {
+      const RankLayout& layout = layouts[static_cast<size_t>(r)];
+      const std::vector<float> cache = backend.kv_cache(r);  // [layer][position < context][k|v][kv_head][hd]
+      for (int layer = layout.first_layer; layer < layout.first_layer + layout.layer_count; ++layer) {
+        std::copy(cache.begin() + layer * per_layer, cache.begin() + (layer + 1) * per_layer, out.begin() + layer * per_layer);
+      }
+    }
+    return out;
+  }
   const RankLayout& last = layouts[static_cast<size_t>(plan.last_rank)];
   const bool last_holds_all = last.held.size() == 1 && last.held[0].start == 0 && last.held[0].end == plan.context &&
                               last.shard.kv_heads == m.kv_heads;

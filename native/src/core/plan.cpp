@@ -19,7 +19,7 @@ constexpr const char* kPlanSchema = "kvr-plan@1";
 
 // Strategies this executor knows how to run; a new one in sim/plan/plan.ts goes here too.
 constexpr const char* kStrategyNames[] = {"single", "tsp", "tsp-causal", "kvr", "kvr-e", "kvr-s", "kvr-p",
-                                         "ring-kv", "tp", "tp-sp", "kvr-tp"};
+                                         "ring-kv", "tp", "tp-sp", "kvr-tp", "pp-chunked", "ring-q"};
 
 // Absurd sizes are refused before anything is allocated for them.
 constexpr int64_t kMaxLayers = 4096;
@@ -208,8 +208,8 @@ void parse_compute_extras(const json::Value& object, int64_t i, const PlanShape&
                    "missing: every layer op of a " + shape.plan.strategy + " plan computes a tensor-parallel shard");
   }
   if (const json::Value* merge = object.find("merge")) op.merge = read_bool(*merge, Field{"plan.ops", i, "merge"});
-  KVR_PLAN_CHECK(!op.merge || (shape.plan.strategy == "ring-kv" && op.name == ComputeName::Attn),
-                 (Field{"plan.ops", i, "merge"}), "only ring-kv attn ops merge partial attention");
+  KVR_PLAN_CHECK(!op.merge || (is_ring_strategy(shape.plan.strategy) && op.name == ComputeName::Attn),
+                 (Field{"plan.ops", i, "merge"}), "only ring-kv and ring-q attn ops merge partial attention");
 }
 
 void parse_compute(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op) {
@@ -247,7 +247,7 @@ void parse_compute(const json::Value& object, int64_t i, const PlanShape& shape,
   if (shape.general) {
     // ring-kv's attn steps have their own shapes, checked once the step is known (parse_ops).
     const RankLayout& rank = shape.layouts[static_cast<size_t>(op.rank)];
-    if (plan.strategy == "ring-kv" && op.name == ComputeName::Attn) return;
+    if (is_ring_strategy(plan.strategy) && op.name == ComputeName::Attn) return;
     KVR_PLAN_CHECK(op.tokens == rank.row_count(), (Field{"plan.ops", i, "tokens"}),
                    std::to_string(op.tokens) + ", but rank " + std::to_string(op.rank) + " has " +
                        std::to_string(rank.row_count()) + " tokens");
@@ -260,6 +260,19 @@ void parse_compute(const json::Value& object, int64_t i, const PlanShape& shape,
                    (Field{"plan.ops", i, "keys"}),
                    "expected " + std::to_string(last_row_end) + ".." + std::to_string(rank.cache_extent) +
                        " (the rank's last row .. its cache) (got " + std::to_string(op.keys) + ")");
+    return;
+  }
+  if (plan.strategy == "pp-chunked") {
+    // A stage runs its own layers over one prompt chunk at a time, causal over the chunks so far.
+    const RankLayout& rank = shape.layouts[static_cast<size_t>(op.rank)];
+    KVR_PLAN_CHECK(rank.computes_layer(op.layer), (Field{"plan.ops", i, "layer"}),
+                   std::to_string(op.layer) + ", but rank " + std::to_string(op.rank) + "'s stage has layers " +
+                       std::to_string(rank.first_layer) + ".." + std::to_string(rank.first_layer + rank.layer_count - 1));
+    KVR_PLAN_CHECK(op.prefix + op.tokens <= plan.context, (Field{"plan.ops", i, "tokens"}),
+                   "the chunk [" + std::to_string(op.prefix) + ", " + std::to_string(op.prefix + op.tokens) +
+                       ") ends beyond the context " + std::to_string(plan.context));
+    KVR_PLAN_CHECK(op.causal && op.keys == op.prefix + op.tokens, (Field{"plan.ops", i, "keys"}),
+                   "expected prefix + tokens = " + std::to_string(op.prefix + op.tokens) + ", causal (got " + std::to_string(op.keys) + ")");
     return;
   }
   const int64_t chunk = plan.partition[static_cast<size_t>(op.rank)];
@@ -290,6 +303,44 @@ bool inside_rows(const RankLayout& layout, int64_t start, int64_t end) {
   return false;
 }
 
+// ring-q: the queries of a position's rows (`query`), or the partial attention outputs and fp32
+// log-sum-exps of them (`attn-out`), of the shard's heads, over `ranges`.
+void parse_ring_q_transfer(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op, bool query) {
+  const Plan& plan = shape.plan;
+  const ModelConfig& m = plan.model;
+  const RankLayout& src = shape.layouts[static_cast<size_t>(op.src)];
+  const RankLayout& dst = shape.layouts[static_cast<size_t>(op.dst)];
+  op.payload_query = query;
+  op.payload_attn_out = !query;
+  KVR_PLAN_CHECK(op.transfer_name == "send", (Field{"plan.ops", i, "name"}), "queries and partial outputs move in sends (got " + op.transfer_name + ")");
+  KVR_PLAN_CHECK(src.shard.first_head == dst.shard.first_head && src.shard.heads == dst.shard.heads, (Field{"plan.ops", i, "dst"}),
+                 "rank " + std::to_string(op.src) + " and rank " + std::to_string(op.dst) + " compute different query heads");
+  int64_t heads = m.heads;
+  if (const json::Value* h = object.find("heads")) heads = read_int(*h, Field{"plan.ops", i, "heads"}, 1, m.heads);
+  KVR_PLAN_CHECK(heads == src.shard.heads, (Field{"plan.ops", i, "heads"}),
+                 std::to_string(heads) + ", but rank " + std::to_string(op.src) + " computes " + std::to_string(src.shard.heads) + " heads");
+  const Field field{"plan.ops", i, "ranges"};
+  const json::Value* ranges = object.find("ranges");
+  KVR_PLAN_CHECK(ranges != nullptr && ranges->is_array() && !ranges->as_array().empty(), field, "expected a non-empty array of [start, end] pairs");
+  int64_t tokens = 0;
+  int64_t previous_end = 0;
+  for (const json::Value& pair : ranges->as_array()) {
+    KVR_PLAN_CHECK(pair.is_array() && pair.as_array().size() == 2, field, "expected [start, end] pairs (got " + describe(pair) + ")");
+    const int64_t start = read_int(pair.as_array()[0], field, previous_end, plan.context);
+    const int64_t end = read_int(pair.as_array()[1], field, start, plan.context);
+    op.ranges.push_back({start, end});
+    tokens += end - start;
+    previous_end = end;
+  }
+  KVR_PLAN_CHECK(op.ranges.front().start == op.token_start && op.ranges.back().end == op.token_end, field,
+                 "the ranges must span [token_start, token_end)");
+  const int64_t per_token = heads * (query ? int64_t{m.head_dim} * m.dtype_bytes : int64_t{m.head_dim} * m.dtype_bytes + 4);
+  op.bytes = read_int(require(object, "bytes", Field{"plan.ops", i, "bytes"}), Field{"plan.ops", i, "bytes"}, 0, int64_t{1} << 62);
+  KVR_PLAN_CHECK(op.bytes == tokens * per_token, (Field{"plan.ops", i, "bytes"}),
+                 std::to_string(op.bytes) + ", not tokens * heads * " + (query ? "head_dim * dtype_bytes" : "(head_dim * dtype_bytes + 4)") +
+                     " = " + std::to_string(tokens * per_token));
+}
+
 // Transfers of ring-kv and tensor-parallel plans: hidden-state rows (`payload: "hidden"`), or K,V
 // of some KV heads (`kv_heads`) and of several token ranges (`ranges`).
 void parse_general_transfer(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op) {
@@ -298,8 +349,14 @@ void parse_general_transfer(const json::Value& object, int64_t i, const PlanShap
   const RankLayout& src = shape.layouts[static_cast<size_t>(op.src)];
   const RankLayout& dst = shape.layouts[static_cast<size_t>(op.dst)];
   if (const json::Value* payload = object.find("payload")) {
+    const bool ring_q = plan.strategy == "ring-q" && payload->is_string() &&
+                        (payload->as_string() == "query" || payload->as_string() == "attn-out");
+    if (ring_q) {
+      parse_ring_q_transfer(object, i, shape, op, payload->as_string() == "query");
+      return;
+    }
     KVR_PLAN_CHECK(payload->is_string() && payload->as_string() == "hidden", (Field{"plan.ops", i, "payload"}),
-                   "expected \"hidden\" (got " + describe(*payload) + ")");
+                   "expected \"hidden\" (or in ring-q plans \"query\", \"attn-out\") (got " + describe(*payload) + ")");
     op.payload_hidden = true;
   }
   int64_t tokens = op.token_end - op.token_start;
@@ -368,12 +425,14 @@ void parse_general_transfer(const json::Value& object, int64_t i, const PlanShap
 // ring-kv: the s-th attn op of a rank in a layer is step s, against the K,V block of rank i - s
 // (sim/plan/strategies/ring-kv.ts); its shape must be that step's.
 void check_ring_steps(Plan& plan) {
-  const int p = plan.gpus;
+  // Ring positions of t ranks each (ring-kv --tp): rank r is position r / t.
+  const int t = plan.tp;
+  const int p = plan.gpus / t;
   const int64_t parts = 2 * int64_t{p};
   std::vector<int64_t> chunks(static_cast<size_t>(parts), plan.context / parts);
   for (int64_t k = 0; k < plan.context % parts; ++k) chunks[static_cast<size_t>(k)] += 1;
   auto chunk = [&](int k) { return chunks[static_cast<size_t>(k)]; };
-  std::vector<int> steps(static_cast<size_t>(p) * plan.model.layers, 0);
+  std::vector<int> steps(static_cast<size_t>(plan.gpus) * plan.model.layers, 0);
   for (PlanOp& op : plan.ops) {
     if (op.kind != OpKind::Compute || op.layer < 0) continue;
     int& count = steps[static_cast<size_t>(op.rank) * plan.model.layers + op.layer];
@@ -387,19 +446,23 @@ void check_ring_steps(Plan& plan) {
     const int s = count++;
     KVR_PLAN_CHECK(s < p, (Field{"plan.ops", i}), "more than " + std::to_string(p) + " attn steps in a layer");
     op.ring_step = s;
-    const int r = op.rank;
+    const int r = op.rank / t;
     const int j = (r - s + p) % p;
-    const int late = 2 * p - 1 - r;
-    int64_t tokens = chunk(r) + chunk(late);
+    // ring-kv: r's queries against j's keys; ring-q: j's queries against r's keys.
+    const bool pass_q = plan.strategy == "ring-q";
+    const int queries = pass_q ? j : r;
+    const int holder = pass_q ? r : j;
+    const int late = 2 * p - 1 - queries;
+    int64_t tokens = chunk(queries) + chunk(late);
     int64_t keys = tokens;
-    if (s > 0 && j < r) keys = chunk(j);
-    if (s > 0 && j > r) {
+    if (s > 0 && holder < queries) keys = chunk(holder);
+    if (s > 0 && holder > queries) {
       tokens = chunk(late);
-      keys = chunk(j) + chunk(2 * p - 1 - j);
+      keys = chunk(holder) + chunk(2 * p - 1 - holder);
     }
     const bool ok = op.tokens == tokens && op.keys == keys && op.causal == (s == 0) && op.merge == (s > 0) && op.prefix == 0;
     KVR_PLAN_CHECK(ok, (Field{"plan.ops", i}),
-                   "attn step " + std::to_string(s) + " of rank " + std::to_string(r) + " is tokens " + std::to_string(tokens) +
+                   "attn step " + std::to_string(s) + " of rank " + std::to_string(op.rank) + " is tokens " + std::to_string(tokens) +
                        ", keys " + std::to_string(keys) + ", prefix 0, causal " + (s == 0 ? "true" : "false") +
                        ", merge " + (s > 0 ? "true" : "false") + "; the op differs");
   }
@@ -449,6 +512,20 @@ void parse_transfer(const json::Value& object, int64_t i, const PlanShape& shape
   }
   if (shape.general) {
     parse_general_transfer(object, i, shape, op);
+    return;
+  }
+  if (const json::Value* payload = object.find("payload")) {
+    // pp-chunked: a chunk's hidden rows from one stage to the next.
+    const bool hidden_send = plan.strategy == "pp-chunked" && payload->is_string() && payload->as_string() == "hidden" &&
+                             op.transfer_name == "send";
+    KVR_PLAN_CHECK(hidden_send, (Field{"plan.ops", i, "payload"}),
+                   "only pp-chunked sends hidden-state rows outside collectives (got " + describe(*payload) + " in a " +
+                       plan.strategy + " " + op.transfer_name + ")");
+    op.payload_hidden = true;
+    const int64_t expected = (op.token_end - op.token_start) * int64_t{plan.model.hidden} * plan.model.dtype_bytes;
+    op.bytes = read_int(require(object, "bytes", Field{"plan.ops", i, "bytes"}), Field{"plan.ops", i, "bytes"}, 0, int64_t{1} << 62);
+    KVR_PLAN_CHECK(op.bytes == expected, (Field{"plan.ops", i, "bytes"}),
+                   std::to_string(op.bytes) + ", not (token_end - token_start) * hidden * dtype_bytes = " + std::to_string(expected));
     return;
   }
   KVR_PLAN_CHECK(op.transfer_name != "reducescatter", (Field{"plan.ops", i, "name"}),
@@ -525,7 +602,7 @@ void parse_ops(const json::Value& document, Plan& plan) {
     }
   }
   KVR_PLAN_CHECK(lm_head >= 0, Field{"plan.ops"}, "no lm_head op");
-  if (plan.strategy == "ring-kv") check_ring_steps(plan);
+  if (is_ring_strategy(plan.strategy)) check_ring_steps(plan);
   if (shape.general) assign_partial_slots(plan);
 }
 
@@ -566,16 +643,18 @@ Plan parse_plan(const json::Value& document) {
   plan.context = require_int(document, "context", Field{"plan", -1, "context"}, 1, kMaxContext);
 
   plan.partition = parse_rank_counts(document, "partition", "plan.partition", plan.gpus, 1, kMaxContext);
+  if (const json::Value* tp = document.find("tp")) {
+    plan.tp = static_cast<int>(read_int(*tp, Field{"plan", -1, "tp"}, 1, plan.gpus));
+  }
   // Under tensor parallelism every rank of a group computes the group's tokens (rank_layouts checks).
-  const bool tensor_parallel = plan.strategy == "tp" || plan.strategy == "tp-sp" || plan.strategy == "kvr-tp";
+  // pp-chunked: every stage computes all tokens; ring-kv --tp: a position's tokens on each of its ranks.
+  const bool tensor_parallel = plan.strategy == "tp" || plan.strategy == "tp-sp" || plan.strategy == "kvr-tp" ||
+                               plan.strategy == "pp-chunked" || (is_ring_strategy(plan.strategy) && plan.tp > 1);
   int64_t total = 0;
   for (const int64_t tokens : plan.partition) total += tokens;
   KVR_PLAN_CHECK(tensor_parallel || total == plan.context, Field{"plan.partition"},
                  "sums to " + std::to_string(total) + ", not the context " + std::to_string(plan.context));
   plan.kv_tokens = parse_rank_counts(document, "kv_tokens", "plan.kv_tokens", plan.gpus, 1, plan.context);
-  if (const json::Value* tp = document.find("tp")) {
-    plan.tp = static_cast<int>(read_int(*tp, Field{"plan", -1, "tp"}, 1, plan.gpus));
-  }
 
   plan.last_rank =
       static_cast<int>(require_int(document, "last_rank", Field{"plan", -1, "last_rank"}, 0, plan.gpus - 1));

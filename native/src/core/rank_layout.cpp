@@ -81,7 +81,7 @@ int64_t RankLayout::row_of(int64_t position) const {
 }
 
 bool uses_general_layout(const std::string& strategy) {
-  return strategy == "ring-kv" || strategy == "tp" || strategy == "tp-sp" || strategy == "kvr-tp";
+  return strategy == "ring-kv" || strategy == "ring-q" || strategy == "tp" || strategy == "tp-sp" || strategy == "kvr-tp";
 }
 
 std::vector<RankLayout> rank_layouts(const Plan& plan) {
@@ -92,26 +92,36 @@ std::vector<RankLayout> rank_layouts(const Plan& plan) {
   std::vector<RankLayout> layouts(static_cast<size_t>(p));
   const std::string& strategy = plan.strategy;
 
-  if (strategy == "ring-kv") {
-    // Zig-zag: 2p even chunks; rank i holds chunks i and 2p-1-i (sim/plan/strategies/ring-kv.ts).
-    if (plan.tp != 1) fail("plan.tp", "expected 1 for ring-kv (got " + std::to_string(plan.tp) + ")");
-    const std::vector<int64_t> chunks = even_partition(C, 2 * int64_t{p});
+  if (is_ring_strategy(strategy)) {
+    // Zig-zag over g = p / t ring positions: 2g even chunks; position k (ranks k*t .. k*t+t-1)
+    // holds chunks k and 2g-1-k, rank k*t+j as tensor shard j of t (sim/plan/strategies/ring-kv.ts).
+    const int t = plan.tp;
+    if (t < 1 || p % t != 0) {
+      fail("plan.tp", "expected a divisor of the GPU count " + std::to_string(p) + " (got " + std::to_string(t) + ")");
+    }
+    if (t > 1 && plan.model.heads < t) {
+      fail("plan.tp", std::to_string(t) + " ranks a position, but the model has only " +
+                          std::to_string(plan.model.heads) + " heads to split");
+    }
+    const int g = p / t;
+    const std::vector<int64_t> chunks = even_partition(C, 2 * int64_t{g});
     const std::vector<int64_t> starts = starts_of(chunks);
     std::vector<int64_t> tokens(static_cast<size_t>(p));
-    for (int i = 0; i < p; ++i) {
-      const size_t a = static_cast<size_t>(i);
-      const size_t z = static_cast<size_t>(2 * p - 1 - i);
-      RankLayout& layout = layouts[a];
+    for (int r = 0; r < p; ++r) {
+      const size_t a = static_cast<size_t>(r / t);
+      const size_t z = static_cast<size_t>(2 * g - 1 - r / t);
+      RankLayout& layout = layouts[static_cast<size_t>(r)];
       if (chunks[a] > 0) layout.rows.push_back({starts[a], starts[a] + chunks[a]});
       if (chunks[z] > 0) layout.rows.push_back({starts[z], starts[z] + chunks[z]});
       layout.held = layout.rows;
-      layout.cache_extent = C;  // blocks of every rank pass through
+      layout.cache_extent = C;  // blocks of every position pass through
       layout.op_prefix = 0;
-      layout.shard = whole_model(plan.model);
-      tokens[a] = chunks[a] + chunks[z];
+      layout.shard = t > 1 ? tensor_shard(plan.model, t, r % t) : whole_model(plan.model);
+      layout.sharded = t > 1;
+      tokens[static_cast<size_t>(r)] = chunks[a] + chunks[z];
     }
-    expect_counts(plan, "plan.partition", plan.partition, tokens, "its zig-zag chunks i and 2p-1-i");
-    expect_counts(plan, "plan.kv_tokens", plan.kv_tokens, tokens, "its zig-zag chunks i and 2p-1-i");
+    expect_counts(plan, "plan.partition", plan.partition, tokens, "its position's zig-zag chunks k and 2g-1-k");
+    expect_counts(plan, "plan.kv_tokens", plan.kv_tokens, tokens, "its position's zig-zag chunks k and 2g-1-k");
     return layouts;
   }
 
@@ -170,6 +180,35 @@ std::vector<RankLayout> rank_layouts(const Plan& plan) {
     expect_counts(plan, "plan.partition", plan.partition, chunk, "the chunk of its group, as the group's first rank");
     if (prefix != C) fail("plan.partition", "the groups' chunks sum to " + std::to_string(prefix) + ", not the context " + std::to_string(C));
     expect_counts(plan, "plan.kv_tokens", plan.kv_tokens, held, "its group's prefix and chunk");
+    return layouts;
+  }
+
+  if (strategy == "pp-chunked") {
+    // Stage s = rank s holds every row and position, and computes layers [first, first + count)
+    // of them chunk by chunk (sim/plan/strategies/pp-chunked.ts; layers split evenly, the first
+    // stages one more).
+    if (plan.tp != 1) {
+      fail("plan.tp", "pp-chunked runs on the executor with one GPU a stage (expected 1, got " + std::to_string(plan.tp) +
+                          "); simulate --tp with kvr simulate");
+    }
+    if (p > plan.model.layers) {
+      fail("plan.gpus", std::to_string(p) + " stages, but the model has only " + std::to_string(plan.model.layers) + " layers");
+    }
+    const std::vector<int64_t> layers = even_partition(plan.model.layers, p);
+    const std::vector<int64_t> first = starts_of(layers);
+    const std::vector<int64_t> all(static_cast<size_t>(p), C);
+    expect_counts(plan, "plan.partition", plan.partition, all, "every stage computes all tokens");
+    expect_counts(plan, "plan.kv_tokens", plan.kv_tokens, all, "every stage caches all tokens of its layers");
+    for (int r = 0; r < p; ++r) {
+      RankLayout& layout = layouts[static_cast<size_t>(r)];
+      layout.rows = {{0, C}};
+      layout.held = layout.rows;
+      layout.cache_extent = C;
+      layout.op_prefix = 0;
+      layout.shard = whole_model(plan.model);
+      layout.first_layer = static_cast<int>(first[static_cast<size_t>(r)]);
+      layout.layer_count = static_cast<int>(layers[static_cast<size_t>(r)]);
+    }
     return layouts;
   }
 

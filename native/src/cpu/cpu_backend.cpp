@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <thread>
 
@@ -67,7 +68,7 @@ class CpuBackend final : public Backend {
 
  private:
   RankState& rank_state(int rank);
-  cpu::GeneralOps general_ops() { return cpu::GeneralOps{model_, weights_, ranks_, ring_kv_}; }
+  cpu::GeneralOps general_ops() { return cpu::GeneralOps{model_, weights_, ranks_, ring_kv_, ring_tp_, ring_q_}; }
   const cpu::LayerWeights& layer_weights(int layer) const;
   void norm(const float* x, float* y, const std::vector<float>& scale, const std::vector<float>& bias,
             int64_t rows) const;
@@ -84,6 +85,8 @@ class CpuBackend final : public Backend {
   ModelConfig model_;
   bool general_ = false;  // ring-kv or tensor parallel: cpu_general_ops.cpp runs the ops
   bool ring_kv_ = false;
+  int ring_tp_ = 1;
+  bool ring_q_ = false;
   cpu::ModelWeights weights_;
   std::vector<RankState> ranks_;
   std::vector<OpTime> op_times_;  // by op id; each op's entry is written only by its own queue
@@ -115,8 +118,13 @@ void CpuBackend::prepare(const Plan& plan) {
 
   // Estimate first: a plan that cannot fit fails here with sizes, not halfway through allocating.
   double needed = cpu::weight_bytes(model) + sizeof(float) * static_cast<double>(model.vocab);
-  for (int r = 0; r < plan.gpus; ++r)
-    needed += cpu::rank_state_bytes(model, layouts[static_cast<size_t>(r)], senders[static_cast<size_t>(r)]);
+  for (int r = 0; r < plan.gpus; ++r) {
+    const RankLayout& layout = layouts[static_cast<size_t>(r)];
+    needed += cpu::rank_state_bytes(model, layout, senders[static_cast<size_t>(r)]);
+    // ring-q: visiting queries, partial outputs (two layers) and the returned ones (ring-q buffers below).
+    const double q_width = static_cast<double>(layout.shard.heads) * (model.head_dim + 1);
+    if (plan.strategy == "ring-q") needed += sizeof(float) * q_width * (3.0 * plan.context + plan.gpus * static_cast<double>(layout.row_count()));
+  }
   cpu::check_fits_in_memory(needed);
 
   // Checked before the allocations: a missing route is a mistake in the request, found at once.
@@ -128,7 +136,9 @@ void CpuBackend::prepare(const Plan& plan) {
   weights_ = cpu::ModelWeights();
   model_ = model;
   general_ = uses_general_layout(plan.strategy);
-  ring_kv_ = plan.strategy == "ring-kv";
+  ring_kv_ = is_ring_strategy(plan.strategy);
+  ring_q_ = plan.strategy == "ring-q";
+  ring_tp_ = ring_kv_ ? plan.tp : 1;
   weights_ = cpu::generate_weights(model, options_.seed);
   ranks_.reserve(static_cast<size_t>(plan.gpus));
   for (int r = 0; r < plan.gpus; ++r) {
@@ -141,6 +151,16 @@ void CpuBackend::prepare(const Plan& plan) {
               "kv_tokens[" + std::to_string(r) + "] = " + std::to_string(kv_tokens) +
                   " does not cover the rank's chunk, which ends at " + std::to_string(layout.rows.back().end));
     ranks_.push_back(cpu::make_rank_state(model, layout, plan.gpus, senders[static_cast<size_t>(r)]));
+    if (ring_q_) {
+      cpu::RankState& state = ranks_.back();
+      const int64_t heads = layout.shard.heads;
+      const int64_t q_width = heads * model.head_dim;
+      state.visiting_q = cpu::allocate_floats(plan.context * q_width, "visiting queries");
+      state.partial_out = cpu::allocate_floats(2 * plan.context * q_width, "partial attention outputs");
+      state.partial_lse = cpu::allocate_floats(2 * plan.context * heads, "attention statistics");
+      state.returned_out = cpu::allocate_floats(plan.gpus * tokens * q_width, "returned attention outputs");
+      state.returned_lse = cpu::allocate_floats(plan.gpus * tokens * heads, "attention statistics");
+    }
   }
   op_times_.assign(plan.ops.size(), OpTime{});
   logits_ = cpu::allocate_floats(model.vocab, "the logits");
@@ -161,6 +181,8 @@ void CpuBackend::begin_run() {
     }
     // A transfer the plan forgot then shows up as a wrong result, not as last run's values.
     std::fill(state.kv_cache.begin(), state.kv_cache.end(), 0.0f);
+    std::fill(state.visiting_q.begin(), state.visiting_q.end(), 0.0f);
+    std::fill(state.returned_lse.begin(), state.returned_lse.end(), -std::numeric_limits<float>::infinity());
     for (cpu::PartialSlot& slot : state.partial.slots) {
       std::fill(slot.own.begin(), slot.own.end(), 0.0f);
       std::fill(slot.reduced.begin(), slot.reduced.end(), 0.0f);
@@ -247,34 +269,45 @@ void CpuBackend::norm(const float* x, float* y, const std::vector<float>& scale,
     cpu::rms_norm(x, y, scale.data(), rows, model_.hidden);
 }
 
-// Compute ops must match the rank's chunk: the state was sized from the partition.
-void check_chunk(const PlanOp& op, const RankState& state) {
-  KVR_CHECK(op.tokens == state.tokens && op.prefix == state.first_position, ErrorCode::Internal,
-            std::string(compute_name(op.name)) + " op " + std::to_string(op.id) +
-                " does not match its rank's chunk");
+// The rows a compute op works on: its chunk [prefix, prefix + tokens), inside the rank's rows (the
+// whole of them, except pp-chunked's stages, which run every prompt chunk in turn over all C rows),
+// and a layer the rank computes.
+struct OpRows {
+  int64_t first = 0;  // row index of the op's first token
+  int64_t count = 0;  // rows
+};
+
+OpRows op_rows(const PlanOp& op, const RankState& state) {
+  const int64_t first = op.prefix - state.first_position;
+  KVR_CHECK(first >= 0 && op.tokens >= 1 && first + op.tokens <= state.tokens && state.layout.computes_layer(op.layer),
+            ErrorCode::Internal,
+            std::string(compute_name(op.name)) + " op " + std::to_string(op.id) + " does not match its rank's rows and layers");
+  return {first, op.tokens};
 }
 
 void CpuBackend::run_qkv(const PlanOp& op) {
   RankState& state = rank_state(op.rank);
-  check_chunk(op, state);
+  const OpRows rows = op_rows(op, state);
   const cpu::LayerWeights& w = layer_weights(op.layer);
-  KVR_CHECK(state.first_position + state.tokens <= state.kv_tokens, ErrorCode::Internal,
+  KVR_CHECK(op.prefix + rows.count <= state.kv_tokens, ErrorCode::Internal,
             "qkv op " + std::to_string(op.id) + ": the rank's K,V cache does not hold its own chunk");
-  const int64_t c = state.tokens;
+  const int64_t c = rows.count;
+  const int64_t d = model_.hidden;
   const int64_t width = cpu::qkv_width(model_);
   const int hd = model_.head_dim;
-  norm(state.hidden.data(), state.normed.data(), w.attn_norm_scale, w.attn_norm_bias, c);
-  cpu::gemm(state.normed.data(), model_.hidden, w.wqkv.data(), width, state.wide.data(), width, c, width,
-            model_.hidden);
+  float* normed = state.normed.data() + rows.first * d;
+  float* wide = state.wide.data() + rows.first * width;
+  norm(state.hidden.data() + rows.first * d, normed, w.attn_norm_scale, w.attn_norm_bias, c);
+  cpu::gemm(normed, d, w.wqkv.data(), width, wide, width, c, width, d);
 
   const int64_t q_width = static_cast<int64_t>(model_.heads) * hd;
   const int64_t kv_width = static_cast<int64_t>(model_.kv_heads) * hd;
   for (int64_t i = 0; i < c; ++i) {
-    const int64_t position = state.first_position + i;
+    const int64_t position = op.prefix + i;
     const float* cos = state.rope.cos_at(position);
     const float* sin = state.rope.sin_at(position);
-    const float* row = state.wide.data() + i * width;
-    float* q = state.q.data() + i * q_width;
+    const float* row = wide + i * width;
+    float* q = state.q.data() + (rows.first + i) * q_width;
     std::memcpy(q, row, sizeof(float) * q_width);
     for (int head = 0; head < model_.heads; ++head) cpu::apply_rope(q + head * hd, cos, sin, hd / 2);
     float* cached = state.kv_row(op.layer, position);  // [k heads | v heads]
@@ -285,56 +318,63 @@ void CpuBackend::run_qkv(const PlanOp& op) {
 
 void CpuBackend::run_attn(const PlanOp& op) {
   RankState& state = rank_state(op.rank);
-  check_chunk(op, state);
+  const OpRows rows = op_rows(op, state);
   KVR_CHECK(op.keys <= state.kv_tokens, ErrorCode::Internal,
             "attn op " + std::to_string(op.id) + " attends " + std::to_string(op.keys) + " keys but rank " +
                 std::to_string(op.rank) + " caches " + std::to_string(state.kv_tokens));
-  KVR_CHECK(op.keys >= state.first_position + state.tokens, ErrorCode::Internal,
+  KVR_CHECK(op.keys >= op.prefix + rows.count, ErrorCode::Internal,
             "attn op " + std::to_string(op.id) + " attends fewer keys than its last query position");
   layer_weights(op.layer);  // checks the layer
+  const int64_t q_width = static_cast<int64_t>(model_.heads) * model_.head_dim;
   cpu::AttentionShape shape;
   shape.heads = model_.heads;
   shape.kv_heads = model_.kv_heads;
   shape.head_dim = model_.head_dim;
-  shape.queries = state.tokens;
-  shape.first_position = state.first_position;
+  shape.queries = rows.count;
+  shape.first_position = op.prefix;
   shape.keys = op.keys;
   shape.causal = op.causal;
-  cpu::attention(shape, state.q.data(), state.kv_layer(op.layer), state.attention.data(),
-                 state.attention_scratch.data(), state.kv_tokens);
+  cpu::attention(shape, state.q.data() + rows.first * q_width, state.kv_layer(op.layer),
+                 state.attention.data() + rows.first * q_width, state.attention_scratch.data(), state.kv_tokens);
 }
 
 void CpuBackend::run_o(const PlanOp& op) {
   RankState& state = rank_state(op.rank);
-  check_chunk(op, state);
+  const OpRows rows = op_rows(op, state);
   const cpu::LayerWeights& w = layer_weights(op.layer);
-  const int64_t c = state.tokens;
+  const int64_t c = rows.count;
   const int64_t d = model_.hidden;
   const int64_t attention_width = static_cast<int64_t>(model_.heads) * model_.head_dim;
-  cpu::gemm(state.attention.data(), attention_width, w.wo.data(), d, state.o_out.data(), d, c, d, attention_width);
-  if (!model_.parallel_block) cpu::add_in_place(state.hidden.data(), state.o_out.data(), c * d);
+  float* out = state.o_out.data() + rows.first * d;
+  cpu::gemm(state.attention.data() + rows.first * attention_width, attention_width, w.wo.data(), d, out, d, c, d,
+            attention_width);
+  if (!model_.parallel_block) cpu::add_in_place(state.hidden.data() + rows.first * d, out, c * d);
 }
 
 void CpuBackend::run_mlp(const PlanOp& op) {
   RankState& state = rank_state(op.rank);
-  check_chunk(op, state);
+  const OpRows rows = op_rows(op, state);
   const cpu::LayerWeights& w = layer_weights(op.layer);
-  const int64_t c = state.tokens;
+  const int64_t c = rows.count;
   const int64_t d = model_.hidden;
   const int64_t f = model_.ffn;
   const int64_t width = cpu::mlp_width(model_);
+  float* hidden = state.hidden.data() + rows.first * d;
+  float* normed = state.normed.data() + rows.first * d;
+  float* wide = state.wide.data() + rows.first * width;
+  float* mlp_out = state.mlp_out.data() + rows.first * d;
   // A parallel block feeds the MLP the qkv op's norm output; a sequential one norms h again.
-  if (!model_.parallel_block) norm(state.hidden.data(), state.normed.data(), w.mlp_norm_scale, w.mlp_norm_bias, c);
-  cpu::gemm(state.normed.data(), d, w.w_gate_up.data(), width, state.wide.data(), width, c, width, d);
+  if (!model_.parallel_block) norm(hidden, normed, w.mlp_norm_scale, w.mlp_norm_bias, c);
+  cpu::gemm(normed, d, w.w_gate_up.data(), width, wide, width, c, width, d);
   if (model_.swiglu)
-    cpu::swiglu_in_place(state.wide.data(), c, f, width);
+    cpu::swiglu_in_place(wide, c, f, width);
   else
-    cpu::gelu_in_place(state.wide.data(), c, f, width);
-  cpu::gemm(state.wide.data(), width, w.w_down.data(), d, state.mlp_out.data(), d, c, d, f);
+    cpu::gelu_in_place(wide, c, f, width);
+  cpu::gemm(wide, width, w.w_down.data(), d, mlp_out, d, c, d, f);
   if (model_.parallel_block)
-    cpu::add_sum_in_place(state.hidden.data(), state.o_out.data(), state.mlp_out.data(), c * d);
+    cpu::add_sum_in_place(hidden, state.o_out.data() + rows.first * d, mlp_out, c * d);
   else
-    cpu::add_in_place(state.hidden.data(), state.mlp_out.data(), c * d);
+    cpu::add_in_place(hidden, mlp_out, c * d);
 }
 
 void CpuBackend::run_lm_head(const PlanOp& op) {
@@ -363,6 +403,14 @@ void CpuBackend::run_transfer(const PlanOp& op) {
   if (pacer_) pacer_->transfer(op.src, op.dst, static_cast<double>(op.bytes));
   if (general_) {
     general_ops().transfer(op);
+    return;
+  }
+  if (op.payload_hidden) {
+    // pp-chunked: the chunk's hidden rows move to the next stage (every stage holds all C rows).
+    const int64_t d = model_.hidden;
+    std::memcpy(destination.hidden.data() + (op.token_start - destination.first_position) * d,
+                source.hidden.data() + (op.token_start - source.first_position) * d,
+                sizeof(float) * (op.token_end - op.token_start) * d);
     return;
   }
   // A layer's cache rows are contiguous over positions: one copy.

@@ -81,6 +81,10 @@ void GeneralOps::qkv(const PlanOp& op) {
 // for a ring-kv step, the K,V block of rank i - s. A merging step folds its softmax into the
 // running output with the log-sum-exp of both (online softmax).
 void GeneralOps::attn(const PlanOp& op) {
+  if (ring_q && op.ring_step > 0) {
+    attn_visiting(op);
+    return;
+  }
   RankState& s = rank(op.rank);
   const TensorShard& shard = s.layout.shard;
   layer(op);  // checks the layer
@@ -90,8 +94,9 @@ void GeneralOps::attn(const PlanOp& op) {
   const float minus_infinity = -std::numeric_limits<float>::infinity();
   std::vector<TokenRange> keys;
   if (ring_kv) {
+    // Position k - s, same shard: rank r - s t (mod p).
     const int p = static_cast<int>(ranks.size());
-    keys = rank((op.rank - op.ring_step + p) % p).layout.rows;
+    keys = rank(((op.rank - op.ring_step * ring_tp) % p + p) % p).layout.rows;
   } else {
     keys = {{0, op.keys}};
   }
@@ -155,9 +160,130 @@ void GeneralOps::attn(const PlanOp& op) {
   }
 }
 
+// ring-q step s > 0: the queries of position i - s (visiting, by position) against this rank's own
+// K,V, causal; the partial output and its log-sum-exp are kept by layer parity for the return.
+void GeneralOps::attn_visiting(const PlanOp& op) {
+  RankState& s = rank(op.rank);
+  const TensorShard& shard = s.layout.shard;
+  layer(op);  // checks the layer
+  const int p = static_cast<int>(ranks.size());
+  const RankLayout& owner = rank(((op.rank - op.ring_step * ring_tp) % p + p) % p).layout;
+  const int g = model.heads / model.kv_heads;
+  const int hd = model.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float minus_infinity = -std::numeric_limits<float>::infinity();
+  const int64_t q_width = static_cast<int64_t>(shard.heads) * hd;
+  const int64_t kv_stride = s.kv_floats_per_position;
+  const float* layer_kv = s.kv_layer(op.layer);
+  const int64_t context = s.kv_tokens;
+  float* out_base = s.partial_out.data() + (op.layer % 2) * context * q_width;
+  float* lse_base = s.partial_lse.data() + (op.layer % 2) * context * shard.heads;
+  std::vector<float> output(static_cast<size_t>(hd));
+  for (const int64_t t : row_positions(owner)) {
+    for (int head = 0; head < shard.heads; ++head) {
+      const int kv_head = (shard.first_head + head) / g - shard.first_kv_head;
+      const float* q = s.visiting_q.data() + t * q_width + static_cast<int64_t>(head) * hd;
+      float* out = out_base + t * q_width + static_cast<int64_t>(head) * hd;
+      float& lse = lse_base[t * shard.heads + head];
+      int64_t n = 0;
+      float maximum = minus_infinity;
+      for (const TokenRange& range : s.layout.rows) {
+        for (int64_t key = range.start; key < std::min(range.end, t + 1); ++key) {
+          const float score = dot(q, layer_kv + key * kv_stride + static_cast<int64_t>(kv_head) * hd, hd) * scale;
+          s.key_scores[static_cast<size_t>(n++)] = score;
+          maximum = std::max(maximum, score);
+        }
+      }
+      std::fill(out, out + hd, 0.0f);
+      lse = minus_infinity;
+      if (n == 0) continue;
+      std::fill(output.begin(), output.end(), 0.0f);
+      float sum = 0;
+      n = 0;
+      for (const TokenRange& range : s.layout.rows) {
+        for (int64_t key = range.start; key < std::min(range.end, t + 1); ++key) {
+          const float weight = std::exp(s.key_scores[static_cast<size_t>(n++)] - maximum);
+          sum += weight;
+          const float* v = layer_kv + key * kv_stride + static_cast<int64_t>(shard.kv_heads + kv_head) * hd;
+          for (int k = 0; k < hd; ++k) output[static_cast<size_t>(k)] += weight * v[k];
+        }
+      }
+      for (int k = 0; k < hd; ++k) out[k] = output[static_cast<size_t>(k)] / sum;
+      lse = maximum + std::log(sum);
+    }
+  }
+}
+
+// ring-q, before o: the partial outputs returned by the other positions, merged into the step-0
+// output in a fixed order (step 1, 2, ...: runs are bit-identical), then forgotten.
+void GeneralOps::merge_returned(const PlanOp& op) {
+  RankState& s = rank(op.rank);
+  const int heads = s.layout.shard.heads;
+  const int hd = model.head_dim;
+  const int64_t q_width = static_cast<int64_t>(heads) * hd;
+  const int p = static_cast<int>(ranks.size());
+  const float minus_infinity = -std::numeric_limits<float>::infinity();
+  for (int step = 1; step * ring_tp < p; ++step) {
+    const int source = (op.rank + step * ring_tp) % p;
+    float* returned_out = s.returned_out.data() + static_cast<int64_t>(source) * s.tokens * q_width;
+    float* returned_lse = s.returned_lse.data() + static_cast<int64_t>(source) * s.tokens * heads;
+    for (int64_t i = 0; i < s.tokens; ++i) {
+      for (int head = 0; head < heads; ++head) {
+        float& other = returned_lse[i * heads + head];
+        if (other == minus_infinity) continue;
+        float& lse = s.lse[static_cast<size_t>(i * heads + head)];
+        float* out = s.attention.data() + i * q_width + static_cast<int64_t>(head) * hd;
+        const float* add = returned_out + i * q_width + static_cast<int64_t>(head) * hd;
+        if (lse == minus_infinity) {
+          std::copy(add, add + hd, out);
+          lse = other;
+        } else {
+          const float top = std::max(lse, other);
+          const float merged = top + std::log(std::exp(lse - top) + std::exp(other - top));
+          const float keep = std::exp(lse - merged);
+          const float weight = std::exp(other - merged);
+          for (int k = 0; k < hd; ++k) out[k] = out[k] * keep + add[k] * weight;
+          lse = merged;
+        }
+        other = minus_infinity;
+      }
+    }
+  }
+}
+
+// ring-q transfers: queries of the ranges' positions (the sender's own rows, or ones visiting it)
+// into the receiver's visiting queries; or the partial outputs the sender computed for them into
+// the receiver's (their owner's) returned rows from that sender.
+void GeneralOps::transfer_ring_q(const PlanOp& op) {
+  RankState& source = rank(op.src);
+  RankState& destination = rank(op.dst);
+  const int heads = source.layout.shard.heads;
+  const int64_t q_width = static_cast<int64_t>(heads) * model.head_dim;
+  const int64_t context = source.kv_tokens;
+  for (const TokenRange& range : op.ranges) {
+    for (int64_t t = range.start; t < range.end; ++t) {
+      if (op.payload_query) {
+        const int64_t row = source.layout.row_of(t);
+        const float* from = row >= 0 ? source.q.data() + row * q_width : source.visiting_q.data() + t * q_width;
+        std::copy(from, from + q_width, destination.visiting_q.data() + t * q_width);
+        continue;
+      }
+      const int64_t row = destination.layout.row_of(t);
+      KVR_CHECK(row >= 0, ErrorCode::Internal, "transfer op " + std::to_string(op.id) + ": position not a row of its receiver");
+      const int64_t parity = op.layer % 2;
+      const float* out = source.partial_out.data() + (parity * context + t) * q_width;
+      const float* lse = source.partial_lse.data() + (parity * context + t) * heads;
+      const int64_t slot = static_cast<int64_t>(op.src) * destination.tokens + row;
+      std::copy(out, out + q_width, destination.returned_out.data() + slot * q_width);
+      std::copy(lse, lse + heads, destination.returned_lse.data() + slot * heads);
+    }
+  }
+}
+
 // The shard's heads times their rows of Wo: the whole projection, or a partial sum (tp).
 void GeneralOps::o(const PlanOp& op) {
   RankState& s = rank(op.rank);
+  if (ring_q) merge_returned(op);
   const TensorShard& shard = s.layout.shard;
   const LayerWeights& w = layer(op);
   const int64_t c = s.tokens;
@@ -234,6 +360,10 @@ void GeneralOps::lm_head(const PlanOp& op, std::vector<float>& logits) {
 // partial-sum slot: a reduce-scatter lands in the receiver's inbox from this sender, an
 // all-gather overwrites the receiver's row with the summed value.
 void GeneralOps::transfer(const PlanOp& op) {
+  if (op.payload_query || op.payload_attn_out) {
+    transfer_ring_q(op);
+    return;
+  }
   RankState& source = rank(op.src);
   RankState& destination = rank(op.dst);
   if (op.payload_hidden) {

@@ -31,6 +31,14 @@ struct RankState {
   std::vector<float> lse;        // general layouts: [c, heads of the shard] log-sum-exp of the attention rows
   std::vector<float> key_scores; // general layouts: one row of attention scores, [kv_tokens]
   PartialSums partial;           // tensor parallel only
+  // ring-q only: queries of other positions visiting this rank, by position [C, h hd of the shard];
+  // the partial outputs and log-sum-exps this rank computed for them, by layer parity and position
+  // [2][C, h hd], [2][C, h]; and those returned to it, by source rank and row [p][c, h hd], [p][c, h].
+  std::vector<float> visiting_q;
+  std::vector<float> partial_out;
+  std::vector<float> partial_lse;
+  std::vector<float> returned_out;
+  std::vector<float> returned_lse;
 
   int64_t kv_floats_per_position = 0;  // 2 h_kv hd (h_kv of the shard)
   float* kv_layer(int layer) { return kv_cache.data() + layer * kv_tokens * kv_floats_per_position; }

@@ -326,8 +326,9 @@ double CudaBackend::event_time_s(cudaEvent_t event, int device, SmPartition* par
 
 void CudaBackend::prepare(const Plan& plan) {
   // The CUDA kernels run contiguous chunks of whole-model rows; ring-kv's zig-zag chunks and merged
-  // attention steps and tensor parallelism's shards and partial sums run on the CPU backend only.
-  KVR_CHECK(!uses_general_layout(plan.strategy), ErrorCode::InvalidArgument,
+  // attention steps, tensor parallelism's shards and partial sums, and pp-chunked's stages of
+  // layers run on the CPU backend only.
+  KVR_CHECK(!uses_general_layout(plan.strategy) && plan.strategy != "pp-chunked", ErrorCode::InvalidArgument,
             "strategy: the cuda backend runs single, tsp, tsp-causal, kvr, kvr-e, kvr-s and kvr-p plans; " +
                 plan.strategy + " plans run on the cpu backend (--backend cpu)");
   release();

@@ -79,7 +79,7 @@ export function kvrTpPlan(model: ModelSpec, partition: number[], t: number, algo
 }
 
 /** The all-reduce blocks of a group: its chunk's rows [P, P + c) split evenly over t ranks. */
-function rowBlocks(c: number, P: number, t: number): [number, number][] {
+export function rowBlocks(c: number, P: number, t: number): [number, number][] {
   const rows = evenPartition(c, t);
   const start = prefixes(rows);
   return rows.map((n, j) => [P + start[j]!, P + start[j]! + n]);

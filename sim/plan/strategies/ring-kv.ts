@@ -1,7 +1,10 @@
 import type { ModelSpec } from '../../model/model-spec.js';
+import type { OpShard } from '../../work/compute-op.js';
 import { evenPartition, prefixes } from '../partition.js';
-import type { Plan } from '../plan.js';
-import { PlanBuilder } from '../plan-builder.js';
+import type { CollectiveAlgorithm, Plan } from '../plan.js';
+import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { opShard, tensorShards } from '../tensor-shard.js';
+import { rowBlocks } from './kvr-tp.js';
 
 /**
  * Ring attention with pass-KV: context parallelism as in Yang et al., "Context Parallelism for
@@ -34,19 +37,21 @@ import { PlanBuilder } from '../plan-builder.js';
  * (its own qkv for s = 1, else its receive of step s-1) and for both ranks to have finished step
  * s-2 (double buffering: at most two foreign blocks live on a rank), and overlaps step s-1's
  * attention. The last token is in chunk 2p-1, on rank 0, which computes the logits.
+ *
+ * With `tp` = t > 1 (context parallelism across nodes with tensor parallelism inside, as Yang et
+ * al. run Llama 3 405B): the p GPUs form g = p/t ring positions of t GPUs; ranks k*t .. k*t+t-1
+ * are position k, each holding Megatron shard j (sim/plan/tensor-shard.ts) of zig-zag chunks k and
+ * 2g-1-k. Every op above runs on the shard's heads and FFN columns; rank (k, j) passes the K,V of
+ * its KV heads to rank (k+1, j) (t rings side by side, each over its own GPU's links and NIC). o and
+ * mlp give partial sums, all-reduced inside the position's t GPUs as in tp: one all-reduce per
+ * zig-zag chunk (the collective model takes contiguous rows; NCCL would reduce both chunks in one
+ * call, one latency term less). The logits are computed on rank 0 (position 0, shard 0).
  */
-export function ringKvPlan(model: ModelSpec, context: number, p: number): Plan {
+export function ringKvPlan(model: ModelSpec, context: number, p: number, options: RingOptions = {}): Plan {
+  const t = options.tp ?? 1;
+  if (t > 1) return ringKvTpPlan(model, context, p, t, options.collective ?? 'ring', options.setup ?? {});
   const builder = new PlanBuilder(model);
-  const chunks = evenPartition(context, 2 * p);
-  const starts = prefixes(chunks);
-  const late = (i: number): number => 2 * p - 1 - i;
-  const tokens = Array.from({ length: p }, (_, i) => chunks[i]! + chunks[late(i)]!);
-  // Token ranges of rank j's block; one array per rank, shared by every transfer of that block
-  // (plans are read, never mutated, and a 128k plan has ~10^5 such transfers).
-  const blocks = Array.from({ length: p }, (_, j): [number, number][] => [
-    [starts[j]!, starts[j]! + chunks[j]!],
-    [starts[late(j)]!, starts[late(j)]! + chunks[late(j)]!],
-  ]);
+  const { chunks, tokens, blocks, late } = zigZag(context, p);
   const previousMlp: (number | undefined)[] = new Array(p).fill(undefined);
   for (let layer = 0; layer < model.layers; layer++) {
     const qkv = tokens.map((c, i) => {
@@ -67,17 +72,8 @@ export function ringKvPlan(model: ModelSpec, context: number, p: number): Plan {
         }
       }
       for (let i = 0; i < p; i++) {
-        const j = (i - s + p) % p;
-        let id: number;
-        if (s === 0) {
-          id = builder.compute(i, 'attn', layer, { tokens: tokens[i]!, prefix: 0, keys: tokens[i]!, causal: true }, [qkv[i]!]);
-        } else if (j < i) {
-          id = builder.compute(i, 'attn', layer, { tokens: tokens[i]!, prefix: 0, keys: chunks[j]!, causal: false, merge: true }, [received[i]![s]!]);
-        } else {
-          const keys = chunks[j]! + chunks[late(j)]!;
-          id = builder.compute(i, 'attn', layer, { tokens: chunks[late(i)]!, prefix: 0, keys, causal: false, merge: true }, [received[i]![s]!]);
-        }
-        attn[i]!.push(id);
+        const step = ringStepShape(chunks, tokens, i, s, p, late);
+        attn[i]!.push(builder.compute(i, 'attn', layer, step, [s === 0 ? qkv[i]! : received[i]![s]!]));
       }
     }
     tokens.forEach((c, i) => {
@@ -88,4 +84,100 @@ export function ringKvPlan(model: ModelSpec, context: number, p: number): Plan {
   }
   builder.compute(0, 'lm_head', null, { tokens: 1, prefix: context - 1, keys: context, causal: true }, [previousMlp[0]!]);
   return builder.build({ strategy: 'ring-kv', context, partition: tokens, kvTokens: tokens, lastRank: 0 });
+}
+
+/** Options of the ring strategies: tensor parallelism inside each ring position, and its all-reduces. */
+export interface RingOptions {
+  /** GPUs per ring position (a tensor-parallel group); absent: 1. */
+  tp?: number;
+  collective?: CollectiveAlgorithm | 'auto';
+  setup?: CollectiveSetup;
+}
+
+/** The zig-zag layout over g ring positions: 2g even chunks, position i holding chunks i and 2g-1-i. */
+export function zigZag(context: number, g: number): { chunks: number[]; starts: number[]; tokens: number[]; blocks: [number, number][][]; late: (i: number) => number } {
+  const chunks = evenPartition(context, 2 * g);
+  const starts = prefixes(chunks);
+  const late = (i: number): number => 2 * g - 1 - i;
+  const tokens = Array.from({ length: g }, (_, i) => chunks[i]! + chunks[late(i)]!);
+  // Token ranges of position j's block; one array per position, shared by every transfer of that
+  // block (plans are read, never mutated, and a 128k plan has ~10^5 such transfers).
+  const blocks = Array.from({ length: g }, (_, j): [number, number][] => [
+    [starts[j]!, starts[j]! + chunks[j]!],
+    [starts[late(j)]!, starts[late(j)]! + chunks[late(j)]!],
+  ]);
+  return { chunks, starts, tokens, blocks, late };
+}
+
+/**
+ * The attention of ring step s on position i against the K,V of position j = i - s (pass-KV), or
+ * equally of position j's queries against i's K,V with i and j swapped (pass-Q): causal over the
+ * own block at s = 0; both query chunks against j's early chunk when j < i; the late query chunk
+ * against both of j's chunks when j > i.
+ */
+export function ringStepShape(chunks: readonly number[], tokens: readonly number[], i: number, s: number, g: number, late: (i: number) => number, shard?: OpShard): { tokens: number; prefix: number; keys: number; causal: boolean; merge?: boolean; shard?: OpShard } {
+  const j = (i - s + g) % g;
+  const sharded = shard === undefined ? {} : { shard };
+  if (s === 0) return { tokens: tokens[i]!, prefix: 0, keys: tokens[i]!, causal: true, ...sharded };
+  if (j < i) return { tokens: tokens[i]!, prefix: 0, keys: chunks[j]!, causal: false, merge: true, ...sharded };
+  return { tokens: chunks[late(i)]!, prefix: 0, keys: chunks[j]! + chunks[late(j)]!, causal: false, merge: true, ...sharded };
+}
+
+/** ring-kv over g = p/t positions with tensor parallelism over the t GPUs of each (see ringKvPlan). */
+function ringKvTpPlan(model: ModelSpec, context: number, p: number, t: number, algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup): Plan {
+  const builder = new PlanBuilder(model, setup);
+  const g = p / t;
+  const { chunks, starts, tokens, blocks, late } = zigZag(context, g);
+  const shards = tensorShards(model, t);
+  const positions = shards.map((_, j) => j);
+  const rank = (k: number, j: number): number => k * t + j;
+  const shapes = positions.map((j) => opShard(shards[j]!));
+  // The all-reduce blocks of position k: each of its two chunks' rows split evenly over t GPUs.
+  const reduceBlocks = Array.from({ length: g }, (_, k) => [rowBlocks(chunks[k]!, starts[k]!, t), rowBlocks(chunks[late(k)]!, starts[late(k)]!, t)]);
+  let before: number[][] = Array.from({ length: p }, () => []);
+  for (let layer = 0; layer < model.layers; layer++) {
+    const qkv: number[] = new Array(p);
+    for (let k = 0; k < g; k++) {
+      for (const j of positions) qkv[rank(k, j)] = builder.compute(rank(k, j), 'qkv', layer, { tokens: tokens[k]!, prefix: 0, keys: tokens[k]!, causal: true, shard: shapes[j]! }, before[rank(k, j)]!);
+    }
+    const received: number[][] = Array.from({ length: p }, () => []);
+    const attn: number[][] = Array.from({ length: p }, () => []);
+    for (let s = 0; s < g; s++) {
+      if (s + 1 < g) {
+        const next = s + 1;
+        for (let k = 0; k < g; k++) {
+          const from = (k - 1 + g) % g;
+          const owner = (k - next + g) % g;
+          for (const j of positions) {
+            const r = rank(k, j);
+            const f = rank(from, j);
+            const deps = next === 1 ? [qkv[f]!, qkv[r]!] : [received[f]![next - 1]!, attn[f]![next - 2]!, attn[r]![next - 2]!];
+            received[r]![next] = builder.transferRanges('send', f, r, layer, blocks[owner]!, deps, next, { kvHeads: shards[j]!.kv_heads });
+          }
+        }
+      }
+      for (let k = 0; k < g; k++) {
+        for (const j of positions) {
+          const r = rank(k, j);
+          attn[r]!.push(builder.compute(r, 'attn', layer, ringStepShape(chunks, tokens, k, s, g, late, shapes[j]!), [s === 0 ? qkv[r]! : received[r]![s]!]));
+        }
+      }
+    }
+    const next: number[][] = Array.from({ length: p }, () => []);
+    for (let k = 0; k < g; k++) {
+      const ranks = positions.map((j) => rank(k, j));
+      const shape = (j: number) => ({ tokens: tokens[k]!, prefix: 0, keys: tokens[k]!, causal: true, shard: shapes[j]! });
+      const reduce = (deps: number[]): number[] =>
+        reduceBlocks[k]!.map((rows) => builder.collective('allreduce', algorithm, layer, ranks, rows, 'together', deps)).filter((id) => id >= 0);
+      const o = positions.map((j) => builder.compute(rank(k, j), 'o', layer, shape(j), [attn[rank(k, j)]![g - 1]!]));
+      const afterO = model.block === 'sequential' ? reduce(o) : [];
+      const mlp = positions.map((j) => builder.compute(rank(k, j), 'mlp', layer, shape(j), [o[j]!, ...afterO]));
+      const afterMlp = reduce(mlp);
+      positions.forEach((j) => (next[rank(k, j)] = [mlp[j]!, ...afterMlp]));
+    }
+    before = next;
+  }
+  builder.compute(0, 'lm_head', null, { tokens: 1, prefix: context - 1, keys: context, causal: true }, before[0]!);
+  const perRank = Array.from({ length: p }, (_, r) => tokens[Math.floor(r / t)]!);
+  return builder.build({ strategy: 'ring-kv', context, partition: perRank, kvTokens: [...perRank], lastRank: 0, tp: t, collective: algorithm });
 }

@@ -48,9 +48,9 @@ describe('buildPlan', () => {
     [{ strategy: 'kvr-tp', gpus: 8, partition: [2048, 2048] }, /^tp: is required by strategy kvr-tp/],
     [{ strategy: 'kvr-tp', gpus: 8, tp: 3, partition: [2048, 2048] }, /^tp: must be a whole divisor of the 8 GPUs \(got 3\)/],
     [{ strategy: 'kvr-tp', gpus: 8, tp: 4, partition: [4096] }, /^partition: needs one chunk per tensor-parallel group: 2 values \(got 1\)/],
-    [{ strategy: 'kvr-e', collective: 'direct' }, /^collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp\); strategy is kvr-e/],
+    [{ strategy: 'kvr-e', collective: 'direct' }, /^collective: only applies to strategies with collectives \(tsp, tsp-causal, tp, tp-sp, kvr-tp, ring-kv, ring-q, pp-chunked\); strategy is kvr-e/],
     [{ strategy: 'tsp', collective: 'nvls' }, /^collective: expected one of auto, ring, tree, hierarchical, direct/],
-    [{ strategy: 'tp', tp: 2 }, /^tp: only applies to strategy kvr-tp/],
+    [{ strategy: 'tp', tp: 2 }, /^tp: only applies to strategies kvr-tp, ring-kv, ring-q, pp-chunked /],
   ])('rejects %j', (override, message) => {
     const request = { strategy: 'kvr-e', model: llama7b, context: 4096, gpus: 2, ...override } as Parameters<typeof buildPlan>[0];
     expect(() => buildPlan(request)).toThrow(message);
@@ -70,10 +70,21 @@ describe('simulation memory estimate', () => {
     ['tp-sp', { ...falcon7b, layers: 2 }, 16, { collective: 'direct' }],
     ['kvr-tp', small, 16, { tp: 4, collective: 'direct', partition: [1024, 1024, 1024, 1024] }],
     ['kvr-tp', small, 16, { tp: 2, partition: [512, 512, 512, 512, 512, 512, 512, 512] }],
+    ['ring-kv', small, 16, { tp: 4 }],
+    ['ring-kv', small, 16, { tp: 2, collective: 'direct' }],
+    ['ring-q', small, 16, {}],
+    ['ring-q', small, 16, { tp: 4 }],
+    ['pp-chunked', small, 2, { chunk: 512 }],
+    ['pp-chunked', small, 16, { tp: 8, chunk: 1024 }],
   ] as const)('planEdgeCount(%s) is an upper estimate, below 1.5x, of the dependency edges the engine compiles', (strategy, model, gpus, extra) => {
     const plan = buildPlan({ strategy: strategy as StrategyName, model, context: 4096, gpus, ...extra, partition: 'partition' in extra ? [...extra.partition] : undefined });
     const program = compilePlan(plan, new Router(topology('switch', gpus, 300e9)));
-    const options = { ...('tp' in extra ? { tp: extra.tp } : {}), ...('collective' in extra ? { collective: extra.collective } : {}), parallelBlock: model.block === 'parallel' };
+    const options = {
+      ...('tp' in extra ? { tp: extra.tp } : {}),
+      ...('collective' in extra ? { collective: extra.collective } : {}),
+      ...('chunk' in extra ? { chunks: Math.ceil(4096 / extra.chunk) } : {}),
+      parallelBlock: model.block === 'parallel',
+    };
     const estimate = planEdgeCount(strategy as StrategyName, model.layers, gpus, options);
     expect(estimate).toBeGreaterThanOrEqual(program.succ.length);
     expect(estimate).toBeLessThanOrEqual(1.5 * program.succ.length);

@@ -78,3 +78,16 @@ describe('decode readiness', () => {
     expect(movesSeconds([{ src: 0, dst: 2, bytes: 1e9 }, { src: 1, dst: 2, bytes: 2e9 }], router)).toBeCloseTo(0.3 + 4e-6, 12);
   });
 });
+
+describe('KV holdings of the ring and pipeline strategies: every (token, KV head) served once', () => {
+  const area = (plan: ReturnType<typeof buildPlan>) => kvHoldings(plan).primary.reduce((sum, { rect }) => sum + (rect.t1 - rect.t0) * (rect.h1 - rect.h0), 0);
+  test.each([
+    ['ring-kv', { gpus: 8, tp: 2 }],
+    ['ring-q', { gpus: 4 }],
+    ['pp-chunked', { gpus: 4 }],
+    ['pp-chunked', { gpus: 8, tp: 2 }],
+  ] as const)('%s %j', (strategy, extra) => {
+    const plan = buildPlan({ strategy, model: llama7b, context: 4000, ...extra });
+    expect(area(plan)).toBe(4000 * llama7b.kv_heads);
+  });
+});

@@ -49,3 +49,34 @@ describe('planMemory by strategy', () => {
     expect(sp[0]!.activations).toBeLessThan(tp[0]!.activations);
   });
 });
+
+describe('planMemory of the ring and pipeline strategies', () => {
+  test('ring-kv --tp 2: the weight shard of tp over 2, the K,V of the rank half of the KV heads for its position chunks', () => {
+    const ring = planMemory(buildPlan({ strategy: 'ring-kv', model: llama7b, context: 8192, gpus: 4, tp: 2 }));
+    const tp = planMemory(buildPlan({ strategy: 'tp', model: llama7b, context: 8192, gpus: 2 }));
+    expect(ring[0]!.weights).toBe(tp[0]!.weights);
+    // 2 positions: 4096 tokens each; 16 of 32 KV heads: half of 16384 bytes a token and layer.
+    expect(ring.map((m) => m.kv_cache)).toEqual(new Array(4).fill(4096 * 8192 * 32));
+  });
+
+  test('ring-q holds two query blocks in flight, not K,V: with MHA the same bytes a token, so the same as ring-kv', () => {
+    const q = planMemory(buildPlan({ strategy: 'ring-q', model: llama7b, context: 8192, gpus: 4 }));
+    const kv = planMemory(buildPlan({ strategy: 'ring-kv', model: llama7b, context: 8192, gpus: 4 }));
+    expect(q[0]!.weights).toBe(kv[0]!.weights);
+    expect(q[0]!.kv_cache).toBe(kv[0]!.kv_cache);
+    // Queries and partial outputs with their fp32 log-sum-exps: 32 x (2 x 128 x 2 + 4) vs K,V: 2 x 32 x 128 x 2 bytes a token.
+    expect(q[0]!.activations - kv[0]!.activations).toBe(2 * 2048 * (32 * (2 * 128 * 2 + 4) - 16384));
+  });
+
+  test('pp-chunked over 4 stages: a quarter of the layers each (embedding first, LM head last) and their K,V of every token', () => {
+    const pp = planMemory(buildPlan({ strategy: 'pp-chunked', model: llama7b, context: 8192, gpus: 4, chunk: 2048 }));
+    const layer = 4096 * 96 * 128 + 32 * 128 * 4096 + 3 * 4096 * 11008 + 2 * 4096;
+    expect(pp.map((m) => m.weights)).toEqual([
+      2 * (8 * layer + 32000 * 4096),
+      2 * 8 * layer,
+      2 * 8 * layer,
+      2 * (8 * layer + 4096 + 32000 * 4096),
+    ]);
+    expect(pp.map((m) => m.kv_cache)).toEqual(new Array(4).fill(8192 * 16384 * 8));
+  });
+});

@@ -14,7 +14,8 @@ describe('buildResult: ttft_s is when the first token exists, makespan_s when ev
       context: 512,
       strategy,
       ...(strategy === 'kvr' ? { partition: [200, 150, 100, 62] } : {}),
-      ...(strategy === 'kvr-tp' ? { tp: 2 } : {}),
+      ...(strategy === 'kvr-tp' || strategy === 'pp-chunked' ? { tp: 2 } : {}),
+      ...(strategy === 'pp-chunked' ? { chunk: 100 } : {}),
       ...(strategy === 'kvr-s' || strategy === 'kvr-tp' ? { search: { method: 'fast', granularity: 8 } } : {}),
     };
     const { plan, run, result } = simulate(s);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { ComputeOp, TransferOp } from '../../../../sim/plan/plan.js';
+import type { CollectiveOp, ComputeOp, TransferOp } from '../../../../sim/plan/plan.js';
 import { ringKvPlan } from '../../../../sim/plan/strategies/ring-kv.js';
 import { computeOpFlops } from '../../../../sim/work/compute-op.js';
 import { tinyModel } from '../../../support/scenarios.js';
@@ -94,5 +94,63 @@ describe('ringKvPlan', () => {
       computeOpFlops(tinyModel, { name: 'attn', tokens: C, prefix: 0, keys: C, causal: true }),
     );
     expect(uneven.partition.reduce((a, b) => a + b, 0)).toBe(C);
+  });
+});
+
+/**
+ * ring-kv --tp: g = p/t ring positions of t GPUs, each position's ops on Megatron shards, the K,V
+ * of each shard's KV heads passed along its own ring, o and mlp all-reduced inside a position.
+ * tinyModel: d 64, h 4, h_kv 2, hd 16, f 160 (swiglu), 3 layers, V 500, b 2.
+ */
+describe('ringKvPlan with tensor parallelism inside each ring position', () => {
+  const t = 2;
+  const g = 2;
+  const n = 10; // 2g chunks of 10 tokens
+  const C = 2 * g * n;
+  const plan = ringKvPlan(tinyModel, C, g * t, { tp: t, collective: 'ring' });
+  const computes = plan.ops.filter((op): op is ComputeOp => op.kind === 'compute');
+  const transfers = plan.ops.filter((op): op is TransferOp => op.kind === 'transfer');
+  const collectives = plan.ops.filter((op): op is CollectiveOp => op.kind === 'collective');
+  const { hidden: d, heads: h, kv_heads: hkv, head_dim: hd, ffn: f, layers: L, vocab: V } = tinyModel;
+
+  test('every rank of position k computes its 2n tokens; tp is recorded; rank 0 computes the logits', () => {
+    expect(plan.partition).toEqual([20, 20, 20, 20]);
+    expect(plan.tp).toBe(2);
+    expect(plan.last_rank).toBe(0);
+  });
+
+  test('FLOPs of all ranks equal one pass of the whole model over the context, by hand', () => {
+    const perLayer = 2 * C * d * (h + 2 * hkv) * hd + 2 * h * hd * C * (C + 1) + 2 * C * h * hd * d + 6 * C * d * f;
+    const total = computes.reduce((sum, op) => sum + op.flops, 0);
+    expect(total).toBe(L * perLayer + 2 * d * V);
+    // Each shard computes half the heads: a rank's attention steps sum to half its position's.
+    const rank0 = computes.filter((op) => op.name === 'attn' && op.layer === 0 && op.rank === 0).reduce((s, op) => s + op.flops, 0);
+    const rank1 = computes.filter((op) => op.name === 'attn' && op.layer === 0 && op.rank === 1).reduce((s, op) => s + op.flops, 0);
+    expect(rank0).toBe(rank1);
+  });
+
+  test('rank (k-1, j) sends rank (k, j) the K,V of its one KV head: 2n tokens x 2 x 1 x hd x b, g(g-1) t sends a layer', () => {
+    const layer0 = transfers.filter((x) => x.layer === 0);
+    expect(layer0).toHaveLength(g * (g - 1) * t);
+    for (const x of layer0) {
+      expect(x.dst % t).toBe(x.src % t);
+      expect(Math.floor(x.dst / t)).toBe((Math.floor(x.src / t) + 1) % g);
+      expect(x.kv_heads).toBe(1);
+      expect(x.bytes).toBe(2 * n * 2 * 1 * hd * 2);
+    }
+  });
+
+  test('o and mlp are all-reduced inside each position, one all-reduce per zig-zag chunk: 2(t-1)/t x n rows x d x b each', () => {
+    const layer0 = collectives.filter((c) => c.layer === 0);
+    expect(layer0).toHaveLength(g * 2 * 2);
+    for (const c of layer0) {
+      expect(c.name).toBe('allreduce');
+      expect(c.ranks.map((r) => Math.floor(r / t))).toEqual([Math.floor(c.ranks[0]! / t), Math.floor(c.ranks[0]! / t)]);
+      expect(c.bytes).toBe((2 * (t - 1) * n * d * 2));
+    }
+  });
+
+  test('t = 1 is ring-kv without tensor parallelism, op for op', () => {
+    expect(ringKvPlan(tinyModel, C, 4, { tp: 1 })).toEqual(ringKvPlan(tinyModel, C, 4));
   });
 });
