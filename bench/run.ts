@@ -14,6 +14,7 @@ import { DEFAULT_GRANULARITY, makeLattice } from '../sim/partition/lattice.js';
 import { TtftEvaluator } from '../sim/partition/ttft-evaluator.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { gpuProfileFromJson } from '../sim/hardware/gpu-profile.js';
+import type { GpuSpec } from '../sim/hardware/gpu-spec.js';
 import { join } from 'node:path';
 import { processIo } from '../cli/io.js';
 import { projectRoot } from '../cli/project-root.js';
@@ -187,6 +188,45 @@ for (const bench of searches) {
     console.log(`llama2-70b, 4 x 8 h100-sxm, multi-node, 128k, ${name}: median ${ms.toFixed(1)} ms over 9 runs${vs} (${verdict}), ${events} events`);
   }
   console.log(`  (kvr-tp's fast search over the 4 groups, with its final simulation: ${searchMs.toFixed(0)} ms, one run)`);
+}
+
+// Issue 14: every preset costs kernels by shape; "one simulation stays within 2x" of the roofline
+// it replaced. Each case runs interleaved with its roofline twin (the same preset without its shape
+// model) and is timed in CPU time, so a busy machine slows both alike; the line reports the ratio.
+{
+  const roofline = (gpu: GpuSpec): GpuSpec => {
+    const { shape: _shape, ...rest } = gpu;
+    return rest;
+  };
+  const cpuMs = (fn: () => void): number => {
+    const start = process.cpuUsage();
+    fn();
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / 1000;
+  };
+  const h100 = GPU_PRESETS['h100-sxm']!;
+  const twins: [string, Scenario, number, boolean][] = [
+    ['llama2-7b, 8 x a100-80g, kvr-e, 16k', cases[0]!.scenario, 200, false],
+    ['llama2-70b, 64 x h100-sxm, kvr-e, 128k', cases[1]!.scenario, 20, false],
+    ['fast partition search, llama2-7b, 8 x a100-80g, 16k', searches[0]!.scenario, 10, true],
+    ['llama2-70b, 4 x 8 h100-sxm, 128k, ring-kv', { model: MODEL_PRESETS['llama2-70b']!, gpu: h100, topology: benchTopology('multi-node', 32, 450e9), gpus: 32, context: 131072, strategy: 'ring-kv' }, 5, false],
+  ];
+  for (const [name, scenario, runs, search] of twins) {
+    const twin: Scenario = { ...scenario, gpu: roofline(scenario.gpu) };
+    const once = (s: Scenario) =>
+      cpuMs(() => (search ? fastSearch(new TtftEvaluator(s), makeLattice(s.context, s.gpus, DEFAULT_GRANULARITY)) : simulate(s)));
+    for (let i = 0; i < 3; i++) (once(scenario), once(twin));
+    const shaped: number[] = [];
+    const flat: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      flat.push(once(twin));
+      shaped.push(once(scenario));
+    }
+    const ratio = median(shaped) / median(flat);
+    const ok = ratio <= 2;
+    if (!ok) missed += 1;
+    console.log(`shape-aware vs roofline twin, ${name}: ${median(shaped).toFixed(2)} vs ${median(flat).toFixed(2)} ms CPU, ${ratio.toFixed(2)}x (target <= 2x, ${ok ? 'met' : 'MISSED'})`);
+  }
 }
 
 // Issue #8: a 10,080-scenario sweep (tsp / kvr-e / kvr-s mixed) on every core, one run (it is

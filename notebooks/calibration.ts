@@ -6,8 +6,9 @@
  * 32 heads of 128, chunk c = 256..16384 over prefix P = 0..24576; PyTorch 2.11 eager, fp16), next
  * to what the simulator charges for the same kernel:
  *
- *   before   the datasheet `h200` preset: roofline at 0.8 (GEMM) / 0.6 (attention) of 989 TFLOP/s
- *            plus a launch overhead (or, if the preset gains a shape model, that model);
+ *   before   the datasheet `h200` preset: its shape-aware defaults from published figures (GEMM
+ *            plateau 0.71 of 989 TFLOP/s with tile and wave quantisation, FlashAttention-3's 0.75
+ *            for the square causal block and 0.55 x that over a prefix; sim/hardware/gpu-presets.ts);
  *   after    the `h200-pytorch` shape profile (calibration/profiles/h200-pytorch.json), three ways:
  *            - "fitted, in-sample": the profile's fitted analytic constants alone (tiles and waves
  *              for GEMMs, two attention paths), on the points they were fitted to; equal to the
@@ -25,20 +26,19 @@
  * class, before and after; also written as `calibration-errors.md`).
  *
  * What to look for (numbers when this was written; the notebook prints them). Error is
- * |model / measured - 1|, as the fit scores it; the datasheet is always too fast, so its error
- * stays under 100% even where it is off by 9x.
- * - GEMMs: the datasheet's 0.8 x peak (791 TF/s) lies above every measurement (575-697 TF/s at
- *   m >= 1024) and far above the skinny ones (98-542 TF/s at m <= 256): mean error 23.4%, max
- *   51.3% (o at m = 128 runs 2.05x slower than it says). The fitted model (0.707 x peak, 9 us
- *   latency, tile and wave quantisation) is at 7.9% mean / 24.5% max in sample, 4.8% / 19.3%
- *   leave-one-out (the correction table carries the rest, so leave-one-out beats the analytic
- *   model alone).
- * - Attention: the datasheet's 0.6 x peak (593 TF/s) fits only the square causal block at 16k;
- *   a chunk of 4k or more tokens over a prefix runs at 270-331 TF/s and small chunks far lower,
- *   so the datasheet is off by 52.2% on average, 88.7% at worst (c = 256, P = 0 runs 8.85x slower
- *   than it says). Two kernel paths with a ~50 us floor bring it to 5.4% / 23.0% in sample,
- *   3.7% / 33.5% leave-one-out (the worst, both ways: c = 1024, P = 0, which runs faster than
- *   c = 512 and c = 2048 suggest).
+ * |model / measured - 1|, as the fit scores it.
+ * - GEMMs: the preset's plateau (696 TF/s on the largest gate_up) sits at the top of the measured
+ *   575-697 TF/s at m >= 1024; the skinny ones (98-542 TF/s at m <= 256) follow from its tile and
+ *   wave quantisation and latency floor: mean error 8.0%, max 24.1% (down at m = 128 runs 1.24x
+ *   faster than it says). The fitted model (0.707 x peak, 9 us latency) is no better in sample
+ *   (7.9% / 24.5%); leave-one-out, with the correction table, 4.8% / 19.3%.
+ * - Attention: the preset assumes FlashAttention-3 (730 TF/s on the square causal block at 16k);
+ *   PyTorch's SDPA runs FlashAttention-2, 605 TF/s there, and a chunk of 4k or more tokens over a
+ *   prefix at 270-331 TF/s, so the preset is too fast on 46 of 48 points: 18.5% mean, 29.6% at
+ *   worst (c = 2048, P = 1024 runs 1.42x slower than it says). The fitted two-path model brings it
+ *   to 5.4% / 23.0% in sample, 3.7% / 33.5% leave-one-out (the worst, both ways: c = 1024, P = 0,
+ *   which runs faster than c = 512 and c = 2048 suggest; its leave-one-out error is above the
+ *   preset's worst).
  *
  * Run: `node dist/notebooks/calibration.js [outDir]` (skipped, saying why, where the measurement
  * file is absent).

@@ -2,7 +2,8 @@
  * The KV-Runahead paper's claims (Cho, Rastegari, Naik, ICML 2024), next to what this simulator
  * reproduces, under flash-style attention and under the PyTorch 2.0 eager attention the paper ran
  * (scores materialised in HBM). Nothing is tuned to hit the paper's numbers: every value below is
- * what the simulator computes with the a100-80g datasheet preset (uncalibrated).
+ * what the simulator computes with the a100-80g datasheet preset (uncalibrated; its shape-aware
+ * defaults from published kernel figures, sim/hardware/gpu-presets.ts).
  *
  * Run: node dist/notebooks/claims.js [outDir]  (writes claims.json and claims.md; the HTML report
  * embeds the same table)

@@ -13,11 +13,11 @@
  * What to look for (numbers when this was written; the notebook prints the current ones):
  * - 300 GB/s: the even split would be equal bands (50%, 25%, 12.5%). Rank 0's band is the widest
  *   and the bands shrink with the rank, more so as the context grows (attention's quadratic term
- *   grows): 8 GPUs at 16k, rank 0 16.8% down to rank 7 9.8%.
+ *   grows): 8 GPUs at 16k, rank 0 18.8% down to rank 7 9.4%.
  * - 10 GB/s: the picture flips. Handing the KV-cache down the chain costs more than extra GPUs
  *   save, so the search gives the first GPUs the smallest chunk allowed (64 tokens) and puts the
- *   work on the last few: 8 GPUs at 16k, ranks 0-4 get 64 tokens each, ranks 5-7 98% of the
- *   context. That is why KVR-S on 8 GPUs is no faster than on 4 at this bandwidth.
+ *   work on the last few: 8 GPUs at 16k, ranks 0-4 get 64 tokens each (rank 2: 192), ranks 5-7
+ *   97% of the context. That is why KVR-S on 8 GPUs is no faster than on 4 at this bandwidth.
  *
  * Run: `node dist/notebooks/partitions.js [outDir]`.
  */

@@ -10,13 +10,13 @@
  * - KVR-S is faster than TSP in every cell, and never slower than KVR-E (the search keeps the
  *   even split if nothing beats it).
  * - At 300 GB/s the speedup comes from compute (no masked attention scores, balanced chunks) and
- *   grows with the context and the GPU count: Llama 2 7B KVR-S 1.05x (2 GPUs, 2k) to 1.39x
- *   (8 GPUs, 16k).
- * - At 10 GB/s TSP's per-layer all-gather dominates: Llama 2 7B KVR-S 1.68-1.91x in every cell.
- *   Even chunks (KVR-E) lose most of that on 8 GPUs (1.08-1.16x): the last ranks wait for a long
+ *   grows with the context: Llama 2 7B KVR-S 1.05x (2 GPUs, 2k) to 1.47x (2 GPUs, 16k); not
+ *   with the GPU count at 16k (1.43x on 4 and 8 GPUs).
+ * - At 10 GB/s TSP's per-layer all-gather dominates: Llama 2 7B KVR-S 1.64-1.99x in every cell.
+ *   Even chunks (KVR-E) lose most of that on 8 GPUs (1.15-1.23x): the last ranks wait for a long
  *   KV-cache to come down the chain; the searched partition avoids the wait.
  * - Falcon 7B has one KV head (multi-query attention; its K,V are 64x smaller than Llama's), so
- *   both link columns look alike: KVR-S 1.02-1.35x, growing with the context.
+ *   both link columns look alike: KVR-S 1.02-1.48x, growing with the context.
  *
  * Run: `node dist/notebooks/speedup.js [outDir]`.
  */

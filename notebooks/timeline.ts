@@ -12,10 +12,10 @@
  *
  * What to look for (numbers when this was written; the notebook prints the current ones):
  * under TSP every layer waits for an all-gather of all ranks' K,V, and at 10 GB/s every GPU sits
- * idle in each layer until it arrives: regular gaps on all compute lanes (the GPUs wait 67% of
- * the time; TTFT 484 ms). Under KVR-S each GPU starts a layer as soon as the previous GPU's K,V
+ * idle in each layer until it arrives: regular gaps on all compute lanes (the GPUs wait 61% of
+ * the time; TTFT 524 ms). Under KVR-S each GPU starts a layer as soon as the previous GPU's K,V
  * of that layer has arrived, and the hand-offs overlap the next layers' compute, so the lanes
- * are dense (2% waiting) and the TTFT is 260 ms. The searched chunks (128, 768, 3904, 3392) are
+ * are dense (3% waiting) and the TTFT is 286 ms. The searched chunks (320, 1472, 3456, 2944) are
  * very uneven: the first GPUs finish early and pass on a short cache, the last two do the work.
  *
  * Run: `node dist/notebooks/timeline.js [outDir]`.

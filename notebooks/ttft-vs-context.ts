@@ -18,15 +18,15 @@
  * - KV-Runahead is below TSP everywhere: TSP computes dense-masked attention (all scores,
  *   half of them masked) and all-gathers every layer's K,V before attention; KVR computes only
  *   the causal scores and hands the growing KV-cache point-to-point to the next GPU, overlapping
- *   compute. Llama 2 7B on 8 GPUs at 16k: TSP 234 ms vs KVR-S 168 ms at 300 GB/s (1.39x);
- *   961 ms vs 572 ms at 10 GB/s (1.68x), where TSP's all-gather sits on every layer's critical
+ *   compute. Llama 2 7B on 8 GPUs at 16k: TSP 298 ms vs KVR-S 208 ms at 300 GB/s (1.43x);
+ *   1024 ms vs 624 ms at 10 GB/s (1.64x), where TSP's all-gather sits on every layer's critical
  *   path.
  * - Falcon 7B has one KV head (multi-query attention; its K,V are 64x smaller than Llama's), so
- *   the link barely matters: TSP 221 / 232 ms, KVR-S 171 / 172 ms at 300 / 10 GB/s.
- * - KVR-S improves on KVR-E (206 -> 168 ms, Llama at 300 GB/s) by giving earlier ranks, whose
+ *   the link barely matters: TSP 292 / 303 ms, KVR-S 217 / 219 ms at 300 / 10 GB/s.
+ * - KVR-S improves on KVR-E (267 -> 208 ms, Llama at 300 GB/s) by giving earlier ranks, whose
  *   causal attention is cheaper, more tokens; KVR-P (dashed) lies on KVR-S: the cost model's
  *   balanced partition is already near-optimal.
- * - In `ttft-vs-gpus` at 10 GB/s, KVR-S on 8 GPUs is no faster than on 4 (572 vs 571 ms at
+ * - In `ttft-vs-gpus` at 10 GB/s, KVR-S on 8 GPUs is no faster than on 4 (624 vs 624 ms at
  *   16k): the hand-off of the KV-cache along the chain, not compute, bounds it (see the
  *   partitions notebook: the search leaves the first GPUs almost idle).
  *

@@ -5,37 +5,27 @@ import { DEFAULT_GEMM_TILES, type ShapeModel } from './shape-model.js';
  * GPU presets: datasheet peaks (dense tensor-core FLOP/s without sparsity, HBM bandwidth, memory,
  * per-direction GPU-to-GPU and PCIe bandwidth) and achievable fractions from published kernel
  * measurements. Every number carries its source in a comment and in the preset's `source` string,
- * which `kvr simulate` prints. Two kinds:
- *
- *   roofline     a100-40g, a100-80g, h100-sxm, h200: one efficiency per kernel class (the
- *                project's original model; its figures are pinned across tests, README and the
- *                partition tables, so they are kept as they were);
- *   shape-aware  h100-pcie, gh200, h20, b200, l40s, mi300x: the analytic shape model of
- *                sim/hardware/shape-model.ts (GEMM tile and wave quantisation over the SMs; square
- *                causal and chunk-over-prefix attention paths; memory-bound kernels of a fused
- *                serving stack), its constants set from the figures below.
+ * which `kvr simulate` prints. Every preset but `ideal` is shape-aware: the analytic shape model of
+ * sim/hardware/shape-model.ts (GEMM tile and wave quantisation over the SMs; square causal and
+ * chunk-over-prefix attention paths; memory-bound kernels of a fused serving stack), its constants
+ * set from the figures below.
  *
  * All are uncalibrated (profile `datasheet`) until `kvr calibrate --from` fits a profile.
  */
 
 // ---------------------------------------------------------------------------------------------
-// Roofline efficiencies (a100-*, h100-sxm, h200; also the fallback of a GPU file extending any
-// preset with its own `efficiency`). Round numbers inside published ranges, not measurements:
+// Roofline efficiencies: kept on every preset as the `efficiency` a GPU file extending it starts
+// from (a file that gives its own `efficiency` is costed by the roofline with it) and recorded in
+// the profiles of `kvr calibrate --from`; no preset op is costed by them. Round numbers inside
+// published ranges, not measurements:
 // - gemm 0.8: "optimized GEMM can reach up to 80-90% of the theoretical maximum device
-//   throughput" (Dao, FlashAttention-2, arXiv 2307.08691, §1); we take the low end because
-//   prefill GEMMs of a few thousand rows do not reach the largest-shape figure.
-// - attention 0.6: FlashAttention-2 forward reaches 50-73% of A100 peak, up to ~230 TFLOP/s
-//   (same paper, abstract and §4); FlashAttention-3 reaches 740 TFLOP/s, 75% of H100 fp16 peak
-//   (Shah et al., arXiv 2407.08608, abstract). 0.6 sits inside the A100 range and below the H100
-//   best case.
+//   throughput" (Dao, FlashAttention-2, arXiv 2307.08691, §1).
+// - attention 0.6: FlashAttention-2 forward reaches 50-73% of A100 peak (same paper, abstract).
 // - memory 0.85: STREAM-style kernels such as BabelStream (Deakin et al.) sustain roughly 85-90%
 //   of datasheet HBM bandwidth on A100/H100.
 // - launch overhead 4 us: a kernel launch costs a few microseconds (NVIDIA, "Getting Started with
-//   CUDA Graphs", 2019); the paper ran PyTorch eager, one launch per kernel.
-// fp8 kernels (--dtype fp8) use the same efficiencies against the fp8 peak.
+//   CUDA Graphs", 2019).
 const DATASHEET_EFFICIENCY: Efficiency = { gemm: 0.8, attention: 0.6, memory: 0.85 };
-const EFFICIENCY_SOURCES =
-  'gemm 0.8 (FlashAttention-2, arXiv 2307.08691 §1), attention 0.6 (FlashAttention-2 abstract/§4: 50-73% of A100 peak; FlashAttention-3, arXiv 2407.08608: 740 TFLOP/s = 75% of H100), memory 0.85 (BabelStream), launch 4 us (NVIDIA, Getting Started with CUDA Graphs); fp8 at the same fractions of the fp8 peak';
 const LAUNCH_OVERHEAD_S = 4e-6;
 const GB = 1e9;
 const GIB = 2 ** 30;
@@ -105,6 +95,22 @@ function shapeDefaults(peak: number, fp8Peak: number | null, hbm: number, o: Sha
   return model;
 }
 
+/** A100 (both memory sizes): its own GEMM and FlashAttention-2 fractions, cited at the presets. */
+const A100_SHAPE: ShapeOptions & { sources: string } = {
+  sms: 108,
+  gemmEfficiency: 0.76,
+  squareFraction: 0.73,
+  sources:
+    'A100 GEMM plateau 0.76 (best-shape matmul 85.9% of peak on A100 vs 80.1% on H100, Maximum Achievable Matmul FLOPS table, https://github.com/stas00/ml-engineering/tree/master/compute/accelerator#maximum-achievable-matmul-flops-comparison-table; scaled by the Hopper prefill plateau 0.71 / 0.801); A100 square causal attention 0.73 of peak (FlashAttention-2, arXiv 2307.08691: forward up to 73% of A100 peak, ~230 TFLOP/s; FlashAttention-3 needs Hopper)',
+};
+
+/** H100 SXM and H200: the shared Hopper defaults on 132 SMs. */
+const HOPPER_SHAPE: ShapeOptions & { sources: string } = {
+  sms: 132,
+  sources:
+    'Hopper GEMM plateau 0.71 sits below the best-shape matmul of an H100 SXM, 792.1 TFLOP/s = 80.1% (Maximum Achievable Matmul FLOPS table, https://github.com/stas00/ml-engineering/tree/master/compute/accelerator#maximum-achievable-matmul-flops-comparison-table)',
+};
+
 interface Datasheet {
   name: string;
   /** Dense fp16/bf16 tensor-core FLOP/s. */
@@ -120,7 +126,7 @@ interface Datasheet {
   source: string;
 }
 
-function datasheet(d: Datasheet, shape?: ShapeOptions & { sources?: string }): GpuSpec {
+function datasheet(d: Datasheet, shape: ShapeOptions & { sources?: string }): GpuSpec {
   const spec: GpuSpec = {
     name: d.name,
     peak_flops: d.peak,
@@ -132,12 +138,9 @@ function datasheet(d: Datasheet, shape?: ShapeOptions & { sources?: string }): G
     link_bandwidth: d.link,
     pcie_bandwidth: d.pcie,
     profile: 'datasheet',
-    source:
-      shape === undefined
-        ? `${d.source}; efficiencies are published ranges: ${EFFICIENCY_SOURCES} (sim/hardware/gpu-presets.ts)`
-        : `${d.source}; ${SHAPE_SOURCES}${shape.sources === undefined ? '' : `; ${shape.sources}`} (sim/hardware/gpu-presets.ts)`,
+    source: `${d.source}; ${SHAPE_SOURCES}${shape.sources === undefined ? '' : `; ${shape.sources}`} (sim/hardware/gpu-presets.ts)`,
+    shape: shapeDefaults(d.peak, d.fp8, d.hbm, shape),
   };
-  if (shape !== undefined) spec.shape = shapeDefaults(d.peak, d.fp8, d.hbm, shape);
   return spec;
 }
 
@@ -145,16 +148,44 @@ export const GPU_PRESETS: Readonly<Record<string, GpuSpec>> = {
   // NVIDIA A100 datasheet (https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf):
   // 312 TFLOP/s fp16/bf16 tensor dense; no fp8 tensor cores; 1555 GB/s (40GB) / 2039 GB/s (80GB);
   // 108 SMs; NVLink 600 GB/s bidirectional (300 per direction); PCIe Gen4 64 GB/s (32 per direction).
-  'a100-40g': datasheet({ name: 'a100-40g', peak: 312 * T, fp8: null, hbm: 1555 * GB, memory: 40 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 1555 GB/s, NVLink 300 GB/s per direction; https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)' }),
-  'a100-80g': datasheet({ name: 'a100-80g', peak: 312 * T, fp8: null, hbm: 2039 * GB, memory: 80 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 2039 GB/s, NVLink 300 GB/s per direction; https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)' }),
+  // Kernel fractions (A100_SHAPE):
+  // - GEMM plateau 0.76: the best-shape bf16 matmul reaches 267.9 of 312 TFLOP/s (85.9%) on an
+  //   A100 SXM against 792.1 of 989 (80.1%) on an H100 SXM (Maximum Achievable Matmul FLOPS table,
+  //   Bekman, ml-engineering, https://github.com/stas00/ml-engineering/tree/master/compute/accelerator#maximum-achievable-matmul-flops-comparison-table);
+  //   prefill shapes on Hopper plateau at 0.71 (the shared default above), 0.886 of its best shape;
+  //   A100 at the same ratio: 0.859 x 0.71 / 0.801 = 0.76.
+  // - square causal attention 0.73 of peak: FlashAttention-2 forward, up to 73% of the A100's
+  //   theoretical maximum (~230 TFLOP/s; Dao, arXiv 2307.08691, abstract and §4.1); FlashAttention-3
+  //   needs Hopper. The chunk over a prefix keeps the shared 0.55 ratio, itself measured on
+  //   FlashAttention-2 (PyTorch SDPA's kernel on the H200).
+  'a100-40g': datasheet(
+    { name: 'a100-40g', peak: 312 * T, fp8: null, hbm: 1555 * GB, memory: 40 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 1555 GB/s, 108 SMs, NVLink 300 GB/s per direction; https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)' },
+    A100_SHAPE,
+  ),
+  'a100-80g': datasheet(
+    { name: 'a100-80g', peak: 312 * T, fp8: null, hbm: 2039 * GB, memory: 80 * GIB, link: 300 * GB, pcie: 32 * GB, source: 'NVIDIA A100 datasheet (312 TFLOP/s fp16 dense, no fp8, 2039 GB/s, 108 SMs, NVLink 300 GB/s per direction; https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)' },
+    A100_SHAPE,
+  ),
   // NVIDIA H100 SXM datasheet (https://www.nvidia.com/en-us/data-center/h100/): 989 TFLOP/s fp16
   // dense (1979 with sparsity), fp8 1979 dense (3958 with sparsity), 3.35 TB/s, 80 GB, 132 SMs,
   // NVLink 900 GB/s bidirectional, PCIe Gen5 128 GB/s bidirectional (dense figures as tabulated at
   // https://glennklockwood.com/garden/processors/h100: FP16 matrix 989.4, FP8 1978.9).
-  'h100-sxm': datasheet({ name: 'h100-sxm', peak: 989 * T, fp8: 1979 * T, hbm: 3350 * GB, memory: 80 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H100 SXM datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 3.35 TB/s, 80 GB, NVLink 450 GB/s per direction; https://www.nvidia.com/en-us/data-center/h100/)' }),
+  // Kernel fractions: the shared Hopper defaults (FlashAttention-3 for attention; GEMM plateau 0.71,
+  // below the 80.1% best-shape matmul of the MAMF table cited at the A100, HOPPER_SHAPE).
+  'h100-sxm': datasheet(
+    { name: 'h100-sxm', peak: 989 * T, fp8: 1979 * T, hbm: 3350 * GB, memory: 80 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H100 SXM datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 3.35 TB/s, 80 GB, 132 SMs, NVLink 450 GB/s per direction; https://www.nvidia.com/en-us/data-center/h100/)' },
+    HOPPER_SHAPE,
+  ),
   // NVIDIA H200 datasheet (https://www.nvidia.com/en-us/data-center/h200/): the H100 SXM's compute
-  // (989 fp16 / 1979 fp8 dense), 4.8 TB/s HBM3e, 141 GB, NVLink 900 GB/s bidirectional.
-  h200: datasheet({ name: 'h200', peak: 989 * T, fp8: 1979 * T, hbm: 4800 * GB, memory: 141 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H200 datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 4.8 TB/s, 141 GB, NVLink 450 GB/s per direction; https://www.nvidia.com/en-us/data-center/h200/)' }),
+  // (989 fp16 / 1979 fp8 dense, 132 SMs), 4.8 TB/s HBM3e, 141 GB, NVLink 900 GB/s bidirectional.
+  // Kernel fractions: the H100 SXM's (same chip); only the HBM bandwidth differs. Compared (not
+  // fitted) with the measured H200 file (PyTorch eager, SDPA = FlashAttention-2): GEMMs off by 8.0%
+  // mean / 24.1% max, attention 18.5% / 29.6%, faster than measured on 46 of 48 points since this
+  // preset assumes FlashAttention-3 (notebooks/calibration.ts, its "before" series).
+  h200: datasheet(
+    { name: 'h200', peak: 989 * T, fp8: 1979 * T, hbm: 4800 * GB, memory: 141 * GB, link: 450 * GB, pcie: 64 * GB, source: 'NVIDIA H200 datasheet (989 TFLOP/s fp16 dense, 1979 fp8 dense, 4.8 TB/s, 141 GB, 132 SMs, NVLink 450 GB/s per direction; https://www.nvidia.com/en-us/data-center/h200/)' },
+    HOPPER_SHAPE,
+  ),
 
   // NVIDIA H100 PCIe (H100 datasheet, PCIe column; table at https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html):
   // fp16 1513 and fp8 3026 TFLOP/s with sparsity, so 756 / 1513 dense; 2 TB/s HBM2e, 80 GB, 114 SMs;

@@ -1,5 +1,6 @@
 import type { Plan } from '../plan/plan.js';
-import { COMPUTE_OP_NAMES, type ComputeOpName } from '../work/compute-op.js';
+import type { ModelSpec } from '../model/model-spec.js';
+import { COMPUTE_OP_NAMES, type ComputeOpName, type ComputeShape } from '../work/compute-op.js';
 import { opKernels, type AttentionImplementation } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
@@ -99,13 +100,7 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
         lastError[slot] = own?.error_seconds ?? 0;
         lastMemory[slot] = own?.memory_seconds ?? 0;
       } else {
-        // Calibration tables measure the executor's own (flash-style) attention of the whole model,
-        // so eager attention, shards and merged partial attentions use the roofline.
-        const calibrated =
-          gpu.calibration === undefined || shard !== undefined || merge === 1 || moe !== undefined || plan.model.mla !== undefined || (attention === 'eager' && op.name === 'attn')
-            ? undefined
-            : calibratedOpSeconds(gpu.calibration, plan.model, op);
-        lastSeconds[slot] = calibrated ?? kernelsSeconds(opKernels(plan.model, op, attention), gpu);
+        lastSeconds[slot] = opSeconds(plan.model, op, gpu, attention);
       }
     }
     durations[op.id] = lastSeconds[slot]!;
@@ -116,4 +111,20 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
     }
   }
   return durations;
+}
+
+/**
+ * Seconds of one compute op on `gpu`, by the same route opDurations takes (shape model; else the
+ * calibrated table; else the roofline), so that closed forms such as the pipeline balance of
+ * partition search cost ops exactly as the simulation does.
+ */
+export function opSeconds(model: ModelSpec, op: ComputeShape, gpu: GpuSpec, attention: AttentionImplementation = 'flash'): number {
+  if (gpu.shape !== undefined) return shapeOpSeconds(model, op, gpu.shape, attention);
+  // Calibration tables measure the executor's own (flash-style) attention of the whole model,
+  // so eager attention, shards, merged partial attentions, expert ops and MLA use the roofline.
+  const calibrated =
+    gpu.calibration === undefined || op.shard !== undefined || op.merge === true || op.moe !== undefined || model.mla !== undefined || (attention === 'eager' && op.name === 'attn')
+      ? undefined
+      : calibratedOpSeconds(gpu.calibration, model, op);
+  return calibrated ?? kernelsSeconds(opKernels(model, op, attention), gpu);
 }

@@ -1,11 +1,10 @@
-import { kernelsSeconds } from '../hardware/kernel-cost.js';
+import { opSeconds } from '../hardware/op-durations.js';
 import { kvDtypeBytes } from '../model/precision.js';
 import { kvBytesPerToken, kvBytesPerTokenOfHeads } from '../model/model-size.js';
 import { opShard, tensorShards } from '../plan/tensor-shard.js';
 import type { Scenario } from '../simulate.js';
 import type { Router } from '../topology/routing.js';
 import type { OpShard } from '../work/compute-op.js';
-import { opKernels } from '../work/op-kernels.js';
 import { kvrChainHops, type ChainHop } from './kvr-chain.js';
 import { snapToLattice, type Lattice } from './lattice.js';
 
@@ -59,7 +58,7 @@ export class PipelineBalance {
     const gpu = this.scenario.gpu;
     let seconds = 0;
     for (const name of ['qkv', 'attn', 'o', 'mlp'] as const) {
-      seconds += kernelsSeconds(opKernels(model, { name, tokens: c, prefix: P, keys: P + c, causal: true }, this.scenario.attention), gpu);
+      seconds += opSeconds(model, { name, tokens: c, prefix: P, keys: P + c, causal: true }, gpu, this.scenario.attention);
     }
     return seconds;
   }
@@ -215,7 +214,7 @@ class GroupStages {
     for (const shard of this.shards) {
       let seconds = 0;
       for (const name of ['qkv', 'attn', 'o', 'mlp'] as const) {
-        seconds += kernelsSeconds(opKernels(model, { name, tokens: c, prefix: P, keys: P + c, causal: true, shard }, attention), gpu);
+        seconds += opSeconds(model, { name, tokens: c, prefix: P, keys: P + c, causal: true, shard }, gpu, attention);
       }
       slowest = Math.max(slowest, seconds);
     }

@@ -66,23 +66,25 @@ describe('kvr compare', () => {
   });
 
   test('a strategy that does not fit gets no speedup, and neither it nor an unfit baseline can be best', async () => {
-    // llama2-13b on 4 x a100-40g at 64k: kvr-s (4.1531 s) beats ring-kv (4.1625 s) but needs more than 40 GB.
-    const argv = ['compare', '--model', 'llama2-13b', '--gpu', 'a100-40g', '--gpus', '4', '--context', '65536'];
+    // llama2-13b on 4 x a100-40g at 64k over 10 GB/s links: kvr-s (5.3721 s) beats the best baseline
+    // that fits, ring-q (6.4273 s), but needs more than 40 GB.
+    const argv = ['compare', '--model', 'llama2-13b', '--gpu', 'a100-40g', '--gpus', '4', '--context', '65536', '--bandwidth', '10 GB/s'];
     const c = JSON.parse((await run([...argv, '--json'])).out);
     const row = (s: string) => c.rows.find((r: { strategy: string }) => r.strategy === s);
-    expect([row('kvr-s').fits, row('tsp').fits, row('ring-kv').fits]).toEqual([false, false, true]);
-    expect(row('kvr-s').ttft_s).toBeLessThan(row('ring-kv').ttft_s);
-    expect(c.best_baseline.strategy).toBe('ring-kv');
+    expect([row('kvr-s').fits, row('tsp').fits, row('ring-kv').fits, row('ring-q').fits]).toEqual([false, false, true, true]);
+    expect(row('kvr-s').ttft_s).toBeLessThan(row('ring-q').ttft_s);
+    expect(c.best_baseline.strategy).toBe('ring-q');
     expect(c.best).toEqual(c.best_baseline);
     for (const r of c.rows) {
       expect(r.speedup_over_best_baseline).toBe(r.fits ? c.best_baseline.ttft_s / r.ttft_s : null);
     }
     const { code, out } = await run(argv);
     expect(code).toBe(0);
-    expect(out).toContain('best baseline: ring-kv (4.1625 s), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv, ring-q, pp-chunked that fits\nbest: ring-kv (4.1625 s), the fastest strategy that fits\n');
-    expect(out).toMatch(/^kvr-s +4\.1531 s +does not fit +.* NO /m);
-    expect(out).toMatch(/^ring-kv +4\.1625 s +1\.00x +.* yes /m);
-    expect(out).toMatch(/^tp +4\.5510 s +0\.91x /m);
+    expect(out).toContain('best baseline: ring-q (6.4273 s), the fastest of tsp, tsp-causal, tp, tp-sp, ring-kv, ring-q, pp-chunked that fits\nbest: ring-q (6.4273 s), the fastest strategy that fits\n');
+    expect(out).toMatch(/^kvr-s +5\.3721 s +does not fit +.* NO /m);
+    expect(out).toMatch(/^ring-q +6\.4273 s +1\.00x +.* yes /m);
+    expect(out).toMatch(/^ring-kv +6\.8130 s +0\.94x +.* yes /m);
+    expect(out).toMatch(/^tp +11\.9956 s +0\.54x /m);
   });
 
   test('when nothing fits: no best baseline, no best, no speedups, and the header says so', async () => {

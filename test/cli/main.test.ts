@@ -52,7 +52,7 @@ describe('kvr simulate', () => {
     expect(out).toMatch(/TTFT \d/);
     expect(out).toMatch(/memory: fits on every rank/);
     expect(out).toMatch(/uncalibrated/);
-    expect(out).toMatch(/^gpu source: NVIDIA A100 datasheet \(312 TFLOP\/s fp16 dense, no fp8, 2039 GB\/s.*\); efficiencies are published ranges: gemm 0.8 \(FlashAttention-2/m);
+    expect(out).toMatch(/^gpu source: NVIDIA A100 datasheet \(312 TFLOP\/s fp16 dense, no fp8, 2039 GB\/s.*\); shape-aware \(fused stack\): .*A100 GEMM plateau 0\.76/m);
     expect(out.split('\n').filter((line) => /^\d\s/.test(line))).toHaveLength(2);
   });
 

@@ -60,10 +60,18 @@ describe('--dtype, --ffn-dtype, --kv-dtype', () => {
 });
 
 describe('kvr simulate --gpu h100-sxm says where its defaults come from', () => {
-  test('the datasheet and the FlashAttention-2/-3 papers', async () => {
+  test('the datasheet, the FlashAttention-3 paper, the fitted H200 profile and the matmul (MAMF) table', async () => {
     const { code, out } = await run(['simulate', '--gpu', 'h100-sxm', '--strategy', 'single', '--context', '4096']);
     expect(code).toBe(0);
-    expect(out).toMatch(/^gpu source: NVIDIA H100 SXM datasheet \(989 TFLOP\/s fp16 dense, 1979 fp8 dense.*https:\/\/www\.nvidia\.com\/en-us\/data-center\/h100\/\).*FlashAttention-2, arXiv 2307\.08691.*FlashAttention-3, arXiv 2407\.08608/m);
+    expect(out).toMatch(
+      /^gpu source: NVIDIA H100 SXM datasheet \(989 TFLOP\/s fp16 dense, 1979 fp8 dense.*https:\/\/www\.nvidia\.com\/en-us\/data-center\/h100\/\).*calibration\/profiles\/h200-pytorch\.json.*FlashAttention-3, arXiv 2407\.08608.*Maximum Achievable Matmul FLOPS/m,
+    );
+  });
+
+  test('a100-80g cites FlashAttention-2 for its attention', async () => {
+    const { code, out } = await run(['simulate', '--gpu', 'a100-80g', '--strategy', 'single', '--context', '4096']);
+    expect(code).toBe(0);
+    expect(out).toMatch(/^gpu source: NVIDIA A100 datasheet .*A100 square causal attention 0\.73 of peak \(FlashAttention-2, arXiv 2307\.08691/m);
   });
 
   test('a shape-aware preset prints no band (nothing measured) and its stack', async () => {

@@ -53,25 +53,28 @@ describe('notebooks/calibration.ts: measured vs modelled on the H200 file', () =
     measured.forEach((tf, i) => expect(tf / fileTflops[i]! - 1).toBeCloseTo(0, 4));
   });
 
-  test('before is the datasheet h200 preset: 0.8 x 989 TFLOP/s on a big GEMM, 0.6 x on the square causal block at 16k', () => {
+  test('before is the datasheet h200 preset (shape-aware): under 0.71 x 989 TFLOP/s on a big GEMM, under 0.75 x on the square causal block at 16k', () => {
     expect(inputs.before).toBe(GPU_PRESETS.h200);
     const big = points.find((p) => p.class === 'gemm' && p.op === 'gate_up' && p.gemm!.m === 16384)!;
-    expect(big.flops / big.seconds.before / 1e12).toBeCloseTo(791, -1);
+    const bigTf = big.flops / big.seconds.before / 1e12;
+    expect(bigTf).toBeLessThan(0.71 * 989);
+    expect(bigTf).toBeGreaterThan(0.95 * 0.71 * 989);
     const square = points.find((p) => p.class === 'attention' && p.attention!.c === 16384 && p.attention!.P === 0)!;
-    expect(square.flops / square.seconds.before / 1e12).toBeCloseTo(593, -1);
+    const squareTf = square.flops / square.seconds.before / 1e12;
+    expect(squareTf).toBeLessThan(0.75 * 989);
+    expect(squareTf).toBeGreaterThan(0.95 * 0.75 * 989);
   });
 
-  test('after beats before on every op class, mean and max (pinned: gemm 23.4% -> 4.8% LOO, attention 52.2% -> 3.7% LOO)', () => {
+  test('after (leave-one-out) beats before on mean error in every class (pinned: gemm 8.0% -> 4.8%, attention 18.5% -> 3.7%); the in-sample GEMM model only matches the preset', () => {
     const table = errorTable(points);
-    for (const cls of ['gemm', 'attention']) {
-      const before = row(table, cls, 'before');
-      for (const after of ['fitted', 'loo']) {
-        expect(row(table, cls, after).mean).toBeLessThan(before.mean / 2);
-        expect(row(table, cls, after).max).toBeLessThan(before.max);
-      }
-    }
-    expect(row(table, 'gemm', 'before').mean).toBeCloseTo(0.234, 2);
-    expect(row(table, 'attention', 'before').mean).toBeCloseTo(0.522, 2);
+    for (const cls of ['gemm', 'attention']) expect(row(table, cls, 'loo').mean).toBeLessThan(0.65 * row(table, cls, 'before').mean);
+    expect(row(table, 'attention', 'fitted').mean).toBeLessThan(row(table, 'attention', 'before').mean / 2);
+    expect(row(table, 'gemm', 'loo').max).toBeLessThan(row(table, 'gemm', 'before').max);
+    // Where the preset is as good: GEMMs in sample, and attention's worst leave-one-out point.
+    expect(Math.abs(row(table, 'gemm', 'fitted').mean - row(table, 'gemm', 'before').mean)).toBeLessThan(0.01);
+    expect(row(table, 'attention', 'loo').max).toBeGreaterThan(row(table, 'attention', 'before').max);
+    expect(row(table, 'gemm', 'before').mean).toBeCloseTo(0.08, 2);
+    expect(row(table, 'attention', 'before').mean).toBeCloseTo(0.185, 2);
     expect(row(table, 'gemm', 'fitted').mean).toBeCloseTo(0.079, 2);
     expect(row(table, 'attention', 'fitted').mean).toBeCloseTo(0.054, 2);
   });
@@ -139,10 +142,10 @@ describe('notebooks/calibration.ts: measured vs modelled on the H200 file', () =
     near(ahi!, 331, 1);
     const table = errorTable(points);
     const quoted: Array<[string, string, number, number]> = [
-      ['gemm', 'before', 23.4, 51.3],
+      ['gemm', 'before', 8.0, 24.1],
       ['gemm', 'fitted', 7.9, 24.5],
       ['gemm', 'loo', 4.8, 19.3],
-      ['attention', 'before', 52.2, 88.7],
+      ['attention', 'before', 18.5, 29.6],
       ['attention', 'fitted', 5.4, 23.0],
       ['attention', 'loo', 3.7, 33.5],
     ];
@@ -152,10 +155,12 @@ describe('notebooks/calibration.ts: measured vs modelled on the H200 file', () =
     }
     const worst = (cls: string, series: 'before' | 'loo') =>
       points.filter((p) => p.class === cls).reduce((a, b) => (relativeError(b, series) > relativeError(a, series) ? b : a));
-    expect(worst('gemm', 'before')).toMatchObject({ op: 'o', gemm: { m: 128 } });
-    near(worst('gemm', 'before').seconds.measured / worst('gemm', 'before').seconds.before, 2.05, 0.01);
-    expect(worst('attention', 'before').attention).toMatchObject({ c: 256, P: 0 });
-    near(worst('attention', 'before').seconds.measured / worst('attention', 'before').seconds.before, 8.85, 0.01);
+    expect(worst('gemm', 'before')).toMatchObject({ op: 'down', gemm: { m: 128 } });
+    near(worst('gemm', 'before').seconds.before / worst('gemm', 'before').seconds.measured, 1.24, 0.01);
+    expect(worst('attention', 'before').attention).toMatchObject({ c: 2048, P: 1024 });
+    near(worst('attention', 'before').seconds.measured / worst('attention', 'before').seconds.before, 1.42, 0.01);
+    // The preset assumes FlashAttention-3; SDPA's FlashAttention-2 is slower on 46 of the 48 points.
+    expect(points.filter((p) => p.class === 'attention' && p.seconds.before < p.seconds.measured)).toHaveLength(46);
     expect(worst('attention', 'loo').attention).toMatchObject({ c: 1024, P: 0 });
   });
 
@@ -169,7 +174,7 @@ describe('notebooks/calibration.ts: measured vs modelled on the H200 file', () =
     const written = await notebook.run(join(temp, 'out'), (line) => lines.push(line));
     expect(written.map((w) => w.name)).toEqual(['calibration-gemm', 'calibration-attention', 'calibration-errors']);
     for (const w of written) for (const path of Object.values(w.paths)) expect(existsSync(path)).toBe(true);
-    expect(readFileSync(join(temp, 'out', 'calibration-errors.md'), 'utf8')).toContain('| attention | 48 | before: h200 datasheet | 52.2% | 88.7% |');
+    expect(readFileSync(join(temp, 'out', 'calibration-errors.md'), 'utf8')).toContain('| attention | 48 | before: h200 datasheet | 18.5% | 29.6% |');
   }, 60_000);
 });
 

@@ -36,17 +36,17 @@ function expectPercent(actual: number, expected: number, what: string): void {
   expect(Math.abs(actual - expected), `${what}: ${actual}% vs ${expected}%`).toBeLessThanOrEqual(0.6 + 0.05);
 }
 
-describe("the paper's claims on the default grid (a100-80g datasheet, switch at 300 and 10 GB/s)", () => {
+describe("the paper's claims on the default grid (a100-80g datasheet, shape-aware; switch at 300 and 10 GB/s)", () => {
   const verdicts: [string, AttentionImplementation, Verdict][] = [
     ['llama-speedup', 'flash', 'holds'],
     ['llama-speedup', 'eager', 'holds'],
     ['falcon-speedup', 'flash', 'partly'],
     ['falcon-speedup', 'eager', 'partly'],
-    ['speedup-growth', 'flash', 'holds'],
-    ['speedup-growth', 'eager', 'holds'],
-    ['kvr-p', 'flash', 'partly'],
-    ['kvr-p', 'eager', 'partly'],
-    ['noisy-network', 'flash', 'holds'],
+    ['speedup-growth', 'flash', 'partly'],
+    ['speedup-growth', 'eager', 'partly'],
+    ['kvr-p', 'flash', 'does not hold'],
+    ['kvr-p', 'eager', 'does not hold'],
+    ['noisy-network', 'flash', 'partly'],
     ['noisy-network', 'eager', 'partly'],
   ];
 
@@ -58,24 +58,24 @@ describe("the paper's claims on the default grid (a100-80g datasheet, switch at 
     expect(result(id, attention).verdict).toBe(verdict);
   });
 
-  test('Llama 7B: best KVR-S speedup over TSP 1.91x (flash) and 1.85x (eager), over the 1.4x claimed', () => {
-    expectSpeedup(numbers(result('llama-speedup', 'flash').value)[0]!, 1.91, 'flash');
+  test('Llama 7B: best KVR-S speedup over TSP 1.99x (flash) and 1.85x (eager), over the 1.4x claimed', () => {
+    expectSpeedup(numbers(result('llama-speedup', 'flash').value)[0]!, 1.99, 'flash');
     expectSpeedup(numbers(result('llama-speedup', 'eager').value)[0]!, 1.85, 'eager');
   });
 
-  test('Falcon 7B: best speedup 1.35x (flash) and 1.48x (eager), short of the 1.6x claimed, at 8 GPUs, 16k tokens, 10 GB/s', () => {
-    for (const [attention, expected] of [['flash', 1.35], ['eager', 1.48]] as const) {
+  test('Falcon 7B: best speedup 1.48x (flash, 2 GPUs) and 1.46x (eager, 8 GPUs), short of the 1.6x claimed, at 16k tokens, 10 GB/s', () => {
+    for (const [attention, expected, gpus] of [['flash', 1.48, 2], ['eager', 1.46, 8]] as const) {
       const value = result('falcon-speedup', attention).value;
       expectSpeedup(numbers(value)[0]!, expected, attention);
-      expect(value).toContain('(8 GPUs, 16384 tokens, 10 GB/s)');
+      expect(value).toContain(`(${gpus} GPUs, 16384 tokens, 10 GB/s)`);
     }
   });
 
-  test('speedup grows with context (8 GPUs, 1k-16k) and with GPUs (16k tokens, 2/4/8)', () => {
+  test('speedup grows with context (8 GPUs, 1k-16k) but not always with GPUs (16k tokens, 2/4/8): flash falls 1.46 -> 1.43, eager dips at 2k', () => {
     const expected: Record<AttentionImplementation, number[]> = {
       // "vs context (8 GPUs): six speedups; vs GPUs (16384 tokens): three speedups"
-      flash: [1.18, 1.19, 1.2, 1.3, 1.35, 1.39, 1.31, 1.34, 1.39],
-      eager: [1.16, 1.16, 1.21, 1.31, 1.37, 1.42, 1.18, 1.31, 1.42],
+      flash: [1.12, 1.13, 1.18, 1.27, 1.35, 1.43, 1.46, 1.43, 1.43],
+      eager: [1.13, 1.12, 1.18, 1.27, 1.32, 1.38, 1.17, 1.28, 1.38],
     };
     for (const attention of ['flash', 'eager'] as const) {
       const [, ...rest] = numbers(result('speedup-growth', attention).value); // drop "8" of "8 GPUs"
@@ -87,20 +87,20 @@ describe("the paper's claims on the default grid (a100-80g datasheet, switch at 
     }
   });
 
-  test("KVR-P: the paper's interpolation is within 1.3% on average but not at worst; the model predictor is", () => {
+  test("KVR-P: the paper's interpolation is not within 1.3% even on average (GEMM tile and wave quantisation make TTFT step with chunk size, and interpolated chunks miss the steps); the model predictor is", () => {
     // [interpolate mean, interpolate max, model mean, model max], percent
-    const expected: Record<AttentionImplementation, number[]> = { flash: [0.7, 2.4, 0, 0], eager: [1.0, 3.9, 0, 0.2] };
+    const expected: Record<AttentionImplementation, number[]> = { flash: [3.1, 22.2, 0, 0.1], eager: [2.7, 19.6, 0, 0.1] };
     for (const attention of ['flash', 'eager'] as const) {
       const gaps = numbers(result('kvr-p', attention).value);
       expect(gaps).toHaveLength(4);
       gaps.forEach((x, i) => expectPercent(x, expected[attention][i]!, `${attention} #${i}`));
-      expect(gaps[1]!).toBeGreaterThan(1.3); // why the verdict is "partly"
+      expect(gaps[0]!).toBeGreaterThan(1.3); // why the verdict is "does not hold"
     }
   });
 
   test('noisy network: worst TTFT loss of TSP vs KVR-S over 5 seeds, at 300 and 10 GB/s', () => {
     // "over 5 seeds at 300 GB/s: tsp A%, kvr-s B%; 10 GB/s: tsp C%, kvr-s D%"
-    const expected: Record<AttentionImplementation, number[]> = { flash: [9.2, 1.4, 51.1, 48.7], eager: [7.2, 1.3, 47.8, 48.2] };
+    const expected: Record<AttentionImplementation, number[]> = { flash: [7.4, 1.2, 48.0, 48.5], eager: [6.9, 0.9, 46.9, 48.7] };
     for (const attention of ['flash', 'eager'] as const) {
       const [seeds, b1, a, b, b2, c, d] = numbers(result('noisy-network', attention).value);
       expect([seeds, b1, b2]).toEqual([5, 300, 10]);

@@ -3,15 +3,15 @@ import { GPU_PRESETS } from '../../../sim/hardware/gpu-presets.js';
 import { gpuFromJson } from '../../../sim/hardware/gpu-spec.js';
 import { analyticAttentionSeconds, analyticGemmSeconds } from '../../../sim/hardware/shape-model.js';
 
-const ROOFLINE = ['a100-40g', 'a100-80g', 'h100-sxm', 'h200'];
-const SHAPE_AWARE = ['h100-pcie', 'gh200', 'h20', 'b200', 'l40s', 'mi300x'];
+const SHAPE_AWARE = ['a100-40g', 'a100-80g', 'h100-sxm', 'h200', 'h100-pcie', 'gh200', 'h20', 'b200', 'l40s', 'mi300x'];
 
 describe('GPU presets: datasheet peaks and published efficiencies', () => {
   test.each([
-    // name, fp16 dense, fp8 dense, HBM, SMs (shape-aware only)
-    ['a100-80g', 312e12, null, 2039e9, undefined],
-    ['h100-sxm', 989e12, 1979e12, 3350e9, undefined],
-    ['h200', 989e12, 1979e12, 4800e9, undefined],
+    // name, fp16 dense, fp8 dense, HBM, SMs
+    ['a100-40g', 312e12, null, 1555e9, 108],
+    ['a100-80g', 312e12, null, 2039e9, 108],
+    ['h100-sxm', 989e12, 1979e12, 3350e9, 132],
+    ['h200', 989e12, 1979e12, 4800e9, 132],
     ['h100-pcie', 756e12, 1513e12, 2000e9, 114],
     ['gh200', 989e12, 1979e12, 4000e9, 132],
     ['h20', 148e12, 296e12, 4000e9, 78],
@@ -27,12 +27,41 @@ describe('GPU presets: datasheet peaks and published efficiencies', () => {
     expect(gpu.shape?.gemm.sms).toBe(sms);
   });
 
-  test('the roofline presets keep their fp16 model: efficiencies 0.8 / 0.6 / 0.85, no shape model', () => {
-    for (const name of ROOFLINE) {
+  test('every preset keeps the roofline efficiencies 0.8 / 0.6 / 0.85 only as the fallback of GPU files; none is costed by them', () => {
+    for (const name of SHAPE_AWARE) {
       expect(GPU_PRESETS[name]!.efficiency).toEqual({ gemm: 0.8, attention: 0.6, memory: 0.85 });
-      expect(GPU_PRESETS[name]!.shape).toBeUndefined();
-      expect(GPU_PRESETS[name]!.source).toMatch(/datasheet.*FlashAttention-2, arXiv 2307\.08691.*FlashAttention-3, arXiv 2407\.08608/);
+      expect(GPU_PRESETS[name]!.shape).toBeDefined();
     }
+  });
+
+  test('a100: GEMM plateau 0.76 = the A100/H100 best-shape matmul ratio (85.9% / 80.1%) x the Hopper plateau 0.71; square attention 0.73 of 312 TFLOP/s (FlashAttention-2)', () => {
+    expect(Math.round(((0.859 * 0.71) / 0.801) * 100) / 100).toBe(0.76);
+    for (const name of ['a100-40g', 'a100-80g']) {
+      const gpu = GPU_PRESETS[name]!;
+      expect(gpu.shape!.gemm.efficiency).toBe(0.76);
+      expect(gpu.shape!.attention.square.plateau_flops).toBeCloseTo(0.73 * 312e12, 0);
+      expect(gpu.shape!.fp8).toBeUndefined();
+      expect(gpu.source).toMatch(/FlashAttention-2, arXiv 2307\.08691/);
+      expect(gpu.source).toMatch(/Maximum Achievable Matmul FLOPS/);
+    }
+    // Only the HBM bandwidth tells the two A100s apart.
+    expect({ ...GPU_PRESETS['a100-40g']!.shape!, memory: null }).toEqual({ ...GPU_PRESETS['a100-80g']!.shape!, memory: null });
+  });
+
+  test('h200 is the h100-sxm kernel model with 4.8 TB/s of HBM: same GEMM, attention and fp8 constants', () => {
+    const h100 = GPU_PRESETS['h100-sxm']!.shape!;
+    const h200 = GPU_PRESETS.h200!.shape!;
+    expect(h200.gemm).toEqual(h100.gemm);
+    expect(h200.attention).toEqual(h100.attention);
+    expect(h200.fp8).toEqual(h100.fp8);
+    expect([h100.memory.hbm_bandwidth, h200.memory.hbm_bandwidth]).toEqual([3350e9, 4800e9]);
+    expect(h200.memory.hbm_fraction).toBe(h100.memory.hbm_fraction);
+    // A memory-bound kernel (one query token over 16k cached keys) is faster on the h200, by less
+    // than the HBM ratio (the latency floor is the same).
+    const decodeLike = { c: 1, P: 16384, mask: 'causal' as const, heads: 32, kv_heads: 32, head_dim: 128 };
+    const ratio = analyticAttentionSeconds(h100, decodeLike) / analyticAttentionSeconds(h200, decodeLike);
+    expect(ratio).toBeGreaterThan(1);
+    expect(ratio).toBeLessThanOrEqual(4800 / 3350);
   });
 
   test('every shape-aware preset cites FlashAttention-3 and the fitted H200 profile; fused stack, no measured points', () => {

@@ -53,7 +53,7 @@ describe('fast search: the descent reaches the lattice optimum where the closed-
     ['5 GPUs (odd), switch at 10 GB/s, flash, ideal GPU (start +5.0%, even +7.7%)', kvrS(ideal, 5, 2048, topology('switch', 5, 10e9, 2e-6), 'flash'), 128],
     ['5 GPUs, chain with a 10 GB/s link 3-4, eager attention, ideal GPU (start +6.9%, even +6.1%)', kvrS(ideal, 5, 2048, chain(5, 3, 10e9), 'eager'), 128],
     ['4 GPUs, chain with a 1 GB/s link 0-1, flash, ideal GPU (start +1.2%, even +185%)', kvrS(ideal, 4, 4096, chain(4, 0, 1e9), 'flash'), 128],
-    ['4 GPUs, switch at 25 GB/s, flash, A100 (start = even, +1.3%)', kvrS(a100, 4, 4096, topology('switch', 4, 25e9, 2e-6), 'flash'), 128],
+    ['4 GPUs, chain with a 1 GB/s link 1-2, eager attention, A100 (start +1.06%, even +299%)', kvrS(a100, 4, 2048, chain(4, 1, 1e9), 'eager'), 128],
   ];
 
   test.each(cases)('%s: fast search finds exactly the exhaustive optimum, which beats its start and the even split by more than 0.1 percent', (_name, s, granularity) => {
@@ -71,10 +71,10 @@ describe('fast search: the descent reaches the lattice optimum where the closed-
     expect(fast.simulations).toBeLessThanOrEqual(0.05 * exhaustive.simulations);
   }, 120_000);
 
-  test('a case where the descent stops at a local optimum: within the 0.1% bar of exhaustive, and better than its start', () => {
-    // A100, 5 GPUs, 2048 tokens, chain with a 1 GB/s first link: the descent ends at
-    // 128,384,640,512,384 (+0.078%) while exhaustive finds 128,640,512,512,256. This pins the bound
-    // the fast search promises (0.1%, issue #3) where it is not exact.
+  test('a case where the descent once stopped at a local optimum: within the 0.1% bar of exhaustive, and better than its start', () => {
+    // A100, 5 GPUs, 2048 tokens, chain with a 1 GB/s first link. Under the roofline A100 the descent
+    // ended at +0.078%; with its shape-aware defaults it reaches exhaustive's 128,256,768,768,128
+    // from a start 1.05% off. This pins the bound the fast search promises (0.1%, issue #3).
     const s = kvrS(a100, 5, 2048, chain(5, 0, 1e9), 'flash');
     const lattice = makeLattice(s.context, s.gpus, 128);
     const exhaustive = exhaustiveSearch(new TtftEvaluator(s), lattice);
