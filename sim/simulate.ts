@@ -1,4 +1,5 @@
-import { runPlan, type EngineRun } from './engine/engine.js';
+import type { EngineRun } from './engine/engine.js';
+import { runPlanFolded } from './engine/layer-fold.js';
 import { scenarioRouter } from './scenario-router.js';
 import { KvrInputError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
@@ -81,7 +82,8 @@ export function simulate(scenario: Scenario): Simulation {
   const attention = scenario.attention ?? 'flash';
   const ledger = scenario.gpu.shape === undefined ? undefined : emptyLedger();
   const durations = opDurations(plan, scenario.gpu, attention, ledger);
-  const run = runPlan(plan, durations, router);
+  // Identical layers: a steady state found in a sample of them gives the rest (engine/layer-fold.ts).
+  const run = runPlanFolded(plan, durations, router);
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
   if (ledger !== undefined) {
     // The band: each kernel's cross-validated class error, weighted by its share of compute time.
