@@ -1,5 +1,7 @@
 import type { EngineRun } from './engine/engine.js';
-import { runPlanFolded } from './engine/layer-fold.js';
+import { FOLD_SAMPLE_LAYERS, foldSample, runPlanFolded } from './engine/layer-fold.js';
+import { buildFoldedResult } from './result/folded-result.js';
+import type { Router } from './topology/routing.js';
 import { scenarioRouter } from './scenario-router.js';
 import { KvrInputError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
@@ -11,7 +13,7 @@ import type { PartitionTable } from './partition/partition-table.js';
 import { predictPartition, type Predictor } from './partition/predict-partition.js';
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
-import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
+import { buildPlan, checkPlanRequest, planOpCount, type PlanRequest } from './plan/build-plan.js';
 import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
@@ -72,14 +74,21 @@ export function simulate(scenario: Scenario): Simulation {
     ...(scenario.protocol === undefined ? {} : { protocol: scenario.protocol }),
     fabric: topologyFabric(scenario.topology, scenario.gpus),
   };
-  checkPlanRequest({ strategy, model, context, gpus, ...options });
+  // A plan that may fold is size-checked only if it must be built whole (buildPlan checks it).
+  const foldable = mayFoldLayers(scenario);
+  checkPlanRequest({ strategy, model, context, gpus, ...options }, { size: !foldable });
   checkPrecisionOnGpu(model, scenario.gpu);
   if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {
     throw new KvrInputError('partition', `only strategy kvr takes a partition, and kvr-tp one per group (strategy is ${strategy})`);
   }
   const { partition, origin } = resolvePartition(scenario);
-  const plan = buildPlan({ strategy, model, context, gpus, ...options, ...(partition === undefined ? {} : { partition }) });
+  const request = { strategy, model, context, gpus, ...options, ...(partition === undefined ? {} : { partition }) };
   const attention = scenario.attention ?? 'flash';
+  if (foldable) {
+    const folded = foldedSimulation(scenario, request, router, origin, attention);
+    if (folded !== undefined) return folded;
+  }
+  const plan = buildPlan(request);
   const ledger = scenario.gpu.shape === undefined ? undefined : emptyLedger();
   const durations = opDurations(plan, scenario.gpu, attention, ledger);
   // Identical layers: a steady state found in a sample of them gives the rest (engine/layer-fold.ts).
@@ -104,6 +113,67 @@ export function simulate(scenario: Scenario): Simulation {
     result.extrapolated = ledger.notes.size > 0;
   }
   return { plan, durations, run, result };
+}
+
+/**
+ * Strategies whose plans repeat layer after layer (sim/engine/layer-fold.ts checks each sample).
+ * A strategy with layers that differ (some MoE layers, pipeline stages) stays off this list.
+ */
+const LAYER_FOLD_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp'];
+/**
+ * Plans of at least this many engine ops are simulated from a sample of their layers, never built
+ * whole unless a caller reads the simulation's plan, durations or run. Smaller plans are built and
+ * run whole (still folded in the engine), so their sums keep the order of a plain loop.
+ */
+export const FOLD_WITHOUT_BUILDING_OPS = 200_000;
+
+/** Whether simulate may skip building the whole plan: big, repeating layers, datasheet costs. */
+function mayFoldLayers(scenario: Scenario): boolean {
+  const { strategy, model, gpus } = scenario;
+  if (!LAYER_FOLD_STRATEGIES.includes(strategy) || scenario.gpu.shape !== undefined) return false;
+  if (model.layers < 2 * FOLD_SAMPLE_LAYERS[0]) return false;
+  const topology = scenario.topology;
+  if ((topology.background?.length ?? 0) > 0 || topology.links.some((link) => link.noise !== undefined)) return false;
+  const ops = planOpCount(strategy, model.layers, gpus, { ...(scenario.tp === undefined ? {} : { tp: scenario.tp }), parallelBlock: model.block === 'parallel' });
+  return ops >= FOLD_WITHOUT_BUILDING_OPS;
+}
+
+/**
+ * The simulation from a sample of the layers (sim/engine/layer-fold.ts), or undefined when no
+ * sample folds. Its plan, durations and run (the whole plan's) are built on first use.
+ */
+function foldedSimulation(scenario: Scenario, request: PlanRequest, router: Router, origin: PartitionOrigin, attention: AttentionImplementation): Simulation | undefined {
+  const { model } = scenario;
+  for (const n of FOLD_SAMPLE_LAYERS) {
+    if (2 * n > model.layers) break;
+    const sample = buildPlan({ ...request, model: { ...model, layers: n } });
+    const durations = opDurations(sample, scenario.gpu, attention);
+    const fold = foldSample(sample, durations, router, model.layers);
+    if (fold === 'unfoldable') return undefined;
+    if (fold === undefined) continue;
+    const result = buildFoldedResult(sample, model, fold, durations, scenario.gpu, scenario.topology, origin, attention, router);
+    let whole: { plan: Plan; durations: Float64Array; run: EngineRun } | undefined;
+    const build = (): { plan: Plan; durations: Float64Array; run: EngineRun } => {
+      if (whole !== undefined) return whole;
+      const plan = buildPlan(request);
+      const all = opDurations(plan, scenario.gpu, attention);
+      whole = { plan, durations: all, run: runPlanFolded(plan, all, router) };
+      return whole;
+    };
+    return {
+      get plan() {
+        return build().plan;
+      },
+      get durations() {
+        return build().durations;
+      },
+      get run() {
+        return build().run;
+      },
+      result,
+    };
+  }
+  return undefined;
 }
 
 function resolvePartition(scenario: Scenario): { partition?: number[]; origin: PartitionOrigin } {

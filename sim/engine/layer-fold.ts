@@ -47,22 +47,23 @@ export function runPlanFolded(plan: Plan, durations: Float64Array, router: Route
   if (layers !== undefined && sameDurations(durations, layers.perLayer, plan.model.layers)) {
     for (const n of FOLD_SAMPLE_LAYERS) {
       if (2 * n > plan.model.layers) break;
-      const folded = tryFold(plan, durations, router, layers, n);
-      if (folded === 'unfoldable') break;
-      if (folded !== undefined) return folded;
+      const sample = samplePlan(plan, durations, layers, n);
+      const fold = foldSample(sample.plan, sample.durations, router, plan.model.layers);
+      if (fold === 'unfoldable') break;
+      if (fold !== undefined) return materialize(fold, plan.ops.length);
     }
   }
   return runPlan(plan, durations, router);
 }
 
 /** Whether every layer's ops take the same time as layer 0's (planLayers checked their shapes). */
-function sameDurations(durations: Float64Array, K: number, L: number): boolean {
+export function sameDurations(durations: Float64Array, K: number, L: number): boolean {
   for (let i = K; i < K * L; i++) if (durations[i] !== durations[i - K]) return false;
   return true;
 }
 
 /** Ops per layer (layer-major: layer j's ops are [jK, (j+1)K)), when every layer >= 1 repeats layer 1. */
-interface LayerStructure {
+export interface LayerStructure {
   perLayer: number;
   /** Ops after the last layer (lm_head), from L*K to the end. */
   closing: number;
@@ -77,7 +78,7 @@ export function planLayers(plan: Plan): LayerStructure | undefined {
   const L = plan.model.layers;
   if (L < 2) return undefined;
   let K = 0;
-  while (K < ops.length && layerOf(ops[K]!) === 0) K++;
+  while (K < ops.length && ops[K]!.layer === 0) K++;
   if (K === 0 || K * L > ops.length) return undefined;
   for (let i = K * L; i < ops.length; i++) {
     const op = ops[i]!;
@@ -88,7 +89,7 @@ export function planLayers(plan: Plan): LayerStructure | undefined {
   for (let i = K; i < K * L; i++) {
     const op = ops[i]!;
     const twin = ops[i - K]!;
-    if (layerOf(op) !== Math.floor(i / K)) return undefined;
+    if (op.layer !== Math.floor(i / K)) return undefined;
     if (!sameShape(op, twin)) return undefined;
     // Layer 0 has nothing before it; from layer 2 on, deps are layer 1's shifted.
     if (i >= 2 * K) {
@@ -99,10 +100,6 @@ export function planLayers(plan: Plan): LayerStructure | undefined {
     }
   }
   return { perLayer: K, closing: ops.length - K * L };
-}
-
-function layerOf(op: PlanOp): number | null {
-  return op.layer;
 }
 
 /** Same op but for id, layer and deps. */
@@ -157,14 +154,52 @@ function samplePlan(plan: Plan, durations: Float64Array, structure: LayerStructu
 }
 
 /**
- * Folds with a sample of n layers: the full run, undefined when the sample shows no steady state
- * (a longer sample may), or 'unfoldable' when no sample can fold this plan.
+ * A steady state found in a sample of n layers, and what it gives the plan of L layers: the times
+ * of any op (layerTimes), of its last layer and of its closing ops.
  */
-function tryFold(plan: Plan, durations: Float64Array, router: Router, structure: LayerStructure, n: number): FoldedRun | 'unfoldable' | undefined {
+export interface LayerFold {
+  mode: FoldMode;
+  /** Layers of the sample and of the plan. */
+  n: number;
+  L: number;
+  /** Plan ops and engine ops (collectives expanded) per layer. */
+  K: number;
+  KE: number;
+  /** Engine ops after the last layer. */
+  closingE: number;
+  /** Last layer of the window; layers <= w are the sample's. */
+  w: number;
+  /** Per-layer advance of each engine op of a layer. */
+  delta: Float64Array;
+  /** The sample's program and run. */
+  program: EngineProgram;
+  run: EngineRun;
+  /** Engine index of each plan op of the sample. */
+  indexOf: Int32Array;
+  /** Times of the plan's last layer (KE ops) and closing ops (closingE ops). */
+  last: Times;
+  closing: Times;
+  /** Events the event engine would handle for the whole plan. */
+  events: number;
+}
+
+export interface Times {
+  start: Float64Array;
+  flowStart: Float64Array;
+  end: Float64Array;
+}
+
+/**
+ * Folds a sample plan (its first n = sample.model.layers layers and its closing ops, layer-major)
+ * of a plan of L layers: the fold, undefined when the sample shows no steady state (a longer one
+ * may), or 'unfoldable' when no sample can fold this plan.
+ */
+export function foldSample(sample: Plan, durations: Float64Array, router: Router, L: number): LayerFold | 'unfoldable' | undefined {
+  const n = sample.model.layers;
+  const structure = planLayers(sample);
+  if (structure === undefined || !sameDurations(durations, structure.perLayer, n)) return 'unfoldable';
   const K = structure.perLayer;
-  const L = plan.model.layers;
-  const sample = samplePlan(plan, durations, structure, n);
-  const program = compilePlan(sample.plan, router);
+  const program = compilePlan(sample, router);
   if (program.noise.length > 0 || program.background.length > 0) return 'unfoldable';
   const layout = program.layout;
   // Engine ops per layer (collectives expanded), the same in every layer.
@@ -172,7 +207,7 @@ function tryFold(plan: Plan, durations: Float64Array, router: Router, structure:
   for (let j = 0; j < n; j++) if (layout.indexOf[j * K] !== j * KE) return 'unfoldable';
   if (structure.closing > 0 && layout.indexOf[n * K] !== n * KE) return 'unfoldable';
   const closingE = program.count - n * KE;
-  const run = executeProgram(program, sample.durations);
+  const run = executeProgram(program, durations);
 
   const w = n - 2;
   const delta = new Float64Array(KE);
@@ -181,47 +216,52 @@ function tryFold(plan: Plan, durations: Float64Array, router: Router, structure:
   if (isPeriodic(run, KE, w, delta)) mode = 'periodic';
   else if (program.dedicated && ratesOrdered(program, run, KE, w, delta)) mode = 'per-op';
   else return undefined;
+  const fold: LayerFold = {
+    mode, n, L, K, KE, closingE, w, delta, program, run, indexOf: layout.indexOf,
+    last: { start: new Float64Array(KE), flowStart: new Float64Array(KE), end: new Float64Array(KE) },
+    closing: { start: new Float64Array(closingE), flowStart: new Float64Array(closingE), end: new Float64Array(closingE) },
+    events: foldedEvents(program, n, KE, L),
+  };
+  layerTimes(fold, L - 1, fold.last, 0);
+  if (!closeRun(fold, durations)) return 'unfoldable';
+  return fold;
+}
 
-  // The full run: layers <= w as sampled, later ones extrapolated per op; in periodic mode the
-  // last layer is the sample's last layer shifted (it sees the same end of the plan).
-  const count = L * KE + closingE;
-  const start = new Float64Array(count);
-  const flowStart = new Float64Array(count);
-  const end = new Float64Array(count);
-  const sampled = (w + 1) * KE;
-  start.set(run.start.subarray(0, sampled));
-  flowStart.set(run.flowStart.subarray(0, sampled));
-  end.set(run.end.subarray(0, sampled));
-  const lastShift = mode === 'periodic' ? (L - n) * delta[0]! : 0;
-  for (let j = w + 1; j < L; j++) {
-    const base = j * KE;
-    if (mode === 'periodic' && j === L - 1) {
-      const from = (n - 1) * KE;
-      for (let e = 0; e < KE; e++) {
-        start[base + e] = run.start[from + e]! + lastShift;
-        flowStart[base + e] = run.flowStart[from + e]! + lastShift;
-        end[base + e] = run.end[from + e]! + lastShift;
-      }
-      continue;
-    }
-    const steps = j - w;
-    const from = w * KE;
+/**
+ * Writes the times of the plan's layer j (KE engine ops) into `out` from index `at`: layers <= w
+ * as sampled, later ones extrapolated per op; in periodic mode the last layer is the sample's last
+ * layer shifted, as it sees the same end of the plan.
+ */
+export function layerTimes(fold: LayerFold, j: number, out: Times, at: number): void {
+  const { run, KE, w, n, L, delta } = fold;
+  const copy = (from: number, shift: number, steps: number): void => {
     for (let e = 0; e < KE; e++) {
-      const d = steps * delta[e]!;
-      start[base + e] = run.start[from + e]! + d;
-      flowStart[base + e] = run.flowStart[from + e]! + d;
-      end[base + e] = run.end[from + e]! + d;
+      const d = steps === 0 ? shift : steps * delta[e]!;
+      out.start[at + e] = run.start[from + e]! + d;
+      out.flowStart[at + e] = run.flowStart[from + e]! + d;
+      out.end[at + e] = run.end[from + e]! + d;
     }
-  }
-  if (!closeRun(program, sample.durations, n, KE, L, start, flowStart, end)) return 'unfoldable';
+  };
+  if (j <= w) copy(j * KE, 0, 0);
+  else if (fold.mode === 'periodic' && j === L - 1) copy((n - 1) * KE, (L - n) * delta[0]!, 0);
+  else copy(w * KE, 0, j - w);
+}
 
-  const indexOf = new Int32Array(plan.ops.length);
-  for (let j = 0; j < L; j++) for (let k = 0; k < K; k++) indexOf[j * K + k] = j * KE + layout.indexOf[k]!;
-  for (let i = L * K; i < plan.ops.length; i++) indexOf[i] = layout.indexOf[i - (L - n) * K]! + (L - n) * KE;
-
+/** The whole plan's run (plan of `planOps` ops), as runPlan would give it. */
+export function materialize(fold: LayerFold, planOps: number): FoldedRun {
+  const { KE, K, L, n, closingE } = fold;
+  const count = L * KE + closingE;
+  const times: Times = { start: new Float64Array(count), flowStart: new Float64Array(count), end: new Float64Array(count) };
+  for (let j = 0; j < L; j++) layerTimes(fold, j, times, j * KE);
+  times.start.set(fold.closing.start, L * KE);
+  times.flowStart.set(fold.closing.flowStart, L * KE);
+  times.end.set(fold.closing.end, L * KE);
+  const indexOf = new Int32Array(planOps);
+  for (let j = 0; j < L; j++) for (let k = 0; k < K; k++) indexOf[j * K + k] = j * KE + fold.indexOf[k]!;
+  for (let i = L * K; i < planOps; i++) indexOf[i] = fold.indexOf[i - (L - n) * K]! + (L - n) * KE;
   let makespan = 0;
-  for (let i = 0; i < count; i++) if (end[i]! > makespan) makespan = end[i]!;
-  return { start, flowStart, end, makespan, events: foldedEvents(program, n, KE, L), indexOf, fold: { mode, sampleLayers: n } };
+  for (let i = 0; i < count; i++) if (times.end[i]! > makespan) makespan = times.end[i]!;
+  return { ...times, makespan, events: fold.events, indexOf, fold: { mode: fold.mode, sampleLayers: n } };
 }
 
 /** Whether every op's times advance by a constant per layer over layers w-2..w; fills delta (of start). */
@@ -275,21 +315,24 @@ function close(x: number, y: number, scale: number): boolean {
 }
 
 /**
- * The closing ops (compute ops only) from the full run's last layer, in plan order: start = the
- * latest end of their dependencies and queue predecessor, as the engine starts a compute op.
+ * The closing ops (compute ops only) from the plan's last layer, in plan order: start = the latest
+ * end of their dependencies and queue predecessor, as the engine starts a compute op.
  */
-function closeRun(program: EngineProgram, durations: Float64Array, n: number, KE: number, L: number, start: Float64Array, flowStart: Float64Array, end: Float64Array): boolean {
+function closeRun(fold: LayerFold, durations: Float64Array): boolean {
+  const { program, n, KE, closing, last } = fold;
   const first = n * KE;
-  const shift = (L - n) * KE;
+  const lastFirst = (n - 1) * KE;
+  // End of a sample op of the last layer or of a closing op, in the whole plan.
+  const endOf = (q: number): number => (q < first ? last.end[q - lastFirst]! : closing.end[q - first]!);
   const ready = new Float64Array(program.count - first);
   const pushReady = (q: number): void => {
     for (let k = program.succOffset[q]!; k < program.succOffset[q + 1]!; k++) {
       const o = program.succ[k]!;
-      if (o >= first && end[q + shift]! > ready[o - first]!) ready[o - first] = end[q + shift]!;
+      if (o >= first && endOf(q) > ready[o - first]!) ready[o - first] = endOf(q);
     }
   };
   // Predecessors of closing ops lie in the last layer or among the closing ops (planLayers).
-  for (let q = (n - 1) * KE; q < first; q++) pushReady(q);
+  for (let q = lastFirst; q < first; q++) pushReady(q);
   const prevInQueue = new Int32Array(program.count - first).fill(-1);
   for (let queue = 0; queue < program.queueCount; queue++) {
     for (let k = program.queueOffset[queue]! + 1; k < program.queueOffset[queue + 1]!; k++) {
@@ -300,12 +343,12 @@ function closeRun(program: EngineProgram, durations: Float64Array, n: number, KE
   for (let o = first; o < program.count; o++) {
     if (program.isTransfer[o]) return false;
     const prev = prevInQueue[o - first]!;
-    if (prev >= 0 && prev < (n - 1) * KE) return false;
+    if (prev >= 0 && prev < lastFirst) return false;
     let t = ready[o - first]!;
-    if (prev >= 0 && end[prev + shift]! > t) t = end[prev + shift]!;
-    start[o + shift] = t;
-    flowStart[o + shift] = t;
-    end[o + shift] = t + durations[program.layout.planOf[o]!]!;
+    if (prev >= 0 && endOf(prev) > t) t = endOf(prev);
+    closing.start[o - first] = t;
+    closing.flowStart[o - first] = t;
+    closing.end[o - first] = t + durations[program.layout.planOf[o]!]!;
     pushReady(o);
   }
   return true;
