@@ -19,6 +19,7 @@ import { processIo } from '../cli/io.js';
 import { projectRoot } from '../cli/project-root.js';
 import { defaultJobs } from '../cli/sweep/pool.js';
 import { runSweep } from '../cli/sweep/run.js';
+import { benchThousands } from './thousands.js';
 
 interface BenchCase {
   name: string;
@@ -188,6 +189,9 @@ for (const bench of searches) {
   }
   console.log(`  (kvr-tp's fast search over the 4 groups, with its final simulation: ${searchMs.toFixed(0)} ms, one run)`);
 }
+
+// Issue #17: 1024 GPUs at 1M tokens (bench/thousands.ts).
+missed += benchThousands();
 
 // Issue #8: a 10,080-scenario sweep (tsp / kvr-e / kvr-s mixed) on every core, one run (it is
 // long; its rate is the mean over the run, worker start-up included).

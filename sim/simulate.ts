@@ -13,7 +13,7 @@ import type { PartitionTable } from './partition/partition-table.js';
 import { predictPartition, type Predictor } from './partition/predict-partition.js';
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
-import { buildPlan, checkPlanRequest, planOpCount, type PlanRequest } from './plan/build-plan.js';
+import { buildPlan, checkPlanRequest, checkPlanSize, planOpCount, type PlanRequest } from './plan/build-plan.js';
 import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
@@ -146,7 +146,9 @@ function foldedSimulation(scenario: Scenario, request: PlanRequest, router: Rout
   const { model } = scenario;
   for (const n of FOLD_SAMPLE_LAYERS) {
     if (2 * n > model.layers) break;
-    const sample = buildPlan({ ...request, model: { ...model, layers: n } });
+    const sampleRequest = { ...request, model: { ...model, layers: n } };
+    checkPlanSize(sampleRequest, model.layers);
+    const sample = buildPlan(sampleRequest);
     const durations = opDurations(sample, scenario.gpu, attention);
     const fold = foldSample(sample, durations, router, model.layers);
     if (fold === 'unfoldable') return undefined;

@@ -193,8 +193,10 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>, option
  * with both figures. Plans that simulate fold from a sample of their layers count that sample
  * (sim/simulate.ts builds it through buildPlan).
  */
-export function checkPlanSize(request: Omit<PlanRequest, 'partition'>): void {
+export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?: number): void {
   const { strategy, model, gpus } = request;
+  // A sample of the layers (simulate's fold) says so: "a sample of 6 of its 80 layers".
+  const layers = sampleOf === undefined ? `${model.layers} layers` : `a sample of ${model.layers} of its ${sampleOf} layers`;
   const size = estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
     ...(request.collective === 'direct' ? { collective: 'direct' as const } : {}),
@@ -205,14 +207,14 @@ export function checkPlanSize(request: Omit<PlanRequest, 'partition'>): void {
   if (opCount > MAX_PLAN_OPS) {
     throw new KvrInputError(
       'gpus',
-      `${strategy} on ${gpus} GPUs with ${model.layers} layers needs ${opCount} plan ops, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs`,
+      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs`,
     );
   }
   if (size.bytes > MAX_SIMULATION_BYTES) {
     const direct = request.collective === 'direct';
     throw new KvrInputError(
       'gpus',
-      `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${model.layers} layers needs about ${formatBytes(size.bytes)} of memory to simulate ` +
+      `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${layers} needs about ${formatBytes(size.bytes)} of memory to simulate ` +
         `(${size.ops} ops, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,
     );
   }

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { runPlan } from '../../../sim/engine/engine.js';
 import { FOLD_SAMPLE_LAYERS, foldSample, type LayerFold } from '../../../sim/engine/layer-fold.js';
 import { opDurations } from '../../../sim/hardware/op-durations.js';
-import { buildPlan, planOpCount, type PlanRequest } from '../../../sim/plan/build-plan.js';
+import { buildPlan, estimateSimulationBytes, formatBytes, MAX_PLAN_OPS, planOpCount, type PlanRequest } from '../../../sim/plan/build-plan.js';
 import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
 import type { Plan } from '../../../sim/plan/plan.js';
 import { buildFoldedResult } from '../../../sim/result/folded-result.js';
@@ -97,5 +97,14 @@ describe('results from a sample of the layers (sim/result/folded-result.ts)', ()
     const whole = buildResult(sim.plan, full, sim.durations, ideal, scenario.topology, { kind: 'even' }, 'flash', router);
     expectClose(sim.result, whole, 1e-9);
     expect(sim.result.events).toBe(full.events);
+  });
+
+  test('a sample too big to hold is refused with its op count and estimated memory, naming the sample', () => {
+    const model = { ...tinyModel, heads: 16, layers: 32 };
+    const scenario: Scenario = { model, gpu: ideal, topology: topology('switch', 1024, 1e11), gpus: 1024, context: 4096, strategy: 'tsp' };
+    const sampleOps = planOpCount('tsp', FOLD_SAMPLE_LAYERS[0], 1024);
+    expect(sampleOps).toBe(6 * (4 * 1024 + 1024 * 1023) + 1);
+    const bytes = estimateSimulationBytes('tsp', FOLD_SAMPLE_LAYERS[0], 1024).bytes;
+    expect(() => simulate(scenario)).toThrow(`gpus: tsp on 1024 GPUs with a sample of 6 of its 32 layers needs ${sampleOps} plan ops, about ${formatBytes(bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops)`);
   });
 });
