@@ -1,5 +1,5 @@
-import type { EngineRun } from './engine/engine.js';
-import { FOLD_SAMPLE_LAYERS, foldSample, runPlanFolded } from './engine/layer-fold.js';
+import { runPlan, type EngineRun } from './engine/engine.js';
+import { FOLD_SAMPLE_LAYERS, foldSample } from './engine/layer-fold.js';
 import { buildFoldedResult } from './result/folded-result.js';
 import type { Router } from './topology/routing.js';
 import { scenarioRouter } from './scenario-router.js';
@@ -91,8 +91,7 @@ export function simulate(scenario: Scenario): Simulation {
   const plan = buildPlan(request);
   const ledger = scenario.gpu.shape === undefined ? undefined : emptyLedger();
   const durations = opDurations(plan, scenario.gpu, attention, ledger);
-  // Identical layers: a steady state found in a sample of them gives the rest (engine/layer-fold.ts).
-  const run = runPlanFolded(plan, durations, router);
+  const run = runPlan(plan, durations, router);
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
   if (ledger !== undefined) {
     // The band: each kernel's cross-validated class error, weighted by its share of compute time.
@@ -125,7 +124,7 @@ const LAYER_FOLD_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-ca
  * whole unless a caller reads the simulation's plan, durations or run. Smaller plans are built and
  * run whole (still folded in the engine), so their sums keep the order of a plain loop.
  */
-export const FOLD_WITHOUT_BUILDING_OPS = 200_000;
+export const FOLD_WITHOUT_BUILDING_OPS = 20_000;
 
 /** Whether simulate may skip building the whole plan: big, repeating layers, datasheet costs. */
 function mayFoldLayers(scenario: Scenario): boolean {
@@ -159,7 +158,7 @@ function foldedSimulation(scenario: Scenario, request: PlanRequest, router: Rout
       if (whole !== undefined) return whole;
       const plan = buildPlan(request);
       const all = opDurations(plan, scenario.gpu, attention);
-      whole = { plan, durations: all, run: runPlanFolded(plan, all, router) };
+      whole = { plan, durations: all, run: runPlan(plan, all, router) };
       return whole;
     };
     return {

@@ -32,7 +32,7 @@ import { compilePlan, executeProgram, runPlan, type EngineProgram, type EngineRu
 /** Relative tolerance of the steady-state check (issue #17). */
 export const FOLD_TOLERANCE = 1e-12;
 /** Sample sizes tried, in layers; beyond the last, or past half the plan, the whole plan runs. */
-export const FOLD_SAMPLE_LAYERS = [6, 12, 24] as const;
+export const FOLD_SAMPLE_LAYERS = [6, 12] as const;
 
 export type FoldMode = 'periodic' | 'per-op';
 
