@@ -19,10 +19,12 @@ export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
   const scenario = resolveScenario(flags, io);
   if (flags.trace !== undefined) checkOutput(io, flags.trace, '--trace');
   const search = searchProgress(io, 'kvr-s search', flags.quiet);
-  const { plan, run, result } = simulate(withSearchProgress(scenario, search.progress));
+  // Only a trace reads the plan and run: a big plan is otherwise never built whole (sim/simulate.ts).
+  const simulation = simulate(withSearchProgress(scenario, search.progress));
+  const result = simulation.result;
   search.finish();
   if (flags.trace !== undefined) {
-    const trace = perfettoTrace(plan, run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });
+    const trace = perfettoTrace(simulation.plan, simulation.run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });
     try {
       io.writeFile(flags.trace, JSON.stringify(trace));
     } catch (error) {
