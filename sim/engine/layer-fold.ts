@@ -41,7 +41,11 @@ export interface FoldedRun extends EngineRun {
   fold?: { mode: FoldMode; sampleLayers: number };
 }
 
-/** runPlan, folding the layers when the plan allows it (same times, to rounding). */
+/**
+ * runPlan of a plan already built, folding its layers when it allows (same times, to rounding).
+ * simulate folds without building (foldSample on a sample plan); this whole-plan form is what the
+ * property tests hold to runPlan op by op, and it is slower than runPlan on a built plan.
+ */
 export function runPlanFolded(plan: Plan, durations: Float64Array, router: Router): FoldedRun {
   const layers = planLayers(plan);
   if (layers !== undefined && sameDurations(durations, layers.perLayer, plan.model.layers)) {
