@@ -20,6 +20,7 @@ import { processIo } from '../cli/io.js';
 import { projectRoot } from '../cli/project-root.js';
 import { defaultJobs } from '../cli/sweep/pool.js';
 import { runSweep } from '../cli/sweep/run.js';
+import { benchThousands } from './thousands.js';
 
 interface BenchCase {
   name: string;
@@ -228,6 +229,9 @@ for (const bench of searches) {
     console.log(`shape-aware vs roofline twin, ${name}: ${median(shaped).toFixed(2)} vs ${median(flat).toFixed(2)} ms CPU, ${ratio.toFixed(2)}x (target <= 2x, ${ok ? 'met' : 'MISSED'})`);
   }
 }
+
+// Issue #17: 1024 GPUs at 1M tokens (bench/thousands.ts).
+missed += benchThousands();
 
 // Issue #8: a 10,080-scenario sweep (tsp / kvr-e / kvr-s mixed) on every core, one run (it is
 // long; its rate is the mean over the run, worker start-up included).

@@ -7,6 +7,9 @@
  *                         profile (hardware/shape-model.ts, work/layer-kernels.ts)
  *     -> runPlan          discrete events on compute streams, channels and shared links (engine/)
  *     -> buildResult      kvr-sim/result@1 (result/)   + perfettoTrace (trace/)
+ *
+ * Big plans (simulate.ts FOLD_WITHOUT_BUILDING_OPS) take a shortcut: buildPlan for a sample of the
+ * layers -> foldSample (engine/layer-fold.ts: steady state, extrapolated) -> buildFoldedResult.
  */
 export * from './errors.js';
 export * from './units/quantity.js';

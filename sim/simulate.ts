@@ -1,16 +1,19 @@
-import { compilePlan, executeProgram, type EngineRun } from './engine/engine.js';
+import { compilePlan, executeProgram, runPlan, type EngineRun } from './engine/engine.js';
+import { FOLD_SAMPLE_LAYERS, foldSample } from './engine/layer-fold.js';
+import { buildFoldedResult } from './result/folded-result.js';
+import type { Router } from './topology/routing.js';
 import { scenarioRouter } from './scenario-router.js';
 import { KvrInputError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
 import { opDurations } from './hardware/op-durations.js';
-import { emptyLedger } from './hardware/shape-durations.js';
+import { emptyLedger, shapeOpSeconds, type ShapeCostLedger } from './hardware/shape-durations.js';
 import type { ModelSpec } from './model/model-spec.js';
 import { checkPrecisionOnGpu } from './model/precision.js';
 import type { PartitionTable } from './partition/partition-table.js';
 import { predictPartition, type Predictor } from './partition/predict-partition.js';
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
-import { buildPlan, checkPlanRequest } from './plan/build-plan.js';
+import { buildPlan, checkPlanRequest, checkPlanSize, planOpCount, type PlanRequest } from './plan/build-plan.js';
 import { chooseRing } from './plan/ring-choice.js';
 import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
@@ -92,7 +95,9 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
     ...(scenario.protocol === undefined ? {} : { protocol: scenario.protocol }),
     fabric: topologyFabric(scenario.topology, scenario.gpus),
   };
-  checkPlanRequest({ strategy, model, context, gpus, ...options, ...(typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {}) });
+  // A plan that may fold is size-checked only if it must be built whole (buildPlan checks it).
+  const foldable = mayFoldLayers(scenario);
+  checkPlanRequest({ strategy, model, context, gpus, ...options, ...(typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {}) }, { size: !foldable });
   checkPrecisionOnGpu(model, scenario.gpu);
   if (scenario.chunk === 'search') return searchChunk(scenario);
   if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {
@@ -101,9 +106,17 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
   const { partition, origin } = resolvePartition(scenario);
   progress(0, SIMULATION_STAGES);
   const chunk = typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {};
-  const plan = buildPlan({ strategy, model, context, gpus, ...options, ...chunk, ...(partition === undefined ? {} : { partition }) });
-  progress(1, SIMULATION_STAGES);
+  const request: PlanRequest = { strategy, model, context, gpus, ...options, ...chunk, ...(partition === undefined ? {} : { partition }) };
   const attention = scenario.attention ?? 'flash';
+  if (foldable) {
+    const folded = foldedSimulation(scenario, request, router, origin, attention);
+    if (folded !== undefined) {
+      progress(SIMULATION_STAGES, SIMULATION_STAGES);
+      return folded;
+    }
+  }
+  const plan = buildPlan(request);
+  progress(1, SIMULATION_STAGES);
   const ledger = scenario.gpu.shape === undefined ? undefined : emptyLedger();
   const durations = opDurations(plan, scenario.gpu, attention, ledger);
   progress(2, SIMULATION_STAGES);
@@ -112,33 +125,9 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
   const run = executeProgram(program, durations);
   progress(4, SIMULATION_STAGES);
   const result = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, attention, router);
-  if (strategy === 'ring-kv' || strategy === 'ring-q') {
-    // The bandwidth between ring neighbours: the slowest link from position 0 to position 1.
-    const t = plan.tp ?? 1;
-    const capacity = router.capacities();
-    let bandwidth = Infinity;
-    if (gpus > t) for (const resource of router.route(0, t).resources) bandwidth = Math.min(bandwidth, capacity[resource]!);
-    result.ring_choice = chooseRing(model, context, 0, gpus / t, scenario.gpu.peak_flops, bandwidth);
-  }
+  addRingChoice(scenario, result, router, plan.tp ?? 1);
   progress(5, SIMULATION_STAGES);
-  if (ledger !== undefined) {
-    // The band: each kernel's cross-validated class error, weighted by its share of compute time.
-    // A preset's shape-aware defaults (no measurements, no cross-validated error) have no band.
-    const cv = scenario.gpu.shape!.cv_error;
-    if (cv.gemm != null || cv.attention != null || cv.memory != null) {
-      const e = ledger.total_seconds > 0 ? ledger.error_seconds / ledger.total_seconds : 0;
-      result.ttft_band = e;
-      result.ttft_band_s = [result.ttft_s * (1 - e), result.ttft_s * (1 + e)];
-    }
-    result.stack = scenario.gpu.stack_description ?? scenario.gpu.shape!.stack;
-    const warnings = [...ledger.notes].sort();
-    const memoryShare = ledger.total_seconds > 0 ? ledger.memory_seconds / ledger.total_seconds : 0;
-    if (memoryShare > 0 && scenario.gpu.shape!.cv_error.memory == null) {
-      warnings.push(`memory-bound kernels: ${(memoryShare * 100).toFixed(1)}% of compute time, priced from bytes and published constants, not measured (outside the band)`);
-    }
-    result.warnings = warnings;
-    result.extrapolated = ledger.notes.size > 0;
-  }
+  if (ledger !== undefined) addShapeLedger(scenario.gpu, result, ledger);
   return { plan, durations, run, result };
 }
 
@@ -191,4 +180,127 @@ function resolvePartition(scenario: Scenario): { partition?: number[]; origin: P
     default:
       return { origin: { kind: 'even' } };
   }
+}
+
+/** ring-kv and ring-q: Yang et al.'s pass-KV / pass-Q recommendation at the ring's neighbour bandwidth. */
+function addRingChoice(scenario: Scenario, result: SimResult, router: Router, tp: number): void {
+  const { strategy, model, context, gpus } = scenario;
+  if (strategy !== 'ring-kv' && strategy !== 'ring-q') return;
+  // The bandwidth between ring neighbours: the slowest link from position 0 to position 1.
+  const capacity = router.capacities();
+  let bandwidth = Infinity;
+  if (gpus > tp) for (const resource of router.route(0, tp).resources) bandwidth = Math.min(bandwidth, capacity[resource]!);
+  result.ring_choice = chooseRing(model, context, 0, gpus / tp, scenario.gpu.peak_flops, bandwidth);
+}
+
+/** A shape-model GPU's band, stack, extrapolation notes and warnings, from the costs' ledger. */
+function addShapeLedger(gpu: GpuSpec, result: SimResult, ledger: ShapeCostLedger): void {
+  // The band: each kernel's cross-validated class error, weighted by its share of compute time.
+  // A preset's shape-aware defaults (no measurements, no cross-validated error) have no band.
+  const cv = gpu.shape!.cv_error;
+  if (cv.gemm != null || cv.attention != null || cv.memory != null) {
+    const e = ledger.total_seconds > 0 ? ledger.error_seconds / ledger.total_seconds : 0;
+    result.ttft_band = e;
+    result.ttft_band_s = [result.ttft_s * (1 - e), result.ttft_s * (1 + e)];
+  }
+  result.stack = gpu.stack_description ?? gpu.shape!.stack;
+  const warnings = [...ledger.notes].sort();
+  const memoryShare = ledger.total_seconds > 0 ? ledger.memory_seconds / ledger.total_seconds : 0;
+  if (memoryShare > 0 && gpu.shape!.cv_error.memory == null) {
+    warnings.push(`memory-bound kernels: ${(memoryShare * 100).toFixed(1)}% of compute time, priced from bytes and published constants, not measured (outside the band)`);
+  }
+  result.warnings = warnings;
+  result.extrapolated = ledger.notes.size > 0;
+}
+
+/**
+ * Strategies whose plans repeat layer after layer (sim/engine/layer-fold.ts checks each sample).
+ * A strategy with layers that differ (pipeline stages) stays off this list; a MoE model with
+ * leading dense layers has unequal layers and runs whole (the fold finds it unfoldable).
+ */
+const LAYER_FOLD_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp'];
+/**
+ * Plans of at least this many engine ops are simulated from a sample of their layers, never built
+ * whole unless a caller reads the simulation's plan, durations or run. Smaller plans are built and
+ * run whole (still folded in the engine), so their sums keep the order of a plain loop.
+ */
+export const FOLD_WITHOUT_BUILDING_OPS = 20_000;
+
+/** Whether simulate may skip building the whole plan: big plans of repeating layers, no noise. */
+function mayFoldLayers(scenario: Scenario): boolean {
+  const { strategy, model, gpus } = scenario;
+  if (!LAYER_FOLD_STRATEGIES.includes(strategy)) return false;
+  if (model.layers < 2 * FOLD_SAMPLE_LAYERS[0]) return false;
+  const topology = scenario.topology;
+  if ((topology.background?.length ?? 0) > 0 || topology.links.some((link) => link.noise !== undefined)) return false;
+  const ops = planOpCount(strategy, model.layers, gpus, {
+    ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
+    ...(scenario.ep === undefined ? {} : { ep: scenario.ep }),
+    parallelBlock: model.block === 'parallel',
+  });
+  return ops >= FOLD_WITHOUT_BUILDING_OPS;
+}
+
+/**
+ * A shape-model GPU's cost ledger of the whole plan from a folded sample of n of its L identical
+ * layers: the sample's ledger plus L - n times its last layer's (the fold checked that every layer
+ * has the same ops and durations, so each has the same ledger; the notes are the sample's).
+ */
+function foldedLedger(sample: Plan, gpu: GpuSpec, attention: AttentionImplementation, L: number): ShapeCostLedger {
+  const ledger = emptyLedger();
+  opDurations(sample, gpu, attention, ledger);
+  const last = emptyLedger();
+  const n = sample.model.layers;
+  for (const op of sample.ops) {
+    if (op.kind === 'compute' && op.layer === n - 1) shapeOpSeconds(sample.model, op, gpu.shape!, attention, last);
+  }
+  const extra = L - n;
+  return {
+    notes: ledger.notes,
+    error_seconds: ledger.error_seconds + extra * last.error_seconds,
+    memory_seconds: ledger.memory_seconds + extra * last.memory_seconds,
+    total_seconds: ledger.total_seconds + extra * last.total_seconds,
+  };
+}
+
+/**
+ * The simulation from a sample of the layers (sim/engine/layer-fold.ts), or undefined when no
+ * sample folds. Its plan, durations and run (the whole plan's) are built on first use.
+ */
+function foldedSimulation(scenario: Scenario, request: PlanRequest, router: Router, origin: PartitionOrigin, attention: AttentionImplementation): Simulation | undefined {
+  const { model } = scenario;
+  for (const n of FOLD_SAMPLE_LAYERS) {
+    if (2 * n > model.layers) break;
+    const sampleRequest = { ...request, model: { ...model, layers: n } };
+    checkPlanSize(sampleRequest, model.layers);
+    const sample = buildPlan(sampleRequest);
+    const durations = opDurations(sample, scenario.gpu, attention);
+    const fold = foldSample(sample, durations, router, model.layers);
+    if (fold === 'unfoldable') return undefined;
+    if (fold === undefined) continue;
+    const result = buildFoldedResult(sample, model, fold, durations, scenario.gpu, scenario.topology, origin, attention, router);
+    addRingChoice(scenario, result, router, sample.tp ?? 1);
+    if (scenario.gpu.shape !== undefined) addShapeLedger(scenario.gpu, result, foldedLedger(sample, scenario.gpu, attention, model.layers));
+    let whole: { plan: Plan; durations: Float64Array; run: EngineRun } | undefined;
+    const build = (): { plan: Plan; durations: Float64Array; run: EngineRun } => {
+      if (whole !== undefined) return whole;
+      const plan = buildPlan(request);
+      const all = opDurations(plan, scenario.gpu, attention);
+      whole = { plan, durations: all, run: runPlan(plan, all, router) };
+      return whole;
+    };
+    return {
+      get plan() {
+        return build().plan;
+      },
+      get durations() {
+        return build().durations;
+      },
+      get run() {
+        return build().run;
+      },
+      result,
+    };
+  }
+  return undefined;
 }

@@ -23,7 +23,8 @@ export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
   // The simulation's own bar starts once the search (if any) is over: a big one (1024 GPUs) takes
   // seconds in plan building, routing and the result; shown after PROGRESS_AFTER_MS, as searches.
   let stages: ProgressLike | undefined;
-  const { plan, run, result } = simulate(withSearchProgress(scenario, search.progress), (done, total) => {
+  // Only a trace reads the plan and run: a big plan is otherwise never built whole (sim/simulate.ts).
+  const simulation = simulate(withSearchProgress(scenario, search.progress), (done, total) => {
     if (stages === undefined) {
       search.finish();
       stages = commandProgress(io, total, 'simulate', flags.quiet, PROGRESS_AFTER_MS);
@@ -32,8 +33,9 @@ export function simulateCommand(flags: SimulateFlags, io: CliIo): void {
   });
   if (stages === undefined) search.finish();
   stages?.finish();
+  const result = simulation.result;
   if (flags.trace !== undefined) {
-    const trace = perfettoTrace(plan, run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });
+    const trace = perfettoTrace(simulation.plan, simulation.run, { gpu: result.gpu, topology: result.topology, ttft_s: result.ttft_s });
     try {
       io.writeFile(flags.trace, JSON.stringify(trace));
     } catch (error) {

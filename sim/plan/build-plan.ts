@@ -177,8 +177,12 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / 1e9).toFixed(bytes < 1e10 ? 1 : 0)} GB`;
 }
 
-/** Rejects strategy, GPU count and context combinations that mean nothing, before any work. */
-export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void {
+/**
+ * Rejects strategy, GPU count and context combinations that mean nothing, before any work; and,
+ * unless `size` is false (simulate, when it may simulate a sample of the layers only), plans too
+ * big to hold in memory (checkPlanSize).
+ */
+export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>, options: { size?: boolean } = {}): void {
   const { strategy, model, context, gpus } = request;
   if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
     throw new KvrInputError('strategy', `expected one of ${STRATEGY_NAMES.join(', ')} (got "${strategy}")`);
@@ -247,6 +251,19 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
   if (request.protocol !== undefined && !(COLLECTIVE_PROTOCOLS as readonly string[]).includes(request.protocol)) {
     throw new KvrInputError('protocol', `expected one of ${COLLECTIVE_PROTOCOLS.join(', ')} (got "${request.protocol}")`);
   }
+  if (options.size !== false) checkPlanSize(request);
+}
+
+/**
+ * The memory guard: a plan whose engine ops (collectives counted as the transfers they run as)
+ * exceed MAX_PLAN_OPS, or whose simulation is estimated above MAX_SIMULATION_BYTES, is refused
+ * with both figures. Plans that simulate fold from a sample of their layers count that sample
+ * (sim/simulate.ts builds it through buildPlan).
+ */
+export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?: number): void {
+  const { strategy, model, gpus, context } = request;
+  // A sample of the layers (simulate's fold) says so: "a sample of 6 of its 80 layers".
+  const layers = sampleOf === undefined ? `${model.layers} layers` : `a sample of ${model.layers} of its ${sampleOf} layers`;
   const size = estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
     ...(request.ep === undefined ? {} : { ep: request.ep }),
@@ -259,14 +276,14 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>): void 
   if (opCount > MAX_PLAN_OPS) {
     throw new KvrInputError(
       'gpus',
-      `${strategy} on ${gpus} GPUs with ${model.layers} layers needs ${opCount} plan ops (limit ${MAX_PLAN_OPS}); use fewer GPUs`,
+      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs`,
     );
   }
   if (size.bytes > MAX_SIMULATION_BYTES) {
     const direct = request.collective === 'direct';
     throw new KvrInputError(
       'gpus',
-      `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${model.layers} layers needs about ${formatBytes(size.bytes)} of memory to simulate ` +
+      `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${layers} needs about ${formatBytes(size.bytes)} of memory to simulate ` +
         `(${size.ops} ops, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,
     );
   }

@@ -37,7 +37,7 @@ export function collectiveUses(plan: PlanOfUses): CollectiveUse[] {
   if (layers.size > 0) uses.set('explicit', { name: 'allgather', algorithm: plan.collective === 'direct' ? 'direct' : 'ring', protocol, channels, count: layers.size });
   return [...uses.values()];
 }
-import { logitsOpId, type Plan, type StrategyName } from '../plan/plan.js';
+import { logitsOpId, type Plan, type PlanOp, type StrategyName } from '../plan/plan.js';
 import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
 import { decodeReadiness, type DecodeReadiness } from './decode.js';
@@ -149,35 +149,68 @@ export function buildResult(
   attention: AttentionImplementation = 'flash',
   router: Router = new Router(topology),
 ): SimResult {
-  const p = plan.gpus;
-  const flops = new Array<number>(p).fill(0);
-  const compute = new Array<number>(p).fill(0);
-  const finish = new Array<number>(p).fill(0);
-  const sent = new Array<number>(p).fill(0);
-  const received = new Array<number>(p).fill(0);
-  let flopsTotal = 0;
-  let commTotal = 0;
+  const totals = emptyTotals(plan.gpus);
   for (const op of plan.ops) {
-    if (op.kind === 'compute') {
-      flops[op.rank]! += op.flops;
-      compute[op.rank]! += durations[op.id]!;
-      finish[op.rank] = Math.max(finish[op.rank]!, run.end[run.indexOf[op.id]!]!);
-      flopsTotal += op.flops;
-    } else if (op.kind === 'transfer') {
-      sent[op.src]! += op.bytes;
-      received[op.dst]! += op.bytes;
-      commTotal += op.bytes;
-    } else {
-      const schedule = opSchedule(op);
-      const tokens = scheduleTokens(schedule, op.blocks);
-      for (let k = 0; k < schedule.count; k++) {
-        const bytes = tokens[k]! * op.bytes_per_token;
-        sent[op.ranks[schedule.src[k]!]!]! += bytes;
-        received[op.ranks[schedule.dst[k]!]!]! += bytes;
-        commTotal += bytes;
-      }
+    addOpTotals(totals, op, durations[op.id]!, 1);
+    if (op.kind === 'compute') totals.finish[op.rank] = Math.max(totals.finish[op.rank]!, run.end[run.indexOf[op.id]!]!);
+  }
+  const timing = { ttft_s: firstTokenTime(plan, run), makespan_s: run.makespan, events: run.events };
+  return assembleResult(plan, totals, timing, collectiveUses(plan), gpu, topology, origin, attention, router);
+}
+
+/** Sums over a plan's ops, per rank and in all; finish: each rank's last compute end. */
+export interface RankTotals {
+  flops: number[];
+  compute: number[];
+  finish: number[];
+  sent: number[];
+  received: number[];
+  flopsTotal: number;
+  commTotal: number;
+}
+
+export function emptyTotals(p: number): RankTotals {
+  const zeros = (): number[] => new Array<number>(p).fill(0);
+  return { flops: zeros(), compute: zeros(), finish: zeros(), sent: zeros(), received: zeros(), flopsTotal: 0, commTotal: 0 };
+}
+
+/** Adds `times` copies of an op's FLOPs, compute time and bytes (not its end: see finish). */
+export function addOpTotals(totals: RankTotals, op: PlanOp, duration: number, times: number): void {
+  const { flops, compute, sent, received } = totals;
+  if (op.kind === 'compute') {
+    flops[op.rank]! += times * op.flops;
+    compute[op.rank]! += times * duration;
+    totals.flopsTotal += times * op.flops;
+  } else if (op.kind === 'transfer') {
+    sent[op.src]! += times * op.bytes;
+    received[op.dst]! += times * op.bytes;
+    totals.commTotal += times * op.bytes;
+  } else {
+    const schedule = opSchedule(op);
+    const tokens = scheduleTokens(schedule, op.blocks);
+    for (let k = 0; k < schedule.count; k++) {
+      const bytes = times * tokens[k]! * op.bytes_per_token;
+      sent[op.ranks[schedule.src[k]!]!]! += bytes;
+      received[op.ranks[schedule.dst[k]!]!]! += bytes;
+      totals.commTotal += bytes;
     }
   }
+}
+
+/** The result from a plan's totals and timing (the plan's ops are not read: its model, partition and tensor-parallel fields are). */
+export function assembleResult(
+  plan: Plan,
+  totals: RankTotals,
+  timing: { ttft_s: number; makespan_s: number; events: number },
+  collectives: CollectiveUse[],
+  gpu: GpuSpec,
+  topology: Topology,
+  origin: PartitionOrigin,
+  attention: AttentionImplementation,
+  router: Router,
+): SimResult {
+  const p = plan.gpus;
+  const { flops, compute, finish, sent, received, flopsTotal, commTotal } = totals;
   let overflow: MemoryOverflow | null = null;
   const memories = planMemory(plan, attention);
   const ranks = plan.partition.map((tokens, rank): RankResult => {
@@ -214,8 +247,8 @@ export function buildResult(
     context: plan.context,
     partition: plan.partition,
     partition_origin: origin,
-    ttft_s: firstTokenTime(plan, run),
-    makespan_s: run.makespan,
+    ttft_s: timing.ttft_s,
+    makespan_s: timing.makespan_s,
     flops_total: flopsTotal,
     comm_bytes_total: commTotal,
     topology: topology.name,
@@ -224,12 +257,12 @@ export function buildResult(
     uncalibrated: isUncalibrated(gpu),
     fits: overflow === null,
     memory_overflow: overflow,
-    events: run.events,
+    events: timing.events,
     ranks,
     tensor_parallel: plan.tp ?? 1,
     ...(plan.pp === undefined ? {} : { pipeline: { stages: plan.pp, chunk_tokens: plan.chunk!, chunks: Math.ceil(plan.context / plan.chunk!) } }),
     collective: plan.collective ?? 'ring',
-    collectives: collectiveUses(plan),
+    collectives,
     decode: decodeReadiness(
       plan,
       gpu,

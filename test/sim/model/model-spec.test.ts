@@ -29,3 +29,14 @@ describe('modelFromJson', () => {
     expect(() => modelFromJson(input, 'm')).toThrow(message);
   });
 });
+
+describe('examples/llama3.1-405b.json', () => {
+  test('reads as the llama3.1-405b preset (the Hugging Face config values): 126 layers, GQA 128/8 heads', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { projectRoot } = await import('../../../cli/project-root.js');
+    const model = modelFromJson(JSON.parse(readFileSync(join(projectRoot(), 'examples', 'llama3.1-405b.json'), 'utf8')));
+    expect(model).toEqual(MODEL_PRESETS['llama3.1-405b']);
+    expect([model.layers, model.heads, model.kv_heads, model.hidden / model.heads]).toEqual([126, 128, 8, 128]);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { buildPlan, estimateSimulationBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, ringChannels } from '../../../sim/plan/build-plan.js';
+import { buildPlan, estimateSimulationBytes, formatBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, ringChannels } from '../../../sim/plan/build-plan.js';
 import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
 import { presetTopology } from '../../../sim/topology/presets.js';
 import { compilePlan } from '../../../sim/engine/engine.js';
@@ -42,7 +42,7 @@ describe('buildPlan', () => {
     [{ strategy: 'kvr' }, /^partition: is required by strategy kvr/],
     [{ strategy: 'kvr', partition: [100, 100] }, /^partition: chunks must sum to the context 4096/],
     [{ strategy: 'tsp', partition: [2048, 2048] }, /^partition: only strategy kvr takes a partition/],
-    [{ strategy: 'tsp', gpus: 1024 }, /^gpus: tsp on 1024 GPUs with 32 layers needs 33652737 plan ops \(limit 2000000\)/],
+    [{ strategy: 'tsp', gpus: 1024 }, /^gpus: tsp on 1024 GPUs with 32 layers needs 33652737 plan ops, about \d+ GB of memory to simulate \(limit 2000000 ops\)/],
     [{ strategy: 'ring-kv', gpus: 4, context: 7 }, /^context: ring-kv cuts the context into 2 x 4 = 8 zig-zag chunks: needs at least 8 tokens \(got 7\)/],
     [{ strategy: 'tp', gpus: 64 }, /^gpus: tensor parallelism over 64 GPUs needs at least one attention head and FFN column per GPU \(llama2-7b has 32 heads\)/],
     [{ strategy: 'kvr-tp', gpus: 8, partition: [2048, 2048] }, /^tp: is required by strategy kvr-tp/],
@@ -58,6 +58,13 @@ describe('buildPlan', () => {
 });
 
 describe('simulation memory estimate', () => {
+  test('the plan-op refusal names the estimated memory of what the engine would hold', () => {
+    const request = { strategy: 'tsp' as const, model: llama7b, context: 4096, gpus: 1024 };
+    const estimate = estimateSimulationBytes('tsp', llama7b.layers, 1024);
+    expect(estimate.ops).toBe(33652737);
+    expect(() => buildPlan(request)).toThrow(`needs 33652737 plan ops, about ${formatBytes(estimate.bytes)} of memory to simulate`);
+  });
+
   const small = { ...llama7b, layers: 2 };
   test.each([
     ['kvr-e', small, 16, {}],

@@ -1,0 +1,105 @@
+/**
+ * Issue #17's must-shows: llama2-70b and llama3.1-405b (examples/llama3.1-405b.json) on 1024 H100
+ * in 128 nodes (NVSwitch inside, a 50 GB/s NIC per GPU) at 1M tokens: one simulation each of tsp,
+ * ring-kv, kvr-e and kvr-tp (groups of a node, even group chunks) in 1 s or less; tp and tp-sp at
+ * the largest GPU count the model's heads allow; the whole process's peak RSS 1 GB or less. Each
+ * time is the median of 5 runs in this process, also given as a ratio to kvr-e on 8 A100 at 16k
+ * (llama2-7b, 0.5 ms or less) measured in the same run, as the machine is noisy.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../cli/project-root.js';
+import { GPU_PRESETS } from '../sim/hardware/gpu-presets.js';
+import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
+import { MODEL_PRESETS } from '../sim/model/presets.js';
+import { simulate, type Scenario } from '../sim/simulate.js';
+import { presetTopology } from '../sim/topology/presets.js';
+
+const TARGET_MS = 1000;
+const REFERENCE_TARGET_MS = 0.5;
+const PEAK_RSS_TARGET_BYTES = 1e9;
+const TOKENS = 1 << 20;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Median wall time of `runs` simulations after `warmup` more, or the error that refused it. */
+function time(scenario: Scenario, runs: number, warmup: number): { ms: number; ttft_s: number } | { error: string } {
+  try {
+    for (let i = 0; i < warmup; i++) simulate(scenario);
+    const times: number[] = [];
+    let ttft = 0;
+    for (let i = 0; i < runs; i++) {
+      const start = performance.now();
+      ttft = simulate(scenario).result.ttft_s;
+      times.push(performance.now() - start);
+    }
+    return { ms: median(times), ttft_s: ttft };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Runs the section; returns how many targets it missed. */
+export function benchThousands(): number {
+  let missed = 0;
+  const multiNode = (gpus: number) =>
+    presetTopology('multi-node', { gpus, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
+  const reference: Scenario = {
+    model: MODEL_PRESETS['llama2-7b']!,
+    gpu: GPU_PRESETS['a100-80g']!,
+    topology: presetTopology('switch', { gpus: 8, bandwidth: 300e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 }),
+    gpus: 8,
+    context: 16384,
+    strategy: 'kvr-e',
+  };
+  const ref = time(reference, 401, 50);
+  if ('error' in ref) throw new Error(ref.error);
+  const refOk = ref.ms <= REFERENCE_TARGET_MS;
+  if (!refOk) missed += 1;
+  console.log(`issue 17 reference: llama2-7b, 8 x a100-80g, switch 300 GB/s, kvr-e, 16k: median ${ref.ms.toFixed(3)} ms over 401 runs (target <= ${REFERENCE_TARGET_MS} ms, ${refOk ? 'met' : 'MISSED'})`);
+
+  const models: ModelSpec[] = [
+    MODEL_PRESETS['llama2-70b']!,
+    modelFromJson(JSON.parse(readFileSync(join(projectRoot(), 'examples', 'llama3.1-405b.json'), 'utf8'))),
+  ];
+  const h100 = GPU_PRESETS['h100-sxm']!;
+  for (const model of models) {
+    const gpus = 1024;
+    const base: Scenario = { model, gpu: h100, topology: multiNode(gpus), gpus, context: TOKENS, strategy: 'kvr-e' };
+    const groups = gpus / 8;
+    // The largest power-of-two GPU count the heads allow (a whole number of nodes).
+    let tpGpus = 8;
+    while (tpGpus * 2 <= Math.min(model.heads, gpus)) tpGpus *= 2;
+    const lines: [string, Scenario][] = [
+      ['tsp', { ...base, strategy: 'tsp' }],
+      ['ring-kv', { ...base, strategy: 'ring-kv' }],
+      ['kvr-e', base],
+      ['kvr-tp (tp 8, even group chunks)', { ...base, strategy: 'kvr-tp', tp: 8, partition: new Array<number>(groups).fill(TOKENS / groups) }],
+      [`tp on ${tpGpus} GPUs`, { ...base, topology: multiNode(tpGpus), gpus: tpGpus, strategy: 'tp' }],
+      [`tp-sp on ${tpGpus} GPUs`, { ...base, topology: multiNode(tpGpus), gpus: tpGpus, strategy: 'tp-sp' }],
+    ];
+    for (const [name, scenario] of lines) {
+      const outcome = time(scenario, 5, 1);
+      const where = `${model.name}, ${scenario.gpus} x h100-sxm in ${scenario.gpus / 8} nodes, 1M tokens, ${name}`;
+      if ('error' in outcome) {
+        missed += 1;
+        console.log(`${where}: refused (MISSED): ${outcome.error}`);
+        continue;
+      }
+      const ok = outcome.ms <= TARGET_MS;
+      if (!ok) missed += 1;
+      console.log(
+        `${where}: median ${outcome.ms.toFixed(0)} ms over 5 runs, ${(outcome.ms / ref.ms).toFixed(0)}x the reference (target <= ${TARGET_MS} ms, ${ok ? 'met' : 'MISSED'}), TTFT ${outcome.ttft_s.toFixed(3)} s`,
+      );
+    }
+  }
+  const peak = process.resourceUsage().maxRSS * 1024;
+  const rssOk = peak <= PEAK_RSS_TARGET_BYTES;
+  if (!rssOk) missed += 1;
+  console.log(`issue 17 peak RSS of the process so far: ${(peak / 1e6).toFixed(0)} MB (target <= ${PEAK_RSS_TARGET_BYTES / 1e6} MB, ${rssOk ? 'met' : 'MISSED'})`);
+  return missed;
+}
