@@ -37,7 +37,7 @@ describe('kvr plot', () => {
     const { code, out, err } = await run(['plot', 'pie-chart', '--out', temp]);
     expect(code).toBe(2);
     expect(out).toBe('');
-    expect(err).toMatch(/^kvr: figure: unknown figure "pie-chart" \(figures: ttft-vs-context, ttft-vs-gpus, speedup, kvrp-gap, partitions, timeline, robustness, beyond-paper\)\n$/);
+    expect(err).toMatch(/^kvr: figure: unknown figure "pie-chart" \(figures: ttft-vs-context, ttft-vs-gpus, speedup, kvrp-gap, partitions, timeline, robustness, beyond-paper, strategies-at-scale\)\n$/);
   });
 
   test.each([
