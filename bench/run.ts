@@ -235,7 +235,8 @@ for (const bench of searches) {
   for (const bench of atScale) {
     const times: number[] = [];
     let outcome: SearchOutcome | undefined;
-    for (let i = 0; i < 5; i++) {
+    // A search over 4x its target is not repeated: one run shows the miss, five would take minutes.
+    for (let i = 0; i < 5 && !(i === 1 && times[0]! > 4 * bench.target_ms); i++) {
       const start = performance.now();
       outcome = searchPartition(bench.scenario);
       times.push(performance.now() - start);
@@ -243,8 +244,9 @@ for (const bench of searches) {
     const ms = median(times);
     const ok = ms <= bench.target_ms;
     if (!ok) missed += 1;
+    const runs = times.length === 1 ? '1 search (over 4x the target: not repeated)' : `${times.length} searches`;
     console.log(
-      `${bench.name}: median ${ms.toFixed(0)} ms over 5 searches, ${(ms / kvrE8Ms).toFixed(0)}x kvr-e on 8 GPUs (target <= ${bench.target_ms} ms, ${ok ? 'met' : 'MISSED'}), ${outcome!.simulations} simulations, TTFT ${outcome!.ttft_s.toFixed(6)} s`,
+      `${bench.name}: median ${ms.toFixed(0)} ms over ${runs}, ${(ms / kvrE8Ms).toFixed(0)}x kvr-e on 8 GPUs (target <= ${bench.target_ms} ms, ${ok ? 'met' : 'MISSED'}), ${outcome!.simulations} simulations, TTFT ${outcome!.ttft_s.toFixed(6)} s`,
     );
   }
 }
