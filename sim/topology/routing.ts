@@ -231,23 +231,33 @@ export class Router {
     const heap = new MinHeap();
     distance[src] = 0;
     heap.push(0, src);
+    // Without throughGpus, other GPUs are leaves: they stay out of the heap (on a 1024-GPU leaf
+    // switch that is most of its work) and are settled at the end. Their predecessor is the same:
+    // every relaxation into a node comes from a node settled no later than it, and links cost > 0.
+    const leaves: number[] = [];
     while (heap.size > 0) {
       const node = heap.pop();
       if (done[node]) continue;
       done[node] = 1;
       settled.push(node);
       if (node === stopAt) break;
-      if (!throughGpus && node !== src && this.topology.nodes[node]!.kind === 'gpu') continue;
       for (const edge of this.adjacency[node]!) {
         const link = this.topology.links[edge.link]!;
         const bandwidth = edge.resource % 2 === 0 ? link.bandwidth_ab : link.bandwidth_ba;
         const candidate = distance[node]! + link.latency_s + REFERENCE_BYTES / bandwidth;
         if (candidate < distance[edge.to]!) {
+          const leaf = !throughGpus && edge.to !== src && this.topology.nodes[edge.to]!.kind === 'gpu';
+          if (leaf && distance[edge.to] === Infinity) leaves.push(edge.to);
           distance[edge.to] = candidate;
           previous[edge.to] = node;
-          heap.push(candidate, edge.to);
+          if (!leaf) heap.push(candidate, edge.to);
         }
       }
+    }
+    leaves.sort((a, b) => a - b);
+    for (const leaf of leaves) {
+      done[leaf] = 1;
+      settled.push(leaf);
     }
     return { previous, done, order: Int32Array.from(settled) };
   }
