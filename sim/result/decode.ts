@@ -146,19 +146,22 @@ export function kvTransfers(plan: Plan, holdings: KvHoldings, needed: readonly R
     return bytes;
   };
 
-  // Total in destination order, as the messages are listed; loads by source, as routes share.
+  // bySource[src * p + dst]: loads are summed by source, as routes share; the total in
+  // destination order, as the messages are listed.
+  const bySource = new Float64Array(p * p);
+  for (let src = 0; src < p; src++) {
+    for (let dst = 0; dst < p; dst++) if (src !== dst) bySource[src * p + dst] = pairBytes(src, dst);
+  }
   let total = 0;
   for (let dst = 0; dst < p; dst++) {
-    for (let src = 0; src < p; src++) if (src !== dst) total += pairBytes(src, dst);
+    for (let src = 0; src < p; src++) total += bySource[src * p + dst]!;
   }
   if (total === 0) return { bytes: 0, seconds: 0 };
   const capacity = router.capacities();
   const load = new Float64Array(capacity.length);
-  const row = new Float64Array(p);
   let latency = 0;
   for (let src = 0; src < p; src++) {
-    for (let dst = 0; dst < p; dst++) row[dst] = src === dst ? 0 : pairBytes(src, dst);
-    latency = Math.max(latency, router.addRouteLoads(src, row, load));
+    latency = Math.max(latency, router.addRouteLoads(src, bySource.subarray(src * p, (src + 1) * p), load));
   }
   let slowest = 0;
   load.forEach((bytes, resource) => {
