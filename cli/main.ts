@@ -1,21 +1,21 @@
 import { Command, CommanderError } from 'commander';
 import { KvrInputError } from '../sim/errors.js';
-import { demoCommand } from './commands/demo.js';
-import { plotCommand, PLOT_FIGURES, type PlotFlags } from './commands/plot.js';
-import { reportCommand, type ReportFlags } from './commands/report.js';
-import { DEFAULT_EXPLORE_PORT, exploreCommand, type ExploreFlags } from './commands/explore.js';
-import { partitionCommand, type PartitionFlags } from './commands/partition.js';
-import { buildTableCommand, validateTableCommand, type BuildTableFlags, type ValidateFlags } from './commands/partition-table.js';
-import { simulateCommand, type SimulateFlags } from './commands/simulate.js';
-import { devicesCommand } from './commands/devices.js';
-import { execCommand, type ExecFlags } from './commands/exec.js';
-import { exportPlanCommand } from './commands/export-plan.js';
-import { calibrateCommand, type CalibrateFlags } from './commands/calibrate.js';
-import { validateCommand, type ValidateFlags as ValidateCommandFlags } from './commands/validate.js';
-import { compareCommand, type CompareFlags } from './commands/compare.js';
-import { collectiveCommand, type CollectiveFlags } from './commands/collective.js';
-import { mergeCommand, sweepCommand, type MergeFlags, type SweepFlags } from './commands/sweep.js';
-import { planCommand, type PlanFlags } from './commands/plan.js';
+// Each command's module (and what it pulls in: ajv, yaml, csv-parse, vega, the native addon) is
+// imported only when that command runs, so `kvr --help` and a small `kvr simulate` start fast.
+import { PLOT_FIGURES } from './commands/plot.js';
+import type { PlotFlags } from './commands/plot.js';
+import type { ReportFlags } from './commands/report.js';
+import type { PartitionFlags } from './commands/partition.js';
+import type { BuildTableFlags, ValidateFlags } from './commands/partition-table.js';
+import type { SimulateFlags } from './commands/simulate.js';
+import type { ExecFlags } from './commands/exec.js';
+import type { CalibrateFlags } from './commands/calibrate.js';
+import type { ValidateFlags as ValidateCommandFlags } from './commands/validate.js';
+import type { CompareFlags } from './commands/compare.js';
+import type { CollectiveFlags } from './commands/collective.js';
+import type { MergeFlags, SweepFlags } from './commands/sweep.js';
+import type { PlanFlags } from './commands/plan.js';
+import type { ExploreFlags } from './commands/explore.js';
 import { INPUT_ERROR_CODES, NativeError, UNAVAILABLE_ERROR_CODES } from '../native/js/native-error.js';
 import { addScenarioOptions, type ScenarioFlags } from './scenario-flags.js';
 import type { CliIo } from './io.js';
@@ -72,7 +72,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--json', 'print the kvr-sim/result@1 JSON')
       .option('--trace <file>', 'write a Perfetto trace (open in ui.perfetto.dev)')
       .option('--quiet', 'no progress on stderr (shown for kvr-s searches that run over 2 s)'),
-  ).action((flags: SimulateFlags) => simulateCommand(flags, io));
+  ).action((flags: SimulateFlags) => import('./commands/simulate.js').then((m) => m.simulateCommand(flags, io)));
 
   const partition = addScenarioOptions(
     program
@@ -87,26 +87,26 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--quiet', 'no progress on stderr (shown for searches that run over 2 s)')
       // Options after `build-table`/`validate` belong to them, not to `partition`.
       .enablePositionalOptions(),
-  ).action((flags: PartitionFlags) => partitionCommand(flags, io));
+  ).action((flags: PartitionFlags) => import('./commands/partition.js').then((m) => m.partitionCommand(flags, io)));
   addScenarioOptions(
     partition
       .command('build-table')
       .description('search partitions over lists of --gpus, --bandwidth and --context and write a partition table for kvr-p')
       .option('--out <file>', 'where to write the table (default: kvr-out/partition-tables/<model>.<gpu>.<topology>.<attention>.json)')
       .option('--quiet', 'no progress on stderr'),
-  ).action((flags: BuildTableFlags) => buildTableCommand(flags, argv, io));
+  ).action((flags: BuildTableFlags) => import('./commands/partition-table.js').then((m) => m.buildTableCommand(flags, argv, io)));
   addScenarioOptions(
     partition
       .command('validate')
       .description('score kvr-p predictors against kvr-s on contexts not in a table (--table FILE)')
       .option('--json', 'print the report as JSON'),
-  ).action((flags: ValidateFlags) => validateTableCommand(flags, io));
+  ).action((flags: ValidateFlags) => import('./commands/partition-table.js').then((m) => m.validateTableCommand(flags, io)));
 
   addScenarioOptions(
     program
       .command('export-plan')
       .description('print the kvr-plan@1 JSON the simulator runs for a scenario (input of kvr exec and kvr-exec)'),
-  ).action((flags: ScenarioFlags) => exportPlanCommand(flags, io));
+  ).action((flags: ScenarioFlags) => import('./commands/export-plan.js').then((m) => m.exportPlanCommand(flags, io)));
 
   addScenarioOptions(
     program
@@ -120,7 +120,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--seed <n>', 'seed of the random weights and tokens (default: 1234)')
       .option('--json', 'print the kvr-exec/measurement@1 JSON')
       .option('--trace <file>', 'write the measured Perfetto trace'),
-  ).action((plan: string | undefined, flags: ExecFlags) => execCommand(plan, flags, io));
+  ).action((plan: string | undefined, flags: ExecFlags) => import('./commands/exec.js').then((m) => m.execCommand(plan, flags, io)));
 
   program
     .command('calibrate')
@@ -141,7 +141,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--warmup <n>', 'untimed runs of each op (default: 1)')
     .option('--repeats <n>', 'timed runs of each op (default: 5)')
     .option('--out <file>', 'where to write the profile (default: kvr-out/profiles/<name>.json in the working directory)')
-    .action((flags: CalibrateFlags) => calibrateCommand(flags, argv, io));
+    .action((flags: CalibrateFlags) => import('./commands/calibrate.js').then((m) => m.calibrateCommand(flags, argv, io)));
 
   program
     .command('validate')
@@ -162,13 +162,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--host-gpus <n>', 'with --paper-grid: GPUs of the host')
     .option('--budget-s <n>', 'with --paper-grid: seconds for the calibration and validation runs (default: 3600)')
     .option('--out <dir>', 'report folder (default: calibration/validation/<gpu>; with --paper-grid: the runs\' parent folder)')
-    .action((flags: ValidateCommandFlags) => validateCommand(flags, io));
+    .action((flags: ValidateCommandFlags) => import('./commands/validate.js').then((m) => m.validateCommand(flags, io)));
 
   program
     .command('devices')
     .description('what this build of the native executor and this machine support')
     .option('--json', 'print JSON')
-    .action((flags: { json?: boolean }) => devicesCommand(flags, io));
+    .action((flags: { json?: boolean }) => import('./commands/devices.js').then((m) => m.devicesCommand(flags, io)));
 
   addScenarioOptions(
     program
@@ -176,7 +176,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .description('simulate one scenario under every strategy: TTFT, speedup over the best baseline, bytes, memory, decode re-shard')
       .option('--json', 'print the kvr-compare@3 JSON')
       .option('--quiet', 'no progress on stderr (shown for kvr-s searches that run over 2 s)'),
-  ).action((flags: CompareFlags) => compareCommand(flags, io));
+  ).action((flags: CompareFlags) => import('./commands/compare.js').then((m) => m.compareCommand(flags, io)));
 
   addScenarioOptions(
     program
@@ -185,13 +185,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .option('--op <name>', 'all-reduce|all-gather|reduce-scatter|all-to-all|send-recv (default: all-reduce)')
       .option('--sizes <list>', 'sizes: 1G, 1M,8M or 1M:4G (doubling; K, M, G = 1024^1..3 bytes; default 1M:1G)')
       .option('--json', 'print the kvr-collective@1 JSON'),
-  ).action((flags: CollectiveFlags) => collectiveCommand(flags, io));
+  ).action((flags: CollectiveFlags) => import('./commands/collective.js').then((m) => m.collectiveCommand(flags, io)));
 
   program
     .command('demo')
     .description("the KV-Runahead paper's setting on built-in defaults: TTFT of single, TSP and KVR")
     .option('--json', 'print the rows as JSON')
-    .action((flags: { json?: boolean }) => demoCommand(flags, io));
+    .action((flags: { json?: boolean }) => import('./commands/demo.js').then((m) => m.demoCommand(flags, io)));
 
   program
     .command('plot')
@@ -203,7 +203,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--gpus <list>', 'GPU counts, e.g. 2,4,8')
     .option('--bandwidth <list>', 'link bandwidths, e.g. "300 GB/s,10 GB/s"')
     .option('--context <list>', 'contexts in tokens, e.g. 4096,16384')
-    .action((figure: string, flags: PlotFlags) => plotCommand(figure, flags, io));
+    .action((figure: string, flags: PlotFlags) => import('./commands/plot.js').then((m) => m.plotCommand(figure, flags, io)));
 
   program
     .command('report')
@@ -211,13 +211,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--out <dir>', 'output folder (default: kvr-out/report)')
     .option('--quick', 'small grids (for tests; numbers indicative only)')
     .option('--quiet', 'no progress on stderr')
-    .action((flags: ReportFlags) => reportCommand(flags, io));
+    .action((flags: ReportFlags) => import('./commands/report.js').then((m) => m.reportCommand(flags, io)));
 
   program
     .command('explore')
     .description('a live what-if explorer in the browser: edit any scenario field, see TTFT, memory and the per-rank timeline at once (the simulator runs in the page)')
-    .option('--port <n>', `port on 127.0.0.1, 0 for any free one (default: ${DEFAULT_EXPLORE_PORT})`)
-    .action((flags: ExploreFlags) => exploreCommand(flags, io));
+    // Its default port is written here, not imported: the command's module bundles with esbuild.
+    .option('--port <n>', 'port on 127.0.0.1, 0 for any free one (default: 8080)')
+    .action((flags: ExploreFlags) => import('./commands/explore.js').then((m) => m.exploreCommand(flags, io)));
 
   program
     .command('sweep')
@@ -231,7 +232,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--yes', 'run a spec of more than 1,000,000 scenarios')
     .option('--restart', 'ignore earlier output and start again')
     .option('--quiet', 'no progress on stderr')
-    .action((spec: string, flags: SweepFlags) => sweepCommand(spec, flags, io));
+    .action((spec: string, flags: SweepFlags) => import('./commands/sweep.js').then((m) => m.sweepCommand(spec, flags, io)));
 
   program
     .command('merge')
@@ -240,7 +241,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--out <prefix>', 'output prefix the shards used (default: next to the spec)')
     .option('--shards <n>', 'number of shards (default: found beside the output prefix)')
     .option('--yes', 'a spec of more than 1,000,000 scenarios')
-    .action((spec: string, flags: MergeFlags) => mergeCommand(spec, flags, io));
+    .action((spec: string, flags: MergeFlags) => import('./commands/sweep.js').then((m) => m.mergeCommand(spec, flags, io)));
 
   program
     .command('plan')
@@ -262,7 +263,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--jobs <n>', 'worker threads (default: every core)')
     .option('--json', 'print kvr-plan/result@1 JSON')
     .option('--quiet', 'no progress on stderr')
-    .action((flags: PlanFlags) => planCommand(flags, io));
+    .action((flags: PlanFlags) => import('./commands/plan.js').then((m) => m.planCommand(flags, io)));
 
   if (argv.length === 0) {
     io.stdout(program.helpInformation());

@@ -16,7 +16,7 @@ import type { Router } from '../topology/routing.js';
  * produced it; replicating gives every rank the whole cache (all heads, all tokens) instead.
  * Both are timed on the topology's routes (the same routing as prefill): all transfers (one
  * message per (source, destination) pair) leave at once on an idle network, and the time is the
- * route-bottleneck bound (movesSeconds): the busiest link's bytes over its bandwidth, plus the
+ * route-bottleneck bound (kvTransfers): the busiest link's bytes over its bandwidth, plus the
  * largest route latency.
  *
  * KV-Runahead leaves the whole cache on its last rank (max_kv_cache_*): it must fit there during
@@ -28,7 +28,7 @@ export interface DecodeReadiness {
   tp: number;
   /** K,V bytes (all layers) that must cross the network to reach the decode layout. */
   reshard_bytes: number;
-  /** Time of those transfers on the topology (route-bottleneck bound, see movesSeconds). */
+  /** Time of those transfers on the topology (route-bottleneck bound, see kvTransfers). */
   reshard_s: number;
   /** K,V bytes for every rank to hold the whole cache. */
   replicate_bytes: number;
@@ -43,7 +43,7 @@ export interface DecodeReadiness {
 }
 
 /** Tokens [t0, t1) x KV heads [h0, h1). */
-interface Rect {
+export interface Rect {
   t0: number;
   t1: number;
   h0: number;
@@ -155,15 +155,6 @@ export function kvHoldings(plan: Plan): KvHoldings {
   }
 }
 
-function overlap(a: Rect, b: Rect): Rect | undefined {
-  const rect = { t0: Math.max(a.t0, b.t0), t1: Math.min(a.t1, b.t1), h0: Math.max(a.h0, b.h0), h1: Math.min(a.h1, b.h1) };
-  return rect.t0 < rect.t1 && rect.h0 < rect.h1 ? rect : undefined;
-}
-
-function area(rect: Rect | undefined): number {
-  return rect === undefined ? 0 : (rect.t1 - rect.t0) * (rect.h1 - rect.h0);
-}
-
 /**
  * KV bytes per token and KV head over all layers: K and V of one head; under MLA (one latent that
  * every head reads) the latent's bytes spread evenly over the kv_heads, so the rectangles of
@@ -173,47 +164,69 @@ function kvBytesPerTokenHead(m: Plan['model']): number {
   return m.mla === undefined ? 2 * m.head_dim * kvDtypeBytes(m) * m.layers : (kvBytesPerToken(m) * m.layers) / m.kv_heads;
 }
 
-/** Bytes each (source, destination) pair must move so that every rank holds `needed[rank]`. */
-export function kvMoves(plan: Plan, holdings: KvHoldings, needed: Rect[]): { src: number; dst: number; bytes: number }[] {
+/**
+ * Bytes and time to give every rank `needed[rank]`: each rank lacking part of it receives that
+ * part from the rank serving it (holdings.primary), one message per (source, destination) pair,
+ * all leaving at once on an idle network. The time is the route-bottleneck bound: every directed
+ * link must carry the bytes of every message routed over it, so no schedule finishes before max
+ * over links of (bytes crossing it / its bandwidth); the largest route latency is added.
+ * Background flows and link noise are not counted (they would only slow it down).
+ *
+ * Link loads are summed per source over its routes (Router.addRouteLoads), not per pair: p^2
+ * messages cost p passes over the routes, no route lookup or object per message.
+ */
+export function kvTransfers(plan: Plan, holdings: KvHoldings, needed: readonly Rect[], router: Router): { bytes: number; seconds: number } {
   const m = plan.model;
   const perTokenHead = kvBytesPerTokenHead(m);
-  const moves: { src: number; dst: number; bytes: number }[] = [];
-  needed.forEach((want, dst) => {
-    const bySource = new Map<number, number>();
-    for (const { rank, rect } of holdings.primary) {
-      if (rank === dst) continue;
-      const part = overlap(want, rect);
-      if (part === undefined) continue;
-      let missing = area(part);
-      for (const have of holdings.held[dst]!) missing -= area(overlap(part, have));
-      if (missing > 0) bySource.set(rank, (bySource.get(rank) ?? 0) + missing * perTokenHead);
-    }
-    for (const [src, bytes] of [...bySource.entries()].sort((a, b) => a[0] - b[0])) moves.push({ src, dst, bytes });
-  });
-  return moves;
-}
+  const p = needed.length;
+  const served: Rect[][] = Array.from({ length: p }, () => []);
+  for (const { rank, rect } of holdings.primary) served[rank]!.push(rect);
 
-/**
- * Seconds for all `moves` to complete when they leave at once: the route-bottleneck bound. Every
- * directed link must carry the bytes of every move routed over it, so no schedule finishes before
- * max over links of (bytes crossing it / its bandwidth); the largest route latency is added.
- * Background flows and link noise are not counted (they would only slow it down).
- */
-export function movesSeconds(moves: { src: number; dst: number; bytes: number }[], router: Router): number {
-  if (moves.length === 0) return 0;
+  /** What src must send dst: each of src's slices, within dst's want, less what dst holds. */
+  const pairBytes = (src: number, dst: number): number => {
+    const want = needed[dst]!;
+    let bytes = 0;
+    for (const rect of served[src]!) {
+      const t0 = Math.max(want.t0, rect.t0);
+      const t1 = Math.min(want.t1, rect.t1);
+      const h0 = Math.max(want.h0, rect.h0);
+      const h1 = Math.min(want.h1, rect.h1);
+      if (!(t0 < t1 && h0 < h1)) continue;
+      let missing = (t1 - t0) * (h1 - h0);
+      for (const have of holdings.held[dst]!) {
+        const ht0 = Math.max(t0, have.t0);
+        const ht1 = Math.min(t1, have.t1);
+        const hh0 = Math.max(h0, have.h0);
+        const hh1 = Math.min(h1, have.h1);
+        if (ht0 < ht1 && hh0 < hh1) missing -= (ht1 - ht0) * (hh1 - hh0);
+      }
+      if (missing > 0) bytes += missing * perTokenHead;
+    }
+    return bytes;
+  };
+
+  // bySource[src * p + dst]: loads are summed by source, as routes share; the total in
+  // destination order, as the messages are listed.
+  const bySource = new Float64Array(p * p);
+  for (let src = 0; src < p; src++) {
+    for (let dst = 0; dst < p; dst++) if (src !== dst) bySource[src * p + dst] = pairBytes(src, dst);
+  }
+  let total = 0;
+  for (let dst = 0; dst < p; dst++) {
+    for (let src = 0; src < p; src++) total += bySource[src * p + dst]!;
+  }
+  if (total === 0) return { bytes: 0, seconds: 0 };
   const capacity = router.capacities();
   const load = new Float64Array(capacity.length);
   let latency = 0;
-  for (const move of moves) {
-    const route = router.route(move.src, move.dst);
-    latency = Math.max(latency, route.latency_s);
-    for (const resource of route.resources) load[resource]! += move.bytes;
+  for (let src = 0; src < p; src++) {
+    latency = Math.max(latency, router.addRouteLoads(src, bySource.subarray(src * p, (src + 1) * p), load));
   }
   let slowest = 0;
   load.forEach((bytes, resource) => {
     if (bytes > 0) slowest = Math.max(slowest, bytes / capacity[resource]!);
   });
-  return slowest + latency;
+  return { bytes: total, seconds: slowest + latency };
 }
 
 export function decodeReadiness(plan: Plan, gpu: GpuSpec, router: Router, kvCacheBytes: readonly number[]): DecodeReadiness {
@@ -223,9 +236,8 @@ export function decodeReadiness(plan: Plan, gpu: GpuSpec, router: Router, kvCach
   const everything = shards.map(() => ({ t0: 0, t1: C, h0: 0, h1: model.kv_heads }));
   // MLA: every head reads the one latent, so each tensor-parallel rank needs all of it.
   const tpNeeds = model.mla !== undefined ? everything : shards.map((s) => ({ t0: 0, t1: C, h0: s.first_kv_head, h1: s.first_kv_head + s.kv_heads }));
-  const reshard = kvMoves(plan, holdings, tpNeeds);
-  const replicate = kvMoves(plan, holdings, everything);
-  const sum = (moves: { bytes: number }[]): number => moves.reduce((total, move) => total + move.bytes, 0);
+  const reshard = kvTransfers(plan, holdings, tpNeeds, router);
+  const replicate = kvTransfers(plan, holdings, everything, router);
   let maxRank = 0;
   kvCacheBytes.forEach((bytes, rank) => {
     if (bytes > kvCacheBytes[maxRank]!) maxRank = rank;
@@ -236,10 +248,10 @@ export function decodeReadiness(plan: Plan, gpu: GpuSpec, router: Router, kvCach
   return {
     layout: 'tp',
     tp: p,
-    reshard_bytes: sum(reshard),
-    reshard_s: movesSeconds(reshard, router),
-    replicate_bytes: sum(replicate),
-    replicate_s: movesSeconds(replicate, router),
+    reshard_bytes: reshard.bytes,
+    reshard_s: reshard.seconds,
+    replicate_bytes: replicate.bytes,
+    replicate_s: replicate.seconds,
     max_kv_cache_rank: maxRank,
     max_kv_cache_bytes: kvCacheBytes[maxRank] ?? 0,
     decode_kv_bytes_per_rank: Math.max(...decodeKv),

@@ -28,9 +28,13 @@ export class Router {
   private readonly topology: Topology;
   private readonly gpus: number[];
   private readonly adjacency: Edge[][];
+  /** Per node: neighbour -> the resource of the first link to it in adjacency order (the one a path takes). */
+  private readonly firstResource: Map<number, number>[];
   private readonly explicit = new Map<string, number[]>();
   private readonly cache = new Map<number, Route>();
-  private readonly trees = new Map<number, { previous: Int32Array; done: Uint8Array }>();
+  private readonly trees = new Map<number, ShortestPathTree>();
+  /** Per source GPU node: the latency of the tree route to each node, and the resource entering it. */
+  private readonly treeRoutes = new Map<number, { latency: Float64Array; inResource: Int32Array }>();
   private readonly extraLatency: number;
 
   /** `extraLatency` is added to every route (a calibrated per-transfer overhead). */
@@ -44,6 +48,11 @@ export class Router {
       this.adjacency[link.b]!.push({ to: link.a, link: i, resource: 2 * i + 1 });
     });
     for (const edges of this.adjacency) edges.sort((x, y) => x.to - y.to || x.link - y.link);
+    this.firstResource = this.adjacency.map((edges) => {
+      const first = new Map<number, number>();
+      for (const edge of edges) if (!first.has(edge.to)) first.set(edge.to, edge.resource);
+      return first;
+    });
     for (const route of topology.routes) {
       const nodes = route.nodes;
       this.explicit.set(`${nodes[0]}:${nodes[nodes.length - 1]}`, nodes);
@@ -91,13 +100,80 @@ export class Router {
     return { resources, latency_s: latency, nodes };
   }
 
+  /**
+   * Adds bytes[dst] to every directed resource on the route from srcRank to each rank dst (0: no
+   * transfer) and returns the largest latency of those routes (0 if none): what route(src, dst)
+   * for every dst would give, without a Route per pair. Destinations served by src's
+   * shortest-path tree share it: their bytes are summed per subtree, leaves first, so each tree
+   * link is added to once (O(nodes) per source, not O(ranks x hops)). Explicit routes and paths
+   * through other GPUs go through route(). Sums are the same up to the order of additions.
+   */
+  addRouteLoads(srcRank: number, bytes: Float64Array, load: Float64Array): number {
+    const src = this.gpus[srcRank]!;
+    const tree = this.treeOf(src);
+    const routes = this.treeRoutesOf(src, tree);
+    const subtree = new Float64Array(this.topology.nodes.length);
+    let latency = 0;
+    for (let dstRank = 0; dstRank < bytes.length; dstRank++) {
+      const amount = bytes[dstRank]!;
+      if (!(amount > 0) || dstRank === srcRank) continue;
+      const dst = this.gpus[dstRank]!;
+      if (!tree.done[dst] || (this.explicit.size > 0 && this.explicit.has(`${src}:${dst}`))) {
+        const route = this.route(srcRank, dstRank);
+        latency = Math.max(latency, route.latency_s);
+        for (const resource of route.resources) load[resource]! += amount;
+        continue;
+      }
+      latency = Math.max(latency, routes.latency[dst]!);
+      subtree[dst]! += amount;
+    }
+    for (let i = tree.order.length - 1; i > 0; i--) {
+      const node = tree.order[i]!;
+      const amount = subtree[node]!;
+      if (amount === 0) continue;
+      load[routes.inResource[node]!]! += amount;
+      subtree[tree.previous[node]!]! += amount;
+    }
+    return latency;
+  }
+
+  private treeOf(src: number): ShortestPathTree {
+    let tree = this.trees.get(src);
+    if (tree === undefined) {
+      tree = this.shortestPathTree(src, -1, false);
+      this.trees.set(src, tree);
+    }
+    return tree;
+  }
+
+  /** Latency (as findRoute sums it, source first) and entering resource of every node of src's tree. */
+  private treeRoutesOf(src: number, tree: ShortestPathTree): { latency: Float64Array; inResource: Int32Array } {
+    let routes = this.treeRoutes.get(src);
+    if (routes === undefined) {
+      const count = this.topology.nodes.length;
+      const latency = new Float64Array(count);
+      const inResource = new Int32Array(count).fill(-1);
+      latency[src] = this.extraLatency;
+      for (let i = 1; i < tree.order.length; i++) {
+        const node = tree.order[i]!;
+        const from = tree.previous[node]!;
+        const resource = this.firstResource[from]!.get(node)!;
+        inResource[node] = resource;
+        latency[node] = latency[from]! + this.topology.links[resource >> 1]!.latency_s;
+      }
+      routes = { latency, inResource };
+      this.treeRoutes.set(src, routes);
+    }
+    return routes;
+  }
+
   /** Directed resources along a path of adjacent nodes. */
   pathResources(nodes: readonly number[]): Int32Array {
     const resources = new Int32Array(nodes.length - 1);
     for (let i = 1; i < nodes.length; i++) {
-      const edge = this.adjacency[nodes[i - 1]!]!.find((e) => e.to === nodes[i]);
-      if (edge === undefined) throw new Error(`path has no link ${nodes[i - 1]}->${nodes[i]}`);
-      resources[i - 1] = edge.resource;
+      const resource = this.firstResource[nodes[i - 1]!]?.get(nodes[i]!);
+      if (resource === undefined) throw new Error(`path has no link ${nodes[i - 1]}->${nodes[i]}`);
+      resources[i - 1] = resource;
     }
     return resources;
   }
@@ -125,11 +201,7 @@ export class Router {
    * the one a search stopping at dst finds.
    */
   private pathInTree(src: number, dst: number): number[] | undefined {
-    let tree = this.trees.get(src);
-    if (tree === undefined) {
-      tree = this.shortestPathTree(src, -1, false);
-      this.trees.set(src, tree);
-    }
+    const tree = this.treeOf(src);
     if (!tree.done[dst]) return undefined;
     const path = [dst];
     while (path[path.length - 1] !== src) path.push(tree.previous[path[path.length - 1]!]!);
@@ -150,33 +222,52 @@ export class Router {
   }
 
   /** Dijkstra from src, stopping once `stopAt` is settled (-1: settle everything reachable). */
-  private shortestPathTree(src: number, stopAt: number, throughGpus: boolean): { previous: Int32Array; done: Uint8Array } {
+  private shortestPathTree(src: number, stopAt: number, throughGpus: boolean): ShortestPathTree {
     const count = this.topology.nodes.length;
     const distance = new Float64Array(count).fill(Infinity);
     const previous = new Int32Array(count).fill(-1);
     const done = new Uint8Array(count);
+    const settled: number[] = [];
     const heap = new MinHeap();
     distance[src] = 0;
     heap.push(0, src);
+    // Without throughGpus, other GPUs are leaves: they stay out of the heap (on a 1024-GPU leaf
+    // switch that is most of its work) and are settled at the end. Their predecessor is the same:
+    // every relaxation into a node comes from a node settled no later than it, and links cost > 0.
+    const leaves: number[] = [];
     while (heap.size > 0) {
       const node = heap.pop();
       if (done[node]) continue;
       done[node] = 1;
+      settled.push(node);
       if (node === stopAt) break;
-      if (!throughGpus && node !== src && this.topology.nodes[node]!.kind === 'gpu') continue;
       for (const edge of this.adjacency[node]!) {
         const link = this.topology.links[edge.link]!;
         const bandwidth = edge.resource % 2 === 0 ? link.bandwidth_ab : link.bandwidth_ba;
         const candidate = distance[node]! + link.latency_s + REFERENCE_BYTES / bandwidth;
         if (candidate < distance[edge.to]!) {
+          const leaf = !throughGpus && edge.to !== src && this.topology.nodes[edge.to]!.kind === 'gpu';
+          if (leaf && distance[edge.to] === Infinity) leaves.push(edge.to);
           distance[edge.to] = candidate;
           previous[edge.to] = node;
-          heap.push(candidate, edge.to);
+          if (!leaf) heap.push(candidate, edge.to);
         }
       }
     }
-    return { previous, done };
+    leaves.sort((a, b) => a - b);
+    for (const leaf of leaves) {
+      done[leaf] = 1;
+      settled.push(leaf);
+    }
+    return { previous, done, order: Int32Array.from(settled) };
   }
+}
+
+/** Dijkstra's result: each settled node's predecessor, and the nodes in the order settled (src first). */
+interface ShortestPathTree {
+  previous: Int32Array;
+  done: Uint8Array;
+  order: Int32Array;
 }
 
 /** Binary heap of (key, node), ordered by key then node index. */
@@ -227,7 +318,12 @@ class MinHeap {
   }
 
   private swap(i: number, j: number): void {
-    [this.keys[i], this.keys[j]] = [this.keys[j]!, this.keys[i]!];
-    [this.nodes[i], this.nodes[j]] = [this.nodes[j]!, this.nodes[i]!];
+    // Temporaries, not destructuring: a swap must not allocate (p Dijkstras at 1024 GPUs).
+    const key = this.keys[i]!;
+    this.keys[i] = this.keys[j]!;
+    this.keys[j] = key;
+    const node = this.nodes[i]!;
+    this.nodes[i] = this.nodes[j]!;
+    this.nodes[j] = node;
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { buildPlan } from '../../../sim/plan/build-plan.js';
-import { kvHoldings, kvMoves, movesSeconds } from '../../../sim/result/decode.js';
+import { kvHoldings, kvTransfers } from '../../../sim/result/decode.js';
+import { kvMoves, movesSeconds } from '../../support/reference-decode.js';
 import { simulate, type Scenario } from '../../../sim/simulate.js';
 import { Router } from '../../../sim/topology/routing.js';
 import { MODEL_PRESETS } from '../../../sim/model/presets.js';
@@ -60,6 +61,10 @@ describe('decode readiness', () => {
       { src: 1, dst: 2, bytes: 2500 * 8 * perTokenHead },
       { src: 3, dst: 2, bytes: 1500 * 8 * perTokenHead },
     ]);
+    const needs = [0, 1, 2, 3].map((r) => ({ t0: 0, t1: 4000, h0: 8 * r, h1: 8 * r + 8 }));
+    const router = new Router(topology('switch', 4, 100e9));
+    // Each rank's downlink carries what it receives: rank 1 gets 2500 + 1500 tokens of 8 heads.
+    expect(kvTransfers(plan, holdings, needs, router)).toEqual({ bytes: (1500 + 2500 + 1500 + 2500 + 1500) * 8 * perTokenHead, seconds: (4000 * 8 * perTokenHead) / 100e9 });
   });
 
   test('GQA with fewer KV heads than GPUs: a KV head replicated across ranks is still sent only where missing', () => {
