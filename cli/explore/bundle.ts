@@ -26,12 +26,13 @@ async function bundle(): Promise<string> {
     'node:fs': join(shims, 'node-fs.ts'),
     'node:path': join(shims, 'node-path.ts'),
     'node:url': join(shims, 'node-url.ts'),
+    'node:module': join(shims, 'node-module.ts'),
     commander: join(shims, 'commander.ts'),
   };
   const plugin: Plugin = {
     name: 'kvr-browser',
     setup(b) {
-      b.onResolve({ filter: /^(node:fs|node:path|node:url|commander)$/ }, (args) => ({ path: replaced[args.path]! }));
+      b.onResolve({ filter: /^(node:fs|node:path|node:url|node:module|commander)$/ }, (args) => ({ path: replaced[args.path]! }));
       b.onResolve({ filter: /^kvr-embedded-files$/ }, () => ({ path: 'kvr-embedded-files', namespace: 'kvr' }));
       b.onLoad({ filter: /.*/, namespace: 'kvr' }, () => ({ contents: JSON.stringify(embeddedFiles(root)), loader: 'json' }));
     },

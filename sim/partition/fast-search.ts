@@ -14,12 +14,7 @@ import type { TtftEvaluator } from './ttft-evaluator.js';
  * 2. A lattice descent on simulated TTFT. A move shifts `step` granules from one rank to another
  *    by moving every boundary between them (so neighbouring ranks and long-range shifts are both
  *    single moves); the first improving move is taken, steps halve when none improves, down to
- *    one granule. Moves that improved last time are tried first. Beyond ALL_PAIRS_UP_TO ranks the
- *    two-granule phase tries only neighbour moves and moves with the first rank (~4p moves, not
- *    ~6p): the closed-form start is often already a two-granule optimum there, and that phase's
- *    full sweep was about a third of the simulations at 64 GPUs (test/sim/partition/
- *    fast-search-scaling.test.ts compares with the full sweep). The one-granule phase still ends
- *    on a full sweep without improvement.
+ *    one granule. Moves that improved last time are tried first.
  * The even split (kvr-e) is also simulated and kept if it is better, so kvr-s never loses to it.
  */
 export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOutcome {
@@ -34,12 +29,10 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOu
   // one dimension (two ranks) there are no ridges, so it starts at one.
   let step = p > 2 ? 2 : 1;
   let rounds = 0;
-  const manyRanks = p > ALL_PAIRS_UP_TO;
   while (p > 1) {
     let improved = false;
     for (let m = 0; m < moves.length; m++) {
       const [from, to] = moves[m]!;
-      if (step > 1 && manyRanks && Math.abs(from - to) !== 1 && from !== 0 && to !== 0) continue;
       const candidate = shift(indices, from, to, step);
       if (!validIndices(lattice, candidate)) continue;
       const ttft = evaluator.ttft(partitionFromIndices(lattice, candidate));
