@@ -5,8 +5,10 @@
 # The grid (calibration/paper-grid.ts): TSP, KVR-E, KVR-S and KVR-P on 2, 4 and 8 GPUs, 1k-16k
 # tokens, llama2-7b and falcon-7b, over the GPUs' own links (NVLink/NVSwitch through NCCL,
 # unpaced) and over links paced to the paper's 10 GB/s (the executor's link pacer, on top of NCCL).
-#   1 setup   gpu-run.sh --steps preflight,build into OUT_DIR/setup (GPUs, tools; kvr-exec and the
-#             Node addon, with the packed Node runtime: carry .devtools and dist)
+#   1 setup   gpu-run.sh --steps preflight,build,attention into OUT_DIR/setup (GPUs, tools; kvr-exec
+#             and the Node addon, with the packed Node runtime: carry .devtools and dist; then the
+#             attention bench on GPU 0, whose fastest passing tiling every run below is given as
+#             KVR_CUDA_ATTENTION, so the calibration times the kernel the validation runs)
 #   2 plan    node bin/kvr.js validate --paper-grid --host-gpus G --gpu NAME --budget-s LEFT
 #             -> OUT_DIR/plan.json: the calibration first, then the validation runs by tier
 #             (links as they are at 4k/16k, paced at 4k/16k, then the other contexts), cheapest
@@ -60,6 +62,8 @@ fi
 
 # shellcheck source=lib/json.sh
 source "$root/native/scripts/lib/json.sh"
+# shellcheck source=lib/picked-attention.sh
+source "$root/native/scripts/lib/picked-attention.sh"
 started="$(date +%s)"
 deadline=$((started + budget))
 log() { echo "[gpu-node-validate $(($(date +%s) - started))s] $*"; }
@@ -79,10 +83,13 @@ write_summary() {
   summary_written=1
   local runs
   runs="$(paste -sd, "$out/runs.jsonl" 2>/dev/null)"
-  printf '{"schema": "kvr-gpu-node@1", "started": %s, "finished": %s, "budget_s": %d, "elapsed_s": %d, "dry_run": %s, "host_gpus": %s, "gpu": %s, "note": %s, "plan_expected_s": %s, "runs": [%s]}\n' \
+  printf '{"schema": "kvr-gpu-node@1", "started": %s, "finished": %s, "budget_s": %d, "elapsed_s": %d, "dry_run": %s, "host_gpus": %s, "gpu": %s, "note": %s, "attention_kernel": %s, "attention_from": %s, "plan_expected_s": %s, "runs": [%s]}\n' \
     "$(json_str "$(cat "$out/started.txt")")" "$(json_str "$(date -u +%FT%TZ)")" "$budget" "$(($(date +%s) - started))" \
     "$([[ $dry -eq 1 ]] && echo true || echo false)" "${host_gpus:-null}" "$(json_str "${gpu_name:-}")" \
-    "$(if [[ -n "$status_note" ]]; then json_str "$status_note"; else echo null; fi)" "${plan_expected:-null}" "$runs" >"$out/summary.json"
+    "$(if [[ -n "$status_note" ]]; then json_str "$status_note"; else echo null; fi)" \
+    "$(if [[ -n "${attention_from:-}" ]]; then json_str "${KVR_CUDA_ATTENTION:-default}"; else echo null; fi)" \
+    "$(if [[ -n "${attention_from:-}" ]]; then json_str "$attention_from"; else echo null; fi)" \
+    "${plan_expected:-null}" "$runs" >"$out/summary.json"
   log "summary: $out/summary.json"
   if [[ -n "$archive" ]]; then
     tar -C "$(dirname "$out")" -czf "$archive" --exclude build-dry "$(basename "$out")" 2>/dev/null && log "archive: $archive"
@@ -119,11 +126,11 @@ on_signal() {
 trap 'write_summary' EXIT
 trap on_signal INT TERM
 
-# --- 1 setup: preflight and build (gpu-run.sh's steps) ---------------------------------------------
+# --- 1 setup: preflight, build and the attention bench (gpu-run.sh's steps) -------------------------
 setup_budget=$((budget / 2))
 [[ $setup_budget -gt 960 ]] && setup_budget=960
-log "setup: gpu-run.sh --steps preflight,build (up to ${setup_budget}s)"
-setup_args=(--steps preflight,build --budget-s "$setup_budget")
+log "setup: gpu-run.sh --steps preflight,build,attention (up to ${setup_budget}s)"
+setup_args=(--steps preflight,build,attention --budget-s "$setup_budget")
 [[ $dry -eq 1 ]] && setup_args+=(--dry-run)
 bash "$root/native/scripts/gpu-run.sh" "${setup_args[@]}" "$out/setup" >"$out/setup.log" 2>&1
 state() { sed -n "s/^$1=//p" "$out/setup/state.env" 2>/dev/null | tail -n 1; }
@@ -144,6 +151,9 @@ else
   esac
 fi
 log "host: $host_gpus GPU(s) ($(state GPU_NAME)), profile ${gpu_name:-?}"
+# Every run (calibration and validation) times the tiling the attention step picked.
+export_picked_attention "$out/setup/state.env"
+log "attention kernel: ${KVR_CUDA_ATTENTION:-default} ($attention_from)"
 [[ $host_gpus -ge 1 ]] || { status_note="no GPU (see setup/1-preflight.json)"; log "$status_note"; exit 1; }
 [[ -n "$gpu_name" ]] || { status_note="unknown GPU '$(state GPU_NAME)': set KVR_GPU_NAME to a preset (a100-80g, a100-40g, h100-sxm, h200)"; log "$status_note"; exit 1; }
 [[ -n "$helper_node" ]] || { status_note="no Node: run native/scripts/pack-gpu-runtime.sh here and carry .devtools and dist"; log "$status_note"; exit 1; }

@@ -44,6 +44,21 @@ describe('gpu-node-validate.sh --dry-run', () => {
     expect(existsSync(join(dir, 'two.tgz'))).toBe(true);
   });
 
+  test('the attention bench runs in the setup, after the build and before the calibration; every run times the tiling it picked', () => {
+    const out = join(dir, 'two');
+    const steps = readFileSync(join(out, 'setup', 'steps.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: string; status: string });
+    expect(steps.map((s) => [s.step, s.status])).toEqual([['preflight', 'ok'], ['build', 'ok'], ['attention', 'ok']]);
+    // The shim's bench: flash-128x64-w8 250 TF/s, flash-128x64-w4 300, flash-128x128-w8 400 but failing
+    // the check; the shim node prints the KVR_CUDA_ATTENTION it was given.
+    const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')) as PaperGridPlan;
+    expect(plan.runs[0]!.kind).toBe('calibrate');
+    for (const x of plan.runs) {
+      expect(readFileSync(join(out, 'runs', `${x.id}.out`), 'utf8')).toMatch(/^attention kernel: flash-128x64-w4$/m);
+    }
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, unknown>;
+    expect(summary).toMatchObject({ attention_kernel: 'flash-128x64-w4', attention_from: 'attention-step' });
+  });
+
   test.each([
     [[], /^gpu-node-validate: usage: /],
     [['--budget-s', '5', 'x'], /^gpu-node-validate: --budget-s expects whole seconds, at least 60, not '5'$/],

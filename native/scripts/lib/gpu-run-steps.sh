@@ -19,6 +19,8 @@ probe="${KVR_GPU_RUN_PROBE:-$root/calibration/probe/torch_probe.py}"
 
 # shellcheck source=json.sh
 source "$root/native/scripts/lib/json.sh"
+# shellcheck source=picked-attention.sh
+source "$root/native/scripts/lib/picked-attention.sh"
 left_s() { echo $((KVR_STEP_DEADLINE - $(date +%s))); }
 state_get() { sed -n "s/^$1=//p" "$out/state.env" 2>/dev/null | tail -n 1; }
 state_set() { echo "$1=$2" >>"$out/state.env"; }
@@ -353,18 +355,11 @@ gpu_profile_name() {
     *) echo "${name:-gpu}" | tr '[:upper:] ' '[:lower:]-' | tr -cd 'a-z0-9-' ;;
   esac
 }
-# The attention tiling calibration and validation time: the one step 5 picked (state), else one set
-# by the caller (KVR_CUDA_ATTENTION), else the kernel's default. Exported, so the Node addon that
-# kvr calibrate / validate load sees it, and recorded in the step's JSON.
+# The attention tiling calibration and validation time (lib/picked-attention.sh: step 5's pick, else
+# the caller's KVR_CUDA_ATTENTION, else the default), exported and recorded in the step's JSON.
 use_picked_attention() {
-  local picked from=default
-  picked="$(state_get KVR_CUDA_ATTENTION)"
-  [[ -n "${KVR_CUDA_ATTENTION:-}" ]] && from=environment
-  if [[ -n "$picked" ]]; then
-    export KVR_CUDA_ATTENTION="$picked"
-    from=attention-step
-  fi
-  result "{\"attention_kernel\": $(json_str "${KVR_CUDA_ATTENTION:-default}"), \"from\": \"$from\"}"
+  export_picked_attention "$out/state.env"
+  result "{\"attention_kernel\": $(json_str "${KVR_CUDA_ATTENTION:-default}"), \"from\": \"$attention_from\"}"
 }
 step_calibrate() {
   local gpu gpus ranks="" r total
