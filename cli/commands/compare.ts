@@ -8,6 +8,8 @@ import type { CollectiveUse, SimResult } from '../../sim/result/result.js';
 import type { CollectiveChoice } from '../../sim/plan/plan.js';
 import { topologyFabric } from '../../sim/plan/collective-tuner.js';
 import { formatBytes, formatBytesColumn, formatMemory, formatRate, formatSeconds, formatSecondsColumn, formatTtft, renderTable } from '../format.js';
+import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
+import { gpuProfileNote } from '../gpu-profile-note.js';
 import type { CliIo } from '../io.js';
 import { scenarioRecord, type ScenarioRecord } from '../scenario-record.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
@@ -98,6 +100,11 @@ const SPECIFIC: (keyof ScenarioFlags)[] = ['collective', 'search', 'granularity'
  * fewer heads than GPUs) are listed as skipped, with the reason.
  */
 export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
+  return compareOnGpu(flags, io).comparison;
+}
+
+/** compareStrategies, with the GPU every strategy ran on (whose profile the text footer describes). */
+export function compareOnGpu(flags: CompareFlags, io: CliIo): { comparison: Comparison; gpu: GpuSpec } {
   if (flags.strategy !== undefined) throw new KvrInputError('--strategy', 'kvr compare runs every strategy; leave --strategy out (use kvr simulate for one)');
   if (flags.partition !== undefined) throw new KvrInputError('--partition', 'kvr compare runs every strategy; use kvr simulate --strategy kvr --partition for a given partition');
   const common: ScenarioFlags = { ...flags };
@@ -176,7 +183,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     });
   }
   const record = { ...scenarioRecord(base), strategy: 'compare', partition: null, collective: flags.collective ?? 'auto' };
-  return {
+  const comparison: Comparison = {
     schema: COMPARE_SCHEMA,
     model: base.model.name,
     gpu: base.gpu.name,
@@ -194,6 +201,7 @@ export function compareStrategies(flags: CompareFlags, io: CliIo): Comparison {
     rows,
     skipped,
   };
+  return { comparison, gpu: base.gpu };
 }
 
 /** Why a strategy cannot run a scenario (a shape it does not support), or undefined. */
@@ -217,8 +225,8 @@ function notApplicable(scenario: Scenario): string | undefined {
 }
 
 export function compareCommand(flags: CompareFlags, io: CliIo): void {
-  const comparison = compareStrategies(flags, io);
-  io.stdout(flags.json ? `${JSON.stringify(comparison, null, 2)}\n` : renderComparison(comparison));
+  const { comparison, gpu } = compareOnGpu(flags, io);
+  io.stdout(flags.json ? `${JSON.stringify(comparison, null, 2)}\n` : renderComparison(comparison, gpu));
 }
 
 /** "allreduce ring/simple x8" per kind of collective, "-" for none. */
@@ -227,8 +235,8 @@ export function describeCollectives(uses: readonly CollectiveUse[] | undefined):
   return uses.map((u) => `${u.name} ${u.algorithm}/${u.protocol}${u.channels > 1 ? ` ${u.channels}ch` : ''}`).join(', ');
 }
 
-/** The comparison as a table: one row per strategy, then what was skipped. */
-export function renderComparison(c: Comparison): string {
+/** The comparison as a table: one row per strategy, then what was skipped and how far to trust the GPU profile. */
+export function renderComparison(c: Comparison, gpu: GpuSpec): string {
   const lines: string[] = [];
   const rates = c.links.bandwidths_Bps.map(formatRate);
   lines.push(`compare: ${c.model} on ${c.gpus} x ${c.gpu} (${c.topology}, ${rates.length === 0 ? 'no links' : rates.join(' / ')}), ${c.context} tokens, ${c.collective} collectives`);
@@ -261,7 +269,8 @@ export function renderComparison(c: Comparison): string {
   const header = ['strategy', 'TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)', 'collectives'];
   let text = `${lines.join('\n')}\n${renderTable(header, rows)}`;
   for (const s of c.skipped) text += `not compared: ${s.strategy}: ${s.reason}\n`;
-  if (c.uncalibrated) text += 'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n';
+  const profileNote = gpuProfileNote(gpu);
+  if (profileNote !== undefined) text += `${profileNote}\n`;
   text += 'decode re-shard: K,V to move so that TP decode over the same GPUs has its heads for all tokens (KVR leaves the whole cache on its last rank)\n';
   return text;
 }

@@ -3,7 +3,9 @@ import type { StrategyName } from '../../sim/plan/plan.js';
 import type { CliIo } from '../io.js';
 import { formatTtft, renderTable } from '../format.js';
 import { resolveScenario } from '../scenario-flags.js';
-import { compareStrategies, renderComparison, type Comparison } from './compare.js';
+import type { GpuSpec } from '../../sim/hardware/gpu-spec.js';
+import { gpuProfileNote } from '../gpu-profile-note.js';
+import { compareOnGpu, renderComparison, type Comparison } from './compare.js';
 
 /** The paper's setting (Cho et al., ICML 2024 §5): 8 x A100, fp16, links of 300 and 10 GB/s. */
 export const DEMO_SETTING = {
@@ -19,8 +21,8 @@ export const DEMO_SETTING = {
 /** The demo's comparison of every strategy (kvr compare) on one setting; kvr-tp with groups of 4. */
 export const DEMO_COMPARE = { model: 'llama2-7b', gpu: 'a100-80g', gpus: '8', topology: 'switch', bandwidth: '300 GB/s', context: '16384', tp: '4' };
 
-export function demoComparison(io: CliIo): Comparison {
-  return compareStrategies({ ...DEMO_COMPARE }, io);
+export function demoComparison(io: CliIo): { comparison: Comparison; gpu: GpuSpec } {
+  return compareOnGpu({ ...DEMO_COMPARE }, io);
 }
 
 export interface DemoRow {
@@ -65,7 +67,7 @@ export function demoRows(io: CliIo): DemoRow[] {
 
 export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
   const rows = demoRows(io);
-  const comparison = demoComparison(io);
+  const { comparison, gpu } = demoComparison(io);
   if (flags.json) {
     io.stdout(`${JSON.stringify({ schema: 'kvr-demo@1', setting: DEMO_SETTING, rows, compare: comparison }, null, 2)}\n`);
     return;
@@ -84,11 +86,11 @@ export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
     `kvr demo: prefill TTFT on ${s.gpus} x ${s.gpu} behind one switch (the KV-Runahead paper's setting)\n` +
       'single = one GPU; tsp = tensor/sequence-parallel baseline; KV-Runahead with kvr-e = even chunks,\n' +
       'kvr-s = searched chunks (simulated TTFT), kvr-p = chunks predicted by the cost model without search\n' +
-      'gpu profile: datasheet, uncalibrated (efficiencies are published ranges, not measurements)\n\n' +
+      `${gpuProfileNote(gpu) ?? `gpu profile: ${gpu.name} ${gpu.profile}`}\n\n` +
       renderTable(header, table, 2) +
       '\nEvery strategy on one setting (kvr compare; tp, tp-sp: tensor parallelism; ring-kv, ring-q: ring attention\n' +
       'passing K,V or queries; pp-chunked: chunked pipeline prefill; with --tp 4 these and kvr-tp run tensor\n' +
       'parallelism inside groups of 4 GPUs):\n' +
-      renderComparison(comparison),
+      renderComparison(comparison, gpu),
   );
 }

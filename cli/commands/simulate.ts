@@ -6,6 +6,7 @@ import { checkOutput, type CliIo } from '../io.js';
 import { formatBytes, formatBytesColumn, formatMemory, formatPartition, formatRate, formatSeconds, formatSecondsColumn, formatTtft, renderTable } from '../format.js';
 import { resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
 import { oneLine } from '../load-json.js';
+import { gpuProfileNote } from '../gpu-profile-note.js';
 import { scenarioRecord } from '../scenario-record.js';
 import { searchProgress, withSearchProgress } from '../search-progress.js';
 import { commandProgress, PROGRESS_AFTER_MS, type ProgressLike } from '../sweep/progress.js';
@@ -86,9 +87,8 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
     lines.push(`TTFT band ${formatSeconds(result.ttft_band_s[0])} .. ${formatSeconds(result.ttft_band_s[1])} (cross-validated kernel error of profile ${result.gpu}; stack: ${result.stack})`);
   }
   for (const warning of result.warnings ?? []) lines.push(`warning: ${warning}`);
-  if (result.uncalibrated) {
-    lines.push(`gpu profile: ${result.gpu_profile}, uncalibrated (efficiencies are published ranges, not measurements)`);
-  }
+  const profileNote = gpuProfileNote(scenario.gpu);
+  if (profileNote !== undefined) lines.push(profileNote);
   lines.push(`gpu source: ${scenario.gpu.source}`);
   lines.push('');
   // One time unit per column; traffic in decimal GB (1e9 B), memory in binary GiB (2^30 B).

@@ -23,6 +23,16 @@ describe('kvr compare', () => {
     expect(out).toMatch(/^kvr-tp \(tp 2\)\s/m);
   });
 
+  test('the footer says what the GPU profile is: a shape-aware preset names the sources of its kernel efficiencies; a calibrated profile needs no note', async () => {
+    const preset = await run(['compare', '--gpu', 'h100-sxm', '--gpus', '2', '--context', '4096']);
+    expect(preset.code).toBe(0);
+    expect(preset.out).toMatch(/^gpu profile: h100-sxm datasheet, shape-aware: kernel efficiencies from published benchmarks \(calibration\/profiles\/h200-pytorch\.json, arXiv 2407\.08608, https:\/\/mikamirai\.com\/blog\/gpu-memory-bandwidth\/, https:\/\/github\.com\/stas00\/ml-engineering\/\S+\), not measured on this GPU$/m);
+    expect(preset.out).not.toMatch(/uncalibrated/);
+    const calibrated = await run(['compare', '--gpu', 'h200-pytorch', '--gpus', '2', '--context', '4096']);
+    expect(calibrated.code).toBe(0);
+    expect(calibrated.out).not.toMatch(/^gpu profile:/m);
+  });
+
   test('multi-node: the collectives column shows what the tuner chose for each collective (a ring per NIC across nodes)', async () => {
     const { code, out } = await run(['compare', '--topology', 'multi-node', '--gpus', '16', '--context', '8192']);
     expect(code).toBe(0);
