@@ -113,15 +113,27 @@ export function shardedWeightBytes(model: ModelSpec, shard: { heads: number; kv_
 }
 
 /**
- * Weight bytes of one pipeline stage (pp-chunked) holding `layers` decoder layers of a tensor
- * shard (absent: whole layers), the embedding when it is the first stage, and the final norm and
- * LM head when it is the last (a tied LM head is a copy of the embedding there unless one stage
- * is both).
+ * Weight bytes of one pipeline stage (pp-chunked) holding `layers` decoder layers from layer
+ * `firstLayer` on, of a tensor shard (absent: whole layers), the embedding when it is the first
+ * stage, and the final norm and LM head when it is the last (a tied LM head is a copy of the
+ * embedding there unless one stage is both). A MoE model's layers from `dense_layers` on hold the
+ * router and every routed and shared expert (sliced to the shard's `expert_ffn` columns under TP).
  */
-export function stageWeightBytes(model: ModelSpec, shard: { heads: number; kv_heads: number; ffn: number } | undefined, layers: number, first: boolean, last: boolean): number {
+export function stageWeightBytes(
+  model: ModelSpec,
+  shard: { heads: number; kv_heads: number; ffn: number; expert_ffn?: number } | undefined,
+  layers: number,
+  first: boolean,
+  last: boolean,
+  firstLayer = 0,
+): number {
   const sharded = shard === undefined ? model : { ...model, heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn };
   const embedding = model.vocab * model.hidden;
   const lmHead = model.tied_embeddings && first ? 0 : embedding;
-  const params = layers * layerParams(sharded) + (first ? embedding : 0) + (last ? normParams(model) + lmHead : 0);
-  return paramBytes(sharded, params, layers * mlpParams(sharded));
+  const moe = model.moe;
+  const moeLayers = moe === undefined ? 0 : Math.max(0, firstLayer + layers - Math.max(firstLayer, moe.dense_layers));
+  const moeFfn = moe === undefined ? 0 : routerParams(model) + (moe.experts + moe.shared_experts) * (model.mlp === 'swiglu' ? 3 : 2) * model.hidden * (shard?.expert_ffn ?? moe.expert_ffn);
+  const ffn = (layers - moeLayers) * mlpParams(sharded) + moeLayers * moeFfn;
+  const params = layers * (layerParams(sharded) - mlpParams(sharded)) + ffn + (first ? embedding : 0) + (last ? normParams(model) + lmHead : 0);
+  return paramBytes(sharded, params, ffn);
 }

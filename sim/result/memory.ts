@@ -101,12 +101,13 @@ export function planMemory(plan: Plan, attention: AttentionImplementation = 'fla
       const pp = plan.pp ?? plan.gpus / t;
       const shards = tensorShards(model, t);
       const layers = stageLayers(model.layers, pp);
+      const firstLayers = prefixes(layers);
       const chunk = plan.chunk ?? plan.context;
       return plan.partition.map((_, rank) => {
         const s = Math.floor(rank / t);
         const shard = t > 1 ? shards[rank % t]! : undefined;
         const sharded = shardModel(model, shard);
-        const weights = stageWeightBytes(model, shard, layers[s]!, s === 0, s === pp - 1);
+        const weights = stageWeightBytes(model, shard, layers[s]!, s === 0, s === pp - 1, firstLayers[s]!);
         const kvCache = plan.kv_tokens[rank]! * kvBytesPerToken(sharded) * layers[s]!;
         const activations = activationPeakBytes(sharded, Math.min(chunk, plan.context), plan.context, attention);
         return { weights, kv_cache: kvCache, activations, total: weights + kvCache + activations };

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { kvBytesPerToken, modelParams } from '../../../sim/model/model-size.js';
+import { kvBytesPerToken, modelParams, stageWeightBytes, weightBytes } from '../../../sim/model/model-size.js';
+import { prefixes } from '../../../sim/plan/partition.js';
+import { stageLayers } from '../../../sim/plan/strategies/pp-chunked.js';
 import { MODEL_PRESETS } from '../../../sim/model/presets.js';
 
 describe('model size', () => {
@@ -21,5 +23,21 @@ describe('model size', () => {
     ['falcon-7b', 2 * 1 * 64 * 2],
   ])('%s keeps %i KV bytes per token per layer', (name, bytes) => {
     expect(kvBytesPerToken(MODEL_PRESETS[name]!)).toBe(bytes);
+  });
+
+  // A stage holds its layers' weights: over untied models the stages add up to the whole model,
+  // MoE layers with all their experts (DeepSeek-V3: 3 dense layers, then 58 of 256 + 1 experts).
+  test.each([
+    ['llama2-70b', 4],
+    ['mixtral-8x7b', 4],
+    ['deepseek-v3', 8],
+    ['deepseek-v3', 61],
+  ])('%s over %i pipeline stages: the stages\' weight bytes sum to the model\'s', (name, pp) => {
+    const model = MODEL_PRESETS[name]!;
+    expect(model.tied_embeddings ?? false).toBe(false);
+    const layers = stageLayers(model.layers, pp);
+    const starts = prefixes(layers);
+    const stages = layers.map((n, s) => stageWeightBytes(model, undefined, n, s === 0, s === pp - 1, starts[s]!));
+    expect(stages.reduce((a, b) => a + b, 0)).toBe(weightBytes(model));
   });
 });
