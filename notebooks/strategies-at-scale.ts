@@ -4,11 +4,12 @@
  * Llama 3.1 70B (preset), Llama 3.1 405B (examples/llama3.1-405b.json, from its Hugging Face
  * config) and one mixture-of-experts model, DeepSeek-V3 (671B, 37B active per token, MLA), on
  * H100 SXM nodes of 8 GPUs (NVSwitch 450 GB/s per GPU, one 50 GB/s NIC per GPU: the `multi-node`
- * preset), at 32k, 128k and 1M tokens on 8, 32 and 256 GPUs (about 140 s on a shared 2-core machine).
+ * preset), at 32k, 128k and 1M tokens on 8, 32 and 256 GPUs (about 3 min on a shared 2-core machine).
  *
  * Every strategy in STRATEGY_NAMES is tried at every point, with the options of STRATEGY_CASES
- * (kvr-tp: TP over each 8-GPU node, even chunks per node so no search runs; the MoE model also
- * under tp and tp-sp with --ep = all GPUs). A strategy added to STRATEGY_NAMES is tried with no
+ * (kvr-tp: TP over each 8-GPU node, even chunks per node so no search runs; ring-kv and ring-q
+ * also with TP over each node and the ring across nodes; pp-chunked with one GPU a stage and also
+ * with a node a stage, TP 8 inside it; the MoE model also under tp and tp-sp with --ep = all GPUs). A strategy added to STRATEGY_NAMES is tried with no
  * options; one that needs options gets a STRATEGY_CASES entry. Each point ends as one of:
  *   fits        simulated, every GPU's peak memory (weights + KV cache + activations) fits 80 GB;
  *   over memory simulated, but some GPU would need more than 80 GB (the result's memory_overflow):
@@ -59,7 +60,7 @@ const STRATEGY_CASES: Partial<Record<StrategyName, StrategyCase[]>> = {
   'kvr-tp': [
     {
       label: 'kvr-tp (tp 8, even)',
-      options: (_model, gpus, context) => (gpus % NODE === 0 && gpus > NODE ? { tp: NODE, partition: evenPartition(context, gpus / NODE) } : undefined),
+      options: (_model, gpus, context) => (multiNode(gpus) ? { tp: NODE, partition: evenPartition(context, gpus / NODE) } : undefined),
     },
   ],
   tp: [
@@ -70,7 +71,26 @@ const STRATEGY_CASES: Partial<Record<StrategyName, StrategyCase[]>> = {
     { label: 'tp-sp', options: () => ({}) },
     { label: 'tp-sp --ep', options: (model, gpus) => (model.moe === undefined ? undefined : { ep: gpus }) },
   ],
+  // Context parallelism as Meta runs it (Yang et al., arXiv 2411.01783): the ring across nodes, TP inside each.
+  'ring-kv': [
+    { label: 'ring-kv', options: () => ({}) },
+    { label: 'ring-kv (tp 8)', options: (_model, gpus) => (multiNode(gpus) ? { tp: NODE } : undefined) },
+  ],
+  'ring-q': [
+    { label: 'ring-q', options: () => ({}) },
+    { label: 'ring-q (tp 8)', options: (_model, gpus) => (multiNode(gpus) ? { tp: NODE } : undefined) },
+  ],
+  // One GPU a stage (pp = gpus), and a node a stage (TP inside it, pp = gpus / 8); 8192-token chunks.
+  'pp-chunked': [
+    { label: 'pp-chunked', options: () => ({}) },
+    { label: 'pp-chunked (tp 8, pp gpus/8)', options: (_model, gpus) => (multiNode(gpus) ? { tp: NODE, pp: gpus / NODE } : undefined) },
+  ],
 };
+
+/** More than one whole node: where a strategy can put TP inside nodes and something else across them. */
+function multiNode(gpus: number): boolean {
+  return gpus % NODE === 0 && gpus > NODE;
+}
 
 function casesOf(strategy: StrategyName): StrategyCase[] {
   return STRATEGY_CASES[strategy] ?? [{ label: strategy, options: () => ({}) }];

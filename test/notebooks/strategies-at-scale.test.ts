@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { figure, llama405b } from '../../notebooks/strategies-at-scale.js';
 import { model } from '../../notebooks/lib/setting.js';
+import { weightBytes } from '../../sim/model/model-size.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
 import { STRATEGY_NAMES } from '../../sim/plan/plan.js';
 
@@ -8,10 +9,15 @@ describe('strategies-at-scale on a reduced grid', () => {
   // One MoE model, 8 and 16 GPUs (two nodes, so kvr-tp runs), 4k tokens, no partition search above 8.
   const fig = figure({ models: [model('mixtral-8x7b')], gpus: [8, 16], contexts: [4096], searchMaxGpus: 8 });
 
-  test('every strategy of STRATEGY_NAMES is tried at every point (kvr as kvr-e), tp and tp-sp also with --ep', () => {
+  test('every strategy of STRATEGY_NAMES is tried at every point (kvr as kvr-e), tp and tp-sp also with --ep, ring-kv, ring-q and pp-chunked also with TP inside nodes', () => {
     const labels = new Set(fig.data.map((r) => r.strategy as string));
     for (const name of STRATEGY_NAMES.filter((s) => s !== 'kvr' && s !== 'kvr-tp')) expect(labels).toContain(name);
     expect(labels).toContain('kvr-tp (tp 8, even)');
+    // The TP-inside-nodes cases need more than one node: only on 16 GPUs here.
+    for (const label of ['kvr-tp (tp 8, even)', 'ring-kv (tp 8)', 'ring-q (tp 8)', 'pp-chunked (tp 8, pp gpus/8)']) {
+      expect(fig.data.filter((r) => r.strategy === label).map((r) => r.gpus)).toEqual([16]);
+    }
+    for (const label of ['ring-kv', 'ring-q', 'pp-chunked']) expect(fig.data.filter((r) => r.strategy === label).map((r) => r.gpus)).toEqual([8, 16]);
     expect(labels).toContain('tp --ep');
     expect(labels).toContain('tp-sp --ep');
   });
@@ -40,7 +46,18 @@ describe('strategies-at-scale on a reduced grid', () => {
       expect(row.status).toBe('fits');
       expect(row.ttft_s as number).toBeGreaterThan(0);
     }
+    // TP 8 inside each node shards the weights (and pp-chunked's stages split the layers): they fit.
+    for (const label of ['ring-kv (tp 8)', 'ring-q (tp 8)', 'pp-chunked', 'pp-chunked (tp 8, pp gpus/8)']) {
+      for (const row of fig.data.filter((r) => r.strategy === label)) expect([label, row.gpus, row.status]).toEqual([label, row.gpus, 'fits']);
+    }
     expect(fig.findings[0]).toMatch(/^mixtral-8x7b: \d+ points fit, \d+ over memory, \d+ refused, \d+ skipped$/);
+  });
+
+  test('a pipeline stage holds its share of every expert: one GPU a stage, at least the weights over the stages', () => {
+    const mixtral = model('mixtral-8x7b');
+    for (const row of fig.data.filter((r) => r.strategy === 'pp-chunked')) {
+      expect(row.peak_mem_gb as number).toBeGreaterThan(weightBytes(mixtral) / (row.gpus as number) / 1e9);
+    }
   });
 
   test('examples/llama3.1-405b.json is the Llama-3.1-405B config: the preset read from the catalogue', () => {
