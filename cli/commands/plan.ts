@@ -389,7 +389,10 @@ export function gpuBand(io: CliIo, gpu: string, model: string, which: 'mean' | '
   }
   const preset = GPU_PRESETS[gpu];
   if (preset?.profile === 'abstract') return { e: 0, note: 'exact (an abstract GPU)' };
-  if (preset !== undefined) return { e: null, note: 'unknown: a datasheet preset, uncalibrated (efficiencies are published ranges); calibrate it with kvr calibrate for a band' };
+  if (preset !== undefined) {
+    const what = preset.shape === undefined ? 'efficiencies are published ranges' : 'shape-aware kernel efficiencies from published benchmarks, not measured on this GPU';
+    return { e: null, note: `unknown: a datasheet preset, uncalibrated (${what}); calibrate it with kvr calibrate for a band` };
+  }
   return { e: null, note: 'unknown: a GPU file that is not a calibrated profile' };
 }
 

@@ -47,7 +47,7 @@ describe('kvr plan', () => {
     expect(out).toMatch(/^kvr plan: llama2-7b, 16384 tokens, target TTFT <= 600 ms at p100\n/);
     expect(out).toContain('cost per prefill = GPUs x price per GPU-hour x mean TTFT over the contexts / 3600 s');
     expect(out).toContain('in EUR');
-    expect(out).toContain('TTFT band of h100-sxm: unknown: a datasheet preset, uncalibrated');
+    expect(out).toContain('TTFT band of h100-sxm: unknown: a datasheet preset, uncalibrated (shape-aware kernel efficiencies from published benchmarks, not measured on this GPU)');
     expect(out).toMatch(/cheapest feasible \(TTFT p100 <= 600 ms, every rank fits\):\nconfig +gpus +strategy/);
     expect(out).toMatch(/Pareto frontier of cost vs TTFT p100/);
     const check = /^check: (kvr simulate .*)$/m.exec(out)![1]!;
