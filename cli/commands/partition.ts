@@ -10,6 +10,7 @@ import { formatSeconds, renderTable } from '../format.js';
 import type { CliIo } from '../io.js';
 import { searchProgress } from '../search-progress.js';
 import { checkExecutorPrecision, resolveScenario, type ScenarioFlags } from '../scenario-flags.js';
+import { gpuProfileNote } from '../gpu-profile-note.js';
 
 export interface PartitionFlags extends ScenarioFlags {
   json?: boolean;
@@ -88,7 +89,7 @@ export async function partitionCommand(flags: PartitionFlags, io: CliIo): Promis
       `kvr-s partition ${report.partition.join(',')}`,
       `TTFT  kvr-s ${formatSeconds(report.ttft_s)}   kvr-e ${formatSeconds(evenTtft)} (${(evenTtft / report.ttft_s).toFixed(3)}x)   tsp ${formatSeconds(tsp)} (${(tsp / report.ttft_s).toFixed(3)}x)`,
       `search: ${report.simulations} simulations`,
-      ...(report.uncalibrated ? ['gpu profile: uncalibrated (efficiencies are published ranges, not measurements)'] : []),
+      ...[gpuProfileNote(scenario.gpu)].filter((note) => note !== undefined),
       ...(measured === undefined ? [] : measuredLines(measured)),
       '',
     ].join('\n'),

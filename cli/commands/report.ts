@@ -17,7 +17,7 @@ export interface ReportFlags {
 
 /** The assumptions behind every number of the report, stated once. */
 export const REPORT_ASSUMPTIONS = [
-  'Simulated with the a100-80g datasheet preset (312 TFLOP/s fp16, 2039 GB/s HBM): uncalibrated. Efficiencies are round numbers inside published ranges (GEMM 0.8, attention 0.6, memory traffic 0.85, 4 us per kernel launch; sources in sim/hardware/gpu-presets.ts), not measurements.',
+  'Simulated with the a100-80g datasheet preset (312 TFLOP/s fp16, 2039 GB/s HBM): uncalibrated. Each kernel is costed from its shape with efficiencies from published benchmarks (GEMMs plateau at 0.76 of peak, less tile and wave quantisation over 108 SMs; square causal attention 0.73 of peak, a chunk over a prefix 0.55 of that; memory traffic 0.84 of HBM; sources in sim/hardware/gpu-presets.ts), not measured on an A100.',
   'fp16 weights, activations and K,V cache; every strategy replicates the weights on every GPU (no tensor parallelism).',
   'GPUs hang off one non-blocking switch, one link per GPU at the stated per-direction bandwidth (300 GB/s as NVLink, 10 GB/s as the paper\'s slow network), 2 us per transfer; concurrent transfers share links max-min fairly.',
   'TSP: even token split, per layer a ring all-gather of K,V after every GPU finished its QKV projection, then dense-masked attention over all keys. KV-Runahead: each GPU attends causally over its prefix and forwards the K,V of every token up to its chunk end to the next GPU, per layer, without blocking its compute.',
