@@ -143,7 +143,9 @@ export function figure(options: AtScaleOptions = {}): Figure {
   const plotted = rows.filter((r) => r.ttft_s !== null);
   const ttfts = plotted.map((r) => r.ttft_s as number);
   const domain = [Math.min(...ttfts) / 1.5, Math.max(...ttfts) * 1.5];
-  const labels = [...new Set(rows.map((r) => r.strategy as string))];
+  // Legend in STRATEGY_NAMES order, each strategy's cases together (not in order of first appearance).
+  const present = new Set(rows.map((r) => r.strategy as string));
+  const labels = STRATEGY_NAMES.flatMap((s) => casesOf(s).map((c) => c.label)).filter((label) => present.has(label));
   const x = { field: 'gpus', type: 'quantitative', title: 'GPUs', scale: { type: 'log', base: 2, nice: false, domain: [Math.min(...gpuCounts) / 1.3, Math.max(...gpuCounts) * 1.3] }, axis: { values: gpuCounts, format: 'd', grid: true } };
   const spec = {
     title: {

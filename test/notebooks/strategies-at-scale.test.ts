@@ -18,6 +18,11 @@ describe('strategies-at-scale on a reduced grid', () => {
       expect(fig.data.filter((r) => r.strategy === label).map((r) => r.gpus)).toEqual([16]);
     }
     for (const label of ['ring-kv', 'ring-q', 'pp-chunked']) expect(fig.data.filter((r) => r.strategy === label).map((r) => r.gpus)).toEqual([8, 16]);
+    // The legend lists each strategy's cases together, in STRATEGY_NAMES order.
+    const legend = (fig.spec as unknown as { spec: { layer: { encoding: { color: { sort: string[] } } }[] } }).spec.layer[0]!.encoding.color.sort;
+    expect(new Set(legend)).toEqual(labels);
+    expect(legend.slice(legend.indexOf('ring-kv'), legend.indexOf('ring-kv') + 2)).toEqual(['ring-kv', 'ring-kv (tp 8)']);
+    expect(legend.slice(-4)).toEqual(['ring-q', 'ring-q (tp 8)', 'pp-chunked', 'pp-chunked (tp 8, pp gpus/8)']);
     expect(labels).toContain('tp --ep');
     expect(labels).toContain('tp-sp --ep');
   });
