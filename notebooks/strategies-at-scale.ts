@@ -4,7 +4,7 @@
  * Llama 3.1 70B (preset), Llama 3.1 405B (examples/llama3.1-405b.json, from its Hugging Face
  * config) and one mixture-of-experts model, DeepSeek-V3 (671B, 37B active per token, MLA), on
  * H100 SXM nodes of 8 GPUs (NVSwitch 450 GB/s per GPU, one 50 GB/s NIC per GPU: the `multi-node`
- * preset), at 32k, 128k and 1M tokens on 8, 32 and 256 GPUs (about 3 min on a shared 2-core machine).
+ * preset), at 32k, 128k and 1M tokens on 8, 32 and 256 GPUs (97-187 s on a shared 2-core machine).
  *
  * Every strategy in STRATEGY_NAMES is tried at every point, with the options of STRATEGY_CASES
  * (kvr-tp: TP over each 8-GPU node, even chunks per node so no search runs; ring-kv and ring-q
