@@ -137,9 +137,13 @@ export function contextLabel(tokens: number): string {
   return Number.isInteger(k) ? `${k}k` : `${Number(k.toFixed(2))}k`;
 }
 
-/** "simulated, a100-80g datasheet profile (uncalibrated)". */
+/**
+ * "simulated, a100-80g datasheet profile, published kernel efficiencies (uncalibrated)" for a
+ * shape-aware preset; "(uncalibrated)" alone for a GPU file with flat efficiencies.
+ */
 export function profileNote(spec: GpuSpec): string {
-  return `simulated, ${spec.name} ${spec.profile} profile${isUncalibrated(spec) ? ' (uncalibrated)' : ''}`;
+  const uncalibrated = isUncalibrated(spec) ? (spec.shape !== undefined ? ', published kernel efficiencies (uncalibrated)' : ' (uncalibrated)') : '';
+  return `simulated, ${spec.name} ${spec.profile} profile${uncalibrated}`;
 }
 
 /** Vega-Lite axis labels in k tokens (1024). */

@@ -32,7 +32,7 @@ describe('figure functions on reduced grids', () => {
     // KV-Runahead's searched partition never loses to TSP here.
     const at = (strategy: string, link: string) => fig.data.find((r) => r.strategy === strategy && r.link === link && r.context === 2048)!.ttft_ms as number;
     expect(at('KVR-S', '10 GB/s')).toBeLessThan(at('TSP', '10 GB/s'));
-    expect(JSON.stringify(fig.spec)).toContain('simulated, a100-80g datasheet profile (uncalibrated)');
+    expect(JSON.stringify(fig.spec)).toContain('simulated, a100-80g datasheet profile, published kernel efficiencies (uncalibrated)');
     expect(fig.findings.length).toBeGreaterThan(0);
   });
 

@@ -369,7 +369,7 @@ class ExplorerPage {
     const head = el('div', { class: 'headline' });
     const ttft = el('strong', { 'data-testid': 'result-ttft', 'data-ttft-s': String(r.ttft_s), 'data-simulate-ms': String(reply.simulateMs), 'data-round-trip-ms': String(roundTripMs) }, `TTFT ${formatTtft(r.ttft_s)}`);
     head.append(ttft, el('span', {}, `  all ranks idle ${formatTtft(r.makespan_s)}, partition ${formatPartition(r.partition)}, moved ${formatBytes(r.comm_bytes_total)}`));
-    const about = el('p', { class: 'note' }, `${r.model} on ${r.gpus} x ${r.gpu} (${reply.links}), ${r.context} tokens, ${r.strategy}${r.uncalibrated ? '; GPU uncalibrated (datasheet efficiencies)' : ''}. GPU source: ${reply.gpuSource}`);
+    const about = el('p', { class: 'note' }, `${r.model} on ${r.gpus} x ${r.gpu} (${reply.links}), ${r.context} tokens, ${r.strategy}${r.uncalibrated ? '; GPU uncalibrated (published kernel efficiencies, not measured on it)' : ''}. GPU source: ${reply.gpuSource}`);
     const o = r.memory_overflow;
     const memory = el('p', { class: o === null ? 'fits' : 'overflow', 'data-testid': 'result-memory' }, o === null ? 'memory: fits on every rank' : `memory: does NOT fit: rank ${o.rank} needs ${formatMemory(o.over_by_bytes)} more than its ${formatMemory(o.capacity_bytes)}`);
     this.output.append(head, about, memory);
