@@ -1,5 +1,7 @@
 import { topologyFabric } from '../plan/collective-tuner.js';
 import { compilePlan, executeProgram, programBytes, type EngineProgram } from '../engine/engine.js';
+import { closingEnd, compileSample, FOLD_SAMPLE_LAYERS, foldCompiled, planLayers, type CompiledSample } from '../engine/layer-fold.js';
+import { layersMayFold, mayFoldLayers } from '../layer-fold-policy.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { opDurations } from '../hardware/op-durations.js';
 import { logitsOpId, type Plan } from '../plan/plan.js';
@@ -7,7 +9,23 @@ import { firstTokenTime } from '../result/result.js';
 import { kvrPlan, reshapeKvrPlan } from '../plan/strategies/kvr.js';
 import { kvrTpPlan, reshapeKvrTpPlan } from '../plan/strategies/kvr-tp.js';
 import type { Scenario } from '../simulate.js';
-import { Router } from '../topology/routing.js';
+import type { Router } from '../topology/routing.js';
+
+/**
+ * When the evaluator simulates a sample of the layers and extrapolates the rest
+ * (sim/engine/layer-fold.ts): `auto` exactly when simulate does (so a search's TTFT is simulate's,
+ * bit for bit), `always` whenever the layers may fold at all, `never` not at all.
+ */
+export type EvaluatorFolding = 'auto' | 'always' | 'never';
+
+/** A plan of the scenario's strategy, compiled once and reshaped for each partition. */
+interface Template {
+  plan: Plan;
+  program: EngineProgram;
+  bytes: Float64Array;
+  logitsOp: number;
+  reshape: (partition: readonly number[]) => void;
+}
 
 /**
  * Simulated TTFT (end of lm_head on the last rank, not the makespan) of KV-Runahead partitions for
@@ -15,25 +33,35 @@ import { Router } from '../topology/routing.js';
  * not seen before runs the full event engine once and counts as one simulation; repeats are
  * answered from memory, so searchers are charged only for distinct partitions. The op graph is
  * the same for every partition, so it is compiled once and only op costs change.
+ * Where simulate folds layers (big plans of repeating layers), so does the evaluator: it runs a
+ * sample of n layers (FOLD_SAMPLE_LAYERS) compiled once, extrapolates the others, and runs the
+ * whole plan only for a partition no sample folds; a simulation then costs about n / L of a whole
+ * one, and gives simulate's TTFT.
  * For strategy kvr-tp the partitions are of the groups (scenario.gpus / scenario.tp chunks) and
  * the plans are kvr-tp plans.
  */
 export class TtftEvaluator {
   readonly scenario: Scenario;
-  private readonly router: Router;
+  /** The scenario's router, for whatever else the search needs of the topology. */
+  readonly router: Router;
   private readonly memo = new Map<string, number>();
   /** Told after each new simulation, with `expected` (set by the search running on this evaluator). */
   progress: ((simulations: number, expected: number) => void) | undefined;
   /** The running search's estimate of the simulations it needs. */
   expected = 0;
-  private template:
-    | { plan: Plan; program: EngineProgram; bytes: Float64Array; logitsOp: number; reshape: (partition: readonly number[]) => void }
-    | undefined;
+  private readonly folds: boolean;
+  /** The whole plan, and a sample plan per sample size (or 'unfoldable'), built on first use. */
+  private whole: Template | undefined;
+  private readonly samples = new Map<number, { template: Template; compiled: CompiledSample } | 'unfoldable'>();
 
-  constructor(scenario: Scenario) {
+  constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
     this.router = scenarioRouter(scenario);
+    this.folds = folding === 'never' ? false : folding === 'always' ? layersMayFold(scenario) : mayFoldLayers(scenario);
   }
+
+  /** Of the simulations, those answered from a sample of the layers (the rest ran the whole plan). */
+  foldedSimulations = 0;
 
   /** Distinct partitions simulated so far. */
   get simulations(): number {
@@ -60,28 +88,65 @@ export class TtftEvaluator {
   }
 
   private simulate(partition: readonly number[]): number {
-    if (this.template === undefined) {
-      const s = this.scenario;
-      let plan: Plan;
-      let reshape: (next: readonly number[]) => void;
-      if (s.strategy === 'kvr-tp') {
-        plan = kvrTpPlan(s.model, [...partition], s.tp ?? 1, s.collective ?? 'auto', {
-          fabric: topologyFabric(s.topology, s.gpus),
-          options: { ...(s.channels === undefined ? {} : { channels: s.channels }), ...(s.protocol === undefined ? {} : { protocol: s.protocol }) },
-        });
-        reshape = (next) => reshapeKvrTpPlan(plan, next);
-      } else {
-        plan = kvrPlan(s.model, [...partition], 'kvr');
-        reshape = (next) => reshapeKvrPlan(plan, next);
+    if (this.folds) {
+      const ttft = this.simulateFolded(partition);
+      if (ttft !== undefined) {
+        this.foldedSimulations += 1;
+        return ttft;
       }
-      const program = compilePlan(plan, this.router);
-      this.template = { plan, program, bytes: new Float64Array(program.count), logitsOp: logitsOpId(plan), reshape };
-    } else {
-      this.template.reshape(partition);
     }
-    const { plan, program, bytes, logitsOp } = this.template;
+    if (this.whole === undefined) this.whole = this.template(this.scenario.model.layers, partition);
+    else this.whole.reshape(partition);
+    const { plan, program, bytes, logitsOp } = this.whole;
     programBytes(plan, program, bytes);
     const run = executeProgram(program, opDurations(plan, this.scenario.gpu, this.scenario.attention), bytes);
     return firstTokenTime(plan, run, logitsOp);
+  }
+
+  /** TTFT from the first sample that folds, as simulate's foldedSimulation tries them; undefined if none. */
+  private simulateFolded(partition: readonly number[]): number | undefined {
+    const L = this.scenario.model.layers;
+    for (const n of FOLD_SAMPLE_LAYERS) {
+      if (2 * n > L) break;
+      let sample = this.samples.get(n);
+      if (sample === undefined) {
+        const template = this.template(n, partition);
+        const structure = planLayers(template.plan);
+        const compiled = structure === undefined ? 'unfoldable' : compileSample(template.plan, structure, this.router);
+        sample = compiled === 'unfoldable' || template.logitsOp < compiled.n * compiled.K ? 'unfoldable' : { template, compiled };
+        this.samples.set(n, sample);
+      } else if (sample !== 'unfoldable') {
+        // Reshaping writes each op's fields from its rank's chunk alone, the same in every layer,
+        // so the layer structure planLayers found holds for every partition.
+        sample.template.reshape(partition);
+      }
+      if (sample === 'unfoldable') return undefined;
+      const { plan, program, bytes, logitsOp } = sample.template;
+      programBytes(plan, program, bytes);
+      const fold = foldCompiled(sample.compiled, opDurations(plan, this.scenario.gpu, this.scenario.attention), L, bytes);
+      if (fold === 'unfoldable') return undefined;
+      if (fold !== undefined) return closingEnd(fold, logitsOp);
+    }
+    return undefined;
+  }
+
+  /** The plan of the scenario's strategy with `layers` layers for `partition`, compiled. */
+  private template(layers: number, partition: readonly number[]): Template {
+    const s = this.scenario;
+    const model = layers === s.model.layers ? s.model : { ...s.model, layers };
+    let plan: Plan;
+    let reshape: (next: readonly number[]) => void;
+    if (s.strategy === 'kvr-tp') {
+      plan = kvrTpPlan(model, [...partition], s.tp ?? 1, s.collective ?? 'auto', {
+        fabric: topologyFabric(s.topology, s.gpus),
+        options: { ...(s.channels === undefined ? {} : { channels: s.channels }), ...(s.protocol === undefined ? {} : { protocol: s.protocol }) },
+      });
+      reshape = (next) => reshapeKvrTpPlan(plan, next);
+    } else {
+      plan = kvrPlan(model, [...partition], 'kvr');
+      reshape = (next) => reshapeKvrPlan(plan, next);
+    }
+    const program = compilePlan(plan, this.router);
+    return { plan, program, bytes: new Float64Array(program.count), logitsOp: logitsOpId(plan), reshape };
   }
 }
