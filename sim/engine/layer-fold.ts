@@ -258,7 +258,10 @@ export function foldCompiled(
     mode, n, L, K, KE, closingE, w, delta, program, run, indexOf: program.layout.indexOf,
     last: { start: new Float64Array(KE), flowStart: new Float64Array(KE), end: new Float64Array(KE) },
     closing: { start: new Float64Array(closingE), flowStart: new Float64Array(closingE), end: new Float64Array(closingE) },
-    events: foldedEvents(program, bytes, n, KE, L),
+    // Counted when read: a partition search reads only the TTFT.
+    get events(): number {
+      return foldedEvents(program, bytes, n, KE, L);
+    },
   };
   layerTimes(fold, L - 1, fold.last, 0);
   if (!closeRun(fold, durations)) return 'unfoldable';
@@ -345,11 +348,12 @@ function ratesOrdered(program: EngineProgram, run: EngineRun, KE: number, w: num
       if (o >= first && o < hi && !ok(q, o)) return false;
     }
   }
+  // A queue lists its ops in increasing order: scan each from its end down to the window.
   for (let queue = 0; queue < program.queueCount; queue++) {
-    for (let k = program.queueOffset[queue]! + 1; k < program.queueOffset[queue + 1]!; k++) {
+    for (let k = program.queueOffset[queue + 1]! - 1; k > program.queueOffset[queue]!; k--) {
       const o = program.queueOps[k]!;
-      const q = program.queueOps[k - 1]!;
-      if (o >= first && o < hi && !ok(q, o)) return false;
+      if (o < first) break;
+      if (o < hi && !ok(program.queueOps[k - 1]!, o)) return false;
     }
   }
   return true;
@@ -379,10 +383,12 @@ function closeRun(fold: LayerFold, durations: Float64Array): boolean {
   // Predecessors of closing ops lie in the last layer or among the closing ops (planLayers).
   for (let q = lastFirst; q < first; q++) pushReady(q);
   const prevInQueue = new Int32Array(program.count - first).fill(-1);
+  // A queue lists its ops in increasing order: only its tail holds closing ops.
   for (let queue = 0; queue < program.queueCount; queue++) {
-    for (let k = program.queueOffset[queue]! + 1; k < program.queueOffset[queue + 1]!; k++) {
+    for (let k = program.queueOffset[queue + 1]! - 1; k > program.queueOffset[queue]!; k--) {
       const o = program.queueOps[k]!;
-      if (o >= first) prevInQueue[o - first] = program.queueOps[k - 1]!;
+      if (o < first) break;
+      prevInQueue[o - first] = program.queueOps[k - 1]!;
     }
   }
   for (let o = first; o < program.count; o++) {
