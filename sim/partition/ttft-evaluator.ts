@@ -1,4 +1,5 @@
 import { topologyFabric } from '../plan/collective-tuner.js';
+import { PlanBuilder, type CollectiveSetup } from '../plan/plan-builder.js';
 import { compilePlan, executeProgram, programBytes, type EngineProgram } from '../engine/engine.js';
 import { closingEnd, compileSample, FOLD_SAMPLE_LAYERS, foldCompiled, planLayers, type CompiledSample } from '../engine/layer-fold.js';
 import { layersMayFold, mayFoldLayers } from '../layer-fold-policy.js';
@@ -18,6 +19,12 @@ import type { Router } from '../topology/routing.js';
  */
 export type EvaluatorFolding = 'auto' | 'always' | 'never';
 
+/**
+ * Plans kept compiled per sample size: a kvr-tp search whose chunks cross the tuner's size
+ * thresholds meets a few collective choices, each its own op graph.
+ */
+const MAX_TEMPLATES = 8;
+
 /** A plan of the scenario's strategy, compiled once and reshaped for each partition. */
 interface Template {
   plan: Plan;
@@ -32,7 +39,9 @@ interface Template {
  * one scenario. Every call of `ttft` on a partition
  * not seen before runs the full event engine once and counts as one simulation; repeats are
  * answered from memory, so searchers are charged only for distinct partitions. The op graph is
- * the same for every partition, so it is compiled once and only op costs change.
+ * the same for every partition of the same collective choices, so it is compiled once per choice
+ * (kvr-tp: the tuner picks each group's all-reduce algorithm, protocol and channels by its size)
+ * and only op costs change.
  * Where simulate folds layers (big plans of repeating layers), so does the evaluator: it runs a
  * sample of n layers (FOLD_SAMPLE_LAYERS) compiled once, extrapolates the others, and runs the
  * whole plan only for a partition no sample folds; a simulation then costs about n / L of a whole
@@ -50,14 +59,30 @@ export class TtftEvaluator {
   /** The running search's estimate of the simulations it needs. */
   expected = 0;
   private readonly folds: boolean;
-  /** The whole plan, and a sample plan per sample size (or 'unfoldable'), built on first use. */
-  private whole: Template | undefined;
-  private readonly samples = new Map<number, { template: Template; compiled: CompiledSample } | 'unfoldable'>();
+  /**
+   * The whole plan, and a sample plan per sample size (or 'unfoldable'), by the collective
+   * choices of the partition (choiceKey), built on first use.
+   */
+  private readonly wholes = new Map<string, Template>();
+  private readonly samples = new Map<string, { template: Template; compiled: CompiledSample } | 'unfoldable'>();
+  /** kvr-tp: how its collectives are chosen, and a builder to ask the tuner. */
+  private readonly collectives: CollectiveSetup | undefined;
+  private readonly tuner: PlanBuilder | undefined;
 
   constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
     this.router = scenarioRouter(scenario);
     this.folds = folding === 'never' ? false : folding === 'always' ? layersMayFold(scenario) : mayFoldLayers(scenario);
+    if (scenario.strategy === 'kvr-tp') {
+      this.collectives = {
+        fabric: topologyFabric(scenario.topology, scenario.gpus),
+        options: { ...(scenario.channels === undefined ? {} : { channels: scenario.channels }), ...(scenario.protocol === undefined ? {} : { protocol: scenario.protocol }) },
+      };
+      this.tuner = new PlanBuilder(scenario.model, this.collectives);
+    } else {
+      this.collectives = undefined;
+      this.tuner = undefined;
+    }
   }
 
   /** Of the simulations, those answered from a sample of the layers (the rest ran the whole plan). */
@@ -95,9 +120,11 @@ export class TtftEvaluator {
         return ttft;
       }
     }
-    if (this.whole === undefined) this.whole = this.template(this.scenario.model.layers, partition);
-    else this.whole.reshape(partition);
-    const { plan, program, bytes, logitsOp } = this.whole;
+    const choices = this.choiceKey(partition);
+    let whole = this.wholes.get(choices);
+    if (whole === undefined) whole = remember(this.wholes, choices, this.template(this.scenario.model.layers, partition));
+    else whole.reshape(partition);
+    const { plan, program, bytes, logitsOp } = whole;
     programBytes(plan, program, bytes);
     const run = executeProgram(program, opDurations(plan, this.scenario.gpu, this.scenario.attention), bytes);
     return firstTokenTime(plan, run, logitsOp);
@@ -106,15 +133,16 @@ export class TtftEvaluator {
   /** TTFT from the first sample that folds, as simulate's foldedSimulation tries them; undefined if none. */
   private simulateFolded(partition: readonly number[]): number | undefined {
     const L = this.scenario.model.layers;
+    const choices = this.choiceKey(partition);
     for (const n of FOLD_SAMPLE_LAYERS) {
       if (2 * n > L) break;
-      let sample = this.samples.get(n);
+      const key = `${n}|${choices}`;
+      let sample = this.samples.get(key);
       if (sample === undefined) {
         const template = this.template(n, partition);
         const structure = planLayers(template.plan);
         const compiled = structure === undefined ? 'unfoldable' : compileSample(template.plan, structure, this.router);
-        sample = compiled === 'unfoldable' || template.logitsOp < compiled.n * compiled.K ? 'unfoldable' : { template, compiled };
-        this.samples.set(n, sample);
+        sample = remember(this.samples, key, compiled === 'unfoldable' || template.logitsOp < compiled.n * compiled.K ? 'unfoldable' : { template, compiled });
       } else if (sample !== 'unfoldable') {
         // Reshaping writes each op's fields from its rank's chunk alone, the same in every layer,
         // so the layer structure planLayers found holds for every partition.
@@ -137,10 +165,7 @@ export class TtftEvaluator {
     let plan: Plan;
     let reshape: (next: readonly number[]) => void;
     if (s.strategy === 'kvr-tp') {
-      plan = kvrTpPlan(model, [...partition], s.tp ?? 1, s.collective ?? 'auto', {
-        fabric: topologyFabric(s.topology, s.gpus),
-        options: { ...(s.channels === undefined ? {} : { channels: s.channels }), ...(s.protocol === undefined ? {} : { protocol: s.protocol }) },
-      });
+      plan = kvrTpPlan(model, [...partition], s.tp ?? 1, s.collective ?? 'auto', this.collectives);
       reshape = (next) => reshapeKvrTpPlan(plan, next);
     } else {
       plan = kvrPlan(model, [...partition], 'kvr');
@@ -149,4 +174,31 @@ export class TtftEvaluator {
     const program = compilePlan(plan, this.router);
     return { plan, program, bytes: new Float64Array(program.count), logitsOp: logitsOpId(plan), reshape };
   }
+
+  /**
+   * What fixes the op graph besides the scenario: kvr-tp's collective choices, which the tuner
+   * makes per group from the size of its all-reduce (as kvrTpPlan asks it); kvr has none.
+   */
+  private choiceKey(partition: readonly number[]): string {
+    if (this.tuner === undefined) return '';
+    const t = this.scenario.tp ?? 1;
+    if (t < 2) return '';
+    const perToken = this.scenario.model.hidden * this.scenario.model.dtype_bytes;
+    const algorithm = this.scenario.collective ?? 'auto';
+    const ranks = new Array<number>(t);
+    let key = '';
+    for (let k = 0; k < partition.length; k++) {
+      for (let j = 0; j < t; j++) ranks[j] = k * t + j;
+      const c = this.tuner.tune('allreduce', algorithm, ranks, partition[k]! * perToken);
+      key += `${c.algorithm}/${c.protocol ?? ''}/${c.channels}/${c.node_size};`;
+    }
+    return key;
+  }
+}
+
+/** Stores a template under `key`, dropping the oldest beyond MAX_TEMPLATES; returns it. */
+function remember<T>(templates: Map<string, T>, key: string, template: T): T {
+  if (templates.size >= MAX_TEMPLATES) templates.delete(templates.keys().next().value!);
+  templates.set(key, template);
+  return template;
 }

@@ -6,7 +6,7 @@ import { planOpCount } from '../../../sim/plan/build-plan.js';
 import { FOLD_WITHOUT_BUILDING_OPS, simulate, type Scenario } from '../../../sim/simulate.js';
 import { foldScenarioArb } from '../../support/fold-scenarios.js';
 import { propertyOptions } from '../../support/property.js';
-import { ideal, llama7b, topology } from '../../support/scenarios.js';
+import { ideal, llama7b, tinyModel, topology } from '../../support/scenarios.js';
 
 /** The issue's front-loaded case: rank 0's last o/mlp end after the last rank's lm_head. */
 const kvrS: Scenario = { model: llama7b, gpu: ideal, topology: topology('switch', 2, 300e9, 0), gpus: 2, context: 4096, strategy: 'kvr-s' };
@@ -74,6 +74,7 @@ describe('TtftEvaluator with layer folding (a sample of the layers, sim/engine/l
       ),
       propertyOptions(40),
     );
+    console.log(`folded ${folded} of ${simulations} evaluator simulations`);
     // The property says something only if most partitions were answered from a sample.
     expect(folded).toBeGreaterThan(simulations / 2);
   });
@@ -92,6 +93,22 @@ describe('TtftEvaluator with layer folding (a sample of the layers, sim/engine/l
       expect(Math.abs(ttft - whole.ttft(partition))).toBeLessThanOrEqual(1e-9 * ttft);
     }
     expect(evaluator.foldedSimulations).toBe(2);
+  });
+
+  test('kvr-tp: a partition\'s TTFT does not depend on the partitions evaluated before, though the tuner picks its all-reduce protocol by size', () => {
+    // 4 GPUs in groups of 2 at 100 MB/s, 8 tokens: group 0's all-reduces of 5 rows run the simple
+    // protocol, of 1 row LL (a different op graph, compiled on its own).
+    const s: Scenario = { model: { ...tinyModel, heads: 16, kv_heads: 4, layers: 12 }, gpu: ideal, topology: topology('switch', 4, 1e8, 1e-6), gpus: 4, context: 8, strategy: 'kvr-tp', tp: 2 };
+    const protocols = (partition: number[]) => simulate({ ...s, partition }).plan.ops.flatMap((op) => (op.kind === 'collective' && op.ranks[0] === 0 ? [op.protocol] : []));
+    expect(new Set(protocols([5, 3]))).toEqual(new Set(['simple']));
+    expect(new Set(protocols([1, 7]))).toEqual(new Set(['ll']));
+    for (const folding of ['always', 'never'] as const) {
+      const evaluator = new TtftEvaluator(s, folding);
+      for (const [first, then] of [[[5, 3], [1, 7]], [[1, 7], [5, 3]]]) {
+        evaluator.ttft(first!);
+        expect(evaluator.ttft(then!)).toBe(new TtftEvaluator(s, folding).ttft(then!));
+      }
+    }
   });
 
   test('noisy links are not folded: the evaluator runs the whole plan', () => {
