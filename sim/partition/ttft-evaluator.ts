@@ -20,10 +20,11 @@ import type { Router } from '../topology/routing.js';
 export type EvaluatorFolding = 'auto' | 'always' | 'never';
 
 /**
- * Plans kept compiled per sample size: a kvr-tp search whose chunks cross the tuner's size
- * thresholds meets a few collective choices, each its own op graph.
+ * Compiled plans kept: a kvr-tp search whose chunks cross the tuner's size thresholds meets a few
+ * collective choices, each its own op graph. Sample plans are small; whole plans may be big.
  */
-const MAX_TEMPLATES = 8;
+const MAX_SAMPLE_TEMPLATES = 8;
+const MAX_WHOLE_TEMPLATES = 2;
 
 /** A plan of the scenario's strategy, compiled once and reshaped for each partition. */
 interface Template {
@@ -68,6 +69,8 @@ export class TtftEvaluator {
   /** kvr-tp: how its collectives are chosen, and a builder to ask the tuner. */
   private readonly collectives: CollectiveSetup | undefined;
   private readonly tuner: PlanBuilder | undefined;
+  /** Of the simulations, those answered from a sample of the layers (the rest ran the whole plan). */
+  foldedSimulations = 0;
 
   constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
@@ -84,9 +87,6 @@ export class TtftEvaluator {
       this.tuner = undefined;
     }
   }
-
-  /** Of the simulations, those answered from a sample of the layers (the rest ran the whole plan). */
-  foldedSimulations = 0;
 
   /** Distinct partitions simulated so far. */
   get simulations(): number {
@@ -113,16 +113,16 @@ export class TtftEvaluator {
   }
 
   private simulate(partition: readonly number[]): number {
+    const choices = this.choiceKey(partition);
     if (this.folds) {
-      const ttft = this.simulateFolded(partition);
+      const ttft = this.simulateFolded(partition, choices);
       if (ttft !== undefined) {
         this.foldedSimulations += 1;
         return ttft;
       }
     }
-    const choices = this.choiceKey(partition);
     let whole = this.wholes.get(choices);
-    if (whole === undefined) whole = remember(this.wholes, choices, this.template(this.scenario.model.layers, partition));
+    if (whole === undefined) whole = remember(this.wholes, MAX_WHOLE_TEMPLATES, choices, this.template(this.scenario.model.layers, partition));
     else whole.reshape(partition);
     const { plan, program, bytes, logitsOp } = whole;
     programBytes(plan, program, bytes);
@@ -131,9 +131,8 @@ export class TtftEvaluator {
   }
 
   /** TTFT from the first sample that folds, as simulate's foldedSimulation tries them; undefined if none. */
-  private simulateFolded(partition: readonly number[]): number | undefined {
+  private simulateFolded(partition: readonly number[], choices: string): number | undefined {
     const L = this.scenario.model.layers;
-    const choices = this.choiceKey(partition);
     for (const n of FOLD_SAMPLE_LAYERS) {
       if (2 * n > L) break;
       const key = `${n}|${choices}`;
@@ -142,7 +141,7 @@ export class TtftEvaluator {
         const template = this.template(n, partition);
         const structure = planLayers(template.plan);
         const compiled = structure === undefined ? 'unfoldable' : compileSample(template.plan, structure, this.router);
-        sample = remember(this.samples, key, compiled === 'unfoldable' || template.logitsOp < compiled.n * compiled.K ? 'unfoldable' : { template, compiled });
+        sample = remember(this.samples, MAX_SAMPLE_TEMPLATES, key, compiled === 'unfoldable' || template.logitsOp < compiled.n * compiled.K ? 'unfoldable' : { template, compiled });
       } else if (sample !== 'unfoldable') {
         // Reshaping writes each op's fields from its rank's chunk alone, the same in every layer,
         // so the layer structure planLayers found holds for every partition.
@@ -177,7 +176,8 @@ export class TtftEvaluator {
 
   /**
    * What fixes the op graph besides the scenario: kvr-tp's collective choices, which the tuner
-   * makes per group from the size of its all-reduce (as kvrTpPlan asks it); kvr has none.
+   * makes per group from the size of its all-reduce, c_k rows of hidden states (as kvrTpPlan asks
+   * it through PlanBuilder.collective); kvr has none.
    */
   private choiceKey(partition: readonly number[]): string {
     if (this.tuner === undefined) return '';
@@ -196,9 +196,9 @@ export class TtftEvaluator {
   }
 }
 
-/** Stores a template under `key`, dropping the oldest beyond MAX_TEMPLATES; returns it. */
-function remember<T>(templates: Map<string, T>, key: string, template: T): T {
-  if (templates.size >= MAX_TEMPLATES) templates.delete(templates.keys().next().value!);
+/** Stores a template under `key`, dropping the oldest beyond `cap`; returns it. */
+function remember<T>(templates: Map<string, T>, cap: number, key: string, template: T): T {
+  if (templates.size >= cap) templates.delete(templates.keys().next().value!);
   templates.set(key, template);
   return template;
 }
