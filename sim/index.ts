@@ -9,7 +9,8 @@
  *     -> buildResult      kvr-sim/result@1 (result/)   + perfettoTrace (trace/)
  *
  * Big plans (simulate.ts FOLD_WITHOUT_BUILDING_OPS) take a shortcut: buildPlan for a sample of the
- * layers -> foldSample (engine/layer-fold.ts: steady state, extrapolated) -> buildFoldedResult.
+ * layers -> foldSample (engine/layer-fold.ts: steady state, extrapolated) -> buildFoldedResult;
+ * partition searches fold their candidates likewise (partition/ttft-evaluator.ts, layer-fold-policy.ts).
  */
 export * from './errors.js';
 export * from './units/quantity.js';

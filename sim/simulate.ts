@@ -13,13 +13,16 @@ import type { PartitionTable } from './partition/partition-table.js';
 import { predictPartition, type Predictor } from './partition/predict-partition.js';
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
-import { buildPlan, checkPlanRequest, checkPlanSize, planOpCount, type PlanRequest } from './plan/build-plan.js';
+import { buildPlan, checkPlanRequest, checkPlanSize, type PlanRequest } from './plan/build-plan.js';
+import { mayFoldLayers } from './layer-fold-policy.js';
 import { chooseRing } from './plan/ring-choice.js';
 import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
 import type { Topology } from './topology/topology.js';
 import type { AttentionImplementation } from './work/op-kernels.js';
+
+export { FOLD_WITHOUT_BUILDING_OPS } from './layer-fold-policy.js';
 
 /** Everything one prediction depends on. */
 export interface Scenario {
@@ -211,34 +214,6 @@ function addShapeLedger(gpu: GpuSpec, result: SimResult, ledger: ShapeCostLedger
   }
   result.warnings = warnings;
   result.extrapolated = ledger.notes.size > 0;
-}
-
-/**
- * Strategies whose plans repeat layer after layer (sim/engine/layer-fold.ts checks each sample).
- * A strategy with layers that differ (pipeline stages) stays off this list; a MoE model with
- * leading dense layers has unequal layers and runs whole (the fold finds it unfoldable).
- */
-const LAYER_FOLD_STRATEGIES: readonly StrategyName[] = ['single', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'ring-kv', 'tp', 'tp-sp', 'kvr-tp'];
-/**
- * Plans of at least this many engine ops are simulated from a sample of their layers, never built
- * whole unless a caller reads the simulation's plan, durations or run. Smaller plans are built and
- * run whole (still folded in the engine), so their sums keep the order of a plain loop.
- */
-export const FOLD_WITHOUT_BUILDING_OPS = 20_000;
-
-/** Whether simulate may skip building the whole plan: big plans of repeating layers, no noise. */
-function mayFoldLayers(scenario: Scenario): boolean {
-  const { strategy, model, gpus } = scenario;
-  if (!LAYER_FOLD_STRATEGIES.includes(strategy)) return false;
-  if (model.layers < 2 * FOLD_SAMPLE_LAYERS[0]) return false;
-  const topology = scenario.topology;
-  if ((topology.background?.length ?? 0) > 0 || topology.links.some((link) => link.noise !== undefined)) return false;
-  const ops = planOpCount(strategy, model.layers, gpus, {
-    ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
-    ...(scenario.ep === undefined ? {} : { ep: scenario.ep }),
-    parallelBlock: model.block === 'parallel',
-  });
-  return ops >= FOLD_WITHOUT_BUILDING_OPS;
 }
 
 /**

@@ -199,9 +199,29 @@ export interface Times {
  * may), or 'unfoldable' when no sample can fold this plan.
  */
 export function foldSample(sample: Plan, durations: Float64Array, router: Router, L: number): LayerFold | 'unfoldable' | undefined {
-  const n = sample.model.layers;
   const structure = planLayers(sample);
-  if (structure === undefined || !sameDurations(durations, structure.perLayer, n)) return 'unfoldable';
+  if (structure === undefined || !sameDurations(durations, structure.perLayer, sample.model.layers)) return 'unfoldable';
+  const template = compileSample(sample, structure, router);
+  if (template === 'unfoldable') return 'unfoldable';
+  return foldCompiled(template, durations, L);
+}
+
+/**
+ * A sample plan compiled for folding, reusable for other op costs and transfer sizes on the same
+ * op graph (a partition search reshapes one sample plan per candidate).
+ */
+export interface CompiledSample {
+  /** Layers of the sample, plan ops and engine ops per layer, engine ops after the last layer. */
+  n: number;
+  K: number;
+  KE: number;
+  closingE: number;
+  program: EngineProgram;
+}
+
+/** Compiles a sample plan of layer structure `structure` (planLayers), or 'unfoldable'. */
+export function compileSample(sample: Plan, structure: LayerStructure, router: Router): CompiledSample | 'unfoldable' {
+  const n = sample.model.layers;
   const K = structure.perLayer;
   const program = compilePlan(sample, router);
   if (program.noise.length > 0 || program.background.length > 0) return 'unfoldable';
@@ -210,8 +230,22 @@ export function foldSample(sample: Plan, durations: Float64Array, router: Router
   const KE = layout.indexOf[K]! - layout.indexOf[0]!;
   for (let j = 0; j < n; j++) if (layout.indexOf[j * K] !== j * KE) return 'unfoldable';
   if (structure.closing > 0 && layout.indexOf[n * K] !== n * KE) return 'unfoldable';
-  const closingE = program.count - n * KE;
-  const run = executeProgram(program, durations);
+  return { n, K, KE, closingE: program.count - n * KE, program };
+}
+
+/**
+ * foldSample on a compiled sample, with its op durations (by plan op; every layer's the same as
+ * layer 0's, else 'unfoldable') and transfer sizes (by engine op; default the compiled ones).
+ */
+export function foldCompiled(
+  sample: CompiledSample,
+  durations: Float64Array,
+  L: number,
+  bytes: Float64Array = sample.program.bytes,
+): LayerFold | 'unfoldable' | undefined {
+  const { n, K, KE, closingE, program } = sample;
+  if (!sameDurations(durations, K, n)) return 'unfoldable';
+  const run = executeProgram(program, durations, bytes);
 
   const w = n - 2;
   const delta = new Float64Array(KE);
@@ -221,14 +255,24 @@ export function foldSample(sample: Plan, durations: Float64Array, router: Router
   else if (program.dedicated && ratesOrdered(program, run, KE, w, delta)) mode = 'per-op';
   else return undefined;
   const fold: LayerFold = {
-    mode, n, L, K, KE, closingE, w, delta, program, run, indexOf: layout.indexOf,
+    mode, n, L, K, KE, closingE, w, delta, program, run, indexOf: program.layout.indexOf,
     last: { start: new Float64Array(KE), flowStart: new Float64Array(KE), end: new Float64Array(KE) },
     closing: { start: new Float64Array(closingE), flowStart: new Float64Array(closingE), end: new Float64Array(closingE) },
-    events: foldedEvents(program, n, KE, L),
+    // Counted when read: a partition search reads only the TTFT.
+    get events(): number {
+      return foldedEvents(program, bytes, n, KE, L);
+    },
   };
   layerTimes(fold, L - 1, fold.last, 0);
   if (!closeRun(fold, durations)) return 'unfoldable';
   return fold;
+}
+
+/** End time of a closing op (plan op id of the sample, e.g. lm_head) in the whole plan's run. */
+export function closingEnd(fold: LayerFold, planOp: number): number {
+  const at = fold.indexOf[planOp]! - fold.n * fold.KE;
+  if (!(planOp >= fold.n * fold.K && at >= 0 && at < fold.closingE)) throw new Error(`plan op ${planOp} is not a closing op of the fold`);
+  return fold.closing.end[at]!;
 }
 
 /**
@@ -304,11 +348,12 @@ function ratesOrdered(program: EngineProgram, run: EngineRun, KE: number, w: num
       if (o >= first && o < hi && !ok(q, o)) return false;
     }
   }
+  // A queue lists its ops in increasing order: scan each from its end down to the window.
   for (let queue = 0; queue < program.queueCount; queue++) {
-    for (let k = program.queueOffset[queue]! + 1; k < program.queueOffset[queue + 1]!; k++) {
+    for (let k = program.queueOffset[queue + 1]! - 1; k > program.queueOffset[queue]!; k--) {
       const o = program.queueOps[k]!;
-      const q = program.queueOps[k - 1]!;
-      if (o >= first && o < hi && !ok(q, o)) return false;
+      if (o < first) break;
+      if (o < hi && !ok(program.queueOps[k - 1]!, o)) return false;
     }
   }
   return true;
@@ -338,10 +383,12 @@ function closeRun(fold: LayerFold, durations: Float64Array): boolean {
   // Predecessors of closing ops lie in the last layer or among the closing ops (planLayers).
   for (let q = lastFirst; q < first; q++) pushReady(q);
   const prevInQueue = new Int32Array(program.count - first).fill(-1);
+  // A queue lists its ops in increasing order: only its tail holds closing ops.
   for (let queue = 0; queue < program.queueCount; queue++) {
-    for (let k = program.queueOffset[queue]! + 1; k < program.queueOffset[queue + 1]!; k++) {
+    for (let k = program.queueOffset[queue + 1]! - 1; k > program.queueOffset[queue]!; k--) {
       const o = program.queueOps[k]!;
-      if (o >= first) prevInQueue[o - first] = program.queueOps[k - 1]!;
+      if (o < first) break;
+      prevInQueue[o - first] = program.queueOps[k - 1]!;
     }
   }
   for (let o = first; o < program.count; o++) {
@@ -359,10 +406,10 @@ function closeRun(fold: LayerFold, durations: Float64Array): boolean {
 }
 
 /** Events the event engine would have handled for the full plan: per layer as in the sample's layer n-1. */
-function foldedEvents(program: EngineProgram, n: number, KE: number, L: number): number {
+function foldedEvents(program: EngineProgram, bytes: Float64Array, n: number, KE: number, L: number): number {
   const eventsOf = (op: number): number => {
     if (!program.isTransfer[op]) return 1;
-    if (program.bytes[op] === 0) return 1;
+    if (bytes[op] === 0) return 1;
     return program.latency[op]! > 0 ? 2 : 1;
   };
   let before = 0;

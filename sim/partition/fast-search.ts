@@ -1,5 +1,4 @@
 import { evenPartition } from '../plan/partition.js';
-import { scenarioRouter } from '../scenario-router.js';
 import type { Lattice } from './lattice.js';
 import { partitionFromIndices, validIndices } from './lattice.js';
 import { PipelineBalance } from './pipeline-balance.js';
@@ -20,7 +19,7 @@ import type { TtftEvaluator } from './ttft-evaluator.js';
 export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOutcome {
   const p = lattice.gpus;
   evaluator.expected = evaluator.simulations + Math.max((p * (p - 1)) / 2, 16 * p);
-  const balance = new PipelineBalance(evaluator.scenario, scenarioRouter(evaluator.scenario));
+  const balance = new PipelineBalance(evaluator.scenario, evaluator.router);
   const start = balance.balancedPartition();
   let indices = balance.roundToLattice(start, lattice);
   let best = evaluator.ttft(partitionFromIndices(lattice, indices));
