@@ -16,10 +16,13 @@ function referencePath(t: Topology, src: number, dst: number): number[] | undefi
   const distance = new Array<number>(n).fill(Infinity);
   const previous = new Array<number>(n).fill(-1);
   const done = new Array<boolean>(n).fill(false);
-  const edges = t.nodes.map(() => [] as { to: number; link: number; cost: number }[]);
+  // A link's latency and transfer time are added to the distance one after the other, as the router
+  // adds them: (d + latency) + transfer, not d + (latency + transfer), which can round apart and so
+  // break a tie between two equal-cost paths the other way.
+  const edges = t.nodes.map(() => [] as { to: number; link: number; latency: number; transfer: number }[]);
   t.links.forEach((l, i) => {
-    edges[l.a]!.push({ to: l.b, link: i, cost: l.latency_s + REFERENCE_BYTES / l.bandwidth_ab });
-    edges[l.b]!.push({ to: l.a, link: i, cost: l.latency_s + REFERENCE_BYTES / l.bandwidth_ba });
+    edges[l.a]!.push({ to: l.b, link: i, latency: l.latency_s, transfer: REFERENCE_BYTES / l.bandwidth_ab });
+    edges[l.b]!.push({ to: l.a, link: i, latency: l.latency_s, transfer: REFERENCE_BYTES / l.bandwidth_ba });
   });
   for (const list of edges) list.sort((x, y) => x.to - y.to || x.link - y.link);
   distance[src] = 0;
@@ -30,8 +33,9 @@ function referencePath(t: Topology, src: number, dst: number): number[] | undefi
     done[node] = true;
     if (node !== src && t.nodes[node]!.kind === 'gpu') continue;
     for (const e of edges[node]!) {
-      if (distance[node]! + e.cost < distance[e.to]!) {
-        distance[e.to] = distance[node]! + e.cost;
+      const candidate = distance[node]! + e.latency + e.transfer;
+      if (candidate < distance[e.to]!) {
+        distance[e.to] = candidate;
         previous[e.to] = node;
       }
     }
