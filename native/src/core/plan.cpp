@@ -303,6 +303,25 @@ bool inside_rows(const RankLayout& layout, int64_t start, int64_t end) {
   return false;
 }
 
+// A transfer's `ranges`: a non-empty array of ordered, disjoint [start, end) pairs inside the
+// context that spans [token_start, token_end); appended to op.ranges. Returns their tokens.
+int64_t parse_token_ranges(const json::Value& ranges, const Field& field, const Plan& plan, PlanOp& op) {
+  KVR_PLAN_CHECK(ranges.is_array() && !ranges.as_array().empty(), field, "expected a non-empty array of [start, end] pairs");
+  int64_t tokens = 0;
+  int64_t previous_end = 0;
+  for (const json::Value& pair : ranges.as_array()) {
+    KVR_PLAN_CHECK(pair.is_array() && pair.as_array().size() == 2, field, "expected [start, end] pairs (got " + describe(pair) + ")");
+    const int64_t start = read_int(pair.as_array()[0], field, previous_end, plan.context);
+    const int64_t end = read_int(pair.as_array()[1], field, start, plan.context);
+    op.ranges.push_back({start, end});
+    tokens += end - start;
+    previous_end = end;
+  }
+  KVR_PLAN_CHECK(op.ranges.front().start == op.token_start && op.ranges.back().end == op.token_end, field,
+                 "the ranges must span [token_start, token_end)");
+  return tokens;
+}
+
 // ring-q: the queries of a position's rows (`query`), or the partial attention outputs and fp32
 // log-sum-exps of them (`attn-out`), of the shard's heads, over `ranges`.
 void parse_ring_q_transfer(const json::Value& object, int64_t i, const PlanShape& shape, PlanOp& op, bool query) {
@@ -321,19 +340,8 @@ void parse_ring_q_transfer(const json::Value& object, int64_t i, const PlanShape
                  std::to_string(heads) + ", but rank " + std::to_string(op.src) + " computes " + std::to_string(src.shard.heads) + " heads");
   const Field field{"plan.ops", i, "ranges"};
   const json::Value* ranges = object.find("ranges");
-  KVR_PLAN_CHECK(ranges != nullptr && ranges->is_array() && !ranges->as_array().empty(), field, "expected a non-empty array of [start, end] pairs");
-  int64_t tokens = 0;
-  int64_t previous_end = 0;
-  for (const json::Value& pair : ranges->as_array()) {
-    KVR_PLAN_CHECK(pair.is_array() && pair.as_array().size() == 2, field, "expected [start, end] pairs (got " + describe(pair) + ")");
-    const int64_t start = read_int(pair.as_array()[0], field, previous_end, plan.context);
-    const int64_t end = read_int(pair.as_array()[1], field, start, plan.context);
-    op.ranges.push_back({start, end});
-    tokens += end - start;
-    previous_end = end;
-  }
-  KVR_PLAN_CHECK(op.ranges.front().start == op.token_start && op.ranges.back().end == op.token_end, field,
-                 "the ranges must span [token_start, token_end)");
+  KVR_PLAN_CHECK(ranges != nullptr, field, "expected a non-empty array of [start, end] pairs");
+  const int64_t tokens = parse_token_ranges(*ranges, field, plan, op);
   const int64_t per_token = heads * (query ? int64_t{m.head_dim} * m.dtype_bytes : int64_t{m.head_dim} * m.dtype_bytes + 4);
   op.bytes = read_int(require(object, "bytes", Field{"plan.ops", i, "bytes"}), Field{"plan.ops", i, "bytes"}, 0, int64_t{1} << 62);
   KVR_PLAN_CHECK(op.bytes == tokens * per_token, (Field{"plan.ops", i, "bytes"}),
@@ -391,22 +399,7 @@ void parse_general_transfer(const json::Value& object, int64_t i, const PlanShap
                        std::to_string(src.shard.kv_heads) + " from " + std::to_string(src.shard.first_kv_head) +
                        " and rank " + std::to_string(op.dst) + " " + std::to_string(dst.shard.kv_heads) + " from " +
                        std::to_string(dst.shard.first_kv_head));
-    if (const json::Value* ranges = object.find("ranges")) {
-      const Field field{"plan.ops", i, "ranges"};
-      KVR_PLAN_CHECK(ranges->is_array() && !ranges->as_array().empty(), field, "expected a non-empty array of [start, end] pairs");
-      tokens = 0;
-      int64_t previous_end = 0;
-      for (const json::Value& pair : ranges->as_array()) {
-        KVR_PLAN_CHECK(pair.is_array() && pair.as_array().size() == 2, field, "expected [start, end] pairs (got " + describe(pair) + ")");
-        const int64_t start = read_int(pair.as_array()[0], field, previous_end, plan.context);
-        const int64_t end = read_int(pair.as_array()[1], field, start, plan.context);
-        op.ranges.push_back({start, end});
-        tokens += end - start;
-        previous_end = end;
-      }
-      KVR_PLAN_CHECK(op.ranges.front().start == op.token_start && op.ranges.back().end == op.token_end, field,
-                     "the ranges must span [token_start, token_end)");
-    }
+    if (const json::Value* ranges = object.find("ranges")) tokens = parse_token_ranges(*ranges, Field{"plan.ops", i, "ranges"}, plan, op);
     const int64_t src_extent = src.cache_extent;
     const int64_t dst_extent = dst.cache_extent;
     KVR_PLAN_CHECK(op.token_end <= src_extent && op.token_end <= dst_extent, (Field{"plan.ops", i, "token_end"}),
