@@ -1,6 +1,7 @@
 import { FOLD_SAMPLE_LAYERS } from './engine/layer-fold.js';
 import { planOpCount } from './plan/build-plan.js';
 import type { StrategyName } from './plan/plan.js';
+import { RECURRENCE_STRATEGIES } from './plan/plan-recurrence.js';
 import type { Scenario } from './simulate.js';
 
 /**
@@ -37,6 +38,20 @@ export function mayFoldLayers(scenario: Scenario): boolean {
   const ops = planOpCount(scenario.strategy, scenario.model.layers, scenario.gpus, {
     ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
     ...(scenario.ep === undefined ? {} : { ep: scenario.ep }),
+    parallelBlock: scenario.model.block === 'parallel',
+  });
+  return ops >= FOLD_WITHOUT_BUILDING_OPS;
+}
+
+/**
+ * Whether simulate times the scenario as a layer recurrence (sim/engine/layer-recurrence.ts) when
+ * its plan has one: ring-kv, tsp and tsp-causal plans as big as folded ones. Smaller plans are
+ * built and run whole, as before.
+ */
+export function mayRunAsRecurrence(scenario: Scenario): boolean {
+  if (!RECURRENCE_STRATEGIES.includes(scenario.strategy)) return false;
+  const ops = planOpCount(scenario.strategy, scenario.model.layers, scenario.gpus, {
+    ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
     parallelBlock: scenario.model.block === 'parallel',
   });
   return ops >= FOLD_WITHOUT_BUILDING_OPS;

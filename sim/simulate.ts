@@ -14,7 +14,11 @@ import { predictPartition, type Predictor } from './partition/predict-partition.
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
 import { buildPlan, checkPlanRequest, checkPlanSize, type PlanRequest } from './plan/build-plan.js';
-import { mayFoldLayers } from './layer-fold-policy.js';
+import { mayFoldLayers, mayRunAsRecurrence } from './layer-fold-policy.js';
+import { ComputePricer } from './hardware/compute-pricer.js';
+import { runRecurrence } from './engine/layer-recurrence.js';
+import { planRecurrence } from './plan/plan-recurrence.js';
+import { buildRecurrenceResult } from './result/recurrence-result.js';
 import { chooseRing } from './plan/ring-choice.js';
 import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
@@ -100,7 +104,8 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
   };
   // A plan that may fold is size-checked only if it must be built whole (buildPlan checks it).
   const foldable = mayFoldLayers(scenario);
-  checkPlanRequest({ strategy, model, context, gpus, ...options, ...(typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {}) }, { size: !foldable });
+  const recurrent = mayRunAsRecurrence(scenario);
+  checkPlanRequest({ strategy, model, context, gpus, ...options, ...(typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {}) }, { size: !foldable && !recurrent });
   checkPrecisionOnGpu(model, scenario.gpu);
   if (scenario.chunk === 'search') return searchChunk(scenario);
   if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {
@@ -111,6 +116,13 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
   const chunk = typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {};
   const request: PlanRequest = { strategy, model, context, gpus, ...options, ...chunk, ...(partition === undefined ? {} : { partition }) };
   const attention = scenario.attention ?? 'flash';
+  if (recurrent) {
+    const recurrence = recurrenceSimulation(scenario, request, router, origin, attention);
+    if (recurrence !== undefined) {
+      progress(SIMULATION_STAGES, SIMULATION_STAGES);
+      return recurrence;
+    }
+  }
   if (foldable) {
     const folded = foldedSimulation(scenario, request, router, origin, attention);
     if (folded !== undefined) {
@@ -239,6 +251,46 @@ function foldedLedger(sample: Plan, gpu: GpuSpec, attention: AttentionImplementa
 }
 
 /**
+ * The simulation as a layer recurrence (sim/engine/layer-recurrence.ts: the engine's times of a
+ * plan on dedicated links, without building it), or undefined when the plan has none. Its plan,
+ * durations and run are built on first use.
+ */
+function recurrenceSimulation(scenario: Scenario, request: PlanRequest, router: Router, origin: PartitionOrigin, attention: AttentionImplementation): Simulation | undefined {
+  const pricer = new ComputePricer(scenario.model, scenario.gpu, attention);
+  const recurrence = planRecurrence(request, router, pricer);
+  if (recurrence === undefined) return undefined;
+  const run = runRecurrence(recurrence, scenario.model.layers);
+  const { result, ledger } = buildRecurrenceResult(recurrence, run, pricer.notes, scenario.gpu, scenario.topology, origin, attention, router);
+  addRingChoice(scenario, result, router, 1);
+  if (scenario.gpu.shape !== undefined) addShapeLedger(scenario.gpu, result, ledger);
+  return lazilyWhole(scenario, request, router, attention, result);
+}
+
+/** A simulation whose result is known, and whose plan, durations and run are built on first use. */
+function lazilyWhole(scenario: Scenario, request: PlanRequest, router: Router, attention: AttentionImplementation, result: SimResult): Simulation {
+  let whole: { plan: Plan; durations: Float64Array; run: EngineRun } | undefined;
+  const build = (): { plan: Plan; durations: Float64Array; run: EngineRun } => {
+    if (whole !== undefined) return whole;
+    const plan = buildPlan(request);
+    const all = opDurations(plan, scenario.gpu, attention);
+    whole = { plan, durations: all, run: runPlan(plan, all, router) };
+    return whole;
+  };
+  return {
+    get plan() {
+      return build().plan;
+    },
+    get durations() {
+      return build().durations;
+    },
+    get run() {
+      return build().run;
+    },
+    result,
+  };
+}
+
+/**
  * The simulation from a sample of the layers (sim/engine/layer-fold.ts), or undefined when no
  * sample folds. Its plan, durations and run (the whole plan's) are built on first use.
  */
@@ -256,26 +308,7 @@ function foldedSimulation(scenario: Scenario, request: PlanRequest, router: Rout
     const result = buildFoldedResult(sample, model, fold, durations, scenario.gpu, scenario.topology, origin, attention, router);
     addRingChoice(scenario, result, router, sample.tp ?? 1);
     if (scenario.gpu.shape !== undefined) addShapeLedger(scenario.gpu, result, foldedLedger(sample, scenario.gpu, attention, model.layers));
-    let whole: { plan: Plan; durations: Float64Array; run: EngineRun } | undefined;
-    const build = (): { plan: Plan; durations: Float64Array; run: EngineRun } => {
-      if (whole !== undefined) return whole;
-      const plan = buildPlan(request);
-      const all = opDurations(plan, scenario.gpu, attention);
-      whole = { plan, durations: all, run: runPlan(plan, all, router) };
-      return whole;
-    };
-    return {
-      get plan() {
-        return build().plan;
-      },
-      get durations() {
-        return build().durations;
-      },
-      get run() {
-        return build().run;
-      },
-      result,
-    };
+    return lazilyWhole(scenario, request, router, attention, result);
   }
   return undefined;
 }

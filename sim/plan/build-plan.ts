@@ -341,15 +341,20 @@ function checkTensorParallel(model: ModelSpec, t: number, field: string): void {
   }
 }
 
+/** How a request's collectives are chosen: the fabric the tuner sees, forced channels and protocol. */
+export function collectiveSetup(request: Pick<PlanRequest, 'fabric' | 'channels' | 'protocol'>): CollectiveSetup {
+  return {
+    ...(request.fabric === undefined ? {} : { fabric: request.fabric }),
+    options: { ...(request.channels === undefined ? {} : { channels: request.channels }), ...(request.protocol === undefined ? {} : { protocol: request.protocol }) },
+  };
+}
+
 /** Turns a strategy and a scenario into a plan. */
 export function buildPlan(request: PlanRequest): Plan {
   checkPlanRequest(request);
   const { strategy, model, context, gpus, partition } = request;
   const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
-  const setup: CollectiveSetup = {
-    ...(request.fabric === undefined ? {} : { fabric: request.fabric }),
-    options: { ...(request.channels === undefined ? {} : { channels: request.channels }), ...(request.protocol === undefined ? {} : { protocol: request.protocol }) },
-  };
+  const setup = collectiveSetup(request);
   const takesPartition = strategy === 'kvr' || strategy === 'kvr-s' || strategy === 'kvr-p' || strategy === 'kvr-tp';
   if (takesPartition) {
     if (partition === undefined) throw new KvrInputError('partition', `is required by strategy ${strategy} (e.g. 6000,5000,5384)`);

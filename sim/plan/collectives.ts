@@ -87,8 +87,7 @@ export function collectiveSchedule(
   start: CollectiveStart,
   shape: CollectiveShape = { channels: 1, node_size: p },
 ): CollectiveSchedule {
-  const nodeSize = shape.node_size > 0 && p % shape.node_size === 0 ? shape.node_size : p;
-  const channels = Math.max(1, Math.min(shape.channels, nodeSize > 1 ? nodeSize : shape.channels));
+  const { channels, nodeSize } = scheduleShape(p, shape);
   const key = `${name}/${algorithm}/${p}/${start}/${channels}/${nodeSize}`;
   let schedule = schedules.get(key);
   if (schedule === undefined) {
@@ -96,6 +95,12 @@ export function collectiveSchedule(
     schedules.set(key, schedule);
   }
   return schedule;
+}
+
+/** The channels and node size a schedule over p members runs with (a node size must divide p; channels at most a node's members). */
+export function scheduleShape(p: number, shape: CollectiveShape): { channels: number; nodeSize: number } {
+  const nodeSize = shape.node_size > 0 && p % shape.node_size === 0 ? shape.node_size : p;
+  return { nodeSize, channels: Math.max(1, Math.min(shape.channels, nodeSize > 1 ? nodeSize : shape.channels)) };
 }
 
 /** The schedule of a collective op (its algorithm, members, start, channels and nodes). */

@@ -13,19 +13,11 @@ import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
  * (sim/plan/collectives.ts).
  */
 export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: CollectiveSetup = {}): Plan {
-  const builder = new PlanBuilder(model, setup);
-  const everyRank = partition.map((_, rank) => rank);
-  const tuned = builder.tune('allgather', algorithm, everyRank, partition.reduce((a, b) => a + b, 0) * builder.bytesPerToken({}));
+  const { builder, tuned, shapes, header } = tspLayout(model, partition, strategy, algorithm, setup);
   const p = partition.length;
   const prefix = prefixes(partition);
-  const context = prefix[p - 1]! + partition[p - 1]!;
-  const causal = strategy === 'tsp-causal';
   const previousMlp: (number | undefined)[] = new Array(p).fill(undefined);
   for (let layer = 0; layer < model.layers; layer++) {
-    const shapes = partition.map((c, rank) => {
-      const P = prefix[rank]!;
-      return { tokens: c, prefix: P, keys: causal ? P + c : context, causal };
-    });
     const qkv = shapes.map((shape, rank) => {
       const before = previousMlp[rank];
       return builder.compute(rank, 'qkv', layer, shape, before === undefined ? [] : [before]);
@@ -48,16 +40,36 @@ export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' |
     });
   }
   const last = p - 1;
-  builder.compute(last, 'lm_head', null, { tokens: 1, prefix: context - 1, keys: context, causal: true }, [
+  builder.compute(last, 'lm_head', null, { tokens: 1, prefix: header.context - 1, keys: header.context, causal: true }, [
     previousMlp[last]!,
   ]);
-  return builder.build({
+  return builder.build(header);
+}
+
+/**
+ * What tspPlan decides before its layers: the all-gather's tuning, every rank's op shape and the
+ * plan's fields (tsp-recurrence.ts times the same plan without building it).
+ */
+export function tspLayout(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup) {
+  const builder = new PlanBuilder(model, setup);
+  const everyRank = partition.map((_, rank) => rank);
+  const tuned = builder.tune('allgather', algorithm, everyRank, partition.reduce((a, b) => a + b, 0) * builder.bytesPerToken({}));
+  const p = partition.length;
+  const prefix = prefixes(partition);
+  const context = prefix[p - 1]! + partition[p - 1]!;
+  const causal = strategy === 'tsp-causal';
+  const shapes = partition.map((c, rank) => {
+    const P = prefix[rank]!;
+    return { tokens: c, prefix: P, keys: causal ? P + c : context, causal };
+  });
+  const header = {
     strategy,
     context,
     partition,
     kvTokens: partition.map(() => context),
-    lastRank: last,
+    lastRank: p - 1,
     collective: algorithm,
     ...(tuned.channels > 1 ? { channels: tuned.channels } : {}),
-  });
+  };
+  return { builder, tuned, shapes, header };
 }

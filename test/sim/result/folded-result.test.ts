@@ -101,10 +101,11 @@ describe('results from a sample of the layers (sim/result/folded-result.ts)', ()
 
   test('a sample too big to hold is refused with its op count and estimated memory, naming the sample', () => {
     const model = { ...tinyModel, heads: 16, layers: 32 };
-    const scenario: Scenario = { model, gpu: ideal, topology: topology('switch', 1024, 1e11), gpus: 1024, context: 4096, strategy: 'tsp' };
+    // Direct all-gathers share links: no recurrence (sim/engine/layer-recurrence.ts), only a sample.
+    const scenario: Scenario = { model, gpu: ideal, topology: topology('switch', 1024, 1e11), gpus: 1024, context: 4096, strategy: 'tsp', collective: 'direct' };
     const sampleOps = planOpCount('tsp', FOLD_SAMPLE_LAYERS[0], 1024);
     expect(sampleOps).toBe(6 * (4 * 1024 + 1024 * 1023) + 1);
-    const bytes = estimateSimulationBytes('tsp', FOLD_SAMPLE_LAYERS[0], 1024).bytes;
-    expect(() => simulate(scenario)).toThrow(`gpus: tsp on 1024 GPUs with a sample of 6 of its 32 layers needs ${sampleOps} plan ops, about ${formatBytes(bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops)`);
+    const bytes = estimateSimulationBytes('tsp', FOLD_SAMPLE_LAYERS[0], 1024, { collective: 'direct' }).bytes;
+    expect(() => simulate(scenario)).toThrow(`gpus: tsp on 1024 GPUs with a sample of 6 of its 32 layers needs ${sampleOps} plan ops, about ${formatBytes(bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs`);
   });
 });

@@ -1,0 +1,49 @@
+import type { LayerRecurrence } from '../engine/layer-recurrence.js';
+import type { ComputePricer } from '../hardware/compute-pricer.js';
+import type { CollectiveUse } from '../result/result.js';
+import type { Router } from '../topology/routing.js';
+import { collectiveSetup, type PlanRequest } from './build-plan.js';
+import { evenPartition } from './partition.js';
+import type { Plan, StrategyName } from './plan.js';
+import { ringKvRecurrence } from './strategies/ring-kv-recurrence.js';
+import { tspRecurrence } from './strategies/tsp-recurrence.js';
+
+/** Where a recurrence adds what its ops do: a rank's compute (FLOPs, seconds, band shares) and bytes sent. */
+export interface RecurrenceTotals {
+  compute(rank: number, flops: number, seconds: number, error: number, memory: number): void;
+  transfer(src: number, dst: number, bytes: number): void;
+}
+
+/** A strategy's plan as a layer recurrence, with what the result reads from the plan. */
+export interface PlanRecurrence extends LayerRecurrence {
+  /** The plan's fields but its ops (empty): what memory, decode and the result read. */
+  header: Plan;
+  /** Adds the FLOPs, compute seconds and bytes of `layers` layers and of the closing ops. */
+  addTotals(totals: RecurrenceTotals, layers: number): void;
+  /** The collectives of `layers` layers, as collectiveUses lists them. */
+  collectives(layers: number): CollectiveUse[];
+}
+
+/** Strategies that have a recurrence (ring-kv without tensor parallelism, tsp, tsp-causal). */
+export const RECURRENCE_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tsp', 'tsp-causal'];
+
+/**
+ * The plan of a request as a layer recurrence, or undefined when it has none: another strategy,
+ * tensor parallelism, a MoE model (its layers' FFNs differ), a collective that is not a ring, or
+ * channels that share a link (the recurrence holds on dedicated links only).
+ */
+export function planRecurrence(request: PlanRequest, router: Router, pricer: ComputePricer): PlanRecurrence | undefined {
+  const { strategy, model, context, gpus } = request;
+  if (model.moe !== undefined) return undefined;
+  switch (strategy) {
+    case 'ring-kv':
+      return (request.tp ?? 1) === 1 ? ringKvRecurrence(model, context, gpus, router, pricer) : undefined;
+    case 'tsp':
+    case 'tsp-causal': {
+      const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
+      return tspRecurrence(model, evenPartition(context, gpus), strategy, collective, collectiveSetup(request), router, pricer);
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,204 @@
+import { dedicatedChannels, transferEvents } from '../../engine/layer-recurrence.js';
+import type { ComputePricer, PricedShape } from '../../hardware/compute-pricer.js';
+import { kvBytesPerToken } from '../../model/model-size.js';
+import type { ModelSpec } from '../../model/model-spec.js';
+import type { ComputeShape } from '../../work/compute-op.js';
+import type { Router } from '../../topology/routing.js';
+import { PlanBuilder } from '../plan-builder.js';
+import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
+import { ringStepShape, zigZag } from './ring-kv.js';
+
+/**
+ * ring-kv (no tensor parallelism) as a layer recurrence (sim/engine/layer-recurrence.ts): the ops
+ * of ringKvPlan, in its order and with its dependencies, timed as the engine's static schedule
+ * times them, without building them. Undefined when the ring's channels (rank i-1 to rank i) share
+ * a link, or the topology has background traffic or noise.
+ *
+ * Per layer, as ringKvPlan lists them: qkv on every rank; for step s = 0..p-1 the transfers of
+ * step s+1 (rank i-1 sends rank i the block of rank i-s-1, after the sender holds it and both
+ * ranks finished step s-1), then the attention of step s on every rank (after its block arrived);
+ * then o and mlp. State between layers: each rank's compute stream and each channel's free time.
+ */
+export function ringKvRecurrence(model: ModelSpec, context: number, p: number, router: Router, pricer: ComputePricer): PlanRecurrence | undefined {
+  const from = (i: number): number => (i - 1 + p) % p;
+  const pairs = p > 1 ? Array.from({ length: p }, (_, i) => [from(i), i] as const) : [];
+  const links = dedicatedChannels(router, pairs);
+  if (links === undefined) return undefined;
+  const { latency, narrowest } = links;
+  const { chunks, tokens, blocks, late } = zigZag(context, p);
+  const kvBytes = kvBytesPerToken(model);
+  // Bytes of position j's block: its two chunks' K,V, summed as PlanBuilder.transferRanges sums them.
+  const blockBytes = blocks.map((ranges) => {
+    let n = 0;
+    for (const [a, b] of ranges) n += b - a;
+    return n * kvBytes;
+  });
+  const own = (i: number) => ({ tokens: tokens[i]!, prefix: 0, keys: tokens[i]!, causal: true });
+  const qkv = tokens.map((_, i) => pricer.price({ name: 'qkv', ...own(i) }));
+  const o = tokens.map((_, i) => pricer.price({ name: 'o', ...own(i) }));
+  const mlp = tokens.map((_, i) => pricer.price({ name: 'mlp', ...own(i) }));
+  // attention[s * p + i]: rank i's step s (step-major, as a step runs over the ranks).
+  const attention: PricedShape[] = new Array(p * p);
+  const attentionSeconds = new Float64Array(p * p);
+  for (let i = 0; i < p; i++) {
+    for (let s = 0; s < p; s++) {
+      const step = ringStepShape(chunks, tokens, i, s, p, late) as ComputeShape;
+      step.name = 'attn';
+      const priced = pricer.price(step);
+      attention[s * p + i] = priced;
+      attentionSeconds[s * p + i] = priced.seconds;
+    }
+  }
+  const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
+
+  let eventsPerLayer = p * (p + 3);
+  for (let i = 0; i < p && p > 1; i++) for (let s = 1; s < p; s++) eventsPerLayer += transferEvents(latency[i]!, blockBytes[(i - s + p) % p]!);
+
+  // state: compute streams 0..p-1, then the channel into rank i at p + i.
+  const state = new Float64Array(p > 1 ? 2 * p : p);
+  const seconds = { qkv: Float64Array.from(qkv, (op) => op.seconds), o: Float64Array.from(o, (op) => op.seconds), mlp: Float64Array.from(mlp, (op) => op.seconds), attention: attentionSeconds };
+  const scratch = { received: new Float64Array(p), receiving: new Float64Array(p) };
+  const drains = drainTable(blockBytes, narrowest);
+  const runLayer = (): void => ringKvLayer(p, state, seconds, latency, drains, scratch);
+
+  const addTotals = (totals: RecurrenceTotals, layers: number): void => {
+    for (let i = 0; i < p; i++) {
+      let flops = qkv[i]!.flops + o[i]!.flops + mlp[i]!.flops;
+      let seconds = qkv[i]!.seconds + o[i]!.seconds + mlp[i]!.seconds;
+      let error = qkv[i]!.error + o[i]!.error + mlp[i]!.error;
+      let memory = qkv[i]!.memory + o[i]!.memory + mlp[i]!.memory;
+      for (let s = 0; s < p; s++) {
+        const step = attention[s * p + i]!;
+        flops += step.flops;
+        seconds += step.seconds;
+        error += step.error;
+        memory += step.memory;
+      }
+      totals.compute(i, layers * flops, layers * seconds, layers * error, layers * memory);
+      // Rank i receives every block but its own, from rank i-1.
+      for (let s = 1; s < p; s++) totals.transfer(from(i), i, layers * blockBytes[(i - s + p) % p]!);
+    }
+    totals.compute(0, lmHead.flops, lmHead.seconds, lmHead.error, lmHead.memory);
+  };
+
+  const header = new PlanBuilder(model).build({ strategy: 'ring-kv', context, partition: tokens, kvTokens: [...tokens], lastRank: 0 });
+  return {
+    gpus: p,
+    state,
+    eventsPerLayer,
+    runLayer,
+    close: () => {
+      // lm_head on rank 0 after its last mlp.
+      state[0] = state[0]! + lmHead.seconds;
+      return { ttft: state[0]!, events: 1 };
+    },
+    header,
+    addTotals,
+    collectives: () => [],
+  };
+}
+
+/**
+ * One layer of ringKvRecurrence from `state` (a plain function over typed arrays: it runs a million
+ * times a layer on 1024 GPUs). Each op as the static schedule times it: a compute op starts at the
+ * later of its stream's free time and its dependencies' ends; a transfer leaves at the later of
+ * its channel's free time and its dependencies' ends, waits its latency, then drains.
+ *
+ * A stream's free time is its last op's end, so the ends a step's ops wait for are read from
+ * `state`: qkv's (step 0) and step s-1's attention's. The transfers of step s+1 and the attention
+ * of step s (listed in that order) do not wait for each other, so one pass over the ranks runs both,
+ * keeping rank i-1's stream time from before its step-s attention for rank i's transfer.
+ */
+function ringKvLayer(
+  p: number,
+  state: Float64Array,
+  seconds: { qkv: Float64Array; o: Float64Array; mlp: Float64Array; attention: Float64Array },
+  latency: Float64Array,
+  drains: DrainTable,
+  scratch: { received: Float64Array; receiving: Float64Array },
+): void {
+  const attention = seconds.attention;
+  const { table: drainTable, blockClass, linkClass } = drains;
+  // received[i]: end of the transfer that brought rank i its block of the current step; the
+  // channel into rank i carries only these, so it is also that channel's free time (at step 0,
+  // the previous layer's last receive, as `state` holds it between layers).
+  let received = scratch.received;
+  let receiving = scratch.receiving;
+  received.set(state.subarray(p, 2 * p));
+  // qkv, after the previous layer's mlp (the stream's last op).
+  for (let i = 0; i < p; i++) state[i] = state[i]! + seconds.qkv[i]!;
+  for (let s = 0; s < p; s++) {
+    const next = s + 1;
+    const base = s * p;
+    // Rank i-1's stream (qkv or step s-1's attention) and receive of step s, for rank i's transfer.
+    let senderStream = state[p - 1]!;
+    let senderReceived = received[p - 1]!;
+    for (let i = 0; i < p; i++) {
+      const stream = state[i]!;
+      const got = received[i]!;
+      if (next < p) {
+        // Step s+1's block leaves rank i-1 once it holds it (its qkv, or its receive of step s)
+        // and both ranks finished step s-1, and once the channel is free (after `got`).
+        let ready = stream > senderStream ? stream : senderStream;
+        if (next > 1 && senderReceived > ready) ready = senderReceived;
+        const flowAt = (ready > got ? ready : got) + latency[i]!;
+        // Seconds of the block of rank i - next over the channel into rank i.
+        const drain = drainTable[blockClass[i >= next ? i - next : i - next + p]! + linkClass[i]!]!;
+        receiving[i] = drain < 0 ? flowAt : flowAt + drain;
+      }
+      // Step s's attention, once its block is here (step 0: its own, after qkv).
+      const ready = s === 0 ? stream : got > stream ? got : stream;
+      state[i] = ready + attention[base + i]!;
+      senderStream = stream;
+      senderReceived = got;
+    }
+    if (next < p) {
+      const swap = received;
+      received = receiving;
+      receiving = swap;
+    }
+  }
+  for (let i = 0; i < p; i++) {
+    state[i] = state[i]! + seconds.o[i]!;
+    state[i] = state[i]! + seconds.mlp[i]!;
+  }
+  if (p > 1) state.set(received, p);
+  scratch.received = received;
+  scratch.receiving = receiving;
+}
+
+/**
+ * Drain seconds (bytes / narrowest capacity, -1 for no bytes) of every block over every channel,
+ * tabled by distinct values: a ring has few block sizes and link kinds, and a lookup is cheaper
+ * than the division it stands for (the same division, so the same bits).
+ */
+interface DrainTable {
+  table: Float64Array;
+  /** Row of each block (its class x the link classes), and column of each channel. */
+  blockClass: Int32Array;
+  linkClass: Int32Array;
+}
+
+function drainTable(blockBytes: readonly number[], narrowest: Float64Array): DrainTable {
+  const classes = (values: ArrayLike<number>): { of: Int32Array; distinct: number[] } => {
+    const index = new Map<number, number>();
+    const distinct: number[] = [];
+    const of = new Int32Array(values.length);
+    for (let k = 0; k < values.length; k++) {
+      let c = index.get(values[k]!);
+      if (c === undefined) {
+        c = distinct.length;
+        index.set(values[k]!, c);
+        distinct.push(values[k]!);
+      }
+      of[k] = c;
+    }
+    return { of, distinct };
+  };
+  const blocks = classes(blockBytes);
+  const links = classes(narrowest);
+  const width = links.distinct.length;
+  const table = new Float64Array(blocks.distinct.length * width);
+  blocks.distinct.forEach((bytes, b) => links.distinct.forEach((rate, l) => (table[b * width + l] = bytes === 0 ? -1 : bytes / rate)));
+  return { table, blockClass: blocks.of.map((c) => c * width), linkClass: links.of };
+}
