@@ -118,7 +118,7 @@ function ringKvLayer(
   scratch: { received: Float64Array; receiving: Float64Array },
 ): void {
   const attention = seconds.attention;
-  const { table: drainTable, blockClass, linkClass } = drains;
+  const { table: drainTable, blockClass, linkClass, drainOf } = drains;
   // received[i]: end of the transfer that brought rank i its block of the current step; the
   // channel into rank i carries only these, so it is also that channel's free time (at step 0,
   // the previous layer's last receive, as `state` holds it between layers).
@@ -142,8 +142,9 @@ function ringKvLayer(
         let ready = stream > senderStream ? stream : senderStream;
         if (next > 1 && senderReceived > ready) ready = senderReceived;
         const flowAt = (ready > got ? ready : got) + latency[i]!;
-        // Seconds of the block of rank i - next over the channel into rank i.
-        const drain = drainTable[blockClass[i >= next ? i - next : i - next + p]! + linkClass[i]!]!;
+        // Seconds of the block of rank i - next over the channel into rank i (one per channel when
+        // every block has the same size).
+        const drain = drainOf !== undefined ? drainOf[i]! : drainTable[blockClass[i >= next ? i - next : i - next + p]! + linkClass[i]!]!;
         receiving[i] = drain < 0 ? flowAt : flowAt + drain;
       }
       // Step s's attention, once its block is here (step 0: its own, after qkv).
@@ -177,6 +178,8 @@ interface DrainTable {
   /** Row of each block (its class x the link classes), and column of each channel. */
   blockClass: Int32Array;
   linkClass: Int32Array;
+  /** With blocks of one size: each channel's drain. */
+  drainOf?: Float64Array;
 }
 
 function drainTable(blockBytes: readonly number[], narrowest: Float64Array): DrainTable {
@@ -200,5 +203,7 @@ function drainTable(blockBytes: readonly number[], narrowest: Float64Array): Dra
   const width = links.distinct.length;
   const table = new Float64Array(blocks.distinct.length * width);
   blocks.distinct.forEach((bytes, b) => links.distinct.forEach((rate, l) => (table[b * width + l] = bytes === 0 ? -1 : bytes / rate)));
-  return { table, blockClass: blocks.of.map((c) => c * width), linkClass: links.of };
+  const drains: DrainTable = { table, blockClass: blocks.of.map((c) => c * width), linkClass: links.of };
+  if (blocks.distinct.length === 1) drains.drainOf = Float64Array.from(links.of, (l) => table[l]!);
+  return drains;
 }
