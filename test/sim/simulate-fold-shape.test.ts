@@ -8,6 +8,9 @@ import { opDurations } from '../../sim/hardware/op-durations.js';
 import { emptyLedger } from '../../sim/hardware/shape-durations.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
 import { planOpCount } from '../../sim/plan/build-plan.js';
+import { topologyFabric } from '../../sim/plan/collective-tuner.js';
+import { planRecurrence } from '../../sim/plan/plan-recurrence.js';
+import { ComputePricer } from '../../sim/hardware/compute-pricer.js';
 import { buildResult } from '../../sim/result/result.js';
 import { scenarioRouter } from '../../sim/scenario-router.js';
 import { FOLD_WITHOUT_BUILDING_OPS, simulate, type Scenario } from '../../sim/simulate.js';
@@ -16,22 +19,33 @@ import { presetTopology } from '../../sim/topology/presets.js';
 const root = join(import.meta.dirname, '..', '..');
 const h200Pytorch = gpuProfileFromJson(JSON.parse(readFileSync(join(root, 'calibration', 'profiles', 'h200-pytorch.json'), 'utf8')));
 
-function bigScenario(gpu: GpuSpec): Scenario {
+function bigScenario(gpu: GpuSpec, strategy: 'kvr-e' | 'ring-kv' | 'tsp'): Scenario {
   const topology = presetTopology('switch', { gpus: 64, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
-  return { model: MODEL_PRESETS['llama2-70b']!, gpu, topology, gpus: 64, context: 32768, strategy: 'kvr-e' };
+  return { model: MODEL_PRESETS['llama2-70b']!, gpu, topology, gpus: 64, context: 32768, strategy };
 }
 
-// simulate() folds big plans from a sample of their layers; on a shape-model GPU the band, the
-// memory-bound share and the extrapolation notes come from a ledger of every op's cost, which the
-// fold extrapolates from the sample's last layer. It must match the ledger of the whole plan.
-describe('layer folding on shape-model GPUs', () => {
-  for (const [name, gpu] of [['h100-sxm preset', GPU_PRESETS['h100-sxm']!], ['h200-pytorch profile', h200Pytorch]] as const) {
-    test(`${name}: folded TTFT, band and warnings equal the whole plan's`, () => {
-      const scenario = bigScenario(gpu);
+// simulate() folds big plans from a sample of their layers (kvr-e), or runs them as a layer
+// recurrence (ring-kv, tsp); on a shape-model GPU the band, the memory-bound share and the
+// extrapolation notes come from a ledger of every op's cost, which the fold extrapolates from the
+// sample's last layer and the recurrence sums over its priced shapes. It must match the ledger of
+// the whole plan.
+describe('layer folding and recurrences on shape-model GPUs', () => {
+  for (const [name, gpu, strategy] of [
+    ['h100-sxm preset', GPU_PRESETS['h100-sxm']!, 'kvr-e'],
+    ['h200-pytorch profile', h200Pytorch, 'kvr-e'],
+    ['h100-sxm preset', GPU_PRESETS['h100-sxm']!, 'ring-kv'],
+    ['h200-pytorch profile', h200Pytorch, 'ring-kv'],
+    ['h200-pytorch profile', h200Pytorch, 'tsp'],
+  ] as const) {
+    test(`${name}, ${strategy}: TTFT, band and warnings equal the whole plan's`, () => {
+      const scenario = bigScenario(gpu, strategy);
       expect(gpu.shape).toBeDefined();
-      expect(planOpCount('kvr-e', scenario.model.layers, 64)).toBeGreaterThanOrEqual(FOLD_WITHOUT_BUILDING_OPS);
+      expect(planOpCount(strategy, scenario.model.layers, 64)).toBeGreaterThanOrEqual(FOLD_WITHOUT_BUILDING_OPS);
+      // ring-kv and tsp on a switch run as recurrences (their ring channels share no link).
+      const request = { strategy, model: scenario.model, context: scenario.context, gpus: 64, fabric: topologyFabric(scenario.topology, 64) };
+      expect(planRecurrence(request, scenarioRouter(scenario), new ComputePricer(scenario.model, gpu, 'flash')) !== undefined).toBe(strategy !== 'kvr-e');
       const folded = simulate(scenario);
-      // Folded: its whole plan is built only when read (a getter), not by simulate.
+      // Folded or recurrent: its whole plan is built only when read (a getter), not by simulate.
       expect(typeof Object.getOwnPropertyDescriptor(folded, 'plan')?.get).toBe('function');
       // The whole plan (built on first read of .plan), costed with a ledger, as an unfolded simulate does.
       const ledger = emptyLedger();

@@ -40,11 +40,15 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
   // attention[s * p + i]: rank i's step s (step-major, as a step runs over the ranks).
   const attention: PricedShape[] = new Array(p * p);
   const attentionSeconds = new Float64Array(p * p);
+  let last: { step: ComputeShape; priced: PricedShape } | undefined;
   for (let i = 0; i < p; i++) {
     for (let s = 0; s < p; s++) {
       const step = ringStepShape(chunks, tokens, i, s, p, late) as ComputeShape;
       step.name = 'attn';
-      const priced = pricer.price(step);
+      // A rank's steps mostly repeat the step before (every j < i alike, then every j > i).
+      const same = last !== undefined && last.step.tokens === step.tokens && last.step.prefix === step.prefix && last.step.keys === step.keys && last.step.causal === step.causal && last.step.merge === step.merge;
+      const priced = same ? last!.priced : pricer.price(step);
+      last = { step, priced };
       attention[s * p + i] = priced;
       attentionSeconds[s * p + i] = priced.seconds;
     }
