@@ -40,15 +40,17 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
   // attention[s * p + i]: rank i's step s (step-major, as a step runs over the ranks).
   const attention: PricedShape[] = new Array(p * p);
   const attentionSeconds = new Float64Array(p * p);
-  let last: { step: ComputeShape; priced: PricedShape } | undefined;
+  let lastStep: ComputeShape | undefined;
+  let lastPriced: PricedShape | undefined;
   for (let i = 0; i < p; i++) {
     for (let s = 0; s < p; s++) {
       const step = ringStepShape(chunks, tokens, i, s, p, late) as ComputeShape;
       step.name = 'attn';
       // A rank's steps mostly repeat the step before (every j < i alike, then every j > i).
-      const same = last !== undefined && last.step.tokens === step.tokens && last.step.prefix === step.prefix && last.step.keys === step.keys && last.step.causal === step.causal && last.step.merge === step.merge;
-      const priced = same ? last!.priced : pricer.price(step);
-      last = { step, priced };
+      const same = lastStep !== undefined && lastStep.tokens === step.tokens && lastStep.prefix === step.prefix && lastStep.keys === step.keys && lastStep.causal === step.causal && lastStep.merge === step.merge;
+      const priced = same ? lastPriced! : pricer.price(step);
+      lastStep = step;
+      lastPriced = priced;
       attention[s * p + i] = priced;
       attentionSeconds[s * p + i] = priced.seconds;
     }
@@ -137,25 +139,37 @@ function ringKvLayer(
     // Rank i-1's stream (qkv or step s-1's attention) and receive of step s, for rank i's transfer.
     let senderStream = state[p - 1]!;
     let senderReceived = received[p - 1]!;
-    for (let i = 0; i < p; i++) {
-      const stream = state[i]!;
-      const got = received[i]!;
-      if (next < p) {
-        // Step s+1's block leaves rank i-1 once it holds it (its qkv, or its receive of step s)
-        // and both ranks finished step s-1, and once the channel is free (after `got`).
+    if (next > 1 && next < p && drainOf !== undefined) {
+      // A middle step with blocks of one size (most of the work): the loop below without its branches.
+      for (let i = 0; i < p; i++) {
+        const stream = state[i]!;
+        const got = received[i]!;
         let ready = stream > senderStream ? stream : senderStream;
-        if (next > 1 && senderReceived > ready) ready = senderReceived;
-        const flowAt = (ready > got ? ready : got) + latency[i]!;
-        // Seconds of the block of rank i - next over the channel into rank i (one per channel when
-        // every block has the same size).
-        const drain = drainOf !== undefined ? drainOf[i]! : drainTable[blockClass[i >= next ? i - next : i - next + p]! + linkClass[i]!]!;
-        receiving[i] = drain < 0 ? flowAt : flowAt + drain;
+        if (senderReceived > ready) ready = senderReceived;
+        receiving[i] = (ready > got ? ready : got) + latency[i]! + drainOf[i]!;
+        state[i] = (got > stream ? got : stream) + attention[base + i]!;
+        senderStream = stream;
+        senderReceived = got;
       }
-      // Step s's attention, once its block is here (step 0: its own, after qkv).
-      const ready = s === 0 ? stream : got > stream ? got : stream;
-      state[i] = ready + attention[base + i]!;
-      senderStream = stream;
-      senderReceived = got;
+    } else {
+      for (let i = 0; i < p; i++) {
+        const stream = state[i]!;
+        const got = received[i]!;
+        if (next < p) {
+          // Step s+1's block leaves rank i-1 once it holds it (its qkv, or its receive of step s)
+          // and both ranks finished step s-1, and once the channel is free (after `got`).
+          let ready = stream > senderStream ? stream : senderStream;
+          if (next > 1 && senderReceived > ready) ready = senderReceived;
+          const flowAt = (ready > got ? ready : got) + latency[i]!;
+          // Seconds of the block of rank i - next over the channel into rank i.
+          receiving[i] = flowAt + drainTable[blockClass[i >= next ? i - next : i - next + p]! + linkClass[i]!]!;
+        }
+        // Step s's attention, once its block is here (step 0: its own, after qkv).
+        const ready = s === 0 ? stream : got > stream ? got : stream;
+        state[i] = ready + attention[base + i]!;
+        senderStream = stream;
+        senderReceived = got;
+      }
     }
     if (next < p) {
       const swap = received;
@@ -173,7 +187,8 @@ function ringKvLayer(
 }
 
 /**
- * Drain seconds (bytes / narrowest capacity, -1 for no bytes) of every block over every channel,
+ * Drain seconds (bytes / narrowest capacity; 0 for no bytes, as the static schedule adds none) of
+ * every block over every channel,
  * tabled by distinct values: a ring has few block sizes and link kinds, and a lookup is cheaper
  * than the division it stands for (the same division, so the same bits).
  */
@@ -206,7 +221,7 @@ function drainTable(blockBytes: readonly number[], narrowest: Float64Array): Dra
   const links = classes(narrowest);
   const width = links.distinct.length;
   const table = new Float64Array(blocks.distinct.length * width);
-  blocks.distinct.forEach((bytes, b) => links.distinct.forEach((rate, l) => (table[b * width + l] = bytes === 0 ? -1 : bytes / rate)));
+  blocks.distinct.forEach((bytes, b) => links.distinct.forEach((rate, l) => (table[b * width + l] = bytes === 0 ? 0 : bytes / rate)));
   const drains: DrainTable = { table, blockClass: blocks.of.map((c) => c * width), linkClass: links.of };
   if (blocks.distinct.length === 1) drains.drainOf = Float64Array.from(links.of, (l) => table[l]!);
   return drains;
