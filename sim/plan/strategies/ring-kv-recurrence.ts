@@ -37,22 +37,26 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
   const qkv = tokens.map((_, i) => pricer.price({ name: 'qkv', ...own(i) }));
   const o = tokens.map((_, i) => pricer.price({ name: 'o', ...own(i) }));
   const mlp = tokens.map((_, i) => pricer.price({ name: 'mlp', ...own(i) }));
-  // attention[s * p + i]: rank i's step s (step-major, as a step runs over the ranks).
-  const attention: PricedShape[] = new Array(p * p);
+  // attentionSeconds[s * p + i]: rank i's step s (step-major, as a step runs over the ranks); and
+  // each rank's attention of a layer summed (FLOPs, seconds, band shares) for the totals.
   const attentionSeconds = new Float64Array(p * p);
+  const attentionSum = { flops: new Float64Array(p), seconds: new Float64Array(p), error: new Float64Array(p), memory: new Float64Array(p) };
   let lastStep: ComputeShape | undefined;
   let lastPriced: PricedShape | undefined;
-  for (let i = 0; i < p; i++) {
-    for (let s = 0; s < p; s++) {
+  for (let s = 0; s < p; s++) {
+    for (let i = 0; i < p; i++) {
       const step = ringStepShape(chunks, tokens, i, s, p, late) as ComputeShape;
       step.name = 'attn';
-      // A rank's steps mostly repeat the step before (every j < i alike, then every j > i).
+      // A step's ranks mostly repeat the rank before (every j < i alike, then every j > i).
       const same = lastStep !== undefined && lastStep.tokens === step.tokens && lastStep.prefix === step.prefix && lastStep.keys === step.keys && lastStep.causal === step.causal && lastStep.merge === step.merge;
       const priced = same ? lastPriced! : pricer.price(step);
       lastStep = step;
       lastPriced = priced;
-      attention[s * p + i] = priced;
       attentionSeconds[s * p + i] = priced.seconds;
+      attentionSum.flops[i]! += priced.flops;
+      attentionSum.seconds[i]! += priced.seconds;
+      attentionSum.error[i]! += priced.error;
+      attentionSum.memory[i]! += priced.memory;
     }
   }
   const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
@@ -69,17 +73,10 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
 
   const addTotals = (totals: RecurrenceTotals, layers: number): void => {
     for (let i = 0; i < p; i++) {
-      let flops = qkv[i]!.flops + o[i]!.flops + mlp[i]!.flops;
-      let seconds = qkv[i]!.seconds + o[i]!.seconds + mlp[i]!.seconds;
-      let error = qkv[i]!.error + o[i]!.error + mlp[i]!.error;
-      let memory = qkv[i]!.memory + o[i]!.memory + mlp[i]!.memory;
-      for (let s = 0; s < p; s++) {
-        const step = attention[s * p + i]!;
-        flops += step.flops;
-        seconds += step.seconds;
-        error += step.error;
-        memory += step.memory;
-      }
+      const flops = qkv[i]!.flops + attentionSum.flops[i]! + o[i]!.flops + mlp[i]!.flops;
+      const seconds = qkv[i]!.seconds + attentionSum.seconds[i]! + o[i]!.seconds + mlp[i]!.seconds;
+      const error = qkv[i]!.error + attentionSum.error[i]! + o[i]!.error + mlp[i]!.error;
+      const memory = qkv[i]!.memory + attentionSum.memory[i]! + o[i]!.memory + mlp[i]!.memory;
       totals.compute(i, layers * flops, layers * seconds, layers * error, layers * memory);
       // Rank i receives every block but its own, from rank i-1.
       for (let s = 1; s < p; s++) totals.transfer(from(i), i, layers * blockBytes[(i - s + p) % p]!);
