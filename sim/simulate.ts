@@ -260,8 +260,9 @@ function recurrenceSimulation(scenario: Scenario, request: PlanRequest, router: 
   const recurrence = planRecurrence(request, router, pricer);
   if (recurrence === undefined) return undefined;
   const run = runRecurrence(recurrence, scenario.model.layers);
+  if (run === undefined) return undefined;
   const { result, ledger } = buildRecurrenceResult(recurrence, run, pricer.notes, scenario.gpu, scenario.topology, origin, attention, router);
-  addRingChoice(scenario, result, router, 1);
+  addRingChoice(scenario, result, router, recurrence.header.tp ?? 1);
   if (scenario.gpu.shape !== undefined) addShapeLedger(scenario.gpu, result, ledger);
   return lazilyWhole(scenario, request, router, attention, result);
 }

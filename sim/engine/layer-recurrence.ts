@@ -25,8 +25,11 @@ export interface LayerRecurrence {
   readonly state: Float64Array;
   /** Events the event engine handles per layer (the same every layer). */
   readonly eventsPerLayer: number;
-  /** Runs one layer from `state`. */
-  runLayer(): void;
+  /**
+   * Runs one layer from `state`; false when the layer breaks an assumption the recurrence rests on
+   * (the run is then not the engine's, and the caller runs the plan another way).
+   */
+  runLayer(): boolean | void;
   /**
    * Runs the ops after the last layer (lm_head) from `state`: the first token's time and the
    * events they count.
@@ -50,9 +53,10 @@ const PERIOD_TOLERANCE = 1e-12;
 
 /**
  * Runs `layers` layers of a recurrence and its closing ops; `periodic: false` runs every layer
- * (the engine's times bit for bit; the shortcut agrees to rounding).
+ * (the engine's times bit for bit; the shortcut agrees to rounding). Undefined when a layer broke
+ * the recurrence's assumptions.
  */
-export function runRecurrence(recurrence: LayerRecurrence, layers: number, options: { periodic?: boolean } = {}): RecurrenceRun {
+export function runRecurrence(recurrence: LayerRecurrence, layers: number, options: { periodic?: boolean } = {}): RecurrenceRun | undefined {
   const periodic = options.periodic ?? true;
   const state = recurrence.state;
   const before = new Float64Array(state.length);
@@ -60,7 +64,7 @@ export function runRecurrence(recurrence: LayerRecurrence, layers: number, optio
   let layersRun = 0;
   for (let layer = 0; layer < layers; layer++) {
     before.set(state);
-    recurrence.runLayer();
+    if (recurrence.runLayer() === false) return undefined;
     layersRun += 1;
     const delta = uniformShift(before, state);
     if (periodic && delta !== undefined && close(delta, lastDelta, state[0]!)) {

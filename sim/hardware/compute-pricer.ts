@@ -5,8 +5,6 @@ import type { GpuSpec } from './gpu-spec.js';
 import { opSeconds } from './op-durations.js';
 import { emptyLedger, shapeOpSeconds, type ShapeCostLedger } from './shape-durations.js';
 
-const NAME_INDEX: Record<ComputeShape['name'], number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
-
 /** A compute shape's cost: what opDurations gives an op of that shape, its FLOPs and its band shares. */
 export interface PricedShape {
   seconds: number;
@@ -20,13 +18,13 @@ export interface PricedShape {
  * Prices compute shapes once each, for costing many ops of few shapes without an op object each
  * (the layer recurrences: ring-kv on 1024 GPUs has a million attention steps a layer, of three
  * shapes). Same seconds as opDurations (opSeconds takes its route), same FLOPs as the plan builder.
- * Shapes without a shard or MoE work only.
+ * Dense shapes only (a tensor-parallel shard of heads and FFN columns, but no MoE work or sequence shard).
  */
 export class ComputePricer {
   /** Extrapolation notes of every shape priced (a shape-model GPU's). */
   readonly notes: ShapeCostLedger['notes'] = new Set();
-  /** By name/causal/merge (kindIndex), then tokens, then prefix x 2^26 + keys (exact below 2^26 tokens each). */
-  private readonly byKind: Map<number, Map<number, PricedShape>>[] = [];
+  /** By name, causal, merge and shard; then tokens; then prefix x 2^26 + keys (exact below 2^26 tokens each). */
+  private readonly byKind = new Map<string, Map<number, Map<number, PricedShape>>>();
 
   constructor(
     private readonly model: ModelSpec,
@@ -35,10 +33,15 @@ export class ComputePricer {
   ) {}
 
   price(shape: ComputeShape): PricedShape {
-    const { name, tokens, prefix, keys, causal } = shape;
+    const { name, tokens, prefix, keys, causal, shard } = shape;
     const merge = shape.merge === true;
-    const kind = NAME_INDEX[name] * 4 + (causal ? 2 : 0) + (merge ? 1 : 0);
-    const byTokens = (this.byKind[kind] ??= new Map());
+    if (shape.moe !== undefined || shard?.expert_ffn !== undefined || shard?.seq_tokens !== undefined) throw new Error('ComputePricer prices dense shapes (no MoE work or sequence shard)');
+    const kind = `${name}/${causal ? 1 : 0}/${merge ? 1 : 0}/${shard === undefined ? '' : `${shard.heads}/${shard.kv_heads}/${shard.ffn}`}`;
+    let byTokens = this.byKind.get(kind);
+    if (byTokens === undefined) {
+      byTokens = new Map();
+      this.byKind.set(kind, byTokens);
+    }
     let byRest = byTokens.get(tokens);
     if (byRest === undefined) {
       byRest = new Map();
@@ -48,7 +51,7 @@ export class ComputePricer {
     const key = prefix < 2 ** 26 && keys < 2 ** 26 ? prefix * 2 ** 26 + keys : undefined;
     let priced = key === undefined ? undefined : byRest.get(key);
     if (priced === undefined) {
-      const op: ComputeShape = merge ? { name, tokens, prefix, keys, causal, merge } : { name, tokens, prefix, keys, causal };
+      const op: ComputeShape = { name, tokens, prefix, keys, causal, ...(merge ? { merge } : {}), ...(shard === undefined ? {} : { shard: { heads: shard.heads, kv_heads: shard.kv_heads, ffn: shard.ffn } }) };
       if (this.gpu.shape !== undefined) {
         const own = { ...emptyLedger(), notes: this.notes };
         priced = { seconds: shapeOpSeconds(this.model, op, this.gpu.shape, this.attention, own), flops: computeOpFlops(this.model, op), error: own.error_seconds, memory: own.memory_seconds };

@@ -6,6 +6,7 @@ import { collectiveSetup, type PlanRequest } from './build-plan.js';
 import { evenPartition } from './partition.js';
 import type { Plan, StrategyName } from './plan.js';
 import { ringKvRecurrence } from './strategies/ring-kv-recurrence.js';
+import { ringKvTpRecurrence } from './strategies/ring-kv-tp-recurrence.js';
 import { tspRecurrence } from './strategies/tsp-recurrence.js';
 
 /** Where a recurrence adds what its ops do: a rank's compute (FLOPs, seconds, band shares) and bytes sent. */
@@ -24,20 +25,24 @@ export interface PlanRecurrence extends LayerRecurrence {
   collectives(layers: number): CollectiveUse[];
 }
 
-/** Strategies that have a recurrence (ring-kv without tensor parallelism, tsp, tsp-causal). */
+/** Strategies that have a recurrence (ring-kv, with or without tensor parallelism; tsp, tsp-causal). */
 export const RECURRENCE_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tsp', 'tsp-causal'];
 
 /**
  * The plan of a request as a layer recurrence, or undefined when it has none: another strategy,
- * tensor parallelism, a MoE model (its layers' FFNs differ), a collective that is not a ring, or
+ * a MoE model (its layers' FFNs differ), a collective that is not a ring, or
  * channels that share a link (the recurrence holds on dedicated links only).
  */
 export function planRecurrence(request: PlanRequest, router: Router, pricer: ComputePricer): PlanRecurrence | undefined {
   const { strategy, model, context, gpus } = request;
   if (model.moe !== undefined) return undefined;
   switch (strategy) {
-    case 'ring-kv':
-      return (request.tp ?? 1) === 1 ? ringKvRecurrence(model, context, gpus, router, pricer) : undefined;
+    case 'ring-kv': {
+      const t = request.tp ?? 1;
+      if (t === 1) return ringKvRecurrence(model, context, gpus, router, pricer);
+      const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
+      return ringKvTpRecurrence(model, context, gpus, t, collective, collectiveSetup(request), router, pricer);
+    }
     case 'tsp':
     case 'tsp-causal': {
       const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');

@@ -1,0 +1,309 @@
+import { compilePlan, executeProgram } from '../../engine/engine.js';
+import { transferEvents } from '../../engine/layer-recurrence.js';
+import type { ComputePricer, PricedShape } from '../../hardware/compute-pricer.js';
+import type { ModelSpec } from '../../model/model-spec.js';
+import type { CollectiveUse } from '../../result/result.js';
+import type { Router } from '../../topology/routing.js';
+import type { ComputeShape } from '../../work/compute-op.js';
+import { opSchedule, scheduleTokens } from '../collectives.js';
+import type { CollectiveAlgorithm, CollectiveOp, Plan } from '../plan.js';
+import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
+import { opShard, tensorShards } from '../tensor-shard.js';
+import { rowBlocks } from './kvr-tp.js';
+import { ringStepShape, zigZag } from './ring-kv.js';
+
+/**
+ * ring-kv with tensor parallelism (`--tp t`: g = p/t ring positions of t GPUs, Yang et al.'s layout
+ * for Llama 3 405B) as a layer recurrence (sim/engine/layer-recurrence.ts), without building its
+ * plan. The ring part is ring-kv's recurrence run on t rings side by side (rank (k, j) receives
+ * from (k-1, j)). Each position's all-reduces (after o and after mlp, one per zig-zag chunk) are
+ * timed by one representative engine run per kind of position, shifted to when they start.
+ *
+ * Why the shift is the engine's answer (to rounding): a position's all-reduces start together,
+ * once all its members' ops they wait for are done (time T); if every queue they use is free by T
+ * (checked each time: the position's previous all-reduces ended by then) and no other transfer
+ * ever uses their links (checked once: the ring's channels share no link with each other or with
+ * any all-reduce), nothing but T distinguishes one run of them from the representative one started
+ * at 0, and each member has its share at T + its offset. Positions whose members' routes have the
+ * same latencies, capacities and link sharing, and whose rows are the same sizes, share one
+ * representative run (every node of a uniform cluster).
+ *
+ * Undefined when the ring's channels share a link with each other or with an all-reduce, two
+ * positions' all-reduces share a link, or the topology has background traffic or noise. runLayer returns false when an all-reduce would start
+ * before its position's previous one ended (simulate then runs the plan another way).
+ */
+export function ringKvTpRecurrence(
+  model: ModelSpec,
+  context: number,
+  p: number,
+  t: number,
+  algorithm: CollectiveAlgorithm | 'auto',
+  setup: CollectiveSetup,
+  router: Router,
+  pricer: ComputePricer,
+): PlanRecurrence | undefined {
+  if (router.backgroundFlows().length > 0 || router.noisyResources().length > 0) return undefined;
+  const g = p / t;
+  const { chunks, starts, tokens, blocks, late } = zigZag(context, g);
+  const shards = tensorShards(model, t);
+  const shapes = shards.map((shard) => opShard(shard));
+  const rank = (k: number, j: number): number => k * t + j;
+  const builder = new PlanBuilder(model, setup);
+
+  // The all-reduces of each position (built as the plan builds them), and every pair they use.
+  const reduceBlocks = Array.from({ length: g }, (_, k) => [rowBlocks(chunks[k]!, starts[k]!, t), rowBlocks(chunks[late(k)]!, starts[late(k)]!, t)]);
+  const reduces: CollectiveOp[][] = [];
+  for (let k = 0; k < g; k++) {
+    const ranks = shards.map((_, j) => rank(k, j));
+    reduces.push(reduceBlocks[k]!.map((rows) => builder.ops[builder.collective('allreduce', algorithm, 0, ranks, rows, 'together', [])] as CollectiveOp));
+  }
+
+  // Links: ring channel (k-1, j) -> (k, j) into each rank; none may share a link with another
+  // channel or with an all-reduce's pairs (those may share among themselves: the engine runs them).
+  // Nor may two positions' all-reduces share a link (they may run at the same time).
+  const capacities = router.capacities();
+  const reduceUse = new Uint8Array(capacities.length);
+  const reducePosition = new Int32Array(capacities.length).fill(-1);
+  for (let k = 0; k < g; k++) {
+    for (const op of reduces[k]!) {
+      const schedule = opSchedule(op);
+      for (let x = 0; x < schedule.count; x++) {
+        for (const r of router.route(op.ranks[schedule.src[x]!]!, op.ranks[schedule.dst[x]!]!).resources) {
+          if (reducePosition[r]! >= 0 && reducePosition[r] !== k) return undefined;
+          reducePosition[r] = k;
+          reduceUse[r] = 1;
+        }
+      }
+    }
+  }
+  const ringUse = new Uint8Array(capacities.length);
+  const latency = new Float64Array(p);
+  const narrowest = new Float64Array(p);
+  for (let r = 0; r < p && g > 1; r++) {
+    const route = router.route((r - t + p) % p, r);
+    let rate = Infinity;
+    for (const resource of route.resources) {
+      if (ringUse[resource] || reduceUse[resource]) return undefined;
+      ringUse[resource] = 1;
+      rate = Math.min(rate, capacities[resource]!);
+    }
+    latency[r] = route.latency_s;
+    narrowest[r] = rate;
+  }
+
+  // Compute ops: rank (k, j) works on position k's tokens with shard j.
+  const own = (k: number, j: number): ComputeShape => ({ name: 'qkv', tokens: tokens[k]!, prefix: 0, keys: tokens[k]!, causal: true, shard: shapes[j]! });
+  const price = (name: ComputeShape['name'], r: number): PricedShape => pricer.price({ ...own(Math.floor(r / t), r % t), name });
+  const qkv = Array.from({ length: p }, (_, r) => price('qkv', r));
+  const o = Array.from({ length: p }, (_, r) => price('o', r));
+  const mlp = Array.from({ length: p }, (_, r) => price('mlp', r));
+  const attentionSeconds = new Float64Array(g * p);
+  const attentionSum = { flops: new Float64Array(p), seconds: new Float64Array(p), error: new Float64Array(p), memory: new Float64Array(p) };
+  for (let s = 0; s < g; s++) {
+    for (let r = 0; r < p; r++) {
+      const step = ringStepShape(chunks, tokens, Math.floor(r / t), s, g, late, shapes[r % t]!) as ComputeShape;
+      step.name = 'attn';
+      const priced = pricer.price(step);
+      attentionSeconds[s * p + r] = priced.seconds;
+      attentionSum.flops[r]! += priced.flops;
+      attentionSum.seconds[r]! += priced.seconds;
+      attentionSum.error[r]! += priced.error;
+      attentionSum.memory[r]! += priced.memory;
+    }
+  }
+  const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
+  // Ring bytes: rank (k, j) receives position owner's block, K,V of shard j's KV heads.
+  const blockBytes = (owner: number, j: number): number => {
+    let n = 0;
+    for (const [a, b] of blocks[owner]!) n += b - a;
+    return n * builder.bytesPerToken({ kvHeads: shards[j]!.kv_heads });
+  };
+  const ringBytes = new Float64Array(g * t);
+  for (let owner = 0; owner < g; owner++) for (let j = 0; j < t; j++) ringBytes[owner * t + j] = blockBytes(owner, j);
+
+  // One representative run of each kind of position's all-reduce pair.
+  const representative = representativeReduces(reduces, router, p);
+  const reducesPerLayer = model.block === 'sequential' ? 2 : 1;
+
+  let eventsPerLayer = p * (g + 3);
+  for (let r = 0; r < p && g > 1; r++) {
+    for (let s = 1; s < g; s++) eventsPerLayer += transferEvents(latency[r]!, ringBytes[((Math.floor(r / t) - s + g) % g) * t + (r % t)]!);
+  }
+  for (let k = 0; k < g; k++) eventsPerLayer += reducesPerLayer * representative[k]!.events;
+
+  // state: compute streams 0..p-1; ring channels into each rank at p + r; each member's share of
+  // its position's last all-reduce at 2p + r; each position's last all-reduce end at 3p + k.
+  const state = new Float64Array(3 * p + g);
+  const received = new Float64Array(p);
+  const receiving = new Float64Array(p);
+  /** The all-reduces of every position once its members' `ready` ops are done; false if one overlaps its previous. */
+  const reduce = (): boolean => {
+    for (let k = 0; k < g; k++) {
+      let start = 0;
+      for (let j = 0; j < t; j++) start = Math.max(start, state[rank(k, j)]!);
+      if (state[3 * p + k]! > start) return false;
+      const run = representative[k]!;
+      for (let j = 0; j < t; j++) state[2 * p + rank(k, j)] = start + run.memberDone[j]!;
+      state[3 * p + k] = start + run.end;
+    }
+    return true;
+  };
+  const runLayer = (): boolean => {
+    // qkv after the previous layer's mlp and its all-reduce share.
+    for (let r = 0; r < p; r++) {
+      const ready = state[2 * p + r]! > state[r]! ? state[2 * p + r]! : state[r]!;
+      state[r] = ready + qkv[r]!.seconds;
+    }
+    received.set(state.subarray(p, 2 * p));
+    for (let s = 0; s < g; s++) {
+      const next = s + 1;
+      if (next < g) {
+        for (let r = 0; r < p; r++) {
+          const f = r >= t ? r - t : r - t + p;
+          // The sender holds the block (its qkv, or its receive of step s) and both finished step s-1.
+          let ready = state[f]! > state[r]! ? state[f]! : state[r]!;
+          if (next > 1 && received[f]! > ready) ready = received[f]!;
+          const free = received[r]!;
+          const flowAt = (ready > free ? ready : free) + latency[r]!;
+          const k = Math.floor(r / t);
+          const bytes = ringBytes[(k >= next ? k - next : k - next + g) * t + (r % t)]!;
+          receiving[r] = bytes === 0 ? flowAt : flowAt + bytes / narrowest[r]!;
+        }
+      }
+      for (let r = 0; r < p; r++) {
+        const ready = s === 0 ? state[r]! : received[r]! > state[r]! ? received[r]! : state[r]!;
+        state[r] = ready + attentionSeconds[s * p + r]!;
+      }
+      if (next < g) received.set(receiving);
+    }
+    state.set(received, p);
+    for (let r = 0; r < p; r++) state[r] = state[r]! + o[r]!.seconds;
+    if (reducesPerLayer === 2) {
+      if (!reduce()) return false;
+      for (let r = 0; r < p; r++) {
+        const ready = state[2 * p + r]! > state[r]! ? state[2 * p + r]! : state[r]!;
+        state[r] = ready + mlp[r]!.seconds;
+      }
+    } else {
+      for (let r = 0; r < p; r++) state[r] = state[r]! + mlp[r]!.seconds;
+    }
+    return reduce();
+  };
+
+  const addTotals = (totals: RecurrenceTotals, layers: number): void => {
+    for (let r = 0; r < p; r++) {
+      const flops = qkv[r]!.flops + attentionSum.flops[r]! + o[r]!.flops + mlp[r]!.flops;
+      const seconds = qkv[r]!.seconds + attentionSum.seconds[r]! + o[r]!.seconds + mlp[r]!.seconds;
+      const error = qkv[r]!.error + attentionSum.error[r]! + o[r]!.error + mlp[r]!.error;
+      const memory = qkv[r]!.memory + attentionSum.memory[r]! + o[r]!.memory + mlp[r]!.memory;
+      totals.compute(r, layers * flops, layers * seconds, layers * error, layers * memory);
+      const k = Math.floor(r / t);
+      for (let s = 1; s < g; s++) totals.transfer((r - t + p) % p, r, layers * ringBytes[((k - s + g) % g) * t + (r % t)]!);
+    }
+    for (const pair of reduces) {
+      for (const op of pair) {
+        const schedule = opSchedule(op);
+        const tokens = scheduleTokens(schedule, op.blocks);
+        for (let x = 0; x < schedule.count; x++) totals.transfer(op.ranks[schedule.src[x]!]!, op.ranks[schedule.dst[x]!]!, layers * reducesPerLayer * tokens[x]! * op.bytes_per_token);
+      }
+    }
+    totals.compute(0, lmHead.flops, lmHead.seconds, lmHead.error, lmHead.memory);
+  };
+
+  const perRank = Array.from({ length: p }, (_, r) => tokens[Math.floor(r / t)]!);
+  const header: Plan = new PlanBuilder(model).build({ strategy: 'ring-kv', context, partition: perRank, kvTokens: [...perRank], lastRank: 0, tp: t, collective: algorithm });
+  return {
+    gpus: p,
+    state,
+    eventsPerLayer,
+    runLayer,
+    close: () => {
+      // lm_head on rank 0 after its last mlp and its share of the all-reduce.
+      const ready = state[2 * p]! > state[0]! ? state[2 * p]! : state[0]!;
+      state[0] = ready + lmHead.seconds;
+      return { ttft: state[0]!, events: 1 };
+    },
+    header,
+    addTotals,
+    collectives: (layers) => {
+      const uses = new Map<string, CollectiveUse>();
+      for (const pair of reduces) {
+        for (const op of pair) {
+          const use: CollectiveUse = { name: 'allreduce', algorithm: op.algorithm, protocol: op.protocol ?? 'none', channels: op.channels ?? 1, count: 0 };
+          const key = `${use.algorithm}/${use.protocol}/${use.channels}`;
+          if (!uses.has(key)) uses.set(key, use);
+          uses.get(key)!.count += layers * reducesPerLayer;
+        }
+      }
+      return [...uses.values()];
+    },
+  };
+}
+
+/** A position's all-reduce pair run alone from time 0: each member's share, the last transfer's end, the events. */
+interface ReduceRun {
+  memberDone: Float64Array;
+  end: number;
+  events: number;
+}
+
+/**
+ * The representative run of each position's all-reduces (reduces[k]: its pair), one engine run per
+ * kind: positions whose pairs have the same schedules, sizes, and member routes (latencies,
+ * capacities, and which pairs share which links) behave alike.
+ */
+function representativeReduces(reduces: CollectiveOp[][], router: Router, p: number): ReduceRun[] {
+  const capacities = router.capacities();
+  const runs = new Map<string, ReduceRun>();
+  const of = reduces.map((pair) => {
+    const ranks = pair[0]!.ranks;
+    // The kind: each op's fields but its ranks, and each member pair's route with its links
+    // renumbered in order of first use.
+    const seen = new Map<number, number>();
+    let key = JSON.stringify(pair.map((op) => ({ ...op, ranks: undefined, blocks: op.blocks.map(([a, b]) => b - a), id: undefined, deps: undefined })));
+    for (const src of ranks) {
+      for (const dst of ranks) {
+        if (src === dst) continue;
+        const route = router.route(src, dst);
+        key += `|${route.latency_s}`;
+        for (const resource of route.resources) {
+          if (!seen.has(resource)) seen.set(resource, seen.size);
+          key += `,${seen.get(resource)}:${capacities[resource]}`;
+        }
+      }
+    }
+    let run = runs.get(key);
+    if (run === undefined) {
+      run = runReducePair(pair, router, p);
+      runs.set(key, run);
+    }
+    return run;
+  });
+  return of;
+}
+
+/**
+ * The engine's run of a pair of all-reduces over `ranks` that start together at 0: a plan of one
+ * zero-time op per member, the two all-reduces after them, and one zero-time op per member after
+ * its share (whose start is that share's time).
+ */
+function runReducePair(pair: CollectiveOp[], router: Router, p: number): ReduceRun {
+  const ranks = pair[0]!.ranks;
+  const t = ranks.length;
+  const ops: Plan['ops'] = [];
+  const shape = { layer: 0, tokens: 1, prefix: 0, keys: 1, causal: true, flops: 0 };
+  ranks.forEach((rank, j) => ops.push({ id: j, kind: 'compute', name: 'o', rank, ...shape, deps: [] }));
+  const before = ranks.map((_, j) => j);
+  pair.forEach((op, c) => ops.push({ ...op, id: t + c, deps: before }));
+  ranks.forEach((rank, j) => ops.push({ id: t + 2 + j, kind: 'compute', name: 'mlp', rank, ...shape, deps: [t, t + 1] }));
+  const model = { layers: 1 } as Plan['model'];
+  const plan = { schema: 'kvr-plan@1', strategy: 'ring-kv', model, context: 1, gpus: p, partition: [], kv_tokens: [], last_rank: 0, ops } as unknown as Plan;
+  const program = compilePlan(plan, router);
+  const run = executeProgram(program, new Float64Array(ops.length));
+  const memberDone = Float64Array.from(ranks, (_, j) => run.start[run.indexOf[t + 2 + j]!]!);
+  let end = 0;
+  for (let i = 0; i < program.count; i++) if (program.isTransfer[i] && run.end[i]! > end) end = run.end[i]!;
+  // Events of the all-reduces only (each zero-time op counts one).
+  return { memberDone, end, events: run.events - 2 * t };
+}
