@@ -179,25 +179,38 @@ export function kvTransfers(plan: Plan, holdings: KvHoldings, needed: readonly R
   const m = plan.model;
   const perTokenHead = kvBytesPerTokenHead(m);
   const p = needed.length;
-  const served: Rect[][] = Array.from({ length: p }, () => []);
-  for (const { rank, rect } of holdings.primary) served[rank]!.push(rect);
+  // Each source's served rectangles and each rank's held ones as flat arrays (t0, t1, h0, h1 in a
+  // row; CSR by rank): p^2 pairs read them, a million on 1024 GPUs.
+  const flatten = (byRank: Rect[][]): { offset: Int32Array; rects: Float64Array } => {
+    const offset = new Int32Array(byRank.length + 1);
+    byRank.forEach((rects, r) => (offset[r + 1] = offset[r]! + rects.length));
+    const rects = new Float64Array(4 * offset[byRank.length]!);
+    byRank.flat().forEach((rect, k) => rects.set([rect.t0, rect.t1, rect.h0, rect.h1], 4 * k));
+    return { offset, rects };
+  };
+  const servedByRank: Rect[][] = Array.from({ length: p }, () => []);
+  for (const { rank, rect } of holdings.primary) servedByRank[rank]!.push(rect);
+  const served = flatten(servedByRank);
+  const held = flatten(holdings.held);
 
   /** What src must send dst: each of src's slices, within dst's want, less what dst holds. */
   const pairBytes = (src: number, dst: number): number => {
     const want = needed[dst]!;
     let bytes = 0;
-    for (const rect of served[src]!) {
-      const t0 = Math.max(want.t0, rect.t0);
-      const t1 = Math.min(want.t1, rect.t1);
-      const h0 = Math.max(want.h0, rect.h0);
-      const h1 = Math.min(want.h1, rect.h1);
+    const s = served.rects;
+    const h = held.rects;
+    for (let k = 4 * served.offset[src]!; k < 4 * served.offset[src + 1]!; k += 4) {
+      const t0 = want.t0 > s[k]! ? want.t0 : s[k]!;
+      const t1 = want.t1 < s[k + 1]! ? want.t1 : s[k + 1]!;
+      const h0 = want.h0 > s[k + 2]! ? want.h0 : s[k + 2]!;
+      const h1 = want.h1 < s[k + 3]! ? want.h1 : s[k + 3]!;
       if (!(t0 < t1 && h0 < h1)) continue;
       let missing = (t1 - t0) * (h1 - h0);
-      for (const have of holdings.held[dst]!) {
-        const ht0 = Math.max(t0, have.t0);
-        const ht1 = Math.min(t1, have.t1);
-        const hh0 = Math.max(h0, have.h0);
-        const hh1 = Math.min(h1, have.h1);
+      for (let q = 4 * held.offset[dst]!; q < 4 * held.offset[dst + 1]!; q += 4) {
+        const ht0 = t0 > h[q]! ? t0 : h[q]!;
+        const ht1 = t1 < h[q + 1]! ? t1 : h[q + 1]!;
+        const hh0 = h0 > h[q + 2]! ? h0 : h[q + 2]!;
+        const hh1 = h1 < h[q + 3]! ? h1 : h[q + 3]!;
         if (ht0 < ht1 && hh0 < hh1) missing -= (ht1 - ht0) * (hh1 - hh0);
       }
       if (missing > 0) bytes += missing * perTokenHead;
