@@ -1,4 +1,5 @@
 import type { Router } from '../topology/routing.js';
+import { FOLD_TOLERANCE } from './layer-fold.js';
 
 /**
  * A plan of identical layers run as a recurrence on its queues' free times, without building it.
@@ -48,9 +49,6 @@ export interface RecurrenceRun {
   layersRun: number;
 }
 
-/** Relative tolerance of the periodic check (as layer-fold.ts's). */
-const PERIOD_TOLERANCE = 1e-12;
-
 /**
  * Runs `layers` layers of a recurrence and its closing ops; `periodic: false` runs every layer
  * (the engine's times bit for bit; the shortcut agrees to rounding). Undefined when a layer broke
@@ -95,7 +93,7 @@ function uniformShift(before: Float64Array, after: Float64Array): number | undef
 }
 
 function close(x: number, y: number, scale: number): boolean {
-  return Math.abs(x - y) <= PERIOD_TOLERANCE * Math.max(Math.abs(scale), Math.abs(x), Math.abs(y));
+  return Math.abs(x - y) <= FOLD_TOLERANCE * Math.max(Math.abs(scale), Math.abs(x), Math.abs(y));
 }
 
 /**
