@@ -3,7 +3,32 @@ import type { Lattice } from './lattice.js';
 import { partitionFromIndices, validIndices } from './lattice.js';
 import { PipelineBalance } from './pipeline-balance.js';
 import type { SearchOutcome } from './search-outcome.js';
+import { shift, sweepDescent } from './sweep-descent.js';
 import type { TtftEvaluator } from './ttft-evaluator.js';
+
+/**
+ * Up to this many chunks the restarting descent below runs until it converges, as it always did:
+ * its partitions are the ones every test and table was checked on.
+ */
+export const SWEEP_ABOVE_PARTS = 64;
+/**
+ * Beyond, it gets this many scans of the move list's worth of simulations (about 9,000 at 128
+ * GPUs) and then goes on in passes (sweep-descent.ts). Each improvement it takes may rescan the
+ * whole list, so it can cost about p^3: 1156 rescans and 55,578 simulations (28 s) for llama2-70b
+ * on 128 GPUs at 128k. Where it converges within the budget (every other case measured at 72 to
+ * 128 GPUs needed under 6,500 simulations) the answer is the restarting descent's, bit for bit.
+ * Passes alone from the start were tried and found worse partitions on 3 of 8 of those cases
+ * (up to 0.3%), so they only take over where the restarting descent runs long.
+ */
+export const RESTART_BUDGET_SCANS = 12;
+
+/** Where the restarting descent gets a budget, and how big (tests move both). */
+export interface DescentLimits {
+  sweepAboveParts: number;
+  budgetScans: number;
+}
+
+export const DEFAULT_DESCENT_LIMITS: DescentLimits = { sweepAboveParts: SWEEP_ABOVE_PARTS, budgetScans: RESTART_BUDGET_SCANS };
 
 /**
  * Our searcher. Two phases:
@@ -13,22 +38,35 @@ import type { TtftEvaluator } from './ttft-evaluator.js';
  * 2. A lattice descent on simulated TTFT. A move shifts `step` granules from one rank to another
  *    by moving every boundary between them (so neighbouring ranks and long-range shifts are both
  *    single moves); the first improving move is taken, steps halve when none improves, down to
- *    one granule. Moves that improved last time are tried first.
+ *    one granule. Moves that improved last time are tried first. Above SWEEP_ABOVE_PARTS chunks
+ *    it has a budget of simulations, and goes on in passes over the same moves when it is spent
+ *    (sweep-descent.ts).
  * The even split (kvr-e) is also simulated and kept if it is better, so kvr-s never loses to it.
+ * `limits` say where the descent's budget applies and how big it is (tests run the passes on small lattices).
  */
-export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOutcome {
+export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: DescentLimits = DEFAULT_DESCENT_LIMITS): SearchOutcome {
   const p = lattice.gpus;
+  const moves = candidateMoves(p);
   evaluator.expected = evaluator.simulations + Math.max((p * (p - 1)) / 2, 16 * p);
   const balance = new PipelineBalance(evaluator.scenario, evaluator.router);
   const start = balance.balancedPartition();
   let indices = balance.roundToLattice(start, lattice);
   let best = evaluator.ttft(partitionFromIndices(lattice, indices));
-  const moves = candidateMoves(p);
   // Two granules first lets the descent step over ridges where single-granule moves all lose; in
   // one dimension (two ranks) there are no ridges, so it starts at one.
   let step = p > 2 ? 2 : 1;
   let rounds = 0;
+  const budget = p > limits.sweepAboveParts ? limits.budgetScans * moves.length : Infinity;
+  const descentStart = evaluator.simulations;
+  let passes: number | undefined;
   while (p > 1) {
+    if (evaluator.simulations - descentStart >= budget) {
+      const sweep = sweepDescent(evaluator, lattice, indices, best, moves, step);
+      indices = sweep.indices;
+      best = sweep.ttft_s;
+      passes = sweep.passes;
+      break;
+    }
     let improved = false;
     for (let m = 0; m < moves.length; m++) {
       const [from, to] = moves[m]!;
@@ -59,7 +97,7 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOu
     partition,
     ttft_s: best,
     simulations: evaluator.simulations,
-    detail: { start, rounds, cost_model_evaluations: balance.evaluations },
+    detail: { start, rounds, ...(passes === undefined ? {} : { passes }), cost_model_evaluations: balance.evaluations },
   };
 }
 
@@ -69,7 +107,7 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice): SearchOu
  */
 const ALL_PAIRS_UP_TO = 10;
 
-function candidateMoves(p: number): [number, number][] {
+export function candidateMoves(p: number): [number, number][] {
   const moves: [number, number][] = [];
   for (let a = 0; a < p; a++) {
     for (let b = 0; b < p; b++) {
@@ -78,16 +116,4 @@ function candidateMoves(p: number): [number, number][] {
     }
   }
   return moves;
-}
-
-/** Moves `step` granules from rank `from` to rank `to` by shifting the boundaries between them. */
-function shift(indices: readonly number[], from: number, to: number, step: number): number[] {
-  const next = indices.slice();
-  if (from < to) {
-    // Boundaries b_{from+1} .. b_{to} (indices from..to-1) move left: `from` shrinks, `to` grows.
-    for (let k = from; k < to; k++) next[k]! -= step;
-  } else {
-    for (let k = to; k < from; k++) next[k]! += step;
-  }
-  return next;
 }
