@@ -23,7 +23,10 @@ export interface SweepOutcome {
  * each improvement may pay for a scan of all O(p) moves: O(p) improvements x O(p) candidates x
  * O(p) per simulation, about p^3. Here a pass walks the whole list once and takes every improving
  * move where it finds it, so a pass costs about one simulation per move however many moves win:
- * - a winning move is repeated while it keeps improving (tokens often have far to go);
+ * - a winning move is repeated while it keeps improving, galloping (the shift doubles after each
+ *   win and halves after a loss, down to the step): tokens often have far to go, hundreds of
+ *   granules at 256 GPUs, and a run of k wins then costs about 2 log2 k simulations, not k
+ *   (512 GPUs at 1M: 120,100 -> 66,928 simulations, a slightly better partition);
  * - after a win, the two most recent winners are retried until neither improves (two ranks
  *   that feed a third, e.g. 2 -> 1 and 0 -> 1, otherwise advance one pass at a time);
  * - passes alternate direction, so a run of neighbour moves that must happen from the last
@@ -45,17 +48,26 @@ export function sweepDescent(
   const maxPasses = Math.ceil(Math.log2(lattice.gpus)) + 2;
   let passes = 0;
   const recent: RankMove[] = [];
-  /** Applies `move` at `step` while it improves; whether it improved at all. */
+  /**
+   * Applies `move` while it improves, galloping: after each win the shift doubles, after a loss it
+   * halves, until `step` itself loses; whether it improved at all.
+   */
   const push = (move: RankMove, step: number): boolean => {
     let improved = false;
+    let size = step;
     for (;;) {
-      const candidate = shift(indices, move[0], move[1], step);
-      if (!validIndices(lattice, candidate)) return improved;
-      const ttft = evaluator.ttft(partitionFromIndices(lattice, candidate));
-      if (!(ttft < best)) return improved;
-      best = ttft;
-      indices = candidate;
-      improved = true;
+      const candidate = shift(indices, move[0], move[1], size);
+      const ttft = validIndices(lattice, candidate) ? evaluator.ttft(partitionFromIndices(lattice, candidate)) : Infinity;
+      if (ttft < best) {
+        best = ttft;
+        indices = candidate;
+        improved = true;
+        size *= 2;
+      } else if (size === step) {
+        return improved;
+      } else {
+        size = Math.max(step, size >> 1);
+      }
     }
   };
   for (let step = firstStep; ; step = Math.max(1, step >> 1)) {
