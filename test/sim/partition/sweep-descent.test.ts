@@ -69,11 +69,11 @@ describe('sweep descent (passes over the move list), against exhaustive search a
       fc.property(smallArb, ({ scenario, lattice }) => {
         const evaluator = new TtftEvaluator(scenario);
         const restarting = fastSearch(evaluator, lattice);
-        const budgeted = fastSearch(evaluator, lattice, { sweepAboveParts: 1, budgetScans: 1000 });
+        const budgeted = fastSearch(evaluator, lattice, { budgetAboveParts: 1, budgetScans: 1000 });
         expect(budgeted.detail.passes).toBeUndefined();
         expect(budgeted.partition).toEqual(restarting.partition);
         // No budget at all: passes from the closed-form start.
-        const passes = fastSearch(evaluator, lattice, { sweepAboveParts: 1, budgetScans: 0 });
+        const passes = fastSearch(evaluator, lattice, { budgetAboveParts: 1, budgetScans: 0 });
         if (lattice.gpus > 1) expect(passes.detail.passes).toBeGreaterThanOrEqual(1);
         expect(passes.ttft_s).toBeLessThanOrEqual(closedFormStart(evaluator, lattice).ttft);
         expect(passes.ttft_s).toBe(evaluator.ttft(passes.partition));
@@ -89,7 +89,7 @@ describe('sweep descent (passes over the move list), against exhaustive search a
     for (const { scenario, lattice } of cases) {
       const evaluator = new TtftEvaluator(scenario);
       const optimum = exhaustiveSearch(evaluator, lattice).ttft_s;
-      passesGap += fastSearch(evaluator, lattice, { sweepAboveParts: 1, budgetScans: 0 }).ttft_s / optimum - 1;
+      passesGap += fastSearch(evaluator, lattice, { budgetAboveParts: 1, budgetScans: 0 }).ttft_s / optimum - 1;
       restartingGap += fastSearch(evaluator, lattice).ttft_s / optimum - 1;
     }
     expect(passesGap / cases.length).toBeLessThanOrEqual(restartingGap / cases.length + 0.001);
@@ -100,7 +100,7 @@ describe('sweep descent (passes over the move list), against exhaustive search a
     const s: Scenario = { model: tinyModel, gpu: ideal, topology: topology('multi-node', 72, 300e9, 2e-6, { gpus_per_node: 8, nic_bandwidth: 25e9 }), gpus: 72, context: 32768, strategy: 'kvr-s' };
     const lattice = makeLattice(s.context, s.gpus, 64);
     const budgeted = fastSearch(new TtftEvaluator(s), lattice);
-    const unbudgeted = fastSearch(new TtftEvaluator(s), lattice, { sweepAboveParts: Infinity, budgetScans: 0 });
+    const unbudgeted = fastSearch(new TtftEvaluator(s), lattice, { budgetAboveParts: Infinity, budgetScans: 0 });
     expect(budgeted.detail.passes).toBeUndefined();
     expect(budgeted.partition).toEqual(unbudgeted.partition);
     expect(budgeted.ttft_s).toBe(unbudgeted.ttft_s);
