@@ -16,9 +16,10 @@ export const BUDGET_ABOVE_PARTS = 64;
  * GPUs) and then goes on in passes (sweep-descent.ts). Each improvement it takes may rescan the
  * whole list, so it can cost about p^3: 1156 rescans and 55,578 simulations (28 s) for llama2-70b
  * on 128 GPUs at 128k. Where it converges within the budget (every other case measured at 72 to
- * 128 GPUs needed under 6,500 simulations) the answer is the restarting descent's, bit for bit.
- * Passes alone from the start were tried and found worse partitions on 3 of 8 of those cases
- * (up to 0.3%), so they only take over where the restarting descent runs long. The handover
+ * 128 GPUs needed under 6,500 simulations) the answer is the restarting descent's, bit for bit,
+ * unless passes run straight from the closed-form start (as they also are) end strictly lower.
+ * Those passes alone were worse than the restarting descent on 5 of 10 cases at 65 to 128 GPUs
+ * (up to 0.3%) and better on 3, so neither replaces the other. The handover
  * point matters: at 256 GPUs and 1M (llama2-70b, h100-sxm, 8 per node) a budget of 6 scans ended
  * 0.005% above the unbudgeted descent (17.94572 s against 17.94488 s), 12 scans 0.004% below
  * (17.94415 s) with 24,728 simulations against 28,778.
@@ -43,7 +44,7 @@ export const DEFAULT_DESCENT_LIMITS: DescentLimits = { budgetAboveParts: BUDGET_
  *    single moves); the first improving move is taken, steps halve when none improves, down to
  *    one granule. Moves that improved last time are tried first. Above BUDGET_ABOVE_PARTS chunks
  *    it has a budget of simulations, and goes on in passes over the same moves when it is spent
- *    (sweep-descent.ts).
+ *    (sweep-descent.ts); passes from the closed-form start run too, and the better end is kept.
  * The even split (kvr-e) is also simulated and kept if it is better, so kvr-s never loses to it.
  * `limits` say where the descent's budget applies and how big it is (tests run the passes on small lattices).
  */
@@ -59,8 +60,10 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
   // one dimension (two ranks) there are no ridges, so it starts at one.
   let step = p > 2 ? 2 : 1;
   let rounds = 0;
-  const budget = p > limits.budgetAboveParts ? limits.budgetScans * moves.length : Infinity;
+  const budgeted = p > limits.budgetAboveParts;
+  const budget = budgeted ? limits.budgetScans * moves.length : Infinity;
   const descentStart = evaluator.simulations;
+  const closedForm = { indices, ttft: best, step };
   let passes: number | undefined;
   while (p > 1) {
     if (evaluator.simulations - descentStart >= budget) {
@@ -88,6 +91,17 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
     if (improved) continue;
     if (step === 1) break;
     step = Math.max(1, step >> 1);
+  }
+  if (budgeted) {
+    // Passes straight from the closed-form start as well, kept where strictly better: the two
+    // descents end in different local optima, each better on some scenarios (see
+    // RESTART_BUDGET_SCANS), and the passes cost a fraction of the budget.
+    const fresh = sweepDescent(evaluator, lattice, closedForm.indices, closedForm.ttft, candidateMoves(p), closedForm.step);
+    passes = (passes ?? 0) + fresh.passes;
+    if (fresh.ttft_s < best) {
+      best = fresh.ttft_s;
+      indices = fresh.indices;
+    }
   }
   let partition = partitionFromIndices(lattice, indices);
   const even = evenPartition(lattice.context, p);

@@ -64,14 +64,14 @@ describe('sweep descent (passes over the move list), against exhaustive search a
     );
   });
 
-  test('a budget the restarting descent converges within changes nothing; a spent one hands over to passes that only improve', () => {
+  test('with a budget the restarting descent converges within, its partition stays unless passes find a strictly faster one; a spent budget hands over to passes that only improve', () => {
     fc.assert(
       fc.property(smallArb, ({ scenario, lattice }) => {
         const evaluator = new TtftEvaluator(scenario);
         const restarting = fastSearch(evaluator, lattice);
         const budgeted = fastSearch(evaluator, lattice, { budgetAboveParts: 1, budgetScans: 1000 });
-        expect(budgeted.detail.passes).toBeUndefined();
-        expect(budgeted.partition).toEqual(restarting.partition);
+        expect(budgeted.ttft_s).toBeLessThanOrEqual(restarting.ttft_s);
+        if (budgeted.ttft_s === restarting.ttft_s) expect(budgeted.partition).toEqual(restarting.partition);
         // No budget at all: passes from the closed-form start.
         const passes = fastSearch(evaluator, lattice, { budgetAboveParts: 1, budgetScans: 0 });
         if (lattice.gpus > 1) expect(passes.detail.passes).toBeGreaterThanOrEqual(1);
@@ -96,13 +96,13 @@ describe('sweep descent (passes over the move list), against exhaustive search a
   });
 
   // 72 GPUs: 1,282 simulations, under the budget of 12 scans of the move list.
-  test('above 64 GPUs, where the restarting descent converges within its budget, kvr-s keeps its partition', () => {
+  test('above 64 GPUs, where the restarting descent converges within its budget, kvr-s keeps its partition or finds a faster one', () => {
     const s: Scenario = { model: tinyModel, gpu: ideal, topology: topology('multi-node', 72, 300e9, 2e-6, { gpus_per_node: 8, nic_bandwidth: 25e9 }), gpus: 72, context: 32768, strategy: 'kvr-s' };
     const lattice = makeLattice(s.context, s.gpus, 64);
     const budgeted = fastSearch(new TtftEvaluator(s), lattice);
     const unbudgeted = fastSearch(new TtftEvaluator(s), lattice, { budgetAboveParts: Infinity, budgetScans: 0 });
-    expect(budgeted.detail.passes).toBeUndefined();
-    expect(budgeted.partition).toEqual(unbudgeted.partition);
-    expect(budgeted.ttft_s).toBe(unbudgeted.ttft_s);
+    expect(budgeted.detail.passes).toBeGreaterThanOrEqual(1);
+    expect(budgeted.ttft_s).toBeLessThanOrEqual(unbudgeted.ttft_s);
+    if (budgeted.ttft_s === unbudgeted.ttft_s) expect(budgeted.partition).toEqual(unbudgeted.partition);
   });
 });
