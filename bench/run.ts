@@ -296,7 +296,7 @@ missed += benchThousands();
   // kvr-s beyond 64 GPUs (no target in the issue: how the search time grows with p). Above 64 the
   // restarting descent has a budget and then goes on in passes (sim/partition/fast-search.ts).
   // Longer searches run fewer times. Not here: on the development machine 512 GPUs at 1M took 141 s
-  // (111,222 simulations), and 1024 GPUs several minutes.
+  // (111,222 simulations), and 1024 GPUs 539 s (180,188).
   const beyond: { gpus: number; context: number; runs: number }[] = [
     { gpus: 128, context: 131072, runs: 3 },
     { gpus: 128, context: 1 << 20, runs: 3 },
