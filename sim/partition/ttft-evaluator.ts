@@ -4,13 +4,13 @@ import { compilePlan, executeProgram, programBytes, type EngineProgram } from '.
 import { closingEnd, compileSample, FOLD_SAMPLE_LAYERS, foldCompiled, planLayers, type CompiledSample } from '../engine/layer-fold.js';
 import { layersMayFold, mayFoldLayers } from '../layer-fold-policy.js';
 import { scenarioRouter } from '../scenario-router.js';
-import { opDurations } from '../hardware/op-durations.js';
 import { logitsOpId, type Plan } from '../plan/plan.js';
 import { firstTokenTime } from '../result/result.js';
 import { kvrPlan, reshapeKvrPlan } from '../plan/strategies/kvr.js';
 import { kvrTpPlan, reshapeKvrTpPlan } from '../plan/strategies/kvr-tp.js';
 import type { Scenario } from '../simulate.js';
 import type { Router } from '../topology/routing.js';
+import { OpSecondsMemo } from './op-seconds-memo.js';
 
 /**
  * When the evaluator simulates a sample of the layers and extrapolates the rest
@@ -69,12 +69,15 @@ export class TtftEvaluator {
   /** kvr-tp: how its collectives are chosen, and a builder to ask the tuner. */
   private readonly collectives: CollectiveSetup | undefined;
   private readonly tuner: PlanBuilder | undefined;
+  /** Op seconds by shape, shared by every partition's plans. */
+  private readonly opSeconds: OpSecondsMemo;
   /** Of the simulations, those answered from a sample of the layers (the rest ran the whole plan). */
   foldedSimulations = 0;
 
   constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
     this.router = scenarioRouter(scenario);
+    this.opSeconds = new OpSecondsMemo(scenario.gpu, scenario.attention);
     this.folds = folding === 'never' ? false : folding === 'always' ? layersMayFold(scenario) : mayFoldLayers(scenario);
     if (scenario.strategy === 'kvr-tp') {
       this.collectives = {
@@ -126,7 +129,7 @@ export class TtftEvaluator {
     else whole.reshape(partition);
     const { plan, program, bytes, logitsOp } = whole;
     programBytes(plan, program, bytes);
-    const run = executeProgram(program, opDurations(plan, this.scenario.gpu, this.scenario.attention), bytes);
+    const run = executeProgram(program, this.opSeconds.durations(plan), bytes);
     return firstTokenTime(plan, run, logitsOp);
   }
 
@@ -150,7 +153,7 @@ export class TtftEvaluator {
       if (sample === 'unfoldable') return undefined;
       const { plan, program, bytes, logitsOp } = sample.template;
       programBytes(plan, program, bytes);
-      const fold = foldCompiled(sample.compiled, opDurations(plan, this.scenario.gpu, this.scenario.attention), L, bytes);
+      const fold = foldCompiled(sample.compiled, this.opSeconds.durations(plan), L, bytes);
       if (fold === 'unfoldable') return undefined;
       if (fold !== undefined) return closingEnd(fold, logitsOp);
     }
