@@ -109,8 +109,8 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
  *
  * A stream's free time is its last op's end, so the ends a step's ops wait for are read from
  * `state`: qkv's (step 0) and step s-1's attention's. The transfers of step s+1 and the attention
- * of step s (listed in that order) do not wait for each other, so one pass over the ranks runs both,
- * keeping rank i-1's stream time from before its step-s attention for rank i's transfer.
+ * of step s (listed in that order) do not wait for each other, so one pass over the ranks runs
+ * both (anyStep).
  */
 function ringKvLayer(
   p: number,
@@ -121,7 +121,7 @@ function ringKvLayer(
   scratch: { received: Float64Array; receiving: Float64Array },
 ): void {
   const attention = seconds.attention;
-  const { table: drainTable, blockClass, linkClass, drainOf } = drains;
+  const drainOf = drains.drainOf;
   // received[i]: end of the transfer that brought rank i its block of the current step; the
   // channel into rank i carries only these, so it is also that channel's free time (at step 0,
   // the previous layer's last receive, as `state` holds it between layers).
@@ -133,40 +133,11 @@ function ringKvLayer(
   for (let s = 0; s < p; s++) {
     const next = s + 1;
     const base = s * p;
-    // Rank i-1's stream (qkv or step s-1's attention) and receive of step s, for rank i's transfer.
-    let senderStream = state[p - 1]!;
-    let senderReceived = received[p - 1]!;
     if (next > 1 && next < p && drainOf !== undefined) {
-      // A middle step with blocks of one size (most of the work): the loop below without its branches.
-      for (let i = 0; i < p; i++) {
-        const stream = state[i]!;
-        const got = received[i]!;
-        let ready = stream > senderStream ? stream : senderStream;
-        if (senderReceived > ready) ready = senderReceived;
-        receiving[i] = (ready > got ? ready : got) + latency[i]! + drainOf[i]!;
-        state[i] = (got > stream ? got : stream) + attention[base + i]!;
-        senderStream = stream;
-        senderReceived = got;
-      }
+      // A middle step with blocks of one size (most of the work): anyStep without its branches.
+      middleStep(p, base, state, received, receiving, latency, drainOf, attention);
     } else {
-      for (let i = 0; i < p; i++) {
-        const stream = state[i]!;
-        const got = received[i]!;
-        if (next < p) {
-          // Step s+1's block leaves rank i-1 once it holds it (its qkv, or its receive of step s)
-          // and both ranks finished step s-1, and once the channel is free (after `got`).
-          let ready = stream > senderStream ? stream : senderStream;
-          if (next > 1 && senderReceived > ready) ready = senderReceived;
-          const flowAt = (ready > got ? ready : got) + latency[i]!;
-          // Seconds of the block of rank i - next over the channel into rank i.
-          receiving[i] = flowAt + drainTable[blockClass[i >= next ? i - next : i - next + p]! + linkClass[i]!]!;
-        }
-        // Step s's attention, once its block is here (step 0: its own, after qkv).
-        const ready = s === 0 ? stream : got > stream ? got : stream;
-        state[i] = ready + attention[base + i]!;
-        senderStream = stream;
-        senderReceived = got;
-      }
+      anyStep(p, s, state, received, receiving, latency, drains, attention);
     }
     if (next < p) {
       const swap = received;
@@ -181,6 +152,54 @@ function ringKvLayer(
   if (p > 1) state.set(received, p);
   scratch.received = received;
   scratch.receiving = receiving;
+}
+
+/**
+ * Step s of ringKvLayer: the transfers of step s+1 (if any) and the attention of step s, in one
+ * pass over the ranks (a small function of its own: the hot loop of a million-op layer compiles
+ * better alone). Rank i's transfer reads rank i-1's stream time and receive from before rank i-1's
+ * step-s attention, carried from the previous iteration.
+ */
+function anyStep(p: number, s: number, state: Float64Array, received: Float64Array, receiving: Float64Array, latency: Float64Array, drains: DrainTable, attention: Float64Array): void {
+  const next = s + 1;
+  const base = s * p;
+  const { table: drainTable, blockClass, linkClass } = drains;
+  let senderStream = state[p - 1]!;
+  let senderReceived = received[p - 1]!;
+  for (let i = 0; i < p; i++) {
+    const stream = state[i]!;
+    const got = received[i]!;
+    if (next < p) {
+      // Step s+1's block leaves rank i-1 once it holds it (its qkv, or its receive of step s)
+      // and both ranks finished step s-1, and once the channel is free (after `got`).
+      let ready = stream > senderStream ? stream : senderStream;
+      if (next > 1 && senderReceived > ready) ready = senderReceived;
+      const flowAt = (ready > got ? ready : got) + latency[i]!;
+      // Seconds of the block of rank i - next over the channel into rank i.
+      receiving[i] = flowAt + drainTable[blockClass[i >= next ? i - next : i - next + p]! + linkClass[i]!]!;
+    }
+    // Step s's attention, once its block is here (step 0: its own, after qkv).
+    const ready = s === 0 ? stream : got > stream ? got : stream;
+    state[i] = ready + attention[base + i]!;
+    senderStream = stream;
+    senderReceived = got;
+  }
+}
+
+/** anyStep for a middle step (1 <= s < p-1) when every block has the same size: no branches but the maxima. */
+function middleStep(p: number, base: number, state: Float64Array, received: Float64Array, receiving: Float64Array, latency: Float64Array, drainOf: Float64Array, attention: Float64Array): void {
+  let senderStream = state[p - 1]!;
+  let senderReceived = received[p - 1]!;
+  for (let i = 0; i < p; i++) {
+    const stream = state[i]!;
+    const got = received[i]!;
+    let ready = stream > senderStream ? stream : senderStream;
+    if (senderReceived > ready) ready = senderReceived;
+    receiving[i] = (ready > got ? ready : got) + latency[i]! + drainOf[i]!;
+    state[i] = (got > stream ? got : stream) + attention[base + i]!;
+    senderStream = stream;
+    senderReceived = got;
+  }
 }
 
 /**
