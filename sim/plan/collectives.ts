@@ -337,6 +337,26 @@ function buildSchedule(name: CollectiveName, algorithm: CollectiveAlgorithm, p: 
  * the link model anyway). Coupling: a member's step waits for both of its previous step's
  * receives, where separate rings would let each channel run ahead on its own.
  */
+/**
+ * Where members sit on the merged rings over nodes of g members with n channels: the member at ring
+ * position i of channel c, member m's position in channel c, and the channel that leaves a node
+ * from local member y (n: none, when y is no channel's last member). Channel c starts each node at
+ * local member c*stride: with fewer channels than members (or NICs shared by stride GPUs) the
+ * crossings still leave through n different NICs.
+ */
+export function mergedRingLayout(p: number, g: number, n: number): { at(c: number, i: number): number; position(c: number, m: number): number; crossChannel(y: number): number } {
+  const mod = (a: number, b: number): number => ((a % b) + b) % b;
+  const stride = g % n === 0 ? g / n : 1;
+  return {
+    at: (c, i) => {
+      const pos = mod(i, p);
+      return Math.floor(pos / g) * g + mod(c * stride + (pos % g), g);
+    },
+    position: (c, m) => Math.floor(m / g) * g + mod((m % g) - c * stride, g),
+    crossChannel: (y) => (mod(y + 1, stride) === 0 ? mod((y + 1) / stride, n) : n),
+  };
+}
+
 function mergedRings(
   name: CollectiveName,
   p: number,
@@ -348,15 +368,7 @@ function mergedRings(
 ): void {
   const nodes = p / g;
   const mod = (a: number, b: number): number => ((a % b) + b) % b;
-  // Channel c starts each node at local member c*stride: with fewer channels than members (or
-  // NICs shared by stride GPUs) the crossings still leave through n different NICs.
-  const stride = g % n === 0 ? g / n : 1;
-  // Member at ring position i of channel c, and the position of member m in channel c.
-  const at = (c: number, i: number): number => {
-    const pos = mod(i, p);
-    return Math.floor(pos / g) * g + mod(c * stride + (pos % g), g);
-  };
-  const position = (c: number, m: number): number => Math.floor(m / g) * g + mod((m % g) - c * stride, g);
+  const { at, position, crossChannel: leavingChannel } = mergedRingLayout(p, g, n);
   const lastIntra = new Int32Array(p).fill(-1);
   const lastCross = new Int32Array(p).fill(-1);
   const phase = (kind: number, reduce: boolean, first: (m: number) => { start: number; deps: number[] }, stepBase: number): void => {
@@ -365,8 +377,7 @@ function mergedRings(
       for (let m = 0; m < p; m++) {
         const k = Math.floor(m / g);
         const y = m % g;
-        // The channel that leaves the node from y (none: n, when y is no channel's last member).
-        const crossChannel = mod(y + 1, stride) === 0 ? mod((y + 1) / stride, n) : n;
+        const crossChannel = leavingChannel(y);
         const blockOf = (c: number): number => at(c, position(c, m) - s - (reduce ? 1 : 0));
         const intraPieces: [number, number][] = [];
         for (let c = 0; c < n; c++) if (c !== crossChannel) intraPieces.push([blockOf(c), c]);

@@ -3,7 +3,7 @@ import type { ComputePricer } from '../../hardware/compute-pricer.js';
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { Router } from '../../topology/routing.js';
 import { baseLatency, hopLatencyScale } from '../collective-tuner.js';
-import { protocolWire, scheduleShape } from '../collectives.js';
+import { mergedRingLayout, protocolWire, scheduleShape } from '../collectives.js';
 import { prefixes } from '../partition.js';
 import type { CollectiveAlgorithm } from '../plan.js';
 import type { CollectiveSetup } from '../plan-builder.js';
@@ -209,14 +209,7 @@ function singleRing(p: number): RingSends {
 function mergedRing(p: number, g: number, n: number): RingSends {
   const nodes = p / g;
   const mod = (a: number, b: number): number => ((a % b) + b) % b;
-  const stride = g % n === 0 ? g / n : 1;
-  const at = (c: number, i: number): number => {
-    const pos = mod(i, p);
-    return Math.floor(pos / g) * g + mod(c * stride + (pos % g), g);
-  };
-  const position = (c: number, m: number): number => Math.floor(m / g) * g + mod((m % g) - c * stride, g);
-  // The channel that leaves the node from local member y (n: none).
-  const crossChannel = (y: number): number => (mod(y + 1, stride) === 0 ? mod((y + 1) / stride, n) : n);
+  const { at, position, crossChannel } = mergedRingLayout(p, g, n);
   const pairs: [number, number][] = [];
   const sends: number[] = [];
   const channelOf: number[] = [];
@@ -284,17 +277,13 @@ function mergedRing(p: number, g: number, n: number): RingSends {
       }
       for (let k = 0; k < perStep; k++) {
         const m = sends[k]!;
-        const node = m - (m % g);
-        const y = m % g;
-        const leaving = crossChannel(y);
+        const leaving = crossChannel(m % g);
         for (let s = 0; s + 1 < p; s++) {
-          // Channel c's block at member m in step s: at(c, position(c, m) - s).
+          // Channel c's piece at member m in step s: that of the block at(c, position(c, m) - s).
           let total = 0;
           for (let c = 0; c < n; c++) {
             if (isCross[k] ? c !== leaving : c === leaving) continue;
-            const pos = mod(node + mod(y - c * stride, g) - s, p);
-            const block = pos - (pos % g) + mod(c * stride + (pos % g), g);
-            total += pieces[block * n + c]!;
+            total += pieces[at(c, position(c, m) - s) * n + c]!;
           }
           out[s * perStep + k] = total;
         }
