@@ -63,3 +63,18 @@ export class ComputePricer {
     return priced;
   }
 }
+
+/** The sum of priced ops (FLOPs, seconds, band shares), added left to right. */
+export function sumPriced(ops: readonly PricedShape[]): PricedShape {
+  const sum: PricedShape = { seconds: 0, flops: 0, error: 0, memory: 0 };
+  for (const op of ops) addPriced(sum, op);
+  return sum;
+}
+
+/** Adds a priced op into a running sum. */
+export function addPriced(sum: PricedShape, op: PricedShape): void {
+  sum.flops += op.flops;
+  sum.seconds += op.seconds;
+  sum.error += op.error;
+  sum.memory += op.memory;
+}

@@ -1,5 +1,5 @@
 import { dedicatedChannels, transferEvents } from '../../engine/layer-recurrence.js';
-import type { ComputePricer, PricedShape } from '../../hardware/compute-pricer.js';
+import { addPriced, sumPriced, type ComputePricer, type PricedShape } from '../../hardware/compute-pricer.js';
 import { kvBytesPerToken } from '../../model/model-size.js';
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { ComputeShape } from '../../work/compute-op.js';
@@ -40,7 +40,7 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
   // attentionSeconds[s * p + i]: rank i's step s (step-major, as a step runs over the ranks); and
   // each rank's attention of a layer summed (FLOPs, seconds, band shares) for the totals.
   const attentionSeconds = new Float64Array(p * p);
-  const attentionSum = { flops: new Float64Array(p), seconds: new Float64Array(p), error: new Float64Array(p), memory: new Float64Array(p) };
+  const attentionSum = Array.from({ length: p }, () => sumPriced([]));
   let lastStep: ComputeShape | undefined;
   let lastPriced: PricedShape | undefined;
   for (let s = 0; s < p; s++) {
@@ -53,10 +53,7 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
       lastStep = step;
       lastPriced = priced;
       attentionSeconds[s * p + i] = priced.seconds;
-      attentionSum.flops[i]! += priced.flops;
-      attentionSum.seconds[i]! += priced.seconds;
-      attentionSum.error[i]! += priced.error;
-      attentionSum.memory[i]! += priced.memory;
+      addPriced(attentionSum[i]!, priced);
     }
   }
   const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
@@ -73,11 +70,8 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
 
   const addTotals = (totals: RecurrenceTotals, layers: number): void => {
     for (let i = 0; i < p; i++) {
-      const flops = qkv[i]!.flops + attentionSum.flops[i]! + o[i]!.flops + mlp[i]!.flops;
-      const seconds = qkv[i]!.seconds + attentionSum.seconds[i]! + o[i]!.seconds + mlp[i]!.seconds;
-      const error = qkv[i]!.error + attentionSum.error[i]! + o[i]!.error + mlp[i]!.error;
-      const memory = qkv[i]!.memory + attentionSum.memory[i]! + o[i]!.memory + mlp[i]!.memory;
-      totals.compute(i, layers * flops, layers * seconds, layers * error, layers * memory);
+      const layer = sumPriced([qkv[i]!, attentionSum[i]!, o[i]!, mlp[i]!]);
+      totals.compute(i, layers * layer.flops, layers * layer.seconds, layers * layer.error, layers * layer.memory);
       // Rank i receives every block but its own, from rank i-1.
       for (let s = 1; s < p; s++) totals.transfer(from(i), i, layers * blockBytes[(i - s + p) % p]!);
     }

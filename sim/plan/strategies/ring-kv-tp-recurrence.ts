@@ -1,6 +1,6 @@
 import { compilePlan, executeProgram } from '../../engine/engine.js';
 import { transferEvents } from '../../engine/layer-recurrence.js';
-import type { ComputePricer, PricedShape } from '../../hardware/compute-pricer.js';
+import { addPriced, sumPriced, type ComputePricer, type PricedShape } from '../../hardware/compute-pricer.js';
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { CollectiveUse } from '../../result/result.js';
 import type { Router } from '../../topology/routing.js';
@@ -99,17 +99,14 @@ export function ringKvTpRecurrence(
   const o = Array.from({ length: p }, (_, r) => price('o', r));
   const mlp = Array.from({ length: p }, (_, r) => price('mlp', r));
   const attentionSeconds = new Float64Array(g * p);
-  const attentionSum = { flops: new Float64Array(p), seconds: new Float64Array(p), error: new Float64Array(p), memory: new Float64Array(p) };
+  const attentionSum = Array.from({ length: p }, () => sumPriced([]));
   for (let s = 0; s < g; s++) {
     for (let r = 0; r < p; r++) {
       const step = ringStepShape(chunks, tokens, Math.floor(r / t), s, g, late, shapes[r % t]!) as ComputeShape;
       step.name = 'attn';
       const priced = pricer.price(step);
       attentionSeconds[s * p + r] = priced.seconds;
-      attentionSum.flops[r]! += priced.flops;
-      attentionSum.seconds[r]! += priced.seconds;
-      attentionSum.error[r]! += priced.error;
-      attentionSum.memory[r]! += priced.memory;
+      addPriced(attentionSum[r]!, priced);
     }
   }
   const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
@@ -193,11 +190,8 @@ export function ringKvTpRecurrence(
 
   const addTotals = (totals: RecurrenceTotals, layers: number): void => {
     for (let r = 0; r < p; r++) {
-      const flops = qkv[r]!.flops + attentionSum.flops[r]! + o[r]!.flops + mlp[r]!.flops;
-      const seconds = qkv[r]!.seconds + attentionSum.seconds[r]! + o[r]!.seconds + mlp[r]!.seconds;
-      const error = qkv[r]!.error + attentionSum.error[r]! + o[r]!.error + mlp[r]!.error;
-      const memory = qkv[r]!.memory + attentionSum.memory[r]! + o[r]!.memory + mlp[r]!.memory;
-      totals.compute(r, layers * flops, layers * seconds, layers * error, layers * memory);
+      const layer = sumPriced([qkv[r]!, attentionSum[r]!, o[r]!, mlp[r]!]);
+      totals.compute(r, layers * layer.flops, layers * layer.seconds, layers * layer.error, layers * layer.memory);
       const k = Math.floor(r / t);
       for (let s = 1; s < g; s++) totals.transfer((r - t + p) % p, r, layers * ringBytes[((k - s + g) % g) * t + (r % t)]!);
     }

@@ -1,5 +1,5 @@
 import { dedicatedChannels, transferEnd, transferEvents } from '../../engine/layer-recurrence.js';
-import type { ComputePricer } from '../../hardware/compute-pricer.js';
+import { sumPriced, type ComputePricer } from '../../hardware/compute-pricer.js';
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { Router } from '../../topology/routing.js';
 import { baseLatency, hopLatencyScale } from '../collective-tuner.js';
@@ -122,18 +122,8 @@ export function tspRecurrence(
 
   const addTotals = (totals: RecurrenceTotals, layers: number): void => {
     for (let r = 0; r < p; r++) {
-      const ops = [qkv[r]!, attn[r]!, o[r]!, mlp[r]!];
-      let flops = 0;
-      let seconds = 0;
-      let error = 0;
-      let memory = 0;
-      for (const op of ops) {
-        flops += op.flops;
-        seconds += op.seconds;
-        error += op.error;
-        memory += op.memory;
-      }
-      totals.compute(r, layers * flops, layers * seconds, layers * error, layers * memory);
+      const layer = sumPriced([qkv[r]!, attn[r]!, o[r]!, mlp[r]!]);
+      totals.compute(r, layers * layer.flops, layers * layer.seconds, layers * layer.error, layers * layer.memory);
     }
     // Each send's tokens over the steps (whole numbers: the sum is exact), then its bytes.
     for (let k = 0; k < perStep; k++) {
