@@ -2,7 +2,10 @@ import { topologyFabric } from '../plan/collective-tuner.js';
 import { PlanBuilder, type CollectiveSetup } from '../plan/plan-builder.js';
 import { compilePlan, executeProgram, programBytes, type EngineProgram } from '../engine/engine.js';
 import { closingEnd, compileSample, FOLD_SAMPLE_LAYERS, foldCompiled, planLayers, type CompiledSample } from '../engine/layer-fold.js';
-import { layersMayFold, mayFoldLayers } from '../layer-fold-policy.js';
+import { layersMayFold, mayFoldLayers, mayRunAsRecurrence } from '../layer-fold-policy.js';
+import { runRecurrence } from '../engine/layer-recurrence.js';
+import { ComputePricer } from '../hardware/compute-pricer.js';
+import { kvrRecurrence } from '../plan/strategies/kvr-recurrence.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { logitsOpId, type Plan } from '../plan/plan.js';
 import { firstTokenTime } from '../result/result.js';
@@ -47,6 +50,8 @@ interface Template {
  * sample of n layers (FOLD_SAMPLE_LAYERS) compiled once, extrapolates the others, and runs the
  * whole plan only for a partition no sample folds; a simulation then costs about n / L of a whole
  * one, and gives simulate's TTFT.
+ * Where simulate runs KV-Runahead as a layer recurrence (big plans on dedicated hops), so does the
+ * evaluator, with the same pricer and run: no plan at all, and simulate's TTFT bit for bit.
  * For strategy kvr-tp the partitions are of the groups (scenario.gpus / scenario.tp chunks) and
  * the plans are kvr-tp plans.
  */
@@ -73,12 +78,19 @@ export class TtftEvaluator {
   private readonly opSeconds: OpSecondsMemo;
   /** Of the simulations, those answered from a sample of the layers (the rest ran the whole plan). */
   foldedSimulations = 0;
+  /** Of the simulations, those run as a layer recurrence. */
+  recurrenceSimulations = 0;
+  /** KV-Runahead as simulate runs it: a recurrence's pricer, or undefined (none; or hops share a link). */
+  private recurrencePricer: ComputePricer | undefined;
 
   constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
     this.router = scenarioRouter(scenario);
     this.opSeconds = new OpSecondsMemo(scenario.gpu, scenario.attention);
     this.folds = folding === 'never' ? false : folding === 'always' ? layersMayFold(scenario) : mayFoldLayers(scenario);
+    if (scenario.strategy !== 'kvr-tp' && scenario.model.moe === undefined && folding === 'auto' && mayRunAsRecurrence(scenario)) {
+      this.recurrencePricer = new ComputePricer(scenario.model, scenario.gpu, scenario.attention ?? 'flash');
+    }
     if (scenario.strategy === 'kvr-tp') {
       this.collectives = {
         fabric: topologyFabric(scenario.topology, scenario.gpus),
@@ -116,6 +128,13 @@ export class TtftEvaluator {
   }
 
   private simulate(partition: readonly number[]): number {
+    if (this.recurrencePricer !== undefined) {
+      const ttft = this.simulateRecurrence(partition);
+      if (ttft !== undefined) {
+        this.recurrenceSimulations += 1;
+        return ttft;
+      }
+    }
     const choices = this.choiceKey(partition);
     if (this.folds) {
       const ttft = this.simulateFolded(partition, choices);
@@ -131,6 +150,18 @@ export class TtftEvaluator {
     programBytes(plan, program, bytes);
     const run = executeProgram(program, this.opSeconds.durations(plan), bytes);
     return firstTokenTime(plan, run, logitsOp);
+  }
+
+  /**
+   * TTFT of the partition as simulate's recurrenceSimulation times it; undefined (and never again
+   * asked) when the hops share a link, as they then do for every partition.
+   */
+  private simulateRecurrence(partition: readonly number[]): number | undefined {
+    // The strategy names the recurrence's plan header, which only a result reads.
+    const recurrence = kvrRecurrence(this.scenario.model, partition, 'kvr', this.router, this.recurrencePricer!);
+    const run = recurrence === undefined ? undefined : runRecurrence(recurrence, this.scenario.model.layers);
+    if (run === undefined) this.recurrencePricer = undefined;
+    return run?.ttft;
   }
 
   /** TTFT from the first sample that folds, as simulate's foldedSimulation tries them; undefined if none. */

@@ -5,6 +5,7 @@ import type { Router } from '../topology/routing.js';
 import { collectiveSetup, type PlanRequest } from './build-plan.js';
 import { evenPartition } from './partition.js';
 import type { Plan, StrategyName } from './plan.js';
+import { kvrRecurrence } from './strategies/kvr-recurrence.js';
 import { ringKvRecurrence } from './strategies/ring-kv-recurrence.js';
 import { ringKvTpRecurrence } from './strategies/ring-kv-tp-recurrence.js';
 import { tspRecurrence } from './strategies/tsp-recurrence.js';
@@ -25,8 +26,8 @@ export interface PlanRecurrence extends LayerRecurrence {
   collectives(layers: number): CollectiveUse[];
 }
 
-/** Strategies that have a recurrence (ring-kv, with or without tensor parallelism; tsp, tsp-causal). */
-export const RECURRENCE_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tsp', 'tsp-causal'];
+/** Strategies that have a recurrence (ring-kv, with or without tensor parallelism; tsp, tsp-causal; KV-Runahead's chain). */
+export const RECURRENCE_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p'];
 
 /**
  * The plan of a request as a layer recurrence, or undefined when it has none: another strategy,
@@ -48,6 +49,13 @@ export function planRecurrence(request: PlanRequest, router: Router, pricer: Com
       const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
       return tspRecurrence(model, evenPartition(context, gpus), strategy, collective, collectiveSetup(request), router, pricer);
     }
+    case 'kvr-e':
+      return kvrRecurrence(model, evenPartition(context, gpus), strategy, router, pricer);
+    case 'kvr':
+    case 'kvr-s':
+    case 'kvr-p':
+      // Searched and predicted partitions are resolved before the plan is asked for.
+      return request.partition === undefined ? undefined : kvrRecurrence(model, request.partition, strategy, router, pricer);
     default:
       return undefined;
   }

@@ -19,13 +19,13 @@ import { presetTopology } from '../../sim/topology/presets.js';
 const root = join(import.meta.dirname, '..', '..');
 const h200Pytorch = gpuProfileFromJson(JSON.parse(readFileSync(join(root, 'calibration', 'profiles', 'h200-pytorch.json'), 'utf8')));
 
-function bigScenario(gpu: GpuSpec, strategy: 'kvr-e' | 'ring-kv' | 'tsp'): Scenario {
+function bigScenario(gpu: GpuSpec, strategy: 'kvr-e' | 'tp' | 'ring-kv' | 'tsp'): Scenario {
   const topology = presetTopology('switch', { gpus: 64, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
   return { model: MODEL_PRESETS['llama2-70b']!, gpu, topology, gpus: 64, context: 32768, strategy };
 }
 
-// simulate() folds big plans from a sample of their layers (kvr-e), or runs them as a layer
-// recurrence (ring-kv, tsp); on a shape-model GPU the band, the memory-bound share and the
+// simulate() folds big plans from a sample of their layers (tp), or runs them as a layer
+// recurrence (kvr-e, ring-kv, tsp); on a shape-model GPU the band, the memory-bound share and the
 // extrapolation notes come from a ledger of every op's cost, which the fold extrapolates from the
 // sample's last layer and the recurrence sums over its priced shapes. It must match the ledger of
 // the whole plan.
@@ -33,6 +33,8 @@ describe('layer folding and recurrences on shape-model GPUs', () => {
   for (const [name, gpu, strategy] of [
     ['h100-sxm preset', GPU_PRESETS['h100-sxm']!, 'kvr-e'],
     ['h200-pytorch profile', h200Pytorch, 'kvr-e'],
+    ['h100-sxm preset', GPU_PRESETS['h100-sxm']!, 'tp'],
+    ['h200-pytorch profile', h200Pytorch, 'tp'],
     ['h100-sxm preset', GPU_PRESETS['h100-sxm']!, 'ring-kv'],
     ['h200-pytorch profile', h200Pytorch, 'ring-kv'],
     ['h200-pytorch profile', h200Pytorch, 'tsp'],
@@ -41,9 +43,9 @@ describe('layer folding and recurrences on shape-model GPUs', () => {
       const scenario = bigScenario(gpu, strategy);
       expect(gpu.shape).toBeDefined();
       expect(planOpCount(strategy, scenario.model.layers, 64)).toBeGreaterThanOrEqual(FOLD_WITHOUT_BUILDING_OPS);
-      // ring-kv and tsp on a switch run as recurrences (their ring channels share no link).
+      // kvr-e, ring-kv and tsp on a switch run as recurrences (their channels share no link); tp has none.
       const request = { strategy, model: scenario.model, context: scenario.context, gpus: 64, fabric: topologyFabric(scenario.topology, 64) };
-      expect(planRecurrence(request, scenarioRouter(scenario), new ComputePricer(scenario.model, gpu, 'flash')) !== undefined).toBe(strategy !== 'kvr-e');
+      expect(planRecurrence(request, scenarioRouter(scenario), new ComputePricer(scenario.model, gpu, 'flash')) !== undefined).toBe(strategy !== 'tp');
       const folded = simulate(scenario);
       // Folded or recurrent: its whole plan is built only when read (a getter), not by simulate.
       expect(typeof Object.getOwnPropertyDescriptor(folded, 'plan')?.get).toBe('function');

@@ -18,10 +18,10 @@ import { TOPOLOGY_PRESET_NAMES } from '../../../sim/topology/presets.js';
 import { propertyOptions } from '../../support/property.js';
 import { a100, ideal, tinyModel, topology } from '../../support/scenarios.js';
 
-/** Random ring-kv, tsp and tsp-causal plans on random topologies, GPUs and collective settings. */
+/** Random ring-kv, tsp, tsp-causal and KV-Runahead plans on random topologies, GPUs, partitions and collective settings. */
 const recurrenceCaseArb = fc
   .record({
-    strategy: fc.constantFrom('ring-kv' as const, 'tsp' as const, 'tsp-causal' as const),
+    strategy: fc.constantFrom('ring-kv' as const, 'tsp' as const, 'tsp-causal' as const, 'kvr' as const, 'kvr-e' as const),
     layers: fc.integer({ min: 1, max: 9 }),
     gpus: fc.constantFrom(1, 2, 3, 4, 6, 8, 12, 16, 24),
     // ring-kv needs 2 tokens a GPU (two zig-zag chunks).
@@ -38,6 +38,8 @@ const recurrenceCaseArb = fc
     protocol: fc.constantFrom(undefined, 'simple' as const, 'll' as const, 'll128' as const),
     tp: fc.constantFrom(1, 1, 2, 4),
     block: fc.constantFrom('sequential' as const, 'parallel' as const),
+    // kvr: each rank's share of the context (at least one token each).
+    weights: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 24, maxLength: 24 }),
   })
   .map((r) => {
     const model: ModelSpec = { ...tinyModel, layers: r.layers, block: r.block, ...(r.block === 'parallel' ? { norm: 'layernorm' as const } : {}) };
@@ -48,20 +50,32 @@ const recurrenceCaseArb = fc
       gpus_per_node: r.gpusPerNode,
       ...(r.nicsPerNode === undefined ? {} : { nics_per_node: Math.min(r.nicsPerNode, r.gpusPerNode) }),
     });
-    const scenario: Scenario = { model, gpu: r.gpu, topology: topo, gpus: r.gpus, context, strategy: r.strategy, ...(tp > 1 ? { tp } : {}) };
+    const kvr = r.strategy === 'kvr' || r.strategy === 'kvr-e';
+    const partition = r.strategy === 'kvr' ? weightedPartition(context, r.weights.slice(0, r.gpus)) : undefined;
+    const scenario: Scenario = { model, gpu: r.gpu, topology: topo, gpus: r.gpus, context, strategy: r.strategy, ...(tp > 1 ? { tp } : {}), ...(partition === undefined ? {} : { partition }) };
     const request: PlanRequest = {
       strategy: r.strategy,
       model,
       context,
       gpus: r.gpus,
       ...(tp > 1 ? { tp } : {}),
+      ...(partition === undefined ? {} : { partition }),
       fabric: topologyFabric(topo, r.gpus),
-      ...(r.collective === undefined ? {} : { collective: r.collective }),
-      ...(r.channels === undefined ? {} : { channels: r.channels }),
-      ...(r.protocol === undefined ? {} : { protocol: r.protocol }),
+      // KV-Runahead has no collectives to set.
+      ...(r.collective === undefined || kvr ? {} : { collective: r.collective }),
+      ...(r.channels === undefined || kvr ? {} : { channels: r.channels }),
+      ...(r.protocol === undefined || kvr ? {} : { protocol: r.protocol }),
     };
     return { scenario, request };
   });
+
+/** `context` tokens split in proportion to `weights`, at least one a rank, the rest to the last. */
+function weightedPartition(context: number, weights: readonly number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const chunks = weights.map((w) => 1 + Math.floor(((context - weights.length) * w) / total));
+  chunks[chunks.length - 1]! += context - chunks.reduce((a, b) => a + b, 0);
+  return chunks;
+}
 
 /** Every number of `a` within `tolerance` (relative; or 1e-15 absolute) of `b`'s, and everything else equal. */
 function expectClose(a: unknown, b: unknown, tolerance: number, path = 'result'): void {
@@ -82,6 +96,7 @@ function expectClose(a: unknown, b: unknown, tolerance: number, path = 'result')
 describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
   test('a recurrence gives the engine times on random plans and topologies (bit for bit without all-reduces), its periodic shortcut to 1e-9, and the same result', () => {
     let defined = 0;
+    let kvrDefined = 0;
     let periodic = 0;
     fc.assert(
       fc.property(recurrenceCaseArb, ({ scenario, request }) => {
@@ -94,7 +109,7 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
         const reduces = (request.tp ?? 1) > 1;
         if (recurrence === undefined) {
           // Only where the engine shares links, or (tsp) a collective the recurrence does not take.
-          if (request.strategy === 'ring-kv' && !reduces) expect(program.dedicated).toBe(false);
+          if (request.strategy !== 'tsp' && request.strategy !== 'tsp-causal' && !reduces) expect(program.dedicated).toBe(false);
           return;
         }
         const ttft = run.end[run.indexOf[logitsOpId(plan)]!]!;
@@ -102,6 +117,7 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
         // ring-kv with all-reduces: refused when one would overlap its position's previous one.
         if (whole === undefined) return expect(reduces).toBe(true);
         defined += 1;
+        if (request.strategy === 'kvr' || request.strategy === 'kvr-e') kvrDefined += 1;
         const finish = new Array<number>(plan.gpus).fill(0);
         for (const op of plan.ops) if (op.kind === 'compute') finish[op.rank] = Math.max(finish[op.rank]!, run.end[run.indexOf[op.id]!]!);
         if (reduces) {
@@ -137,6 +153,7 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     );
     // The property says something only if the recurrence ran, and its shortcut was taken.
     expect(defined).toBeGreaterThan(40);
+    expect(kvrDefined).toBeGreaterThan(10);
     expect(periodic).toBeGreaterThan(0);
   });
 

@@ -1,0 +1,120 @@
+import { dedicatedChannels, transferEvents } from '../../engine/layer-recurrence.js';
+import { sumPriced, type ComputePricer, type PricedShape } from '../../hardware/compute-pricer.js';
+import { kvBytesPerToken } from '../../model/model-size.js';
+import type { ModelSpec } from '../../model/model-spec.js';
+import type { Router } from '../../topology/routing.js';
+import { prefixes } from '../partition.js';
+import { PlanBuilder } from '../plan-builder.js';
+import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
+
+/** The KV-Runahead strategies a recurrence runs: kvrPlan's, but for the one-rank `single`. */
+export type KvrRecurrenceStrategy = 'kvr' | 'kvr-e' | 'kvr-s' | 'kvr-p';
+
+/**
+ * KV-Runahead (kvrPlan) as a layer recurrence (sim/engine/layer-recurrence.ts): its ops in plan
+ * order, timed as the engine's static schedule times them, without building them. Undefined when
+ * the chain's hops (rank i to rank i+1) share a link, or the topology has background traffic or
+ * noise.
+ *
+ * Per layer, rank by rank as kvrPlan lists them: qkv after the rank's previous mlp; the send of
+ * K,V of tokens [0, P_i + c_i) to rank i+1 once qkv and the receive from rank i-1 are done and the
+ * hop is free; attn once qkv and the receive are done; o; mlp. The last rank then runs lm_head.
+ * State between layers: each rank's stream and each hop's free time. A partition search runs one
+ * per partition it simulates (TtftEvaluator), so building one costs a few arrays of p.
+ */
+export function kvrRecurrence(
+  model: ModelSpec,
+  partition: readonly number[],
+  strategy: KvrRecurrenceStrategy,
+  router: Router,
+  pricer: ComputePricer,
+): PlanRecurrence | undefined {
+  const p = partition.length;
+  const pairs = Array.from({ length: Math.max(0, p - 1) }, (_, i) => [i, i + 1] as const);
+  const links = dedicatedChannels(router, pairs);
+  if (links === undefined) return undefined;
+  const { latency, narrowest } = links;
+  const prefix = prefixes(partition);
+  const kvBytes = kvBytesPerToken(model);
+  const ops: PricedShape[][] = [];
+  const seconds = { qkv: new Float64Array(p), attn: new Float64Array(p), o: new Float64Array(p), mlp: new Float64Array(p) };
+  // Hop i's bytes (K,V of every token up to rank i's last), and their drain at its narrowest link.
+  const bytes = new Float64Array(Math.max(0, p - 1));
+  const drain = new Float64Array(Math.max(0, p - 1));
+  let eventsPerLayer = 4 * p;
+  for (let i = 0; i < p; i++) {
+    const c = partition[i]!;
+    const P = prefix[i]!;
+    const shape = { tokens: c, prefix: P, keys: P + c, causal: true };
+    const rank = (['qkv', 'attn', 'o', 'mlp'] as const).map((name) => pricer.price({ name, ...shape }));
+    ops.push(rank);
+    seconds.qkv[i] = rank[0]!.seconds;
+    seconds.attn[i] = rank[1]!.seconds;
+    seconds.o[i] = rank[2]!.seconds;
+    seconds.mlp[i] = rank[3]!.seconds;
+    if (i + 1 < p) {
+      bytes[i] = (P + c) * kvBytes;
+      drain[i] = bytes[i] === 0 ? 0 : bytes[i]! / narrowest[i]!;
+      eventsPerLayer += transferEvents(latency[i]!, bytes[i]!);
+    }
+  }
+  const context = prefix[p - 1]! + partition[p - 1]!;
+  const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
+
+  // state: rank streams 0..p-1, then hop i (rank i to i+1) at p + i.
+  const state = new Float64Array(2 * p - 1);
+  const runLayer = (): void => kvrLayer(p, state, seconds, latency, drain);
+
+  const addTotals = (totals: RecurrenceTotals, layers: number): void => {
+    for (let i = 0; i < p; i++) {
+      const layer = sumPriced(ops[i]!);
+      totals.compute(i, layers * layer.flops, layers * layer.seconds, layers * layer.error, layers * layer.memory);
+      if (i + 1 < p) totals.transfer(i, i + 1, layers * bytes[i]!);
+    }
+    totals.compute(p - 1, lmHead.flops, lmHead.seconds, lmHead.error, lmHead.memory);
+  };
+
+  const header = new PlanBuilder(model).build({ strategy, context, partition: [...partition], kvTokens: partition.map((c, i) => prefix[i]! + c), lastRank: p - 1 });
+  return {
+    gpus: p,
+    state,
+    eventsPerLayer,
+    runLayer,
+    close: () => {
+      // lm_head on the last rank after its last mlp.
+      state[p - 1] = state[p - 1]! + lmHead.seconds;
+      return { ttft: state[p - 1]!, events: 1 };
+    },
+    header,
+    addTotals,
+    collectives: () => [],
+  };
+}
+
+/**
+ * One layer of kvrRecurrence from `state`, as the static schedule times its ops: a compute op
+ * starts at the later of its stream's free time and its dependencies' ends, a send at the later
+ * of its hop's free time and its dependencies' ends, then waits the hop's latency and drains.
+ * `received` carries the end of rank i-1's send of this layer to rank i.
+ */
+function kvrLayer(
+  p: number,
+  state: Float64Array,
+  seconds: { qkv: Float64Array; attn: Float64Array; o: Float64Array; mlp: Float64Array },
+  latency: Float64Array,
+  drain: Float64Array,
+): void {
+  let received = 0;
+  for (let i = 0; i < p; i++) {
+    // qkv, after the previous layer's mlp (the stream's last op).
+    const qkvEnd = state[i]! + seconds.qkv[i]!;
+    // Rank 0 receives nothing: its send and attention wait for qkv alone.
+    const ready = i > 0 && received > qkvEnd ? received : qkvEnd;
+    if (i + 1 < p) {
+      const hopFree = state[p + i]!;
+      received = (ready > hopFree ? ready : hopFree) + latency[i]! + drain[i]!;
+      state[p + i] = received;
+    }
+    state[i] = ready + seconds.attn[i]! + seconds.o[i]! + seconds.mlp[i]!;
+  }
+}
