@@ -5,7 +5,7 @@ import { closingEnd, compileSample, FOLD_SAMPLE_LAYERS, foldCompiled, planLayers
 import { layersMayFold, mayFoldLayers, mayRunAsRecurrence } from '../layer-fold-policy.js';
 import { runRecurrence } from '../engine/layer-recurrence.js';
 import { ComputePricer } from '../hardware/compute-pricer.js';
-import { kvrRecurrence } from '../plan/strategies/kvr-recurrence.js';
+import { kvrHops, kvrRecurrence, KvrStagePricer, type KvrHops } from '../plan/strategies/kvr-recurrence.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { logitsOpId, type Plan } from '../plan/plan.js';
 import { firstTokenTime } from '../result/result.js';
@@ -80,17 +80,16 @@ export class TtftEvaluator {
   foldedSimulations = 0;
   /** Of the simulations, those run as a layer recurrence. */
   recurrenceSimulations = 0;
-  /** KV-Runahead as simulate runs it: a recurrence's pricer, or undefined (none; or hops share a link). */
-  private recurrencePricer: ComputePricer | undefined;
+  /** KV-Runahead as simulate runs it: the chain's hops and stage prices, or undefined (no recurrence). */
+  private readonly chain: { hops: KvrHops; stages: KvrStagePricer } | undefined;
 
   constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
     this.router = scenarioRouter(scenario);
     this.opSeconds = new OpSecondsMemo(scenario.gpu, scenario.attention);
     this.folds = folding === 'never' ? false : folding === 'always' ? layersMayFold(scenario) : mayFoldLayers(scenario);
-    if (scenario.strategy !== 'kvr-tp' && scenario.model.moe === undefined && folding === 'auto' && mayRunAsRecurrence(scenario)) {
-      this.recurrencePricer = new ComputePricer(scenario.model, scenario.gpu, scenario.attention ?? 'flash');
-    }
+    const hops = scenario.strategy !== 'kvr-tp' && scenario.model.moe === undefined && folding === 'auto' && mayRunAsRecurrence(scenario) ? kvrHops(this.router, scenario.gpus) : undefined;
+    this.chain = hops === undefined ? undefined : { hops, stages: new KvrStagePricer(new ComputePricer(scenario.model, scenario.gpu, scenario.attention ?? 'flash')) };
     if (scenario.strategy === 'kvr-tp') {
       this.collectives = {
         fabric: topologyFabric(scenario.topology, scenario.gpus),
@@ -128,12 +127,10 @@ export class TtftEvaluator {
   }
 
   private simulate(partition: readonly number[]): number {
-    if (this.recurrencePricer !== undefined) {
-      const ttft = this.simulateRecurrence(partition);
-      if (ttft !== undefined) {
-        this.recurrenceSimulations += 1;
-        return ttft;
-      }
+    if (this.chain !== undefined) {
+      this.recurrenceSimulations += 1;
+      // The strategy names the recurrence's plan header, which only a result reads.
+      return runRecurrence(kvrRecurrence(this.scenario.model, partition, 'kvr', this.chain.hops, this.chain.stages), this.scenario.model.layers)!.ttft;
     }
     const choices = this.choiceKey(partition);
     if (this.folds) {
@@ -150,18 +147,6 @@ export class TtftEvaluator {
     programBytes(plan, program, bytes);
     const run = executeProgram(program, this.opSeconds.durations(plan), bytes);
     return firstTokenTime(plan, run, logitsOp);
-  }
-
-  /**
-   * TTFT of the partition as simulate's recurrenceSimulation times it; undefined (and never again
-   * asked) when the hops share a link, as they then do for every partition.
-   */
-  private simulateRecurrence(partition: readonly number[]): number | undefined {
-    // The strategy names the recurrence's plan header, which only a result reads.
-    const recurrence = kvrRecurrence(this.scenario.model, partition, 'kvr', this.router, this.recurrencePricer!);
-    const run = recurrence === undefined ? undefined : runRecurrence(recurrence, this.scenario.model.layers);
-    if (run === undefined) this.recurrencePricer = undefined;
-    return run?.ttft;
   }
 
   /** TTFT from the first sample that folds, as simulate's foldedSimulation tries them; undefined if none. */

@@ -5,7 +5,7 @@ import type { Router } from '../topology/routing.js';
 import { collectiveSetup, type PlanRequest } from './build-plan.js';
 import { evenPartition } from './partition.js';
 import type { Plan, StrategyName } from './plan.js';
-import { kvrRecurrence } from './strategies/kvr-recurrence.js';
+import { kvrHops, kvrRecurrence, KvrStagePricer } from './strategies/kvr-recurrence.js';
 import { ringKvRecurrence } from './strategies/ring-kv-recurrence.js';
 import { ringKvTpRecurrence } from './strategies/ring-kv-tp-recurrence.js';
 import { tspRecurrence } from './strategies/tsp-recurrence.js';
@@ -49,13 +49,15 @@ export function planRecurrence(request: PlanRequest, router: Router, pricer: Com
       const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
       return tspRecurrence(model, evenPartition(context, gpus), strategy, collective, collectiveSetup(request), router, pricer);
     }
-    case 'kvr-e':
-      return kvrRecurrence(model, evenPartition(context, gpus), strategy, router, pricer);
     case 'kvr':
+    case 'kvr-e':
     case 'kvr-s':
-    case 'kvr-p':
+    case 'kvr-p': {
       // Searched and predicted partitions are resolved before the plan is asked for.
-      return request.partition === undefined ? undefined : kvrRecurrence(model, request.partition, strategy, router, pricer);
+      const partition = strategy === 'kvr-e' ? evenPartition(context, gpus) : request.partition;
+      const hops = kvrHops(router, gpus);
+      return partition === undefined || hops === undefined ? undefined : kvrRecurrence(model, partition, strategy, hops, new KvrStagePricer(pricer));
+    }
     default:
       return undefined;
   }

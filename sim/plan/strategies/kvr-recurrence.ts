@@ -4,39 +4,73 @@ import { kvBytesPerToken } from '../../model/model-size.js';
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { Router } from '../../topology/routing.js';
 import { prefixes } from '../partition.js';
+import type { Plan } from '../plan.js';
 import { PlanBuilder } from '../plan-builder.js';
 import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
 
 /** The KV-Runahead strategies a recurrence runs: kvrPlan's, but for the one-rank `single`. */
 export type KvrRecurrenceStrategy = 'kvr' | 'kvr-e' | 'kvr-s' | 'kvr-p';
 
+/** The chain's hops (rank i to rank i+1): each one's route latency and narrowest capacity. */
+export interface KvrHops {
+  latency: Float64Array;
+  narrowest: Float64Array;
+}
+
 /**
- * KV-Runahead (kvrPlan) as a layer recurrence (sim/engine/layer-recurrence.ts): its ops in plan
- * order, timed as the engine's static schedule times them, without building them. Undefined when
- * the chain's hops (rank i to rank i+1) share a link, or the topology has background traffic or
- * noise.
+ * The hops of a chain of `p` ranks, or undefined when two of them share a link or the topology has
+ * background traffic or noise (the engine would then share bandwidth, and no recurrence holds).
+ */
+export function kvrHops(router: Router, p: number): KvrHops | undefined {
+  return dedicatedChannels(router, Array.from({ length: Math.max(0, p - 1) }, (_, i) => [i, i + 1] as const));
+}
+
+/**
+ * A rank's four ops of a layer (qkv, attn, o, mlp) priced once per chunk and prefix: a partition
+ * search's candidates share most ranks' chunks and prefixes with the partitions before them.
+ */
+export class KvrStagePricer {
+  /** By chunk x 2^26 + prefix (exact below 2^26 tokens each). */
+  private readonly stages = new Map<number, readonly PricedShape[]>();
+
+  constructor(readonly pricer: ComputePricer) {}
+
+  stage(c: number, P: number): readonly PricedShape[] {
+    const key = c < 2 ** 26 && P < 2 ** 26 ? c * 2 ** 26 + P : undefined;
+    let stage = key === undefined ? undefined : this.stages.get(key);
+    if (stage === undefined) {
+      const shape = { tokens: c, prefix: P, keys: P + c, causal: true };
+      stage = (['qkv', 'attn', 'o', 'mlp'] as const).map((name) => this.pricer.price({ name, ...shape }));
+      if (key !== undefined) this.stages.set(key, stage);
+    }
+    return stage;
+  }
+}
+
+/**
+ * KV-Runahead (kvrPlan) as a layer recurrence (sim/engine/layer-recurrence.ts) over the chain's
+ * dedicated hops (kvrHops): its ops in plan order, timed as the engine's static schedule times
+ * them, without building them.
  *
  * Per layer, rank by rank as kvrPlan lists them: qkv after the rank's previous mlp; the send of
  * K,V of tokens [0, P_i + c_i) to rank i+1 once qkv and the receive from rank i-1 are done and the
  * hop is free; attn once qkv and the receive are done; o; mlp. The last rank then runs lm_head.
  * State between layers: each rank's stream and each hop's free time. A partition search runs one
- * per partition it simulates (TtftEvaluator), so building one costs a few arrays of p.
+ * per partition it simulates (TtftEvaluator), so building one costs a few arrays of p, and the
+ * plan header is built only when read.
  */
 export function kvrRecurrence(
   model: ModelSpec,
   partition: readonly number[],
   strategy: KvrRecurrenceStrategy,
-  router: Router,
-  pricer: ComputePricer,
-): PlanRecurrence | undefined {
+  hops: KvrHops,
+  stages: KvrStagePricer,
+): PlanRecurrence {
   const p = partition.length;
-  const pairs = Array.from({ length: Math.max(0, p - 1) }, (_, i) => [i, i + 1] as const);
-  const links = dedicatedChannels(router, pairs);
-  if (links === undefined) return undefined;
-  const { latency, narrowest } = links;
+  const { latency, narrowest } = hops;
   const prefix = prefixes(partition);
   const kvBytes = kvBytesPerToken(model);
-  const ops: PricedShape[][] = [];
+  const ops: (readonly PricedShape[])[] = new Array(p);
   const seconds = { qkv: new Float64Array(p), attn: new Float64Array(p), o: new Float64Array(p), mlp: new Float64Array(p) };
   // Hop i's bytes (K,V of every token up to rank i's last), and their drain at its narrowest link.
   const bytes = new Float64Array(Math.max(0, p - 1));
@@ -45,9 +79,8 @@ export function kvrRecurrence(
   for (let i = 0; i < p; i++) {
     const c = partition[i]!;
     const P = prefix[i]!;
-    const shape = { tokens: c, prefix: P, keys: P + c, causal: true };
-    const rank = (['qkv', 'attn', 'o', 'mlp'] as const).map((name) => pricer.price({ name, ...shape }));
-    ops.push(rank);
+    const rank = stages.stage(c, P);
+    ops[i] = rank;
     seconds.qkv[i] = rank[0]!.seconds;
     seconds.attn[i] = rank[1]!.seconds;
     seconds.o[i] = rank[2]!.seconds;
@@ -59,7 +92,7 @@ export function kvrRecurrence(
     }
   }
   const context = prefix[p - 1]! + partition[p - 1]!;
-  const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
+  const lmHead = stages.pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
 
   // state: rank streams 0..p-1, then hop i (rank i to i+1) at p + i.
   const state = new Float64Array(2 * p - 1);
@@ -74,7 +107,7 @@ export function kvrRecurrence(
     totals.compute(p - 1, lmHead.flops, lmHead.seconds, lmHead.error, lmHead.memory);
   };
 
-  const header = new PlanBuilder(model).build({ strategy, context, partition: [...partition], kvTokens: partition.map((c, i) => prefix[i]! + c), lastRank: p - 1 });
+  let header: Plan | undefined;
   return {
     gpus: p,
     state,
@@ -85,7 +118,10 @@ export function kvrRecurrence(
       state[p - 1] = state[p - 1]! + lmHead.seconds;
       return { ttft: state[p - 1]!, events: 1 };
     },
-    header,
+    get header(): Plan {
+      header ??= new PlanBuilder(model).build({ strategy, context, partition: [...partition], kvTokens: partition.map((c, i) => prefix[i]! + c), lastRank: p - 1 });
+      return header;
+    },
     addTotals,
     collectives: () => [],
   };
