@@ -27,6 +27,11 @@ export interface LayerRecurrence {
   /** Events the event engine handles per layer (the same every layer). */
   readonly eventsPerLayer: number;
   /**
+   * false: runRecurrence runs every layer unless told otherwise (a partition search runs this
+   * strategy rank by rank, which has no periodic shortcut, and must give simulate's bits).
+   */
+  readonly periodic?: boolean;
+  /**
    * Runs one layer from `state`; false when the layer breaks an assumption the recurrence rests on
    * (the run is then not the engine's, and the caller runs the plan another way).
    */
@@ -50,12 +55,12 @@ export interface RecurrenceRun {
 }
 
 /**
- * Runs `layers` layers of a recurrence and its closing ops; `periodic: false` runs every layer
+ * Runs `layers` layers of a recurrence and its closing ops; `periodic: false` (or the recurrence's) runs every layer
  * (the engine's times bit for bit; the shortcut agrees to rounding). Undefined when a layer broke
  * the recurrence's assumptions.
  */
 export function runRecurrence(recurrence: LayerRecurrence, layers: number, options: { periodic?: boolean } = {}): RecurrenceRun | undefined {
-  const periodic = options.periodic ?? true;
+  const periodic = options.periodic ?? recurrence.periodic ?? true;
   const state = recurrence.state;
   const before = new Float64Array(state.length);
   let lastDelta = NaN;

@@ -78,7 +78,8 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
       const [from, to] = moves[m]!;
       const candidate = shift(indices, from, to, step);
       if (!validIndices(lattice, candidate)) continue;
-      const ttft = evaluator.ttft(partitionFromIndices(lattice, candidate));
+      // Only whether it beats `best` matters: a bounded run may stop once it cannot.
+      const ttft = evaluator.ttftBelow(partitionFromIndices(lattice, candidate), best);
       if (ttft < best) {
         best = ttft;
         indices = candidate;

@@ -57,7 +57,7 @@ export function sweepDescent(
     let size = step;
     for (;;) {
       const candidate = shift(indices, move[0], move[1], size);
-      const ttft = validIndices(lattice, candidate) ? evaluator.ttft(partitionFromIndices(lattice, candidate)) : Infinity;
+      const ttft = validIndices(lattice, candidate) ? evaluator.ttftBelow(partitionFromIndices(lattice, candidate), best) : Infinity;
       if (ttft < best) {
         best = ttft;
         indices = candidate;

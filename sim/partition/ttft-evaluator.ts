@@ -13,6 +13,7 @@ import { kvrPlan, reshapeKvrPlan } from '../plan/strategies/kvr.js';
 import { kvrTpPlan, reshapeKvrTpPlan } from '../plan/strategies/kvr-tp.js';
 import type { Scenario } from '../simulate.js';
 import type { Router } from '../topology/routing.js';
+import { IncrementalKvrChain } from './incremental-kvr-chain.js';
 import { OpSecondsMemo } from './op-seconds-memo.js';
 
 /**
@@ -60,6 +61,10 @@ export class TtftEvaluator {
   /** The scenario's router, for whatever else the search needs of the topology. */
   readonly router: Router;
   private readonly memo = new Map<string, number>();
+  /** Partitions a bounded run (ttftBelow) found no better than a bound: a lower bound of their TTFT. */
+  private readonly atLeast = new Map<string, number>();
+  /** KV-Runahead's chain run rank by rank with reuse, for bounded runs; undefined where there is no chain. */
+  private readonly incremental: IncrementalKvrChain | undefined;
   /** Told after each new simulation, with `expected` (set by the search running on this evaluator). */
   progress: ((simulations: number, expected: number) => void) | undefined;
   /** The running search's estimate of the simulations it needs. */
@@ -80,16 +85,30 @@ export class TtftEvaluator {
   foldedSimulations = 0;
   /** Of the simulations, those run as a layer recurrence. */
   recurrenceSimulations = 0;
-  /** KV-Runahead as simulate runs it: the chain's hops and stage prices, or undefined (no recurrence). */
+  /**
+   * KV-Runahead's chain on dedicated hops: its hops and stage prices (undefined for kvr-tp, MoE
+   * models, or hops that share a link), and whether simulations run it as simulate does.
+   */
   private readonly chain: { hops: KvrHops; stages: KvrStagePricer } | undefined;
+  private readonly runsChain: boolean;
 
   constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
     this.router = scenarioRouter(scenario);
     this.opSeconds = new OpSecondsMemo(scenario.gpu, scenario.attention);
     this.folds = folding === 'never' ? false : folding === 'always' ? layersMayFold(scenario) : mayFoldLayers(scenario);
-    const hops = scenario.strategy !== 'kvr-tp' && scenario.model.moe === undefined && folding === 'auto' && mayRunAsRecurrence(scenario) ? kvrHops(this.router, scenario.gpus) : undefined;
+    const hops = scenario.strategy !== 'kvr-tp' && scenario.model.moe === undefined ? kvrHops(this.router, scenario.gpus) : undefined;
     this.chain = hops === undefined ? undefined : { hops, stages: new KvrStagePricer(new ComputePricer(scenario.model, scenario.gpu, scenario.attention ?? 'flash')) };
+    this.runsChain = this.chain !== undefined && folding === 'auto' && mayRunAsRecurrence(scenario);
+    // The chain's times are the engine's, bit for bit, so bounded runs may use it whether
+    // simulate runs the recurrence or the whole plan (it folds only where there is no chain).
+    if (this.chain !== undefined && folding === 'auto') {
+      const context = scenario.context;
+      const lmHead = this.chain.stages.pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
+      this.incremental = new IncrementalKvrChain(scenario.model, this.chain.hops, this.chain.stages, lmHead.seconds, scenario.gpus);
+    } else {
+      this.incremental = undefined;
+    }
     if (scenario.strategy === 'kvr-tp') {
       this.collectives = {
         fabric: topologyFabric(scenario.topology, scenario.gpus),
@@ -102,12 +121,15 @@ export class TtftEvaluator {
     }
   }
 
-  /** Distinct partitions simulated so far. */
+  /** Distinct partitions simulated so far (bounded runs that stopped early included). */
   get simulations(): number {
-    return this.memo.size;
+    return this.memo.size + this.atLeast.size;
   }
 
-  /** The `count` partitions with the lowest simulated TTFT among those evaluated, best first. */
+  /**
+   * The `count` partitions with the lowest simulated TTFT among those simulated in full, best
+   * first (a bounded run that stopped early, ttftBelow, knows only that its partition lost).
+   */
   best(count: number): { partition: number[]; ttft_s: number }[] {
     return [...this.memo.entries()]
       .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
@@ -121,16 +143,41 @@ export class TtftEvaluator {
     if (ttft === undefined) {
       ttft = this.simulate(partition);
       this.memo.set(key, ttft);
-      this.progress?.(this.memo.size, this.expected);
+      this.atLeast.delete(key);
+      this.progress?.(this.simulations, this.expected);
     }
     return ttft;
   }
 
+  /**
+   * The partition's TTFT if it is below `bound` (the same bits as `ttft`); otherwise some number
+   * at least `bound`. For a search that only asks whether a candidate beats its best: on
+   * KV-Runahead's chain the run reuses the ranks the candidate shares with the last partition
+   * that came in under its bound, and stops once it cannot beat `bound` (incremental-kvr-chain.ts).
+   */
+  ttftBelow(partition: readonly number[], bound: number): number {
+    if (this.incremental === undefined) return this.ttft(partition);
+    const key = partition.join(',');
+    const known = this.memo.get(key);
+    if (known !== undefined) return known;
+    const floor = this.atLeast.get(key);
+    if (floor !== undefined && floor >= bound) return floor;
+    const ttft = this.incremental.ttftBelow(partition, bound);
+    if (ttft < bound) {
+      this.memo.set(key, ttft);
+      this.atLeast.delete(key);
+    } else {
+      this.atLeast.set(key, ttft);
+    }
+    if (floor === undefined) this.progress?.(this.simulations, this.expected);
+    return ttft;
+  }
+
   private simulate(partition: readonly number[]): number {
-    if (this.chain !== undefined) {
+    if (this.runsChain) {
       this.recurrenceSimulations += 1;
       // The strategy names the recurrence's plan header, which only a result reads.
-      return runRecurrence(kvrRecurrence(this.scenario.model, partition, 'kvr', this.chain.hops, this.chain.stages), this.scenario.model.layers)!.ttft;
+      return runRecurrence(kvrRecurrence(this.scenario.model, partition, 'kvr', this.chain!.hops, this.chain!.stages), this.scenario.model.layers)!.ttft;
     }
     const choices = this.choiceKey(partition);
     if (this.folds) {

@@ -112,6 +112,8 @@ export function kvrRecurrence(
     gpus: p,
     state,
     eventsPerLayer,
+    // Every layer: searches run the chain rank by rank (incremental-kvr-chain.ts) and must agree.
+    periodic: false,
     runLayer,
     close: () => {
       // lm_head on the last rank after its last mlp.
@@ -131,7 +133,8 @@ export function kvrRecurrence(
  * One layer of kvrRecurrence from `state`, as the static schedule times its ops: a compute op
  * starts at the later of its stream's free time and its dependencies' ends, a send at the later
  * of its hop's free time and its dependencies' ends, then waits the hop's latency and drains.
- * `received` carries the end of rank i-1's send of this layer to rank i.
+ * `received` carries the end of rank i-1's send of this layer to rank i. IncrementalKvrChain
+ * runs the same sums rank by rank.
  */
 function kvrLayer(
   p: number,
@@ -154,3 +157,4 @@ function kvrLayer(
     state[i] = ready + seconds.attn[i]! + seconds.o[i]! + seconds.mlp[i]!;
   }
 }
+
