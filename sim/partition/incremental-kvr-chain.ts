@@ -5,6 +5,19 @@ import type { KvrHops, KvrStagePricer } from '../plan/strategies/kvr-recurrence.
 /** Relative margin by which a lower bound must pass the caller's bound before a run stops early (rounding of its sums). */
 const BOUND_MARGIN = 1e-12;
 
+/** A rank's costs in a run: its ops' seconds and its hop's drain (per layer). */
+interface RankCosts {
+  qkv: Float64Array;
+  attn: Float64Array;
+  o: Float64Array;
+  mlp: Float64Array;
+  drain: Float64Array;
+}
+
+function rankCosts(p: number): RankCosts {
+  return { qkv: new Float64Array(p), attn: new Float64Array(p), o: new Float64Array(p), mlp: new Float64Array(p), drain: new Float64Array(p) };
+}
+
 /**
  * KV-Runahead's chain (kvrRecurrence) run rank by rank for a partition search, reusing what the
  * partitions before it share.
@@ -16,13 +29,18 @@ const BOUND_MARGIN = 1e-12;
  * runs without the periodic shortcut for this reason).
  *
  * Reuse: ranks before the first rank whose chunk differs from the last partition that came in
- * under its bound (a search's incumbent: it moves to the candidates it takes) have the same
- * times, so a run starts at that rank from the arrivals it kept.
+ * under its bound (the kept partition: a search's incumbent, as it moves to the candidates it
+ * takes) have the same times, so a run starts at that rank from the arrivals it kept.
  *
- * Early stop: after rank i, TTFT is at least the last layer's arrival at rank i+1, plus every
- * later hop's last send (each waits for the one before), plus the last rank's attn, o, mlp and
- * lm_head. Once that passes the caller's bound (by BOUND_MARGIN), the partition cannot beat it
- * and the run stops; the caller learns only that.
+ * Two early stops, once a run has passed rank i:
+ * - Lower bound: TTFT is at least the last layer's arrival at rank i+1, plus every later hop's
+ *   last send (each waits for the one before), plus the last rank's attn, o, mlp and lm_head.
+ *   Once that passes the caller's bound (by BOUND_MARGIN for rounding), the run stops.
+ * - Dominance: if every rank after i has the kept partition's chunk and prefix, the rest of the
+ *   chain is the kept one's, fed other arrivals. Max and rounded addition are monotone, so if no
+ *   arrival at rank i+1 is earlier than the kept one's, the TTFT is at least the kept TTFT (and
+ *   equal, bit for bit, if all arrivals are equal): when that is not below the bound, the run stops.
+ * A stopped run tells the caller only a number at least its bound.
  */
 export class IncrementalKvrChain {
   private readonly layers: number;
@@ -31,13 +49,14 @@ export class IncrementalKvrChain {
   private readonly arrivals: Float64Array;
   /** A run's arrivals. */
   private readonly scratch: Float64Array;
+  /** The kept partition, its prefixes, costs and TTFT. */
   private kept: number[] | undefined;
-  /** Per rank, for the current run: its ops' seconds, its hop's drain, and the early stop's tail. */
-  private readonly qkv: Float64Array;
-  private readonly attn: Float64Array;
-  private readonly o: Float64Array;
-  private readonly mlp: Float64Array;
-  private readonly drain: Float64Array;
+  private readonly keptPrefix: Float64Array;
+  private readonly keptCosts: RankCosts;
+  private keptTtft = Infinity;
+  /** The current run's costs, and the lower bound's tail (see ttftBelow). */
+  private readonly costs: RankCosts;
+  private readonly prefix: Float64Array;
   private readonly tail: Float64Array;
   /** Runs, and the ranks they ran (reuse and early stops make it less than runs x p). */
   runs = 0;
@@ -54,11 +73,10 @@ export class IncrementalKvrChain {
     this.kvBytes = kvBytesPerToken(model);
     this.arrivals = new Float64Array(p * this.layers);
     this.scratch = new Float64Array(p * this.layers);
-    this.qkv = new Float64Array(p);
-    this.attn = new Float64Array(p);
-    this.o = new Float64Array(p);
-    this.mlp = new Float64Array(p);
-    this.drain = new Float64Array(p);
+    this.keptPrefix = new Float64Array(p);
+    this.keptCosts = rankCosts(p);
+    this.costs = rankCosts(p);
+    this.prefix = new Float64Array(p);
     this.tail = new Float64Array(p);
   }
 
@@ -68,46 +86,64 @@ export class IncrementalKvrChain {
    * bound is kept for reuse.
    */
   ttftBelow(partition: readonly number[], bound: number): number {
-    const { p, layers } = this;
+    const { p, layers, costs, kept } = this;
     let first = 0;
-    if (this.kept !== undefined) while (first < p && this.kept[first] === partition[first]) first += 1;
+    if (kept !== undefined) while (first < p && kept[first] === partition[first]) first += 1;
     if (first === p) first = p - 1; // the kept partition itself: rerun its last rank
-    let prefix = 0;
-    for (let i = 0; i < first; i++) prefix += partition[i]!;
+    let P = 0;
+    for (let i = 0; i < first; i++) P += partition[i]!;
+    // Costs from `first` on (the kept ones where chunk and prefix are the kept ones), and the
+    // last rank whose chunk or prefix differs from the kept partition's.
+    let lastChanged = first;
     for (let i = first; i < p; i++) {
       const c = partition[i]!;
-      const stage = this.stages.stage(c, prefix);
-      this.qkv[i] = stage[0]!.seconds;
-      this.attn[i] = stage[1]!.seconds;
-      this.o[i] = stage[2]!.seconds;
-      this.mlp[i] = stage[3]!.seconds;
-      prefix += c;
-      const bytes = prefix * this.kvBytes;
-      this.drain[i] = i + 1 < p && bytes !== 0 ? bytes / this.hops.narrowest[i]! : 0;
+      this.prefix[i] = P;
+      if (kept !== undefined && c === kept[i] && P === this.keptPrefix[i]) {
+        costs.qkv[i] = this.keptCosts.qkv[i]!;
+        costs.attn[i] = this.keptCosts.attn[i]!;
+        costs.o[i] = this.keptCosts.o[i]!;
+        costs.mlp[i] = this.keptCosts.mlp[i]!;
+        costs.drain[i] = this.keptCosts.drain[i]!;
+      } else {
+        lastChanged = i;
+        const stage = this.stages.stage(c, P);
+        costs.qkv[i] = stage[0]!.seconds;
+        costs.attn[i] = stage[1]!.seconds;
+        costs.o[i] = stage[2]!.seconds;
+        costs.mlp[i] = stage[3]!.seconds;
+        const bytes = (P + c) * this.kvBytes;
+        costs.drain[i] = i + 1 < p && bytes !== 0 ? bytes / this.hops.narrowest[i]! : 0;
+      }
+      P += c;
     }
     // tail[i] (i < p-1): after the last layer reaches rank i+1, hops i+1 .. p-2 each send it on,
     // then the last rank runs attn, o, mlp and lm_head.
-    let after = this.attn[p - 1]! + this.o[p - 1]! + this.mlp[p - 1]! + this.lmHeadSeconds;
+    let after = costs.attn[p - 1]! + costs.o[p - 1]! + costs.mlp[p - 1]! + this.lmHeadSeconds;
     for (let i = p - 2; i >= first; i--) {
       this.tail[i] = after;
-      after += this.hops.latency[i]! + this.drain[i]!;
+      after += this.hops.latency[i]! + costs.drain[i]!;
     }
     const stop = bound * (1 + BOUND_MARGIN);
+    // Dominance can stop the run only where the kept TTFT itself does not beat the bound.
+    const dominanceStops = kept !== undefined && !(this.keptTtft < bound);
     const out = this.scratch;
+    const keptArrivals = this.arrivals;
     this.runs += 1;
     let stream = 0;
     for (let i = first; i < p; i++) {
       this.ranksRun += 1;
-      const arrivalsIn = i === first ? this.arrivals : out;
+      const arrivalsIn = i === first ? keptArrivals : out;
       const inAt = i * layers;
       const outAt = (i + 1) * layers;
-      const q = this.qkv[i]!;
-      const attn = this.attn[i]!;
-      const o = this.o[i]!;
-      const mlp = this.mlp[i]!;
+      const q = costs.qkv[i]!;
+      const attn = costs.attn[i]!;
+      const o = costs.o[i]!;
+      const mlp = costs.mlp[i]!;
       const sends = i + 1 < p;
       const latency = sends ? this.hops.latency[i]! : 0;
-      const drain = this.drain[i]!;
+      const drain = costs.drain[i]!;
+      // Whether every arrival at rank i+1 is no earlier than the kept partition's.
+      let notEarlier = true;
       stream = 0;
       let hopFree = 0;
       for (let l = 0; l < layers; l++) {
@@ -118,20 +154,28 @@ export class IncrementalKvrChain {
         if (sends) {
           hopFree = (ready > hopFree ? ready : hopFree) + latency + drain;
           out[outAt + l] = hopFree;
+          if (hopFree < keptArrivals[outAt + l]!) notEarlier = false;
         }
         stream = ready + attn + o + mlp;
       }
       if (sends) {
         const atLeast = hopFree + this.tail[i]!;
         if (atLeast > stop) return atLeast;
+        if (dominanceStops && notEarlier && i >= lastChanged) return this.keptTtft;
       }
     }
     const ttft = stream + this.lmHeadSeconds;
-    if (ttft < bound) {
-      // Ranks up to `first` arrive as they did; the later ones as in this run.
-      if (first + 1 < p) this.arrivals.set(out.subarray((first + 1) * layers), (first + 1) * layers);
-      this.kept = [...partition];
-    }
+    if (ttft < bound) this.keep(partition, first, ttft);
     return ttft;
+  }
+
+  /** Keeps the partition just run: ranks up to `first` are as they were, the later ones as in the run. */
+  private keep(partition: readonly number[], first: number, ttft: number): void {
+    const { p, layers } = this;
+    if (first + 1 < p) this.arrivals.set(this.scratch.subarray((first + 1) * layers), (first + 1) * layers);
+    for (const field of ['qkv', 'attn', 'o', 'mlp', 'drain'] as const) this.keptCosts[field].set(this.costs[field].subarray(first), first);
+    this.keptPrefix.set(this.prefix.subarray(first), first);
+    this.kept = [...partition];
+    this.keptTtft = ttft;
   }
 }

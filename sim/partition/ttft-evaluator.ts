@@ -15,6 +15,7 @@ import type { Scenario } from '../simulate.js';
 import type { Router } from '../topology/routing.js';
 import { IncrementalKvrChain } from './incremental-kvr-chain.js';
 import { OpSecondsMemo } from './op-seconds-memo.js';
+import { PartitionMap } from './partition-map.js';
 
 /**
  * When the evaluator simulates a sample of the layers and extrapolates the rest
@@ -29,6 +30,8 @@ export type EvaluatorFolding = 'auto' | 'always' | 'never';
  */
 const MAX_SAMPLE_TEMPLATES = 8;
 const MAX_WHOLE_TEMPLATES = 2;
+/** Partitions `best` can list (kvr partition --measure-top takes at most 100). */
+export const LEADERS = 100;
 
 /** A plan of the scenario's strategy, compiled once and reshaped for each partition. */
 interface Template {
@@ -60,9 +63,11 @@ export class TtftEvaluator {
   readonly scenario: Scenario;
   /** The scenario's router, for whatever else the search needs of the topology. */
   readonly router: Router;
-  private readonly memo = new Map<string, number>();
+  private readonly memo = new PartitionMap<number>();
+  /** The best partitions simulated in full, best first (ties in the order of their chunks written out), for `best`. */
+  private readonly leaders: { key: string; partition: number[]; ttft_s: number }[] = [];
   /** Partitions a bounded run (ttftBelow) found no better than a bound: a lower bound of their TTFT. */
-  private readonly atLeast = new Map<string, number>();
+  private readonly atLeast = new PartitionMap<number>();
   /** KV-Runahead's chain run rank by rank with reuse, for bounded runs; undefined where there is no chain. */
   private readonly incremental: IncrementalKvrChain | undefined;
   /** Told after each new simulation, with `expected` (set by the search running on this evaluator). */
@@ -127,23 +132,34 @@ export class TtftEvaluator {
   }
 
   /**
-   * The `count` partitions with the lowest simulated TTFT among those simulated in full, best
-   * first (a bounded run that stopped early, ttftBelow, knows only that its partition lost).
+   * The `count` (at most LEADERS) partitions with the lowest simulated TTFT among those simulated
+   * in full, best first (a bounded run that stopped early, ttftBelow, knows only that its
+   * partition lost).
    */
   best(count: number): { partition: number[]; ttft_s: number }[] {
-    return [...this.memo.entries()]
-      .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
-      .slice(0, count)
-      .map(([key, ttft]) => ({ partition: key.split(',').map(Number), ttft_s: ttft }));
+    return this.leaders.slice(0, count).map(({ partition, ttft_s }) => ({ partition: [...partition], ttft_s }));
+  }
+
+  /** Remembers a partition's TTFT, simulated in full. */
+  private remember(partition: readonly number[], ttft: number): void {
+    this.memo.set(partition, ttft);
+    this.atLeast.delete(partition);
+    const leaders = this.leaders;
+    const worst = leaders[leaders.length - 1];
+    if (leaders.length === LEADERS && worst !== undefined && ttft > worst.ttft_s) return;
+    const key = partition.join(',');
+    const entry = { key, partition: [...partition], ttft_s: ttft };
+    let at = leaders.length;
+    while (at > 0 && (leaders[at - 1]!.ttft_s > ttft || (leaders[at - 1]!.ttft_s === ttft && leaders[at - 1]!.key > key))) at -= 1;
+    leaders.splice(at, 0, entry);
+    if (leaders.length > LEADERS) leaders.pop();
   }
 
   ttft(partition: readonly number[]): number {
-    const key = partition.join(',');
-    let ttft = this.memo.get(key);
+    let ttft = this.memo.get(partition);
     if (ttft === undefined) {
       ttft = this.simulate(partition);
-      this.memo.set(key, ttft);
-      this.atLeast.delete(key);
+      this.remember(partition, ttft);
       this.progress?.(this.simulations, this.expected);
     }
     return ttft;
@@ -157,17 +173,15 @@ export class TtftEvaluator {
    */
   ttftBelow(partition: readonly number[], bound: number): number {
     if (this.incremental === undefined) return this.ttft(partition);
-    const key = partition.join(',');
-    const known = this.memo.get(key);
+    const known = this.memo.get(partition);
     if (known !== undefined) return known;
-    const floor = this.atLeast.get(key);
+    const floor = this.atLeast.get(partition);
     if (floor !== undefined && floor >= bound) return floor;
     const ttft = this.incremental.ttftBelow(partition, bound);
     if (ttft < bound) {
-      this.memo.set(key, ttft);
-      this.atLeast.delete(key);
+      this.remember(partition, ttft);
     } else {
-      this.atLeast.set(key, ttft);
+      this.atLeast.set(partition, ttft);
     }
     if (floor === undefined) this.progress?.(this.simulations, this.expected);
     return ttft;

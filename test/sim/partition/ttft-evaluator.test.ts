@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { MODEL_PRESETS } from '../../../sim/model/presets.js';
-import { TtftEvaluator } from '../../../sim/partition/ttft-evaluator.js';
+import { LEADERS, TtftEvaluator } from '../../../sim/partition/ttft-evaluator.js';
 import { planOpCount } from '../../../sim/plan/build-plan.js';
 import { FOLD_WITHOUT_BUILDING_OPS, simulate, type Scenario } from '../../../sim/simulate.js';
 import { foldScenarioArb } from '../../support/fold-scenarios.js';
@@ -119,5 +119,25 @@ describe('TtftEvaluator with layer folding (a sample of the layers, sim/engine/l
     const evaluator = new TtftEvaluator(s, 'always');
     expect(evaluator.ttft([512, 512, 512, 512])).toBe(new TtftEvaluator(s, 'never').ttft([512, 512, 512, 512]));
     expect(evaluator.foldedSimulations).toBe(0);
+  });
+});
+
+describe('TtftEvaluator.best', () => {
+  test('lists the partitions simulated in full by TTFT, ties by their chunks written out, at most LEADERS of them', () => {
+    // Every partition of 4096 tokens over 3 ranks in steps of 128: 465 of them, with ties (ideal GPU, tiny model).
+    const s: Scenario = { model: { ...tinyModel, layers: 2 }, gpu: ideal, topology: topology('switch', 3, 3e11, 0), gpus: 3, context: 4096, strategy: 'kvr-s' };
+    const evaluator = new TtftEvaluator(s);
+    const all: { partition: number[]; ttft_s: number }[] = [];
+    for (let a = 128; a < 4096; a += 128) {
+      for (let b = 128; a + b < 4096; b += 128) {
+        const partition = [a, b, 4096 - a - b];
+        all.push({ partition, ttft_s: evaluator.ttft(partition) });
+      }
+    }
+    expect(all.length).toBeGreaterThan(LEADERS);
+    const key = (p: number[]): string => p.join(',');
+    all.sort((x, y) => x.ttft_s - y.ttft_s || (key(x.partition) < key(y.partition) ? -1 : 1));
+    expect(evaluator.best(7)).toEqual(all.slice(0, 7));
+    expect(evaluator.best(1000)).toEqual(all.slice(0, LEADERS));
   });
 });
