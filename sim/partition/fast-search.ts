@@ -55,7 +55,8 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
   const balance = new PipelineBalance(evaluator.scenario, evaluator.router);
   const start = balance.balancedPartition();
   let indices = balance.roundToLattice(start, lattice);
-  let best = evaluator.ttft(partitionFromIndices(lattice, indices));
+  evaluator.startDescent(partitionFromIndices(lattice, indices));
+  let best = evaluator.incumbentTtft();
   // Two granules first lets the descent step over ridges where single-granule moves all lose; in
   // one dimension (two ranks) there are no ridges, so it starts at one.
   let step = p > 2 ? 2 : 1;
@@ -67,7 +68,7 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
   let passes: number | undefined;
   while (p > 1) {
     if (evaluator.simulations - descentStart >= budget) {
-      const sweep = sweepDescent(evaluator, lattice, indices, best, moves, step);
+      const sweep = sweepDescent(evaluator, lattice, indices, moves, step);
       indices = sweep.indices;
       best = sweep.ttft_s;
       passes = sweep.passes;
@@ -78,10 +79,8 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
       const [from, to] = moves[m]!;
       const candidate = shift(indices, from, to, step);
       if (!validIndices(lattice, candidate)) continue;
-      // Only whether it beats `best` matters: a bounded run may stop once it cannot.
-      const ttft = evaluator.ttftBelow(partitionFromIndices(lattice, candidate), best);
-      if (ttft < best) {
-        best = ttft;
+      // Only whether it beats the incumbent matters: the evaluator decides from as little as it can.
+      if (evaluator.improves(partitionFromIndices(lattice, candidate))) {
         indices = candidate;
         improved = true;
         moves.unshift(...moves.splice(m, 1)); // try the winning move first next time
@@ -90,6 +89,7 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
     }
     rounds += 1;
     if (improved) continue;
+    best = evaluator.incumbentTtft();
     if (step === 1) break;
     step = Math.max(1, step >> 1);
   }
@@ -97,7 +97,7 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
     // Passes straight from the closed-form start as well, kept where strictly better: the two
     // descents end in different local optima, each better on some scenarios (see
     // RESTART_BUDGET_SCANS), and the passes cost a fraction of the budget.
-    const fresh = sweepDescent(evaluator, lattice, closedForm.indices, closedForm.ttft, candidateMoves(p), closedForm.step);
+    const fresh = sweepDescent(evaluator, lattice, closedForm.indices, candidateMoves(p), closedForm.step);
     passes = (passes ?? 0) + fresh.passes;
     if (fresh.ttft_s < best) {
       best = fresh.ttft_s;

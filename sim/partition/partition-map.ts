@@ -1,9 +1,18 @@
 /**
- * Values by partition, found by two independent 53-bit hashes of its chunks (106 bits: a search
- * of a million partitions mistakes two of them with odds of about 1e-20). A partition search asks
- * about hundreds of thousands of partitions of up to a thousand chunks: a string key per
- * partition (its chunks joined) cost a fifth of a 1024-GPU search's time and, kept for every
- * partition asked about, about a gigabyte. It keeps no partition, so it cannot list them.
+ * A partition's key: two independent 53-bit hashes of its chunks (106 bits: a search of a million
+ * partitions mistakes two of them with odds of about 1e-20). Computed once per partition and
+ * used with every map that asks about it.
+ */
+export interface PartitionKey {
+  readonly a: number;
+  readonly b: number;
+}
+
+/**
+ * Values by partition key. A partition search asks about hundreds of thousands of partitions of
+ * up to a thousand chunks: a string key per partition (its chunks joined) cost a fifth of a
+ * 1024-GPU search's time and, kept for every partition asked about, about a gigabyte. It keeps no
+ * partition, so it cannot list them.
  */
 export class PartitionMap<V> {
   private readonly byHash = new Map<number, Map<number, { value: V }>>();
@@ -13,38 +22,35 @@ export class PartitionMap<V> {
     return this.count;
   }
 
-  get(partition: readonly number[]): V | undefined {
-    const [a, b] = hashes(partition);
-    return this.byHash.get(a)?.get(b)?.value;
+  get(key: PartitionKey): V | undefined {
+    return this.byHash.get(key.a)?.get(key.b)?.value;
   }
 
-  set(partition: readonly number[], value: V): void {
-    const [a, b] = hashes(partition);
-    let inner = this.byHash.get(a);
+  set(key: PartitionKey, value: V): void {
+    let inner = this.byHash.get(key.a);
     if (inner === undefined) {
       inner = new Map();
-      this.byHash.set(a, inner);
+      this.byHash.set(key.a, inner);
     }
-    const entry = inner.get(b);
+    const entry = inner.get(key.b);
     if (entry !== undefined) {
       entry.value = value;
       return;
     }
-    inner.set(b, { value });
+    inner.set(key.b, { value });
     this.count += 1;
   }
 
-  delete(partition: readonly number[]): void {
-    const [a, b] = hashes(partition);
-    const inner = this.byHash.get(a);
-    if (inner === undefined || !inner.delete(b)) return;
-    if (inner.size === 0) this.byHash.delete(a);
+  delete(key: PartitionKey): void {
+    const inner = this.byHash.get(key.a);
+    if (inner === undefined || !inner.delete(key.b)) return;
+    if (inner.size === 0) this.byHash.delete(key.a);
     this.count -= 1;
   }
 }
 
-/** Two FNV-1a-style hashes with other primes and seeds, each folded to 53 bits from two 32-bit lanes. */
-function hashes(partition: readonly number[]): [number, number] {
+/** The partition's key: two FNV-1a-style hashes with other primes and seeds, each folded to 53 bits from two 32-bit lanes. */
+export function partitionKey(partition: readonly number[]): PartitionKey {
   const n = partition.length;
   let a1 = 0x811c9dc5 ^ n;
   let a2 = 0x27d4eb2f;
@@ -62,5 +68,5 @@ function hashes(partition: readonly number[]): [number, number] {
     b2 = Math.imul(b2 ^ c ^ (i << 16), 0xc2b2ae35);
     b2 ^= b2 >>> 16;
   }
-  return [(a1 >>> 0) * 2 ** 21 + (a2 >>> 11), (b1 >>> 0) * 2 ** 21 + (b2 >>> 11)];
+  return { a: (a1 >>> 0) * 2 ** 21 + (a2 >>> 11), b: (b1 >>> 0) * 2 ** 21 + (b2 >>> 11) };
 }

@@ -16,7 +16,8 @@ export interface SweepOutcome {
 }
 
 /**
- * Lattice descent for many ranks, in passes over the move list instead of restarts; fast-search
+ * Lattice descent for many ranks, in passes over the move list instead of restarts, from `start`
+ * (the evaluator's incumbent, if it is already: startDescent keeps what it knows); fast-search
  * goes on with it where its restarting descent has spent its budget.
  *
  * The restarting descent takes the first improving move and rescans the list from its front, so
@@ -39,12 +40,11 @@ export function sweepDescent(
   evaluator: TtftEvaluator,
   lattice: Lattice,
   start: readonly number[],
-  startTtft: number,
   moves: readonly RankMove[],
   firstStep: number,
 ): SweepOutcome {
   let indices = start.slice();
-  let best = startTtft;
+  evaluator.startDescent(partitionFromIndices(lattice, start));
   const maxPasses = Math.ceil(Math.log2(lattice.gpus)) + 2;
   let passes = 0;
   const recent: RankMove[] = [];
@@ -57,9 +57,7 @@ export function sweepDescent(
     let size = step;
     for (;;) {
       const candidate = shift(indices, move[0], move[1], size);
-      const ttft = validIndices(lattice, candidate) ? evaluator.ttftBelow(partitionFromIndices(lattice, candidate), best) : Infinity;
-      if (ttft < best) {
-        best = ttft;
+      if (validIndices(lattice, candidate) && evaluator.improves(partitionFromIndices(lattice, candidate))) {
         indices = candidate;
         improved = true;
         size *= 2;
@@ -92,7 +90,7 @@ export function sweepDescent(
     }
     if (step === 1) break;
   }
-  return { indices, ttft_s: best, passes };
+  return { indices, ttft_s: evaluator.incumbentTtft(), passes };
 }
 
 /** Moves `step` granules from rank `from` to rank `to` by shifting the boundaries between them. */

@@ -15,7 +15,7 @@ import type { Scenario } from '../simulate.js';
 import type { Router } from '../topology/routing.js';
 import { IncrementalKvrChain } from './incremental-kvr-chain.js';
 import { OpSecondsMemo } from './op-seconds-memo.js';
-import { PartitionMap } from './partition-map.js';
+import { PartitionMap, partitionKey, type PartitionKey } from './partition-map.js';
 
 /**
  * When the evaluator simulates a sample of the layers and extrapolates the rest
@@ -66,9 +66,13 @@ export class TtftEvaluator {
   private readonly memo = new PartitionMap<number>();
   /** The best partitions simulated in full, best first (ties in the order of their chunks written out), for `best`. */
   private readonly leaders: { key: string; partition: number[]; ttft_s: number }[] = [];
-  /** Partitions a bounded run (ttftBelow) found no better than a bound: a lower bound of their TTFT. */
+  /** Candidates a descent found losing early (`improves`): a lower bound of their TTFT. */
   private readonly atLeast = new PartitionMap<number>();
-  /** KV-Runahead's chain run rank by rank with reuse, for bounded runs; undefined where there is no chain. */
+  /** Candidates a descent took on an estimate of their TTFT (`improves`). */
+  private readonly estimated = new PartitionMap<number>();
+  /** The running descent's incumbent: its TTFT, where known exactly. */
+  private incumbent: { partition: number[]; ttft: number | undefined } | undefined;
+  /** KV-Runahead's chain run rank by rank with reuse, for descents; undefined where there is no chain. */
   private readonly incremental: IncrementalKvrChain | undefined;
   /** Told after each new simulation, with `expected` (set by the search running on this evaluator). */
   progress: ((simulations: number, expected: number) => void) | undefined;
@@ -105,7 +109,7 @@ export class TtftEvaluator {
     const hops = scenario.strategy !== 'kvr-tp' && scenario.model.moe === undefined ? kvrHops(this.router, scenario.gpus) : undefined;
     this.chain = hops === undefined ? undefined : { hops, stages: new KvrStagePricer(new ComputePricer(scenario.model, scenario.gpu, scenario.attention ?? 'flash')) };
     this.runsChain = this.chain !== undefined && folding === 'auto' && mayRunAsRecurrence(scenario);
-    // The chain's times are the engine's, bit for bit, so bounded runs may use it whether
+    // The chain's times are the engine's, bit for bit, so descents may use it whether
     // simulate runs the recurrence or the whole plan (it folds only where there is no chain).
     if (this.chain !== undefined && folding === 'auto') {
       const context = scenario.context;
@@ -128,22 +132,22 @@ export class TtftEvaluator {
 
   /** Distinct partitions simulated so far (bounded runs that stopped early included). */
   get simulations(): number {
-    return this.memo.size + this.atLeast.size;
+    return this.memo.size + this.atLeast.size + this.estimated.size;
   }
 
   /**
    * The `count` (at most LEADERS) partitions with the lowest simulated TTFT among those simulated
-   * in full, best first (a bounded run that stopped early, ttftBelow, knows only that its
-   * partition lost).
+   * in full, best first (a descent's candidate decided early, `improves`, has no TTFT to list).
    */
   best(count: number): { partition: number[]; ttft_s: number }[] {
     return this.leaders.slice(0, count).map(({ partition, ttft_s }) => ({ partition: [...partition], ttft_s }));
   }
 
   /** Remembers a partition's TTFT, simulated in full. */
-  private remember(partition: readonly number[], ttft: number): void {
-    this.memo.set(partition, ttft);
-    this.atLeast.delete(partition);
+  private remember(partition: readonly number[], ttft: number, found: PartitionKey = partitionKey(partition)): void {
+    this.memo.set(found, ttft);
+    this.atLeast.delete(found);
+    this.estimated.delete(found);
     const leaders = this.leaders;
     const worst = leaders[leaders.length - 1];
     if (leaders.length === LEADERS && worst !== undefined && ttft > worst.ttft_s) return;
@@ -156,35 +160,81 @@ export class TtftEvaluator {
   }
 
   ttft(partition: readonly number[]): number {
-    let ttft = this.memo.get(partition);
+    const key = partitionKey(partition);
+    let ttft = this.memo.get(key);
     if (ttft === undefined) {
       ttft = this.simulate(partition);
-      this.remember(partition, ttft);
+      this.remember(partition, ttft, key);
       this.progress?.(this.simulations, this.expected);
     }
     return ttft;
   }
 
   /**
-   * The partition's TTFT if it is below `bound` (the same bits as `ttft`); otherwise some number
-   * at least `bound`. For a search that only asks whether a candidate beats its best: on
-   * KV-Runahead's chain the run reuses the ranks the candidate shares with the last partition
-   * that came in under its bound, and stops once it cannot beat `bound` (incremental-kvr-chain.ts).
+   * Starts a descent from `partition`: the incumbent its candidates must beat (`improves`). Its
+   * TTFT is simulated (or remembered) in full.
    */
-  ttftBelow(partition: readonly number[], bound: number): number {
-    if (this.incremental === undefined) return this.ttft(partition);
-    const known = this.memo.get(partition);
-    if (known !== undefined) return known;
-    const floor = this.atLeast.get(partition);
-    if (floor !== undefined && floor >= bound) return floor;
-    const ttft = this.incremental.ttftBelow(partition, bound);
-    if (ttft < bound) {
-      this.remember(partition, ttft);
-    } else {
-      this.atLeast.set(partition, ttft);
+  startDescent(partition: readonly number[]): void {
+    const current = this.incumbent?.partition;
+    if (current !== undefined && current.length === partition.length && current.every((c, i) => c === partition[i])) return;
+    const ttft = this.ttft(partition);
+    this.incumbent = { partition: [...partition], ttft };
+    this.incremental?.setIncumbent(partition, ttft);
+  }
+
+  /**
+   * Whether the candidate's simulated TTFT is below the incumbent's; if so it becomes the
+   * incumbent. The answer is always the one the TTFTs give, bit for bit. On KV-Runahead's chain
+   * it is found from as few ranks as decide it (incremental-kvr-chain.ts): a candidate that loses
+   * is then known only to lose, and one that wins clearly is known to rounding until its exact
+   * TTFT is asked for (incumbentTtft). Each new candidate counts as one simulation.
+   */
+  improves(partition: readonly number[]): boolean {
+    if (this.incumbent === undefined) throw new Error('TtftEvaluator.improves needs startDescent first');
+    const chain = this.incremental;
+    if (chain === undefined) {
+      const ttft = this.ttft(partition);
+      if (!(ttft < this.incumbent.ttft!)) return false;
+      this.incumbent = { partition: [...partition], ttft };
+      return true;
     }
-    if (floor === undefined) this.progress?.(this.simulations, this.expected);
-    return ttft;
+    const key = partitionKey(partition);
+    const known = this.memo.get(key);
+    if (known !== undefined) {
+      if (!(known < chain.incumbentTtft())) return false;
+      chain.setIncumbent(partition, known);
+      this.incumbent = { partition: [...partition], ttft: known };
+      return true;
+    }
+    const floor = this.atLeast.get(key);
+    // A lower bound of its TTFT at least the incumbent's: it loses.
+    if (floor !== undefined && floor >= chain.incumbentAtMost()) return false;
+    const seen = floor !== undefined || this.estimated.get(key) !== undefined;
+    const wins = chain.improves(partition);
+    const last = chain.last;
+    if ('exact' in last) {
+      this.remember(partition, last.exact, key);
+    } else if ('atLeast' in last) {
+      this.atLeast.set(key, Math.max(last.atLeast, floor ?? -Infinity));
+      this.estimated.delete(key);
+    } else {
+      this.estimated.set(key, last.estimate);
+      this.atLeast.delete(key);
+    }
+    if (wins) this.incumbent = { partition: [...partition], ttft: 'exact' in last ? last.exact : undefined };
+    if (!seen) this.progress?.(this.simulations, this.expected);
+    return wins;
+  }
+
+  /** The incumbent's simulated TTFT, exactly (run in full if only an estimate is known). */
+  incumbentTtft(): number {
+    if (this.incumbent === undefined) throw new Error('TtftEvaluator.incumbentTtft needs startDescent first');
+    if (this.incumbent.ttft === undefined) {
+      const ttft = this.incremental!.incumbentTtft();
+      this.incumbent.ttft = ttft;
+      this.remember(this.incumbent.partition, ttft);
+    }
+    return this.incumbent.ttft;
   }
 
   private simulate(partition: readonly number[]): number {

@@ -36,9 +36,9 @@ const walkArb = fc
   });
 
 describe('IncrementalKvrChain (sim/partition/incremental-kvr-chain.ts)', () => {
-  test('below its bound a run gives the recurrence\'s TTFT bit for bit, otherwise a number at least the bound, along random walks of partitions', () => {
-    let runs = 0;
-    let stopped = 0;
+  test('decides whether a candidate beats the incumbent as the exact TTFTs do, along random walks of partitions', () => {
+    let decisions = 0;
+    const early = { atLeast: 0, estimate: 0 };
     fc.assert(
       fc.property(walkArb, ({ scenario, steps }) => {
         const router = scenarioRouter(scenario);
@@ -51,84 +51,103 @@ describe('IncrementalKvrChain (sim/partition/incremental-kvr-chain.ts)', () => {
         const lmHead = stages.pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true }).seconds;
         const chain = new IncrementalKvrChain(scenario.model, hops, stages, lmHead, p);
         const exactTtft = (partition: number[]): number => runRecurrence(kvrRecurrence(scenario.model, partition, 'kvr', hops, stages), scenario.model.layers)!.ttft;
-        let partition = new Array<number>(p).fill(context / p);
-        let best = Infinity;
-        for (const [from, to, share, factor] of steps) {
-          const candidate = partition.slice();
+        let incumbent = new Array<number>(p).fill(context / p);
+        let best = exactTtft(incumbent);
+        chain.setIncumbent(incumbent, best);
+        for (const [from, to, share, restart] of steps) {
+          if (restart !== 1) {
+            // Now and then a new incumbent, as a second descent starts (what it shares is kept).
+            incumbent = incumbent.map((c, i) => (i === 0 ? c : c)).reverse();
+            best = exactTtft(incumbent);
+            chain.setIncumbent(incumbent, best);
+          }
+          const candidate = incumbent.slice();
           const a = from % p;
           const b = to % p;
           const tokens = Math.floor((candidate[a]! - 1) * share);
           candidate[a]! -= tokens;
           candidate[b]! += tokens;
-          const bound = best * factor;
           const exact = exactTtft(candidate);
-          const got = chain.ttftBelow(candidate, bound);
-          runs += 1;
-          if (exact < bound) {
-            expect(got).toBe(exact);
+          const wins = chain.improves(candidate);
+          decisions += 1;
+          expect(wins).toBe(exact < best);
+          const last = chain.last;
+          if ('exact' in last) {
+            expect(last.exact).toBe(exact);
+          } else if ('atLeast' in last) {
+            early.atLeast += 1;
+            expect(last.atLeast).toBeLessThanOrEqual(exact);
+            expect(wins).toBe(false);
           } else {
-            expect(got).toBeGreaterThanOrEqual(bound);
-            if (got !== exact) stopped += 1;
+            early.estimate += 1;
+            expect(Math.abs(last.estimate - exact)).toBeLessThanOrEqual(1e-10 * exact);
+            expect(wins).toBe(true);
           }
-          if (exact < best) {
+          if (wins) {
+            incumbent = candidate;
             best = exact;
-            partition = candidate;
           }
+          // Asked at any point, the incumbent's TTFT is exact.
+          if (restart === 1.01) expect(chain.incumbentTtft()).toBe(best);
         }
-        expect(chain.runs).toBe(steps.length);
+        expect(chain.incumbentTtft()).toBe(best);
       }),
       propertyOptions(150),
     );
-    // The property says something only if runs stopped early, and many ran.
-    expect(runs).toBeGreaterThan(300);
-    expect(stopped).toBeGreaterThan(0);
+    // The property says something only if many decisions were made, some of them early both ways.
+    expect(decisions).toBeGreaterThan(300);
+    expect(early.atLeast).toBeGreaterThan(0);
+    expect(early.estimate).toBeGreaterThan(0);
   });
 
-  test('a run starts at the first rank whose chunk differs from the kept partition, and keeps only partitions under its bound', () => {
+  test('a candidate runs from the first rank whose chunk differs from the incumbent\'s', () => {
     const gpus = 16;
     const scenario: Scenario = { model: { ...tinyModel, layers: 6 }, gpu: a100, topology: topology('multi-node', gpus, 3e11, 2e-6), gpus, context: gpus * 256, strategy: 'kvr-s' };
     const hops = kvrHops(scenarioRouter(scenario), gpus)!;
     const stages = new KvrStagePricer(new ComputePricer(scenario.model, a100, 'flash'));
     const chain = new IncrementalKvrChain(scenario.model, hops, stages, 0, gpus);
     const even = new Array<number>(gpus).fill(256);
-    const best = chain.ttftBelow(even, Infinity);
-    expect(chain.ranksRun).toBe(gpus);
-    // Tokens between the last two ranks: two ranks run (or fewer, if it stops after the first).
+    chain.setIncumbent(even, runRecurrence(kvrRecurrence(scenario.model, even, 'kvr', hops, stages), 6)!.ttft);
+    // Its TTFT was given: nothing runs until a candidate does.
+    expect(chain.ranksRun).toBe(0);
     const late = even.slice();
     late[gpus - 2] = 200;
     late[gpus - 1] = 312;
-    chain.ttftBelow(late, Infinity);
-    expect(chain.ranksRun).toBe(gpus + 2);
-    // `late` came in under Infinity and is kept: `even` now differs from it at rank gpus-2.
-    expect(chain.ttftBelow(even, Infinity)).toBe(best);
-    expect(chain.ranksRun).toBe(gpus + 4);
-    // A bound of 0: nothing is kept, and the next run of `late` starts at rank gpus-2 again.
-    chain.ttftBelow(late, 0);
-    const ranks = chain.ranksRun;
-    chain.ttftBelow(late, Infinity);
-    expect(chain.ranksRun - ranks).toBe(2);
+    chain.improves(late);
+    // The incumbent's own ranks up to gpus-2 run first (not counted), then the candidate's two at most.
+    expect(chain.runs).toBe(1);
+    expect(chain.ranksRun).toBeLessThanOrEqual(2);
+    const before = chain.ranksRun;
+    const later = even.slice();
+    later[gpus - 3] = 200;
+    later[gpus - 2] = 312;
+    chain.improves(later);
+    expect(chain.ranksRun - before).toBeLessThanOrEqual(3);
   });
 
-  test('the evaluator\'s bounded runs agree with its simulations (llama2-70b, 64 GPUs)', () => {
+  test('the evaluator\'s descent decisions agree with its simulations (llama2-70b, 64 GPUs)', () => {
     const gpus = 64;
     const scenario: Scenario = { model: MODEL_PRESETS['llama2-70b']!, gpu: ideal, topology: topology('multi-node', gpus, 450e9, 2e-6), gpus, context: 32768, strategy: 'kvr-s' };
     const simulated = new TtftEvaluator(scenario);
-    const bounded = new TtftEvaluator(scenario);
-    const even = new Array<number>(gpus).fill(512);
-    const best = simulated.ttft(even);
-    expect(bounded.ttftBelow(even, Infinity)).toBe(best);
-    // Moves near the last rank: each run starts where the partition first differs from `even`.
-    for (let rank = gpus - 8; rank < gpus - 1; rank++) {
-      for (const tokens of [64, -64]) {
-        const moved = even.slice();
+    const descent = new TtftEvaluator(scenario);
+    let incumbent = new Array<number>(gpus).fill(512);
+    let best = simulated.ttft(incumbent);
+    descent.startDescent(incumbent);
+    expect(descent.incumbentTtft()).toBe(best);
+    for (let rank = 0; rank < gpus - 1; rank += 3) {
+      for (const tokens of [64, -64, 192]) {
+        const moved = incumbent.slice();
         moved[rank]! -= tokens;
         moved[rank + 1]! += tokens;
         const ttft = simulated.ttft(moved);
-        const below = bounded.ttftBelow(moved, best);
-        if (ttft < best) expect(below).toBe(ttft);
-        else expect(below).toBeGreaterThanOrEqual(best);
+        expect(descent.improves(moved)).toBe(ttft < best);
+        if (ttft < best) {
+          incumbent = moved;
+          best = ttft;
+        }
       }
     }
-    expect(bounded.simulations).toBe(simulated.simulations);
+    expect(descent.incumbentTtft()).toBe(best);
+    expect(descent.simulations).toBe(simulated.simulations);
   });
 });
