@@ -293,15 +293,17 @@ missed += benchThousands();
       `${bench.name}: median ${ms.toFixed(0)} ms over ${runs}, ${(ms / kvrE8Ms).toFixed(0)}x kvr-e on 8 GPUs (target <= ${bench.target_ms} ms, ${ok ? 'met' : 'MISSED'}), ${outcome!.simulations} simulations, TTFT ${outcome!.ttft_s.toFixed(6)} s`,
     );
   }
-  // kvr-s beyond 64 GPUs (no target in the issue: how the search time grows with p). Above 64 the
-  // restarting descent has a budget and then goes on in passes (sim/partition/fast-search.ts).
-  // Longer searches run fewer times. Not here: on the development machine 512 GPUs at 1M took 141 s
-  // (111,222 simulations), and 1024 GPUs 539 s (180,188).
+  // kvr-s beyond 64 GPUs up to 1024 (the issue asks for time that grows gently with p). Above 64
+  // the restarting descent has a budget and then goes on in passes (sim/partition/fast-search.ts);
+  // candidates are decided from the ranks they change (sim/partition/incremental-kvr-chain.ts).
+  // Longer searches run fewer times.
   const beyond: { gpus: number; context: number; runs: number }[] = [
     { gpus: 128, context: 131072, runs: 3 },
     { gpus: 128, context: 1 << 20, runs: 3 },
-    { gpus: 256, context: 131072, runs: 1 },
-    { gpus: 256, context: 1 << 20, runs: 1 },
+    { gpus: 256, context: 131072, runs: 3 },
+    { gpus: 256, context: 1 << 20, runs: 3 },
+    { gpus: 512, context: 1 << 20, runs: 1 },
+    { gpus: 1024, context: 1 << 20, runs: 1 },
   ];
   for (const { gpus, context, runs } of beyond) {
     const scenario: Scenario = { ...base, topology: benchTopology('multi-node', gpus, 450e9), gpus, context };
