@@ -1,0 +1,331 @@
+import { dedicatedChannels, transferEvents } from '../../engine/layer-recurrence.js';
+import { sumPriced, type ComputePricer, type PricedShape } from '../../hardware/compute-pricer.js';
+import { kvBytesPerTokenOfHeads } from '../../model/model-size.js';
+import type { ModelSpec } from '../../model/model-spec.js';
+import type { CollectiveUse } from '../../result/result.js';
+import type { Router } from '../../topology/routing.js';
+import { opSchedule, scheduleTokens } from '../collectives.js';
+import { prefixes } from '../partition.js';
+import type { CollectiveAlgorithm, CollectiveOp, Plan } from '../plan.js';
+import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
+import { opShard, tensorShards } from '../tensor-shard.js';
+import { KvrStagePricer } from './kvr-recurrence.js';
+import { rowBlocks } from './kvr-tp.js';
+import { membersRouteKey, reducesKey, runTogetherReduces, type ReduceRun } from './ring-kv-tp-recurrence.js';
+
+/** A group's all-reduce for a chunk (as kvrTpPlan builds it) and its representative run from 0. */
+interface GroupReduce {
+  op: CollectiveOp;
+  run: ReduceRun;
+}
+
+/**
+ * What a kvr-tp recurrence needs besides the partition, found once for a scenario: the chains'
+ * hops, each group's kind of member routes, and memos of stage prices and of all-reduce runs (a
+ * partition search changes a few groups' chunks per candidate and reuses the rest).
+ *
+ * Undefined (no recurrence) when two chain hops share a link, a hop shares a link with any route
+ * between two members of a group, two groups' member routes share a link, or the topology has
+ * background traffic or noise. Checking every member route, not only those an all-reduce's
+ * algorithm uses, keeps the answer the same for every partition.
+ */
+export class KvrTpLinks {
+  readonly g: number;
+  /** Hop r (rank r to rank r + t, r < p - t): route latency and narrowest capacity. */
+  readonly latency: Float64Array;
+  readonly narrowest: Float64Array;
+  /** Stage prices of position j's shard (positions with equal shards share one). */
+  readonly stages: KvrStagePricer[];
+  /** K,V bytes per token of position j's KV heads. */
+  readonly kvBytes: Float64Array;
+  /** Each group's kind of member routes (groups of one kind run an all-reduce alike). */
+  private readonly routeKind: Int32Array;
+  private readonly builder: PlanBuilder;
+  /** By group x 2^27 + chunk (exact below 2^27 tokens). */
+  private readonly reduces = new Map<number, GroupReduce>();
+  /** By kind of op and member routes. */
+  private readonly runs = new Map<string, ReduceRun>();
+
+  private constructor(
+    readonly model: ModelSpec,
+    readonly p: number,
+    readonly t: number,
+    readonly algorithm: CollectiveAlgorithm | 'auto',
+    private readonly router: Router,
+    pricer: ComputePricer,
+    setup: CollectiveSetup,
+    hops: { latency: Float64Array; narrowest: Float64Array },
+    routeKind: Int32Array,
+  ) {
+    this.g = p / t;
+    this.latency = hops.latency;
+    this.narrowest = hops.narrowest;
+    this.routeKind = routeKind;
+    this.builder = new PlanBuilder(model, setup);
+    const shards = tensorShards(model, t);
+    const byShard = new Map<string, KvrStagePricer>();
+    this.stages = shards.map((shard) => {
+      const op = opShard(shard);
+      const key = `${op.heads}/${op.kv_heads}/${op.ffn}`;
+      let stages = byShard.get(key);
+      if (stages === undefined) {
+        stages = new KvrStagePricer(pricer, op);
+        byShard.set(key, stages);
+      }
+      return stages;
+    });
+    this.kvBytes = Float64Array.from(shards, (shard) => kvBytesPerTokenOfHeads(model, shard.kv_heads));
+  }
+
+  static create(model: ModelSpec, p: number, t: number, algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup, router: Router, pricer: ComputePricer): KvrTpLinks | undefined {
+    if (model.moe !== undefined || t < 1 || p % t !== 0) return undefined;
+    const g = p / t;
+    const hops = dedicatedChannels(router, Array.from({ length: p - t }, (_, r) => [r, r + t] as const));
+    if (hops === undefined) return undefined;
+    const capacities = router.capacities();
+    // The group whose member routes use each link.
+    const group = new Int32Array(capacities.length).fill(-1);
+    const kinds = new Map<string, number>();
+    const routeKind = new Int32Array(g);
+    for (let k = 0; k < g && t > 1; k++) {
+      const ranks = Array.from({ length: t }, (_, j) => k * t + j);
+      for (const src of ranks) {
+        for (const dst of ranks) {
+          if (src === dst) continue;
+          for (const resource of router.route(src, dst).resources) {
+            if (group[resource]! >= 0 && group[resource] !== k) return undefined;
+            group[resource] = k;
+          }
+        }
+      }
+      const key = membersRouteKey(ranks, router, capacities);
+      if (!kinds.has(key)) kinds.set(key, kinds.size);
+      routeKind[k] = kinds.get(key)!;
+    }
+    for (let r = 0; r + t < p && t > 1; r++) {
+      for (const resource of router.route(r, r + t).resources) if (group[resource]! >= 0) return undefined;
+    }
+    return new KvrTpLinks(model, p, t, algorithm, router, pricer, setup, hops, routeKind);
+  }
+
+  /** Engine runs of representative all-reduces so far (one per kind met). */
+  get representativeRuns(): number {
+    return this.runs.size;
+  }
+
+  /** Group k's all-reduce over chunk c after prefix P, and its run (timing depends on c, not P). */
+  reduce(k: number, c: number, P: number): GroupReduce {
+    const key = c < 2 ** 27 ? k * 2 ** 27 + c : undefined;
+    let reduce = key === undefined ? undefined : this.reduces.get(key);
+    if (reduce === undefined) {
+      const t = this.t;
+      const ranks = Array.from({ length: t }, (_, j) => k * t + j);
+      // The op as kvrTpPlan builds it (the tuner picks its algorithm, protocol and channels by c).
+      const op = this.builder.ops[this.builder.collective('allreduce', this.algorithm, 0, ranks, rowBlocks(c, P, t), 'together', [])] as CollectiveOp;
+      this.builder.ops.length = 0;
+      const kind = `${this.routeKind[k]}|${reducesKey([op])}`;
+      let run = this.runs.get(kind);
+      if (run === undefined) {
+        run = runTogetherReduces([op], this.router, this.p);
+        this.runs.set(kind, run);
+      }
+      reduce = { op, run };
+      if (key !== undefined) this.reduces.set(key, reduce);
+    }
+    return reduce;
+  }
+}
+
+/**
+ * kvr-tp (kvrTpPlan: KV-Runahead over g groups of t GPUs, tensor parallelism inside each) as a
+ * layer recurrence (sim/engine/layer-recurrence.ts), without building its plan.
+ *
+ * The chain part is kvr's recurrence (kvr-recurrence.ts) run on t chains side by side: rank (k, j)
+ * sends K,V of tokens [0, P_k + c_k) of shard j's KV heads to (k+1, j) once its qkv and its
+ * receive from (k-1, j) are done and the hop is free. Each group's all-reduces (after o and after
+ * mlp; after mlp only for a parallel block) are timed as ring-kv --tp's are
+ * (ring-kv-tp-recurrence.ts): one representative engine run per kind (the op's rows, algorithm,
+ * protocol, channels, and the members' routes), shifted to the time T its members' ops are done.
+ * That is the engine's answer to rounding when every queue the all-reduce uses is free by T (its
+ * group's previous all-reduce ended by then: checked each time; runLayer returns false if not)
+ * and no other transfer uses its links (KvrTpLinks checks that once).
+ *
+ * Per layer, group by group as kvrTpPlan lists the ops, on rank (k, j): qkv after its previous mlp
+ * and its share of the group's last all-reduce; the send; attn after qkv and the receive; o; the
+ * all-reduce over the group's o's; mlp after o and its share; the all-reduce over the mlp's.
+ * The last rank then runs lm_head after its mlp and its share.
+ */
+export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks): PlanRecurrence {
+  const { model, p, t, g, latency, narrowest, algorithm } = links;
+  const prefix = prefixes(partition);
+  const stage: (readonly PricedShape[])[] = new Array(p);
+  const qkv = new Float64Array(p);
+  const attn = new Float64Array(p);
+  const o = new Float64Array(p);
+  const mlp = new Float64Array(p);
+  const hopBytes = new Float64Array(p - t);
+  const drain = new Float64Array(p - t);
+  const reduces = t > 1 ? partition.map((c, k) => links.reduce(k, c, prefix[k]!)) : [];
+  const reducesPerLayer = t > 1 ? (model.block === 'sequential' ? 2 : 1) : 0;
+  let eventsPerLayer = 4 * p;
+  for (let k = 0; k < g; k++) {
+    const c = partition[k]!;
+    const P = prefix[k]!;
+    for (let j = 0; j < t; j++) {
+      const r = k * t + j;
+      const ops = links.stages[j]!.stage(c, P);
+      stage[r] = ops;
+      qkv[r] = ops[0]!.seconds;
+      attn[r] = ops[1]!.seconds;
+      o[r] = ops[2]!.seconds;
+      mlp[r] = ops[3]!.seconds;
+      if (k + 1 < g) {
+        const bytes = (P + c) * links.kvBytes[j]!;
+        hopBytes[r] = bytes;
+        drain[r] = bytes === 0 ? 0 : bytes / narrowest[r]!;
+        eventsPerLayer += transferEvents(latency[r]!, bytes);
+      }
+    }
+    if (t > 1) eventsPerLayer += reducesPerLayer * reduces[k]!.run.events;
+  }
+  const context = prefix[g - 1]! + partition[g - 1]!;
+  const lmHead = links.stages[0]!.pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
+
+  // state: compute streams 0..p-1; hop r (rank r to r + t) at p + r; then, with all-reduces, each
+  // member's share of its group's last all-reduce at share + r, each group's last end at last + k.
+  const share = 2 * p - t;
+  const state = new Float64Array(t > 1 ? 3 * p - t + g : 2 * p - t);
+  const received = new Float64Array(t);
+  const ends = new Float64Array(p);
+  const seconds = { qkv, attn, o, mlp };
+  const runLayer = (): boolean => kvrTpLayer(p, t, g, reducesPerLayer, state, seconds, latency, drain, reduces, received, ends);
+
+  const addTotals = (totals: RecurrenceTotals, layers: number): void => {
+    for (let r = 0; r < p; r++) {
+      const layer = sumPriced(stage[r]!);
+      totals.compute(r, layers * layer.flops, layers * layer.seconds, layers * layer.error, layers * layer.memory);
+      if (r + t < p) totals.transfer(r, r + t, layers * hopBytes[r]!);
+    }
+    for (const { op } of reduces) {
+      const schedule = opSchedule(op);
+      const tokens = scheduleTokens(schedule, op.blocks);
+      for (let x = 0; x < schedule.count; x++) totals.transfer(op.ranks[schedule.src[x]!]!, op.ranks[schedule.dst[x]!]!, layers * reducesPerLayer * tokens[x]! * op.bytes_per_token);
+    }
+    totals.compute(p - 1, lmHead.flops, lmHead.seconds, lmHead.error, lmHead.memory);
+  };
+
+  let header: Plan | undefined;
+  return {
+    gpus: p,
+    state,
+    eventsPerLayer,
+    runLayer,
+    close: () => {
+      // lm_head on the last rank after its last mlp and its share of the all-reduce.
+      const ready = t > 1 && state[share + p - 1]! > state[p - 1]! ? state[share + p - 1]! : state[p - 1]!;
+      state[p - 1] = ready + lmHead.seconds;
+      return { ttft: state[p - 1]!, events: 1 };
+    },
+    get header(): Plan {
+      header ??= new PlanBuilder(model).build({
+        strategy: 'kvr-tp',
+        context,
+        partition: Array.from({ length: p }, (_, r) => partition[Math.floor(r / t)]!),
+        kvTokens: Array.from({ length: p }, (_, r) => prefix[Math.floor(r / t)]! + partition[Math.floor(r / t)]!),
+        lastRank: p - 1,
+        tp: t,
+        collective: algorithm,
+      });
+      return header;
+    },
+    addTotals,
+    collectives: (layers: number): CollectiveUse[] => {
+      const uses = new Map<string, CollectiveUse>();
+      for (const { op } of reduces) {
+        const key = `${op.algorithm}/${op.protocol ?? 'none'}/${op.channels ?? 1}`;
+        let use = uses.get(key);
+        if (use === undefined) {
+          use = { name: 'allreduce', algorithm: op.algorithm, protocol: op.protocol ?? 'none', channels: op.channels ?? 1, count: 0 };
+          uses.set(key, use);
+        }
+        use.count += layers * reducesPerLayer;
+      }
+      return [...uses.values()];
+    },
+  };
+}
+
+/**
+ * One layer of kvrTpRecurrence from `state`, as the static schedule times its ops (kvrLayer's
+ * chain on t chains, each group's all-reduces a representative run shifted to their start).
+ * `received[j]` carries the end of rank (k-1, j)'s send of this layer; `ends` each rank's o or
+ * mlp end, which its group's all-reduce waits for. False when an all-reduce would start before
+ * its group's previous one ended.
+ */
+function kvrTpLayer(
+  p: number,
+  t: number,
+  g: number,
+  reducesPerLayer: number,
+  state: Float64Array,
+  seconds: { qkv: Float64Array; attn: Float64Array; o: Float64Array; mlp: Float64Array },
+  latency: Float64Array,
+  drain: Float64Array,
+  reduces: readonly GroupReduce[],
+  received: Float64Array,
+  ends: Float64Array,
+): boolean {
+  const { qkv, attn, o, mlp } = seconds;
+  const share = 2 * p - t;
+  const last = 3 * p - t;
+  for (let k = 0; k < g; k++) {
+    const base = k * t;
+    for (let j = 0; j < t; j++) {
+      const r = base + j;
+      // qkv after the previous layer's mlp and the rank's share of its all-reduce.
+      const free = reducesPerLayer > 0 && state[share + r]! > state[r]! ? state[share + r]! : state[r]!;
+      const qkvEnd = free + qkv[r]!;
+      // Group 0 receives nothing: its send and attention wait for qkv alone.
+      const ready = k > 0 && received[j]! > qkvEnd ? received[j]! : qkvEnd;
+      if (k + 1 < g) {
+        const hopFree = state[p + r]!;
+        const end = (ready > hopFree ? ready : hopFree) + latency[r]! + drain[r]!;
+        received[j] = end;
+        state[p + r] = end;
+      }
+      ends[r] = ready + attn[r]! + o[r]!;
+    }
+    if (reducesPerLayer === 0) {
+      for (let r = base; r < base + t; r++) state[r] = ends[r]! + mlp[r]!;
+      continue;
+    }
+    const run = reduces[k]!.run;
+    if (reducesPerLayer === 2) {
+      if (!groupReduce(state, ends, base, t, share, last + k, run)) return false;
+      for (let r = base; r < base + t; r++) {
+        const ready = state[share + r]! > ends[r]! ? state[share + r]! : ends[r]!;
+        ends[r] = ready + mlp[r]!;
+      }
+    } else {
+      for (let r = base; r < base + t; r++) ends[r] = ends[r]! + mlp[r]!;
+    }
+    for (let r = base; r < base + t; r++) state[r] = ends[r]!;
+    if (!groupReduce(state, ends, base, t, share, last + k, run)) return false;
+  }
+  return true;
+}
+
+/**
+ * A group's all-reduce once all its members' `ends` are done (time T): each member's share at T
+ * plus its representative offset, the group's last end at T plus the run's. False when the
+ * group's previous all-reduce ended after T.
+ */
+function groupReduce(state: Float64Array, ends: Float64Array, base: number, t: number, share: number, lastAt: number, run: ReduceRun): boolean {
+  let start = 0;
+  for (let r = base; r < base + t; r++) if (ends[r]! > start) start = ends[r]!;
+  if (state[lastAt]! > start) return false;
+  for (let j = 0; j < t; j++) state[share + base + j] = start + run.memberDone[j]!;
+  state[lastAt] = start + run.end;
+  return true;
+}
