@@ -127,7 +127,7 @@ export class KvrTpLinks {
       const kind = `${this.routeKind[k]}|${reducesKey([op])}`;
       let run = this.runs.get(kind);
       if (run === undefined) {
-        run = runTogetherReduces([op], this.router, this.p);
+        run = runTogetherReduces([op], this.router);
         this.runs.set(kind, run);
       }
       reduce = { op, run };
@@ -193,13 +193,20 @@ export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks)
   const lmHead = links.stages[0]!.pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
 
   // state: compute streams 0..p-1; hop r (rank r to r + t) at p + r; then, with all-reduces, each
-  // member's share of its group's last all-reduce at share + r, each group's last end at last + k.
+  // member's share of its group's last all-reduce at 2p - t + r, each group's last end at 3p - t + k.
   const share = 2 * p - t;
   const state = new Float64Array(t > 1 ? 3 * p - t + g : 2 * p - t);
   const received = new Float64Array(t);
   const ends = new Float64Array(p);
-  const seconds = { qkv, attn, o, mlp };
-  const runLayer = (): boolean => kvrTpLayer(p, t, g, reducesPerLayer, state, seconds, latency, drain, reduces, received, ends);
+  const shareAfter = new Float64Array(p);
+  const reduceEnd = new Float64Array(g);
+  for (let k = 0; k < reduces.length; k++) {
+    const run = reduces[k]!.run;
+    reduceEnd[k] = run.end;
+    for (let j = 0; j < t; j++) shareAfter[k * t + j] = run.memberDone[j]!;
+  }
+  const inputs: KvrTpLayerInputs = { p, t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd };
+  const runLayer = (): boolean => kvrTpLayer(inputs, state, received, ends);
 
   const addTotals = (totals: RecurrenceTotals, layers: number): void => {
     for (let r = 0; r < p; r++) {
@@ -256,76 +263,88 @@ export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks)
   };
 }
 
-/**
- * One layer of kvrTpRecurrence from `state`, as the static schedule times its ops (kvrLayer's
- * chain on t chains, each group's all-reduces a representative run shifted to their start).
- * `received[j]` carries the end of rank (k-1, j)'s send of this layer; `ends` each rank's o or
- * mlp end, which its group's all-reduce waits for. False when an all-reduce would start before
- * its group's previous one ended.
- */
-function kvrTpLayer(
-  p: number,
-  t: number,
-  g: number,
-  reducesPerLayer: number,
-  state: Float64Array,
-  seconds: { qkv: Float64Array; attn: Float64Array; o: Float64Array; mlp: Float64Array },
-  latency: Float64Array,
-  drain: Float64Array,
-  reduces: readonly GroupReduce[],
-  received: Float64Array,
-  ends: Float64Array,
-): boolean {
-  const { qkv, attn, o, mlp } = seconds;
-  const share = 2 * p - t;
-  const last = 3 * p - t;
-  for (let k = 0; k < g; k++) {
-    const base = k * t;
-    for (let j = 0; j < t; j++) {
-      const r = base + j;
-      // qkv after the previous layer's mlp and the rank's share of its all-reduce.
-      const free = reducesPerLayer > 0 && state[share + r]! > state[r]! ? state[share + r]! : state[r]!;
-      const qkvEnd = free + qkv[r]!;
-      // Group 0 receives nothing: its send and attention wait for qkv alone.
-      const ready = k > 0 && received[j]! > qkvEnd ? received[j]! : qkvEnd;
-      if (k + 1 < g) {
-        const hopFree = state[p + r]!;
-        const end = (ready > hopFree ? ready : hopFree) + latency[r]! + drain[r]!;
-        received[j] = end;
-        state[p + r] = end;
-      }
-      ends[r] = ready + attn[r]! + o[r]!;
-    }
-    if (reducesPerLayer === 0) {
-      for (let r = base; r < base + t; r++) state[r] = ends[r]! + mlp[r]!;
-      continue;
-    }
-    const run = reduces[k]!.run;
-    if (reducesPerLayer === 2) {
-      if (!groupReduce(state, ends, base, t, share, last + k, run)) return false;
-      for (let r = base; r < base + t; r++) {
-        const ready = state[share + r]! > ends[r]! ? state[share + r]! : ends[r]!;
-        ends[r] = ready + mlp[r]!;
-      }
-    } else {
-      for (let r = base; r < base + t; r++) ends[r] = ends[r]! + mlp[r]!;
-    }
-    for (let r = base; r < base + t; r++) state[r] = ends[r]!;
-    if (!groupReduce(state, ends, base, t, share, last + k, run)) return false;
-  }
-  return true;
+/** A kvr-tp layer's fixed inputs: each rank's op seconds and hop, each group's all-reduce run. */
+interface KvrTpLayerInputs {
+  p: number;
+  t: number;
+  g: number;
+  /** All-reduces per layer: 2 (sequential block), 1 (parallel), 0 (groups of one GPU). */
+  reducesPerLayer: number;
+  qkv: Float64Array;
+  attn: Float64Array;
+  o: Float64Array;
+  mlp: Float64Array;
+  latency: Float64Array;
+  drain: Float64Array;
+  /** Each rank's share of its group's all-reduce, from its start (the representative run's). */
+  shareAfter: Float64Array;
+  /** Each group's all-reduce's last transfer end, from its start. */
+  reduceEnd: Float64Array;
 }
 
 /**
- * A group's all-reduce once all its members' `ends` are done (time T): each member's share at T
- * plus its representative offset, the group's last end at T plus the run's. False when the
- * group's previous all-reduce ended after T.
+ * One layer of kvrTpRecurrence from `state` (laid out as kvrTpRecurrence says), as the static
+ * schedule times its ops: kvrLayer's chain on t chains, each group's all-reduces a representative
+ * run shifted to their start. `received[j]` carries the end of rank (k-1, j)'s send of this layer;
+ * `ends` each rank's o or mlp end, which its group's all-reduce waits for. False when an
+ * all-reduce would start before its group's previous one ended.
  */
-function groupReduce(state: Float64Array, ends: Float64Array, base: number, t: number, share: number, lastAt: number, run: ReduceRun): boolean {
-  let start = 0;
-  for (let r = base; r < base + t; r++) if (ends[r]! > start) start = ends[r]!;
-  if (state[lastAt]! > start) return false;
-  for (let j = 0; j < t; j++) state[share + base + j] = start + run.memberDone[j]!;
-  state[lastAt] = start + run.end;
+function kvrTpLayer(inputs: KvrTpLayerInputs, state: Float64Array, received: Float64Array, ends: Float64Array): boolean {
+  const { p, t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd } = inputs;
+  // Views of `state`: compute streams, hops, members' shares, groups' last all-reduce ends.
+  const streams = state.subarray(0, p);
+  const hops = state.subarray(p, 2 * p - t);
+  const shares = state.subarray(2 * p - t, 3 * p - t);
+  const lastEnd = state.subarray(3 * p - t);
+  for (let k = 0; k < g; k++) {
+    const base = k * t;
+    const end = base + t;
+    if (reducesPerLayer === 0) {
+      for (let r = base; r < end; r++) ends[r] = streams[r]! + qkv[r]!;
+    } else {
+      // qkv after the previous layer's mlp and the rank's share of its all-reduce.
+      for (let r = base; r < end; r++) ends[r] = (shares[r]! > streams[r]! ? shares[r]! : streams[r]!) + qkv[r]!;
+    }
+    // Group 0 receives nothing: its send and attention wait for qkv alone.
+    if (k > 0) {
+      for (let r = base; r < end; r++) if (received[r - base]! > ends[r]!) ends[r] = received[r - base]!;
+    }
+    if (k + 1 < g) {
+      for (let r = base; r < end; r++) {
+        const ready = ends[r]!;
+        const sent = (ready > hops[r]! ? ready : hops[r]!) + latency[r]! + drain[r]!;
+        received[r - base] = sent;
+        hops[r] = sent;
+      }
+    }
+    for (let r = base; r < end; r++) ends[r] = ends[r]! + attn[r]! + o[r]!;
+    if (reducesPerLayer === 0) {
+      for (let r = base; r < end; r++) streams[r] = ends[r]! + mlp[r]!;
+      continue;
+    }
+    // The all-reduce after o (sequential block), then mlp after the rank's share of it.
+    if (reducesPerLayer === 2) {
+      let start = 0;
+      for (let r = base; r < end; r++) if (ends[r]! > start) start = ends[r]!;
+      if (lastEnd[k]! > start) return false;
+      lastEnd[k] = start + reduceEnd[k]!;
+      for (let r = base; r < end; r++) {
+        const shared = start + shareAfter[r]!;
+        shares[r] = shared;
+        ends[r] = (shared > ends[r]! ? shared : ends[r]!) + mlp[r]!;
+      }
+    } else {
+      for (let r = base; r < end; r++) ends[r] = ends[r]! + mlp[r]!;
+    }
+    // The all-reduce after mlp.
+    let start = 0;
+    for (let r = base; r < end; r++) {
+      streams[r] = ends[r]!;
+      if (ends[r]! > start) start = ends[r]!;
+    }
+    if (lastEnd[k]! > start) return false;
+    lastEnd[k] = start + reduceEnd[k]!;
+    for (let r = base; r < end; r++) shares[r] = start + shareAfter[r]!;
+  }
   return true;
 }

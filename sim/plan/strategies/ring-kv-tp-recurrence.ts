@@ -120,7 +120,7 @@ export function ringKvTpRecurrence(
   for (let owner = 0; owner < g; owner++) for (let j = 0; j < t; j++) ringBytes[owner * t + j] = blockBytes(owner, j);
 
   // One representative run of each kind of position's all-reduce pair.
-  const representative = representativeReduces(reduces, router, p);
+  const representative = representativeReduces(reduces, router);
   const reducesPerLayer = model.block === 'sequential' ? 2 : 1;
 
   let eventsPerLayer = p * (g + 3);
@@ -247,7 +247,7 @@ export interface ReduceRun {
  * kind: positions whose pairs have the same schedules, sizes, and member routes (latencies,
  * capacities, and which pairs share which links) behave alike.
  */
-function representativeReduces(reduces: CollectiveOp[][], router: Router, p: number): ReduceRun[] {
+function representativeReduces(reduces: CollectiveOp[][], router: Router): ReduceRun[] {
   const capacities = router.capacities();
   const runs = new Map<string, ReduceRun>();
   const of = reduces.map((pair) => {
@@ -255,7 +255,7 @@ function representativeReduces(reduces: CollectiveOp[][], router: Router, p: num
     const key = reducesKey(pair) + membersRouteKey(pair[0]!.ranks, router, capacities);
     let run = runs.get(key);
     if (run === undefined) {
-      run = runTogetherReduces(pair, router, p);
+      run = runTogetherReduces(pair, router);
       runs.set(key, run);
     }
     return run;
@@ -294,24 +294,40 @@ export function membersRouteKey(ranks: readonly number[], router: Router, capaci
  * together at 0: a plan of one zero-time op per member, the all-reduces after them, and one
  * zero-time op per member after them all (whose start is that member's share's time).
  */
-export function runTogetherReduces(reduces: readonly CollectiveOp[], router: Router, p: number): ReduceRun {
+export function runTogetherReduces(reduces: readonly CollectiveOp[], router: Router): ReduceRun {
   const ranks = reduces[0]!.ranks;
   const t = ranks.length;
   const n = reduces.length;
+  // The members ranked 0..t-1 (the engine's arrays over pairs of ranks then span the members only).
+  const members = ranks.map((_, j) => j);
   const ops: Plan['ops'] = [];
   const shape = { layer: 0, tokens: 1, prefix: 0, keys: 1, causal: true, flops: 0 };
-  ranks.forEach((rank, j) => ops.push({ id: j, kind: 'compute', name: 'o', rank, ...shape, deps: [] }));
-  const before = ranks.map((_, j) => j);
-  reduces.forEach((op, c) => ops.push({ ...op, id: t + c, deps: before }));
+  members.forEach((j) => ops.push({ id: j, kind: 'compute', name: 'o', rank: j, ...shape, deps: [] }));
+  reduces.forEach((op, c) => ops.push({ ...op, ranks: members, id: t + c, deps: members }));
   const after = reduces.map((_, c) => t + c);
-  ranks.forEach((rank, j) => ops.push({ id: t + n + j, kind: 'compute', name: 'mlp', rank, ...shape, deps: after }));
+  members.forEach((j) => ops.push({ id: t + n + j, kind: 'compute', name: 'mlp', rank: j, ...shape, deps: after }));
   const model = { layers: 1 } as Plan['model'];
-  const plan = { schema: 'kvr-plan@1', strategy: 'ring-kv', model, context: 1, gpus: p, partition: [], kv_tokens: [], last_rank: 0, ops } as unknown as Plan;
-  const program = compilePlan(plan, router);
+  const plan = { schema: 'kvr-plan@1', strategy: 'ring-kv', model, context: 1, gpus: t, partition: [], kv_tokens: [], last_rank: 0, ops } as unknown as Plan;
+  const program = compilePlan(plan, membersRouter(router, ranks));
   const run = executeProgram(program, new Float64Array(ops.length));
   const memberDone = Float64Array.from(ranks, (_, j) => run.start[run.indexOf[t + n + j]!]!);
   let end = 0;
   for (let i = 0; i < program.count; i++) if (program.isTransfer[i] && run.end[i]! > end) end = run.end[i]!;
   // Events of the all-reduces only (each zero-time op counts one).
   return { memberDone, end, events: run.events - 2 * t };
+}
+
+/**
+ * `router` as the engine sees it from `ranks` renumbered 0..t-1: routes between members, the
+ * links (same ids and capacities) and the topology's background traffic and noise.
+ */
+function membersRouter(router: Router, ranks: readonly number[]): Router {
+  const view: Pick<Router, 'capacities' | 'route' | 'backgroundFlows' | 'noisyResources'> = {
+    capacities: () => router.capacities(),
+    route: (src, dst) => router.route(ranks[src]!, ranks[dst]!),
+    backgroundFlows: () => router.backgroundFlows(),
+    noisyResources: () => router.noisyResources(),
+  };
+  // The engine asks a router for no more than these (sim/engine/engine.ts).
+  return view as unknown as Router;
 }
