@@ -205,8 +205,18 @@ export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks)
     reduceEnd[k] = run.end;
     for (let j = 0; j < t; j++) shareAfter[k * t + j] = run.memberDone[j]!;
   }
-  const inputs: KvrTpLayerInputs = { p, t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd };
-  const runLayer = (): boolean => kvrTpLayer(inputs, state, received, ends);
+  const streams = state.subarray(0, p);
+  const inputs: KvrTpLayerInputs = {
+    t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd,
+    streams,
+    hops: state.subarray(p, 2 * p - t),
+    // Without all-reduces a rank's share is its stream (the max of the two is then the stream).
+    shares: t > 1 ? state.subarray(share, share + p) : streams,
+    lastEnd: state.subarray(3 * p - t),
+    received,
+    ends,
+  };
+  const runLayer = (): boolean => kvrTpLayer(inputs);
 
   const addTotals = (totals: RecurrenceTotals, layers: number): void => {
     for (let r = 0; r < p; r++) {
@@ -263,9 +273,8 @@ export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks)
   };
 }
 
-/** A kvr-tp layer's fixed inputs: each rank's op seconds and hop, each group's all-reduce run. */
+/** A kvr-tp layer's inputs: each rank's op seconds and hop, each group's all-reduce run, and views of the state. */
 interface KvrTpLayerInputs {
-  p: number;
   t: number;
   g: number;
   /** All-reduces per layer: 2 (sequential block), 1 (parallel), 0 (groups of one GPU). */
@@ -280,71 +289,71 @@ interface KvrTpLayerInputs {
   shareAfter: Float64Array;
   /** Each group's all-reduce's last transfer end, from its start. */
   reduceEnd: Float64Array;
+  /** Views of the state: compute streams, hops, members' shares (the streams without all-reduces), groups' last all-reduce ends. */
+  streams: Float64Array;
+  hops: Float64Array;
+  shares: Float64Array;
+  lastEnd: Float64Array;
+  /** Scratch: the end of rank (k-1, j)'s send of this layer; each rank's o end. */
+  received: Float64Array;
+  ends: Float64Array;
 }
 
 /**
- * One layer of kvrTpRecurrence from `state` (laid out as kvrTpRecurrence says), as the static
- * schedule times its ops: kvrLayer's chain on t chains, each group's all-reduces a representative
- * run shifted to their start. `received[j]` carries the end of rank (k-1, j)'s send of this layer;
- * `ends` each rank's o or mlp end, which its group's all-reduce waits for. False when an
+ * One layer of kvrTpRecurrence, as the static schedule times its ops: kvrLayer's chain on t
+ * chains, each group's all-reduces a representative run shifted to their start (the time its
+ * members' o's, or mlp's, are all done). One pass over a group's ranks per step. False when an
  * all-reduce would start before its group's previous one ended.
  */
-function kvrTpLayer(inputs: KvrTpLayerInputs, state: Float64Array, received: Float64Array, ends: Float64Array): boolean {
-  const { p, t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd } = inputs;
-  // Views of `state`: compute streams, hops, members' shares, groups' last all-reduce ends.
-  const streams = state.subarray(0, p);
-  const hops = state.subarray(p, 2 * p - t);
-  const shares = state.subarray(2 * p - t, 3 * p - t);
-  const lastEnd = state.subarray(3 * p - t);
+function kvrTpLayer(inputs: KvrTpLayerInputs): boolean {
+  const { t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd, streams, hops, shares, lastEnd, received, ends } = inputs;
   for (let k = 0; k < g; k++) {
     const base = k * t;
     const end = base + t;
-    if (reducesPerLayer === 0) {
-      for (let r = base; r < end; r++) ends[r] = streams[r]! + qkv[r]!;
-    } else {
-      // qkv after the previous layer's mlp and the rank's share of its all-reduce.
-      for (let r = base; r < end; r++) ends[r] = (shares[r]! > streams[r]! ? shares[r]! : streams[r]!) + qkv[r]!;
-    }
-    // Group 0 receives nothing: its send and attention wait for qkv alone.
-    if (k > 0) {
-      for (let r = base; r < end; r++) if (received[r - base]! > ends[r]!) ends[r] = received[r - base]!;
-    }
-    if (k + 1 < g) {
-      for (let r = base; r < end; r++) {
-        const ready = ends[r]!;
-        const sent = (ready > hops[r]! ? ready : hops[r]!) + latency[r]! + drain[r]!;
+    const first = k === 0;
+    const sends = k + 1 < g;
+    // qkv after the previous mlp and the rank's share of its all-reduce; the send once qkv and the
+    // receive are done (group 0 receives nothing) and the hop is free; attn; o.
+    let start = 0;
+    for (let r = base; r < end; r++) {
+      const qkvEnd = Math.max(streams[r]!, shares[r]!) + qkv[r]!;
+      const ready = first ? qkvEnd : Math.max(received[r - base]!, qkvEnd);
+      if (sends) {
+        const sent = Math.max(ready, hops[r]!) + latency[r]! + drain[r]!;
         received[r - base] = sent;
         hops[r] = sent;
       }
+      const oEnd = ready + attn[r]! + o[r]!;
+      ends[r] = oEnd;
+      start = Math.max(start, oEnd);
     }
-    for (let r = base; r < end; r++) ends[r] = ends[r]! + attn[r]! + o[r]!;
     if (reducesPerLayer === 0) {
       for (let r = base; r < end; r++) streams[r] = ends[r]! + mlp[r]!;
       continue;
     }
-    // The all-reduce after o (sequential block), then mlp after the rank's share of it.
+    // mlp: after the all-reduce over the o's and the rank's share of it (sequential block).
+    let mlpDone = 0;
     if (reducesPerLayer === 2) {
-      let start = 0;
-      for (let r = base; r < end; r++) if (ends[r]! > start) start = ends[r]!;
       if (lastEnd[k]! > start) return false;
       lastEnd[k] = start + reduceEnd[k]!;
       for (let r = base; r < end; r++) {
         const shared = start + shareAfter[r]!;
         shares[r] = shared;
-        ends[r] = (shared > ends[r]! ? shared : ends[r]!) + mlp[r]!;
+        const mlpEnd = Math.max(shared, ends[r]!) + mlp[r]!;
+        streams[r] = mlpEnd;
+        mlpDone = Math.max(mlpDone, mlpEnd);
       }
     } else {
-      for (let r = base; r < end; r++) ends[r] = ends[r]! + mlp[r]!;
+      for (let r = base; r < end; r++) {
+        const mlpEnd = ends[r]! + mlp[r]!;
+        streams[r] = mlpEnd;
+        mlpDone = Math.max(mlpDone, mlpEnd);
+      }
     }
-    // The all-reduce after mlp.
-    let start = 0;
-    for (let r = base; r < end; r++) {
-      streams[r] = ends[r]!;
-      if (ends[r]! > start) start = ends[r]!;
-    }
-    if (lastEnd[k]! > start) return false;
-    lastEnd[k] = start + reduceEnd[k]!;
-    for (let r = base; r < end; r++) shares[r] = start + shareAfter[r]!;
+    // The all-reduce over the mlp's.
+    if (lastEnd[k]! > mlpDone) return false;
+    lastEnd[k] = mlpDone + reduceEnd[k]!;
+    for (let r = base; r < end; r++) shares[r] = mlpDone + shareAfter[r]!;
   }
   return true;
 }
