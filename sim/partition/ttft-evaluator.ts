@@ -6,7 +6,7 @@ import { layersMayFold, mayFoldLayers, mayRunAsRecurrence } from '../layer-fold-
 import { runRecurrence } from '../engine/layer-recurrence.js';
 import { ComputePricer } from '../hardware/compute-pricer.js';
 import { kvrHops, kvrRecurrence, KvrStagePricer, type KvrHops } from '../plan/strategies/kvr-recurrence.js';
-import { kvrTpRecurrence, type KvrTpLinks } from '../plan/strategies/kvr-tp-recurrence.js';
+import { kvrTpFirstTokenRecurrence, type KvrTpLinks } from '../plan/strategies/kvr-tp-recurrence.js';
 import { kvrTpLinks } from '../plan/plan-recurrence.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { logitsOpId, type Plan } from '../plan/plan.js';
@@ -150,8 +150,9 @@ export class TtftEvaluator {
       return runRecurrence(kvrRecurrence(this.scenario.model, partition, 'kvr', this.chain.hops, this.chain.stages), this.scenario.model.layers)!.ttft;
     }
     if (this.groups !== undefined) {
-      // As simulate: a layer that breaks the recurrence hands the partition to the fold or the whole plan.
-      const run = runRecurrence(kvrTpRecurrence(partition, this.groups), this.scenario.model.layers);
+      // As simulate (its first token's time, bit for bit): a layer that breaks the recurrence hands
+      // the partition to the fold or the whole plan.
+      const run = runRecurrence(kvrTpFirstTokenRecurrence(partition, this.groups), this.scenario.model.layers);
       if (run !== undefined) {
         this.recurrenceSimulations += 1;
         return run.ttft;

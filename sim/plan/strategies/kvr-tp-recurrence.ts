@@ -1,4 +1,4 @@
-import { dedicatedChannels, transferEvents } from '../../engine/layer-recurrence.js';
+import { dedicatedChannels, transferEvents, type LayerRecurrence } from '../../engine/layer-recurrence.js';
 import { sumPriced, type ComputePricer, type PricedShape } from '../../hardware/compute-pricer.js';
 import { kvBytesPerTokenOfHeads } from '../../model/model-size.js';
 import type { ModelSpec } from '../../model/model-spec.js';
@@ -158,7 +158,79 @@ export class KvrTpLinks {
  * The last rank then runs lm_head after its mlp and its share.
  */
 export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks): PlanRecurrence {
-  const { model, p, t, g, latency, narrowest, algorithm } = links;
+  const { model, p, t, algorithm } = links;
+  const { prefix, context, stage, hopBytes, reduces, reducesPerLayer, eventsPerLayer, lmHead, inputs } = kvrTpLayers(partition, links);
+  const state = inputs.state;
+  const runLayer = (): boolean => kvrTpLayer(inputs);
+
+  const addTotals = (totals: RecurrenceTotals, layers: number): void => {
+    for (let r = 0; r < p; r++) {
+      const layer = sumPriced(stage[r]!);
+      totals.compute(r, layers * layer.flops, layers * layer.seconds, layers * layer.error, layers * layer.memory);
+      if (r + t < p) totals.transfer(r, r + t, layers * hopBytes[r]!);
+    }
+    for (const { op } of reduces) {
+      const schedule = opSchedule(op);
+      const tokens = scheduleTokens(schedule, op.blocks);
+      for (let x = 0; x < schedule.count; x++) totals.transfer(op.ranks[schedule.src[x]!]!, op.ranks[schedule.dst[x]!]!, layers * reducesPerLayer * tokens[x]! * op.bytes_per_token);
+    }
+    totals.compute(p - 1, lmHead.flops, lmHead.seconds, lmHead.error, lmHead.memory);
+  };
+
+  let header: Plan | undefined;
+  return {
+    gpus: p,
+    state,
+    eventsPerLayer,
+    runLayer,
+    close: () => ({ ttft: closeLayers(inputs, lmHead.seconds), events: 1 }),
+    get header(): Plan {
+      header ??= new PlanBuilder(model).build({
+        strategy: 'kvr-tp',
+        context,
+        partition: Array.from({ length: p }, (_, r) => partition[Math.floor(r / t)]!),
+        kvTokens: Array.from({ length: p }, (_, r) => prefix[Math.floor(r / t)]! + partition[Math.floor(r / t)]!),
+        lastRank: p - 1,
+        tp: t,
+        collective: algorithm,
+      });
+      return header;
+    },
+    addTotals,
+    collectives: (layers: number): CollectiveUse[] => {
+      const uses = new Map<string, CollectiveUse>();
+      for (const { op } of reduces) {
+        const key = `${op.algorithm}/${op.protocol ?? 'none'}/${op.channels ?? 1}`;
+        let use = uses.get(key);
+        if (use === undefined) {
+          use = { name: 'allreduce', algorithm: op.algorithm, protocol: op.protocol ?? 'none', channels: op.channels ?? 1, count: 0 };
+          uses.set(key, use);
+        }
+        use.count += layers * reducesPerLayer;
+      }
+      return [...uses.values()];
+    },
+  };
+}
+
+/** A partition's layers, priced, ready to run from 0, and what the result sums. */
+interface KvrTpLayers {
+  prefix: number[];
+  context: number;
+  /** Each rank's four priced ops of a layer. */
+  stage: (readonly PricedShape[])[];
+  /** Hop r's bytes a layer (rank r to r + t). */
+  hopBytes: Float64Array;
+  reduces: GroupReduce[];
+  reducesPerLayer: number;
+  eventsPerLayer: number;
+  lmHead: PricedShape;
+  inputs: KvrTpLayerInputs;
+}
+
+/** The layers of `partition` on `links`. */
+function kvrTpLayers(partition: readonly number[], links: KvrTpLinks): KvrTpLayers {
+  const { model, p, t, g, latency, narrowest } = links;
   const prefix = prefixes(partition);
   const stage: (readonly PricedShape[])[] = new Array(p);
   const qkv = new Float64Array(p);
@@ -193,12 +265,6 @@ export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks)
   const context = prefix[g - 1]! + partition[g - 1]!;
   const lmHead = links.stages[0]!.pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
 
-  // state: compute streams 0..p-1; hop r (rank r to r + t) at p + r; then, with all-reduces, each
-  // member's share of its group's last all-reduce at 2p - t + r, each group's last end at 3p - t + k.
-  const share = 2 * p - t;
-  const state = new Float64Array(t > 1 ? 3 * p - t + g : 2 * p - t);
-  const received = new Float64Array(t);
-  const ends = new Float64Array(p);
   const shareAfter = new Float64Array(p);
   const reduceEnd = new Float64Array(g);
   for (let k = 0; k < reduces.length; k++) {
@@ -206,72 +272,8 @@ export function kvrTpRecurrence(partition: readonly number[], links: KvrTpLinks)
     reduceEnd[k] = run.end;
     for (let j = 0; j < t; j++) shareAfter[k * t + j] = run.memberDone[j]!;
   }
-  const streams = state.subarray(0, p);
-  const inputs: KvrTpLayerInputs = {
-    t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd,
-    streams,
-    hops: state.subarray(p, 2 * p - t),
-    // Without all-reduces a rank's share is its stream (the max of the two is then the stream).
-    shares: t > 1 ? state.subarray(share, share + p) : streams,
-    lastEnd: state.subarray(3 * p - t),
-    received,
-    ends,
-  };
-  const runLayer = (): boolean => kvrTpLayer(inputs);
-
-  const addTotals = (totals: RecurrenceTotals, layers: number): void => {
-    for (let r = 0; r < p; r++) {
-      const layer = sumPriced(stage[r]!);
-      totals.compute(r, layers * layer.flops, layers * layer.seconds, layers * layer.error, layers * layer.memory);
-      if (r + t < p) totals.transfer(r, r + t, layers * hopBytes[r]!);
-    }
-    for (const { op } of reduces) {
-      const schedule = opSchedule(op);
-      const tokens = scheduleTokens(schedule, op.blocks);
-      for (let x = 0; x < schedule.count; x++) totals.transfer(op.ranks[schedule.src[x]!]!, op.ranks[schedule.dst[x]!]!, layers * reducesPerLayer * tokens[x]! * op.bytes_per_token);
-    }
-    totals.compute(p - 1, lmHead.flops, lmHead.seconds, lmHead.error, lmHead.memory);
-  };
-
-  let header: Plan | undefined;
-  return {
-    gpus: p,
-    state,
-    eventsPerLayer,
-    runLayer,
-    close: () => {
-      // lm_head on the last rank after its last mlp and its share of the all-reduce.
-      const ready = t > 1 && state[share + p - 1]! > state[p - 1]! ? state[share + p - 1]! : state[p - 1]!;
-      state[p - 1] = ready + lmHead.seconds;
-      return { ttft: state[p - 1]!, events: 1 };
-    },
-    get header(): Plan {
-      header ??= new PlanBuilder(model).build({
-        strategy: 'kvr-tp',
-        context,
-        partition: Array.from({ length: p }, (_, r) => partition[Math.floor(r / t)]!),
-        kvTokens: Array.from({ length: p }, (_, r) => prefix[Math.floor(r / t)]! + partition[Math.floor(r / t)]!),
-        lastRank: p - 1,
-        tp: t,
-        collective: algorithm,
-      });
-      return header;
-    },
-    addTotals,
-    collectives: (layers: number): CollectiveUse[] => {
-      const uses = new Map<string, CollectiveUse>();
-      for (const { op } of reduces) {
-        const key = `${op.algorithm}/${op.protocol ?? 'none'}/${op.channels ?? 1}`;
-        let use = uses.get(key);
-        if (use === undefined) {
-          use = { name: 'allreduce', algorithm: op.algorithm, protocol: op.protocol ?? 'none', channels: op.channels ?? 1, count: 0 };
-          uses.set(key, use);
-        }
-        use.count += layers * reducesPerLayer;
-      }
-      return [...uses.values()];
-    },
-  };
+  const inputs = layerInputs(t, g, reducesPerLayer, { qkv, attn, o, mlp, latency, drain, shareAfter }, reduceEnd);
+  return { prefix, context, stage, hopBytes, reduces, reducesPerLayer, eventsPerLayer, lmHead, inputs };
 }
 
 /** A kvr-tp layer's inputs: each rank's op seconds and hop, each group's all-reduce run, and views of the state. */
@@ -290,6 +292,12 @@ interface KvrTpLayerInputs {
   shareAfter: Float64Array;
   /** Each group's all-reduce's last transfer end, from its start. */
   reduceEnd: Float64Array;
+  /**
+   * The state between layers (LayerRecurrence's): compute streams 0..p-1; hop r (rank r to r + t)
+   * at p + r; then, with all-reduces, each member's share of its group's last all-reduce at
+   * 2p - t + r, each group's last end at 3p - t + k.
+   */
+  state: Float64Array;
   /** Views of the state: compute streams, hops, members' shares (the streams without all-reduces), groups' last all-reduce ends. */
   streams: Float64Array;
   hops: Float64Array;
@@ -298,6 +306,95 @@ interface KvrTpLayerInputs {
   /** Scratch: the end of rank (k-1, j)'s send of this layer; each rank's o end. */
   received: Float64Array;
   ends: Float64Array;
+}
+
+/** Per-rank inputs of a layer: op seconds, the hop to the next group (r < p - t), the share of the group's all-reduce. */
+interface RankInputs {
+  qkv: Float64Array;
+  attn: Float64Array;
+  o: Float64Array;
+  mlp: Float64Array;
+  latency: Float64Array;
+  drain: Float64Array;
+  shareAfter: Float64Array;
+}
+
+/** Layer inputs over g groups of t ranks, with their state at 0. */
+function layerInputs(t: number, g: number, reducesPerLayer: number, ranks: RankInputs, reduceEnd: Float64Array): KvrTpLayerInputs {
+  const p = g * t;
+  const state = new Float64Array(reducesPerLayer > 0 ? 3 * p - t + g : 2 * p - t);
+  const streams = state.subarray(0, p);
+  return {
+    t, g, reducesPerLayer, ...ranks, reduceEnd, state,
+    streams,
+    hops: state.subarray(p, 2 * p - t),
+    // Without all-reduces a rank's share is its stream (the max of the two is then the stream).
+    shares: reducesPerLayer > 0 ? state.subarray(2 * p - t, 3 * p - t) : streams,
+    lastEnd: state.subarray(3 * p - t),
+    received: new Float64Array(t),
+    ends: new Float64Array(p),
+  };
+}
+
+/** lm_head on the last rank after its last mlp and its share of the all-reduce: the first token's time. */
+function closeLayers(inputs: KvrTpLayerInputs, lmHead: number): number {
+  const { streams, shares } = inputs;
+  const last = streams.length - 1;
+  const ready = shares[last]! > streams[last]! ? shares[last]! : streams[last]!;
+  streams[last] = ready + lmHead;
+  return streams[last]!;
+}
+
+/**
+ * The same layers with one rank a group, when every member of each group has the same op times,
+ * hop and share of the all-reduces (a group of a node with a chunk that splits evenly into its t
+ * rows: the tuner's ring then ends every member's share at once): the t chains then hold the
+ * same numbers at every step, each group's all-reduce waits for the same ends, and one chain
+ * stands for all of them. Undefined when some group's members differ.
+ */
+function oneChain(inputs: KvrTpLayerInputs): KvrTpLayerInputs | undefined {
+  const { t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd } = inputs;
+  if (t === 1) return undefined;
+  const chain: RankInputs = { qkv: new Float64Array(g), attn: new Float64Array(g), o: new Float64Array(g), mlp: new Float64Array(g), latency: new Float64Array(g - 1), drain: new Float64Array(g - 1), shareAfter: new Float64Array(g) };
+  for (let k = 0; k < g; k++) {
+    const base = k * t;
+    const sends = k + 1 < g;
+    for (let r = base + 1; r < base + t; r++) {
+      if (qkv[r] !== qkv[base] || attn[r] !== attn[base] || o[r] !== o[base] || mlp[r] !== mlp[base] || shareAfter[r] !== shareAfter[base]) return undefined;
+      if (sends && (latency[r] !== latency[base] || drain[r] !== drain[base])) return undefined;
+    }
+    chain.qkv[k] = qkv[base]!;
+    chain.attn[k] = attn[base]!;
+    chain.o[k] = o[base]!;
+    chain.mlp[k] = mlp[base]!;
+    chain.shareAfter[k] = shareAfter[base]!;
+    if (sends) {
+      chain.latency[k] = latency[base]!;
+      chain.drain[k] = drain[base]!;
+    }
+  }
+  return layerInputs(1, g, reducesPerLayer, chain, reduceEnd);
+}
+
+/**
+ * kvrTpRecurrence's layers as its first token's time needs them (a partition search's
+ * TtftEvaluator): with one rank a group where all members are alike (oneChain), else all ranks.
+ * Its run gives kvrTpRecurrence's first token's time bit for bit, and breaks or takes the
+ * periodic shortcut at the same layer: its state holds the same values, each once instead of t
+ * times (uniformShift finds the same shift or none, and the first entry is rank 0's stream in
+ * both). Its `finish` is then one rank a group: read only its first token's time.
+ */
+export function kvrTpFirstTokenRecurrence(partition: readonly number[], links: KvrTpLinks): LayerRecurrence {
+  const layers = kvrTpLayers(partition, links);
+  const inputs = oneChain(layers.inputs) ?? layers.inputs;
+  const lmHead = layers.lmHead.seconds;
+  return {
+    gpus: inputs.g * inputs.t,
+    state: inputs.state,
+    eventsPerLayer: layers.eventsPerLayer,
+    runLayer: () => kvrTpLayer(inputs),
+    close: () => ({ ttft: closeLayers(inputs, lmHead), events: 1 }),
+  };
 }
 
 /**

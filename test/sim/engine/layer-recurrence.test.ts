@@ -8,7 +8,8 @@ import { opDurations } from '../../../sim/hardware/op-durations.js';
 import type { ModelSpec } from '../../../sim/model/model-spec.js';
 import { buildPlan, type PlanRequest } from '../../../sim/plan/build-plan.js';
 import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
-import { planRecurrence } from '../../../sim/plan/plan-recurrence.js';
+import { kvrTpLinks, planRecurrence } from '../../../sim/plan/plan-recurrence.js';
+import { kvrTpFirstTokenRecurrence, kvrTpRecurrence } from '../../../sim/plan/strategies/kvr-tp-recurrence.js';
 import { logitsOpId } from '../../../sim/plan/plan.js';
 import { buildRecurrenceResult } from '../../../sim/result/recurrence-result.js';
 import { buildResult } from '../../../sim/result/result.js';
@@ -104,19 +105,23 @@ const kvrTpCaseArb = fc
     protocol: fc.constantFrom(undefined, 'simple' as const, 'll' as const, 'll128' as const),
     block: fc.constantFrom('sequential' as const, 'parallel' as const),
     weights: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 8, maxLength: 8 }),
+    // Chunks of whole rows per member (each group's members then alike: one chain stands for all).
+    wholeRows: fc.boolean(),
   })
   .map((r) => {
     const model: ModelSpec = { ...tinyModel, heads: 8, kv_heads: r.kvHeads, layers: r.layers, block: r.block, ...(r.block === 'parallel' ? { norm: 'layernorm' as const } : {}) };
     const gpus = r.groups * r.tp;
     const perNode = r.tp * r.nodeOfGroups;
-    const context = r.tokensPerGroup * r.groups + (r.extra % r.groups);
+    const tokens = r.tokensPerGroup * r.groups + (r.extra % r.groups);
+    const rows = r.wholeRows ? r.tp : 1;
+    const context = Math.floor(tokens / rows) * rows;
     const topo = topology('multi-node', Math.max(gpus, perNode), r.bandwidth, r.latency, {
       gpus_per_node: perNode,
       nic_bandwidth: r.nicBandwidth,
       nic_latency_s: r.nicLatency,
       ...(r.oneNic ? { nics_per_node: 1 } : {}),
     });
-    const partition = weightedPartition(context, r.weights.slice(0, r.groups));
+    const partition = weightedPartition(context / rows, r.weights.slice(0, r.groups)).map((c) => c * rows);
     const scenario: Scenario = { model, gpu: r.gpu, topology: topo, gpus, context, strategy: 'kvr-tp', tp: r.tp, partition };
     const request: PlanRequest = {
       strategy: 'kvr-tp',
@@ -229,15 +234,33 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     expect(periodic).toBeGreaterThan(0);
   });
 
-  test('kvr-tp: the recurrence gives the engine times to 1e-12 on random group partitions, group sizes, all-reduce algorithms, channels, protocols and blocks, its shortcut to 1e-9, and the same result', () => {
+  test('kvr-tp: the recurrence gives the engine times to 1e-12 on random group partitions, group sizes, all-reduce algorithms, channels, protocols and blocks, its shortcut to 1e-9, and the same result; the search\'s one-chain recurrence its first token\'s time bit for bit', () => {
     const outcomes = { none: 0, refused: 0, ran: 0, periodic: 0 };
+    let oneChain = 0;
     fc.assert(
       fc.property(kvrTpCaseArb, (c) => {
-        outcomes[checkAgainstEngine(c)] += 1;
+        const outcome = checkAgainstEngine(c);
+        outcomes[outcome] += 1;
+        if (outcome === 'none') return;
+        // The search's recurrence (one chain where each group's members are alike): the same
+        // first token's time, bit for bit, and the same layers run (or the same refusal).
+        const router = scenarioRouter(c.scenario);
+        const links = kvrTpLinks(c.request, router, new ComputePricer(c.scenario.model, c.scenario.gpu, 'flash'))!;
+        const L = c.scenario.model.layers;
+        for (const periodic of [false, true]) {
+          const full = runRecurrence(kvrTpRecurrence(c.request.partition!, links), L, { periodic });
+          const search = kvrTpFirstTokenRecurrence(c.request.partition!, links);
+          if (search.gpus < c.request.gpus && periodic) oneChain += 1;
+          const run = runRecurrence(search, L, { periodic });
+          expect(run?.ttft).toBe(full?.ttft);
+          expect(run?.layersRun).toBe(full?.layersRun);
+          expect(run?.makespan).toBe(full?.makespan);
+        }
       }),
       propertyOptions(100),
     );
-    console.log(`kvr-tp outcomes: ${JSON.stringify(outcomes)}`);
+    console.log(`kvr-tp outcomes: ${JSON.stringify(outcomes)}, one chain a group in ${oneChain}`);
+    expect(oneChain).toBeGreaterThan(10);
     // Most groups fill a node (their own NVSwitch ports, a NIC a GPU): the recurrence runs.
     expect(outcomes.ran + outcomes.periodic).toBeGreaterThan(40);
     expect(outcomes.periodic).toBeGreaterThan(0);
