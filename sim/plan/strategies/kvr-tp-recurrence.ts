@@ -245,9 +245,11 @@ function kvrTpLayers(partition: readonly number[], links: KvrTpLinks): KvrTpLaye
   for (let k = 0; k < g; k++) {
     const c = partition[k]!;
     const P = prefix[k]!;
+    let ops: readonly PricedShape[] = [];
     for (let j = 0; j < t; j++) {
       const r = k * t + j;
-      const ops = links.stages[j]!.stage(c, P);
+      // Positions of one shard share a pricer, and so the group's prices.
+      if (j === 0 || links.stages[j] !== links.stages[j - 1]) ops = links.stages[j]!.stage(c, P);
       stage[r] = ops;
       qkv[r] = ops[0]!.seconds;
       attn[r] = ops[1]!.seconds;
