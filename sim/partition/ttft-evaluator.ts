@@ -55,7 +55,8 @@ interface Template {
  * Where simulate runs KV-Runahead as a layer recurrence (big plans on dedicated hops; kvr-tp's
  * too, where its groups' all-reduces have links of their own), so does the evaluator, with the
  * same pricer and run: no plan at all, and simulate's TTFT bit for bit. kvr-tp's hops, group
- * routes, stage prices and all-reduce runs are found once and reused by every partition.
+ * routes, stage prices and all-reduce runs are found once and reused by every partition, and where
+ * a group's members are alike one chain a group stands for its t (kvrTpFirstTokenRecurrence).
  * For strategy kvr-tp the partitions are of the groups (scenario.gpus / scenario.tp chunks) and
  * the plans are kvr-tp plans.
  */
