@@ -45,8 +45,8 @@ export function mayFoldLayers(scenario: Scenario): boolean {
 
 /**
  * Whether simulate times the scenario as a layer recurrence (sim/engine/layer-recurrence.ts) when
- * its plan has one: ring-kv (with or without --tp), tsp and tsp-causal plans as big as folded
- * ones. Smaller plans are built and run whole, as before.
+ * its plan has one: ring-kv (with or without --tp), tsp, tsp-causal, KV-Runahead and kvr-tp
+ * plans as big as folded ones. Smaller plans are built and run whole, as before.
  */
 export function mayRunAsRecurrence(scenario: Scenario): boolean {
   if (!RECURRENCE_STRATEGIES.includes(scenario.strategy)) return false;

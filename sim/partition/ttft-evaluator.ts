@@ -6,6 +6,8 @@ import { layersMayFold, mayFoldLayers, mayRunAsRecurrence } from '../layer-fold-
 import { runRecurrence } from '../engine/layer-recurrence.js';
 import { ComputePricer } from '../hardware/compute-pricer.js';
 import { kvrHops, kvrRecurrence, KvrStagePricer, type KvrHops } from '../plan/strategies/kvr-recurrence.js';
+import { kvrTpFirstTokenRecurrence, type KvrTpLinks } from '../plan/strategies/kvr-tp-recurrence.js';
+import { kvrTpLinks } from '../plan/plan-recurrence.js';
 import { scenarioRouter } from '../scenario-router.js';
 import { logitsOpId, type Plan } from '../plan/plan.js';
 import { firstTokenTime } from '../result/result.js';
@@ -54,8 +56,11 @@ interface Template {
  * sample of n layers (FOLD_SAMPLE_LAYERS) compiled once, extrapolates the others, and runs the
  * whole plan only for a partition no sample folds; a simulation then costs about n / L of a whole
  * one, and gives simulate's TTFT.
- * Where simulate runs KV-Runahead as a layer recurrence (big plans on dedicated hops), so does the
- * evaluator, with the same pricer and run: no plan at all, and simulate's TTFT bit for bit.
+ * Where simulate runs KV-Runahead as a layer recurrence (big plans on dedicated hops; kvr-tp's
+ * too, where its groups' all-reduces have links of their own), so does the evaluator, with the
+ * same pricer and run: no plan at all, and simulate's TTFT bit for bit. kvr-tp's hops, group
+ * routes, stage prices and all-reduce runs are found once and reused by every partition, and where
+ * a group's members are alike one chain a group stands for its t (kvrTpFirstTokenRecurrence).
  * For strategy kvr-tp the partitions are of the groups (scenario.gpus / scenario.tp chunks) and
  * the plans are kvr-tp plans.
  */
@@ -100,15 +105,23 @@ export class TtftEvaluator {
    */
   private readonly chain: { hops: KvrHops; stages: KvrStagePricer } | undefined;
   private readonly runsChain: boolean;
+  /**
+   * kvr-tp as simulate runs it: the chains' hops, the groups' routes, stage prices and all-reduce
+   * runs (found once, memoised across partitions), or undefined (no recurrence).
+   */
+  private readonly groups: KvrTpLinks | undefined;
 
   constructor(scenario: Scenario, folding: EvaluatorFolding = 'auto') {
     this.scenario = scenario;
     this.router = scenarioRouter(scenario);
     this.opSeconds = new OpSecondsMemo(scenario.gpu, scenario.attention);
     this.folds = folding === 'never' ? false : folding === 'always' ? layersMayFold(scenario) : mayFoldLayers(scenario);
+    // Where simulate runs a recurrence: the same scenarios, pricer and setup (planRecurrence's).
+    const recurrent = scenario.model.moe === undefined && folding === 'auto' && mayRunAsRecurrence(scenario);
+    const pricer = (): ComputePricer => new ComputePricer(scenario.model, scenario.gpu, scenario.attention ?? 'flash');
     const hops = scenario.strategy !== 'kvr-tp' && scenario.model.moe === undefined ? kvrHops(this.router, scenario.gpus) : undefined;
-    this.chain = hops === undefined ? undefined : { hops, stages: new KvrStagePricer(new ComputePricer(scenario.model, scenario.gpu, scenario.attention ?? 'flash')) };
-    this.runsChain = this.chain !== undefined && folding === 'auto' && mayRunAsRecurrence(scenario);
+    this.chain = hops === undefined ? undefined : { hops, stages: new KvrStagePricer(pricer()) };
+    this.runsChain = this.chain !== undefined && recurrent;
     // The chain's times are the engine's, bit for bit, so descents may use it whether
     // simulate runs the recurrence or the whole plan (it folds only where there is no chain).
     if (this.chain !== undefined && folding === 'auto') {
@@ -119,14 +132,19 @@ export class TtftEvaluator {
       this.incremental = undefined;
     }
     if (scenario.strategy === 'kvr-tp') {
+      const fabric = topologyFabric(scenario.topology, scenario.gpus);
       this.collectives = {
-        fabric: topologyFabric(scenario.topology, scenario.gpus),
+        fabric,
         options: { ...(scenario.channels === undefined ? {} : { channels: scenario.channels }), ...(scenario.protocol === undefined ? {} : { protocol: scenario.protocol }) },
       };
       this.tuner = new PlanBuilder(scenario.model, this.collectives);
+      const { model, context, gpus, tp, collective, channels, protocol } = scenario;
+      const request = { strategy: 'kvr-tp' as const, model, context, gpus, fabric, ...(tp === undefined ? {} : { tp }), ...(collective === undefined ? {} : { collective }), ...(channels === undefined ? {} : { channels }), ...(protocol === undefined ? {} : { protocol }) };
+      this.groups = recurrent ? kvrTpLinks(request, this.router, pricer()) : undefined;
     } else {
       this.collectives = undefined;
       this.tuner = undefined;
+      this.groups = undefined;
     }
   }
 
@@ -242,6 +260,24 @@ export class TtftEvaluator {
       this.recurrenceSimulations += 1;
       // The strategy names the recurrence's plan header, which only a result reads.
       return runRecurrence(kvrRecurrence(this.scenario.model, partition, 'kvr', this.chain!.hops, this.chain!.stages), this.scenario.model.layers)!.ttft;
+    }
+    if (this.groups !== undefined) {
+      // As simulate (its first token's time, bit for bit): a layer that breaks the recurrence hands
+      // the partition to the fold or the whole plan.
+      const run = runRecurrence(kvrTpFirstTokenRecurrence(partition, this.groups), this.scenario.model.layers);
+      if (run !== undefined) {
+        this.recurrenceSimulations += 1;
+        return run.ttft;
+      }
+    }
+    if (this.groups !== undefined) {
+      // As simulate (its first token's time, bit for bit): a layer that breaks the recurrence hands
+      // the partition to the fold or the whole plan.
+      const run = runRecurrence(kvrTpFirstTokenRecurrence(partition, this.groups), this.scenario.model.layers);
+      if (run !== undefined) {
+        this.recurrenceSimulations += 1;
+        return run.ttft;
+      }
     }
     const choices = this.choiceKey(partition);
     if (this.folds) {

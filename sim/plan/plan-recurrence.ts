@@ -6,6 +6,7 @@ import { collectiveSetup, type PlanRequest } from './build-plan.js';
 import { evenPartition } from './partition.js';
 import type { Plan, StrategyName } from './plan.js';
 import { kvrHops, kvrRecurrence, KvrStagePricer } from './strategies/kvr-recurrence.js';
+import { KvrTpLinks, kvrTpRecurrence } from './strategies/kvr-tp-recurrence.js';
 import { ringKvRecurrence } from './strategies/ring-kv-recurrence.js';
 import { ringKvTpRecurrence } from './strategies/ring-kv-tp-recurrence.js';
 import { tspRecurrence } from './strategies/tsp-recurrence.js';
@@ -26,8 +27,8 @@ export interface PlanRecurrence extends LayerRecurrence {
   collectives(layers: number): CollectiveUse[];
 }
 
-/** Strategies that have a recurrence (ring-kv, with or without tensor parallelism; tsp, tsp-causal; KV-Runahead's chain). */
-export const RECURRENCE_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p'];
+/** Strategies that have a recurrence (ring-kv, with or without tensor parallelism; tsp, tsp-causal; KV-Runahead's chain, and its groups with tensor parallelism). */
+export const RECURRENCE_STRATEGIES: readonly StrategyName[] = ['ring-kv', 'tsp', 'tsp-causal', 'kvr', 'kvr-e', 'kvr-s', 'kvr-p', 'kvr-tp'];
 
 /**
  * The plan of a request as a layer recurrence, or undefined when it has none: another strategy,
@@ -58,7 +59,20 @@ export function planRecurrence(request: PlanRequest, router: Router, pricer: Com
       const hops = kvrHops(router, gpus);
       return partition === undefined || hops === undefined ? undefined : kvrRecurrence(model, partition, strategy, hops, new KvrStagePricer(pricer));
     }
+    case 'kvr-tp': {
+      // The group partition is searched (or given) before the plan is asked for.
+      if (request.partition === undefined) return undefined;
+      const links = kvrTpLinks(request, router, pricer);
+      return links === undefined ? undefined : kvrTpRecurrence(request.partition, links);
+    }
     default:
       return undefined;
   }
+}
+
+/** kvr-tp's chains, group routes and memos for a request (what a partition search builds once). */
+export function kvrTpLinks(request: PlanRequest, router: Router, pricer: ComputePricer): KvrTpLinks | undefined {
+  if (request.tp === undefined) return undefined;
+  const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
+  return KvrTpLinks.create(request.model, request.gpus, request.tp, collective, collectiveSetup(request), router, pricer);
 }

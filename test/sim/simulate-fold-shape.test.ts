@@ -19,13 +19,15 @@ import { presetTopology } from '../../sim/topology/presets.js';
 const root = join(import.meta.dirname, '..', '..');
 const h200Pytorch = gpuProfileFromJson(JSON.parse(readFileSync(join(root, 'calibration', 'profiles', 'h200-pytorch.json'), 'utf8')));
 
-function bigScenario(gpu: GpuSpec, strategy: 'kvr-e' | 'tp' | 'ring-kv' | 'tsp'): Scenario {
-  const topology = presetTopology('switch', { gpus: 64, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
-  return { model: MODEL_PRESETS['llama2-70b']!, gpu, topology, gpus: 64, context: 32768, strategy };
+function bigScenario(gpu: GpuSpec, strategy: 'kvr-e' | 'tp' | 'ring-kv' | 'tsp' | 'kvr-tp'): Scenario {
+  // kvr-tp: groups of a node (its all-reduces on the node's NVSwitch, the chain over the NICs).
+  const topology = presetTopology(strategy === 'kvr-tp' ? 'multi-node' : 'switch', { gpus: 64, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2 });
+  const groups = strategy === 'kvr-tp' ? { tp: 8, partition: [5120, 4608, 4608, 4096, 4096, 3584, 3584, 3072] } : {};
+  return { model: MODEL_PRESETS['llama2-70b']!, gpu, topology, gpus: 64, context: 32768, strategy, ...groups };
 }
 
 // simulate() folds big plans from a sample of their layers (tp), or runs them as a layer
-// recurrence (kvr-e, ring-kv, tsp); on a shape-model GPU the band, the memory-bound share and the
+// recurrence (kvr-e, ring-kv, tsp, kvr-tp); on a shape-model GPU the band, the memory-bound share and the
 // extrapolation notes come from a ledger of every op's cost, which the fold extrapolates from the
 // sample's last layer and the recurrence sums over its priced shapes. It must match the ledger of
 // the whole plan.
@@ -38,13 +40,15 @@ describe('layer folding and recurrences on shape-model GPUs', () => {
     ['h100-sxm preset', GPU_PRESETS['h100-sxm']!, 'ring-kv'],
     ['h200-pytorch profile', h200Pytorch, 'ring-kv'],
     ['h200-pytorch profile', h200Pytorch, 'tsp'],
+    ['h200-pytorch profile', h200Pytorch, 'kvr-tp'],
   ] as const) {
     test(`${name}, ${strategy}: TTFT, band and warnings equal the whole plan's`, () => {
       const scenario = bigScenario(gpu, strategy);
       expect(gpu.shape).toBeDefined();
-      expect(planOpCount(strategy, scenario.model.layers, 64)).toBeGreaterThanOrEqual(FOLD_WITHOUT_BUILDING_OPS);
-      // kvr-e, ring-kv and tsp on a switch run as recurrences (their channels share no link); tp has none.
-      const request = { strategy, model: scenario.model, context: scenario.context, gpus: 64, fabric: topologyFabric(scenario.topology, 64) };
+      expect(planOpCount(strategy, scenario.model.layers, 64, scenario.tp === undefined ? {} : { tp: scenario.tp })).toBeGreaterThanOrEqual(FOLD_WITHOUT_BUILDING_OPS);
+      // kvr-e, ring-kv and tsp on a switch run as recurrences (their channels share no link), kvr-tp on nodes too; tp has none.
+      const groups = scenario.tp === undefined ? {} : { tp: scenario.tp, partition: scenario.partition! };
+      const request = { strategy, model: scenario.model, context: scenario.context, gpus: 64, fabric: topologyFabric(scenario.topology, 64), ...groups };
       expect(planRecurrence(request, scenarioRouter(scenario), new ComputePricer(scenario.model, gpu, 'flash')) !== undefined).toBe(strategy !== 'tp');
       const folded = simulate(scenario);
       // Folded or recurrent: its whole plan is built only when read (a getter), not by simulate.

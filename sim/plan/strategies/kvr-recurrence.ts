@@ -3,6 +3,7 @@ import { sumPriced, type ComputePricer, type PricedShape } from '../../hardware/
 import { kvBytesPerToken } from '../../model/model-size.js';
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { Router } from '../../topology/routing.js';
+import type { OpShard } from '../../work/compute-op.js';
 import { prefixes } from '../partition.js';
 import type { Plan } from '../plan.js';
 import { PlanBuilder } from '../plan-builder.js';
@@ -28,18 +29,22 @@ export function kvrHops(router: Router, p: number): KvrHops | undefined {
 /**
  * A rank's four ops of a layer (qkv, attn, o, mlp) priced once per chunk and prefix: a partition
  * search's candidates share most ranks' chunks and prefixes with the partitions before them.
+ * `shard`: the rank's tensor-parallel shard (kvr-tp), if any.
  */
 export class KvrStagePricer {
   /** By chunk x 2^26 + prefix (exact below 2^26 tokens each). */
   private readonly stages = new Map<number, readonly PricedShape[]>();
 
-  constructor(readonly pricer: ComputePricer) {}
+  constructor(
+    readonly pricer: ComputePricer,
+    private readonly shard?: OpShard,
+  ) {}
 
   stage(c: number, P: number): readonly PricedShape[] {
     const key = c < 2 ** 26 && P < 2 ** 26 ? c * 2 ** 26 + P : undefined;
     let stage = key === undefined ? undefined : this.stages.get(key);
     if (stage === undefined) {
-      const shape = { tokens: c, prefix: P, keys: P + c, causal: true };
+      const shape = { tokens: c, prefix: P, keys: P + c, causal: true, ...(this.shard === undefined ? {} : { shard: this.shard }) };
       stage = (['qkv', 'attn', 'o', 'mlp'] as const).map((name) => this.pricer.price({ name, ...shape }));
       if (key !== undefined) this.stages.set(key, stage);
     }

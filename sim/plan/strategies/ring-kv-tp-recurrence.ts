@@ -120,7 +120,7 @@ export function ringKvTpRecurrence(
   for (let owner = 0; owner < g; owner++) for (let j = 0; j < t; j++) ringBytes[owner * t + j] = blockBytes(owner, j);
 
   // One representative run of each kind of position's all-reduce pair.
-  const representative = representativeReduces(reduces, router, p);
+  const representative = representativeReduces(reduces, router);
   const reducesPerLayer = model.block === 'sequential' ? 2 : 1;
 
   let eventsPerLayer = p * (g + 3);
@@ -235,8 +235,8 @@ export function ringKvTpRecurrence(
   };
 }
 
-/** A position's all-reduce pair run alone from time 0: each member's share, the last transfer's end, the events. */
-interface ReduceRun {
+/** A position's all-reduces run alone from time 0: each member's share, the last transfer's end, the events. */
+export interface ReduceRun {
   memberDone: Float64Array;
   end: number;
   events: number;
@@ -247,29 +247,15 @@ interface ReduceRun {
  * kind: positions whose pairs have the same schedules, sizes, and member routes (latencies,
  * capacities, and which pairs share which links) behave alike.
  */
-function representativeReduces(reduces: CollectiveOp[][], router: Router, p: number): ReduceRun[] {
+function representativeReduces(reduces: CollectiveOp[][], router: Router): ReduceRun[] {
   const capacities = router.capacities();
   const runs = new Map<string, ReduceRun>();
   const of = reduces.map((pair) => {
-    const ranks = pair[0]!.ranks;
-    // The kind: each op's fields but its ranks, and each member pair's route with its links
-    // renumbered in order of first use.
-    const seen = new Map<number, number>();
-    let key = JSON.stringify(pair.map((op) => ({ ...op, ranks: undefined, blocks: op.blocks.map(([a, b]) => b - a), id: undefined, deps: undefined })));
-    for (const src of ranks) {
-      for (const dst of ranks) {
-        if (src === dst) continue;
-        const route = router.route(src, dst);
-        key += `|${route.latency_s}`;
-        for (const resource of route.resources) {
-          if (!seen.has(resource)) seen.set(resource, seen.size);
-          key += `,${seen.get(resource)}:${capacities[resource]}`;
-        }
-      }
-    }
+    // The kind: each op's fields but its ranks, and its members' routes.
+    const key = reducesKey(pair) + membersRouteKey(pair[0]!.ranks, router, capacities);
     let run = runs.get(key);
     if (run === undefined) {
-      run = runReducePair(pair, router, p);
+      run = runTogetherReduces(pair, router);
       runs.set(key, run);
     }
     return run;
@@ -277,27 +263,71 @@ function representativeReduces(reduces: CollectiveOp[][], router: Router, p: num
   return of;
 }
 
+/** Collective ops' fields but their ranks, ids and deps, and their blocks' sizes but not where they lie. */
+export function reducesKey(reduces: readonly CollectiveOp[]): string {
+  return JSON.stringify(reduces.map((op) => ({ ...op, ranks: undefined, blocks: op.blocks.map(([a, b]) => b - a), id: undefined, deps: undefined })));
+}
+
 /**
- * The engine's run of a pair of all-reduces over `ranks` that start together at 0: a plan of one
- * zero-time op per member, the two all-reduces after them, and one zero-time op per member after
- * its share (whose start is that share's time).
+ * Each member pair's route: its latency, and its links' capacities with the links renumbered in
+ * order of first use (so which pairs share which links shows, but not which links they are).
  */
-function runReducePair(pair: CollectiveOp[], router: Router, p: number): ReduceRun {
-  const ranks = pair[0]!.ranks;
+export function membersRouteKey(ranks: readonly number[], router: Router, capacities: Float64Array): string {
+  const seen = new Map<number, number>();
+  let key = '';
+  for (const src of ranks) {
+    for (const dst of ranks) {
+      if (src === dst) continue;
+      const route = router.route(src, dst);
+      key += `|${route.latency_s}`;
+      for (const resource of route.resources) {
+        if (!seen.has(resource)) seen.set(resource, seen.size);
+        key += `,${seen.get(resource)}:${capacities[resource]}`;
+      }
+    }
+  }
+  return key;
+}
+
+/**
+ * The engine's run of all-reduces over the same `ranks` (a position's pair, or one) that start
+ * together at 0: a plan of one zero-time op per member, the all-reduces after them, and one
+ * zero-time op per member after them all (whose start is that member's share's time).
+ */
+export function runTogetherReduces(reduces: readonly CollectiveOp[], router: Router): ReduceRun {
+  const ranks = reduces[0]!.ranks;
   const t = ranks.length;
+  const n = reduces.length;
+  // The members ranked 0..t-1 (the engine's arrays over pairs of ranks then span the members only).
+  const members = ranks.map((_, j) => j);
   const ops: Plan['ops'] = [];
   const shape = { layer: 0, tokens: 1, prefix: 0, keys: 1, causal: true, flops: 0 };
-  ranks.forEach((rank, j) => ops.push({ id: j, kind: 'compute', name: 'o', rank, ...shape, deps: [] }));
-  const before = ranks.map((_, j) => j);
-  pair.forEach((op, c) => ops.push({ ...op, id: t + c, deps: before }));
-  ranks.forEach((rank, j) => ops.push({ id: t + 2 + j, kind: 'compute', name: 'mlp', rank, ...shape, deps: [t, t + 1] }));
+  members.forEach((j) => ops.push({ id: j, kind: 'compute', name: 'o', rank: j, ...shape, deps: [] }));
+  reduces.forEach((op, c) => ops.push({ ...op, ranks: members, id: t + c, deps: members }));
+  const after = reduces.map((_, c) => t + c);
+  members.forEach((j) => ops.push({ id: t + n + j, kind: 'compute', name: 'mlp', rank: j, ...shape, deps: after }));
   const model = { layers: 1 } as Plan['model'];
-  const plan = { schema: 'kvr-plan@1', strategy: 'ring-kv', model, context: 1, gpus: p, partition: [], kv_tokens: [], last_rank: 0, ops } as unknown as Plan;
-  const program = compilePlan(plan, router);
+  const plan = { schema: 'kvr-plan@1', strategy: 'ring-kv', model, context: 1, gpus: t, partition: [], kv_tokens: [], last_rank: 0, ops } as unknown as Plan;
+  const program = compilePlan(plan, membersRouter(router, ranks));
   const run = executeProgram(program, new Float64Array(ops.length));
-  const memberDone = Float64Array.from(ranks, (_, j) => run.start[run.indexOf[t + 2 + j]!]!);
+  const memberDone = Float64Array.from(ranks, (_, j) => run.start[run.indexOf[t + n + j]!]!);
   let end = 0;
   for (let i = 0; i < program.count; i++) if (program.isTransfer[i] && run.end[i]! > end) end = run.end[i]!;
   // Events of the all-reduces only (each zero-time op counts one).
   return { memberDone, end, events: run.events - 2 * t };
+}
+
+/**
+ * `router` as the engine sees it from `ranks` renumbered 0..t-1: routes between members, the
+ * links (same ids and capacities) and the topology's background traffic and noise.
+ */
+function membersRouter(router: Router, ranks: readonly number[]): Router {
+  const view: Pick<Router, 'capacities' | 'route' | 'backgroundFlows' | 'noisyResources'> = {
+    capacities: () => router.capacities(),
+    route: (src, dst) => router.route(ranks[src]!, ranks[dst]!),
+    backgroundFlows: () => router.backgroundFlows(),
+    noisyResources: () => router.noisyResources(),
+  };
+  // The engine asks a router for no more than these (sim/engine/engine.ts).
+  return view as unknown as Router;
 }

@@ -8,7 +8,8 @@ import { opDurations } from '../../../sim/hardware/op-durations.js';
 import type { ModelSpec } from '../../../sim/model/model-spec.js';
 import { buildPlan, type PlanRequest } from '../../../sim/plan/build-plan.js';
 import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
-import { planRecurrence } from '../../../sim/plan/plan-recurrence.js';
+import { kvrTpLinks, planRecurrence } from '../../../sim/plan/plan-recurrence.js';
+import { kvrTpFirstTokenRecurrence, kvrTpRecurrence } from '../../../sim/plan/strategies/kvr-tp-recurrence.js';
 import { logitsOpId } from '../../../sim/plan/plan.js';
 import { buildRecurrenceResult } from '../../../sim/result/recurrence-result.js';
 import { buildResult } from '../../../sim/result/result.js';
@@ -77,6 +78,66 @@ function weightedPartition(context: number, weights: readonly number[]): number[
   return chunks;
 }
 
+/**
+ * Random kvr-tp plans: groups of 2 or 4 GPUs on multi-node topologies whose nodes are mostly a
+ * group (each group's own NVSwitch ports, a NIC a GPU: the recurrence holds) and sometimes two
+ * groups or one NIC a node (the chain shares links with the all-reduces: no recurrence), random
+ * group partitions, all-reduce algorithms, channels, protocols and blocks.
+ */
+const kvrTpCaseArb = fc
+  .record({
+    layers: fc.integer({ min: 1, max: 9 }),
+    tp: fc.constantFrom(2, 4),
+    groups: fc.integer({ min: 1, max: 8 }),
+    tokensPerGroup: fc.integer({ min: 4, max: 900 }),
+    extra: fc.integer({ min: 0, max: 23 }),
+    nodeOfGroups: fc.constantFrom(1, 1, 1, 1, 2),
+    oneNic: fc.constantFrom(false, false, false, false, false, true),
+    // NVLink at least as fast as a NIC (else the router sends a group's traffic through the NICs).
+    bandwidth: fc.constantFrom(3e10, 3e11),
+    nicBandwidth: fc.constantFrom(1e8, 1e9, 2.5e10),
+    latency: fc.constantFrom(0, 2e-6),
+    nicLatency: fc.constantFrom(0, 5e-6),
+    gpu: fc.constantFrom(ideal, a100, GPU_PRESETS['h100-sxm']!),
+    kvHeads: fc.constantFrom(1, 2, 4, 8),
+    collective: fc.constantFrom(undefined, 'auto' as const, 'ring' as const, 'tree' as const, 'hierarchical' as const),
+    channels: fc.constantFrom(undefined, 1, 2, 4),
+    protocol: fc.constantFrom(undefined, 'simple' as const, 'll' as const, 'll128' as const),
+    block: fc.constantFrom('sequential' as const, 'parallel' as const),
+    weights: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 8, maxLength: 8 }),
+    // Chunks of whole rows per member (each group's members then alike: one chain stands for all).
+    wholeRows: fc.boolean(),
+  })
+  .map((r) => {
+    const model: ModelSpec = { ...tinyModel, heads: 8, kv_heads: r.kvHeads, layers: r.layers, block: r.block, ...(r.block === 'parallel' ? { norm: 'layernorm' as const } : {}) };
+    const gpus = r.groups * r.tp;
+    const perNode = r.tp * r.nodeOfGroups;
+    const tokens = r.tokensPerGroup * r.groups + (r.extra % r.groups);
+    const rows = r.wholeRows ? r.tp : 1;
+    const context = Math.floor(tokens / rows) * rows;
+    const topo = topology('multi-node', Math.max(gpus, perNode), r.bandwidth, r.latency, {
+      gpus_per_node: perNode,
+      nic_bandwidth: r.nicBandwidth,
+      nic_latency_s: r.nicLatency,
+      ...(r.oneNic ? { nics_per_node: 1 } : {}),
+    });
+    const partition = weightedPartition(context / rows, r.weights.slice(0, r.groups)).map((c) => c * rows);
+    const scenario: Scenario = { model, gpu: r.gpu, topology: topo, gpus, context, strategy: 'kvr-tp', tp: r.tp, partition };
+    const request: PlanRequest = {
+      strategy: 'kvr-tp',
+      model,
+      context,
+      gpus,
+      tp: r.tp,
+      partition,
+      fabric: topologyFabric(topo, gpus),
+      ...(r.collective === undefined ? {} : { collective: r.collective }),
+      ...(r.channels === undefined ? {} : { channels: r.channels }),
+      ...(r.protocol === undefined ? {} : { protocol: r.protocol }),
+    };
+    return { scenario, request };
+  });
+
 /** Every number of `a` within `tolerance` (relative; or 1e-15 absolute) of `b`'s, and everything else equal. */
 function expectClose(a: unknown, b: unknown, tolerance: number, path = 'result'): void {
   if (typeof a === 'number' && typeof b === 'number') {
@@ -93,61 +154,77 @@ function expectClose(a: unknown, b: unknown, tolerance: number, path = 'result')
   for (const key of Object.keys(a)) expectClose((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], tolerance, `${path}.${key}`);
 }
 
+/**
+ * Runs a case's plan on the engine and as a recurrence: the recurrence's times (bit for bit
+ * without all-reduces, to 1e-12 with them), events, periodic shortcut (1e-9) and result (1e-9).
+ * Says whether the recurrence was refused (none: no recurrence; refused: a layer broke it), ran
+ * every layer, or took the periodic shortcut.
+ */
+function checkAgainstEngine({ scenario, request }: { scenario: Scenario; request: PlanRequest }): 'none' | 'refused' | 'ran' | 'periodic' {
+  const plan = buildPlan(request);
+  const durations = opDurations(plan, scenario.gpu, 'flash');
+  const router = scenarioRouter(scenario);
+  const program = compilePlan(plan, router);
+  const run = executeProgram(program, durations);
+  const recurrence = planRecurrence(request, router, new ComputePricer(scenario.model, scenario.gpu, 'flash'));
+  const reduces = (request.tp ?? 1) > 1;
+  if (recurrence === undefined) {
+    // Only where the engine shares links, or (tsp) a collective the recurrence does not take.
+    if (request.strategy !== 'tsp' && request.strategy !== 'tsp-causal' && !reduces) expect(program.dedicated).toBe(false);
+    return 'none';
+  }
+  const ttft = run.end[run.indexOf[logitsOpId(plan)]!]!;
+  const whole = runRecurrence(recurrence, scenario.model.layers, { periodic: false });
+  // ring-kv and kvr-tp with all-reduces: refused when one would overlap its group's previous one.
+  if (whole === undefined) {
+    expect(reduces).toBe(true);
+    return 'refused';
+  }
+  const finish = new Array<number>(plan.gpus).fill(0);
+  for (const op of plan.ops) if (op.kind === 'compute') finish[op.rank] = Math.max(finish[op.rank]!, run.end[run.indexOf[op.id]!]!);
+  if (reduces) {
+    // All-reduces are a representative run shifted to their start: the engine's to rounding.
+    expectClose(whole.ttft, ttft, 1e-12, 'ttft');
+    expectClose(whole.makespan, run.makespan, 1e-12, 'makespan');
+    expectClose(Array.from(whole.finish), finish, 1e-12, 'finish');
+  } else {
+    // Used only where the engine's static schedule holds, and then bit for bit.
+    expect(program.dedicated).toBe(true);
+    expect(whole.ttft).toBe(ttft);
+    expect(whole.makespan).toBe(run.makespan);
+    expect(Array.from(whole.finish)).toEqual(finish);
+  }
+  expect(whole.events).toBe(run.events);
+
+  const fresh = planRecurrence(request, router, new ComputePricer(scenario.model, scenario.gpu, 'flash'))!;
+  const shortcut = runRecurrence(fresh, scenario.model.layers)!;
+  expectClose(shortcut.ttft, ttft, 1e-9, 'ttft');
+  expectClose(shortcut.makespan, run.makespan, 1e-9, 'makespan');
+  expect(shortcut.events).toBe(run.events);
+
+  // The result from the recurrence is the result from the plan (sums to rounding).
+  const pricer = new ComputePricer(scenario.model, scenario.gpu, 'flash');
+  const again = planRecurrence(request, router, pricer)!;
+  const origin = { kind: 'even' as const };
+  const fromRecurrence = buildRecurrenceResult(again, runRecurrence(again, scenario.model.layers, { periodic: false })!, pricer.notes, scenario.gpu, scenario.topology, origin, 'flash', router);
+  const fromPlan = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, 'flash', router);
+  expectClose(fromRecurrence.result, fromPlan, 1e-9);
+  return shortcut.layersRun < scenario.model.layers ? 'periodic' : 'ran';
+}
+
 describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
   test('a recurrence gives the engine times on random plans and topologies (bit for bit without all-reduces), its periodic shortcut to 1e-9, and the same result', () => {
     let defined = 0;
     let kvrDefined = 0;
     let periodic = 0;
     fc.assert(
-      fc.property(recurrenceCaseArb, ({ scenario, request }) => {
-        const plan = buildPlan(request);
-        const durations = opDurations(plan, scenario.gpu, 'flash');
-        const router = scenarioRouter(scenario);
-        const program = compilePlan(plan, router);
-        const run = executeProgram(program, durations);
-        const recurrence = planRecurrence(request, router, new ComputePricer(scenario.model, scenario.gpu, 'flash'));
-        const reduces = (request.tp ?? 1) > 1;
-        if (recurrence === undefined) {
-          // Only where the engine shares links, or (tsp) a collective the recurrence does not take.
-          if (request.strategy !== 'tsp' && request.strategy !== 'tsp-causal' && !reduces) expect(program.dedicated).toBe(false);
-          return;
+      fc.property(recurrenceCaseArb, (c) => {
+        const outcome = checkAgainstEngine(c);
+        if (outcome === 'ran' || outcome === 'periodic') {
+          defined += 1;
+          if (c.request.strategy === 'kvr' || c.request.strategy === 'kvr-e') kvrDefined += 1;
         }
-        const ttft = run.end[run.indexOf[logitsOpId(plan)]!]!;
-        const whole = runRecurrence(recurrence, scenario.model.layers, { periodic: false });
-        // ring-kv with all-reduces: refused when one would overlap its position's previous one.
-        if (whole === undefined) return expect(reduces).toBe(true);
-        defined += 1;
-        if (request.strategy === 'kvr' || request.strategy === 'kvr-e') kvrDefined += 1;
-        const finish = new Array<number>(plan.gpus).fill(0);
-        for (const op of plan.ops) if (op.kind === 'compute') finish[op.rank] = Math.max(finish[op.rank]!, run.end[run.indexOf[op.id]!]!);
-        if (reduces) {
-          // All-reduces are a representative run shifted to their start: the engine's to rounding.
-          expectClose(whole.ttft, ttft, 1e-12, 'ttft');
-          expectClose(whole.makespan, run.makespan, 1e-12, 'makespan');
-          expectClose(Array.from(whole.finish), finish, 1e-12, 'finish');
-        } else {
-          // Used only where the engine's static schedule holds, and then bit for bit.
-          expect(program.dedicated).toBe(true);
-          expect(whole.ttft).toBe(ttft);
-          expect(whole.makespan).toBe(run.makespan);
-          expect(Array.from(whole.finish)).toEqual(finish);
-        }
-        expect(whole.events).toBe(run.events);
-
-        const fresh = planRecurrence(request, router, new ComputePricer(scenario.model, scenario.gpu, 'flash'))!;
-        const shortcut = runRecurrence(fresh, scenario.model.layers)!;
-        if (shortcut.layersRun < scenario.model.layers) periodic += 1;
-        expectClose(shortcut.ttft, ttft, 1e-9, 'ttft');
-        expectClose(shortcut.makespan, run.makespan, 1e-9, 'makespan');
-        expect(shortcut.events).toBe(run.events);
-
-        // The result from the recurrence is the result from the plan (sums to rounding).
-        const pricer = new ComputePricer(scenario.model, scenario.gpu, 'flash');
-        const again = planRecurrence(request, router, pricer)!;
-        const origin = { kind: 'even' as const };
-        const fromRecurrence = buildRecurrenceResult(again, runRecurrence(again, scenario.model.layers, { periodic: false })!, pricer.notes, scenario.gpu, scenario.topology, origin, 'flash', router);
-        const fromPlan = buildResult(plan, run, durations, scenario.gpu, scenario.topology, origin, 'flash', router);
-        expectClose(fromRecurrence.result, fromPlan, 1e-9);
+        if (outcome === 'periodic') periodic += 1;
       }),
       propertyOptions(120),
     );
@@ -155,6 +232,40 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     expect(defined).toBeGreaterThan(40);
     expect(kvrDefined).toBeGreaterThan(10);
     expect(periodic).toBeGreaterThan(0);
+  });
+
+  test('kvr-tp: the recurrence gives the engine times to 1e-12 on random group partitions, group sizes, all-reduce algorithms, channels, protocols and blocks, its shortcut to 1e-9, and the same result; the search\'s one-chain recurrence its first token\'s time bit for bit', () => {
+    const outcomes = { none: 0, refused: 0, ran: 0, periodic: 0 };
+    let oneChain = 0;
+    fc.assert(
+      fc.property(kvrTpCaseArb, (c) => {
+        const outcome = checkAgainstEngine(c);
+        outcomes[outcome] += 1;
+        if (outcome === 'none') return;
+        // The search's recurrence (one chain where each group's members are alike): the same
+        // first token's time, bit for bit, and the same layers run (or the same refusal).
+        const router = scenarioRouter(c.scenario);
+        const links = kvrTpLinks(c.request, router, new ComputePricer(c.scenario.model, c.scenario.gpu, 'flash'))!;
+        const L = c.scenario.model.layers;
+        for (const periodic of [false, true]) {
+          const full = runRecurrence(kvrTpRecurrence(c.request.partition!, links), L, { periodic });
+          const search = kvrTpFirstTokenRecurrence(c.request.partition!, links);
+          if (search.gpus < c.request.gpus && periodic) oneChain += 1;
+          const run = runRecurrence(search, L, { periodic });
+          expect(run?.ttft).toBe(full?.ttft);
+          expect(run?.layersRun).toBe(full?.layersRun);
+          expect(run?.makespan).toBe(full?.makespan);
+        }
+      }),
+      propertyOptions(100),
+    );
+    console.log(`kvr-tp outcomes: ${JSON.stringify(outcomes)}, one chain a group in ${oneChain}`);
+    expect(oneChain).toBeGreaterThan(10);
+    // Most groups fill a node (their own NVSwitch ports, a NIC a GPU): the recurrence runs.
+    expect(outcomes.ran + outcomes.periodic).toBeGreaterThan(40);
+    expect(outcomes.periodic).toBeGreaterThan(0);
+    // Groups of half a node share NVSwitch ports with the chain: no recurrence.
+    expect(outcomes.none).toBeGreaterThan(0);
   });
 
   test.each([

@@ -96,6 +96,25 @@ describe('TtftEvaluator with layer folding (a sample of the layers, sim/engine/l
     expect(evaluator.foldedSimulations).toBe(0);
   });
 
+  test('a big kvr-tp plan runs as a layer recurrence by default: simulate\'s TTFT bit for bit, the whole plan\'s to 1e-9', () => {
+    const gpus = 32;
+    const model = { ...MODEL_PRESETS['llama2-70b']!, layers: 24 };
+    const topo = topology('multi-node', gpus, 450e9, 2e-6, { nic_bandwidth: 50e9, nic_latency_s: 5e-6 });
+    const s: Scenario = { model, gpu: ideal, topology: topo, gpus, context: 16384, strategy: 'kvr-tp', tp: 8 };
+    expect(planOpCount('kvr-tp', model.layers, gpus, { tp: 8 })).toBeGreaterThanOrEqual(FOLD_WITHOUT_BUILDING_OPS);
+    const evaluator = new TtftEvaluator(s);
+    const whole = new TtftEvaluator(s, 'never');
+    // Group chunks from 64 to 8192 tokens; the last partition's chunks split unevenly into 8 rows
+    // (its groups' members differ: no one-chain shortcut).
+    for (const partition of [[4096, 4096, 4096, 4096], [8192, 4096, 4032, 64], [4096, 4096, 4096, 4096].map((c, k) => c + (k < 2 ? 512 : -512)), [4097, 4095, 4099, 4093]]) {
+      const ttft = evaluator.ttft(partition);
+      expect(ttft).toBe(simulate({ ...s, partition }).result.ttft_s);
+      expect(Math.abs(ttft - whole.ttft(partition))).toBeLessThanOrEqual(1e-9 * ttft);
+    }
+    expect(evaluator.recurrenceSimulations).toBe(4);
+    expect(evaluator.foldedSimulations).toBe(0);
+  });
+
   test('kvr-tp: a partition\'s TTFT does not depend on the partitions evaluated before, though the tuner picks its all-reduce protocol by size', () => {
     // 4 GPUs in groups of 2 at 100 MB/s, 8 tokens: group 0's all-reduces of 5 rows run the simple
     // protocol, of 1 row LL (a different op graph, compiled on its own).
