@@ -15,6 +15,17 @@ export class KvrInputError extends Error {
   }
 }
 
+/**
+ * A plan too big to simulate in memory (checkPlanSize). Its own class so that a command trying
+ * several strategies can skip the one that is too big instead of failing.
+ */
+export class PlanSizeError extends KvrInputError {
+  constructor(field: string, detail: string) {
+    super(field, detail);
+    this.name = 'PlanSizeError';
+  }
+}
+
 /** Short, quoted rendering of a user-supplied value for error messages. */
 export function describeValue(value: unknown): string {
   let text: string;

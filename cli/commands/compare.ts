@@ -1,4 +1,5 @@
-import { KvrInputError } from '../../sim/errors.js';
+import { KvrInputError, PlanSizeError } from '../../sim/errors.js';
+import { mayFoldLayers, mayRunAsRecurrence } from '../../sim/layer-fold-policy.js';
 import { checkPlanRequest } from '../../sim/plan/build-plan.js';
 import type { StrategyName } from '../../sim/plan/plan.js';
 import type { Precision } from '../../sim/model/precision.js';
@@ -144,6 +145,11 @@ export function compareOnGpu(flags: CompareFlags, io: CliIo): { comparison: Comp
     try {
       result = simulate(withSearchProgress(scenario, search.progress)).result;
     } catch (error) {
+      // Too big after all (its links are shared, so no recurrence; the whole plan is needed).
+      if (error instanceof PlanSizeError) {
+        skipped.push({ strategy, reason: error.detail });
+        continue;
+      }
       // A default that does not suit this scenario (kvr-s's 64-token granularity on a tiny
       // context) skips the strategy; a flag the user gave is their error.
       const key = error instanceof KvrInputError ? error.field.replace(/^--/, '') : undefined;
@@ -207,16 +213,21 @@ export function compareOnGpu(flags: CompareFlags, io: CliIo): { comparison: Comp
 /** Why a strategy cannot run a scenario (a shape it does not support), or undefined. */
 function notApplicable(scenario: Scenario): string | undefined {
   const { strategy, model, context, gpus } = scenario;
+  // Sized as simulate sizes it: plans it folds or runs as a recurrence are not built whole.
+  const size = !mayFoldLayers(scenario) && !mayRunAsRecurrence(scenario);
   try {
-    checkPlanRequest({
-      strategy,
-      model,
-      context,
-      gpus,
-      ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
-      ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
-      fabric: topologyFabric(scenario.topology, scenario.gpus),
-    });
+    checkPlanRequest(
+      {
+        strategy,
+        model,
+        context,
+        gpus,
+        ...(scenario.tp === undefined ? {} : { tp: scenario.tp }),
+        ...(scenario.collective === undefined ? {} : { collective: scenario.collective }),
+        fabric: topologyFabric(scenario.topology, scenario.gpus),
+      },
+      { size },
+    );
   } catch (error) {
     if (error instanceof KvrInputError) return error.detail;
     throw error;

@@ -1,4 +1,4 @@
-import { KvrInputError } from '../errors.js';
+import { KvrInputError, PlanSizeError } from '../errors.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { checkPartition, evenPartition } from './partition.js';
 import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, TP_STRATEGIES, type CollectiveAlgorithm, type CollectiveChoice, type Plan, type StrategyName } from './plan.js';
@@ -263,7 +263,7 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>, option
 export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?: number): void {
   const { strategy, model, gpus, context } = request;
   // A sample of the layers (simulate's fold) says so: "a sample of 6 of its 80 layers".
-  const layers = sampleOf === undefined ? `${model.layers} layers` : `a sample of ${model.layers} of its ${sampleOf} layers`;
+  const layers = sampleOf === undefined ? `${model.layers} ${model.layers === 1 ? 'layer' : 'layers'}` : `a sample of ${model.layers} of its ${sampleOf} layers`;
   const size = estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
     ...(request.ep === undefined ? {} : { ep: request.ep }),
@@ -274,14 +274,14 @@ export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?
   });
   const opCount = size.ops;
   if (opCount > MAX_PLAN_OPS) {
-    throw new KvrInputError(
+    throw new PlanSizeError(
       'gpus',
       `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs`,
     );
   }
   if (size.bytes > MAX_SIMULATION_BYTES) {
     const direct = request.collective === 'direct';
-    throw new KvrInputError(
+    throw new PlanSizeError(
       'gpus',
       `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${layers} needs about ${formatBytes(size.bytes)} of memory to simulate ` +
         `(${size.ops} ops, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,

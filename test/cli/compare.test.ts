@@ -75,6 +75,19 @@ describe('kvr compare', () => {
     expect(short.skipped.find((s: { strategy: string }) => s.strategy === 'ring-kv').reason).toMatch(/needs at least 16 tokens \(got 12\)/);
   });
 
+  test('past the plan-op limit, the strategies simulate runs as recurrences are compared; the others are skipped with the limit', async () => {
+    // A one-layer model on 1024 GPUs: tsp's plan would have over 2 million ops. Nodes of 64 GPUs
+    // leave kvr-tp out (its group, a node, has more GPUs than the model has heads): its search is slow.
+    const tiny = JSON.stringify({ name: 'tiny1', layers: 1, hidden: 64, heads: 8, kv_heads: 8, head_dim: 8, ffn: 160, vocab: 500, dtype_bytes: 2, mlp: 'swiglu', block: 'sequential', norm: 'rmsnorm' });
+    const io = new MemoryIo({ 'tiny1.json': tiny });
+    const code = await runCli(['compare', '--model', 'tiny1.json', '--gpus', '1024', '--topology', 'multi-node', '--gpus-per-node', '64', '--context', '65536', '--json', '--quiet'], io);
+    expect([code, io.err]).toEqual([0, '']);
+    const c = JSON.parse(io.out);
+    const compared = c.rows.map((r: { strategy: string }) => r.strategy);
+    for (const strategy of ['tsp', 'tsp-causal', 'ring-kv', 'kvr-e', 'kvr-s']) expect(compared).toContain(strategy);
+    expect(c.skipped.find((s: { strategy: string }) => s.strategy === 'ring-q').reason).toMatch(/^ring-q on 1024 GPUs with 1 layer needs \d+ plan ops, .*limit 2000000 ops/);
+  });
+
   test('a strategy that does not fit gets no speedup, and neither it nor an unfit baseline can be best', async () => {
     // llama2-13b on 4 x a100-40g at 64k over 10 GB/s links: kvr-s (5.3721 s) beats the best baseline
     // that fits, ring-q (6.4273 s), but needs more than 40 GB.
