@@ -247,7 +247,7 @@ export function describeCollectives(uses: readonly CollectiveUse[] | undefined):
 }
 
 /** The comparison as a table: one row per strategy, then what was skipped and how far to trust the GPU profile. */
-export function renderComparison(c: Comparison, gpu: GpuSpec): string {
+export function renderComparison(c: Comparison, gpu: GpuSpec, options: { profileNote?: boolean } = {}): string {
   const lines: string[] = [];
   const rates = c.links.bandwidths_Bps.map(formatRate);
   lines.push(`compare: ${c.model} on ${c.gpus} x ${c.gpu} (${c.topology}, ${rates.length === 0 ? 'no links' : rates.join(' / ')}), ${c.context} tokens, ${c.collective} collectives`);
@@ -280,7 +280,8 @@ export function renderComparison(c: Comparison, gpu: GpuSpec): string {
   const header = ['strategy', 'TTFT', 'vs best baseline', 'moved', 'peak mem (max rank)', 'fits', 'decode re-shard (TP)', 'collectives'];
   let text = `${lines.join('\n')}\n${renderTable(header, rows)}`;
   for (const s of c.skipped) text += `not compared: ${s.strategy}: ${s.reason}\n`;
-  const profileNote = gpuProfileNote(gpu);
+  // The demo says what the GPU profile is once, above both of its tables.
+  const profileNote = options.profileNote === false ? undefined : gpuProfileNote(gpu);
   if (profileNote !== undefined) text += `${profileNote}\n`;
   text += 'decode re-shard: K,V to move so that TP decode over the same GPUs has its heads for all tokens (KVR leaves the whole cache on its last rank)\n';
   return text;

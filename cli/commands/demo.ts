@@ -91,6 +91,6 @@ export function demoCommand(flags: { json?: boolean }, io: CliIo): void {
       '\nEvery strategy on one setting (kvr compare; tp, tp-sp: tensor parallelism; ring-kv, ring-q: ring attention\n' +
       'passing K,V or queries; pp-chunked: chunked pipeline prefill; with --tp 4 these and kvr-tp run tensor\n' +
       'parallelism inside groups of 4 GPUs):\n' +
-      renderComparison(comparison, gpu),
+      renderComparison(comparison, gpu, { profileNote: false }),
   );
 }

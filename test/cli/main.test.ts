@@ -187,6 +187,8 @@ describe('kvr demo and help', () => {
     // Then one kvr compare table of every strategy for llama2-7b, 8 x a100-80g, 16k, 300 GB/s.
     expect(out).toMatch(/compare: llama2-7b on 8 x a100-80g \(switch, 300 GB\/s\), 16384 tokens, auto collectives/);
     for (const strategy of ['tsp-causal', 'tp', 'tp-sp', 'ring-kv', 'kvr-s', 'kvr-tp \\(tp 4\\)']) expect(out).toMatch(new RegExp(`^${strategy}\\s`, 'm'));
+    // The GPU profile is named once, above both tables.
+    expect(out.split('\n').filter((line) => line.startsWith('gpu profile:'))).toHaveLength(1);
   });
 
   test('demo --json rows: every KVR-E speedup is TSP TTFT over KVR-E TTFT', async () => {
