@@ -278,20 +278,12 @@ function kvrTpLayers(partition: readonly number[], links: KvrTpLinks): KvrTpLaye
   return { prefix, context, stage, hopBytes, reduces, reducesPerLayer, eventsPerLayer, lmHead, inputs };
 }
 
-/** A kvr-tp layer's inputs: each rank's op seconds and hop, each group's all-reduce run, and views of the state. */
-interface KvrTpLayerInputs {
+/** A kvr-tp layer's inputs: each rank's op seconds, hop and all-reduce share (RankInputs), each group's all-reduce run, and views of the state. */
+interface KvrTpLayerInputs extends RankInputs {
   t: number;
   g: number;
   /** All-reduces per layer: 2 (sequential block), 1 (parallel), 0 (groups of one GPU). */
   reducesPerLayer: number;
-  qkv: Float64Array;
-  attn: Float64Array;
-  o: Float64Array;
-  mlp: Float64Array;
-  latency: Float64Array;
-  drain: Float64Array;
-  /** Each rank's share of its group's all-reduce, from its start (the representative run's). */
-  shareAfter: Float64Array;
   /** Each group's all-reduce's last transfer end, from its start. */
   reduceEnd: Float64Array;
   /**
@@ -318,6 +310,7 @@ interface RankInputs {
   mlp: Float64Array;
   latency: Float64Array;
   drain: Float64Array;
+  /** Each rank's share of its group's all-reduce, from its start (the representative run's). */
   shareAfter: Float64Array;
 }
 
