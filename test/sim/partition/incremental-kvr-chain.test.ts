@@ -5,7 +5,9 @@ import { ComputePricer } from '../../../sim/hardware/compute-pricer.js';
 import { GPU_PRESETS } from '../../../sim/hardware/gpu-presets.js';
 import type { ModelSpec } from '../../../sim/model/model-spec.js';
 import { MODEL_PRESETS } from '../../../sim/model/presets.js';
+import { fastSearch } from '../../../sim/partition/fast-search.js';
 import { IncrementalKvrChain } from '../../../sim/partition/incremental-kvr-chain.js';
+import { makeLattice } from '../../../sim/partition/lattice.js';
 import { TtftEvaluator } from '../../../sim/partition/ttft-evaluator.js';
 import { kvrHops, kvrRecurrence, KvrStagePricer } from '../../../sim/plan/strategies/kvr-recurrence.js';
 import { scenarioRouter } from '../../../sim/scenario-router.js';
@@ -149,5 +151,46 @@ describe('IncrementalKvrChain (sim/partition/incremental-kvr-chain.ts)', () => {
     }
     expect(descent.incumbentTtft()).toBe(best);
     expect(descent.simulations).toBe(simulated.simulations);
+  });
+});
+
+describe('a kvr-s search on the incremental chain decides as one that simulates every candidate in full', () => {
+  /** kvr-s scenarios with up to 24 ranks on random topologies, GPUs and contexts. */
+  const searchArb = fc
+    .record({
+      layers: fc.integer({ min: 1, max: 6 }),
+      gpus: fc.integer({ min: 2, max: 24 }),
+      granules: fc.integer({ min: 2, max: 12 }),
+      preset: fc.constantFrom(...TOPOLOGY_PRESET_NAMES),
+      bandwidth: fc.constantFrom(1e9, 3e10, 3e11),
+      gpu: fc.constantFrom(ideal, a100, GPU_PRESETS['h100-sxm']!),
+      // Where the restarting descent gets its budget and hands over to passes (the passes run on small lattices too).
+      budgetAboveParts: fc.constantFrom(1, 4, 64),
+      budgetScans: fc.constantFrom(1, 2, 12),
+    })
+    .map((r) => {
+      const context = r.gpus * r.granules * 64;
+      const scenario: Scenario = { model: { ...tinyModel, layers: r.layers }, gpu: r.gpu, topology: topology(r.preset, r.gpus, r.bandwidth, 2e-6), gpus: r.gpus, context, strategy: 'kvr-s' };
+      return { scenario, limits: { budgetAboveParts: r.budgetAboveParts, budgetScans: r.budgetScans } };
+    });
+
+  test('same partition, TTFT (bit for bit) and simulations, on random scenarios and search budgets', () => {
+    let incremental = 0;
+    fc.assert(
+      fc.property(searchArb, ({ scenario, limits }) => {
+        const lattice = makeLattice(scenario.context, scenario.gpus, 64);
+        // 'never': every candidate simulated in full (and no chain); 'auto': the chain where the hops allow it.
+        const full = fastSearch(new TtftEvaluator(scenario, 'never'), lattice, limits);
+        const evaluator = new TtftEvaluator(scenario);
+        const fast = fastSearch(evaluator, lattice, limits);
+        expect(fast.partition).toEqual(full.partition);
+        expect(fast.ttft_s).toBe(full.ttft_s);
+        expect(fast.simulations).toBe(full.simulations);
+        if (kvrHops(evaluator.router, scenario.gpus) !== undefined) incremental += 1;
+      }),
+      propertyOptions(60),
+    );
+    // The property says something only if most searches ran on the chain.
+    expect(incremental).toBeGreaterThan(30);
   });
 });
