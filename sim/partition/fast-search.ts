@@ -64,7 +64,7 @@ export function fastSearch(evaluator: TtftEvaluator, lattice: Lattice, limits: D
   const budgeted = p > limits.budgetAboveParts;
   const budget = budgeted ? limits.budgetScans * moves.length : Infinity;
   const descentStart = evaluator.simulations;
-  const closedForm = { indices, ttft: best, step };
+  const closedForm = { indices, step };
   let passes: number | undefined;
   while (p > 1) {
     if (evaluator.simulations - descentStart >= budget) {

@@ -148,7 +148,7 @@ export class TtftEvaluator {
     }
   }
 
-  /** Distinct partitions simulated so far (bounded runs that stopped early included). */
+  /** Distinct partitions simulated so far (candidates a descent decided early, `improves`, included). */
   get simulations(): number {
     return this.memo.size + this.atLeast.size + this.estimated.size;
   }
