@@ -16,6 +16,13 @@ describe('bin/kvr.js', () => {
     expect(JSON.parse(run.stdout).schema).toBe('kvr-sim/result@1');
   });
 
+  test('a reader that stops early (| head -c 1) ends the run quietly: exit 0, nothing on stderr', () => {
+    // The per-rank table of 1024 ranks (90 KB) is longer than a pipe buffer (64 KB), so kvr is still writing when head has gone.
+    const run = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${bin}" simulate --gpus 1024 --topology multi-node --context 131072 2>/tmp/kvr-epipe-$$.err | head -c 1 >/dev/null; status=$?; cat /tmp/kvr-epipe-$$.err; rm -f /tmp/kvr-epipe-$$.err; exit $status`], { encoding: 'utf8' });
+    expect(run.stdout).toBe('');
+    expect(run.status).toBe(0);
+  });
+
   test('bad input exits 2 with one line and no stack trace', () => {
     const run = kvr('simulate', '--model', 'nope.json');
     expect(run.status).toBe(2);
