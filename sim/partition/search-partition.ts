@@ -20,8 +20,8 @@ export interface SearchOptions {
 
 /**
  * Progress of a search: distinct partitions simulated so far, and the search's estimate of how
- * many it will simulate (exhaustive: exact; grid: an upper bound; fast: a guess, p(p-1)/2 moves
- * or 16 per rank, whichever is more; it may be passed).
+ * many it will simulate (exhaustive: exact; grid: an upper bound; fast: a guess, expectedSimulations
+ * in fast-search.ts; it may be passed).
  */
 export type SearchProgress = (simulations: number, expected: number) => void;
 
