@@ -196,6 +196,7 @@ for (const bench of searches) {
 // Issue 14: every preset costs kernels by shape; "one simulation stays within 2x" of the roofline
 // it replaced. Each case runs interleaved with its roofline twin (the same preset without its shape
 // model) and is timed in CPU time, so a busy machine slows both alike; the line reports the ratio.
+// A few ms a run: 25 runs of ring-kv, as 5 gave medians a garbage collection could double.
 {
   const roofline = (gpu: GpuSpec): GpuSpec => {
     const { shape: _shape, ...rest } = gpu;
@@ -212,7 +213,7 @@ for (const bench of searches) {
     ['llama2-7b, 8 x a100-80g, kvr-e, 16k', cases[0]!.scenario, 200, false],
     ['llama2-70b, 64 x h100-sxm, kvr-e, 128k', cases[1]!.scenario, 20, false],
     ['fast partition search, llama2-7b, 8 x a100-80g, 16k', searches[0]!.scenario, 10, true],
-    ['llama2-70b, 4 x 8 h100-sxm, 128k, ring-kv', { model: MODEL_PRESETS['llama2-70b']!, gpu: h100, topology: benchTopology('multi-node', 32, 450e9), gpus: 32, context: 131072, strategy: 'ring-kv' }, 5, false],
+    ['llama2-70b, 4 x 8 h100-sxm, 128k, ring-kv', { model: MODEL_PRESETS['llama2-70b']!, gpu: h100, topology: benchTopology('multi-node', 32, 450e9), gpus: 32, context: 131072, strategy: 'ring-kv' }, 25, false],
   ];
   for (const [name, scenario, runs, search] of twins) {
     const twin: Scenario = { ...scenario, gpu: roofline(scenario.gpu) };
