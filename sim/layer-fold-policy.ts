@@ -56,3 +56,13 @@ export function mayRunAsRecurrence(scenario: Scenario): boolean {
   });
   return ops >= FOLD_WITHOUT_BUILDING_OPS;
 }
+
+/**
+ * Whether simulate may build the scenario's whole plan up front, so that its size is checked
+ * before it runs: not when it folds the layers or runs them as a recurrence (a plan too big is
+ * then refused only if it must be built after all). Commands that vet strategies before running
+ * them (compare) check sizes the same way.
+ */
+export function buildsWholePlan(scenario: Scenario): boolean {
+  return !mayFoldLayers(scenario) && !mayRunAsRecurrence(scenario);
+}

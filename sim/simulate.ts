@@ -14,7 +14,7 @@ import { predictPartition, type Predictor } from './partition/predict-partition.
 import { DEFAULT_SEARCH, searchPartition, type SearchOptions } from './partition/search-partition.js';
 import { DEFAULT_GRANULARITY } from './partition/lattice.js';
 import { buildPlan, checkPlanRequest, checkPlanSize, type PlanRequest } from './plan/build-plan.js';
-import { mayFoldLayers, mayRunAsRecurrence } from './layer-fold-policy.js';
+import { buildsWholePlan, mayFoldLayers, mayRunAsRecurrence } from './layer-fold-policy.js';
 import { ComputePricer } from './hardware/compute-pricer.js';
 import { runRecurrence } from './engine/layer-recurrence.js';
 import { planRecurrence } from './plan/plan-recurrence.js';
@@ -105,7 +105,7 @@ export function simulate(scenario: Scenario, progress: SimulationProgress = () =
   // A plan that may fold is size-checked only if it must be built whole (buildPlan checks it).
   const foldable = mayFoldLayers(scenario);
   const recurrent = mayRunAsRecurrence(scenario);
-  checkPlanRequest({ strategy, model, context, gpus, ...options, ...(typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {}) }, { size: !foldable && !recurrent });
+  checkPlanRequest({ strategy, model, context, gpus, ...options, ...(typeof scenario.chunk === 'number' ? { chunk: scenario.chunk } : {}) }, { size: buildsWholePlan(scenario) });
   checkPrecisionOnGpu(model, scenario.gpu);
   if (scenario.chunk === 'search') return searchChunk(scenario);
   if (scenario.partition !== undefined && strategy !== 'kvr' && strategy !== 'kvr-tp') {

@@ -1,5 +1,5 @@
 import { KvrInputError, PlanSizeError } from '../../sim/errors.js';
-import { mayFoldLayers, mayRunAsRecurrence } from '../../sim/layer-fold-policy.js';
+import { buildsWholePlan } from '../../sim/layer-fold-policy.js';
 import { checkPlanRequest } from '../../sim/plan/build-plan.js';
 import type { StrategyName } from '../../sim/plan/plan.js';
 import type { Precision } from '../../sim/model/precision.js';
@@ -214,7 +214,7 @@ export function compareOnGpu(flags: CompareFlags, io: CliIo): { comparison: Comp
 function notApplicable(scenario: Scenario): string | undefined {
   const { strategy, model, context, gpus } = scenario;
   // Sized as simulate sizes it: plans it folds or runs as a recurrence are not built whole.
-  const size = !mayFoldLayers(scenario) && !mayRunAsRecurrence(scenario);
+  const size = buildsWholePlan(scenario);
   try {
     checkPlanRequest(
       {
