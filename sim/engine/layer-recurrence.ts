@@ -1,4 +1,5 @@
 import type { Router } from '../topology/routing.js';
+import { bundledChannels } from './bundled-channels.js';
 import { FOLD_TOLERANCE } from './layer-fold.js';
 
 /**
@@ -107,24 +108,9 @@ function close(x: number, y: number, scale: number): boolean {
  * traffic or noise (the engine would then share bandwidth, and the recurrence would not hold).
  */
 export function dedicatedChannels(router: Router, pairs: readonly (readonly [number, number])[]): { latency: Float64Array; narrowest: Float64Array } | undefined {
-  if (router.backgroundFlows().length > 0 || router.noisyResources().length > 0) return undefined;
-  const capacities = router.capacities();
-  const used = new Uint8Array(capacities.length);
-  const latency = new Float64Array(pairs.length);
-  const narrowest = new Float64Array(pairs.length);
-  for (let k = 0; k < pairs.length; k++) {
-    const route = router.route(pairs[k]![0], pairs[k]![1]);
-    let rate = Infinity;
-    for (let r = 0; r < route.resources.length; r++) {
-      const resource = route.resources[r]!;
-      if (used[resource]) return undefined;
-      used[resource] = 1;
-      rate = Math.min(rate, capacities[resource]!);
-    }
-    latency[k] = route.latency_s;
-    narrowest[k] = rate;
-  }
-  return { latency, narrowest };
+  // Every channel a bundle of its own: no link may be shared at all.
+  const channels = bundledChannels(router, pairs, (channel) => channel);
+  return channels === undefined ? undefined : { latency: channels.latency, narrowest: channels.narrowest };
 }
 
 /**

@@ -1,4 +1,5 @@
-import { dedicatedChannels, transferEvents, type LayerRecurrence } from '../../engine/layer-recurrence.js';
+import { bundledChannels, type BundledChannels } from '../../engine/bundled-channels.js';
+import { transferEvents, type LayerRecurrence } from '../../engine/layer-recurrence.js';
 import { sumPriced, type ComputePricer, type PricedShape } from '../../hardware/compute-pricer.js';
 import { kvBytesPerTokenOfHeads } from '../../model/model-size.js';
 import type { ModelSpec } from '../../model/model-spec.js';
@@ -25,16 +26,19 @@ interface GroupReduce {
  * hops, each group's kind of member routes, and memos of stage prices and of all-reduce runs (a
  * partition search changes a few groups' chunks per candidate and reuses the rest).
  *
- * Undefined (no recurrence) when two chain hops share a link, a hop shares a link with any route
- * between two members of a group, two groups' member routes share a link, or the topology has
- * background traffic or noise. Checking every member route, not only those an all-reduce's
+ * Undefined (no recurrence) when two groups' hops share a link (one group's t hops may, as a
+ * bundle whose members get equal fair shares: bundledChannels; its sends must then leave together,
+ * which kvrTpLayer checks), a hop shares a link with any route between two members of a group,
+ * two groups' member routes share a link, or the topology has background traffic or noise. Checking every member route, not only those an all-reduce's
  * algorithm uses, keeps the answer the same for every partition.
  */
 export class KvrTpLinks {
   readonly g: number;
-  /** Hop r (rank r to rank r + t, r < p - t): route latency and narrowest capacity. */
+  /** Hop r (rank r to rank r + t, r < p - t): route latency and the rate it drains at (bundledChannels). */
   readonly latency: Float64Array;
   readonly narrowest: Float64Array;
+  /** 1 for a hop that shares a link with its group's other hops: its group's sends must leave together. */
+  readonly together: Uint8Array;
   /** Stage prices of position j's shard (positions with equal shards share one). */
   readonly stages: KvrStagePricer[];
   /** K,V bytes per token of position j's KV heads. */
@@ -55,12 +59,13 @@ export class KvrTpLinks {
     private readonly router: Router,
     pricer: ComputePricer,
     setup: CollectiveSetup,
-    hops: { latency: Float64Array; narrowest: Float64Array },
+    hops: BundledChannels,
     routeKind: Int32Array,
   ) {
     this.g = p / t;
     this.latency = hops.latency;
     this.narrowest = hops.narrowest;
+    this.together = hops.together;
     this.routeKind = routeKind;
     this.builder = new PlanBuilder(model, setup);
     const shards = tensorShards(model, t);
@@ -81,8 +86,6 @@ export class KvrTpLinks {
   static create(model: ModelSpec, p: number, t: number, algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup, router: Router, pricer: ComputePricer): KvrTpLinks | undefined {
     if (model.moe !== undefined || t < 1 || p % t !== 0) return undefined;
     const g = p / t;
-    const hops = dedicatedChannels(router, Array.from({ length: p - t }, (_, r) => [r, r + t] as const));
-    if (hops === undefined) return undefined;
     const capacities = router.capacities();
     // The group whose member routes use each link.
     const group = new Int32Array(capacities.length).fill(-1);
@@ -103,9 +106,11 @@ export class KvrTpLinks {
       if (!kinds.has(key)) kinds.set(key, kinds.size);
       routeKind[k] = kinds.get(key)!;
     }
-    for (let r = 0; r + t < p && t > 1; r++) {
-      for (const resource of router.route(r, r + t).resources) if (group[resource]! >= 0) return undefined;
-    }
+    // A group's t hops to the next group are a bundle: they may share links among themselves (an
+    // oversubscribed uplink, a NIC of two GPUs), and then leave together when the members are alike.
+    const reserved = Uint8Array.from(group, (k) => (k >= 0 ? 1 : 0));
+    const hops = bundledChannels(router, Array.from({ length: p - t }, (_, r) => [r, r + t] as const), (r) => Math.floor(r / t), reserved);
+    if (hops === undefined) return undefined;
     return new KvrTpLinks(model, p, t, algorithm, router, pricer, setup, hops, routeKind);
   }
 
@@ -274,7 +279,7 @@ function kvrTpLayers(partition: readonly number[], links: KvrTpLinks): KvrTpLaye
     reduceEnd[k] = run.end;
     for (let j = 0; j < t; j++) shareAfter[k * t + j] = run.memberDone[j]!;
   }
-  const inputs = layerInputs(t, g, reducesPerLayer, { qkv, attn, o, mlp, latency, drain, shareAfter }, reduceEnd);
+  const inputs = layerInputs(t, g, reducesPerLayer, { qkv, attn, o, mlp, latency, drain, shareAfter, together: links.together }, reduceEnd);
   return { prefix, context, stage, hopBytes, reduces, reducesPerLayer, eventsPerLayer, lmHead, inputs };
 }
 
@@ -312,6 +317,8 @@ interface RankInputs {
   drain: Float64Array;
   /** Each rank's share of its group's all-reduce, from its start (the representative run's). */
   shareAfter: Float64Array;
+  /** 1 for a hop whose group's sends share links: they must leave at one instant with equal bytes. */
+  together: Uint8Array;
 }
 
 /** Layer inputs over g groups of t ranks, with their state at 0. */
@@ -350,7 +357,8 @@ function closeLayers(inputs: KvrTpLayerInputs, lmHead: number): number {
 function oneChain(inputs: KvrTpLayerInputs): KvrTpLayerInputs | undefined {
   const { t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd } = inputs;
   if (t === 1) return undefined;
-  const chain: RankInputs = { qkv: new Float64Array(g), attn: new Float64Array(g), o: new Float64Array(g), mlp: new Float64Array(g), latency: new Float64Array(g - 1), drain: new Float64Array(g - 1), shareAfter: new Float64Array(g) };
+  // One chain's sends stand for a group's t alike sends, which leave together (no check left).
+  const chain: RankInputs = { qkv: new Float64Array(g), attn: new Float64Array(g), o: new Float64Array(g), mlp: new Float64Array(g), latency: new Float64Array(g - 1), drain: new Float64Array(g - 1), shareAfter: new Float64Array(g), together: new Uint8Array(g - 1) };
   for (let k = 0; k < g; k++) {
     const base = k * t;
     const sends = k + 1 < g;
@@ -396,10 +404,11 @@ export function kvrTpFirstTokenRecurrence(partition: readonly number[], links: K
  * One layer of kvrTpRecurrence, as the static schedule times its ops: kvrLayer's chain on t
  * chains, each group's all-reduces a representative run shifted to their start (the time its
  * members' o's, or mlp's, are all done). One pass over a group's ranks per step. False when an
- * all-reduce would start before its group's previous one ended.
+ * all-reduce would start before its group's previous one ended, or a group's sends that share
+ * links (KvrTpLinks.together) would not leave together with equal bytes.
  */
 function kvrTpLayer(inputs: KvrTpLayerInputs): boolean {
-  const { t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, reduceEnd, streams, hops, shares, lastEnd, received, ends } = inputs;
+  const { t, g, reducesPerLayer, qkv, attn, o, mlp, latency, drain, shareAfter, together, reduceEnd, streams, hops, shares, lastEnd, received, ends } = inputs;
   for (let k = 0; k < g; k++) {
     const base = k * t;
     const end = base + t;
@@ -408,11 +417,16 @@ function kvrTpLayer(inputs: KvrTpLayerInputs): boolean {
     // qkv after the previous mlp and the rank's share of its all-reduce; the send once qkv and the
     // receive are done (group 0 receives nothing) and the hop is free; attn; o.
     let start = 0;
+    let firstLeaves = 0;
     for (let r = base; r < end; r++) {
       const qkvEnd = Math.max(streams[r]!, shares[r]!) + qkv[r]!;
       const ready = first ? qkvEnd : Math.max(received[r - base]!, qkvEnd);
       if (sends) {
-        const sent = Math.max(ready, hops[r]!) + latency[r]! + drain[r]!;
+        const leaves = Math.max(ready, hops[r]!);
+        // A bundle's sends share links at one fair rate only if they leave together, alike.
+        if (r === base) firstLeaves = leaves;
+        else if (together[r] === 1 && (leaves !== firstLeaves || drain[r] !== drain[base])) return false;
+        const sent = leaves + latency[r]! + drain[r]!;
         received[r - base] = sent;
         hops[r] = sent;
       }

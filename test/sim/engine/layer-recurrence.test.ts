@@ -93,6 +93,8 @@ const kvrTpCaseArb = fc
     extra: fc.integer({ min: 0, max: 23 }),
     nodeOfGroups: fc.constantFrom(1, 1, 1, 1, 2),
     oneNic: fc.constantFrom(false, false, false, false, false, true),
+    // Leaf uplinks of 1/2 or 1/4 the node's NIC bandwidth: a group's hops share its node's uplink.
+    oversubscription: fc.constantFrom(undefined, undefined, undefined, 2, 4),
     // NVLink at least as fast as a NIC (else the router sends a group's traffic through the NICs).
     bandwidth: fc.constantFrom(3e10, 3e11),
     nicBandwidth: fc.constantFrom(1e8, 1e9, 2.5e10),
@@ -120,6 +122,7 @@ const kvrTpCaseArb = fc
       nic_bandwidth: r.nicBandwidth,
       nic_latency_s: r.nicLatency,
       ...(r.oneNic ? { nics_per_node: 1 } : {}),
+      ...(r.oversubscription === undefined ? {} : { oversubscription: r.oversubscription }),
     });
     const partition = weightedPartition(context / rows, r.weights.slice(0, r.groups)).map((c) => c * rows);
     const scenario: Scenario = { model, gpu: r.gpu, topology: topo, gpus, context, strategy: 'kvr-tp', tp: r.tp, partition };
@@ -237,6 +240,8 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
   test('kvr-tp: the recurrence gives the engine times to 1e-12 on random group partitions, group sizes, all-reduce algorithms, channels, protocols and blocks, its shortcut to 1e-9, and the same result; the search\'s one-chain recurrence its first token\'s time bit for bit', () => {
     const outcomes = { none: 0, refused: 0, ran: 0, periodic: 0 };
     let oneChain = 0;
+    // Cases whose groups' hops share a link (an uplink, a NIC) and still ran as a recurrence.
+    let bundled = 0;
     fc.assert(
       fc.property(kvrTpCaseArb, (c) => {
         const outcome = checkAgainstEngine(c);
@@ -246,6 +251,7 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
         // first token's time, bit for bit, and the same layers run (or the same refusal).
         const router = scenarioRouter(c.scenario);
         const links = kvrTpLinks(c.request, router, new ComputePricer(c.scenario.model, c.scenario.gpu, 'flash'))!;
+        if (links.together.includes(1) && outcome !== 'refused') bundled += 1;
         const L = c.scenario.model.layers;
         for (const periodic of [false, true]) {
           const full = runRecurrence(kvrTpRecurrence(c.request.partition!, links), L, { periodic });
@@ -259,8 +265,9 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
       }),
       propertyOptions(100),
     );
-    console.log(`kvr-tp outcomes: ${JSON.stringify(outcomes)}, one chain a group in ${oneChain}`);
+    console.log(`kvr-tp outcomes: ${JSON.stringify(outcomes)}, one chain a group in ${oneChain}, hops sharing links in ${bundled}`);
     expect(oneChain).toBeGreaterThan(10);
+    expect(bundled).toBeGreaterThan(5);
     // Most groups fill a node (their own NVSwitch ports, a NIC a GPU): the recurrence runs.
     expect(outcomes.ran + outcomes.periodic).toBeGreaterThan(40);
     expect(outcomes.periodic).toBeGreaterThan(0);

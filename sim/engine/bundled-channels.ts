@@ -1,0 +1,132 @@
+import type { Router } from '../topology/routing.js';
+
+/** A recurrence's channels as the engine would drain them: each one's route latency and rate. */
+export interface BundledChannels {
+  latency: Float64Array;
+  /**
+   * The rate each channel's transfers drain at: its route's narrowest capacity, or, where its
+   * bundle shares a link, its max-min fair share of the bundle's links (the flow model's rate
+   * while the bundle's transfers run together).
+   */
+  narrowest: Float64Array;
+  /**
+   * 1 for a channel whose bundle shares a link inside itself: its rate holds only while every
+   * transfer of the bundle leaves at the same instant with the same bytes (the recurrence checks
+   * that as it runs, and stops where it fails).
+   */
+  together: Uint8Array;
+  /** Whether any bundle shares a link. */
+  anyTogether: boolean;
+}
+
+/**
+ * The link facts of a recurrence's channels (src, dst pairs) grouped in bundles: the t members of
+ * a tensor-parallel group sending to the next group's t members, whose transfers leave together
+ * with equal bytes when the members are alike (an oversubscribed leaf uplink, or a NIC two GPUs
+ * share, then carries all t).
+ *
+ * Why a bundle's rate is the engine's: the flow model shares links max-min fairly among the flows
+ * present (flow-network.ts), recomputing rates once per instant. If no link of a bundle carries
+ * any other flow (no other bundle's, no `reserved` link, no background traffic or noise) and the
+ * bundle's t flows start at one instant with equal bytes, the progressive filling over the
+ * bundle's links alone (the same divisions and subtractions as the engine's, which touches no
+ * other flow there) gives each its rate; when those rates are all equal (and the latencies too)
+ * every flow drains at one constant rate and ends at the same instant, exactly as a dedicated
+ * channel of that rate. Bundles whose fair shares differ would change rates midway: undefined.
+ *
+ * Undefined when two bundles share a link, a channel uses a reserved link, a bundle's shared
+ * links give its members unequal rates or latencies, or the topology has background traffic or
+ * noise. Every pair its own bundle: dedicated channels (no link shared at all).
+ */
+export function bundledChannels(
+  router: Router,
+  pairs: readonly (readonly [number, number])[],
+  bundleOf: (channel: number) => number,
+  reserved?: Uint8Array,
+): BundledChannels | undefined {
+  if (router.backgroundFlows().length > 0 || router.noisyResources().length > 0) return undefined;
+  const capacities = router.capacities();
+  const owner = new Int32Array(capacities.length).fill(-1);
+  const users = new Int32Array(capacities.length);
+  const routes: Int32Array[] = new Array(pairs.length);
+  const latency = new Float64Array(pairs.length);
+  const narrowest = new Float64Array(pairs.length);
+  const together = new Uint8Array(pairs.length);
+  // Channels of each bundle, in channel order.
+  const members = new Map<number, number[]>();
+  for (let q = 0; q < pairs.length; q++) {
+    const route = router.route(pairs[q]![0], pairs[q]![1]);
+    const bundle = bundleOf(q);
+    let list = members.get(bundle);
+    if (list === undefined) members.set(bundle, (list = []));
+    list.push(q);
+    let rate = Infinity;
+    for (let k = 0; k < route.resources.length; k++) {
+      const resource = route.resources[k]!;
+      if (reserved !== undefined && reserved[resource]) return undefined;
+      if (owner[resource]! >= 0 && owner[resource] !== bundle) return undefined;
+      owner[resource] = bundle;
+      users[resource]! += 1;
+      rate = Math.min(rate, capacities[resource]!);
+    }
+    routes[q] = route.resources;
+    latency[q] = route.latency_s;
+    narrowest[q] = rate;
+  }
+  let anyTogether = false;
+  for (const list of members.values()) {
+    if (!list.some((q) => routes[q]!.some((resource) => users[resource]! > 1))) continue;
+    const rates = fairShares(list.map((q) => routes[q]!), capacities);
+    for (let m = 0; m < list.length; m++) {
+      const q = list[m]!;
+      if (rates[m] !== rates[0] || latency[q] !== latency[list[0]!]) return undefined;
+      narrowest[q] = rates[m]!;
+      together[q] = 1;
+    }
+    anyTogether = true;
+  }
+  return { latency, narrowest, together, anyTogether };
+}
+
+/**
+ * Max-min fair rates of flows on `routes` that run alone on their links, by progressive filling
+ * as FlowNetwork computes it: the link of least residual capacity per unfrozen flow (the first of
+ * equals by resource index) fixes the rate of its unfrozen flows, whose share leaves every link
+ * they cross; repeat.
+ */
+function fairShares(routes: readonly Int32Array[], capacities: Float64Array): Float64Array {
+  const residual = new Map<number, number>();
+  const users = new Map<number, number>();
+  for (const route of routes) {
+    for (const resource of route) {
+      residual.set(resource, capacities[resource]!);
+      users.set(resource, (users.get(resource) ?? 0) + 1);
+    }
+  }
+  const touched = [...residual.keys()].sort((a, b) => a - b);
+  const rates = new Float64Array(routes.length);
+  const frozen = new Uint8Array(routes.length);
+  let unfrozen = routes.length;
+  while (unfrozen > 0) {
+    let bottleneck = -1;
+    let share = Infinity;
+    for (const resource of touched) {
+      const count = users.get(resource)!;
+      if (count > 0 && residual.get(resource)! / count < share) {
+        share = residual.get(resource)! / count;
+        bottleneck = resource;
+      }
+    }
+    for (let f = 0; f < routes.length; f++) {
+      if (frozen[f] || !routes[f]!.includes(bottleneck)) continue;
+      frozen[f] = 1;
+      unfrozen -= 1;
+      rates[f] = share;
+      for (const resource of routes[f]!) {
+        residual.set(resource, Math.max(0, residual.get(resource)! - share));
+        users.set(resource, users.get(resource)! - 1);
+      }
+    }
+  }
+  return rates;
+}
