@@ -1,4 +1,5 @@
 import { compilePlan, executeProgram } from '../../engine/engine.js';
+import { bundledChannels } from '../../engine/bundled-channels.js';
 import { transferEvents } from '../../engine/layer-recurrence.js';
 import { addPriced, sumPriced, type ComputePricer, type PricedShape } from '../../hardware/compute-pricer.js';
 import type { ModelSpec } from '../../model/model-spec.js';
@@ -29,9 +30,12 @@ import { ringStepShape, zigZag } from './ring-kv.js';
  * same latencies, capacities and link sharing, and whose rows are the same sizes, share one
  * representative run (every node of a uniform cluster).
  *
- * Undefined when the ring's channels share a link with each other or with an all-reduce, two
- * positions' all-reduces share a link, or the topology has background traffic or noise. runLayer returns false when an all-reduce would start
- * before its position's previous one ended (simulate then runs the plan another way).
+ * Undefined when the ring's channels share a link with an all-reduce or with the channels into
+ * another position (the t channels into one position may share links as a bundle whose members get
+ * equal fair shares: bundledChannels), two positions' all-reduces share a link, or the topology
+ * has background traffic or noise. runLayer returns false when an all-reduce would start before
+ * its position's previous one ended, or a bundle's transfers would not leave together (simulate
+ * then runs the plan another way).
  */
 export function ringKvTpRecurrence(
   model: ModelSpec,
@@ -77,20 +81,15 @@ export function ringKvTpRecurrence(
       }
     }
   }
-  const ringUse = new Uint8Array(capacities.length);
-  const latency = new Float64Array(p);
-  const narrowest = new Float64Array(p);
-  for (let r = 0; r < p && g > 1; r++) {
-    const route = router.route((r - t + p) % p, r);
-    let rate = Infinity;
-    for (const resource of route.resources) {
-      if (ringUse[resource] || reduceUse[resource]) return undefined;
-      ringUse[resource] = 1;
-      rate = Math.min(rate, capacities[resource]!);
-    }
-    latency[r] = route.latency_s;
-    narrowest[r] = rate;
-  }
+  // The t channels into one position are a bundle: they may share links among themselves (an
+  // oversubscribed uplink, a NIC of two GPUs) and then must leave together with equal bytes.
+  const channels = g > 1 ? bundledChannels(router, Array.from({ length: p }, (_, r) => [(r - t + p) % p, r] as const), (r) => Math.floor(r / t), reduceUse) : undefined;
+  if (g > 1 && channels === undefined) return undefined;
+  const latency = channels?.latency ?? new Float64Array(p);
+  const narrowest = channels?.narrowest ?? new Float64Array(p);
+  const together = channels?.together ?? new Uint8Array(p);
+  // Members of a position receive blocks of equal bytes only if their shards hold as many KV heads.
+  if (channels?.anyTogether === true && shards.some((shard) => shard.kv_heads !== shards[0]!.kv_heads)) return undefined;
 
   // Compute ops: rank (k, j) works on position k's tokens with shard j.
   const own = (k: number, j: number): ComputeShape => ({ name: 'qkv', tokens: tokens[k]!, prefix: 0, keys: tokens[k]!, causal: true, shard: shapes[j]! });
@@ -156,13 +155,18 @@ export function ringKvTpRecurrence(
     for (let s = 0; s < g; s++) {
       const next = s + 1;
       if (next < g) {
+        let firstLeaves = 0;
         for (let r = 0; r < p; r++) {
           const f = r >= t ? r - t : r - t + p;
           // The sender holds the block (its qkv, or its receive of step s) and both finished step s-1.
           let ready = state[f]! > state[r]! ? state[f]! : state[r]!;
           if (next > 1 && received[f]! > ready) ready = received[f]!;
           const free = received[r]!;
-          const flowAt = (ready > free ? ready : free) + latency[r]!;
+          const leaves = ready > free ? ready : free;
+          // A bundle's transfers share links at one fair rate only if they leave together.
+          if (r % t === 0) firstLeaves = leaves;
+          else if (together[r] === 1 && leaves !== firstLeaves) return false;
+          const flowAt = leaves + latency[r]!;
           const k = Math.floor(r / t);
           const bytes = ringBytes[(k >= next ? k - next : k - next + g) * t + (r % t)]!;
           receiving[r] = bytes === 0 ? flowAt : flowAt + bytes / narrowest[r]!;

@@ -31,6 +31,8 @@ const recurrenceCaseArb = fc
     preset: fc.constantFrom(...TOPOLOGY_PRESET_NAMES),
     gpusPerNode: fc.constantFrom(2, 4, 8),
     nicsPerNode: fc.constantFrom(undefined, 1, 2),
+    // multi-node: leaf uplinks of half the node's NIC bandwidth (ring-kv --tp: a position's channels share them).
+    oversubscription: fc.constantFrom(undefined, undefined, 2),
     bandwidth: fc.constantFrom(1e8, 1e9, 3e10, 3e11),
     latency: fc.constantFrom(0, 2e-6),
     gpu: fc.constantFrom(ideal, a100, GPU_PRESETS['h100-sxm']!),
@@ -50,6 +52,7 @@ const recurrenceCaseArb = fc
     const topo = topology(r.preset, Math.max(r.gpus, 2), r.bandwidth, r.latency, {
       gpus_per_node: r.gpusPerNode,
       ...(r.nicsPerNode === undefined ? {} : { nics_per_node: Math.min(r.nicsPerNode, r.gpusPerNode) }),
+      ...(r.oversubscription === undefined ? {} : { oversubscription: r.oversubscription }),
     });
     const kvr = r.strategy === 'kvr' || r.strategy === 'kvr-e';
     const partition = r.strategy === 'kvr' ? weightedPartition(context, r.weights.slice(0, r.gpus)) : undefined;
@@ -220,12 +223,15 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     let defined = 0;
     let kvrDefined = 0;
     let periodic = 0;
+    // ring-kv --tp cases whose engine shares links (a position's channels, bundled) that still ran.
+    let bundled = 0;
     fc.assert(
       fc.property(recurrenceCaseArb, (c) => {
         const outcome = checkAgainstEngine(c);
         if (outcome === 'ran' || outcome === 'periodic') {
           defined += 1;
           if (c.request.strategy === 'kvr' || c.request.strategy === 'kvr-e') kvrDefined += 1;
+          if ((c.request.tp ?? 1) > 1 && !compilePlan(buildPlan(c.request), scenarioRouter(c.scenario)).dedicated) bundled += 1;
         }
         if (outcome === 'periodic') periodic += 1;
       }),
@@ -235,6 +241,7 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     expect(defined).toBeGreaterThan(40);
     expect(kvrDefined).toBeGreaterThan(10);
     expect(periodic).toBeGreaterThan(0);
+    console.log(`ring-kv --tp on shared links, run as a recurrence: ${bundled}`);
   });
 
   test('kvr-tp: the recurrence gives the engine times to 1e-12 on random group partitions, group sizes, all-reduce algorithms, channels, protocols and blocks, its shortcut to 1e-9, and the same result; the search\'s one-chain recurrence its first token\'s time bit for bit', () => {
@@ -321,6 +328,31 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     const origin = { kind: 'even' as const };
     const fromRecurrence = buildRecurrenceResult(recurrence, whole, pricer.notes, a100, topo, origin, 'flash', router).result;
     expectClose(fromRecurrence, buildResult(plan, run, durations, a100, topo, origin, 'flash', router), 1e-9);
+  });
+
+  test.each([
+    [32, 8, 8, 'auto', { oversubscription: 2 }],
+    [16, 4, 4, 'ring', { nics_per_node: 2 }],
+    [24, 8, 8, 'tree', { nics_per_node: 1, oversubscription: 4 }],
+    [16, 2, 2, 'hierarchical', { oversubscription: 2 }],
+  ] as const)('ring-kv over %i GPUs, --tp %i in nodes of %i, %s all-reduces, on shared links %o: a position\'s channels run as a bundle, the engine to 1e-12', (gpus, tp, perNode, collective, fabric) => {
+    const model: ModelSpec = { ...tinyModel, heads: 8, kv_heads: 4, layers: 4 };
+    const topo = topology('multi-node', gpus, 3e11, 2e-6, { gpus_per_node: perNode, nic_latency_s: 5e-6, ...fabric });
+    const scenario: Scenario = { model, gpu: a100, topology: topo, gpus, context: gpus * 50 + 3, strategy: 'ring-kv', tp };
+    const request: PlanRequest = { strategy: 'ring-kv', model, context: scenario.context, gpus, tp, fabric: topologyFabric(topo, gpus), collective };
+    const plan = buildPlan(request);
+    const router = scenarioRouter(scenario);
+    const program = compilePlan(plan, router);
+    // The engine shares links here (the flow model, not the static schedule).
+    expect(program.dedicated).toBe(false);
+    const run = executeProgram(program, opDurations(plan, a100, 'flash'));
+    const recurrence = planRecurrence(request, router, new ComputePricer(model, a100, 'flash'));
+    expect(recurrence).toBeDefined();
+    const whole = runRecurrence(recurrence!, model.layers, { periodic: false })!;
+    expect(whole).toBeDefined();
+    expectClose(whole.ttft, run.end[run.indexOf[logitsOpId(plan)]!]!, 1e-12, 'ttft');
+    expectClose(whole.makespan, run.makespan, 1e-12, 'makespan');
+    expect(whole.events).toBe(run.events);
   });
 
   test('simulate runs a big ring-kv plan as a recurrence: same TTFT as the plan run whole, without building it', () => {
