@@ -270,15 +270,6 @@ export class TtftEvaluator {
         return run.ttft;
       }
     }
-    if (this.groups !== undefined) {
-      // As simulate (its first token's time, bit for bit): a layer that breaks the recurrence hands
-      // the partition to the fold or the whole plan.
-      const run = runRecurrence(kvrTpFirstTokenRecurrence(partition, this.groups), this.scenario.model.layers);
-      if (run !== undefined) {
-        this.recurrenceSimulations += 1;
-        return run.ttft;
-      }
-    }
     const choices = this.choiceKey(partition);
     if (this.folds) {
       const ttft = this.simulateFolded(partition, choices);
