@@ -1,4 +1,5 @@
-import { dedicatedChannels, transferEnd, transferEvents } from '../../engine/layer-recurrence.js';
+import { bundledChannels } from '../../engine/bundled-channels.js';
+import { transferEnd, transferEvents } from '../../engine/layer-recurrence.js';
 import { sumPriced, type ComputePricer } from '../../hardware/compute-pricer.js';
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { Router } from '../../topology/routing.js';
@@ -21,7 +22,9 @@ import { tspLayout } from './tsp.js';
  * that stay in the node, and (k+1, y+1) the piece of the channel that leaves it). Its first step
  * waits for every rank's qkv (NCCL's together start). Undefined for the direct algorithm, for
  * several channels inside one node (their lanes share links), with fewer than 2 GPUs, or when
- * the ring's channels share a link.
+ * the ring's channels share a link, but for the channels leaving one node, which may share its
+ * uplink or NICs as a bundle (bundledChannels) whose sends runLayer checks leave together with
+ * equal bytes (false if not: simulate then runs the plan another way).
  */
 export function tspRecurrence(
   model: ModelSpec,
@@ -40,8 +43,13 @@ export function tspRecurrence(
   const merged = n > 1 && nodes > 1;
   if ((n > 1 && !merged) || (merged && g < 2)) return undefined;
   const ring = merged ? mergedRing(p, g, n) : singleRing(p);
-  const links = dedicatedChannels(router, ring.pairs);
+  // The merged rings' channels leaving one node are a bundle: they may share its uplink or NICs
+  // (bundledChannels), and must then leave together with equal bytes. Every other channel is alone.
+  const nodeOf = (q: number): number => Math.floor(ring.pairs[q]![0] / g);
+  const bundleOf = (q: number): number => (merged && nodeOf(q) !== Math.floor(ring.pairs[q]![1] / g) ? nodeOf(q) : nodes + q);
+  const links = bundledChannels(router, ring.pairs, bundleOf);
   if (links === undefined) return undefined;
+  const together = links.together;
 
   // Bytes: data bytes (the result's totals) and wire bytes (the protocol's, what the link carries).
   const perToken = builder.bytesPerToken({});
@@ -86,7 +94,12 @@ export function tspRecurrence(
   // End of the latest transfer into each member over each of its incoming channels (ring.into).
   let lastIn = new Float64Array(2 * p);
   let nextIn = new Float64Array(2 * p);
-  const runLayer = (): void => {
+  // Per node, the step its bundle's first send was met in, when it left and its bytes.
+  const bundleStep = new Int32Array(nodes).fill(-1);
+  const bundleLeaves = new Float64Array(nodes);
+  const bundleBytes = new Float64Array(nodes);
+  const runLayer = (): boolean => {
+    bundleStep.fill(-1);
     let allQkv = 0;
     for (let r = 0; r < p; r++) {
       qkvEnd[r] = state[r]! + qkv[r]!.seconds;
@@ -99,6 +112,18 @@ export function tspRecurrence(
         const q = channelOf[k]!;
         const ready = s === 0 ? allQkv : ring.ready(k, m, lastIn);
         const bytes = tokens[s * perStep + k]! * perToken;
+        if (together[q] === 1) {
+          // A bundle's sends share links at one fair rate only if they leave together, alike.
+          const leaves = ready > state[p + q]! ? ready : state[p + q]!;
+          const b = nodeOf(q);
+          if (bundleStep[b] !== s) {
+            bundleStep[b] = s;
+            bundleLeaves[b] = leaves;
+            bundleBytes[b] = bytes;
+          } else if (leaves !== bundleLeaves[b] || bytes !== bundleBytes[b]) {
+            return false;
+          }
+        }
         const end = transferEnd(ready, state[p + q]!, s === 0 ? firstLatency[q]! : latency[q]!, protocol === undefined ? bytes : bytes * wire, narrowest[q]!);
         state[p + q] = end;
         nextIn[ring.slotOf[k]!] = end;
@@ -118,6 +143,7 @@ export function tspRecurrence(
       state[r] = state[r]! + o[r]!.seconds;
       state[r] = state[r]! + mlp[r]!.seconds;
     }
+    return true;
   };
 
   const addTotals = (totals: RecurrenceTotals, layers: number): void => {
