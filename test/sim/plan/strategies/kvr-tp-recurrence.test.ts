@@ -33,10 +33,17 @@ describe('kvrTpRecurrence: kvr-tp as a layer recurrence', () => {
     expect(groups!.representativeRuns).toBe(3);
   });
 
-  test('no recurrence where a chain hop shares a link with a group\'s routes: two groups a node (NVSwitch ports), one NIC a node', () => {
+  test('no recurrence where a chain hop shares a link with a group\'s routes (two groups a node: NVSwitch ports, with a NIC a GPU or one a node)', () => {
     expect(links(topology('multi-node', 16, 3e11, 2e-6, { gpus_per_node: 4 }), 16, 2).links).toBeUndefined();
-    expect(links(topology('multi-node', 16, 3e11, 2e-6, { gpus_per_node: 4, nics_per_node: 1 }), 16, 4).links).toBeUndefined();
+    expect(links(topology('multi-node', 16, 3e11, 2e-6, { gpus_per_node: 8, nics_per_node: 1 }), 16, 4).links).toBeUndefined();
     expect(links(topology('multi-node', 16, 3e11, 2e-6, { gpus_per_node: 4 }), 16, 4).links).toBeDefined();
+  });
+
+  test("one NIC a node: a group's hops share it as a bundle, a quarter of it each, and must leave together", () => {
+    const groups = links(topology('multi-node', 16, 3e11, 2e-6, { gpus_per_node: 4, nics_per_node: 1, nic_bandwidth: 40e9 }), 16, 4).links!;
+    expect(groups).toBeDefined();
+    expect(Array.from(groups.together)).toEqual(new Array(12).fill(1));
+    expect(Array.from(groups.narrowest)).toEqual(new Array(12).fill(10e9));
   });
 
   test('groups of one GPU (--tp 1) are kvr\'s chain: the same times bit for bit', () => {
