@@ -34,9 +34,17 @@ export interface BundledChannels {
  * every flow drains at one constant rate and ends at the same instant, exactly as a dedicated
  * channel of that rate. Bundles whose fair shares differ would change rates midway: undefined.
  *
- * Undefined when two bundles share a link, a channel uses a reserved link, a bundle's shared
- * links give its members unequal rates or latencies, or the topology has background traffic or
- * noise. Every pair its own bundle: dedicated channels (no link shared at all).
+ * Slack links are the exception to "no other flow": a link whose capacity covers the sum, over
+ * every channel crossing it, of that channel's narrowest other link (a rail's uplink to the spine
+ * sized for all its NICs) can never hold a flow below what its other links allow, whichever
+ * channels are active, so it never sets a rate and channels of several bundles may cross it
+ * (the engine's times then hold to rounding: at a tie the engine may divide the slack link's
+ * capacity, the same rate but for its last bit).
+ *
+ * Undefined when two bundles share a link that is not slack, a channel uses a reserved link, a
+ * bundle's shared links give its members unequal rates or latencies, or the topology has
+ * background traffic or noise. Every pair its own bundle: dedicated channels (no link shared but
+ * slack ones).
  */
 export function bundledChannels(
   router: Router,
@@ -46,37 +54,70 @@ export function bundledChannels(
 ): BundledChannels | undefined {
   if (router.backgroundFlows().length > 0 || router.noisyResources().length > 0) return undefined;
   const capacities = router.capacities();
-  const owner = new Int32Array(capacities.length).fill(-1);
-  const users = new Int32Array(capacities.length);
   const routes: Int32Array[] = new Array(pairs.length);
   const latency = new Float64Array(pairs.length);
   const narrowest = new Float64Array(pairs.length);
   const together = new Uint8Array(pairs.length);
-  // Channels of each bundle, in channel order.
-  const members = new Map<number, number[]>();
+  // Per link: channels crossing it, the bundle of the first (-2 once a second bundle crosses), and
+  // the sum of their narrowest other links (the most they could ever ask of it).
+  const users = new Int32Array(capacities.length);
+  const owner = new Int32Array(capacities.length).fill(-1);
+  const demand = new Float64Array(capacities.length);
   for (let q = 0; q < pairs.length; q++) {
     const route = router.route(pairs[q]![0], pairs[q]![1]);
+    const bundle = bundleOf(q);
+    routes[q] = route.resources;
+    latency[q] = route.latency_s;
+    let rate = Infinity;
+    let second = Infinity;
+    for (let k = 0; k < route.resources.length; k++) {
+      const resource = route.resources[k]!;
+      if (reserved !== undefined && reserved[resource]) return undefined;
+      users[resource]! += 1;
+      if (owner[resource] === -1) owner[resource] = bundle;
+      else if (owner[resource] !== bundle) owner[resource] = -2;
+      const capacity = capacities[resource]!;
+      if (capacity < rate) {
+        second = rate;
+        rate = capacity;
+      } else if (capacity < second) {
+        second = capacity;
+      }
+    }
+    narrowest[q] = rate;
+    // Each link's demand from this channel: its narrowest other link (the narrowest, or for the
+    // narrowest link itself the second narrowest).
+    for (let k = 0; k < route.resources.length; k++) {
+      const resource = route.resources[k]!;
+      demand[resource]! += capacities[resource] === rate ? second : rate;
+    }
+  }
+  const slack = (resource: number): boolean => demand[resource]! <= capacities[resource]!;
+  // Links that may set a rate: shared by two channels and not slack. Each within one bundle.
+  const binding = new Uint8Array(capacities.length);
+  for (let resource = 0; resource < capacities.length; resource++) {
+    if (users[resource]! < 2 || slack(resource)) continue;
+    if (owner[resource] === -2) return undefined;
+    binding[resource] = 1;
+  }
+  // Channels of each bundle (in channel order), and the bundles with a link that may set a rate.
+  const members = new Map<number, number[]>();
+  const sharing = new Set<number>();
+  for (let q = 0; q < pairs.length; q++) {
     const bundle = bundleOf(q);
     let list = members.get(bundle);
     if (list === undefined) members.set(bundle, (list = []));
     list.push(q);
-    let rate = Infinity;
-    for (let k = 0; k < route.resources.length; k++) {
-      const resource = route.resources[k]!;
-      if (reserved !== undefined && reserved[resource]) return undefined;
-      if (owner[resource]! >= 0 && owner[resource] !== bundle) return undefined;
-      owner[resource] = bundle;
-      users[resource]! += 1;
-      rate = Math.min(rate, capacities[resource]!);
-    }
-    routes[q] = route.resources;
-    latency[q] = route.latency_s;
-    narrowest[q] = rate;
+    if (routes[q]!.some((resource) => binding[resource] === 1)) sharing.add(bundle);
   }
   let anyTogether = false;
-  for (const list of members.values()) {
-    if (!list.some((q) => routes[q]!.some((resource) => users[resource]! > 1))) continue;
-    const rates = fairShares(list.map((q) => routes[q]!), capacities);
+  for (const bundle of sharing) {
+    // The engine fills every channel of the bundle; slack links never set a rate.
+    const list = members.get(bundle)!;
+    const rates = fairShares(
+      list.map((q) => routes[q]!.filter((resource) => users[resource] === 1 || !slack(resource))),
+      capacities,
+    );
     for (let m = 0; m < list.length; m++) {
       const q = list[m]!;
       if (rates[m] !== rates[0] || latency[q] !== latency[list[0]!]) return undefined;

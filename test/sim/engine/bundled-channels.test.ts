@@ -70,6 +70,22 @@ describe('bundledChannels', () => {
     expect(bundledChannels(router, [1, 2, 3, 4].map((r) => [r, r + 8] as const), () => 0)).toBeUndefined();
   });
 
+  test("slack links: a rail's uplink to the spine, sized for all its NICs, is crossed by channels of several bundles but never sets a rate", () => {
+    const rails = new Router(topology('multi-node', 32, 3e11, 2e-6, { gpus_per_node: 8, nic_bandwidth: 50e9, rails: true }));
+    // Every node's GPU 7 sends to the next node's GPU 0: rail 7 to rail 0 through the spine.
+    const pairs = [0, 1, 2].map((k) => [8 * k + 7, 8 * k + 8] as const);
+    const channels = bundledChannels(rails, pairs, (q) => q)!;
+    expect(channels).toBeDefined();
+    expect(channels.anyTogether).toBe(false);
+    expect(Array.from(channels.narrowest)).toEqual([50e9, 50e9, 50e9]);
+    // All three at once: FlowNetwork gives each its NIC's rate.
+    expect(engineRates(rails, pairs)).toEqual(channels.narrowest);
+    // Oversubscribed 4:1 the uplinks (4 x 50 GB/s) bind for the three: no longer slack.
+    const tight = new Router(topology('multi-node', 32, 3e11, 2e-6, { gpus_per_node: 8, nic_bandwidth: 50e9, rails: true, oversubscription: 4 }));
+    expect(engineRates(tight, pairs)[0]).toBeLessThan(50e9);
+    expect(bundledChannels(tight, pairs, (q) => q)).toBeUndefined();
+  });
+
   test('where it gives a bundle a rate, it is the rate FlowNetwork gives the flows started together', () => {
     let shared = 0;
     fc.assert(
@@ -81,6 +97,7 @@ describe('bundledChannels', () => {
           nics: fc.constantFrom(undefined, 1, 2, 4),
           oversubscription: fc.constantFrom(undefined, 1, 2, 3, 8),
           nicBandwidth: fc.constantFrom(1e9, 25e9, 5e10, 7e10),
+          rails: fc.boolean(),
         }),
         (r) => {
           const t = Math.min(r.t, r.perNode);
@@ -91,17 +108,20 @@ describe('bundledChannels', () => {
               nic_bandwidth: r.nicBandwidth,
               ...(r.nics === undefined ? {} : { nics_per_node: Math.min(r.nics, r.perNode) }),
               ...(r.oversubscription === undefined ? {} : { oversubscription: r.oversubscription }),
+              ...(r.rails ? { rails: true } : {}),
             }),
           );
           const pairs = groupHops(gpus, t);
           const bundled = bundledChannels(router, pairs, (q) => Math.floor(q / t));
           if (bundled === undefined) return;
           if (bundled.anyTogether) shared += 1;
-          // Each bundle started alone on its links (which no other bundle touches).
+          // Each bundle started alone on its links (which no other bundle's flows bind).
           for (let first = 0; first < pairs.length; first += t) {
             const bundle = pairs.slice(first, first + t);
             expect(bundled.narrowest.slice(first, first + t)).toEqual(engineRates(router, bundle));
           }
+          // Every bundle at once: slack links shared between bundles change no rate.
+          expect(engineRates(router, pairs)).toEqual(bundled.narrowest);
         },
       ),
       propertyOptions(150),

@@ -33,6 +33,8 @@ const recurrenceCaseArb = fc
     nicsPerNode: fc.constantFrom(undefined, 1, 2),
     // multi-node: leaf uplinks of half the node's NIC bandwidth (ring-kv --tp: a position's channels share them).
     oversubscription: fc.constantFrom(undefined, undefined, 2),
+    // multi-node: rail-optimised leaves (the spine's uplinks, slack at oversubscription 1, carry every rail's cross traffic).
+    rails: fc.constantFrom(false, false, true),
     bandwidth: fc.constantFrom(1e8, 1e9, 3e10, 3e11),
     latency: fc.constantFrom(0, 2e-6),
     gpu: fc.constantFrom(ideal, a100, GPU_PRESETS['h100-sxm']!),
@@ -53,6 +55,7 @@ const recurrenceCaseArb = fc
       gpus_per_node: r.gpusPerNode,
       ...(r.nicsPerNode === undefined ? {} : { nics_per_node: Math.min(r.nicsPerNode, r.gpusPerNode) }),
       ...(r.oversubscription === undefined ? {} : { oversubscription: r.oversubscription }),
+      ...(r.rails ? { rails: true } : {}),
     });
     const kvr = r.strategy === 'kvr' || r.strategy === 'kvr-e';
     const partition = r.strategy === 'kvr' ? weightedPartition(context, r.weights.slice(0, r.gpus)) : undefined;
@@ -89,6 +92,7 @@ const sharedFabricCaseArb = fc
     tokensPerGpu: fc.constantFrom(16, 64, 200, 37),
     nics: fc.constantFrom(undefined, 1, 2),
     oversubscription: fc.constantFrom(undefined, 2, 3),
+    rails: fc.constantFrom(false, true),
     nicBandwidth: fc.constantFrom(1e9, 2.5e10),
     latency: fc.constantFrom(0, 2e-6),
     channels: fc.constantFrom(undefined, 2, 4),
@@ -107,6 +111,7 @@ const sharedFabricCaseArb = fc
       nic_latency_s: 5e-6,
       ...(r.nics === undefined ? {} : { nics_per_node: Math.min(r.nics, r.perNode) }),
       ...(r.oversubscription === undefined ? {} : { oversubscription: r.oversubscription }),
+      ...(r.rails ? { rails: true } : {}),
     });
     const scenario: Scenario = { model, gpu: a100, topology: topo, gpus, context, strategy: r.strategy, ...(tp > 1 ? { tp } : {}) };
     const request: PlanRequest = {
@@ -457,6 +462,28 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     expectClose(whole.ttft, run.end[run.indexOf[logitsOpId(plan)]!]!, 1e-12, 'ttft');
     expectClose(whole.makespan, run.makespan, 1e-12, 'makespan');
     expect(whole.events).toBe(run.events);
+  });
+
+  test.each(['kvr-e', 'ring-kv', 'tsp'] as const)("%s on rail-optimised leaves: the spine's uplinks carry several channels but never bind (slack), so the recurrence runs: the engine's times bit for bit", (strategy) => {
+    const model: ModelSpec = { ...tinyModel, layers: 3 };
+    const gpus = 24;
+    const topo = topology('multi-node', gpus, 3e11, 2e-6, { gpus_per_node: 8, nic_latency_s: 5e-6, rails: true });
+    const scenario: Scenario = { model, gpu: a100, topology: topo, gpus, context: gpus * 64, strategy };
+    const request: PlanRequest = { strategy, model, context: scenario.context, gpus, fabric: topologyFabric(topo, gpus), ...(strategy === 'tsp' ? { collective: 'ring' as const } : {}) };
+    const plan = buildPlan(request);
+    const router = scenarioRouter(scenario);
+    const program = compilePlan(plan, router);
+    expect(program.dedicated).toBe(false);
+    const run = executeProgram(program, opDurations(plan, a100, 'flash'));
+    const recurrence = planRecurrence(request, router, new ComputePricer(model, a100, 'flash'));
+    expect(recurrence).toBeDefined();
+    const whole = runRecurrence(recurrence!, model.layers, { periodic: false })!;
+    expect(whole.ttft).toBe(run.end[run.indexOf[logitsOpId(plan)]!]!);
+    expect(whole.makespan).toBe(run.makespan);
+    expect(whole.events).toBe(run.events);
+    // Oversubscribed rails: the uplinks bind, and the channels of several nodes share them.
+    const tight = topology('multi-node', gpus, 3e11, 2e-6, { gpus_per_node: 8, nic_latency_s: 5e-6, rails: true, oversubscription: 4 });
+    expect(planRecurrence(request, scenarioRouter({ ...scenario, topology: tight }), new ComputePricer(model, a100, 'flash'))).toBeUndefined();
   });
 
   test('simulate runs a big ring-kv plan as a recurrence: same TTFT as the plan run whole, without building it', () => {
