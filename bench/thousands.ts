@@ -99,6 +99,30 @@ export function benchThousands(): number {
       );
     }
   }
+  // Shared fabrics (no target of the issue's; reported so a regression shows): a 2:1 oversubscribed
+  // leaf-spine and rail-optimised leaves, where the recurrences run their bundles of channels that
+  // share uplinks or NICs, and slack spine uplinks (sim/engine/bundled-channels.ts).
+  const llama70b = MODEL_PRESETS['llama2-70b']!;
+  const fabrics: [string, Partial<Parameters<typeof presetTopology>[1]>][] = [
+    ['2:1 oversubscribed leaves', { oversubscription: 2 }],
+    ['rail-optimised leaves', { rails: true }],
+  ];
+  for (const [fabricName, fabric] of fabrics) {
+    const gpus = 1024;
+    const topology = presetTopology('multi-node', { gpus, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2, ...fabric });
+    const base: Scenario = { model: llama70b, gpu: h100, topology, gpus, context: TOKENS, strategy: 'kvr-e' };
+    const lines: [string, Scenario][] = [
+      ['tsp', { ...base, strategy: 'tsp' }],
+      ['ring-kv (tp 8)', { ...base, strategy: 'ring-kv', tp: 8 }],
+      ['kvr-e', base],
+      ['kvr-tp (tp 8, even group chunks)', { ...base, strategy: 'kvr-tp', tp: 8, partition: new Array<number>(gpus / 8).fill(TOKENS / (gpus / 8)) }],
+    ];
+    for (const [name, scenario] of lines) {
+      const outcome = time(scenario, 3, 1);
+      const where = `llama2-70b, 1024 x h100-sxm in 128 nodes, ${fabricName}, 1M tokens, ${name}`;
+      console.log('error' in outcome ? `${where}: refused: ${outcome.error}` : `${where}: median ${outcome.ms.toFixed(0)} ms over 3 runs, ${(outcome.ms / ref.ms).toFixed(0)}x the reference (no target), TTFT ${outcome.ttft_s.toFixed(3)} s`);
+    }
+  }
   const peak = process.resourceUsage().maxRSS * 1024;
   const rssOk = peak <= PEAK_RSS_TARGET_BYTES;
   if (!rssOk) missed += 1;
