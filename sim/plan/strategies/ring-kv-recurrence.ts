@@ -63,7 +63,7 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
 
   // state: compute streams 0..p-1, then the channel into rank i at p + i.
   const state = new Float64Array(p > 1 ? 2 * p : p);
-  const seconds = { qkv: Float64Array.from(qkv, (op) => op.seconds), o: Float64Array.from(o, (op) => op.seconds), mlp: Float64Array.from(mlp, (op) => op.seconds), attention: attentionSeconds };
+  const seconds = { qkv: Float64Array.from(qkv, (op) => op.seconds), o: Float64Array.from(o, (op) => op.seconds), mlp: Float64Array.from(mlp, (op) => op.seconds), attention: attentionSeconds, halves: stepHalves(attentionSeconds, p) };
   const scratch = { received: new Float64Array(p), receiving: new Float64Array(p) };
   const drains = drainTable(blockBytes, narrowest);
   const runLayer = (): void => ringKvLayer(p, state, seconds, latency, drains, scratch);
@@ -96,6 +96,24 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
 }
 
 /**
+ * Each step's attention seconds as two values, ranks i < s and i >= s (with even zig-zag chunks
+ * every rank of a step prices one of two shapes: against an earlier or a later position's block),
+ * or undefined when some step has more. Two arrays of p replace the p x p table in the hot loop:
+ * on 1024 GPUs that table is 8 MB, read once a layer from beyond the caches.
+ */
+function stepHalves(attention: Float64Array, p: number): { before: Float64Array; after: Float64Array } | undefined {
+  const before = new Float64Array(p);
+  const after = new Float64Array(p);
+  for (let s = 0; s < p; s++) {
+    const base = s * p;
+    before[s] = attention[base]!;
+    after[s] = attention[base + Math.min(s, p - 1)]!;
+    for (let i = 0; i < p; i++) if (attention[base + i] !== (i < s ? before[s] : after[s])) return undefined;
+  }
+  return { before, after };
+}
+
+/**
  * One layer of ringKvRecurrence from `state` (a plain function over typed arrays: it runs a million
  * times a layer on 1024 GPUs). Each op as the static schedule times it: a compute op starts at the
  * later of its stream's free time and its dependencies' ends; a transfer leaves at the later of
@@ -109,12 +127,13 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
 function ringKvLayer(
   p: number,
   state: Float64Array,
-  seconds: { qkv: Float64Array; o: Float64Array; mlp: Float64Array; attention: Float64Array },
+  seconds: { qkv: Float64Array; o: Float64Array; mlp: Float64Array; attention: Float64Array; halves: { before: Float64Array; after: Float64Array } | undefined },
   latency: Float64Array,
   drains: DrainTable,
   scratch: { received: Float64Array; receiving: Float64Array },
 ): void {
   const attention = seconds.attention;
+  const halves = seconds.halves;
   const drainOf = drains.drainOf;
   // received[i]: end of the transfer that brought rank i its block of the current step; the
   // channel into rank i carries only these, so it is also that channel's free time (at step 0,
@@ -129,7 +148,8 @@ function ringKvLayer(
     const base = s * p;
     if (next > 1 && next < p && drainOf !== undefined) {
       // A middle step with blocks of one size (most of the work): anyStep without its branches.
-      middleStep(p, base, state, received, receiving, latency, drainOf, attention);
+      if (halves !== undefined) middleStepHalves(p, s, state, received, receiving, latency, drainOf, halves.before[s]!, halves.after[s]!);
+      else middleStep(p, base, state, received, receiving, latency, drainOf, attention);
     } else {
       anyStep(p, s, state, received, receiving, latency, drains, attention);
     }
@@ -191,6 +211,22 @@ function middleStep(p: number, base: number, state: Float64Array, received: Floa
     if (senderReceived > ready) ready = senderReceived;
     receiving[i] = (ready > got ? ready : got) + latency[i]! + drainOf[i]!;
     state[i] = (got > stream ? got : stream) + attention[base + i]!;
+    senderStream = stream;
+    senderReceived = got;
+  }
+}
+
+/** middleStep with the step's attention as two values: `early` for ranks i < s, `late` for the rest. */
+function middleStepHalves(p: number, s: number, state: Float64Array, received: Float64Array, receiving: Float64Array, latency: Float64Array, drainOf: Float64Array, early: number, late: number): void {
+  let senderStream = state[p - 1]!;
+  let senderReceived = received[p - 1]!;
+  for (let i = 0; i < p; i++) {
+    const stream = state[i]!;
+    const got = received[i]!;
+    let ready = stream > senderStream ? stream : senderStream;
+    if (senderReceived > ready) ready = senderReceived;
+    receiving[i] = (ready > got ? ready : got) + latency[i]! + drainOf[i]!;
+    state[i] = (got > stream ? got : stream) + (i < s ? early : late);
     senderStream = stream;
     senderReceived = got;
   }
