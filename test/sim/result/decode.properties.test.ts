@@ -124,3 +124,34 @@ describe('kvTransfers (link loads summed per source) equals one route lookup per
     );
   });
 });
+
+describe('kvTransfers on arbitrary holdings (nested, overlapping, empty rectangles)', () => {
+  test('the same bytes as one message per pair, bit for bit: the index of held rectangles misses no pair that subtracts', () => {
+    const rectArb = (tokens: number, heads: number) =>
+      fc
+        .tuple(fc.integer({ min: 0, max: tokens }), fc.integer({ min: 0, max: tokens }), fc.integer({ min: 0, max: heads }), fc.integer({ min: 0, max: heads }))
+        .map(([a, b, c, d]): Rect => ({ t0: Math.min(a, b), t1: Math.max(a, b), h0: Math.min(c, d), h1: Math.max(c, d) }));
+    const caseArb = fc.integer({ min: 2, max: 9 }).chain((p) =>
+      fc.record({
+        p: fc.constant(p),
+        held: fc.array(fc.array(rectArb(400, 8), { maxLength: 3 }), { minLength: p, maxLength: p }),
+        served: fc.array(fc.record({ rank: fc.integer({ min: 0, max: p - 1 }), rect: rectArb(400, 8) }), { maxLength: 2 * p }),
+        // Wants of few kinds (ranks alike share one), as the re-shard's and the replica's are.
+        kinds: fc.array(rectArb(400, 8), { minLength: 1, maxLength: 3 }),
+        kindOf: fc.array(fc.nat(), { minLength: p, maxLength: p }),
+      }),
+    );
+    fc.assert(
+      fc.property(caseArb, ({ p, held, served, kinds, kindOf }) => {
+        const model = { ...MODEL_PRESETS['llama2-7b']!, kv_heads: 8, layers: 2 };
+        const plan = buildPlan({ strategy: 'kvr-e', model, context: 400 * p, gpus: p });
+        const holdings = { held, primary: served };
+        const needed = kindOf.map((k) => kinds[k % kinds.length]!);
+        const expected = kvMoves(plan, holdings, needed).reduce((total, move) => total + move.bytes, 0);
+        const router = new Router(topology('switch', p, 1e11));
+        expect(kvTransfers(plan, holdings, needed, router).bytes).toBe(expected);
+      }),
+      propertyOptions(300),
+    );
+  });
+});
