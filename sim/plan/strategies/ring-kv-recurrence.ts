@@ -41,19 +41,28 @@ export function ringKvRecurrence(model: ModelSpec, context: number, p: number, r
   // each rank's attention of a layer summed (FLOPs, seconds, band shares) for the totals.
   const attentionSeconds = new Float64Array(p * p);
   const attentionSum = Array.from({ length: p }, () => sumPriced([]));
-  let lastStep: ComputeShape | undefined;
+  // A step's ranks mostly repeat the rank before (every j < i alike, then every j > i): the shape
+  // (ringStepShape's, whose query tokens and keys are read here without building it for each of
+  // the p^2 pairs) is priced only when it changes.
+  let lastTokens = -1;
+  let lastKeys = -1;
   let lastPriced: PricedShape | undefined;
   for (let s = 0; s < p; s++) {
     for (let i = 0; i < p; i++) {
-      const step = ringStepShape(chunks, tokens, i, s, p, late) as ComputeShape;
-      step.name = 'attn';
-      // A step's ranks mostly repeat the rank before (every j < i alike, then every j > i).
-      const same = lastStep !== undefined && lastStep.tokens === step.tokens && lastStep.prefix === step.prefix && lastStep.keys === step.keys && lastStep.causal === step.causal && lastStep.merge === step.merge;
-      const priced = same ? lastPriced! : pricer.price(step);
-      lastStep = step;
-      lastPriced = priced;
-      attentionSeconds[s * p + i] = priced.seconds;
-      addPriced(attentionSum[i]!, priced);
+      const j = (i - s + p) % p;
+      const queries = s === 0 || j < i ? tokens[i]! : chunks[late(i)]!;
+      const keys = s === 0 ? tokens[i]! : j < i ? chunks[j]! : chunks[j]! + chunks[late(j)]!;
+      // A step's ranks are all causal (step 0) or all merged partials: within a step the query
+      // tokens and keys tell shapes apart.
+      if (i === 0 || queries !== lastTokens || keys !== lastKeys) {
+        const step = ringStepShape(chunks, tokens, i, s, p, late) as ComputeShape;
+        step.name = 'attn';
+        lastPriced = pricer.price(step);
+        lastTokens = queries;
+        lastKeys = keys;
+      }
+      attentionSeconds[s * p + i] = lastPriced!.seconds;
+      addPriced(attentionSum[i]!, lastPriced!);
     }
   }
   const lmHead = pricer.price({ name: 'lm_head', tokens: 1, prefix: context - 1, keys: context, causal: true });
