@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { compilePlan, executeProgram } from '../../../sim/engine/engine.js';
-import { runRecurrence } from '../../../sim/engine/layer-recurrence.js';
+import { compilePlan, executeProgram, type EngineRun } from '../../../sim/engine/engine.js';
+import { runRecurrence, type RecurrenceRun } from '../../../sim/engine/layer-recurrence.js';
 import { ComputePricer } from '../../../sim/hardware/compute-pricer.js';
 import { GPU_PRESETS } from '../../../sim/hardware/gpu-presets.js';
 import { opDurations } from '../../../sim/hardware/op-durations.js';
@@ -279,6 +279,23 @@ function checkAgainstEngine({ scenario, request }: { scenario: Scenario; request
   return shortcut.layersRun < scenario.model.layers ? 'periodic' : 'ran';
 }
 
+/**
+ * A scenario whose engine shares links (the flow model, not the static schedule) run on the engine
+ * and as its recurrence (every layer): both runs, for the caller to compare.
+ */
+function onSharedLinks(scenario: Scenario, request: PlanRequest): { ttft: number; run: EngineRun; whole: RecurrenceRun } {
+  const plan = buildPlan(request);
+  const router = scenarioRouter(scenario);
+  const program = compilePlan(plan, router);
+  expect(program.dedicated).toBe(false);
+  const run = executeProgram(program, opDurations(plan, scenario.gpu, 'flash'));
+  const recurrence = planRecurrence(request, router, new ComputePricer(scenario.model, scenario.gpu, 'flash'));
+  expect(recurrence).toBeDefined();
+  const whole = runRecurrence(recurrence!, scenario.model.layers, { periodic: false });
+  expect(whole).toBeDefined();
+  return { ttft: run.end[run.indexOf[logitsOpId(plan)]!]!, run, whole: whole! };
+}
+
 describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
   test('a recurrence gives the engine times on random plans and topologies (bit for bit without all-reduces), its periodic shortcut to 1e-9, and the same result', () => {
     let defined = 0;
@@ -394,22 +411,14 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
       // Blocks of 160 tokens: pieces of equal size on every channel (the bundle's bytes are equal).
       const scenario: Scenario = { model, gpu: a100, topology: topo, gpus, context: gpus * 160, strategy };
       const request: PlanRequest = { strategy, model, context: scenario.context, gpus, fabric: topologyFabric(topo, gpus), collective: 'ring', channels, protocol };
-      const plan = buildPlan(request);
-      const router = scenarioRouter(scenario);
-      const program = compilePlan(plan, router);
-      expect(program.dedicated).toBe(false);
-      const run = executeProgram(program, opDurations(plan, a100, 'flash'));
-      const recurrence = planRecurrence(request, router, new ComputePricer(model, a100, 'flash'));
-      expect(recurrence).toBeDefined();
-      const whole = runRecurrence(recurrence!, model.layers, { periodic: false })!;
-      expect(whole).toBeDefined();
-      expect(whole.ttft).toBe(run.end[run.indexOf[logitsOpId(plan)]!]!);
+      const { ttft, run, whole } = onSharedLinks(scenario, request);
+      expect(whole.ttft).toBe(ttft);
       expect(whole.makespan).toBe(run.makespan);
       expect(whole.events).toBe(run.events);
       // Blocks whose pieces differ by a token: the bundle's sends carry unequal bytes, and the
       // recurrence stands down for the engine.
       const uneven: PlanRequest = { ...request, context: gpus * 160 + 3 };
-      const refused = planRecurrence(uneven, router, new ComputePricer(model, a100, 'flash'));
+      const refused = planRecurrence(uneven, scenarioRouter(scenario), new ComputePricer(model, a100, 'flash'));
       expect(refused === undefined || runRecurrence(refused, model.layers, { periodic: false }) === undefined).toBe(true);
     }
   });
@@ -449,17 +458,8 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     const topo = topology('multi-node', gpus, 3e11, 2e-6, { gpus_per_node: perNode, nic_latency_s: 5e-6, ...fabric });
     const scenario: Scenario = { model, gpu: a100, topology: topo, gpus, context: gpus * 50 + 3, strategy: 'ring-kv', tp };
     const request: PlanRequest = { strategy: 'ring-kv', model, context: scenario.context, gpus, tp, fabric: topologyFabric(topo, gpus), collective };
-    const plan = buildPlan(request);
-    const router = scenarioRouter(scenario);
-    const program = compilePlan(plan, router);
-    // The engine shares links here (the flow model, not the static schedule).
-    expect(program.dedicated).toBe(false);
-    const run = executeProgram(program, opDurations(plan, a100, 'flash'));
-    const recurrence = planRecurrence(request, router, new ComputePricer(model, a100, 'flash'));
-    expect(recurrence).toBeDefined();
-    const whole = runRecurrence(recurrence!, model.layers, { periodic: false })!;
-    expect(whole).toBeDefined();
-    expectClose(whole.ttft, run.end[run.indexOf[logitsOpId(plan)]!]!, 1e-12, 'ttft');
+    const { ttft, run, whole } = onSharedLinks(scenario, request);
+    expectClose(whole.ttft, ttft, 1e-12, 'ttft');
     expectClose(whole.makespan, run.makespan, 1e-12, 'makespan');
     expect(whole.events).toBe(run.events);
   });
@@ -470,15 +470,8 @@ describe('layer recurrences (sim/engine/layer-recurrence.ts)', () => {
     const topo = topology('multi-node', gpus, 3e11, 2e-6, { gpus_per_node: 8, nic_latency_s: 5e-6, rails: true });
     const scenario: Scenario = { model, gpu: a100, topology: topo, gpus, context: gpus * 64, strategy };
     const request: PlanRequest = { strategy, model, context: scenario.context, gpus, fabric: topologyFabric(topo, gpus), ...(strategy === 'tsp' ? { collective: 'ring' as const } : {}) };
-    const plan = buildPlan(request);
-    const router = scenarioRouter(scenario);
-    const program = compilePlan(plan, router);
-    expect(program.dedicated).toBe(false);
-    const run = executeProgram(program, opDurations(plan, a100, 'flash'));
-    const recurrence = planRecurrence(request, router, new ComputePricer(model, a100, 'flash'));
-    expect(recurrence).toBeDefined();
-    const whole = runRecurrence(recurrence!, model.layers, { periodic: false })!;
-    expect(whole.ttft).toBe(run.end[run.indexOf[logitsOpId(plan)]!]!);
+    const { ttft, run, whole } = onSharedLinks(scenario, request);
+    expect(whole.ttft).toBe(ttft);
     expect(whole.makespan).toBe(run.makespan);
     expect(whole.events).toBe(run.events);
     // Oversubscribed rails: the uplinks bind, and the channels of several nodes share them.
