@@ -14,6 +14,9 @@ import { FOLD_TOLERANCE } from './layer-fold.js';
  * it needs a few ops' ends per rank. A recurrence walks a layer's ops in plan order with exactly
  * the engine's sums and maxima, so it gives the engine's times bit for bit, in memory linear in
  * the GPUs and time linear in the ops (ring-kv on 1024 GPUs: 2 million ops a layer, 16 KB of state).
+ * Where channels share links only as bundles that move together, or share slack links that never
+ * set a rate (bundled-channels.ts), the engine's flow model drains each transfer at one constant
+ * rate from start to end, and the same walk holds with that rate for the channel's.
  *
  * Periodic layers: when a layer leaves every queue free exactly Δ later than the layer before did
  * (within FOLD_TOLERANCE relative, for two layers running with the same Δ), the next layer sees
