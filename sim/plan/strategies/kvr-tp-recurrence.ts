@@ -29,8 +29,9 @@ interface GroupReduce {
  * Undefined (no recurrence) when two groups' hops share a link (one group's t hops may, as a
  * bundle whose members get equal fair shares: bundledChannels; its sends must then leave together,
  * which kvrTpLayer checks), a hop shares a link with any route between two members of a group,
- * two groups' member routes share a link, or the topology has background traffic or noise. Checking every member route, not only those an all-reduce's
- * algorithm uses, keeps the answer the same for every partition.
+ * two groups' member routes share a link, or the topology has background traffic or noise.
+ * Checking every member route, not only those an all-reduce's algorithm uses, keeps the answer
+ * the same for every partition.
  */
 export class KvrTpLinks {
   readonly g: number;
