@@ -213,6 +213,11 @@ export function compareOnGpu(flags: CompareFlags, io: CliIo): { comparison: Comp
 /** Why a strategy cannot run a scenario (a shape it does not support), or undefined. */
 function notApplicable(scenario: Scenario): string | undefined {
   const { strategy, model, context, gpus } = scenario;
+  // compare gives pp-chunked no --pp: its stages are --gpus / --tp, at most one a layer.
+  const stages = gpus / (scenario.tp ?? 1);
+  if (strategy === 'pp-chunked' && stages > model.layers) {
+    return `${stages} pipeline stages (--gpus / --tp) would exceed the model's ${model.layers} layer${model.layers === 1 ? '' : 's'}: give --tp N with --gpus / N <= ${model.layers} to include it`;
+  }
   // Sized as simulate sizes it: plans it folds or runs as a recurrence are not built whole.
   const size = buildsWholePlan(scenario);
   try {

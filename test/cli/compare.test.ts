@@ -86,6 +86,8 @@ describe('kvr compare', () => {
     const compared = c.rows.map((r: { strategy: string }) => r.strategy);
     for (const strategy of ['tsp', 'tsp-causal', 'ring-kv', 'kvr-e', 'kvr-s']) expect(compared).toContain(strategy);
     expect(c.skipped.find((s: { strategy: string }) => s.strategy === 'ring-q').reason).toMatch(/^ring-q on 1024 GPUs with 1 layer needs \d+ plan ops, .*limit 2000000 ops/);
+    // pp-chunked without --tp would have a stage a GPU, 1024 stages for 1 layer: the reason says what to give.
+    expect(c.skipped.find((s: { strategy: string }) => s.strategy === 'pp-chunked').reason).toBe("1024 pipeline stages (--gpus / --tp) would exceed the model's 1 layer: give --tp N with --gpus / N <= 1 to include it");
   });
 
   test('a strategy that does not fit gets no speedup, and neither it nor an unfit baseline can be best', async () => {
