@@ -13,10 +13,18 @@
  *   are read), by replaying the same subtractions, interval by interval, that draining every flow
  *   at every event would have done (the instants are logged).
  * - Progressive filling walks per-resource flow lists instead of every flow per bottleneck.
+ * - Only the flows a change can reach are re-rated: those linked to a started or ended flow by a
+ *   chain of shared resources (its connected component). Progressive filling never lets one
+ *   component's bottlenecks touch another's resources, and picks each component's bottlenecks in
+ *   the same order whether or not the others are present (lowest share, then lowest resource
+ *   index), so a component's rates are the same bits either way; flows are re-rated in the order
+ *   they started, so rate changes are reported in the same order too.
  */
 export class FlowNetwork {
   private readonly capacity: Float64Array;
   private readonly routeOf: (flow: number) => Int32Array;
+  /** Route of each flow that has started (looked up once, when it starts). */
+  private readonly routes: Int32Array[];
   /** Per flow id (op id). */
   readonly rate: Float64Array;
   /** Bytes left as of the instant logged at `synced[flow]` (see remainingAt). */
@@ -52,10 +60,22 @@ export class FlowNetwork {
   private readonly frozen: Uint8Array;
   private readonly isActive: Uint8Array;
   private epoch = 0;
+  // Components: the active flows on each resource (unordered), each flow's start sequence number,
+  // and the flows removed since the last recompute (their resources seed the search).
+  private readonly flowsOn: number[][];
+  private readonly startOrder: Float64Array;
+  private started = 0;
+  private readonly removed: Int32Array;
+  private removedLength = 0;
+  private readonly reachedFlow: Int32Array;
+  private readonly reachedResource: Int32Array;
+  private reachEpoch = 0;
+  private reachStack: number[] = [];
 
   constructor(capacity: Float64Array, flowCount: number, routeOf: (flow: number) => Int32Array) {
     this.capacity = capacity;
     this.routeOf = routeOf;
+    this.routes = new Array<Int32Array>(flowCount);
     this.rate = new Float64Array(flowCount);
     this.remaining = new Float64Array(flowCount);
     this.version = new Int32Array(flowCount);
@@ -73,6 +93,11 @@ export class FlowNetwork {
     this.load = new Int32Array(capacity.length);
     this.listStart = new Int32Array(capacity.length);
     this.listFill = new Int32Array(capacity.length);
+    this.flowsOn = Array.from({ length: capacity.length }, () => []);
+    this.startOrder = new Float64Array(flowCount);
+    this.removed = new Int32Array(Math.max(1, flowCount));
+    this.reachedFlow = new Int32Array(flowCount);
+    this.reachedResource = new Int32Array(capacity.length);
     this.times[0] = 0;
   }
 
@@ -100,8 +125,14 @@ export class FlowNetwork {
     this.activeLength += 1;
     this.isActive[flow] = 1;
     this.added[this.addedLength++] = flow;
+    this.startOrder[flow] = this.started++;
     const route = this.routeOf(flow);
-    for (let k = 0; k < route.length; k++) if (++this.load[route[k]!]! === 2) this.shared += 1;
+    this.routes[flow] = route;
+    for (let k = 0; k < route.length; k++) {
+      const r = route[k]!;
+      this.flowsOn[r]!.push(flow);
+      if (++this.load[r]! === 2) this.shared += 1;
+    }
   }
 
   /** Changes a resource's capacity at time `now` (noisy links); rates follow at the next recompute. */
@@ -127,8 +158,16 @@ export class FlowNetwork {
     this.rate[flow] = 0;
     // Another flow's rate can only change if the removed flow shared a resource with it.
     if (this.shared > 0) this.clean = false;
-    const route = this.routeOf(flow);
-    for (let k = 0; k < route.length; k++) if (--this.load[route[k]!]! === 1) this.shared -= 1;
+    this.removed[this.removedLength++] = flow;
+    const route = this.routes[flow]!;
+    for (let k = 0; k < route.length; k++) {
+      const r = route[k]!;
+      const on = this.flowsOn[r]!;
+      const at = on.indexOf(flow);
+      on[at] = on[on.length - 1]!;
+      on.pop();
+      if (--this.load[r]! === 1) this.shared -= 1;
+    }
   }
 
   /**
@@ -143,26 +182,25 @@ export class FlowNetwork {
       for (let a = 0; a < this.addedLength; a++) {
         const flow = this.added[a]!;
         if (!this.isActive[flow]) continue; // started and ended within one instant
-        const route = this.routeOf(flow);
+        const route = this.routes[flow]!;
         let narrowest = Infinity;
         for (let k = 0; k < route.length; k++) narrowest = Math.min(narrowest, this.capacity[route[k]!]!);
         this.setRate(flow, narrowest, now, onChange);
       }
       this.addedLength = 0;
+      this.removedLength = 0;
       return;
     }
+    const active = this.capacityChanged ? this.allActive() : this.reachedByChanges();
     this.addedLength = 0;
+    this.removedLength = 0;
     this.capacityChanged = false;
     this.clean = this.shared === 0;
-    if (this.activeScratch.length < this.activeLength) this.activeScratch = new Int32Array(2 * this.activeLength);
-    let count = 0;
-    for (let flow = this.head; flow !== -1; flow = this.next[flow]!) this.activeScratch[count++] = flow;
-    const active = this.activeScratch.subarray(0, count);
     const epoch = ++this.epoch;
     let mostUsers = 0;
     let routeTotal = 0;
     for (const flow of active) {
-      const route = this.routeOf(flow);
+      const route = this.routes[flow]!;
       routeTotal += route.length;
       for (let k = 0; k < route.length; k++) {
         const r = route[k]!;
@@ -178,7 +216,7 @@ export class FlowNetwork {
     if (mostUsers <= 1) {
       // No resource is shared: each flow runs at its route's narrowest link.
       for (const flow of active) {
-        const route = this.routeOf(flow);
+        const route = this.routes[flow]!;
         let narrowest = Infinity;
         for (let k = 0; k < route.length; k++) narrowest = Math.min(narrowest, this.capacity[route[k]!]!);
         this.newRate[flow] = narrowest;
@@ -187,6 +225,75 @@ export class FlowNetwork {
       this.progressiveFilling(active, epoch, routeTotal);
     }
     for (const flow of active) this.setRate(flow, this.newRate[flow]!, now, onChange);
+  }
+
+  /** Every active flow, in the order they started. */
+  private allActive(): Int32Array {
+    if (this.activeScratch.length < this.activeLength) this.activeScratch = new Int32Array(2 * this.activeLength);
+    let count = 0;
+    for (let flow = this.head; flow !== -1; flow = this.next[flow]!) this.activeScratch[count++] = flow;
+    return this.activeScratch.subarray(0, count);
+  }
+
+  /**
+   * The active flows whose rates the changes since the last recompute can reach: the components
+   * of the flows that started and of the resources of those that ended, in the order they started.
+   */
+  private reachedByChanges(): Int32Array {
+    if (this.activeScratch.length < this.activeLength) this.activeScratch = new Int32Array(2 * this.activeLength);
+    const epoch = ++this.reachEpoch;
+    const stack = this.reachStack;
+    const reachedFlow = this.reachedFlow;
+    const reachedResource = this.reachedResource;
+    const found = this.activeScratch;
+    let count = 0;
+    for (let a = 0; a < this.addedLength; a++) {
+      const flow = this.added[a]!;
+      if (this.isActive[flow] && reachedFlow[flow] !== epoch) {
+        reachedFlow[flow] = epoch;
+        found[count++] = flow;
+      }
+    }
+    for (let d = 0; d < this.removedLength; d++) {
+      const route = this.routes[this.removed[d]!]!;
+      for (let k = 0; k < route.length; k++) stack.push(route[k]!);
+    }
+    // Breadth over flows found (their resources), depth over resources of removed flows.
+    for (let next = 0; next < count || stack.length > 0; ) {
+      if (stack.length === 0) {
+        const route = this.routes[found[next++]!]!;
+        for (let k = 0; k < route.length; k++) stack.push(route[k]!);
+        continue;
+      }
+      const r = stack.pop()!;
+      if (reachedResource[r] === epoch) continue;
+      reachedResource[r] = epoch;
+      const on = this.flowsOn[r]!;
+      for (let i = 0; i < on.length; i++) {
+        const flow = on[i]!;
+        if (reachedFlow[flow] !== epoch) {
+          reachedFlow[flow] = epoch;
+          found[count++] = flow;
+        }
+      }
+    }
+    const reached = this.activeScratch;
+    if (count > 32) {
+      // Many: take them in start order from the active list (a sort with a comparator costs more).
+      let at = 0;
+      for (let flow = this.head; flow !== -1; flow = this.next[flow]!) if (this.reachedFlow[flow] === epoch) reached[at++] = flow;
+    } else {
+      // Few: insertion sort by start order.
+      const order = this.startOrder;
+      for (let i = 1; i < count; i++) {
+        const flow = reached[i]!;
+        const key = order[flow]!;
+        let j = i - 1;
+        for (; j >= 0 && order[reached[j]!]! > key; j--) reached[j + 1] = reached[j]!;
+        reached[j + 1] = flow;
+      }
+    }
+    return reached.subarray(0, count);
   }
 
   private setRate(flow: number, rate: number, now: number, onChange: (flow: number, finish: number) => void): void {
@@ -201,7 +308,7 @@ export class FlowNetwork {
   private progressiveFilling(active: Int32Array, epoch: number, routeTotal: number): void {
     const touched: number[] = [];
     for (const flow of active) {
-      const route = this.routeOf(flow);
+      const route = this.routes[flow]!;
       for (let k = 0; k < route.length; k++) {
         const r = route[k]!;
         if (this.mark[r] === epoch) {
@@ -210,7 +317,6 @@ export class FlowNetwork {
         }
       }
     }
-    touched.sort((a, b) => a - b);
     // Flows crossing each resource, in active order (CSR over the touched resources).
     if (this.listFlows.length < routeTotal) this.listFlows = new Int32Array(Math.max(routeTotal, 2 * this.listFlows.length));
     let offset = 0;
@@ -221,18 +327,21 @@ export class FlowNetwork {
     }
     for (const flow of active) {
       this.frozen[flow] = 0;
-      const route = this.routeOf(flow);
+      const route = this.routes[flow]!;
       for (let k = 0; k < route.length; k++) this.listFlows[this.listFill[route[k]!]!++] = flow;
     }
     let unfrozen = active.length;
     while (unfrozen > 0) {
       let bottleneck = -1;
       let share = Infinity;
-      for (const r of touched) {
+      for (let t = 0; t < touched.length; t++) {
+        const r = touched[t]!;
         const users = this.users[r]!;
         if (users > 0) {
+          // Least share; at equal shares the lowest resource index (the pick does not depend on
+          // the order the resources were listed in).
           const candidate = this.residual[r]! / users;
-          if (candidate < share) {
+          if (candidate < share || (candidate === share && r < bottleneck)) {
             share = candidate;
             bottleneck = r;
           }
@@ -244,7 +353,7 @@ export class FlowNetwork {
         this.frozen[flow] = 1;
         unfrozen -= 1;
         this.newRate[flow] = share;
-        const route = this.routeOf(flow);
+        const route = this.routes[flow]!;
         for (let k = 0; k < route.length; k++) {
           const r = route[k]!;
           this.residual[r] = Math.max(0, this.residual[r]! - share);
@@ -278,3 +387,4 @@ export class FlowNetwork {
     this.synced[flow] = last;
   }
 }
+

@@ -71,15 +71,22 @@ describe('FlowNetwork (max-min fair)', () => {
 });
 
 describe('FlowNetwork is the reference network, faster', () => {
-  test('random starts, ends and capacity changes give the same rates, versions and finish times, bit for bit', () => {
+  // 6 resources: flows mostly share one component. 16: often several small components, so re-rating only
+  // the components a change reaches is exercised (with flows that join and split them).
+  test.each([6, 16])('random starts, ends and capacity changes on %i resources give the same rates, versions and finish times, bit for bit', (resources) => {
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('add' as const), bytes: fc.double({ min: 1, max: 1e6, noNaN: true }), route: fc.uniqueArray(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 3 }) }),
-      fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
-      fc.record({ kind: fc.constant('capacity' as const), resource: fc.integer({ min: 0, max: 5 }), capacity: fc.double({ min: 1, max: 1e3, noNaN: true }) }),
+      { arbitrary: fc.record({ kind: fc.constant('add' as const), bytes: fc.double({ min: 1, max: 1e6, noNaN: true }), route: fc.uniqueArray(fc.integer({ min: 0, max: resources - 1 }), { minLength: 1, maxLength: 3 }) }), weight: 3 },
+      { arbitrary: fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }), weight: 2 },
+      { arbitrary: fc.record({ kind: fc.constant('capacity' as const), resource: fc.integer({ min: 0, max: resources - 1 }), capacity: fc.double({ min: 1, max: 1e3, noNaN: true }) }), weight: 1 },
     );
+    // Recomputes after a start or end (no capacity change) while the flows formed two or more
+    // components, one of them shared: where re-rating only the reached components matters.
+    let split = 0;
+    // Capacities from a few values, so that equal shares (ties between bottlenecks) are common.
+    const capacity = fc.oneof(fc.double({ min: 1, max: 1e3, noNaN: true }), fc.constantFrom(10, 20, 40));
     fc.assert(
       fc.property(
-        fc.array(fc.double({ min: 1, max: 1e3, noNaN: true }), { minLength: 6, maxLength: 6 }),
+        fc.array(capacity, { minLength: resources, maxLength: resources }),
         fc.array(fc.record({ dt: fc.double({ min: 0, max: 10, noNaN: true }), ops: fc.array(op, { minLength: 1, maxLength: 4 }) }), { minLength: 1, maxLength: 30 }),
         (capacities, instants) => {
           const routes: Int32Array[] = [];
@@ -89,6 +96,7 @@ describe('FlowNetwork is the reference network, faster', () => {
           let now = 0;
           for (const instant of instants) {
             now += instant.dt;
+            if (instant.ops.every((o) => o.kind !== 'capacity') && splitAndShared(active.map((flow) => routes[flow]!))) split += 1;
             for (const o of instant.ops) {
               if (o.kind === 'add' && routes.length < 200) {
                 const flow = routes.length;
@@ -118,5 +126,53 @@ describe('FlowNetwork is the reference network, faster', () => {
       ),
       propertyOptions(300),
     );
+    console.log(`flow network on ${resources} resources: ${split} recomputes over split, shared flows`);
+    if (resources === 16) expect(split).toBeGreaterThan(150);
   });
 });
+
+describe('FlowNetwork re-rates a large component in start order', () => {
+  test('50 flows on one link (each also on its own link) and 10 apart: changes re-rate the 50 as the reference does', () => {
+    // Flows 0..49 cross resource 0 and their own resource 1 + f; flows 50..59 only their own.
+    const capacities = Float64Array.from({ length: 61 }, (_, r) => (r === 0 ? 1000 : 10 + (r % 7)));
+    const routes = Array.from({ length: 60 }, (_, f) => (f < 50 ? Int32Array.of(0, 1 + f) : Int32Array.of(1 + f)));
+    const fast = new FlowNetwork(capacities.slice(), 60, (f) => routes[f]!);
+    const reference = new ReferenceFlowNetwork(capacities.slice(), 60, (f) => routes[f]!);
+    // Started in an order unlike their ids, so start order and id order differ.
+    const starts = Array.from({ length: 60 }, (_, k) => (k * 37) % 60);
+    const step = (now: number, change: (network: FlowNetwork | ReferenceFlowNetwork) => void): void => {
+      change(fast);
+      change(reference);
+      const a: [number, number][] = [];
+      const b: [number, number][] = [];
+      fast.recompute(now, (flow, finish) => a.push([flow, finish]));
+      reference.recompute(now, (flow, finish) => b.push([flow, finish]));
+      expect(a).toEqual(b);
+      expect([...fast.rate]).toEqual([...reference.rate]);
+    };
+    step(0, (network) => starts.slice(0, 45).forEach((flow) => network.add(flow, 1e3 + flow, 0)));
+    step(1, (network) => starts.slice(45).forEach((flow) => network.add(flow, 1e3 + flow, 1)));
+    step(2, (network) => network.remove(starts[10]!, 2));
+    step(3, (network) => network.remove(starts[50]!, 3));
+    expect(fast.activeCount).toBe(58);
+  });
+});
+
+/** Whether flows on these routes form two or more components (linked by shared resources), one shared. */
+function splitAndShared(routes: Int32Array[]): boolean {
+  const owner = new Map<number, number>();
+  const parent = routes.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+  let shared = false;
+  routes.forEach((route, i) => {
+    for (const r of route) {
+      const other = owner.get(r);
+      if (other === undefined) owner.set(r, i);
+      else {
+        shared = true;
+        parent[find(other)] = find(i);
+      }
+    }
+  });
+  return shared && new Set(routes.map((_, i) => find(i))).size >= 2;
+}
