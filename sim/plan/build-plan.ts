@@ -224,6 +224,13 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>, option
   }
   if (strategy === 'pp-chunked') {
     const pp = request.pp ?? positions;
+    if (request.pp === undefined && pp > model.layers) {
+      // The stages come from --gpus / --tp, not from a --pp the user gave: say which to change.
+      throw new KvrInputError(
+        'tp',
+        `pp-chunked runs --gpus / --tp = ${gpus} / ${request.tp ?? 1} = ${pp} pipeline stages, more than the model's ${model.layers} layer${model.layers === 1 ? '' : 's'} (a stage holds at least one): give --tp N with ${gpus} / N <= ${model.layers}`,
+      );
+    }
     if (!Number.isInteger(pp) || pp < 1 || pp > model.layers) {
       throw new KvrInputError('pp', `expected an integer in 1..${model.layers} (the model's layers; got ${pp})`);
     }

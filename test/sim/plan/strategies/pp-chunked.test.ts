@@ -80,6 +80,8 @@ describe('ppChunkedPlan', () => {
     const base = { strategy: 'pp-chunked' as const, model: tinyModel, context: C };
     expect(() => buildPlan({ ...base, gpus: 4, pp: 4 })).toThrow(/^pp: expected an integer in 1\.\.3 \(the model's layers; got 4\)/);
     expect(() => buildPlan({ ...base, gpus: 4, pp: 3 })).toThrow(/^pp: stages x tp must equal the 4 GPUs/);
+    // Stages from --gpus / --tp (no --pp given): the error says so and names --tp.
+    expect(() => buildPlan({ ...base, gpus: 8, tp: 2 })).toThrow(/^tp: pp-chunked runs --gpus \/ --tp = 8 \/ 2 = 4 pipeline stages, more than the model's 3 layers \(a stage holds at least one\): give --tp N with 8 \/ N <= 3$/);
     expect(() => buildPlan({ ...base, gpus: 3, chunk: 101 })).toThrow(/^chunk: expected an integer in 1\.\.100/);
     expect(() => buildPlan({ ...base, gpus: 4, tp: 3 })).toThrow(/^tp: must be a whole divisor of the 4 GPUs/);
     expect(() => buildPlan({ strategy: 'ring-kv', model: tinyModel, context: C, gpus: 4, chunk: 10 })).toThrow(/^chunk: only applies to strategy pp-chunked/);
