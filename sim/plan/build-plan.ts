@@ -281,9 +281,11 @@ export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?
   });
   const opCount = size.ops;
   if (opCount > MAX_PLAN_OPS) {
+    const tp = strategy === 'ring-q' ? ringQTpThatFits(request) : undefined;
+    const instead = tp === undefined ? '' : `, --tp ${tp.tp} (${gpus / tp.tp} ring positions: ${tp.ops} ops) or strategy ring-kv`;
     throw new PlanSizeError(
       'gpus',
-      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs`,
+      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs${instead}`,
     );
   }
   if (size.bytes > MAX_SIMULATION_BYTES) {
@@ -294,6 +296,25 @@ export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?
         `(${size.ops} ops, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,
     );
   }
+}
+
+/**
+ * ring-q's ops grow with the square of its ring positions (--gpus / --tp): the least --tp above
+ * the request's that the model allows and that brings the plan within both limits, if any.
+ */
+function ringQTpThatFits(request: Omit<PlanRequest, 'partition'>): { tp: number; ops: number } | undefined {
+  const { model, gpus } = request;
+  for (let t = (request.tp ?? 1) + 1; t <= gpus && t <= model.heads && t <= model.ffn; t++) {
+    if (gpus % t !== 0) continue;
+    const size = estimateSimulationBytes('ring-q', model.layers, gpus, {
+      tp: t,
+      ...(request.collective === 'direct' ? { collective: 'direct' as const } : {}),
+      channels: ringChannels({ ...request, tp: t }),
+      parallelBlock: model.block === 'parallel',
+    });
+    if (size.ops <= MAX_PLAN_OPS && size.bytes <= MAX_SIMULATION_BYTES) return { tp: t, ops: size.ops };
+  }
+  return undefined;
 }
 
 /**

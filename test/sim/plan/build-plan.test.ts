@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { buildPlan, estimateSimulationBytes, formatBytes, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, ringChannels } from '../../../sim/plan/build-plan.js';
+import { buildPlan, checkPlanSize, estimateSimulationBytes, formatBytes, MAX_PLAN_OPS, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, ringChannels } from '../../../sim/plan/build-plan.js';
 import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
 import { presetTopology } from '../../../sim/topology/presets.js';
 import { compilePlan } from '../../../sim/engine/engine.js';
@@ -108,6 +108,30 @@ describe('simulation memory estimate', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     // The ring schedule of the same all-gather is p^2 edges a layer and runs.
     expect(estimateSimulationBytes('tsp', 32, 240).bytes).toBeLessThan(MAX_SIMULATION_BYTES);
+  });
+});
+
+describe('ring-q past the op limit', () => {
+  test('the refusal names the least --tp that fits, and that --tp passes the same check', () => {
+    const request = { strategy: 'ring-q' as const, model: llama7b, context: 1 << 20, gpus: 192 };
+    let message = '';
+    try {
+      checkPlanSize(request);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const hint = /; use fewer GPUs, --tp (\d+) \((\d+) ring positions: (\d+) ops\) or strategy ring-kv$/.exec(message);
+    expect(hint, message).not.toBeNull();
+    const tp = Number(hint![1]);
+    expect(Number(hint![2])).toBe(192 / tp);
+    expect(Number(hint![3])).toBe(estimateSimulationBytes('ring-q', llama7b.layers, 192, { tp, channels: 1 }).ops);
+    expect(() => checkPlanSize({ ...request, tp })).not.toThrow();
+    // No smaller --tp fits.
+    for (let t = 1; t < tp; t++) if (192 % t === 0) expect(estimateSimulationBytes('ring-q', llama7b.layers, 192, { tp: t, channels: 1 }).ops).toBeGreaterThan(MAX_PLAN_OPS);
+  });
+
+  test('no hint where no --tp fits', () => {
+    expect(() => checkPlanSize({ strategy: 'ring-q', model: llama7b, context: 1 << 20, gpus: 1024 })).toThrow(/plan ops.*; use fewer GPUs$/);
   });
 });
 
