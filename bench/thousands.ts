@@ -106,6 +106,8 @@ export function benchThousands(): number {
   const fabrics: [string, Partial<Parameters<typeof presetTopology>[1]>][] = [
     ['2:1 oversubscribed leaves', { oversubscription: 2 }],
     ['rail-optimised leaves', { rails: true }],
+    // Links bind across bundles here: kvr-e folds a sample on the flow model (sim/engine/flow-network.ts).
+    ['rail-optimised leaves, 2:1 oversubscribed', { rails: true, oversubscription: 2 }],
   ];
   for (const [fabricName, fabric] of fabrics) {
     const gpus = 1024;
@@ -123,6 +125,12 @@ export function benchThousands(): number {
       console.log('error' in outcome ? `${where}: refused: ${outcome.error}` : `${where}: median ${outcome.ms.toFixed(0)} ms over 3 runs, ${(outcome.ms / ref.ms).toFixed(0)}x the reference (no target), TTFT ${outcome.ttft_s.toFixed(3)} s`);
     }
   }
+  // ring-q has no recurrence or fold: its all-to-all shares NICs with its ring, so every event
+  // re-rates flows on the flow model (no target; reported so a regression shows).
+  const ringQ: Scenario = { model: llama70b, gpu: h100, topology: multiNode(32), gpus: 32, context: TOKENS, strategy: 'ring-q' };
+  const ringQOutcome = time(ringQ, 3, 1);
+  const ringQWhere = 'llama2-70b, 32 x h100-sxm in 4 nodes, 1M tokens, ring-q (event engine, shared NICs)';
+  console.log('error' in ringQOutcome ? `${ringQWhere}: refused: ${ringQOutcome.error}` : `${ringQWhere}: median ${ringQOutcome.ms.toFixed(0)} ms over 3 runs, ${(ringQOutcome.ms / ref.ms).toFixed(0)}x the reference (no target), TTFT ${ringQOutcome.ttft_s.toFixed(3)} s`);
   const peak = process.resourceUsage().maxRSS * 1024;
   const rssOk = peak <= PEAK_RSS_TARGET_BYTES;
   if (!rssOk) missed += 1;
