@@ -113,13 +113,7 @@ describe('FlowNetwork is the reference network, faster', () => {
                 reference.setCapacity(o.resource, o.capacity, now);
               }
             }
-            const a: [number, number][] = [];
-            const b: [number, number][] = [];
-            fast.recompute(now, (flow, finish) => a.push([flow, finish]));
-            reference.recompute(now, (flow, finish) => b.push([flow, finish]));
-            expect(a).toEqual(b);
-            expect([...fast.rate]).toEqual([...reference.rate]);
-            expect([...fast.version]).toEqual([...reference.version]);
+            expectSameRecompute(fast, reference, now);
             for (const flow of active) expect(fast.remainingBytes(flow)).toBe(reference.remaining[flow]);
           }
         },
@@ -143,12 +137,7 @@ describe('FlowNetwork re-rates a large component in start order', () => {
     const step = (now: number, change: (network: FlowNetwork | ReferenceFlowNetwork) => void): void => {
       change(fast);
       change(reference);
-      const a: [number, number][] = [];
-      const b: [number, number][] = [];
-      fast.recompute(now, (flow, finish) => a.push([flow, finish]));
-      reference.recompute(now, (flow, finish) => b.push([flow, finish]));
-      expect(a).toEqual(b);
-      expect([...fast.rate]).toEqual([...reference.rate]);
+      expectSameRecompute(fast, reference, now);
     };
     step(0, (network) => starts.slice(0, 45).forEach((flow) => network.add(flow, 1e3 + flow, 0)));
     step(1, (network) => starts.slice(45).forEach((flow) => network.add(flow, 1e3 + flow, 1)));
@@ -157,6 +146,17 @@ describe('FlowNetwork re-rates a large component in start order', () => {
     expect(fast.activeCount).toBe(58);
   });
 });
+
+/** Recomputes both networks at `now`: the same rate changes reported in the same order, the same rates and versions. */
+function expectSameRecompute(fast: FlowNetwork, reference: ReferenceFlowNetwork, now: number): void {
+  const a: [number, number][] = [];
+  const b: [number, number][] = [];
+  fast.recompute(now, (flow, finish) => a.push([flow, finish]));
+  reference.recompute(now, (flow, finish) => b.push([flow, finish]));
+  expect(a).toEqual(b);
+  expect([...fast.rate]).toEqual([...reference.rate]);
+  expect([...fast.version]).toEqual([...reference.version]);
+}
 
 /** Whether flows on these routes form two or more components (linked by shared resources), one shared. */
 function splitAndShared(routes: Int32Array[]): boolean {
