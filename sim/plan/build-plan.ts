@@ -45,26 +45,52 @@ export interface PlanRequest {
 
 export const MAX_GPUS = 1024;
 export const MAX_CONTEXT = 1 << 24;
-/** Plans beyond this many engine ops would take gigabytes; refuse them instead of exhausting memory. */
+/**
+ * Plans that store more than this many ops (a collective counted once, as the plan holds it) would
+ * take gigabytes and minutes; refuse them instead of exhausting memory.
+ */
 export const MAX_PLAN_OPS = 2_000_000;
 
 /**
  * Ops the engine will run for a plan: four compute ops per rank and layer (ring-kv: p attention
  * steps instead of one), the transfers (a collective op counted as the transfers it expands to, as
- * they are what costs memory and time), and the logits. `tp` is kvr-tp's group size;
+ * they are what the engine runs), and the logits. `tp` is kvr-tp's group size;
  * `parallelBlock` a Falcon-style block (one all-reduce per layer under tensor parallelism).
  */
 export function planOpCount(strategy: StrategyName, layers: number, gpus: number, options: { tp?: number; parallelBlock?: boolean; channels?: number; ep?: number; chunks?: number } = {}): number {
+  return planOpCounts(strategy, layers, gpus, options).engine;
+}
+
+/**
+ * A plan's ops as stored and as run: `stored` the plan's own ops (a collective is one op, expanded
+ * into its transfers only when compiled: sim/plan/expand.ts), `engine` the ops the engine runs
+ * (planOpCount). Under expert parallelism the all-to-alls' count is not split: stored = engine there.
+ */
+export function planOpCounts(
+  strategy: StrategyName,
+  layers: number,
+  gpus: number,
+  options: { tp?: number; parallelBlock?: boolean; channels?: number; ep?: number; chunks?: number } = {},
+): { stored: number; engine: number } {
   const ranks = strategy === 'single' ? 1 : gpus;
   // Expert parallelism adds per layer (at most) two MoE ops per rank and two all-to-alls of p(p-1) sends.
-  if ((options.ep ?? 1) > 1) return planOpCount(strategy, layers, gpus, { ...options, ep: 1 }) + layers * (2 * ranks + 2 * ranks * (ranks - 1));
+  if ((options.ep ?? 1) > 1) {
+    const engine = planOpCount(strategy, layers, gpus, { ...options, ep: 1 }) + layers * (2 * ranks + 2 * ranks * (ranks - 1));
+    return { stored: engine, engine };
+  }
   // Rings per collective: each carries 1/n of every block, so n times the transfers.
   const n = options.channels ?? 1;
   const reductions = options.parallelBlock === true ? 1 : 2;
+  // Collectives over t ranks (none below 2): how many, and the transfers they expand to.
+  const counts = (plain: number, collectives: number, expanded: number, t: number): { stored: number; engine: number } =>
+    t > 1 ? { stored: plain + collectives, engine: plain + expanded } : { stored: plain, engine: plain };
   switch (strategy) {
     case 'tsp':
-    case 'tsp-causal':
-      return layers * (4 * ranks + n * ranks * (ranks - 1)) + 1;
+    case 'tsp-causal': {
+      // The all-gathers' transfers are the plan's own ops.
+      const ops = layers * (4 * ranks + n * ranks * (ranks - 1)) + 1;
+      return { stored: ops, engine: ops };
+    }
     case 'ring-kv':
     case 'ring-q': {
       // Per position: qkv, g attention steps, o, mlp; g(g-1) block sends (ring-q: and as many
@@ -72,26 +98,34 @@ export function planOpCount(strategy: StrategyName, layers: number, gpus: number
       const t = options.tp ?? 1;
       const g = ranks / t;
       const sends = (strategy === 'ring-q' ? 2 : 1) * g * (g - 1) * t;
-      return layers * ((3 + g) * ranks + sends + g * 2 * n * reductions * 2 * t * (t - 1)) + 1;
+      return counts(layers * ((3 + g) * ranks + sends) + 1, layers * g * 2 * reductions, layers * g * 2 * n * reductions * 2 * t * (t - 1), t);
     }
     case 'pp-chunked': {
-      // Every rank runs 4 ops per layer of its stage for every chunk: 4 t L per chunk in all.
+      // Every rank runs 4 ops per layer of its stage for every chunk: 4 t L per chunk in all; a
+      // chunk enters stages 1.. by t sends and an all-gather.
       const t = options.tp ?? 1;
       const stages = ranks / t;
       const chunks = options.chunks ?? 1;
-      return chunks * (layers * (4 * t + n * reductions * 2 * t * (t - 1)) + (stages - 1) * (t + n * t * (t - 1))) + 1;
+      return counts(
+        chunks * (layers * 4 * t + (stages - 1) * t) + 1,
+        chunks * (layers * reductions + (stages - 1)),
+        chunks * (layers * n * reductions * 2 * t * (t - 1) + (stages - 1) * n * t * (t - 1)),
+        t,
+      );
     }
     case 'tp':
     case 'tp-sp':
       // An all-reduce (or a reduce-scatter + all-gather pair) moves 2(p-1) blocks per rank.
-      return layers * (4 * ranks + n * reductions * 2 * ranks * (ranks - 1)) + 1;
+      return counts(layers * 4 * ranks + 1, layers * reductions * (strategy === 'tp-sp' ? 2 : 1), layers * n * reductions * 2 * ranks * (ranks - 1), ranks);
     case 'kvr-tp': {
       const t = options.tp ?? 1;
       const groups = ranks / t;
-      return layers * (4 * ranks + (groups - 1) * t + n * groups * reductions * 2 * t * (t - 1)) + 1;
+      return counts(layers * (4 * ranks + (groups - 1) * t) + 1, layers * groups * reductions, layers * n * groups * reductions * 2 * t * (t - 1), t);
     }
-    default:
-      return layers * (4 * ranks + ranks - 1) + 1;
+    default: {
+      const ops = layers * (4 * ranks + ranks - 1) + 1;
+      return { stored: ops, engine: ops };
+    }
   }
 }
 
@@ -151,25 +185,32 @@ export function planEdgeCount(
 }
 
 /**
- * Bytes of memory a simulation takes per engine op (the plan's op object, the engine's per-op
- * arrays, times and events) and per dependency edge (edge lists while compiling, successor lists),
- * fitted to the peak RSS of tsp runs at 120 and 240 GPUs (ring and direct).
+ * Bytes of memory a simulation takes per op the plan stores (its object, deps array and durations),
+ * per op the engine runs (its per-op arrays, times and events; a collective's transfers exist only
+ * here) and per dependency edge (edge lists while compiling, successor lists). Fitted to the peak
+ * RSS over the baseline of plans built and run whole (buildPlan, opDurations, runPlan) on
+ * llama2-70b at 1M tokens: tsp on 240 GPUs (16 layers: 933k ops, 357 MB), ring-kv on 128 (20
+ * layers: 660k ops, 248 MB) and tp on 64 (40 layers: 10k stored ops, 655k run, 80 MB).
  */
-export const BYTES_PER_PLAN_OP = 300;
+export const BYTES_PER_PLAN_OP = 250;
+export const BYTES_PER_ENGINE_OP = 90;
 export const BYTES_PER_PLAN_EDGE = 16;
 /** Simulations estimated above this many bytes are refused before any work (a sweep runs several at once). */
 export const MAX_SIMULATION_BYTES = 2e9;
 
-/** What a simulation of a plan will hold in memory, estimated from its op and edge counts. */
+/**
+ * What a simulation of a plan will hold in memory, estimated from its op and edge counts: `ops`
+ * the ops the plan stores, `engineOps` those the engine runs (collectives expanded).
+ */
 export function estimateSimulationBytes(
   strategy: StrategyName,
   layers: number,
   gpus: number,
   options: { tp?: number; parallelBlock?: boolean; collective?: CollectiveChoice; channels?: number; ep?: number; chunks?: number } = {},
-): { ops: number; edges: number; bytes: number } {
-  const ops = planOpCount(strategy, layers, gpus, options);
+): { ops: number; engineOps: number; edges: number; bytes: number } {
+  const { stored, engine } = planOpCounts(strategy, layers, gpus, options);
   const edges = planEdgeCount(strategy, layers, gpus, options);
-  return { ops, edges, bytes: ops * BYTES_PER_PLAN_OP + edges * BYTES_PER_PLAN_EDGE };
+  return { ops: stored, engineOps: engine, edges, bytes: stored * BYTES_PER_PLAN_OP + engine * BYTES_PER_ENGINE_OP + edges * BYTES_PER_PLAN_EDGE };
 }
 
 /** "7.6 GB" */
@@ -280,12 +321,14 @@ export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?
     parallelBlock: model.block === 'parallel',
   });
   const opCount = size.ops;
+  // "N plan ops (M run, its collectives expanded)" where the two differ.
+  const run = size.engineOps === size.ops ? '' : ` (${size.engineOps} run, its collectives expanded)`;
   if (opCount > MAX_PLAN_OPS) {
     const tp = strategy === 'ring-q' ? ringQTpThatFits(request) : undefined;
     const instead = tp === undefined ? '' : `, --tp ${tp.tp} (${gpus / tp.tp} ring positions: ${tp.ops} ops) or strategy ring-kv`;
     throw new PlanSizeError(
       'gpus',
-      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs${instead}`,
+      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops${run}, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs${instead}`,
     );
   }
   if (size.bytes > MAX_SIMULATION_BYTES) {
@@ -293,7 +336,7 @@ export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?
     throw new PlanSizeError(
       'gpus',
       `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${layers} needs about ${formatBytes(size.bytes)} of memory to simulate ` +
-        `(${size.ops} ops, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,
+        `(${size.ops} ops${run}, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,
     );
   }
 }

@@ -15,7 +15,7 @@ import { expandSpec, specMemoryBound } from '../../cli/sweep/spec.js';
 import { loadSweepSpec } from '../../cli/config/load-config.js';
 import { MAX_DOCUMENT_DEPTH } from '../../cli/load-json.js';
 import { MemoryIo } from '../support/memory-io.js';
-import { estimateSimulationBytes } from '../../sim/plan/build-plan.js';
+import { BYTES_PER_ENGINE_OP, BYTES_PER_PLAN_EDGE, BYTES_PER_PLAN_OP, estimateSimulationBytes } from '../../sim/plan/build-plan.js';
 import { MODEL_PRESETS } from '../../sim/model/presets.js';
 
 const tinyLlama = readFileSync(new URL('../../native/scripts/models/tiny-llama.json', import.meta.url), 'utf8');
@@ -211,8 +211,9 @@ describe('sweep jobs and simulation memory (item 5)', () => {
     const spec = 'axes:\n  gpus: [8, 120]\n  strategy: [tsp, kvr-e]\n  collective: [ring, direct]\n';
     const io = new MemoryIo({ '/w/s.yaml': spec });
     const bound = specMemoryBound(expandSpec(loadSweepSpec(io, '/w/s.yaml'), '/w/s.yaml', io), io);
-    // tsp with the direct all-gather on 120 GPUs: 472,321 ops and 55,307,521 edges.
-    expect(bound).toBe(472_321 * 300 + 55_307_521 * 16);
+    // tsp with the direct all-gather on 120 GPUs: 472,321 ops (stored and run: its transfers are
+    // the plan's own) and 55,307,521 edges.
+    expect(bound).toBe(472_321 * (BYTES_PER_PLAN_OP + BYTES_PER_ENGINE_OP) + 55_307_521 * BYTES_PER_PLAN_EDGE);
     expect(memoryCappedJobs(16, bound, 8e9)).toBe(6);
     expect(memoryCappedJobs(16, bound, 100e9)).toBe(16);
     expect(memoryCappedJobs(16, bound, 1e8)).toBe(1);

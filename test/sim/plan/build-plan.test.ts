@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import { buildPlan, checkPlanSize, estimateSimulationBytes, formatBytes, MAX_PLAN_OPS, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, ringChannels } from '../../../sim/plan/build-plan.js';
+import { buildPlan, checkPlanSize, estimateSimulationBytes, formatBytes, MAX_PLAN_OPS, MAX_SIMULATION_BYTES, planEdgeCount, planOpCount, planOpCounts, ringChannels } from '../../../sim/plan/build-plan.js';
 import { topologyFabric } from '../../../sim/plan/collective-tuner.js';
 import { presetTopology } from '../../../sim/topology/presets.js';
 import { compilePlan } from '../../../sim/engine/engine.js';
 import { Router } from '../../../sim/topology/routing.js';
 import { topology } from '../../support/scenarios.js';
 import { expandCollectives } from '../../../sim/plan/expand.js';
+import { MODEL_PRESETS } from '../../../sim/model/presets.js';
 import type { StrategyName } from '../../../sim/plan/plan.js';
 import { falcon7b, llama7b } from '../../support/scenarios.js';
 
@@ -32,6 +33,32 @@ describe('buildPlan', () => {
     const plan = buildPlan({ strategy: strategy as StrategyName, model, context: 4096, gpus, ...extra, partition: 'partition' in extra ? [...extra.partition] : undefined });
     const options = { ...('tp' in extra ? { tp: extra.tp } : {}), parallelBlock: model.block === 'parallel' };
     expect(expandCollectives(plan).ops).toHaveLength(planOpCount(strategy as StrategyName, model.layers, gpus, options));
+  });
+
+  test.each([
+    ['single', llama7b, 1, {}],
+    ['tsp', llama7b, 5, {}],
+    ['kvr-e', llama7b, 4, {}],
+    ['ring-kv', llama7b, 6, {}],
+    ['ring-kv', llama7b, 8, { tp: 2 }],
+    ['ring-q', falcon7b, 8, { tp: 4 }],
+    ['tp', llama7b, 4, {}],
+    ['tp-sp', llama7b, 4, {}],
+    ['tp-sp', falcon7b, 4, {}],
+    ['kvr-tp', llama7b, 6, { tp: 3, partition: [2000, 2096] }],
+    ['pp-chunked', llama7b, 8, { tp: 2, chunk: 1000 }],
+    ['pp-chunked', falcon7b, 3, { chunk: 1500 }],
+  ] as const)('planOpCounts(%s) counts the ops the plan stores (a collective once) and those the engine runs', (strategy, model, gpus, extra) => {
+    const plan = buildPlan({ strategy: strategy as StrategyName, model, context: 4096, gpus, ...extra, partition: 'partition' in extra ? [...extra.partition] : undefined });
+    const options = {
+      ...('tp' in extra ? { tp: extra.tp } : {}),
+      ...('chunk' in extra ? { chunks: Math.ceil(4096 / extra.chunk) } : {}),
+      parallelBlock: model.block === 'parallel',
+    };
+    const counts = planOpCounts(strategy as StrategyName, model.layers, gpus, options);
+    expect(plan.ops).toHaveLength(counts.stored);
+    expect(expandCollectives(plan).ops).toHaveLength(counts.engine);
+    if (plan.ops.some((op) => op.kind === 'collective')) expect(counts.stored).toBeLessThan(counts.engine);
   });
 
   test.each([
@@ -103,11 +130,23 @@ describe('simulation memory estimate', () => {
     expect(size.bytes).toBeGreaterThan(MAX_SIMULATION_BYTES);
     const started = performance.now();
     expect(() => buildPlan({ strategy: 'tsp', model: llama7b, context: 1_000_000, gpus: 240, collective: 'direct' })).toThrow(
-      /^gpus: tsp with the direct collective on 240 GPUs with 32 layers needs about 7\.6 GB of memory to simulate \(1866241 ops, 442391041 dependency edges; limit 2\.0 GB\); use fewer GPUs or --collective ring$/,
+      /^gpus: tsp with the direct collective on 240 GPUs with 32 layers needs about 7\.7 GB of memory to simulate \(1866241 ops, 442391041 dependency edges; limit 2\.0 GB\); use fewer GPUs or --collective ring$/,
     );
     expect(performance.now() - started).toBeLessThan(1000);
     // The ring schedule of the same all-gather is p^2 edges a layer and runs.
     expect(estimateSimulationBytes('tsp', 32, 240).bytes).toBeLessThan(MAX_SIMULATION_BYTES);
+  });
+});
+
+describe('the op limit counts the ops a plan stores', () => {
+  test('pp-chunked --tp 8 at 1M tokens (2.7M transfers run, 356k ops stored) passes; its refusal at 512-token chunks says both counts', () => {
+    const model = MODEL_PRESETS['llama2-70b']!;
+    const request = { strategy: 'pp-chunked' as const, model, context: 1 << 20, gpus: 64, tp: 8 };
+    expect(() => checkPlanSize(request)).not.toThrow();
+    const size = estimateSimulationBytes('pp-chunked', model.layers, 64, { tp: 8, chunks: 128 });
+    expect(size.ops).toBeLessThan(MAX_PLAN_OPS);
+    expect(size.engineOps).toBeGreaterThan(MAX_PLAN_OPS);
+    expect(() => checkPlanSize({ ...request, chunk: 512 })).toThrow(/^gpus: pp-chunked on 64 GPUs with 80 layers needs \d+ plan ops \(\d+ run, its collectives expanded\), about [\d.]+ GB of memory to simulate \(limit 2000000 ops\)/);
   });
 });
 
