@@ -3,7 +3,7 @@ import { FOLD_SAMPLE_LAYERS, foldSample } from './engine/layer-fold.js';
 import { buildFoldedResult } from './result/folded-result.js';
 import type { Router } from './topology/routing.js';
 import { scenarioRouter } from './scenario-router.js';
-import { KvrInputError } from './errors.js';
+import { KvrInputError, PlanSizeError } from './errors.js';
 import type { GpuSpec } from './hardware/gpu-spec.js';
 import { opDurations } from './hardware/op-durations.js';
 import { emptyLedger, shapeOpSeconds, type ShapeCostLedger } from './hardware/shape-durations.js';
@@ -156,15 +156,29 @@ export function chunkCandidates(context: number): number[] {
 
 /**
  * pp-chunked with `--chunk search`: simulates every candidate chunk size and keeps the one of least
- * TTFT (the first on a tie: the smallest), as kvr-s searches its partition.
+ * TTFT (the first on a tie: the smallest), as kvr-s searches its partition. Candidates whose plans
+ * are past the simulator's size limits (small chunks of a long prompt: ops grow with the chunks)
+ * are left out and listed in the result; if none fits, the largest chunk's refusal is thrown.
  */
 function searchChunk(scenario: Scenario): Simulation {
   let best: Simulation | undefined;
+  const tooBig: number[] = [];
+  let refusal: PlanSizeError | undefined;
   for (const chunk of chunkCandidates(scenario.context)) {
-    const run = simulate({ ...scenario, chunk });
+    let run: Simulation;
+    try {
+      run = simulate({ ...scenario, chunk });
+    } catch (error) {
+      if (!(error instanceof PlanSizeError)) throw error;
+      tooBig.push(chunk);
+      refusal = error;
+      continue;
+    }
     if (best === undefined || run.result.ttft_s < best.result.ttft_s) best = run;
   }
-  return best!;
+  if (best === undefined) throw refusal!;
+  if (tooBig.length > 0) best.result.pipeline = { ...best.result.pipeline!, chunks_too_big: tooBig };
+  return best;
 }
 
 function resolvePartition(scenario: Scenario): { partition?: number[]; origin: PartitionOrigin } {

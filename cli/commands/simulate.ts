@@ -51,7 +51,10 @@ export function renderResult(result: SimResult, scenario: Scenario): string {
   const lines: string[] = [];
   const variant = [
     result.tensor_parallel > 1 && ['kvr-tp', 'ring-kv', 'ring-q', 'pp-chunked'].includes(result.strategy) ? `tp ${result.tensor_parallel}` : '',
-    result.pipeline === undefined ? '' : `${result.pipeline.stages} stages, ${result.pipeline.chunks} chunks of ${result.pipeline.chunk_tokens} tokens`,
+    result.pipeline === undefined
+      ? ''
+      : `${result.pipeline.stages} stages, ${result.pipeline.chunks} chunks of ${result.pipeline.chunk_tokens} tokens` +
+        (result.pipeline.chunks_too_big === undefined ? '' : `; the search left out chunks of ${result.pipeline.chunks_too_big.join(', ')} tokens, past the size limits`),
     result.collective === 'direct' ? 'direct collectives' : '',
     (scenario.ep ?? 1) > 1 ? `ep ${scenario.ep}${(scenario.expertImbalance ?? 1) !== 1 ? `, expert imbalance ${scenario.expertImbalance}` : ''}` : '',
   ].filter((part) => part !== '');

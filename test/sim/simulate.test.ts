@@ -3,6 +3,7 @@ import { simulate, type Scenario } from '../../sim/simulate.js';
 import type { ModelSpec } from '../../sim/model/model-spec.js';
 import { falcon7b, ideal, llama7b, topology } from '../support/scenarios.js';
 import { GPU_PRESETS } from '../../sim/hardware/gpu-presets.js';
+import { PlanSizeError } from '../../sim/errors.js';
 
 /**
  * TTFT on the ideal GPU (100 TFLOP/s, memory traffic free, no launch overhead) with zero link
@@ -353,6 +354,18 @@ describe('pp-chunked --chunk search and the ring choice in the result', () => {
     expect(each.map((r) => r.pipeline!.chunk_tokens)).toContain(searched.pipeline!.chunk_tokens);
     // One chunk is no pipeline: the stages run one after another; smaller chunks overlap them.
     expect(searched.ttft_s).toBeLessThan(each[each.length - 1]!.ttft_s);
+  });
+
+  test('search leaves out the chunks whose plans are past the size limits, and says which', () => {
+    // 80 layers on 2 stages: 321 stored ops a chunk. At 4M tokens, 512-token chunks (8192 of them)
+    // are 2.6M ops, past MAX_PLAN_OPS; 1024-token chunks are 1.3M.
+    const long: Scenario = { ...base, model: { ...llama7b, layers: 80 }, gpus: 2, topology: topology('switch', 2, 100e9), context: 1 << 22 };
+    expect(() => simulate({ ...long, chunk: 512 })).toThrow(PlanSizeError);
+    const searched = simulate({ ...long, chunk: 'search' }).result;
+    expect(searched.pipeline!.chunks_too_big).toEqual([512]);
+    expect(searched.pipeline!.chunk_tokens).toBeGreaterThanOrEqual(1024);
+    // Where every candidate fits, nothing is listed.
+    expect(simulate({ ...base, chunk: 'search' }).result.pipeline!.chunks_too_big).toBeUndefined();
   });
 
   test('ring-kv and ring-q report which of the two Yang et al.\'s rule recommends; other strategies do not', () => {
