@@ -63,9 +63,9 @@ export class FlowNetwork {
   // Components: the active flows on each resource (unordered), each flow's start sequence number,
   // and the flows removed since the last recompute (their resources seed the search).
   private readonly flowsOn: number[][];
-  private readonly startOrder: Float64Array;
+  private readonly startOrder: Int32Array;
   private started = 0;
-  private readonly removed: Int32Array;
+  private removed = new Int32Array(64);
   private removedLength = 0;
   private readonly reachedFlow: Int32Array;
   private readonly reachedResource: Int32Array;
@@ -94,8 +94,7 @@ export class FlowNetwork {
     this.listStart = new Int32Array(capacity.length);
     this.listFill = new Int32Array(capacity.length);
     this.flowsOn = Array.from({ length: capacity.length }, () => []);
-    this.startOrder = new Float64Array(flowCount);
-    this.removed = new Int32Array(Math.max(1, flowCount));
+    this.startOrder = new Int32Array(flowCount);
     this.reachedFlow = new Int32Array(flowCount);
     this.reachedResource = new Int32Array(capacity.length);
     this.times[0] = 0;
@@ -158,6 +157,11 @@ export class FlowNetwork {
     this.rate[flow] = 0;
     // Another flow's rate can only change if the removed flow shared a resource with it.
     if (this.shared > 0) this.clean = false;
+    if (this.removedLength === this.removed.length) {
+      const grown = new Int32Array(2 * this.removed.length);
+      grown.set(this.removed);
+      this.removed = grown;
+    }
     this.removed[this.removedLength++] = flow;
     const route = this.routes[flow]!;
     for (let k = 0; k < route.length; k++) {
