@@ -1,3 +1,4 @@
+import { bundledChannels } from '../engine/bundled-channels.js';
 import { opSeconds } from '../hardware/op-durations.js';
 import { kvDtypeBytes } from '../model/precision.js';
 import { kvBytesPerToken, kvBytesPerTokenOfHeads } from '../model/model-size.js';
@@ -202,9 +203,16 @@ class GroupStages {
       return { latency_s: route.latency_s, bandwidth: narrowest };
     };
     const m = scenario.model;
-    this.hopRoutes = Array.from({ length: this.groups - 1 }, (_, k) =>
-      shards.map((s, j) => ({ ...link(k * this.t + j, (k + 1) * this.t + j), kvBytes: kvBytesPerTokenOfHeads(m, s.kv_heads) })),
-    );
+    this.hopRoutes = Array.from({ length: this.groups - 1 }, (_, k) => {
+      // A hop's t sends leave together: where they share a NIC or an oversubscribed uplink, each
+      // drains at its fair share of it (the engine's rate), not at its route's narrowest link.
+      const pairs = shards.map((_, j) => [k * this.t + j, (k + 1) * this.t + j] as const);
+      const bundle = bundledChannels(router, pairs, () => 0);
+      return shards.map((s, j) => {
+        const route = link(pairs[j]![0], pairs[j]![1]);
+        return { latency_s: route.latency_s, bandwidth: bundle === undefined ? route.bandwidth : bundle.narrowest[j]!, kvBytes: kvBytesPerTokenOfHeads(m, s.kv_heads) };
+      });
+    });
     this.intra = this.t > 1 ? link(0, 1) : { latency_s: 0, bandwidth: Infinity };
   }
 

@@ -5,6 +5,9 @@ import { TtftEvaluator } from '../../../sim/partition/ttft-evaluator.js';
 import type { Scenario } from '../../../sim/simulate.js';
 import { Router } from '../../../sim/topology/routing.js';
 import { a100, ideal, llama7b, topology } from '../../support/scenarios.js';
+import { presetTopology } from '../../../sim/topology/presets.js';
+import { MODEL_PRESETS } from '../../../sim/model/presets.js';
+import { GPU_PRESETS } from '../../../sim/hardware/gpu-presets.js';
 
 function balance(s: Scenario): PipelineBalance {
   return new PipelineBalance(s, new Router(s.topology));
@@ -22,6 +25,19 @@ describe('PipelineBalance', () => {
     // Equal to within one token's work.
     const oneToken = b.stageCompute(1, 16383);
     expect(Math.max(...stages) - Math.min(...stages)).toBeLessThanOrEqual(2 * oneToken);
+  });
+
+  test('kvr-tp: a hop whose t sends share one NIC runs each at its fair share, 1/t of the NIC (the engine\'s rate)', () => {
+    const fabric = (nics: number) =>
+      presetTopology('multi-node', { gpus: 16, bandwidth: 450e9, latency_s: 2e-6, gpus_per_node: 8, nic_bandwidth: 50e9, nic_latency_s: 5e-6, gpus_per_switch: 2, nics_per_node: nics });
+    const scenario = (nics: number): Scenario => ({ model: MODEL_PRESETS['llama2-70b']!, gpu: GPU_PRESETS['h100-sxm']!, topology: fabric(nics), gpus: 16, context: 65536, strategy: 'kvr-tp', tp: 8 });
+    // The time per extra 1000 tokens (latency cancels): 8 sends on one NIC each get 1/8 of it.
+    const perThousand = (nics: number) => {
+      const b = balance(scenario(nics));
+      return b.hopTransfer(0, 2000) - b.hopTransfer(0, 1000);
+    };
+    expect(perThousand(1) / perThousand(8)).toBeCloseTo(8, 9);
+    expect(perThousand(4) / perThousand(8)).toBeCloseTo(2, 9);
   });
 
   test('a slow chain moves tokens to later ranks, which forward less', () => {
