@@ -309,10 +309,39 @@ export function checkPlanRequest(request: Omit<PlanRequest, 'partition'>, option
  * (sim/simulate.ts builds it through buildPlan).
  */
 export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?: number): void {
-  const { strategy, model, gpus, context } = request;
+  const { strategy, model, gpus } = request;
   // A sample of the layers (simulate's fold) says so: "a sample of 6 of its 80 layers".
   const layers = sampleOf === undefined ? `${model.layers} ${model.layers === 1 ? 'layer' : 'layers'}` : `a sample of ${model.layers} of its ${sampleOf} layers`;
-  const size = estimateSimulationBytes(strategy, model.layers, gpus, {
+  const size = planSize(request);
+  const opCount = size.ops;
+  // "N plan ops (M run, its collectives expanded)" where the two differ.
+  const run = size.engineOps === size.ops ? '' : ` (${size.engineOps} run, its collectives expanded)`;
+  // pp-chunked's ops grow with its chunks, not its GPUs: name the least --chunk that fits.
+  const chunk = strategy === 'pp-chunked' ? ppChunkThatFits(request) : undefined;
+  const field = chunk === undefined ? 'gpus' : 'chunk';
+  const larger = chunk === undefined ? undefined : `use --chunk ${chunk.chunk} or larger (${chunk.chunks} chunks: ${chunk.ops} ops)`;
+  if (opCount > MAX_PLAN_OPS) {
+    const tp = strategy === 'ring-q' ? ringQTpThatFits(request) : undefined;
+    const instead = tp === undefined ? '' : `, --tp ${tp.tp} (${gpus / tp.tp} ring positions: ${tp.ops} ops) or strategy ring-kv`;
+    throw new PlanSizeError(
+      field,
+      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops${run}, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); ${larger ?? `use fewer GPUs${instead}`}`,
+    );
+  }
+  if (size.bytes > MAX_SIMULATION_BYTES) {
+    const direct = request.collective === 'direct';
+    throw new PlanSizeError(
+      field,
+      `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${layers} needs about ${formatBytes(size.bytes)} of memory to simulate ` +
+        `(${size.ops} ops${run}, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); ${larger ?? `use fewer GPUs${direct ? ' or --collective ring' : ''}`}`,
+    );
+  }
+}
+
+/** estimateSimulationBytes of a request. */
+function planSize(request: Omit<PlanRequest, 'partition'>): { ops: number; engineOps: number; edges: number; bytes: number } {
+  const { strategy, model, gpus, context } = request;
+  return estimateSimulationBytes(strategy, model.layers, gpus, {
     ...(request.tp === undefined ? {} : { tp: request.tp }),
     ...(request.ep === undefined ? {} : { ep: request.ep }),
     ...(strategy === 'pp-chunked' ? { chunks: promptChunks(context, ppChunk(request)).length } : {}),
@@ -320,24 +349,23 @@ export function checkPlanSize(request: Omit<PlanRequest, 'partition'>, sampleOf?
     channels: ringChannels(request),
     parallelBlock: model.block === 'parallel',
   });
-  const opCount = size.ops;
-  // "N plan ops (M run, its collectives expanded)" where the two differ.
-  const run = size.engineOps === size.ops ? '' : ` (${size.engineOps} run, its collectives expanded)`;
-  if (opCount > MAX_PLAN_OPS) {
-    const tp = strategy === 'ring-q' ? ringQTpThatFits(request) : undefined;
-    const instead = tp === undefined ? '' : `, --tp ${tp.tp} (${gpus / tp.tp} ring positions: ${tp.ops} ops) or strategy ring-kv`;
-    throw new PlanSizeError(
-      'gpus',
-      `${strategy} on ${gpus} GPUs with ${layers} needs ${opCount} plan ops${run}, about ${formatBytes(size.bytes)} of memory to simulate (limit ${MAX_PLAN_OPS} ops); use fewer GPUs${instead}`,
-    );
-  }
-  if (size.bytes > MAX_SIMULATION_BYTES) {
-    const direct = request.collective === 'direct';
-    throw new PlanSizeError(
-      'gpus',
-      `${strategy}${direct ? ' with the direct collective' : ''} on ${gpus} GPUs with ${layers} needs about ${formatBytes(size.bytes)} of memory to simulate ` +
-        `(${size.ops} ops${run}, ${size.edges} dependency edges; limit ${formatBytes(MAX_SIMULATION_BYTES)}); use fewer GPUs${direct ? ' or --collective ring' : ''}`,
-    );
+}
+
+/** Whether a plan of this size is within both limits. */
+function withinLimits(size: { ops: number; bytes: number }): boolean {
+  return size.ops <= MAX_PLAN_OPS && size.bytes <= MAX_SIMULATION_BYTES;
+}
+
+/**
+ * pp-chunked: the least chunk, doubling the request's (up to the whole context), whose plan is
+ * within both limits, if any.
+ */
+function ppChunkThatFits(request: Omit<PlanRequest, 'partition'>): { chunk: number; chunks: number; ops: number } | undefined {
+  const context = request.context;
+  for (let chunk = 2 * ppChunk(request); ; chunk *= 2) {
+    const size = planSize({ ...request, chunk: Math.min(chunk, context) });
+    if (withinLimits(size)) return { chunk: Math.min(chunk, context), chunks: Math.ceil(context / Math.min(chunk, context)), ops: size.ops };
+    if (chunk >= context) return undefined;
   }
 }
 
@@ -355,7 +383,7 @@ function ringQTpThatFits(request: Omit<PlanRequest, 'partition'>): { tp: number;
       channels: ringChannels({ ...request, tp: t }),
       parallelBlock: model.block === 'parallel',
     });
-    if (size.ops <= MAX_PLAN_OPS && size.bytes <= MAX_SIMULATION_BYTES) return { tp: t, ops: size.ops };
+    if (withinLimits(size)) return { tp: t, ops: size.ops };
   }
   return undefined;
 }

@@ -146,7 +146,19 @@ describe('the op limit counts the ops a plan stores', () => {
     const size = estimateSimulationBytes('pp-chunked', model.layers, 64, { tp: 8, chunks: 128 });
     expect(size.ops).toBeLessThan(MAX_PLAN_OPS);
     expect(size.engineOps).toBeGreaterThan(MAX_PLAN_OPS);
-    expect(() => checkPlanSize({ ...request, chunk: 512 })).toThrow(/^gpus: pp-chunked on 64 GPUs with 80 layers needs \d+ plan ops \(\d+ run, its collectives expanded\), about [\d.]+ GB of memory to simulate \(limit 2000000 ops\)/);
+    // 512-token chunks are too many: the refusal names the least doubled --chunk that fits, which passes.
+    let message = '';
+    try {
+      checkPlanSize({ ...request, chunk: 512 });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const hint = /^chunk: pp-chunked on 64 GPUs with 80 layers needs \d+ plan ops \(\d+ run, its collectives expanded\), about [\d.]+ GB of memory to simulate \(limit 2000000 ops\); use --chunk (\d+) or larger \((\d+) chunks: (\d+) ops\)$/.exec(message);
+    expect(hint, message).not.toBeNull();
+    const chunk = Number(hint![1]);
+    expect(Number(hint![2])).toBe((1 << 20) / chunk);
+    expect(() => checkPlanSize({ ...request, chunk })).not.toThrow();
+    expect(() => checkPlanSize({ ...request, chunk: chunk / 2 })).toThrow();
   });
 });
 
