@@ -148,7 +148,7 @@ describe('bad input: one line naming the field and what is allowed, exit 2', () 
     [['simulate', '--strategy', 'tp', '--tp', '2'], /^kvr: --tp: only applies to --strategy kvr-tp, ring-kv, ring-q, pp-chunked /],
     [['simulate', '--strategy', 'ring-kv', '--pp', '2'], /^kvr: --pp: only applies to --strategy pp-chunked \(strategy is ring-kv\)$/],
     [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--pp', '40'], /^kvr: --pp: expected an integer in 1\.\.32/],
-    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--pp', '2'], /^kvr: pp: stages x tp must equal the 4 GPUs \(got 2 x 1 = 2\)$/],
+    [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--pp', '2'], /^kvr: --pp: stages x tp must equal the 4 GPUs \(got 2 x 1 = 2\)$/],
     [['simulate', '--strategy', 'pp-chunked', '--gpus', '4', '--context', '4096', '--chunk', '5000'], /^kvr: --chunk: /],
     [['simulate', '--strategy', 'ring-q', '--gpus', '8', '--tp', '3'], /^kvr: --tp: must divide --gpus 8 into whole groups \(got 3\)$/],
     [['simulate', '--strategy', 'ring-kv', '--gpus', '8', '--context', '12'], /^kvr: --context: ring-kv cuts the context into 2 x 8 = 16 zig-zag chunks: needs at least 16 tokens \(got 12\)$/],
