@@ -113,8 +113,10 @@ export interface SimResult {
   ranks: RankResult[];
   /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp, ring-kv, ring-q, pp-chunked: --tp; else 1). */
   tensor_parallel: number;
-  /** pp-chunked: pipeline stages and the prompt chunk's tokens (given, default, or searched). */
-  /** pp-chunked; with `--chunk search`, `chunks_too_big`: candidate chunk sizes left out as past the simulator's size limits. */
+  /**
+   * pp-chunked: pipeline stages and the prompt chunk's tokens (given, default, or searched); with
+   * `--chunk search`, `chunks_too_big`: candidate chunk sizes left out as past the size limits.
+   */
   pipeline?: { stages: number; chunk_tokens: number; chunks: number; chunks_too_big?: number[] };
   /** ring-kv, ring-q: which of the two Yang et al.'s rule recommends here (sim/plan/ring-choice.ts). */
   ring_choice?: RingChoice;
