@@ -381,12 +381,7 @@ function ringQTpThatFits(request: Omit<PlanRequest, 'partition'>): { tp: number;
   const { model, gpus } = request;
   for (let t = (request.tp ?? 1) + 1; t <= gpus && t <= model.heads && t <= model.ffn; t++) {
     if (gpus % t !== 0) continue;
-    const size = estimateSimulationBytes('ring-q', model.layers, gpus, {
-      tp: t,
-      ...(request.collective === 'direct' ? { collective: 'direct' as const } : {}),
-      channels: ringChannels({ ...request, tp: t }),
-      parallelBlock: model.block === 'parallel',
-    });
+    const size = planSize({ ...request, tp: t });
     if (withinLimits(size)) return { tp: t, ops: size.ops };
   }
   return undefined;
