@@ -44,6 +44,12 @@ function time(scenario: Scenario, runs: number, warmup: number): { ms: number; t
   }
 }
 
+/** A line with no target: the median of 3 runs and its ratio to the reference, or the refusal. */
+function noTargetLine(where: string, outcome: { ms: number; ttft_s: number } | { error: string }, referenceMs: number): string {
+  if ('error' in outcome) return `${where}: refused: ${outcome.error}`;
+  return `${where}: median ${outcome.ms.toFixed(0)} ms over 3 runs, ${(outcome.ms / referenceMs).toFixed(0)}x the reference (no target), TTFT ${outcome.ttft_s.toFixed(3)} s`;
+}
+
 /** Runs the section; returns how many targets it missed. */
 export function benchThousands(): number {
   let missed = 0;
@@ -122,15 +128,13 @@ export function benchThousands(): number {
     for (const [name, scenario] of lines) {
       const outcome = time(scenario, 3, 1);
       const where = `llama2-70b, 1024 x h100-sxm in 128 nodes, ${fabricName}, 1M tokens, ${name}`;
-      console.log('error' in outcome ? `${where}: refused: ${outcome.error}` : `${where}: median ${outcome.ms.toFixed(0)} ms over 3 runs, ${(outcome.ms / ref.ms).toFixed(0)}x the reference (no target), TTFT ${outcome.ttft_s.toFixed(3)} s`);
+      console.log(noTargetLine(where, outcome, ref.ms));
     }
   }
   // ring-q has no recurrence or fold: its all-to-all shares NICs with its ring, so every event
   // re-rates flows on the flow model (no target; reported so a regression shows).
   const ringQ: Scenario = { model: llama70b, gpu: h100, topology: multiNode(32), gpus: 32, context: TOKENS, strategy: 'ring-q' };
-  const ringQOutcome = time(ringQ, 3, 1);
-  const ringQWhere = 'llama2-70b, 32 x h100-sxm in 4 nodes, 1M tokens, ring-q (event engine, shared NICs)';
-  console.log('error' in ringQOutcome ? `${ringQWhere}: refused: ${ringQOutcome.error}` : `${ringQWhere}: median ${ringQOutcome.ms.toFixed(0)} ms over 3 runs, ${(ringQOutcome.ms / ref.ms).toFixed(0)}x the reference (no target), TTFT ${ringQOutcome.ttft_s.toFixed(3)} s`);
+  console.log(noTargetLine('llama2-70b, 32 x h100-sxm in 4 nodes, 1M tokens, ring-q (event engine, shared NICs)', time(ringQ, 3, 1), ref.ms));
   const peak = process.resourceUsage().maxRSS * 1024;
   const rssOk = peak <= PEAK_RSS_TARGET_BYTES;
   if (!rssOk) missed += 1;
@@ -139,8 +143,6 @@ export function benchThousands(): number {
   // stage as a whole plan of 356k stored ops, 2.7M with its collectives expanded (no target; after
   // the RSS line, which is the issue's runs').
   const ppChunked: Scenario = { model: llama70b, gpu: h100, topology: multiNode(64), gpus: 64, context: TOKENS, strategy: 'pp-chunked', tp: 8 };
-  const ppOutcome = time(ppChunked, 3, 1);
-  const ppWhere = 'llama2-70b, 64 x h100-sxm in 8 nodes, 1M tokens, pp-chunked (tp 8: 8 stages, 128 chunks)';
-  console.log('error' in ppOutcome ? `${ppWhere}: refused: ${ppOutcome.error}` : `${ppWhere}: median ${ppOutcome.ms.toFixed(0)} ms over 3 runs, ${(ppOutcome.ms / ref.ms).toFixed(0)}x the reference (no target), TTFT ${ppOutcome.ttft_s.toFixed(3)} s`);
+  console.log(noTargetLine('llama2-70b, 64 x h100-sxm in 8 nodes, 1M tokens, pp-chunked (tp 8: 8 stages, 128 chunks)', time(ppChunked, 3, 1), ref.ms));
   return missed;
 }
