@@ -4,7 +4,8 @@ import type { GpuSpec } from './hardware/gpu-spec.js';
 import type { ModelSpec } from './model/model-spec.js';
 import { topologyFabric, tuneCollective, type CollectiveProtocol } from './plan/collective-tuner.js';
 import { PlanBuilder } from './plan/plan-builder.js';
-import { PLAN_SCHEMA, type CollectiveChoice, type CollectiveName, type Plan } from './plan/plan.js';
+import { PLAN_SCHEMA, planOfTable, type CollectiveChoice, type CollectiveName } from './plan/plan.js';
+import { OP_COLLECTIVE } from './plan/op-table.js';
 import { scenarioRouter } from './scenario-router.js';
 import type { Topology } from './topology/topology.js';
 
@@ -73,8 +74,8 @@ export function runCollective(request: CollectiveRunRequest): CollectiveRun {
   if (name !== undefined) {
     const choice = request.collective ?? 'auto';
     const id = builder.collective(name, choice, 0, ranks, blocks, 'together', []);
-    const collective = builder.ops[id]!;
-    if (collective.kind === 'collective') {
+    if (builder.table.kind[id] === OP_COLLECTIVE) {
+      const collective = builder.table.collective(id);
       algorithm = collective.algorithm;
       protocol = collective.protocol ?? 'none';
       channels = collective.channels ?? 1;
@@ -87,8 +88,8 @@ export function runCollective(request: CollectiveRunRequest): CollectiveRun {
     // send-recv: every rank sends its buffer (the size) to the next (nccl-tests sendrecv).
     for (const r of ranks) builder.transfer('send', r, (r + 1) % p, 0, 0, size, [], undefined, { payload: 'hidden' });
   }
-  const plan: Plan = { schema: PLAN_SCHEMA, strategy: 'tp', model: BYTE_MODEL, context: size, gpus: p, partition: ranks.map(() => 0), kv_tokens: ranks.map(() => 0), last_rank: 0, ops: builder.ops };
-  const run = runPlan(plan, new Float64Array(plan.ops.length), scenarioRouter({ topology: request.topology, gpu: request.gpu }));
+  const plan = planOfTable({ schema: PLAN_SCHEMA, strategy: 'tp', model: BYTE_MODEL, context: size, gpus: p, partition: ranks.map(() => 0), kv_tokens: ranks.map(() => 0), last_rank: 0 }, builder.table);
+  const run = runPlan(plan, new Float64Array(builder.table.count), scenarioRouter({ topology: request.topology, gpu: request.gpu }));
   const time = run.makespan;
   const algbw = size / time;
   return { op, bytes: size, time_s: time, algbw, busbw: algbw * busBandwidthFactor(op, p), algorithm, protocol, channels, estimate_s: estimate };

@@ -20,7 +20,8 @@ import { runRecurrence } from './engine/layer-recurrence.js';
 import { planRecurrence } from './plan/plan-recurrence.js';
 import { buildRecurrenceResult } from './result/recurrence-result.js';
 import { chooseRing } from './plan/ring-choice.js';
-import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
+import { planTable, type CollectiveChoice, type Plan, type StrategyName } from './plan/plan.js';
+import { OP_COMPUTE, computeShape } from './plan/op-table.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';
 import { buildResult, type PartitionOrigin, type SimResult } from './result/result.js';
 import type { Topology } from './topology/topology.js';
@@ -252,8 +253,9 @@ function foldedLedger(sample: Plan, gpu: GpuSpec, attention: AttentionImplementa
   opDurations(sample, gpu, attention, ledger);
   const last = emptyLedger();
   const n = sample.model.layers;
-  for (const op of sample.ops) {
-    if (op.kind === 'compute' && op.layer === n - 1) shapeOpSeconds(sample.model, op, gpu.shape!, attention, last);
+  const table = planTable(sample);
+  for (let id = 0; id < table.count; id++) {
+    if (table.kind[id] === OP_COMPUTE && table.layer[id] === n - 1) shapeOpSeconds(sample.model, computeShape(table, id), gpu.shape!, attention, last);
   }
   const extra = L - n;
   return {

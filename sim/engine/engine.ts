@@ -1,6 +1,7 @@
 import { protocolWire, scheduleLatency, scheduleTokens } from '../plan/collectives.js';
 import { collectiveTransfers, expandedLayout, identityLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
-import type { Plan } from '../plan/plan.js';
+import { planTable, type Plan } from '../plan/plan.js';
+import { OP_COLLECTIVE, OP_COMPUTE, OP_TRANSFER, type OpTable } from '../plan/op-table.js';
 import type { Route, Router } from '../topology/routing.js';
 import { EventQueue, type PoppedEvent } from './event-queue.js';
 import { FlowNetwork } from './flow-network.js';
@@ -101,16 +102,13 @@ export interface EngineProgram {
 }
 
 export function compilePlan(plan: Plan, router: Router): EngineProgram {
-  // Most plans have no collective ops: compile as if so, and lay the plan out properly only when
-  // one turns up (this saves a pass over every op object of a big plan).
-  return compileWithLayout(plan, router, identityLayout(plan.ops.length)) ?? compileWithLayout(plan, router, expandedLayout(plan))!;
+  const table = planTable(plan);
+  return compileTable(table, plan.gpus, router, table.collectives.size === 0 ? identityLayout(table.count) : expandedLayout(table));
 }
 
-/** compilePlan with a given layout; undefined when an identity layout meets a collective op. */
-function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): EngineProgram | undefined {
-  const ops = plan.ops;
+/** compilePlan of a plan's op table, laid out by `layout`. */
+function compileTable(table: OpTable, p: number, router: Router, layout: ExpandedLayout): EngineProgram {
   const n = layout.count;
-  const p = plan.gpus;
 
   // Queues: 0..p-1 are compute streams; channels follow in order of first use.
   const queueOf = new Int32Array(n);
@@ -173,41 +171,40 @@ function compileWithLayout(plan: Plan, router: Router, layout: ExpandedLayout): 
     edgeOp[edges] = i;
     edgeDep[edges++] = dep;
   };
-  for (let id = 0; id < ops.length; id++) {
-    const op = ops[id]!;
-    if (op.id !== id) throw new Error(`plan op ${id} has id ${op.id}`);
+  const { kind, rank, dst, amount, hopScale, baseSeconds, depOffset, deps } = table;
+  for (let id = 0; id < table.count; id++) {
     const i = layout.indexOf[id]!;
-    if (op.kind === 'compute') {
-      queueOf[i] = op.rank;
-    } else if (op.kind === 'transfer') {
-      bytes[i] = op.protocol === undefined ? op.bytes : op.bytes * protocolWire(op.protocol);
-      channel(i, op.src, op.dst);
-      if (op.protocol_hop_scale !== undefined) latency[i]! *= op.protocol_hop_scale;
-      if (op.protocol_base_s !== undefined) latency[i]! += op.protocol_base_s;
+    const k = kind[id]!;
+    if (k === OP_COMPUTE) {
+      queueOf[i] = rank[id]!;
+    } else if (k === OP_TRANSFER) {
+      const protocol = table.protocolOf(id);
+      bytes[i] = protocol === undefined ? amount[id]! : amount[id]! * protocolWire(protocol);
+      channel(i, rank[id]!, dst[id]!);
+      // NaN: the transfer has no protocol latency of its own.
+      if (hopScale[id] === hopScale[id]) latency[i]! *= hopScale[id]!;
+      if (baseSeconds[id] === baseSeconds[id]) latency[i]! += baseSeconds[id]!;
     } else {
-      if (layout.identity) return undefined;
       // Written out (not via collectiveTransfers' callback): big tp plans have ~10^5 of these.
+      const op = table.collective(id);
       const schedule = layout.schedules[id]!;
       const { ranks, blocks, bytes_per_token: perToken, protocol } = op;
       // Wire bytes per token: the protocol's (LL and LL128 carry flags with the data).
       const wirePerToken = perToken * protocolWire(protocol);
       const tokens = scheduleTokens(schedule, blocks);
-      const { src, dst, lane } = schedule;
+      const { src, dst: to, lane } = schedule;
       for (let k = 0; k < schedule.count; k++) {
         bytes[i + k] = tokens[k]! * wirePerToken;
-        channel(i + k, ranks[src[k]!]!, ranks[dst[k]!]!, lane[k]!);
+        channel(i + k, ranks[src[k]!]!, ranks[to[k]!]!, lane[k]!);
       }
       if (protocol !== undefined) {
         const { scale, base } = scheduleLatency(schedule, op.algorithm, protocol);
         for (let k = 0; k < schedule.count; k++) latency[i + k] = latency[i + k]! * scale[k]! + base[k]!;
       }
     }
-    if (layout.identity) {
-      const deps = op.deps;
-      for (let k = 0; k < deps.length; k++) addEdge(i, deps[k]!);
-    }
+    if (layout.identity) for (let e = depOffset[id]!; e < depOffset[id + 1]!; e++) addEdge(i, deps[e]!);
   }
-  if (!layout.identity) visitExpandedDeps(plan, layout, addEdge);
+  if (!layout.identity) visitExpandedDeps(table, layout, addEdge);
   for (let e = 0; e < edges; e++) {
     const i = edgeOp[e]!;
     const dep = edgeDep[e]!;
@@ -426,12 +423,17 @@ function tooManyNoisePeriods(noisy: { resource: number; noise: LinkNoise }, now:
  */
 export function programBytes(plan: Plan, program: EngineProgram, out: Float64Array = new Float64Array(program.count)): Float64Array {
   const { indexOf, schedules } = program.layout;
-  for (const op of plan.ops) {
-    if (op.kind === 'transfer') out[indexOf[op.id]!] = op.protocol === undefined ? op.bytes : op.bytes * protocolWire(op.protocol);
-    else if (op.kind === 'collective') {
-      const base = indexOf[op.id]!;
+  const table = planTable(plan);
+  for (let id = 0; id < table.count; id++) {
+    const kind = table.kind[id]!;
+    if (kind === OP_TRANSFER) {
+      const protocol = table.protocolOf(id);
+      out[indexOf[id]!] = protocol === undefined ? table.amount[id]! : table.amount[id]! * protocolWire(protocol);
+    } else if (kind === OP_COLLECTIVE) {
+      const op = table.collective(id);
+      const base = indexOf[id]!;
       const perToken = op.bytes_per_token * protocolWire(op.protocol);
-      const schedule = schedules[op.id]!;
+      const schedule = schedules[id]!;
       const tokens = scheduleTokens(schedule, op.blocks);
       for (let k = 0; k < schedule.count; k++) out[base + k] = tokens[k]! * perToken;
     }

@@ -1,4 +1,5 @@
-import type { Plan, PlanOp } from '../plan/plan.js';
+import { planOpTotal, planTable, type Plan, type PlanOp } from '../plan/plan.js';
+import { OP_COLLECTIVE, OP_COMPUTE, type OpTable } from '../plan/op-table.js';
 import type { Router } from '../topology/routing.js';
 import { compilePlan, executeProgram, runPlan, type EngineProgram, type EngineRun } from './engine.js';
 
@@ -54,7 +55,7 @@ export function runPlanFolded(plan: Plan, durations: Float64Array, router: Route
       const sample = samplePlan(plan, durations, layers, n);
       const fold = foldSample(sample.plan, sample.durations, router, plan.model.layers);
       if (fold === 'unfoldable') break;
-      if (fold !== undefined) return materialize(fold, plan.ops.length);
+      if (fold !== undefined) return materialize(fold, planOpTotal(plan));
     }
   }
   return runPlan(plan, durations, router);
@@ -78,45 +79,72 @@ export interface LayerStructure {
  * each: same fields (durations are checked by the caller), deps shifted by one layer's ops.
  */
 export function planLayers(plan: Plan): LayerStructure | undefined {
-  const ops = plan.ops;
+  const table = planTable(plan);
+  const count = table.count;
+  const { depOffset, deps } = table;
   const L = plan.model.layers;
   if (L < 2) return undefined;
   let K = 0;
-  while (K < ops.length && ops[K]!.layer === 0) K++;
-  if (K === 0 || K * L > ops.length) return undefined;
-  for (let i = K * L; i < ops.length; i++) {
-    const op = ops[i]!;
+  while (K < count && table.layer[K] === 0) K++;
+  if (K === 0 || K * L > count) return undefined;
+  for (let i = K * L; i < count; i++) {
     // Closing ops: compute ops after every layer, depending on the last layer or each other.
-    if (op.kind !== 'compute' || op.layer !== null) return undefined;
-    for (const d of op.deps) if (d < (L - 1) * K) return undefined;
+    if (table.kind[i] !== OP_COMPUTE || table.layer[i] !== -1) return undefined;
+    for (let e = depOffset[i]!; e < depOffset[i + 1]!; e++) if (deps[e]! < (L - 1) * K) return undefined;
   }
   for (let i = K; i < K * L; i++) {
-    const op = ops[i]!;
-    const twin = ops[i - K]!;
-    if (op.layer !== Math.floor(i / K)) return undefined;
-    if (!sameShape(op, twin)) return undefined;
+    const twin = i - K;
+    if (table.layer[i] !== Math.floor(i / K)) return undefined;
+    if (!sameShape(table, i, twin)) return undefined;
     // Layer 0 has nothing before it; from layer 2 on, deps are layer 1's shifted.
+    const from = depOffset[i]!;
+    const to = depOffset[i + 1]!;
     if (i >= 2 * K) {
-      if (op.deps.length !== twin.deps.length) return undefined;
-      for (let k = 0; k < op.deps.length; k++) if (op.deps[k] !== twin.deps[k]! + K) return undefined;
+      const twinFrom = depOffset[twin]!;
+      if (to - from !== depOffset[twin + 1]! - twinFrom) return undefined;
+      for (let k = 0; k < to - from; k++) if (deps[from + k] !== deps[twinFrom + k]! + K) return undefined;
     } else {
-      for (const d of op.deps) if (d < 0) return undefined;
+      for (let e = from; e < to; e++) if (deps[e]! < 0) return undefined;
     }
   }
-  return { perLayer: K, closing: ops.length - K * L };
+  return { perLayer: K, closing: count - K * L };
 }
 
 /** Same op but for id, layer and deps. */
-function sameShape(a: PlanOp, b: PlanOp): boolean {
-  const ra = a as unknown as Record<string, unknown>;
-  const rb = b as unknown as Record<string, unknown>;
+function sameShape(table: OpTable, a: number, b: number): boolean {
+  if (
+    table.kind[a] !== table.kind[b] ||
+    table.name[a] !== table.name[b] ||
+    table.flags[a] !== table.flags[b] ||
+    table.payload[a] !== table.payload[b] ||
+    table.protocol[a] !== table.protocol[b] ||
+    table.rank[a] !== table.rank[b] ||
+    table.dst[a] !== table.dst[b] ||
+    table.step[a] !== table.step[b] ||
+    table.heads[a] !== table.heads[b] ||
+    table.kvHeads[a] !== table.kvHeads[b] ||
+    table.shard[a] !== table.shard[b] ||
+    table.tokens[a] !== table.tokens[b] ||
+    table.prefix[a] !== table.prefix[b] ||
+    table.keys[a] !== table.keys[b] ||
+    table.amount[a] !== table.amount[b] ||
+    !Object.is(table.hopScale[a], table.hopScale[b]) ||
+    !Object.is(table.baseSeconds[a], table.baseSeconds[b])
+  ) {
+    return false;
+  }
+  if (!sameValue(table.moe.get(a), table.moe.get(b))) return false;
+  if (table.rangeList[a] !== table.rangeList[b] && !sameValue(table.rangesOf(a), table.rangesOf(b))) return false;
+  if (table.kind[a] !== OP_COLLECTIVE) return true;
+  const ca = table.collective(a) as unknown as Record<string, unknown>;
+  const cb = table.collective(b) as unknown as Record<string, unknown>;
   let keys = 0;
-  for (const key in ra) {
+  for (const key in ca) {
     keys++;
     if (key === 'id' || key === 'layer' || key === 'deps') continue;
-    if (!sameValue(ra[key], rb[key])) return false;
+    if (!sameValue(ca[key], cb[key])) return false;
   }
-  for (const _ in rb) keys--;
+  for (const _ in cb) keys--;
   return keys === 0;
 }
 

@@ -1,13 +1,13 @@
-import type { Plan } from '../plan/plan.js';
+import { planTable, type Plan } from '../plan/plan.js';
+import { OP_COMPUTE, computeShape } from '../plan/op-table.js';
 import type { ModelSpec } from '../model/model-spec.js';
-import { COMPUTE_OP_NAMES, type ComputeOpName, type ComputeShape } from '../work/compute-op.js';
+import { COMPUTE_OP_NAMES, type ComputeShape } from '../work/compute-op.js';
 import { opKernels, type AttentionImplementation } from '../work/op-kernels.js';
 import type { GpuSpec } from './gpu-spec.js';
 import { kernelsSeconds } from './kernel-cost.js';
 import { calibratedOpSeconds } from './calibration.js';
 import { emptyLedger, shapeOpSeconds, type ShapeCostLedger } from './shape-durations.js';
 
-const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
 
 /**
  * Seconds of every compute op of a plan on `gpu` (transfers get 0: the network times them): from
@@ -20,7 +20,8 @@ const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 
  * then collects extrapolation notes and the band's error-weighted seconds over every op costed.
  */
 export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplementation = 'flash', ledger?: ShapeCostLedger): Float64Array {
-  const durations = new Float64Array(plan.ops.length);
+  const table = planTable(plan);
+  const durations = new Float64Array(table.count);
   const slots = plan.gpus * COMPUTE_OP_NAMES.length;
   const lastTokens = new Float64Array(slots).fill(-1);
   const lastPrefix = new Float64Array(slots);
@@ -44,17 +45,21 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
   // Band bookkeeping of the last shape of a slot, so a reused time adds its share again.
   const lastError = new Float64Array(slots);
   const lastMemory = new Float64Array(slots);
-  for (const op of plan.ops) {
-    if (op.kind !== 'compute') continue;
-    const slot = op.rank * COMPUTE_OP_NAMES.length + NAME_INDEX[op.name];
-    const causal = op.causal ? 1 : 0;
-    const shard = op.shard;
+  for (let id = 0; id < table.count; id++) {
+    if (table.kind[id] !== OP_COMPUTE) continue;
+    // The name column of a compute op is its COMPUTE_OP_NAMES index.
+    const slot = table.rank[id]! * COMPUTE_OP_NAMES.length + table.name[id]!;
+    const causal = table.isCausal(id) ? 1 : 0;
+    const shard = table.shardOf(id);
     const heads = shard === undefined ? -1 : shard.heads;
     const kvHeads = shard === undefined ? -1 : shard.kv_heads;
     const ffn = shard === undefined ? -1 : shard.ffn;
     const seqTokens = shard?.seq_tokens ?? -1;
-    const merge = op.merge === true ? 1 : 0;
-    const moe = op.moe;
+    const merge = table.isMerge(id) ? 1 : 0;
+    const moe = table.moe.get(id);
+    const tokens = table.tokens[id]!;
+    const prefix = table.prefix[id]!;
+    const keys = table.keys[id]!;
     const router = moe === undefined ? -1 : moe.router;
     const shared = moe === undefined ? -1 : moe.shared;
     const routed = moe === undefined ? -1 : moe.routed;
@@ -62,9 +67,9 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
     const expertFfn = shard?.expert_ffn ?? -1;
     const combine = moe === undefined ? -1 : moe.combine;
     if (
-      lastTokens[slot] !== op.tokens ||
-      lastPrefix[slot] !== op.prefix ||
-      lastKeys[slot] !== op.keys ||
+      lastTokens[slot] !== tokens ||
+      lastPrefix[slot] !== prefix ||
+      lastKeys[slot] !== keys ||
       lastCausal[slot] !== causal ||
       lastHeads[slot] !== heads ||
       lastKvHeads[slot] !== kvHeads ||
@@ -84,9 +89,10 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
       lastRouted[slot] = routed;
       lastExperts[slot] = experts;
       lastExpertFfn[slot] = expertFfn;
-      lastTokens[slot] = op.tokens;
-      lastPrefix[slot] = op.prefix;
-      lastKeys[slot] = op.keys;
+      lastTokens[slot] = tokens;
+      lastPrefix[slot] = prefix;
+      lastKeys[slot] = keys;
+      const op = computeShape(table, id);
       lastCausal[slot] = causal;
       lastHeads[slot] = heads;
       lastKvHeads[slot] = kvHeads;
@@ -103,7 +109,7 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
         lastSeconds[slot] = opSeconds(plan.model, op, gpu, attention);
       }
     }
-    durations[op.id] = lastSeconds[slot]!;
+    durations[id] = lastSeconds[slot]!;
     if (ledger !== undefined) {
       ledger.error_seconds += lastError[slot]!;
       ledger.memory_seconds += lastMemory[slot]!;

@@ -1,10 +1,9 @@
 import type { GpuSpec } from '../hardware/gpu-spec.js';
 import { opDurations, opSeconds } from '../hardware/op-durations.js';
-import type { Plan } from '../plan/plan.js';
-import { COMPUTE_OP_NAMES, type ComputeOpName } from '../work/compute-op.js';
+import { planTable, type Plan } from '../plan/plan.js';
+import { OP_COMPUTE, computeShape } from '../plan/op-table.js';
+import { COMPUTE_OP_NAMES } from '../work/compute-op.js';
 import type { AttentionImplementation } from '../work/op-kernels.js';
-
-const NAME_INDEX: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
 
 interface Slots {
   tokens: Float64Array;
@@ -49,25 +48,29 @@ export class OpSecondsMemo {
     if (!this.slotsOf.has(plan)) this.slotsOf.set(plan, OpSecondsMemo.keyable(plan) ? newSlots(plan.gpus * COMPUTE_OP_NAMES.length) : undefined);
     const slots = this.slotsOf.get(plan);
     if (slots === undefined) return opDurations(plan, this.gpu, this.attention);
-    const durations = new Float64Array(plan.ops.length);
+    const table = planTable(plan);
+    const durations = new Float64Array(table.count);
     const base = OpSecondsMemo.MAX_CONTEXT + 1;
     const names = COMPUTE_OP_NAMES.length;
-    for (const op of plan.ops) {
-      if (op.kind !== 'compute') continue;
-      const name = NAME_INDEX[op.name];
-      const slot = op.rank * names + name;
-      if (slots.tokens[slot] !== op.tokens || slots.prefix[slot] !== op.prefix) {
-        const key = (op.tokens * base + op.prefix) * names + name;
+    for (let id = 0; id < table.count; id++) {
+      if (table.kind[id] !== OP_COMPUTE) continue;
+      // The name column of a compute op is its COMPUTE_OP_NAMES index.
+      const name = table.name[id]!;
+      const slot = table.rank[id]! * names + name;
+      const tokens = table.tokens[id]!;
+      const prefix = table.prefix[id]!;
+      if (slots.tokens[slot] !== tokens || slots.prefix[slot] !== prefix) {
+        const key = (tokens * base + prefix) * names + name;
         let seconds = this.seconds.get(key);
         if (seconds === undefined) {
-          seconds = opSeconds(plan.model, op, this.gpu, this.attention);
+          seconds = opSeconds(plan.model, computeShape(table, id), this.gpu, this.attention);
           this.seconds.set(key, seconds);
         }
-        slots.tokens[slot] = op.tokens;
-        slots.prefix[slot] = op.prefix;
+        slots.tokens[slot] = tokens;
+        slots.prefix[slot] = prefix;
         slots.seconds[slot] = seconds;
       }
-      durations[op.id] = slots.seconds[slot]!;
+      durations[id] = slots.seconds[slot]!;
     }
     return durations;
   }
@@ -79,9 +82,10 @@ export class OpSecondsMemo {
    */
   private static keyable(plan: Plan): boolean {
     if (plan.context > OpSecondsMemo.MAX_CONTEXT) return false;
-    for (const op of plan.ops) {
-      if (op.kind !== 'compute') continue;
-      if (op.shard !== undefined || op.moe !== undefined || op.merge === true || !op.causal || op.keys !== op.prefix + op.tokens) return false;
+    const table = planTable(plan);
+    for (let id = 0; id < table.count; id++) {
+      if (table.kind[id] !== OP_COMPUTE) continue;
+      if (table.shard[id] !== -1 || table.moe.has(id) || table.isMerge(id) || !table.isCausal(id) || table.keys[id] !== table.prefix[id]! + table.tokens[id]!) return false;
     }
     return true;
   }

@@ -626,7 +626,6 @@ export function writeCollective(name: CollectiveName, request: CollectiveRequest
     if (more > 0) {
       // A merged ring step (pieces of several channels): its token range spans the pieces, its
       // bytes are theirs (no per-piece ranges: tsp across nodes writes ~10^5 of these a plan).
-      const op = builder.ops[id] as TransferOp;
       let lo = block[0];
       let hi = block[1];
       for (let j = schedule.moreOffset[i]!; j < schedule.moreOffset[i + 1]!; j++) {
@@ -634,15 +633,10 @@ export function writeCollective(name: CollectiveName, request: CollectiveRequest
         if (piece[0] < lo) lo = piece[0];
         if (piece[1] > hi) hi = piece[1];
       }
-      op.token_start = lo;
-      op.token_end = hi;
-      op.bytes = tokens[i]! * perToken;
+      builder.table.reshapeTransfer(id, lo, hi, tokens[i]! * perToken);
     }
     if (latencies !== undefined) {
-      const op = builder.ops[id] as TransferOp;
-      op.protocol = protocol;
-      op.protocol_hop_scale = latencies.scale[i]!;
-      if (latencies.base[i]! > 0) op.protocol_base_s = latencies.base[i]!;
+      builder.table.setProtocol(id, protocol!, latencies.scale[i]!, latencies.base[i]! > 0 ? latencies.base[i]! : undefined);
     }
     ids[i] = id;
     incoming[dst]!.push(id);

@@ -1,6 +1,7 @@
 import { TRANSFER_KIND_NAMES, opSchedule, scheduleTokens, transferBaseLatency, transferRange, type CollectiveSchedule } from './collectives.js';
 import { hopLatencyScale } from './collective-tuner.js';
-import type { CollectiveOp, Plan, PlanOp, TransferOp } from './plan.js';
+import { planTable, type CollectiveOp, type Plan, type PlanOp, type TransferOp } from './plan.js';
+import { OP_COLLECTIVE, type OpTable } from './op-table.js';
 
 /**
  * A plan with its collective ops replaced, in place, by the transfers of their schedules: the op
@@ -18,38 +19,28 @@ export interface ExpandedLayout {
   identity: boolean;
 }
 
-export function expandedLayout(plan: Plan): ExpandedLayout {
-  const ops = plan.ops;
-  const schedules: (CollectiveSchedule | undefined)[] = new Array(ops.length);
-  let count = 0;
-  let identity = true;
-  for (const op of ops) {
-    if (op.kind === 'collective') {
-      const schedule = opSchedule(op);
-      schedules[op.id] = schedule;
-      count += schedule.count;
-      identity = false;
-    } else {
-      count += 1;
-    }
+export function expandedLayout(table: OpTable): ExpandedLayout {
+  const schedules: (CollectiveSchedule | undefined)[] = new Array(table.count);
+  let count = table.count;
+  for (const [id, op] of table.collectives) {
+    const schedule = opSchedule(op);
+    schedules[id] = schedule;
+    count += schedule.count - 1;
   }
-  if (identity) return identityLayout(count);
-  const indexOf = new Int32Array(ops.length);
+  if (table.collectives.size === 0) return identityLayout(count);
+  const indexOf = new Int32Array(table.count);
   const planOf = new Int32Array(count);
   let next = 0;
-  for (const op of ops) {
-    indexOf[op.id] = next;
-    const schedule = schedules[op.id];
+  for (let id = 0; id < table.count; id++) {
+    indexOf[id] = next;
+    const schedule = schedules[id];
     if (schedule === undefined) {
-      planOf[next++] = op.id;
+      planOf[next++] = id;
     } else {
-      for (let k = 0; k < schedule.count; k++) {
-        planOf[next] = op.id;
-        next++;
-      }
+      for (let k = 0; k < schedule.count; k++) planOf[next++] = id;
     }
   }
-  return { count, indexOf, planOf, schedules, identity };
+  return { count, indexOf, planOf, schedules, identity: false };
 }
 
 /** The layout of a plan of `count` ops and no collectives: engine op i is plan op i. */
@@ -66,56 +57,57 @@ export function identityLayout(count: number): ExpandedLayout {
  * that starts together waits for every member's deps, one that starts per member for those on its
  * own rank.
  */
-export function visitExpandedDeps(plan: Plan, layout: ExpandedLayout, onDep: (index: number, dep: number) => void): void {
-  const ops = plan.ops;
+export function visitExpandedDeps(table: OpTable, layout: ExpandedLayout, onDep: (index: number, dep: number) => void): void {
   const { indexOf, schedules } = layout;
-  const memberDone = (collective: CollectiveOp, member: number, visit: (dep: number) => void): void => {
-    const schedule = schedules[collective.id]!;
-    const base = indexOf[collective.id]!;
+  const { kind, depOffset, deps } = table;
+  const memberDone = (collective: number, member: number, visit: (dep: number) => void): void => {
+    const schedule = schedules[collective]!;
+    const base = indexOf[collective]!;
     for (let k = schedule.doneOffset[member]!; k < schedule.doneOffset[member + 1]!; k++) visit(base + schedule.doneList[k]!);
   };
-  const memberOf = (collective: CollectiveOp, rank: number, who: number): number => {
-    const member = collective.ranks.indexOf(rank);
-    if (member < 0) throw new Error(`plan op ${who} on rank ${rank} depends on collective ${collective.id}, which rank ${rank} is not a member of`);
+  const memberOf = (collective: number, rank: number, who: number): number => {
+    const member = table.collective(collective).ranks.indexOf(rank);
+    if (member < 0) throw new Error(`plan op ${who} on rank ${rank} depends on collective ${collective}, which rank ${rank} is not a member of`);
     return member;
   };
-  const rankOf = (op: PlanOp): number => (op.kind === 'compute' ? op.rank : op.kind === 'transfer' ? op.src : -1);
-  for (const op of ops) {
-    const schedule = schedules[op.id];
+  // Compute: its rank; transfer: its sender; collective: none.
+  const rankOf = (id: number): number => (kind[id] === OP_COLLECTIVE ? -1 : table.rank[id]!);
+  for (let id = 0; id < table.count; id++) {
+    const schedule = schedules[id];
     if (schedule === undefined) {
-      const index = indexOf[op.id]!;
-      const rank = rankOf(op);
-      for (const d of op.deps) {
-        const dep = ops[d]!;
-        if (dep.kind === 'collective') memberDone(dep, memberOf(dep, rank, op.id), (e) => onDep(index, e));
+      const index = indexOf[id]!;
+      const rank = rankOf(id);
+      for (let e = depOffset[id]!; e < depOffset[id + 1]!; e++) {
+        const d = deps[e]!;
+        if (kind[d] === OP_COLLECTIVE) memberDone(d, memberOf(d, rank, id), (x) => onDep(index, x));
         else onDep(index, indexOf[d]!);
       }
       continue;
     }
-    const collective = op as CollectiveOp;
-    const base = indexOf[op.id]!;
+    const collective = table.collective(id);
+    const base = indexOf[id]!;
     // Start deps: together (every member's, without repeats) or per member.
     let together: number[] | undefined;
     const startOf = (member: number): number[] => {
-      const deps: number[] = [];
-      for (const d of collective.deps) {
-        const dep = ops[d]!;
-        if (dep.kind === 'collective') {
-          if (member < 0) for (let m = 0; m < dep.ranks.length; m++) memberDone(dep, m, (e) => deps.push(e));
-          else memberDone(dep, memberOf(dep, collective.ranks[member]!, op.id), (e) => deps.push(e));
-        } else if (member < 0 || rankOf(dep) === collective.ranks[member]) {
-          deps.push(indexOf[d]!);
+      const found: number[] = [];
+      for (let e = depOffset[id]!; e < depOffset[id + 1]!; e++) {
+        const d = deps[e]!;
+        if (kind[d] === OP_COLLECTIVE) {
+          if (member < 0) for (let m = 0; m < table.collective(d).ranks.length; m++) memberDone(d, m, (x) => found.push(x));
+          else memberDone(d, memberOf(d, collective.ranks[member]!, id), (x) => found.push(x));
+        } else if (member < 0 || rankOf(d) === collective.ranks[member]) {
+          found.push(indexOf[d]!);
         }
       }
-      return member < 0 ? [...new Set(deps)] : deps;
+      return member < 0 ? [...new Set(found)] : found;
     };
     for (let k = 0; k < schedule.count; k++) {
       const start = schedule.start[k]!;
       if (start === -2) {
         together ??= startOf(-1);
-        for (const e of together) onDep(base + k, e);
+        for (const x of together) onDep(base + k, x);
       } else if (start >= 0) {
-        for (const e of startOf(start)) onDep(base + k, e);
+        for (const x of startOf(start)) onDep(base + k, x);
       }
       for (let j = schedule.depOffset[k]!; j < schedule.depOffset[k + 1]!; j++) onDep(base + k, base + schedule.depList[j]!);
     }
@@ -140,10 +132,11 @@ export function collectiveTransfers(
  * indices): what the engine runs, for traces, checks and tools that want every transfer.
  */
 export function expandCollectives(plan: Plan): Plan {
-  const layout = expandedLayout(plan);
+  const table = planTable(plan);
+  const layout = expandedLayout(table);
   if (layout.identity) return plan;
   const deps: number[][] = Array.from({ length: layout.count }, () => []);
-  visitExpandedDeps(plan, layout, (index, dep) => deps[index]!.push(dep));
+  visitExpandedDeps(table, layout, (index, dep) => deps[index]!.push(dep));
   const ops: PlanOp[] = [];
   for (const op of plan.ops) {
     const schedule = layout.schedules[op.id];

@@ -4,17 +4,17 @@ import { kvBytesPerToken, kvBytesPerTokenOfHeads } from '../model/model-size.js'
 import { isMoeLayer, wholeMoeWork, type MoeWork } from '../model/moe.js';
 import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
 import { collectiveSchedule, scheduleTokens } from './collectives.js';
+import { OpTable } from './op-table.js';
 import { tuneCollective, type CollectiveFabric, type CollectiveRequestOptions } from './collective-tuner.js';
 import {
   PLAN_SCHEMA,
+  planOfTable,
   type CollectiveAlgorithm,
   type CollectiveProtocol,
   type CollectiveName,
   type CollectiveOp,
   type CollectiveStart,
-  type ComputeOp,
   type Plan,
-  type PlanOp,
   type StrategyName,
   type TransferOp,
 } from './plan.js';
@@ -36,7 +36,19 @@ export interface CollectiveSetup {
 
 /** Appends ops with sequential ids and their FLOPs or bytes; strategies only say what depends on what. */
 export class PlanBuilder {
-  readonly ops: PlanOp[] = [];
+  /** The ops so far, as columns (sim/plan/op-table.ts): no object per op. */
+  readonly table = new OpTable();
+  /** One shape object reused to cost every compute op's FLOPs. */
+  private readonly scratch: { name: ComputeOpName; tokens: number; prefix: number; keys: number; causal: boolean; shard: OpShard | undefined; merge: boolean | undefined; moe: MoeWork | undefined } = {
+    name: 'qkv',
+    tokens: 0,
+    prefix: 0,
+    keys: 0,
+    causal: true,
+    shard: undefined,
+    merge: undefined,
+    moe: undefined,
+  };
   private readonly model: ModelSpec;
   private readonly kvBytes: number;
 
@@ -70,28 +82,22 @@ export class PlanBuilder {
     name: ComputeOpName,
     layer: number | null,
     shape: { tokens: number; prefix: number; keys: number; causal: boolean; shard?: OpShard; merge?: boolean; moe?: MoeWork },
-    deps: number[],
+    deps: readonly number[],
   ): number {
-    const id = this.ops.length;
     const { tokens, prefix, keys, causal, shard, merge } = shape;
-    // One whole object literal per variant (properties added later would cost big plans a
-    // second allocation per op); the op is then its own FLOP shape.
-    let op: ComputeOp;
-    if (shard !== undefined) {
-      op = merge === true
-        ? { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps, shard: { ...shard }, merge: true }
-        : { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps, shard: { ...shard } };
-    } else {
-      op = merge === true
-        ? { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps, merge: true }
-        : { id, kind: 'compute', name, rank, layer, tokens, prefix, keys, causal, flops: 0, deps };
-    }
     // The mlp of a MoE layer is the whole MoE FFN of its tokens unless the strategy splits it (--ep).
-    if (shape.moe !== undefined) op.moe = { ...shape.moe };
-    else if (name === 'mlp' && this.model.moe !== undefined && isMoeLayer(this.model, layer)) op.moe = wholeMoeWork(this.model, tokens);
-    op.flops = computeOpFlops(this.model, op);
-    this.ops.push(op);
-    return id;
+    const moe = shape.moe !== undefined ? { ...shape.moe } : name === 'mlp' && this.model.moe !== undefined && isMoeLayer(this.model, layer) ? wholeMoeWork(this.model, tokens) : undefined;
+    const scratch = this.scratch;
+    scratch.name = name;
+    scratch.tokens = tokens;
+    scratch.prefix = prefix;
+    scratch.keys = keys;
+    scratch.causal = causal;
+    scratch.shard = shard;
+    scratch.merge = merge;
+    scratch.moe = moe;
+    const flops = computeOpFlops(this.model, scratch);
+    return this.table.addCompute(rank, name, layer, tokens, prefix, keys, causal, flops, deps, shard, merge, moe);
   }
 
   /**
@@ -105,26 +111,14 @@ export class PlanBuilder {
     layer: number,
     tokenStart: number,
     tokenEnd: number,
-    deps: number[],
+    deps: readonly number[],
     step?: number,
     payload: TransferPayload = {},
   ): number {
-    const id = this.ops.length;
-    const perToken = this.bytesPerToken(payload);
-    const bytes = (tokenEnd - tokenStart) * perToken;
-    let op: TransferOp;
-    // One object literal per shape (keys in the plan's order), so big plans build fast.
-    if (step === undefined) {
-      op = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps };
-    } else if (payload.payload === 'hidden') {
-      op = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step, payload: 'hidden' };
-    } else {
-      op = { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step };
-    }
-    if (payload.payload !== undefined && (step === undefined || payload.payload !== 'hidden')) op.payload = payload.payload;
-    if (payload.kvHeads !== undefined) op.kv_heads = payload.kvHeads;
-    if (payload.heads !== undefined) op.heads = payload.heads;
-    this.ops.push(op);
+    const bytes = (tokenEnd - tokenStart) * this.bytesPerToken(payload);
+    const id = this.table.addTransfer(name, src, dst, layer, tokenStart, tokenEnd, bytes, deps);
+    if (step !== undefined) this.table.setStep(id, step);
+    this.table.setPayload(id, payload.payload, payload.kvHeads, payload.heads);
     return id;
   }
 
@@ -132,23 +126,14 @@ export class PlanBuilder {
    * Transfers the K,V of several token ranges of `layer` (in token order) as one message. The op
    * keeps `ranges` as given: pass arrays no one else mutates.
    */
-  transferRanges(name: TransferOp['name'], src: number, dst: number, layer: number, ranges: [number, number][], deps: number[], step?: number, payload?: TransferPayload): number {
-    const id = this.ops.length;
+  transferRanges(name: TransferOp['name'], src: number, dst: number, layer: number, ranges: [number, number][], deps: readonly number[], step?: number, payload?: TransferPayload): number {
     let tokens = 0;
     for (let k = 0; k < ranges.length; k++) tokens += ranges[k]![1] - ranges[k]![0];
-    const tokenStart = ranges[0]![0];
-    const tokenEnd = ranges[ranges.length - 1]![1];
     const bytes = tokens * (payload === undefined ? this.kvBytes : this.bytesPerToken(payload));
-    const op: TransferOp =
-      step === undefined
-        ? { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, ranges }
-        : { id, kind: 'transfer', name, src, dst, layer, token_start: tokenStart, token_end: tokenEnd, bytes, deps, step, ranges };
-    if (payload !== undefined) {
-      if (payload.payload !== undefined) op.payload = payload.payload;
-      if (payload.kvHeads !== undefined) op.kv_heads = payload.kvHeads;
-      if (payload.heads !== undefined) op.heads = payload.heads;
-    }
-    this.ops.push(op);
+    const id = this.table.addTransfer(name, src, dst, layer, ranges[0]![0], ranges[ranges.length - 1]![1], bytes, deps);
+    if (step !== undefined) this.table.setStep(id, step);
+    this.table.setRanges(id, ranges);
+    if (payload !== undefined) this.table.setPayload(id, payload.payload, payload.kvHeads, payload.heads);
     return id;
   }
 
@@ -166,7 +151,7 @@ export class PlanBuilder {
     deps: number[],
   ): number {
     if (ranks.length < 2) return -1;
-    const id = this.ops.length;
+    const id = this.table.count;
     const perToken = this.model.hidden * this.model.dtype_bytes;
     const data = (blocks[blocks.length - 1]![1] - blocks[0]![0]) * perToken;
     const tuned = this.tune(name, choice, ranks, data);
@@ -191,8 +176,7 @@ export class PlanBuilder {
     if (schedule.count > 0 && tuned.channels > 1 && (algorithm === 'ring' || algorithm === 'tree')) op.channels = tuned.channels;
     if (tuned.node_size !== ranks.length) op.node_size = tuned.node_size;
     if (tuned.protocol !== undefined) op.protocol = tuned.protocol;
-    this.ops.push(op);
-    return id;
+    return this.table.addCollective(op);
   }
 
   /** Bytes per token of a transfer's payload. */
@@ -221,7 +205,7 @@ export class PlanBuilder {
     pp?: number;
     chunk?: number;
   }): Plan {
-    const plan: Plan = {
+    const fieldsOfPlan: Omit<Plan, 'ops'> = {
       schema: PLAN_SCHEMA,
       strategy: fields.strategy,
       model: this.model,
@@ -230,15 +214,15 @@ export class PlanBuilder {
       partition: fields.partition,
       kv_tokens: fields.kvTokens,
       last_rank: fields.lastRank,
-      ops: this.ops,
     };
-    if (fields.tp !== undefined) plan.tp = fields.tp;
-    if (fields.ep !== undefined) plan.ep = fields.ep;
-    if (fields.expertImbalance !== undefined && fields.expertImbalance !== 1) plan.expert_imbalance = fields.expertImbalance;
-    if (fields.channels !== undefined) plan.channels = fields.channels;
-    if (fields.pp !== undefined) plan.pp = fields.pp;
-    if (fields.chunk !== undefined) plan.chunk = fields.chunk;
-    if (fields.collective !== undefined && fields.collective !== 'ring') plan.collective = fields.collective;
+    if (fields.tp !== undefined) fieldsOfPlan.tp = fields.tp;
+    if (fields.ep !== undefined) fieldsOfPlan.ep = fields.ep;
+    if (fields.expertImbalance !== undefined && fields.expertImbalance !== 1) fieldsOfPlan.expert_imbalance = fields.expertImbalance;
+    if (fields.channels !== undefined) fieldsOfPlan.channels = fields.channels;
+    if (fields.pp !== undefined) fieldsOfPlan.pp = fields.pp;
+    if (fields.chunk !== undefined) fieldsOfPlan.chunk = fields.chunk;
+    if (fields.collective !== undefined && fields.collective !== 'ring') fieldsOfPlan.collective = fields.collective;
+    const plan = planOfTable(fieldsOfPlan, this.table);
     return plan;
   }
 }

@@ -1,7 +1,7 @@
 import type { GpuSpec } from '../hardware/gpu-spec.js';
 import { kvDtypeBytes } from '../model/precision.js';
 import { evenPartition, prefixes } from '../plan/partition.js';
-import type { Plan } from '../plan/plan.js';
+import { withPlanFields, type Plan } from '../plan/plan.js';
 import { tensorShards } from '../plan/tensor-shard.js';
 import { stageLayers } from '../plan/strategies/pp-chunked.js';
 import { kvBytesPerToken, shardedWeightBytes } from '../model/model-size.js';
@@ -115,7 +115,7 @@ export function kvHoldings(plan: Plan): KvHoldings {
       return { held, primary };
     }
     case 'ring-q':
-      return kvHoldings({ ...plan, strategy: 'ring-kv' });
+      return kvHoldings(withPlanFields(plan, { strategy: 'ring-kv' }));
     case 'pp-chunked': {
       // Stage s holds its layers' K,V of every token. Holdings are token x head rectangles over all
       // layers, so a stage's share is written as the token range of the same size

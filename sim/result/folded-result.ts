@@ -1,7 +1,8 @@
 import type { LayerFold } from '../engine/layer-fold.js';
 import type { GpuSpec } from '../hardware/gpu-spec.js';
 import type { ModelSpec } from '../model/model-spec.js';
-import { logitsOpId, type Plan } from '../plan/plan.js';
+import { logitsOpId, planTable, withPlanFields, type Plan } from '../plan/plan.js';
+import { OP_COMPUTE } from '../plan/op-table.js';
 import type { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
 import type { AttentionImplementation } from '../work/op-kernels.js';
@@ -26,12 +27,12 @@ export function buildFoldedResult(
 ): SimResult {
   const { K, KE, n, L } = fold;
   const extra = L - n;
-  const ops = sample.ops;
+  const table = planTable(sample);
   const totals = emptyTotals(sample.gpus);
-  for (const op of ops) {
+  for (let id = 0; id < table.count; id++) {
     // The sample's last layer stands for itself and the L - n layers it leaves out.
-    const times = op.id >= (n - 1) * K && op.id < n * K ? 1 + extra : 1;
-    addOpTotals(totals, op, durations[op.id]!, times);
+    const times = id >= (n - 1) * K && id < n * K ? 1 + extra : 1;
+    addOpTotals(totals, table, id, durations[id]!, times);
   }
   // Latest end of each engine op over all L layers (times are linear per op past the window).
   const latest = foldedLatestEnds(fold);
@@ -39,15 +40,15 @@ export function buildFoldedResult(
   let makespan = 0;
   for (let e = 0; e < KE; e++) if (latest[e]! > makespan) makespan = latest[e]!;
   for (let c = 0; c < fold.closingE; c++) if (fold.closing.end[c]! > makespan) makespan = fold.closing.end[c]!;
-  for (const op of ops) if (op.kind === 'compute') totals.finish[op.rank] = Math.max(totals.finish[op.rank]!, endOf(op.id));
+  for (let id = 0; id < table.count; id++) if (table.kind[id] === OP_COMPUTE) totals.finish[table.rank[id]!] = Math.max(totals.finish[table.rank[id]!]!, endOf(id));
   // Collective uses: the sample's, plus the last layer's for every layer left out.
-  const lastLayer = collectiveUses({ ...sample, ops: ops.slice((n - 1) * K, n * K) });
+  const lastLayer = collectiveUses(sample, (n - 1) * K, n * K);
   const uses: CollectiveUse[] = collectiveUses(sample).map((use) => {
     const perLayer = lastLayer.find((u) => u.name === use.name && u.algorithm === use.algorithm && u.protocol === use.protocol && u.channels === use.channels);
     return { ...use, count: use.count + extra * (perLayer?.count ?? 0) };
   });
   const timing = { ttft_s: endOf(logitsOpId(sample)), makespan_s: makespan, events: fold.events };
-  return assembleResult({ ...sample, model }, totals, timing, uses, gpu, topology, origin, attention, router);
+  return assembleResult(withPlanFields(sample, { model }), totals, timing, uses, gpu, topology, origin, attention, router);
 }
 
 /** Latest end over the L layers of each engine op of a layer: at one end of its linear stretch. */

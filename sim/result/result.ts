@@ -13,11 +13,15 @@ export interface CollectiveUse {
   count: number;
 }
 
-/** The collectives of a plan grouped by name, algorithm, protocol and channels, in order of first use. */
-export function collectiveUses(plan: PlanOfUses): CollectiveUse[] {
+/**
+ * The collectives of a plan grouped by name, algorithm, protocol and channels, in order of first
+ * use; of its ops [from, to) only, when given.
+ */
+export function collectiveUses(plan: PlanOfUses, from = 0, to = planOpTotal(plan)): CollectiveUse[] {
+  const table = planTable(plan);
   const uses = new Map<string, CollectiveUse>();
-  for (const op of plan.ops) {
-    if (op.kind === 'collective') {
+  for (const [id, op] of table.collectives) {
+    if (id >= from && id < to) {
       const use = { name: op.name, algorithm: op.algorithm, protocol: op.protocol ?? 'none', channels: op.channels ?? 1, count: 0 };
       const key = `${use.name}/${use.algorithm}/${use.protocol}/${use.channels}`;
       if (!uses.has(key)) uses.set(key, use);
@@ -27,17 +31,18 @@ export function collectiveUses(plan: PlanOfUses): CollectiveUse[] {
   // Explicit collective transfers (tsp's all-gather, one per layer).
   const layers = new Set<number>();
   let protocol = 'none';
-  for (const op of plan.ops) {
-    if (op.kind === 'transfer' && op.name === 'allgather') {
-      layers.add(op.layer);
-      protocol = op.protocol ?? 'none';
+  for (let id = from; id < to; id++) {
+    if (table.kind[id] === OP_TRANSFER && table.transferName(id) === 'allgather') {
+      layers.add(table.layer[id]!);
+      protocol = table.protocolOf(id) ?? 'none';
     }
   }
   const channels = plan.channels ?? 1;
   if (layers.size > 0) uses.set('explicit', { name: 'allgather', algorithm: plan.collective === 'direct' ? 'direct' : 'ring', protocol, channels, count: layers.size });
   return [...uses.values()];
 }
-import { logitsOpId, type Plan, type PlanOp, type StrategyName } from '../plan/plan.js';
+import { logitsOpId, planOpTotal, planTable, type Plan, type StrategyName } from '../plan/plan.js';
+import { OP_COMPUTE, OP_TRANSFER, type OpTable } from '../plan/op-table.js';
 import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
 import { decodeReadiness, type DecodeReadiness } from './decode.js';
@@ -153,9 +158,10 @@ export function buildResult(
   router: Router = new Router(topology),
 ): SimResult {
   const totals = emptyTotals(plan.gpus);
-  for (const op of plan.ops) {
-    addOpTotals(totals, op, durations[op.id]!, 1);
-    if (op.kind === 'compute') totals.finish[op.rank] = Math.max(totals.finish[op.rank]!, run.end[run.indexOf[op.id]!]!);
+  const table = planTable(plan);
+  for (let id = 0; id < table.count; id++) {
+    addOpTotals(totals, table, id, durations[id]!, 1);
+    if (table.kind[id] === OP_COMPUTE) totals.finish[table.rank[id]!] = Math.max(totals.finish[table.rank[id]!]!, run.end[run.indexOf[id]!]!);
   }
   const timing = { ttft_s: firstTokenTime(plan, run), makespan_s: run.makespan, events: run.events };
   return assembleResult(plan, totals, timing, collectiveUses(plan), gpu, topology, origin, attention, router);
@@ -177,18 +183,22 @@ export function emptyTotals(p: number): RankTotals {
   return { flops: zeros(), compute: zeros(), finish: zeros(), sent: zeros(), received: zeros(), flopsTotal: 0, commTotal: 0 };
 }
 
-/** Adds `times` copies of an op's FLOPs, compute time and bytes (not its end: see finish). */
-export function addOpTotals(totals: RankTotals, op: PlanOp, duration: number, times: number): void {
+/** Adds `times` copies of op `id`'s FLOPs, compute time and bytes (not its end: see finish). */
+export function addOpTotals(totals: RankTotals, table: OpTable, id: number, duration: number, times: number): void {
   const { flops, compute, sent, received } = totals;
-  if (op.kind === 'compute') {
-    flops[op.rank]! += times * op.flops;
-    compute[op.rank]! += times * duration;
-    totals.flopsTotal += times * op.flops;
-  } else if (op.kind === 'transfer') {
-    sent[op.src]! += times * op.bytes;
-    received[op.dst]! += times * op.bytes;
-    totals.commTotal += times * op.bytes;
+  const kind = table.kind[id]!;
+  const amount = table.amount[id]!;
+  if (kind === OP_COMPUTE) {
+    const rank = table.rank[id]!;
+    flops[rank]! += times * amount;
+    compute[rank]! += times * duration;
+    totals.flopsTotal += times * amount;
+  } else if (kind === OP_TRANSFER) {
+    sent[table.rank[id]!]! += times * amount;
+    received[table.dst[id]!]! += times * amount;
+    totals.commTotal += times * amount;
   } else {
+    const op = table.collective(id);
     const schedule = opSchedule(op);
     const tokens = scheduleTokens(schedule, op.blocks);
     for (let k = 0; k < schedule.count; k++) {

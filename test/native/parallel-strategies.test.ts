@@ -193,7 +193,7 @@ describe('plans the executor refuses, with the field named', () => {
   });
 
   test('a ring-kv plan with an attention step of the wrong shape', async () => {
-    const plan = buildPlan({ strategy: 'ring-kv', model: tinyLlama, context: 64, gpus: 2 });
+    const plan = structuredClone(buildPlan({ strategy: 'ring-kv', model: tinyLlama, context: 64, gpus: 2 }));
     const attn = plan.ops.filter((o) => o.kind === 'compute' && o.name === 'attn' && o.merge === true)[0]!;
     if (attn.kind !== 'compute') throw new Error('unreachable');
     attn.keys += 1;
@@ -205,7 +205,7 @@ describe('plans the executor refuses, with the field named', () => {
   test('pp-chunked with tensor parallelism, and an op outside its stage layers: one line each', async () => {
     const tp = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 64, gpus: 4, tp: 2 });
     expect((await rejection(tp)).message).toMatch(/plan\.tp: pp-chunked runs on the executor with one GPU a stage \(expected 1, got 2\)/);
-    const plan = buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 64, gpus: 2 });
+    const plan = structuredClone(buildPlan({ strategy: 'pp-chunked', model: tinyLlama, context: 64, gpus: 2 }));
     const op = plan.ops.find((o) => o.kind === 'compute' && o.rank === 1)!;
     if (op.kind !== 'compute') throw new Error('unreachable');
     op.layer = 0;

@@ -128,9 +128,9 @@ export class KvrTpLinks {
       const t = this.t;
       const ranks = Array.from({ length: t }, (_, j) => k * t + j);
       // The op as kvrTpPlan builds it (the tuner picks its algorithm, protocol and channels by c).
-      const op = this.builder.ops[this.builder.collective('allreduce', this.algorithm, 0, ranks, rowBlocks(c, P, t), 'together', [])] as CollectiveOp;
-      // The builder only shapes ops here: no plan keeps its list.
-      this.builder.ops.length = 0;
+      const op = this.builder.table.collective(this.builder.collective('allreduce', this.algorithm, 0, ranks, rowBlocks(c, P, t), 'together', []));
+      // The builder only shapes ops here: no plan keeps its table.
+      this.builder.table.clear();
       const kind = `${this.routeKind[k]}|${reducesKey([op])}`;
       let run = this.runs.get(kind);
       if (run === undefined) {

@@ -4,7 +4,8 @@ import { wholeMoeWork } from '../../model/moe.js';
 import { computeOpFlops } from '../../work/compute-op.js';
 import { opSchedule, transferTokens } from '../collectives.js';
 import { evenPartition, prefixes } from '../partition.js';
-import type { CollectiveAlgorithm, CollectiveOp, Plan } from '../plan.js';
+import { builtOpTable, type CollectiveAlgorithm, type CollectiveOp, type Plan } from '../plan.js';
+import { OP_COLLECTIVE, OP_TRANSFER, reshapeComputeOp } from '../op-table.js';
 import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 
@@ -95,22 +96,19 @@ export function reshapeKvrTpPlan(plan: Plan, partition: readonly number[]): void
   const prefix = prefixes(partition);
   const m = plan.model;
   const blocks = partition.map((c, k) => rowBlocks(c, prefix[k]!, t));
-  for (const op of plan.ops) {
-    if (op.kind === 'collective') {
-      const k = Math.floor(op.ranks[0]! / t);
+  const table = builtOpTable(plan);
+  for (let i = 0; i < table.count; i++) {
+    const k = Math.floor(table.rank[i]! / t);
+    if (table.kind[i] === OP_COLLECTIVE) {
+      const op = table.collective(i);
       op.blocks = blocks[k]!.map(([a, b]) => [a, b]);
       op.bytes = collectiveBytes(op);
-    } else if (op.kind === 'transfer') {
-      const k = Math.floor(op.src / t);
-      op.token_end = prefix[k]! + partition[k]!;
-      op.bytes = op.token_end * kvBytesPerTokenOfHeads(m, op.kv_heads!);
-    } else if (op.name !== 'lm_head') {
-      const k = Math.floor(op.rank / t);
-      op.tokens = partition[k]!;
-      op.prefix = prefix[k]!;
-      op.keys = op.prefix + op.tokens;
-      if (op.moe !== undefined) op.moe = wholeMoeWork(m, op.tokens);
-      op.flops = computeOpFlops(m, op);
+      table.touched(i);
+    } else if (table.kind[i] === OP_TRANSFER) {
+      const end = prefix[k]! + partition[k]!;
+      table.reshapeTransfer(i, table.tokens[i]!, end, end * kvBytesPerTokenOfHeads(m, table.kvHeads[i]!));
+    } else if (table.computeName(i) !== 'lm_head') {
+      reshapeComputeOp(table, i, m, partition[k]!, prefix[k]!);
     }
   }
   plan.partition = plan.partition.map((_, r) => partition[Math.floor(r / t)]!);

@@ -3,7 +3,8 @@ import { kvBytesPerToken } from '../../model/model-size.js';
 import { wholeMoeWork } from '../../model/moe.js';
 import { computeOpFlops } from '../../work/compute-op.js';
 import { prefixes } from '../partition.js';
-import type { Plan } from '../plan.js';
+import { builtOpTable, type Plan } from '../plan.js';
+import { OP_COMPUTE, OP_TRANSFER, reshapeComputeOp } from '../op-table.js';
 import { PlanBuilder } from '../plan-builder.js';
 
 /**
@@ -55,16 +56,14 @@ export function kvrPlan(model: ModelSpec, partition: number[], strategy: 'kvr' |
 export function reshapeKvrPlan(plan: Plan, partition: readonly number[]): void {
   const prefix = prefixes(partition);
   const kvBytes = kvBytesPerToken(plan.model);
-  for (const op of plan.ops) {
-    if (op.kind === 'transfer') {
-      op.token_end = prefix[op.src]! + partition[op.src]!;
-      op.bytes = op.token_end * kvBytes;
-    } else if (op.kind === 'compute' && op.name !== 'lm_head') {
-      op.tokens = partition[op.rank]!;
-      op.prefix = prefix[op.rank]!;
-      op.keys = op.prefix + op.tokens;
-      if (op.moe !== undefined) op.moe = wholeMoeWork(plan.model, op.tokens);
-      op.flops = computeOpFlops(plan.model, op);
+  const table = builtOpTable(plan);
+  for (let i = 0; i < table.count; i++) {
+    const r = table.rank[i]!;
+    if (table.kind[i] === OP_TRANSFER) {
+      const end = prefix[r]! + partition[r]!;
+      table.reshapeTransfer(i, table.tokens[i]!, end, end * kvBytes);
+    } else if (table.kind[i] === OP_COMPUTE && table.computeName(i) !== 'lm_head') {
+      reshapeComputeOp(table, i, plan.model, partition[r]!, prefix[r]!);
     }
   }
   plan.partition = [...partition];

@@ -60,7 +60,7 @@ export function ringKvTpRecurrence(
   const reduces: CollectiveOp[][] = [];
   for (let k = 0; k < g; k++) {
     const ranks = shards.map((_, j) => rank(k, j));
-    reduces.push(reduceBlocks[k]!.map((rows) => builder.ops[builder.collective('allreduce', algorithm, 0, ranks, rows, 'together', [])] as CollectiveOp));
+    reduces.push(reduceBlocks[k]!.map((rows) => builder.table.collective(builder.collective('allreduce', algorithm, 0, ranks, rows, 'together', []))));
   }
 
   // Links: ring channel (k-1, j) -> (k, j) into each rank; none may share a link with another

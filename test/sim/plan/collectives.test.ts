@@ -18,8 +18,9 @@ function run(kind: 'allgather' | 'reducescatter' | 'allreduce', p: number, algor
     payload: { payload: 'hidden' as const },
   };
   const incoming = kind === 'allgather' ? allGather(request) : kind === 'reducescatter' ? reduceScatter(request) : allReduce(request);
-  const transfers = builder.ops.filter((op): op is TransferOp => op.kind === 'transfer');
-  return { transfers, incoming, ready, byId: new Map(builder.ops.map((op) => [op.id, op])) };
+  const ops = builder.table.ops();
+  const transfers = ops.filter((op): op is TransferOp => op.kind === 'transfer');
+  return { transfers, incoming, ready, byId: new Map(ops.map((op) => [op.id, op])) };
 }
 
 /**

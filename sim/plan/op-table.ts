@@ -1,0 +1,457 @@
+import type { ModelSpec } from '../model/model-spec.js';
+import { wholeMoeWork, type MoeWork } from '../model/moe.js';
+import { COMPUTE_OP_NAMES, computeOpFlops, type ComputeOpName, type ComputeShape, type OpShard } from '../work/compute-op.js';
+import { COLLECTIVE_PROTOCOLS, type CollectiveProtocol } from './collective-tuner.js';
+import type { CollectiveOp, ComputeOp, PlanOp, TransferOp } from './plan.js';
+
+export const OP_COMPUTE = 0;
+export const OP_TRANSFER = 1;
+export const OP_COLLECTIVE = 2;
+
+/** Transfer names by code (the `name` column of a transfer). */
+export const TRANSFER_OP_NAMES = ['send', 'allgather', 'reducescatter'] as const;
+/** Transfer payloads by code; 0 is K,V (no `payload` field). */
+const PAYLOADS = [undefined, 'hidden', 'query', 'attn-out'] as const;
+type Payload = NonNullable<TransferOp['payload']>;
+
+const CAUSAL = 1;
+const MERGE = 2;
+const HAS_STEP = 4;
+
+const COMPUTE_CODE: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
+const TRANSFER_CODE: Record<TransferOp['name'], number> = { send: 0, allgather: 1, reducescatter: 2 };
+const PAYLOAD_CODE: Record<Payload, number> = { hidden: 1, query: 2, 'attn-out': 3 };
+
+/**
+ * A plan's ops as columns (struct of arrays): one slot per op in each typed array, dependencies as
+ * one flat list with offsets, and the few fields most ops lack (MoE work, zig-zag ranges, whole
+ * collectives) in maps by op id. Building a plan allocates no object per op, and a million-op plan
+ * takes about a third of the memory its op objects did. Fields of one column mean different
+ * things by kind: `rank` is a compute op's rank or a transfer's src; `tokens`/`prefix` a compute
+ * op's c and P or a transfer's token_start/token_end; `amount` FLOPs or bytes.
+ *
+ * Op objects (PlanOp) are written out on request (`op`, `ops`), with the keys in the order the plan
+ * JSON has always had; `fromOps` reads them back, so a plan from a file runs through the same code.
+ */
+export class OpTable {
+  count = 0;
+  /** Bumped by every change after an op was added (a reshape), so op snapshots know they are stale. */
+  version = 0;
+  kind = new Uint8Array(0);
+  /** Compute: COMPUTE_OP_NAMES index; transfer: TRANSFER_OP_NAMES index; collective: 0. */
+  name = new Uint8Array(0);
+  flags = new Uint8Array(0);
+  payload = new Uint8Array(0);
+  /** 0: none, else 1 + COLLECTIVE_PROTOCOLS index. */
+  protocol = new Uint8Array(0);
+  /** Compute: rank; transfer: src; collective: its first member. */
+  rank = new Int32Array(0);
+  /** Transfer: dst; else -1. */
+  dst = new Int32Array(0);
+  /** Decoder layer; -1 for lm_head (layer null). */
+  layer = new Int32Array(0);
+  /** Transfer: ring step, valid where flags has HAS_STEP. */
+  step = new Int32Array(0);
+  /** Transfer heads and KV heads; -1: absent. */
+  heads = new Int32Array(0);
+  kvHeads = new Int32Array(0);
+  /** Index into `shards`; -1: none. */
+  shard = new Int32Array(0);
+  /** Compute: tokens (c); transfer: token_start. */
+  tokens = new Float64Array(0);
+  /** Compute: prefix (P); transfer: token_end. */
+  prefix = new Float64Array(0);
+  /** Compute: keys (K). */
+  keys = new Float64Array(0);
+  /** Compute: FLOPs; transfer, collective: bytes. */
+  amount = new Float64Array(0);
+  /** Transfer: protocol_hop_scale and protocol_base_s; NaN: absent. */
+  hopScale = new Float64Array(0);
+  baseSeconds = new Float64Array(0);
+  /** Deps of op i: deps[depOffset[i] .. depOffset[i + 1]). */
+  depOffset = new Int32Array(1);
+  deps = new Int32Array(0);
+  /** Distinct tensor-parallel shards (a plan has a handful). */
+  readonly shards: OpShard[] = [];
+  readonly moe = new Map<number, MoeWork>();
+  /** Index into `rangeLists` of a transfer's ranges; -1: none. */
+  rangeList = new Int32Array(0);
+  private readonly rangeLists: [number, number][][] = [];
+  private readonly rangeIndex = new Map<[number, number][], number>();
+  readonly collectives = new Map<number, CollectiveOp>();
+  private readonly shardIndex = new Map<string, number>();
+  private lastShard: OpShard | undefined;
+  private lastShardIndex = -1;
+
+  get capacity(): number {
+    return this.kind.length;
+  }
+
+  /** Room for one more op (doubling the columns), and for `deps` more dependencies. */
+  private reserve(deps: number): void {
+    if (this.count === this.kind.length) {
+      const size = Math.max(1024, 2 * this.count);
+      this.kind = grow(this.kind, size);
+      this.name = grow(this.name, size);
+      this.flags = grow(this.flags, size);
+      this.payload = grow(this.payload, size);
+      this.protocol = grow(this.protocol, size);
+      this.rank = grow(this.rank, size);
+      this.dst = grow(this.dst, size);
+      this.layer = grow(this.layer, size);
+      this.step = grow(this.step, size);
+      this.heads = grow(this.heads, size);
+      this.kvHeads = grow(this.kvHeads, size);
+      this.shard = grow(this.shard, size);
+      this.rangeList = grow(this.rangeList, size);
+      this.tokens = grow(this.tokens, size);
+      this.prefix = grow(this.prefix, size);
+      this.keys = grow(this.keys, size);
+      this.amount = grow(this.amount, size);
+      this.hopScale = grow(this.hopScale, size);
+      this.baseSeconds = grow(this.baseSeconds, size);
+      this.depOffset = grow(this.depOffset, size + 1);
+    }
+    const used = this.depOffset[this.count]!;
+    if (used + deps > this.deps.length) this.deps = grow(this.deps, Math.max(2048, 2 * (used + deps)));
+  }
+
+  /** Appends the deps of the op being added (id this.count) and closes its range. */
+  private pushDeps(deps: readonly number[]): void {
+    let at = this.depOffset[this.count]!;
+    for (let k = 0; k < deps.length; k++) this.deps[at++] = deps[k]!;
+    this.depOffset[this.count + 1] = at;
+  }
+
+  private begin(kind: number, name: number, deps: readonly number[]): number {
+    this.reserve(deps.length);
+    const i = this.count;
+    this.kind[i] = kind;
+    this.name[i] = name;
+    this.flags[i] = 0;
+    this.payload[i] = 0;
+    this.protocol[i] = 0;
+    this.dst[i] = -1;
+    this.step[i] = 0;
+    this.heads[i] = -1;
+    this.kvHeads[i] = -1;
+    this.shard[i] = -1;
+    this.rangeList[i] = -1;
+    this.keys[i] = 0;
+    this.hopScale[i] = NaN;
+    this.baseSeconds[i] = NaN;
+    this.pushDeps(deps);
+    this.count = i + 1;
+    return i;
+  }
+
+  addCompute(rank: number, name: ComputeOpName, layer: number | null, tokens: number, prefix: number, keys: number, causal: boolean, flops: number, deps: readonly number[], shard?: OpShard, merge?: boolean, moe?: MoeWork): number {
+    const i = this.begin(OP_COMPUTE, COMPUTE_CODE[name], deps);
+    this.rank[i] = rank;
+    this.layer[i] = layer === null ? -1 : layer;
+    this.tokens[i] = tokens;
+    this.prefix[i] = prefix;
+    this.keys[i] = keys;
+    this.amount[i] = flops;
+    this.flags[i] = (causal ? CAUSAL : 0) | (merge === true ? MERGE : 0);
+    if (shard !== undefined) this.shard[i] = this.internShard(shard);
+    if (moe !== undefined) this.moe.set(i, moe);
+    return i;
+  }
+
+  addTransfer(name: TransferOp['name'], src: number, dst: number, layer: number, tokenStart: number, tokenEnd: number, bytes: number, deps: readonly number[]): number {
+    const i = this.begin(OP_TRANSFER, TRANSFER_CODE[name], deps);
+    this.rank[i] = src;
+    this.dst[i] = dst;
+    this.layer[i] = layer;
+    this.tokens[i] = tokenStart;
+    this.prefix[i] = tokenEnd;
+    this.amount[i] = bytes;
+    return i;
+  }
+
+  /** A transfer's ring step (a collective's). */
+  setStep(i: number, step: number): void {
+    this.step[i] = step;
+    this.flags[i]! |= HAS_STEP;
+  }
+
+  /**
+   * The token ranges a transfer carries when they are not one (ring-kv's zig-zag chunks); the
+   * array is kept as given, and shared by the transfers given the same array.
+   */
+  setRanges(i: number, ranges: [number, number][]): void {
+    let index = this.rangeIndex.get(ranges);
+    if (index === undefined) {
+      index = this.rangeLists.length;
+      this.rangeLists.push(ranges);
+      this.rangeIndex.set(ranges, index);
+    }
+    this.rangeList[i] = index;
+  }
+
+  /** What a transfer carries when not K,V of all KV heads: a payload, and the heads of a shard. */
+  setPayload(i: number, payload: Payload | undefined, kvHeads: number | undefined, heads: number | undefined): void {
+    if (payload !== undefined) this.payload[i] = PAYLOAD_CODE[payload];
+    if (kvHeads !== undefined) this.kvHeads[i] = kvHeads;
+    if (heads !== undefined) this.heads[i] = heads;
+  }
+
+  /** A collective step's NCCL protocol, and its latency's scale and extra base (each optional). */
+  setProtocol(i: number, protocol: CollectiveProtocol, hopScale: number | undefined, baseSeconds: number | undefined): void {
+    this.protocol[i] = 1 + COLLECTIVE_PROTOCOLS.indexOf(protocol);
+    if (hopScale !== undefined) this.hopScale[i] = hopScale;
+    if (baseSeconds !== undefined) this.baseSeconds[i] = baseSeconds;
+  }
+
+  /** A transfer's ranges (setRanges); undefined: one range, token_start to token_end. */
+  rangesOf(i: number): [number, number][] | undefined {
+    const index = this.rangeList[i]!;
+    return index < 0 ? undefined : this.rangeLists[index];
+  }
+
+  /** A whole collective, kept as its object (a plan has a few per layer); `op.id` must be the next id. */
+  addCollective(op: CollectiveOp): number {
+    const i = this.begin(OP_COLLECTIVE, 0, op.deps);
+    if (op.id !== i) throw new Error(`collective op ${op.id} added as op ${i}`);
+    this.rank[i] = op.ranks[0] ?? -1;
+    this.layer[i] = op.layer;
+    this.amount[i] = op.bytes;
+    this.collectives.set(i, op);
+    return i;
+  }
+
+  /** Forgets every op (a builder reused for scratch collectives). */
+  clear(): void {
+    this.count = 0;
+    this.depOffset[0] = 0;
+    this.moe.clear();
+    this.collectives.clear();
+    this.version++;
+  }
+
+  private internShard(shard: OpShard): number {
+    const last = this.lastShard;
+    if (last !== undefined && sameShard(last, shard)) return this.lastShardIndex;
+    const key = `${shard.heads},${shard.kv_heads},${shard.ffn},${shard.expert_ffn},${shard.seq_tokens},${Object.keys(shard).join()}`;
+    let index = this.shardIndex.get(key);
+    if (index === undefined) {
+      index = this.shards.length;
+      this.shards.push({ ...shard });
+      this.shardIndex.set(key, index);
+    }
+    this.lastShard = this.shards[index];
+    this.lastShardIndex = index;
+    return index;
+  }
+
+  isCompute(i: number): boolean {
+    return this.kind[i] === OP_COMPUTE;
+  }
+
+  isCausal(i: number): boolean {
+    return (this.flags[i]! & CAUSAL) !== 0;
+  }
+
+  isMerge(i: number): boolean {
+    return (this.flags[i]! & MERGE) !== 0;
+  }
+
+  computeName(i: number): ComputeOpName {
+    return COMPUTE_OP_NAMES[this.name[i]!]!;
+  }
+
+  transferName(i: number): TransferOp['name'] {
+    return TRANSFER_OP_NAMES[this.name[i]!]!;
+  }
+
+  /** The layer of op i as the plan has it: null for lm_head. */
+  layerOf(i: number): number | null {
+    const layer = this.layer[i]!;
+    return layer < 0 ? null : layer;
+  }
+
+  shardOf(i: number): OpShard | undefined {
+    const s = this.shard[i]!;
+    return s < 0 ? undefined : this.shards[s];
+  }
+
+  /** A transfer's NCCL protocol; undefined: none. */
+  protocolOf(i: number): CollectiveProtocol | undefined {
+    const code = this.protocol[i]!;
+    return code === 0 ? undefined : COLLECTIVE_PROTOCOLS[code - 1];
+  }
+
+  collective(i: number): CollectiveOp {
+    const op = this.collectives.get(i);
+    if (op === undefined) throw new Error(`plan op ${i} is not a collective`);
+    return op;
+  }
+
+  /** Rewrites a compute op's shape (a partition search reshaping a plan). */
+  reshapeCompute(i: number, tokens: number, prefix: number, keys: number, flops: number, moe?: MoeWork): void {
+    this.tokens[i] = tokens;
+    this.prefix[i] = prefix;
+    this.keys[i] = keys;
+    this.amount[i] = flops;
+    if (moe !== undefined) this.moe.set(i, moe);
+    this.version++;
+  }
+
+  /** Rewrites a transfer's token range and bytes. */
+  reshapeTransfer(i: number, tokenStart: number, tokenEnd: number, bytes: number): void {
+    this.tokens[i] = tokenStart;
+    this.prefix[i] = tokenEnd;
+    this.amount[i] = bytes;
+    this.version++;
+  }
+
+  /** Marks a change made through a collective's object (its blocks and bytes). */
+  touched(i: number): void {
+    if (this.kind[i] === OP_COLLECTIVE) this.amount[i] = this.collective(i).bytes;
+    this.version++;
+  }
+
+  /** Op i as the plan's object (keys in the plan JSON's order). */
+  op(i: number): PlanOp {
+    const deps = Array.from(this.deps.subarray(this.depOffset[i]!, this.depOffset[i + 1]!));
+    const kind = this.kind[i]!;
+    if (kind === OP_COLLECTIVE) {
+      const c = this.collective(i);
+      return { ...c, ranks: [...c.ranks], blocks: c.blocks.map(([a, b]) => [a, b]), deps };
+    }
+    if (kind === OP_COMPUTE) {
+      const op: ComputeOp = {
+        id: i,
+        kind: 'compute',
+        name: this.computeName(i),
+        rank: this.rank[i]!,
+        layer: this.layerOf(i),
+        tokens: this.tokens[i]!,
+        prefix: this.prefix[i]!,
+        keys: this.keys[i]!,
+        causal: this.isCausal(i),
+        flops: this.amount[i]!,
+        deps,
+      };
+      const shard = this.shardOf(i);
+      if (shard !== undefined) op.shard = { ...shard };
+      if (this.isMerge(i)) op.merge = true;
+      const moe = this.moe.get(i);
+      if (moe !== undefined) op.moe = { ...moe };
+      return op;
+    }
+    const op: TransferOp = {
+      id: i,
+      kind: 'transfer',
+      name: this.transferName(i),
+      src: this.rank[i]!,
+      dst: this.dst[i]!,
+      layer: this.layer[i]!,
+      token_start: this.tokens[i]!,
+      token_end: this.prefix[i]!,
+      bytes: this.amount[i]!,
+      deps,
+    };
+    if ((this.flags[i]! & HAS_STEP) !== 0) op.step = this.step[i]!;
+    const ranges = this.rangesOf(i);
+    if (ranges !== undefined) op.ranges = ranges;
+    const payload = PAYLOADS[this.payload[i]!];
+    if (payload !== undefined) op.payload = payload;
+    if (this.kvHeads[i]! >= 0) op.kv_heads = this.kvHeads[i]!;
+    if (this.heads[i]! >= 0) op.heads = this.heads[i]!;
+    const protocol = this.protocolOf(i);
+    if (protocol !== undefined) op.protocol = protocol;
+    if (!Number.isNaN(this.hopScale[i]!)) op.protocol_hop_scale = this.hopScale[i]!;
+    if (!Number.isNaN(this.baseSeconds[i]!)) op.protocol_base_s = this.baseSeconds[i]!;
+    return op;
+  }
+
+  /** Every op as an object, in id order. */
+  ops(): PlanOp[] {
+    const ops: PlanOp[] = new Array(this.count);
+    for (let i = 0; i < this.count; i++) ops[i] = this.op(i);
+    return ops;
+  }
+
+  /** Columns of plan op objects (a plan read from a file, or written out by hand). */
+  static fromOps(ops: readonly PlanOp[]): OpTable {
+    const table = new OpTable();
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.id !== i) throw new Error(`plan op ${i} has id ${op.id}`);
+      if (op.kind === 'compute') {
+        table.addCompute(op.rank, op.name, op.layer, op.tokens, op.prefix, op.keys, op.causal, op.flops, op.deps, op.shard, op.merge, op.moe);
+      } else if (op.kind === 'transfer') {
+        const id = table.addTransfer(op.name, op.src, op.dst, op.layer, op.token_start, op.token_end, op.bytes, op.deps);
+        if (op.step !== undefined) table.setStep(id, op.step);
+        if (op.ranges !== undefined) table.setRanges(id, op.ranges);
+        table.setPayload(id, op.payload, op.kv_heads, op.heads);
+        if (op.protocol !== undefined) table.setProtocol(id, op.protocol, op.protocol_hop_scale, op.protocol_base_s);
+      } else {
+        table.addCollective(op);
+      }
+    }
+    return table;
+  }
+
+  /** Bytes the columns and lists hold (capacity, not just count): the memory guard's per-op cost. */
+  bytes(): number {
+    const columns = [this.kind, this.name, this.flags, this.payload, this.protocol, this.rank, this.dst, this.layer, this.step, this.heads, this.kvHeads, this.shard, this.rangeList, this.tokens, this.prefix, this.keys, this.amount, this.hopScale, this.baseSeconds, this.depOffset, this.deps];
+    return columns.reduce((sum, column) => sum + column.byteLength, 0);
+  }
+}
+
+/** Compute op i's shape (what costing it reads), as its op object has it. */
+export function computeShape(table: OpTable, i: number): ComputeShape {
+  const shape: ComputeShape = { name: table.computeName(i), tokens: table.tokens[i]!, prefix: table.prefix[i]!, keys: table.keys[i]!, causal: table.isCausal(i) };
+  const shard = table.shardOf(i);
+  if (shard !== undefined) shape.shard = shard;
+  if (table.isMerge(i)) shape.merge = true;
+  const moe = table.moe.get(i);
+  if (moe !== undefined) shape.moe = moe;
+  return shape;
+}
+
+/**
+ * Rewrites compute op i for a chunk of `tokens` after `prefix` (keys = prefix + tokens, as the
+ * causal strategies have them): its FLOPs, and its MoE work if it has any.
+ */
+export function reshapeComputeOp(table: OpTable, i: number, model: ModelSpec, tokens: number, prefix: number): void {
+  const moe = table.moe.has(i) ? wholeMoeWork(model, tokens) : undefined;
+  const shape = RESHAPE_SCRATCH;
+  shape.name = table.computeName(i);
+  shape.tokens = tokens;
+  shape.prefix = prefix;
+  shape.keys = prefix + tokens;
+  shape.causal = table.isCausal(i);
+  shape.shard = table.shardOf(i);
+  shape.merge = table.isMerge(i) ? true : undefined;
+  shape.moe = moe;
+  table.reshapeCompute(i, tokens, prefix, shape.keys, computeOpFlops(model, shape), moe);
+}
+
+/** One shape object reused to cost reshaped ops (a search reshapes every op of a plan per candidate). */
+const RESHAPE_SCRATCH: { name: ComputeOpName; tokens: number; prefix: number; keys: number; causal: boolean; shard: OpShard | undefined; merge: boolean | undefined; moe: MoeWork | undefined } = {
+  name: 'qkv',
+  tokens: 0,
+  prefix: 0,
+  keys: 0,
+  causal: true,
+  shard: undefined,
+  merge: undefined,
+  moe: undefined,
+};
+
+function sameShard(a: OpShard, b: OpShard): boolean {
+  return a.heads === b.heads && a.kv_heads === b.kv_heads && a.ffn === b.ffn && a.expert_ffn === b.expert_ffn && a.seq_tokens === b.seq_tokens && ('expert_ffn' in a) === ('expert_ffn' in b) && ('seq_tokens' in a) === ('seq_tokens' in b);
+}
+
+type Column = Uint8Array | Int32Array | Float64Array;
+
+/** A column of `size` slots holding the old one's. */
+function grow<T extends Column>(column: T, size: number): T {
+  const grown = new (column.constructor as new (n: number) => T)(size);
+  grown.set(column);
+  return grown;
+}
