@@ -171,7 +171,7 @@ function compileTable(table: OpTable, p: number, router: Router, layout: Expande
     edgeOp[edges] = i;
     edgeDep[edges++] = dep;
   };
-  const { kind, rank, dst, amount, hopScale, baseSeconds, depOffset, deps } = table;
+  const { kind, rank, dst, amount, depOffset, deps } = table;
   for (let id = 0; id < table.count; id++) {
     const i = layout.indexOf[id]!;
     const k = kind[id]!;
@@ -181,9 +181,12 @@ function compileTable(table: OpTable, p: number, router: Router, layout: Expande
       const protocol = table.protocolOf(id);
       bytes[i] = protocol === undefined ? amount[id]! : amount[id]! * protocolWire(protocol);
       channel(i, rank[id]!, dst[id]!);
-      // NaN: the transfer has no protocol latency of its own.
-      if (hopScale[id] === hopScale[id]) latency[i]! *= hopScale[id]!;
-      if (baseSeconds[id] === baseSeconds[id]) latency[i]! += baseSeconds[id]!;
+      if (table.latency[id]! >= 0) {
+        const hopScale = table.hopScaleOf(id);
+        if (hopScale !== undefined) latency[i]! *= hopScale;
+        const base = table.baseSecondsOf(id);
+        if (base !== undefined) latency[i]! += base;
+      }
     } else {
       // Written out (not via collectiveTransfers' callback): big tp plans have ~10^5 of these.
       const op = table.collective(id);

@@ -128,8 +128,8 @@ function sameShape(table: OpTable, a: number, b: number): boolean {
     table.prefix[a] !== table.prefix[b] ||
     table.keys[a] !== table.keys[b] ||
     table.amount[a] !== table.amount[b] ||
-    !Object.is(table.hopScale[a], table.hopScale[b]) ||
-    !Object.is(table.baseSeconds[a], table.baseSeconds[b])
+    table.hopScaleOf(a) !== table.hopScaleOf(b) ||
+    table.baseSecondsOf(a) !== table.baseSecondsOf(b)
   ) {
     return false;
   }

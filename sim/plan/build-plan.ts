@@ -185,18 +185,19 @@ export function planEdgeCount(
 }
 
 /**
- * Bytes of memory a simulation takes per op the plan stores (its object, deps array and durations),
+ * Bytes of memory a simulation takes per op the plan stores (its slots in the op table's columns,
+ * about 90 bytes with its deps, the room the columns grow by while building, and its duration),
  * per op the engine runs (its per-op arrays, times and events, and the flow model's per-flow state
  * where transfers share links; a collective's transfers exist only here) and per dependency edge
  * (edge lists while compiling, successor lists). Fitted to the peak RSS over the baseline of plans
- * built and run whole on llama2-70b at 1M tokens: without shared links (buildPlan, opDurations,
- * runPlan on `switch`) tsp on 240 GPUs (16 layers: 933k ops, 357 MB), ring-kv on 128 (20 layers:
- * 660k ops, 248 MB) and tp on 64 (40 layers: 10k stored ops, 655k run, 80 MB), which give about
- * 250 and 90 bytes; on the flow model (kvr simulate, multi-node) ring-q on 64 GPUs (988k ops,
- * about 445 MB) and with --tp 2 on 128 (2.0M stored, 2.06M run, about 1.03 GB), which need about
- * 70 bytes more per engine op. The guard takes the larger.
+ * built and run whole on llama2-70b at 1M tokens: on the flow model (kvr simulate, multi-node)
+ * ring-q on 64 GPUs (988k ops, 318 MB) and with --tp 2 on 128 (2.0M stored, 2.06M run, 625 MB),
+ * which need 130 and 115 bytes per stored op at 160 per engine op; without shared links (buildPlan,
+ * opDurations, runPlan on `switch`) tsp on 240 GPUs (16 layers: 933k ops, 261 MB), ring-kv on 128
+ * (20 layers: 660k ops, 159 MB) and pp-chunked --tp 8 on 64 (356k stored, 2.68M run, 480 MB) need
+ * less. With one object per op (before the op table) a stored op took 250 bytes.
  */
-export const BYTES_PER_PLAN_OP = 250;
+export const BYTES_PER_PLAN_OP = 140;
 export const BYTES_PER_ENGINE_OP = 160;
 export const BYTES_PER_PLAN_EDGE = 16;
 /** Simulations estimated above this many bytes are refused before any work (a sweep runs several at once). */

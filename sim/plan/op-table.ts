@@ -65,9 +65,13 @@ export class OpTable {
   keys = new Float64Array(0);
   /** Compute: FLOPs; transfer, collective: bytes. */
   amount = new Float64Array(0);
-  /** Transfer: protocol_hop_scale and protocol_base_s; NaN: absent. */
-  hopScale = new Float64Array(0);
-  baseSeconds = new Float64Array(0);
+  /**
+   * Transfer: index into `hopScales` and `baseSeconds` of its protocol_hop_scale and
+   * protocol_base_s (NaN: absent); -1: neither (only collective steps under a protocol have them).
+   */
+  latency = new Int32Array(0);
+  readonly hopScales: number[] = [];
+  readonly baseSeconds: number[] = [];
   /** Deps of op i: deps[depOffset[i] .. depOffset[i + 1]). */
   depOffset = new Int32Array(1);
   deps = new Int32Array(0);
@@ -89,31 +93,39 @@ export class OpTable {
 
   /** Room for one more op (doubling the columns), and for `deps` more dependencies. */
   private reserve(deps: number): void {
-    if (this.count === this.kind.length) {
-      const size = Math.max(1024, 2 * this.count);
-      this.kind = grow(this.kind, size);
-      this.name = grow(this.name, size);
-      this.flags = grow(this.flags, size);
-      this.payload = grow(this.payload, size);
-      this.protocol = grow(this.protocol, size);
-      this.rank = grow(this.rank, size);
-      this.dst = grow(this.dst, size);
-      this.layer = grow(this.layer, size);
-      this.step = grow(this.step, size);
-      this.heads = grow(this.heads, size);
-      this.kvHeads = grow(this.kvHeads, size);
-      this.shard = grow(this.shard, size);
-      this.rangeList = grow(this.rangeList, size);
-      this.tokens = grow(this.tokens, size);
-      this.prefix = grow(this.prefix, size);
-      this.keys = grow(this.keys, size);
-      this.amount = grow(this.amount, size);
-      this.hopScale = grow(this.hopScale, size);
-      this.baseSeconds = grow(this.baseSeconds, size);
-      this.depOffset = grow(this.depOffset, size + 1);
-    }
+    if (this.count === this.kind.length) this.resize(Math.max(1024, 2 * this.count));
     const used = this.depOffset[this.count]!;
-    if (used + deps > this.deps.length) this.deps = grow(this.deps, Math.max(2048, 2 * (used + deps)));
+    if (used + deps > this.deps.length) this.deps = resized(this.deps, Math.max(2048, 2 * (used + deps)));
+  }
+
+  /** Columns of `size` slots (more, or exactly the ops held), the ops' values kept. */
+  private resize(size: number): void {
+    this.kind = resized(this.kind, size);
+    this.name = resized(this.name, size);
+    this.flags = resized(this.flags, size);
+    this.payload = resized(this.payload, size);
+    this.protocol = resized(this.protocol, size);
+    this.rank = resized(this.rank, size);
+    this.dst = resized(this.dst, size);
+    this.layer = resized(this.layer, size);
+    this.step = resized(this.step, size);
+    this.heads = resized(this.heads, size);
+    this.kvHeads = resized(this.kvHeads, size);
+    this.shard = resized(this.shard, size);
+    this.rangeList = resized(this.rangeList, size);
+    this.latency = resized(this.latency, size);
+    this.tokens = resized(this.tokens, size);
+    this.prefix = resized(this.prefix, size);
+    this.keys = resized(this.keys, size);
+    this.amount = resized(this.amount, size);
+    this.depOffset = resized(this.depOffset, size + 1);
+  }
+
+  /** Gives back the room grown past the ops held (a built plan takes no more ops). */
+  trim(): void {
+    if (this.kind.length > this.count) this.resize(this.count);
+    const used = this.depOffset[this.count]!;
+    if (this.deps.length > used) this.deps = resized(this.deps, used);
   }
 
   /** Appends the deps of the op being added (id this.count) and closes its range. */
@@ -138,8 +150,7 @@ export class OpTable {
     this.shard[i] = -1;
     this.rangeList[i] = -1;
     this.keys[i] = 0;
-    this.hopScale[i] = NaN;
-    this.baseSeconds[i] = NaN;
+    this.latency[i] = -1;
     this.pushDeps(deps);
     this.count = i + 1;
     return i;
@@ -200,8 +211,22 @@ export class OpTable {
   /** A collective step's NCCL protocol, and its latency's scale and extra base (each optional). */
   setProtocol(i: number, protocol: CollectiveProtocol, hopScale: number | undefined, baseSeconds: number | undefined): void {
     this.protocol[i] = 1 + COLLECTIVE_PROTOCOLS.indexOf(protocol);
-    if (hopScale !== undefined) this.hopScale[i] = hopScale;
-    if (baseSeconds !== undefined) this.baseSeconds[i] = baseSeconds;
+    if (hopScale === undefined && baseSeconds === undefined) return;
+    this.latency[i] = this.hopScales.length;
+    this.hopScales.push(hopScale ?? NaN);
+    this.baseSeconds.push(baseSeconds ?? NaN);
+  }
+
+  /** A transfer's protocol_hop_scale; undefined: absent. */
+  hopScaleOf(i: number): number | undefined {
+    const at = this.latency[i]!;
+    return at < 0 || Number.isNaN(this.hopScales[at]!) ? undefined : this.hopScales[at]!;
+  }
+
+  /** A transfer's protocol_base_s; undefined: absent. */
+  baseSecondsOf(i: number): number | undefined {
+    const at = this.latency[i]!;
+    return at < 0 || Number.isNaN(this.baseSeconds[at]!) ? undefined : this.baseSeconds[at]!;
   }
 
   /** A transfer's ranges (setRanges); undefined: one range, token_start to token_end. */
@@ -227,6 +252,8 @@ export class OpTable {
     this.depOffset[0] = 0;
     this.moe.clear();
     this.collectives.clear();
+    this.hopScales.length = 0;
+    this.baseSeconds.length = 0;
     this.version++;
   }
 
@@ -362,8 +389,10 @@ export class OpTable {
     if (this.heads[i]! >= 0) op.heads = this.heads[i]!;
     const protocol = this.protocolOf(i);
     if (protocol !== undefined) op.protocol = protocol;
-    if (!Number.isNaN(this.hopScale[i]!)) op.protocol_hop_scale = this.hopScale[i]!;
-    if (!Number.isNaN(this.baseSeconds[i]!)) op.protocol_base_s = this.baseSeconds[i]!;
+    const hopScale = this.hopScaleOf(i);
+    if (hopScale !== undefined) op.protocol_hop_scale = hopScale;
+    const baseSeconds = this.baseSecondsOf(i);
+    if (baseSeconds !== undefined) op.protocol_base_s = baseSeconds;
     return op;
   }
 
@@ -397,8 +426,8 @@ export class OpTable {
 
   /** Bytes the columns and lists hold (capacity, not just count): the memory guard's per-op cost. */
   bytes(): number {
-    const columns = [this.kind, this.name, this.flags, this.payload, this.protocol, this.rank, this.dst, this.layer, this.step, this.heads, this.kvHeads, this.shard, this.rangeList, this.tokens, this.prefix, this.keys, this.amount, this.hopScale, this.baseSeconds, this.depOffset, this.deps];
-    return columns.reduce((sum, column) => sum + column.byteLength, 0);
+    const columns = [this.kind, this.name, this.flags, this.payload, this.protocol, this.rank, this.dst, this.layer, this.step, this.heads, this.kvHeads, this.shard, this.rangeList, this.tokens, this.prefix, this.keys, this.amount, this.latency, this.depOffset, this.deps];
+    return columns.reduce((sum, column) => sum + column.byteLength, 0) + 16 * this.hopScales.length;
   }
 }
 
@@ -449,9 +478,9 @@ function sameShard(a: OpShard, b: OpShard): boolean {
 
 type Column = Uint8Array | Int32Array | Float64Array;
 
-/** A column of `size` slots holding the old one's. */
-function grow<T extends Column>(column: T, size: number): T {
-  const grown = new (column.constructor as new (n: number) => T)(size);
-  grown.set(column);
-  return grown;
+/** A column of `size` slots holding the old one's first values. */
+function resized<T extends Column>(column: T, size: number): T {
+  const copy = new (column.constructor as new (n: number) => T)(size);
+  copy.set(column.length > size ? column.subarray(0, size) : column);
+  return copy;
 }

@@ -222,6 +222,7 @@ export class PlanBuilder {
     if (fields.pp !== undefined) fieldsOfPlan.pp = fields.pp;
     if (fields.chunk !== undefined) fieldsOfPlan.chunk = fields.chunk;
     if (fields.collective !== undefined && fields.collective !== 'ring') fieldsOfPlan.collective = fields.collective;
+    this.table.trim();
     const plan = planOfTable(fieldsOfPlan, this.table);
     return plan;
   }

@@ -55,7 +55,7 @@ type Case = [string, string[], RegExp, Record<string, string>?];
 const CASES: Case[] = [
   ['link noise period of 1 ns on a 65k context (grew past 5.8 GB, never ended)', ['simulate', '--topology', 'noisy.json', '--gpus', '2', '--context', '65536', '--strategy', 'kvr-e'], /^kvr: topology\.links\[1\]\.noise\.period: 1 ns gives more than 100000 noise periods/],
   // Simulate holds only a sample of the layers (issue 17), so the guard counts the sample's memory.
-  ['tsp, direct collective, 512 GPUs, 1M tokens (a 6-layer sample alone needs 14 GB)', ['simulate', '--strategy', 'tsp', '--collective', 'direct', '--gpus', '512', '--context', '1000000'], /^kvr: --gpus: tsp with the direct collective on 512 GPUs with a sample of 6 of its 32 layers needs about 14 GB of memory to simulate .*limit 2\.0 GB/],
+  ['tsp, direct collective, 512 GPUs, 1M tokens (a 6-layer sample alone needs 13 GB)', ['simulate', '--strategy', 'tsp', '--collective', 'direct', '--gpus', '512', '--context', '1000000'], /^kvr: --gpus: tsp with the direct collective on 512 GPUs with a sample of 6 of its 32 layers needs about 13 GB of memory to simulate .*limit 2\.0 GB/],
   ['--model nested 100,000 deep (stack overflow, exit 1)', ['simulate', '--model', 'deep.json'], /^kvr: --model: "deep\.json" is nested more than 64 levels deep/],
   ['exec of a plan nested 100,000 deep', ['exec', 'deep.json'], /^kvr: PLAN: "deep\.json" is nested more than 64 levels deep/],
   ['exec plan with flops -1', ['exec', 'plan-neg.json'], /^kvr: plan\.ops\[0\]\.flops: expected the op's matmul FLOPs, a number >= 0 \(got -1\)$/],

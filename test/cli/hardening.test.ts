@@ -214,8 +214,8 @@ describe('sweep jobs and simulation memory (item 5)', () => {
     // tsp with the direct all-gather on 120 GPUs: 472,321 ops (stored and run: its transfers are
     // the plan's own) and 55,307,521 edges.
     expect(bound).toBe(472_321 * (BYTES_PER_PLAN_OP + BYTES_PER_ENGINE_OP) + 55_307_521 * BYTES_PER_PLAN_EDGE);
-    // About 1.08 GB a job: 80% of 8 GB holds 5.
-    expect(memoryCappedJobs(16, bound, 8e9)).toBe(5);
+    // About 1.03 GB a job: 80% of 8 GB holds 6.
+    expect(memoryCappedJobs(16, bound, 8e9)).toBe(6);
     expect(memoryCappedJobs(16, bound, 100e9)).toBe(16);
     expect(memoryCappedJobs(16, bound, 1e8)).toBe(1);
     expect(memoryCappedJobs(0, bound, 1e8)).toBe(0);
