@@ -1,5 +1,5 @@
 import { topologyFabric } from '../plan/collective-tuner.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan/plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan/plan-builder.js';
 import { compilePlan, executeProgram, programBytes, type EngineProgram } from '../engine/engine.js';
 import { closingEnd, compileSample, FOLD_SAMPLE_LAYERS, foldCompiled, planLayers, type CompiledSample } from '../engine/layer-fold.js';
 import { layersMayFold, mayFoldLayers, mayRunAsRecurrence } from '../layer-fold-policy.js';
@@ -91,7 +91,7 @@ export class TtftEvaluator {
   private readonly wholes = new Map<string, Template>();
   private readonly samples = new Map<string, { template: Template; compiled: CompiledSample } | 'unfoldable'>();
   /** kvr-tp: how its collectives are chosen, and a builder to ask the tuner. */
-  private readonly collectives: CollectiveSetup | undefined;
+  private readonly collectives: BuilderSetup | undefined;
   private readonly tuner: PlanBuilder | undefined;
   /** Op seconds by shape, shared by every partition's plans. */
   private readonly opSeconds: OpSecondsMemo;

@@ -3,7 +3,7 @@ import type { ModelSpec } from '../model/model-spec.js';
 import { checkPartition, evenPartition } from './partition.js';
 import { COLLECTIVE_CHOICES, COLLECTIVE_STRATEGIES, STRATEGY_NAMES, TP_STRATEGIES, type CollectiveAlgorithm, type CollectiveChoice, type Plan, type StrategyName } from './plan.js';
 import { COLLECTIVE_PROTOCOLS, type CollectiveFabric, type CollectiveProtocol } from './collective-tuner.js';
-import type { CollectiveSetup } from './plan-builder.js';
+import type { BuilderSetup } from './plan-builder.js';
 import { kvrPlan } from './strategies/kvr.js';
 import { kvrTpPlan } from './strategies/kvr-tp.js';
 import { ringKvPlan } from './strategies/ring-kv.js';
@@ -441,7 +441,7 @@ function checkTensorParallel(model: ModelSpec, t: number, field: string): void {
 }
 
 /** How a request's collectives are chosen: the fabric the tuner sees, forced channels and protocol. */
-export function collectiveSetup(request: Pick<PlanRequest, 'fabric' | 'channels' | 'protocol'>): CollectiveSetup {
+export function builderSetup(request: Pick<PlanRequest, 'fabric' | 'channels' | 'protocol'>): BuilderSetup {
   return {
     ...(request.fabric === undefined ? {} : { fabric: request.fabric }),
     options: { ...(request.channels === undefined ? {} : { channels: request.channels }), ...(request.protocol === undefined ? {} : { protocol: request.protocol }) },
@@ -453,7 +453,8 @@ export function buildPlan(request: PlanRequest): Plan {
   checkPlanRequest(request);
   const { strategy, model, context, gpus, partition } = request;
   const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
-  const setup = collectiveSetup(request);
+  // Room for the ops the plan stores, counted as the size check counts them.
+  const setup = { ...builderSetup(request), expectedOps: planSize(request).ops };
   const takesPartition = strategy === 'kvr' || strategy === 'kvr-s' || strategy === 'kvr-p' || strategy === 'kvr-tp';
   if (takesPartition) {
     if (partition === undefined) throw new KvrInputError('partition', `is required by strategy ${strategy} (e.g. 6000,5000,5384)`);
@@ -464,18 +465,18 @@ export function buildPlan(request: PlanRequest): Plan {
   }
   switch (strategy) {
     case 'single':
-      return kvrPlan(model, [context], 'single');
+      return kvrPlan(model, [context], 'single', setup);
     case 'kvr':
     case 'kvr-s':
     case 'kvr-p':
-      return kvrPlan(model, [...partition!], strategy);
+      return kvrPlan(model, [...partition!], strategy, setup);
     case 'kvr-e':
-      return kvrPlan(model, evenPartition(context, gpus), 'kvr-e');
+      return kvrPlan(model, evenPartition(context, gpus), 'kvr-e', setup);
     case 'tsp':
     case 'tsp-causal':
       return tspPlan(model, evenPartition(context, gpus), strategy, collective, setup);
     case 'ring-kv':
-      return ringKvPlan(model, context, gpus, request.tp === undefined || request.tp === 1 ? {} : { tp: request.tp, collective, setup });
+      return ringKvPlan(model, context, gpus, request.tp === undefined || request.tp === 1 ? { setup } : { tp: request.tp, collective, setup });
     case 'ring-q':
       return ringQPlan(model, context, gpus, request.tp ?? 1, collective, setup);
     case 'pp-chunked': {

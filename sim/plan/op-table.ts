@@ -87,6 +87,15 @@ export class OpTable {
   private lastShard: OpShard | undefined;
   private lastShardIndex = -1;
 
+  /** Columns with room for `capacity` ops (more are added by regrowing them). */
+  constructor(capacity = 0) {
+    if (capacity > 0) {
+      this.resize(capacity);
+      // Most ops wait for one to three others.
+      this.deps = new Int32Array(2 * capacity);
+    }
+  }
+
   get capacity(): number {
     return this.kind.length;
   }

@@ -28,16 +28,21 @@ export interface TransferPayload {
   heads?: number;
 }
 
-/** How a plan's collectives are chosen: the fabric the tuner sees, and what the caller forces. */
-export interface CollectiveSetup {
+/**
+ * How a plan is built: how its collectives are chosen (the fabric the tuner sees, and what the
+ * caller forces), and how many ops to make room for up front (buildPlan knows the count exactly:
+ * planOpCounts), so the op table's columns are never regrown and copied.
+ */
+export interface BuilderSetup {
   fabric?: CollectiveFabric;
   options?: CollectiveRequestOptions;
+  expectedOps?: number;
 }
 
 /** Appends ops with sequential ids and their FLOPs or bytes; strategies only say what depends on what. */
 export class PlanBuilder {
   /** The ops so far, as columns (sim/plan/op-table.ts): no object per op. */
-  readonly table = new OpTable();
+  readonly table: OpTable;
   /** One shape object reused to cost every compute op's FLOPs. */
   private readonly scratch: { name: ComputeOpName; tokens: number; prefix: number; keys: number; causal: boolean; shard: OpShard | undefined; merge: boolean | undefined; moe: MoeWork | undefined } = {
     name: 'qkv',
@@ -56,11 +61,12 @@ export class PlanBuilder {
   private readonly fabric: CollectiveFabric | undefined;
   private readonly tuning: CollectiveRequestOptions;
 
-  constructor(model: ModelSpec, collectives: CollectiveSetup = {}) {
+  constructor(model: ModelSpec, collectives: BuilderSetup = {}) {
     this.model = model;
     this.kvBytes = kvBytesPerToken(model);
     this.fabric = collectives.fabric;
     this.tuning = collectives.options ?? {};
+    this.table = new OpTable(collectives.expectedOps ?? 0);
   }
 
   /**

@@ -2,7 +2,7 @@ import type { LayerRecurrence } from '../engine/layer-recurrence.js';
 import type { ComputePricer } from '../hardware/compute-pricer.js';
 import type { CollectiveUse } from '../result/result.js';
 import type { Router } from '../topology/routing.js';
-import { collectiveSetup, type PlanRequest } from './build-plan.js';
+import { builderSetup, type PlanRequest } from './build-plan.js';
 import { evenPartition } from './partition.js';
 import type { Plan, StrategyName } from './plan.js';
 import { kvrHops, kvrRecurrence, KvrStagePricer } from './strategies/kvr-recurrence.js';
@@ -43,12 +43,12 @@ export function planRecurrence(request: PlanRequest, router: Router, pricer: Com
       const t = request.tp ?? 1;
       if (t === 1) return ringKvRecurrence(model, context, gpus, router, pricer);
       const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
-      return ringKvTpRecurrence(model, context, gpus, t, collective, collectiveSetup(request), router, pricer);
+      return ringKvTpRecurrence(model, context, gpus, t, collective, builderSetup(request), router, pricer);
     }
     case 'tsp':
     case 'tsp-causal': {
       const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
-      return tspRecurrence(model, evenPartition(context, gpus), strategy, collective, collectiveSetup(request), router, pricer);
+      return tspRecurrence(model, evenPartition(context, gpus), strategy, collective, builderSetup(request), router, pricer);
     }
     case 'kvr':
     case 'kvr-e':
@@ -74,5 +74,5 @@ export function planRecurrence(request: PlanRequest, router: Router, pricer: Com
 export function kvrTpLinks(request: PlanRequest, router: Router, pricer: ComputePricer): KvrTpLinks | undefined {
   if (request.tp === undefined) return undefined;
   const collective = request.collective ?? (request.fabric === undefined ? 'ring' : 'auto');
-  return KvrTpLinks.create(request.model, request.gpus, request.tp, collective, collectiveSetup(request), router, pricer);
+  return KvrTpLinks.create(request.model, request.gpus, request.tp, collective, builderSetup(request), router, pricer);
 }

@@ -8,7 +8,7 @@ import type { Router } from '../../topology/routing.js';
 import { opSchedule, scheduleTokens } from '../collectives.js';
 import { prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, CollectiveOp, Plan } from '../plan.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 import { KvrStagePricer } from './kvr-recurrence.js';
@@ -59,7 +59,7 @@ export class KvrTpLinks {
     readonly algorithm: CollectiveAlgorithm | 'auto',
     private readonly router: Router,
     pricer: ComputePricer,
-    setup: CollectiveSetup,
+    setup: BuilderSetup,
     hops: BundledChannels,
     routeKind: Int32Array,
   ) {
@@ -84,7 +84,7 @@ export class KvrTpLinks {
     this.kvBytes = Float64Array.from(shards, (shard) => kvBytesPerTokenOfHeads(model, shard.kv_heads));
   }
 
-  static create(model: ModelSpec, p: number, t: number, algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup, router: Router, pricer: ComputePricer): KvrTpLinks | undefined {
+  static create(model: ModelSpec, p: number, t: number, algorithm: CollectiveAlgorithm | 'auto', setup: BuilderSetup, router: Router, pricer: ComputePricer): KvrTpLinks | undefined {
     if (model.moe !== undefined || t < 1 || p % t !== 0) return undefined;
     const g = p / t;
     const capacities = router.capacities();

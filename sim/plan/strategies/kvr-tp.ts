@@ -6,7 +6,7 @@ import { opSchedule, transferTokens } from '../collectives.js';
 import { evenPartition, prefixes } from '../partition.js';
 import { builtOpTable, type CollectiveAlgorithm, type CollectiveOp, type Plan } from '../plan.js';
 import { OP_COLLECTIVE, OP_TRANSFER, reshapeComputeOp } from '../op-table.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 
 /**
@@ -24,7 +24,7 @@ import { opShard, tensorShards } from '../tensor-shard.js';
  * transfers in parallel per hop, each over its own GPU's links (and NIC, on multi-node). The last
  * rank computes the logits. t = 1 is kvr; g = 1 is tp.
  */
-export function kvrTpPlan(model: ModelSpec, partition: number[], t: number, algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup = {}): Plan {
+export function kvrTpPlan(model: ModelSpec, partition: number[], t: number, algorithm: CollectiveAlgorithm | 'auto', setup: BuilderSetup = {}): Plan {
   const builder = new PlanBuilder(model, setup);
   const g = partition.length;
   const p = g * t;

@@ -5,7 +5,7 @@ import { computeOpFlops } from '../../work/compute-op.js';
 import { prefixes } from '../partition.js';
 import { builtOpTable, type Plan } from '../plan.js';
 import { OP_COMPUTE, OP_TRANSFER, reshapeComputeOp } from '../op-table.js';
-import { PlanBuilder } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 
 /**
  * KV-Runahead (DESIGN §2): rank i owns the contiguous chunk c_i after prefix P_i. Per layer on
@@ -14,8 +14,8 @@ import { PlanBuilder } from '../plan-builder.js';
  * its receive of that layer are done. The last rank computes the logits. `single` is the one-rank
  * case: c_0 = C, P_0 = 0, nothing to send. kvr-e, kvr-s and kvr-p differ only in the partition.
  */
-export function kvrPlan(model: ModelSpec, partition: number[], strategy: 'kvr' | 'kvr-e' | 'kvr-s' | 'kvr-p' | 'single'): Plan {
-  const builder = new PlanBuilder(model);
+export function kvrPlan(model: ModelSpec, partition: number[], strategy: 'kvr' | 'kvr-e' | 'kvr-s' | 'kvr-p' | 'single', setup: BuilderSetup = {}): Plan {
+  const builder = new PlanBuilder(model, setup);
   const p = partition.length;
   const prefix = prefixes(partition);
   const previousMlp: (number | undefined)[] = new Array(p).fill(undefined);

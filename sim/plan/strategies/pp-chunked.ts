@@ -2,7 +2,7 @@ import type { ModelSpec } from '../../model/model-spec.js';
 import type { OpShard } from '../../work/compute-op.js';
 import { evenPartition, prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 import { rowBlocks } from './kvr-tp.js';
 
@@ -38,7 +38,7 @@ export function stageLayers(layers: number, pp: number): number[] {
  * the weights of its layers and the K,V of all C tokens for them. The last chunk's logits are
  * computed on the last rank.
  */
-export function ppChunkedPlan(model: ModelSpec, context: number, pp: number, chunk: number, t = 1, algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: CollectiveSetup = {}): Plan {
+export function ppChunkedPlan(model: ModelSpec, context: number, pp: number, chunk: number, t = 1, algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: BuilderSetup = {}): Plan {
   const builder = new PlanBuilder(model, setup);
   const p = pp * t;
   const layers = stageLayers(model.layers, pp);

@@ -8,7 +8,7 @@ import type { Router } from '../../topology/routing.js';
 import type { ComputeShape } from '../../work/compute-op.js';
 import { opSchedule, scheduleTokens } from '../collectives.js';
 import type { CollectiveAlgorithm, CollectiveOp, Plan } from '../plan.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 import { rowBlocks } from './kvr-tp.js';
@@ -43,7 +43,7 @@ export function ringKvTpRecurrence(
   p: number,
   t: number,
   algorithm: CollectiveAlgorithm | 'auto',
-  setup: CollectiveSetup,
+  setup: BuilderSetup,
   router: Router,
   pricer: ComputePricer,
 ): PlanRecurrence | undefined {

@@ -2,7 +2,7 @@ import type { ModelSpec } from '../../model/model-spec.js';
 import type { OpShard } from '../../work/compute-op.js';
 import { evenPartition, prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 import { rowBlocks } from './kvr-tp.js';
 
@@ -50,7 +50,7 @@ import { rowBlocks } from './kvr-tp.js';
 export function ringKvPlan(model: ModelSpec, context: number, p: number, options: RingOptions = {}): Plan {
   const t = options.tp ?? 1;
   if (t > 1) return ringKvTpPlan(model, context, p, t, options.collective ?? 'ring', options.setup ?? {});
-  const builder = new PlanBuilder(model);
+  const builder = new PlanBuilder(model, options.setup ?? {});
   const { chunks, tokens, blocks, late } = zigZag(context, p);
   const previousMlp: (number | undefined)[] = new Array(p).fill(undefined);
   for (let layer = 0; layer < model.layers; layer++) {
@@ -91,7 +91,7 @@ export interface RingOptions {
   /** GPUs per ring position (a tensor-parallel group); absent: 1. */
   tp?: number;
   collective?: CollectiveAlgorithm | 'auto';
-  setup?: CollectiveSetup;
+  setup?: BuilderSetup;
 }
 
 /** The zig-zag layout over g ring positions: 2g even chunks, position i holding chunks i and 2g-1-i. */
@@ -124,7 +124,7 @@ export function ringStepShape(chunks: readonly number[], tokens: readonly number
 }
 
 /** ring-kv over g = p/t positions with tensor parallelism over the t GPUs of each (see ringKvPlan). */
-function ringKvTpPlan(model: ModelSpec, context: number, p: number, t: number, algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup): Plan {
+function ringKvTpPlan(model: ModelSpec, context: number, p: number, t: number, algorithm: CollectiveAlgorithm | 'auto', setup: BuilderSetup): Plan {
   const builder = new PlanBuilder(model, setup);
   const g = p / t;
   const { chunks, starts, tokens, blocks, late } = zigZag(context, g);

@@ -1,7 +1,7 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import type { OpShard } from '../../work/compute-op.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 import { rowBlocks } from './kvr-tp.js';
 import { zigZag } from './ring-kv.js';
@@ -28,7 +28,7 @@ import { zigZag } from './ring-kv.js';
  * or a long cached prefix in the paper's persistent-KV prefill; see ring-choice.ts).
  * With t > 1: o and mlp all-reduces inside each position exactly as in ring-kv --tp.
  */
-export function ringQPlan(model: ModelSpec, context: number, p: number, t = 1, algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: CollectiveSetup = {}): Plan {
+export function ringQPlan(model: ModelSpec, context: number, p: number, t = 1, algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: BuilderSetup = {}): Plan {
   const builder = new PlanBuilder(model, setup);
   const g = p / t;
   const { chunks, starts, tokens, blocks, late } = zigZag(context, g);

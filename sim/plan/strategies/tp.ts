@@ -1,7 +1,7 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import { evenPartition, prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 import { expertRouting } from '../expert-routing.js';
 import { isMoeLayer, type MoeWork } from '../../model/moe.js';
@@ -56,7 +56,7 @@ export function tpPlan(
   p: number,
   strategy: 'tp' | 'tp-sp',
   algorithm: CollectiveAlgorithm | 'auto',
-  setup: CollectiveSetup = {},
+  setup: BuilderSetup = {},
   experts: { ep: number; imbalance: number } = { ep: 1, imbalance: 1 },
 ): Plan {
   const builder = new PlanBuilder(model, setup);

@@ -7,7 +7,7 @@ import { baseLatency, hopLatencyScale } from '../collective-tuner.js';
 import { mergedRingLayout, protocolWire, scheduleShape } from '../collectives.js';
 import { prefixes } from '../partition.js';
 import type { CollectiveAlgorithm } from '../plan.js';
-import type { CollectiveSetup } from '../plan-builder.js';
+import type { BuilderSetup } from '../plan-builder.js';
 import type { PlanRecurrence, RecurrenceTotals } from '../plan-recurrence.js';
 import { tspLayout } from './tsp.js';
 
@@ -31,7 +31,7 @@ export function tspRecurrence(
   partition: number[],
   strategy: 'tsp' | 'tsp-causal',
   algorithm: CollectiveAlgorithm | 'auto',
-  setup: CollectiveSetup,
+  setup: BuilderSetup,
   router: Router,
   pricer: ComputePricer,
 ): PlanRecurrence | undefined {

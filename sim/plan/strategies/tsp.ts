@@ -2,7 +2,7 @@ import type { ModelSpec } from '../../model/model-spec.js';
 import { allGather } from '../collectives.js';
 import { prefixes } from '../partition.js';
 import type { CollectiveAlgorithm, Plan } from '../plan.js';
-import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
+import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 
 /**
  * The Tensor/Sequence-parallel baseline (DESIGN §2): every rank holds an even chunk of queries and
@@ -12,7 +12,7 @@ import { PlanBuilder, type CollectiveSetup } from '../plan-builder.js';
  * With the `direct` algorithm every rank instead sends its block to every other rank at once
  * (sim/plan/collectives.ts).
  */
-export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: CollectiveSetup = {}): Plan {
+export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm | 'auto' = 'ring', setup: BuilderSetup = {}): Plan {
   const { builder, tuned, shapes, header } = tspLayout(model, partition, strategy, algorithm, setup);
   const p = partition.length;
   const prefix = prefixes(partition);
@@ -50,7 +50,7 @@ export function tspPlan(model: ModelSpec, partition: number[], strategy: 'tsp' |
  * What tspPlan decides before its layers: the all-gather's tuning, every rank's op shape and the
  * plan's fields (tsp-recurrence.ts times the same plan without building it).
  */
-export function tspLayout(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm | 'auto', setup: CollectiveSetup) {
+export function tspLayout(model: ModelSpec, partition: number[], strategy: 'tsp' | 'tsp-causal', algorithm: CollectiveAlgorithm | 'auto', setup: BuilderSetup) {
   const builder = new PlanBuilder(model, setup);
   const everyRank = partition.map((_, rank) => rank);
   const tuned = builder.tune('allgather', algorithm, everyRank, partition.reduce((a, b) => a + b, 0) * builder.bytesPerToken({}));
