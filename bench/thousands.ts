@@ -14,6 +14,8 @@ import { GPU_PRESETS } from '../sim/hardware/gpu-presets.js';
 import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS } from '../sim/model/presets.js';
 import { simulate, type Scenario } from '../sim/simulate.js';
+import { buildPlan, type PlanRequest } from '../sim/plan/build-plan.js';
+import { planTable } from '../sim/plan/plan.js';
 import { presetTopology } from '../sim/topology/presets.js';
 
 const TARGET_MS = 1000;
@@ -48,6 +50,24 @@ function time(scenario: Scenario, runs: number, warmup: number): { ms: number; t
 function noTargetLine(where: string, outcome: { ms: number; ttft_s: number } | { error: string }, referenceMs: number): string {
   if ('error' in outcome) return `${where}: refused: ${outcome.error}`;
   return `${where}: median ${outcome.ms.toFixed(0)} ms over 3 runs, ${(outcome.ms / referenceMs).toFixed(0)}x the reference (no target), TTFT ${outcome.ttft_s.toFixed(3)} s`;
+}
+
+/**
+ * Building one big plan whole (item 1: its ops as the op table's columns): the median of 3 builds
+ * and the bytes its columns hold per op (no target).
+ */
+function planBuildLine(request: PlanRequest, where: string): string {
+  const times: number[] = [];
+  let bytesPerOp = 0;
+  let ops = 0;
+  for (let i = 0; i < 4; i++) {
+    const start = performance.now();
+    const table = planTable(buildPlan(request));
+    if (i > 0) times.push(performance.now() - start);
+    ops = table.count;
+    bytesPerOp = table.bytes() / table.count;
+  }
+  return `whole plan built, ${where} (${ops} ops): median ${median(times).toFixed(0)} ms over 3 builds, ${bytesPerOp.toFixed(0)} bytes an op in its columns (no target)`;
 }
 
 /** Runs the section; returns how many targets it missed. */
@@ -144,5 +164,6 @@ export function benchThousands(): number {
   // the RSS line, which is the issue's runs').
   const ppChunked: Scenario = { model: llama70b, gpu: h100, topology: multiNode(64), gpus: 64, context: TOKENS, strategy: 'pp-chunked', tp: 8 };
   console.log(noTargetLine('llama2-70b, 64 x h100-sxm in 8 nodes, 1M tokens, pp-chunked (tp 8: 8 stages, 128 chunks)', time(ppChunked, 3, 1), ref.ms));
+  console.log(planBuildLine({ strategy: 'tsp', model: { ...llama70b, layers: 16 }, context: TOKENS, gpus: 240 }, 'tsp on 240 GPUs, llama2-70b cut to 16 layers, 1M tokens'));
   return missed;
 }

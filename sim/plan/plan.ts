@@ -172,6 +172,10 @@ export interface Plan {
   kv_tokens: number[];
   /** The rank that computes the first token's logits. */
   last_rank: number;
+  /**
+   * The ops in id order. A plan built by buildPlan keeps them as columns (planTable) and writes
+   * these objects out, frozen, only when something reads them (planOfTable).
+   */
   ops: PlanOp[];
   /** Tensor-parallel group size (tp, tp-sp: all GPUs; kvr-tp: GPUs per group; ring-kv, ring-q: per ring position; pp-chunked: per stage); absent: 1. */
   tp?: number;
