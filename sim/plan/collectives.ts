@@ -1,7 +1,6 @@
 import { PROTOCOL_WIRE, baseLatency, hopLatencyScale, type CollectiveProtocol } from './collective-tuner.js';
 import type { CollectiveAlgorithm, CollectiveName, CollectiveOp, CollectiveStart } from './plan.js';
 import type { PlanBuilder, TransferPayload } from './plan-builder.js';
-import type { TransferOp } from './plan.js';
 
 /**
  * Collectives as point-to-point transfers (DESIGN §3), so contention and unequal links come out of

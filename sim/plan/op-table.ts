@@ -451,35 +451,56 @@ export function computeShape(table: OpTable, i: number): ComputeShape {
   return shape;
 }
 
+/** A compute shape filled in place, so that costing every op of a big plan allocates nothing. */
+export interface ShapeScratch {
+  name: ComputeOpName;
+  tokens: number;
+  prefix: number;
+  keys: number;
+  causal: boolean;
+  shard: OpShard | undefined;
+  merge: boolean | undefined;
+  moe: MoeWork | undefined;
+}
+
+export function shapeScratch(): ShapeScratch {
+  return { name: 'qkv', tokens: 0, prefix: 0, keys: 0, causal: true, shard: undefined, merge: undefined, moe: undefined };
+}
+
+/** FLOPs of a compute op of this shape (computeOpFlops), costed on `scratch`. */
+export function scratchFlops(
+  scratch: ShapeScratch,
+  model: ModelSpec,
+  name: ComputeOpName,
+  tokens: number,
+  prefix: number,
+  keys: number,
+  causal: boolean,
+  shard: OpShard | undefined,
+  merge: boolean | undefined,
+  moe: MoeWork | undefined,
+): number {
+  scratch.name = name;
+  scratch.tokens = tokens;
+  scratch.prefix = prefix;
+  scratch.keys = keys;
+  scratch.causal = causal;
+  scratch.shard = shard;
+  scratch.merge = merge;
+  scratch.moe = moe;
+  return computeOpFlops(model, scratch);
+}
+
 /**
  * Rewrites compute op i for a chunk of `tokens` after `prefix` (keys = prefix + tokens, as the
  * causal strategies have them): its FLOPs, and its MoE work if it has any.
  */
-export function reshapeComputeOp(table: OpTable, i: number, model: ModelSpec, tokens: number, prefix: number): void {
+export function reshapeComputeOp(table: OpTable, i: number, model: ModelSpec, tokens: number, prefix: number, scratch: ShapeScratch): void {
   const moe = table.moe.has(i) ? wholeMoeWork(model, tokens) : undefined;
-  const shape = RESHAPE_SCRATCH;
-  shape.name = table.computeName(i);
-  shape.tokens = tokens;
-  shape.prefix = prefix;
-  shape.keys = prefix + tokens;
-  shape.causal = table.isCausal(i);
-  shape.shard = table.shardOf(i);
-  shape.merge = table.isMerge(i) ? true : undefined;
-  shape.moe = moe;
-  table.reshapeCompute(i, tokens, prefix, shape.keys, computeOpFlops(model, shape), moe);
+  const keys = prefix + tokens;
+  const flops = scratchFlops(scratch, model, table.computeName(i), tokens, prefix, keys, table.isCausal(i), table.shardOf(i), table.isMerge(i) ? true : undefined, moe);
+  table.reshapeCompute(i, tokens, prefix, keys, flops, moe);
 }
-
-/** One shape object reused to cost reshaped ops (a search reshapes every op of a plan per candidate). */
-const RESHAPE_SCRATCH: { name: ComputeOpName; tokens: number; prefix: number; keys: number; causal: boolean; shard: OpShard | undefined; merge: boolean | undefined; moe: MoeWork | undefined } = {
-  name: 'qkv',
-  tokens: 0,
-  prefix: 0,
-  keys: 0,
-  causal: true,
-  shard: undefined,
-  merge: undefined,
-  moe: undefined,
-};
 
 function sameShard(a: OpShard, b: OpShard): boolean {
   return a.heads === b.heads && a.kv_heads === b.kv_heads && a.ffn === b.ffn && a.expert_ffn === b.expert_ffn && a.seq_tokens === b.seq_tokens && ('expert_ffn' in a) === ('expert_ffn' in b) && ('seq_tokens' in a) === ('seq_tokens' in b);

@@ -2,9 +2,9 @@ import type { ModelSpec } from '../model/model-spec.js';
 import { kvDtypeBytes } from '../model/precision.js';
 import { kvBytesPerToken, kvBytesPerTokenOfHeads } from '../model/model-size.js';
 import { isMoeLayer, wholeMoeWork, type MoeWork } from '../model/moe.js';
-import { computeOpFlops, type ComputeOpName, type OpShard } from '../work/compute-op.js';
+import type { ComputeOpName, OpShard } from '../work/compute-op.js';
 import { collectiveSchedule, scheduleTokens } from './collectives.js';
-import { OpTable } from './op-table.js';
+import { OpTable, scratchFlops, shapeScratch } from './op-table.js';
 import { tuneCollective, type CollectiveFabric, type CollectiveRequestOptions } from './collective-tuner.js';
 import {
   PLAN_SCHEMA,
@@ -44,16 +44,7 @@ export class PlanBuilder {
   /** The ops so far, as columns (sim/plan/op-table.ts): no object per op. */
   readonly table: OpTable;
   /** One shape object reused to cost every compute op's FLOPs. */
-  private readonly scratch: { name: ComputeOpName; tokens: number; prefix: number; keys: number; causal: boolean; shard: OpShard | undefined; merge: boolean | undefined; moe: MoeWork | undefined } = {
-    name: 'qkv',
-    tokens: 0,
-    prefix: 0,
-    keys: 0,
-    causal: true,
-    shard: undefined,
-    merge: undefined,
-    moe: undefined,
-  };
+  private readonly scratch = shapeScratch();
   private readonly model: ModelSpec;
   private readonly kvBytes: number;
 
@@ -93,16 +84,7 @@ export class PlanBuilder {
     const { tokens, prefix, keys, causal, shard, merge } = shape;
     // The mlp of a MoE layer is the whole MoE FFN of its tokens unless the strategy splits it (--ep).
     const moe = shape.moe !== undefined ? { ...shape.moe } : name === 'mlp' && this.model.moe !== undefined && isMoeLayer(this.model, layer) ? wholeMoeWork(this.model, tokens) : undefined;
-    const scratch = this.scratch;
-    scratch.name = name;
-    scratch.tokens = tokens;
-    scratch.prefix = prefix;
-    scratch.keys = keys;
-    scratch.causal = causal;
-    scratch.shard = shard;
-    scratch.merge = merge;
-    scratch.moe = moe;
-    const flops = computeOpFlops(this.model, scratch);
+    const flops = scratchFlops(this.scratch, this.model, name, tokens, prefix, keys, causal, shard, merge, moe);
     return this.table.addCompute(rank, name, layer, tokens, prefix, keys, causal, flops, deps, shard, merge, moe);
   }
 

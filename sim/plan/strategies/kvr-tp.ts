@@ -1,11 +1,9 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import { kvBytesPerTokenOfHeads } from '../../model/model-size.js';
-import { wholeMoeWork } from '../../model/moe.js';
-import { computeOpFlops } from '../../work/compute-op.js';
 import { opSchedule, transferTokens } from '../collectives.js';
 import { evenPartition, prefixes } from '../partition.js';
 import { builtOpTable, type CollectiveAlgorithm, type CollectiveOp, type Plan } from '../plan.js';
-import { OP_COLLECTIVE, OP_TRANSFER, reshapeComputeOp } from '../op-table.js';
+import { OP_COLLECTIVE, OP_TRANSFER, reshapeComputeOp, shapeScratch } from '../op-table.js';
 import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 import { opShard, tensorShards } from '../tensor-shard.js';
 
@@ -97,6 +95,7 @@ export function reshapeKvrTpPlan(plan: Plan, partition: readonly number[]): void
   const m = plan.model;
   const blocks = partition.map((c, k) => rowBlocks(c, prefix[k]!, t));
   const table = builtOpTable(plan);
+  const scratch = shapeScratch();
   for (let i = 0; i < table.count; i++) {
     const k = Math.floor(table.rank[i]! / t);
     if (table.kind[i] === OP_COLLECTIVE) {
@@ -108,7 +107,7 @@ export function reshapeKvrTpPlan(plan: Plan, partition: readonly number[]): void
       const end = prefix[k]! + partition[k]!;
       table.reshapeTransfer(i, table.tokens[i]!, end, end * kvBytesPerTokenOfHeads(m, table.kvHeads[i]!));
     } else if (table.computeName(i) !== 'lm_head') {
-      reshapeComputeOp(table, i, m, partition[k]!, prefix[k]!);
+      reshapeComputeOp(table, i, m, partition[k]!, prefix[k]!, scratch);
     }
   }
   plan.partition = plan.partition.map((_, r) => partition[Math.floor(r / t)]!);

@@ -1,10 +1,8 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import { kvBytesPerToken } from '../../model/model-size.js';
-import { wholeMoeWork } from '../../model/moe.js';
-import { computeOpFlops } from '../../work/compute-op.js';
 import { prefixes } from '../partition.js';
 import { builtOpTable, type Plan } from '../plan.js';
-import { OP_COMPUTE, OP_TRANSFER, reshapeComputeOp } from '../op-table.js';
+import { OP_COMPUTE, OP_TRANSFER, reshapeComputeOp, shapeScratch } from '../op-table.js';
 import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
 
 /**
@@ -57,13 +55,14 @@ export function reshapeKvrPlan(plan: Plan, partition: readonly number[]): void {
   const prefix = prefixes(partition);
   const kvBytes = kvBytesPerToken(plan.model);
   const table = builtOpTable(plan);
+  const scratch = shapeScratch();
   for (let i = 0; i < table.count; i++) {
     const r = table.rank[i]!;
     if (table.kind[i] === OP_TRANSFER) {
       const end = prefix[r]! + partition[r]!;
       table.reshapeTransfer(i, table.tokens[i]!, end, end * kvBytes);
     } else if (table.kind[i] === OP_COMPUTE && table.computeName(i) !== 'lm_head') {
-      reshapeComputeOp(table, i, plan.model, partition[r]!, prefix[r]!);
+      reshapeComputeOp(table, i, plan.model, partition[r]!, prefix[r]!, scratch);
     }
   }
   plan.partition = [...partition];
