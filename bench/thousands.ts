@@ -15,7 +15,7 @@ import { modelFromJson, type ModelSpec } from '../sim/model/model-spec.js';
 import { MODEL_PRESETS } from '../sim/model/presets.js';
 import { simulate, type Scenario } from '../sim/simulate.js';
 import { buildPlan, type PlanRequest } from '../sim/plan/build-plan.js';
-import { planTable } from '../sim/plan/plan.js';
+import { planTable } from '../sim/plan/table-plan.js';
 import { presetTopology } from '../sim/topology/presets.js';
 
 const TARGET_MS = 1000;

@@ -1,6 +1,7 @@
 import { protocolWire, scheduleLatency, scheduleTokens } from '../plan/collectives.js';
 import { collectiveTransfers, expandedLayout, identityLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
-import { planTable, type Plan } from '../plan/plan.js';
+import { type Plan } from '../plan/plan.js';
+import { planTable } from '../plan/table-plan.js';
 import { OP_COLLECTIVE, OP_COMPUTE, OP_TRANSFER, type OpTable } from '../plan/op-table.js';
 import type { Route, Router } from '../topology/routing.js';
 import { EventQueue, type PoppedEvent } from './event-queue.js';

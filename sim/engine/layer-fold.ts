@@ -1,4 +1,5 @@
-import { planOpTotal, planTable, type Plan, type PlanOp } from '../plan/plan.js';
+import { type Plan, type PlanOp } from '../plan/plan.js';
+import { planOpTotal, planTable } from '../plan/table-plan.js';
 import { OP_COLLECTIVE, OP_COMPUTE, type OpTable } from '../plan/op-table.js';
 import type { Router } from '../topology/routing.js';
 import { compilePlan, executeProgram, runPlan, type EngineProgram, type EngineRun } from './engine.js';

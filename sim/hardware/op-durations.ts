@@ -1,4 +1,5 @@
-import { planTable, type Plan } from '../plan/plan.js';
+import { type Plan } from '../plan/plan.js';
+import { planTable } from '../plan/table-plan.js';
 import { OP_COMPUTE, computeShape } from '../plan/op-table.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { COMPUTE_OP_NAMES, type ComputeShape } from '../work/compute-op.js';

@@ -1,6 +1,7 @@
 import type { GpuSpec } from '../hardware/gpu-spec.js';
 import { opDurations, opSeconds } from '../hardware/op-durations.js';
-import { planTable, type Plan } from '../plan/plan.js';
+import { type Plan } from '../plan/plan.js';
+import { planTable } from '../plan/table-plan.js';
 import { OP_COMPUTE, computeShape } from '../plan/op-table.js';
 import { COMPUTE_OP_NAMES } from '../work/compute-op.js';
 import type { AttentionImplementation } from '../work/op-kernels.js';

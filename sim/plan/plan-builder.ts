@@ -6,18 +6,8 @@ import type { ComputeOpName, OpShard } from '../work/compute-op.js';
 import { collectiveSchedule, scheduleTokens } from './collectives.js';
 import { OpTable, scratchFlops, shapeScratch } from './op-table.js';
 import { tuneCollective, type CollectiveFabric, type CollectiveRequestOptions } from './collective-tuner.js';
-import {
-  PLAN_SCHEMA,
-  planOfTable,
-  type CollectiveAlgorithm,
-  type CollectiveProtocol,
-  type CollectiveName,
-  type CollectiveOp,
-  type CollectiveStart,
-  type Plan,
-  type StrategyName,
-  type TransferOp,
-} from './plan.js';
+import { PLAN_SCHEMA, type CollectiveAlgorithm, type CollectiveProtocol, type CollectiveName, type CollectiveOp, type CollectiveStart, type Plan, type StrategyName, type TransferOp } from './plan.js';
+import { planOfTable } from './table-plan.js';
 
 /** What a transfer carries besides its token range: K,V (of some KV heads) or hidden-state rows. */
 export interface TransferPayload {

@@ -1,7 +1,8 @@
 import type { LayerFold } from '../engine/layer-fold.js';
 import type { GpuSpec } from '../hardware/gpu-spec.js';
 import type { ModelSpec } from '../model/model-spec.js';
-import { logitsOpId, planTable, withPlanFields, type Plan } from '../plan/plan.js';
+import { logitsOpId, type Plan } from '../plan/plan.js';
+import { planTable, withPlanFields } from '../plan/table-plan.js';
 import { OP_COMPUTE } from '../plan/op-table.js';
 import type { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';

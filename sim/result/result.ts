@@ -41,7 +41,8 @@ export function collectiveUses(plan: PlanOfUses, from = 0, to = planOpTotal(plan
   if (layers.size > 0) uses.set('explicit', { name: 'allgather', algorithm: plan.collective === 'direct' ? 'direct' : 'ring', protocol, channels, count: layers.size });
   return [...uses.values()];
 }
-import { logitsOpId, planOpTotal, planTable, type Plan, type StrategyName } from '../plan/plan.js';
+import { logitsOpId, type Plan, type StrategyName } from '../plan/plan.js';
+import { planOpTotal, planTable } from '../plan/table-plan.js';
 import { OP_COMPUTE, OP_TRANSFER, type OpTable } from '../plan/op-table.js';
 import { Router } from '../topology/routing.js';
 import type { Topology } from '../topology/topology.js';
