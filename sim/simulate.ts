@@ -20,7 +20,7 @@ import { runRecurrence } from './engine/layer-recurrence.js';
 import { planRecurrence } from './plan/plan-recurrence.js';
 import { buildRecurrenceResult } from './result/recurrence-result.js';
 import { chooseRing } from './plan/ring-choice.js';
-import { type CollectiveChoice, type Plan, type StrategyName } from './plan/plan.js';
+import type { CollectiveChoice, Plan, StrategyName } from './plan/plan.js';
 import { planTable } from './plan/table-plan.js';
 import { OP_COMPUTE, computeShape } from './plan/op-table.js';
 import { topologyFabric, type CollectiveProtocol } from './plan/collective-tuner.js';

@@ -1,6 +1,6 @@
 import { protocolWire, scheduleLatency, scheduleTokens } from '../plan/collectives.js';
 import { collectiveTransfers, expandedLayout, identityLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
-import { type Plan } from '../plan/plan.js';
+import type { Plan } from '../plan/plan.js';
 import { planTable } from '../plan/table-plan.js';
 import { OP_COLLECTIVE, OP_COMPUTE, OP_TRANSFER, type OpTable } from '../plan/op-table.js';
 import type { Route, Router } from '../topology/routing.js';

@@ -1,4 +1,4 @@
-import { type Plan, type PlanOp } from '../plan/plan.js';
+import type { Plan, PlanOp } from '../plan/plan.js';
 import { planOpTotal, planTable } from '../plan/table-plan.js';
 import { OP_COLLECTIVE, OP_COMPUTE, type OpTable } from '../plan/op-table.js';
 import type { Router } from '../topology/routing.js';

@@ -1,4 +1,4 @@
-import { type Plan } from '../plan/plan.js';
+import type { Plan } from '../plan/plan.js';
 import { planTable } from '../plan/table-plan.js';
 import { OP_COMPUTE, computeShape } from '../plan/op-table.js';
 import type { ModelSpec } from '../model/model-spec.js';

@@ -1,6 +1,6 @@
 import type { GpuSpec } from '../hardware/gpu-spec.js';
 import { opDurations, opSeconds } from '../hardware/op-durations.js';
-import { type Plan } from '../plan/plan.js';
+import type { Plan } from '../plan/plan.js';
 import { planTable } from '../plan/table-plan.js';
 import { OP_COMPUTE, computeShape } from '../plan/op-table.js';
 import { COMPUTE_OP_NAMES } from '../work/compute-op.js';

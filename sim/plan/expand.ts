@@ -1,6 +1,6 @@
 import { TRANSFER_KIND_NAMES, opSchedule, scheduleTokens, transferBaseLatency, transferRange, type CollectiveSchedule } from './collectives.js';
 import { hopLatencyScale } from './collective-tuner.js';
-import { type CollectiveOp, type Plan, type PlanOp, type TransferOp } from './plan.js';
+import type { CollectiveOp, Plan, PlanOp, TransferOp } from './plan.js';
 import { planTable } from './table-plan.js';
 import { OP_COLLECTIVE, type OpTable } from './op-table.js';
 

@@ -1,7 +1,7 @@
 import type { GpuSpec } from '../hardware/gpu-spec.js';
 import { kvDtypeBytes } from '../model/precision.js';
 import { evenPartition, prefixes } from '../plan/partition.js';
-import { type Plan } from '../plan/plan.js';
+import type { Plan } from '../plan/plan.js';
 import { withPlanFields } from '../plan/table-plan.js';
 import { tensorShards } from '../plan/tensor-shard.js';
 import { stageLayers } from '../plan/strategies/pp-chunked.js';

@@ -2,7 +2,7 @@ import type { ModelSpec } from '../../model/model-spec.js';
 import { kvBytesPerTokenOfHeads } from '../../model/model-size.js';
 import { opSchedule, transferTokens } from '../collectives.js';
 import { evenPartition, prefixes } from '../partition.js';
-import { type CollectiveAlgorithm, type CollectiveOp, type Plan } from '../plan.js';
+import type { CollectiveAlgorithm, CollectiveOp, Plan } from '../plan.js';
 import { builtOpTable } from '../table-plan.js';
 import { OP_COLLECTIVE, OP_TRANSFER, reshapeComputeOp, shapeScratch } from '../op-table.js';
 import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';

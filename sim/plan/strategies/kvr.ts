@@ -1,7 +1,7 @@
 import type { ModelSpec } from '../../model/model-spec.js';
 import { kvBytesPerToken } from '../../model/model-size.js';
 import { prefixes } from '../partition.js';
-import { type Plan } from '../plan.js';
+import type { Plan } from '../plan.js';
 import { builtOpTable } from '../table-plan.js';
 import { OP_COMPUTE, OP_TRANSFER, reshapeComputeOp, shapeScratch } from '../op-table.js';
 import { PlanBuilder, type BuilderSetup } from '../plan-builder.js';
