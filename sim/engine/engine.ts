@@ -1,5 +1,5 @@
 import { protocolWire, scheduleLatency, scheduleTokens } from '../plan/collectives.js';
-import { collectiveTransfers, expandedLayout, identityLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
+import { expandedLayout, visitExpandedDeps, type ExpandedLayout } from '../plan/expand.js';
 import type { Plan } from '../plan/plan.js';
 import { planTable } from '../plan/table-plan.js';
 import { OP_COLLECTIVE, OP_COMPUTE, OP_TRANSFER, type OpTable } from '../plan/op-table.js';
@@ -104,7 +104,7 @@ export interface EngineProgram {
 
 export function compilePlan(plan: Plan, router: Router): EngineProgram {
   const table = planTable(plan);
-  return compileTable(table, plan.gpus, router, table.collectives.size === 0 ? identityLayout(table.count) : expandedLayout(table));
+  return compileTable(table, plan.gpus, router, expandedLayout(table));
 }
 
 /** compilePlan of a plan's op table, laid out by `layout`. */

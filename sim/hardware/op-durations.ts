@@ -9,7 +9,6 @@ import { kernelsSeconds } from './kernel-cost.js';
 import { calibratedOpSeconds } from './calibration.js';
 import { emptyLedger, shapeOpSeconds, type ShapeCostLedger } from './shape-durations.js';
 
-
 /**
  * Seconds of every compute op of a plan on `gpu` (transfers get 0: the network times them): from
  * the GPU's calibrated tables where they cover the model and op, else from the roofline.
@@ -93,13 +92,13 @@ export function opDurations(plan: Plan, gpu: GpuSpec, attention: AttentionImplem
       lastTokens[slot] = tokens;
       lastPrefix[slot] = prefix;
       lastKeys[slot] = keys;
-      const op = computeShape(table, id);
       lastCausal[slot] = causal;
       lastHeads[slot] = heads;
       lastKvHeads[slot] = kvHeads;
       lastFfn[slot] = ffn;
       lastSeqTokens[slot] = seqTokens;
       lastMerge[slot] = merge;
+      const op = computeShape(table, id);
       if (gpu.shape !== undefined) {
         // This shape's own share of the band, kept with its time so that a reuse adds it again.
         const own = ledger === undefined ? undefined : { ...emptyLedger(), notes: ledger.notes };

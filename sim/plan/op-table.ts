@@ -9,7 +9,7 @@ export const OP_TRANSFER = 1;
 export const OP_COLLECTIVE = 2;
 
 /** Transfer names by code (the `name` column of a transfer). */
-export const TRANSFER_OP_NAMES = ['send', 'allgather', 'reducescatter'] as const;
+const TRANSFER_OP_NAMES = ['send', 'allgather', 'reducescatter'] as const;
 /** Transfer payloads by code; 0 is K,V (no `payload` field). */
 const PAYLOADS = [undefined, 'hidden', 'query', 'attn-out'] as const;
 type Payload = NonNullable<TransferOp['payload']>;
@@ -18,8 +18,9 @@ const CAUSAL = 1;
 const MERGE = 2;
 const HAS_STEP = 4;
 
-const COMPUTE_CODE: Record<ComputeOpName, number> = { qkv: 0, attn: 1, o: 2, mlp: 3, lm_head: 4 };
-const TRANSFER_CODE: Record<TransferOp['name'], number> = { send: 0, allgather: 1, reducescatter: 2 };
+/** A name's code is its index in the list of names (a compute op's: COMPUTE_OP_NAMES). */
+const COMPUTE_CODE = codes(COMPUTE_OP_NAMES);
+const TRANSFER_CODE = codes(TRANSFER_OP_NAMES);
 const PAYLOAD_CODE: Record<Payload, number> = { hidden: 1, query: 2, 'attn-out': 3 };
 
 /**
@@ -292,10 +293,6 @@ export class OpTable {
     return index;
   }
 
-  isCompute(i: number): boolean {
-    return this.kind[i] === OP_COMPUTE;
-  }
-
   isCausal(i: number): boolean {
     return (this.flags[i]! & CAUSAL) !== 0;
   }
@@ -515,6 +512,10 @@ export function reshapeComputeOp(table: OpTable, i: number, model: ModelSpec, to
 
 function sameShard(a: OpShard, b: OpShard): boolean {
   return a.heads === b.heads && a.kv_heads === b.kv_heads && a.ffn === b.ffn && a.expert_ffn === b.expert_ffn && a.seq_tokens === b.seq_tokens;
+}
+
+function codes<N extends string>(names: readonly N[]): Record<N, number> {
+  return Object.fromEntries(names.map((name, code) => [name, code])) as Record<N, number>;
 }
 
 type Column = Uint8Array | Int32Array | Float64Array;
