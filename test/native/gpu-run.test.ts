@@ -106,23 +106,39 @@ describe('gpu-run.sh --dry-run', () => {
 
   test('interrupted (SIGTERM): the step in flight is stopped, writes its JSON, and the summary is written', async () => {
     const out = join(dir, 'interrupted');
+    const started = join(dir, 'interrupted-probe.pid');
     const child = spawn('bash', [script, '--dry-run', '--budget-s', '96', out], {
-      env: { ...process.env, KVR_GPU_RUN_PROBE: join(shims, 'torch_probe.py'), KVR_SHIM_PROBE_SLEEP_S: '300' },
+      env: { ...process.env, KVR_GPU_RUN_PROBE: join(shims, 'torch_probe.py'), KVR_SHIM_PROBE_SLEEP_S: '300', KVR_SHIM_PROBE_STARTED: started },
       stdio: 'ignore',
     });
-    // Once preflight has written its JSON the probe is sleeping: interrupt it then.
-    for (let waited = 0; waited < 60_000 && !existsSync(join(out, '1-preflight.json')); waited += 200) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const stepLogs = () =>
+      ['probe.log', 'probe/torch-probe.log'].map((f) => `${f}: ${existsSync(join(out, f)) ? readFileSync(join(out, f), 'utf8') : '(none)'}`).join('\n');
+    // Interrupt once the probe's command is running (it writes its pid before it sleeps), not while
+    // it is still starting: a fixed wait raced the start on a loaded machine.
+    for (let waited = 0; waited < 60_000 && !existsSync(started); waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(existsSync(started), `the probe never started\n${stepLogs()}`).toBe(true);
+    const probePid = Number(readFileSync(started, 'utf8'));
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    expect(code).toBe(130);
+    expect(await exited).toBe(130);
     const probe = JSON.parse(readFileSync(join(out, '2-probe.json'), 'utf8')) as StepDoc;
     expect(probe).toMatchObject({ status: 'interrupted', why: 'gpu-run was interrupted' });
-    expect(probe.finished[0]).toMatchObject({ name: 'torch-probe', status: 'stopped' });
+    expect(probe.finished[0], stepLogs()).toMatchObject({ name: 'torch-probe', status: 'stopped' });
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { steps: StepDoc[] };
     expect(summary.steps.map((s) => s.step)).toEqual(['preflight', 'probe']);
+    // The stopped command does not outlive gpu-run (it is in a process group of its own).
+    let alive = true;
+    for (let waited = 0; waited < 10_000 && alive; waited += 50) {
+      try {
+        process.kill(probePid, 0);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } catch {
+        alive = false;
+      }
+    }
+    expect(alive, `the probe (pid ${probePid}) still runs`).toBe(false);
   });
 
   test('bad input: one clear line and a non-zero exit', () => {

@@ -40,13 +40,16 @@ sub() {
   fi
   [[ $limit -gt $left ]] && limit=$left
   t0="$(date +%s.%N)"
+  # Named before the fork, so that a TERM landing between the fork and sub_pid's assignment still
+  # finds the command (on_step_term stops it through `jobs -p`).
+  sub_name=$name sub_t0=$t0
   # In the background so that a TERM to this step (its own limit, or gpu-run interrupted) reaches
   # the trap in run_step_body at once, which passes it on to this command's process group.
   timeout --kill-after=3 "$limit" "$@" >"$out/$step/$name.out" 2>"$out/$step/$name.log" </dev/null &
-  sub_pid=$! sub_name=$name sub_t0=$t0
+  sub_pid=$!
   wait "$sub_pid"
   rc=$?
-  sub_pid=""
+  sub_pid="" sub_name=""
   case $rc in 0) status=ok ;; 124 | 137) status=timeout; : >"$out/$step/.timed-out" ;; *) status=failed ;; esac
   result "{\"name\": \"$name\", \"status\": \"$status\", \"rc\": $rc, \"seconds\": $(awk "BEGIN { printf \"%.2f\", $(date +%s.%N) - $t0 }"), \"limit_s\": $limit}"
   echo "$name: $status (rc $rc)"
@@ -442,8 +445,10 @@ PY
 
 on_step_term() {
   echo "stopped (TERM)" >&2
-  if [[ -n "$sub_pid" ]]; then
-    kill -TERM "$sub_pid" 2>/dev/null
+  if [[ -n "$sub_name" ]]; then
+    # The command's timeout has a process group of its own: it passes the TERM on to it.
+    # shellcheck disable=SC2046 # one word per job
+    kill -TERM $sub_pid $(jobs -p) 2>/dev/null
     result "{\"name\": \"$sub_name\", \"status\": \"stopped\", \"seconds\": $(awk "BEGIN { printf \"%.2f\", $(date +%s.%N) - $sub_t0 }")}"
   fi
   exit 124
@@ -459,7 +464,7 @@ run_step_body() {
   rm -f "$out/$step/.timed-out"
   # timeout runs each command in a process group of its own: pass a TERM on to it, or it would
   # outlive this step.
-  sub_pid=""
+  sub_pid="" sub_name=""
   trap on_step_term TERM INT
   "step_$step"
   local rc=$?
